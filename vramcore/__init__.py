@@ -1,0 +1,88 @@
+"""vramcore: how much GPU memory does this LLM configuration need, and does it fit?
+
+Specs -> packed arrays -> compiled kernel -> results.  The public names are
+loaded lazily so that ``import vramcore`` stays light (numpy and the compiled
+kernel load on first use).
+
+Examples
+--------
+>>> import vramcore
+>>> e = vramcore.estimate("DeepSeek-R1-Distill-Llama-8B", context=32768, gpu="H100")
+>>> round(e.kv_cache_bytes / 2**30, 2)
+4.0
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "ModelSpec": "vramcore.specs",
+    "PARTS": "vramcore.specs",
+    "ModelCard": "vramcore.models",
+    "get_model": "vramcore.models",
+    "list_models": "vramcore.models",
+    "GPUSpec": "vramcore.gpus",
+    "get_gpu": "vramcore.gpus",
+    "list_gpus": "vramcore.gpus",
+    "DType": "vramcore.dtypes",
+    "get_dtype": "vramcore.dtypes",
+    "list_dtypes": "vramcore.dtypes",
+    "EngineSpec": "vramcore.engines",
+    "get_engine": "vramcore.engines",
+    "list_engines": "vramcore.engines",
+    "Estimate": "vramcore.estimate",
+    "estimate": "vramcore.estimate",
+    "GiB": "vramcore.estimate",
+    "GB": "vramcore.estimate",
+    "Sweep": "vramcore.sweep",
+    "sweep": "vramcore.sweep",
+    "SUPPORTED_MODEL_TYPES": "vramcore.hf",
+}
+
+__all__ = ["__version__", "show_config", *sorted(_LAZY)]
+
+if TYPE_CHECKING:
+    from vramcore.dtypes import DType, get_dtype, list_dtypes
+    from vramcore.engines import EngineSpec, get_engine, list_engines
+    from vramcore.estimate import GB, Estimate, GiB, estimate
+    from vramcore.gpus import GPUSpec, get_gpu, list_gpus
+    from vramcore.hf import SUPPORTED_MODEL_TYPES
+    from vramcore.models import ModelCard, get_model, list_models
+    from vramcore.specs import PARTS, ModelSpec
+    from vramcore.sweep import Sweep, sweep
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vramcore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def show_config() -> dict[str, Any]:
+    """Return (and print) how vramcore was built: version, OpenMP, threads, numpy.
+
+    Returns
+    -------
+    dict
+        ``{"version", "openmp", "max_threads", "numpy"}``.
+    """
+    import numpy
+
+    from vramcore import _kernel
+
+    info = {"version": __version__, "openmp": _kernel.OPENMP, "max_threads": _kernel.max_threads(),
+            "numpy": numpy.__version__}
+    for key, value in info.items():
+        print(f"{key}: {value}")
+    return info

@@ -1,0 +1,5 @@
+"""``python -m vramcore``: the command line."""
+
+from vramcore.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Every argument check, in one place.
+
+Each function either returns a clean value or raises a ``TypeError`` /
+``ValueError`` whose message names the argument and the offending value.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from typing import Any
+
+import numpy as np
+
+#: Largest count accepted for contexts and batches: byte counts stay exact doubles
+#: well beyond any real configuration, and products never overflow.
+MAX_COUNT = 2**53
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def positive_counts(name: str, values: Any) -> np.ndarray:
+    """Return `values` (an int or a 1-D sequence of ints) as a float64 array of exact counts.
+
+    Raises
+    ------
+    TypeError
+        Not a number / sequence of numbers, or a bool.
+    ValueError
+        Empty, not 1-D, non-integer, NaN, infinite, <= 0 or above 2**53.
+    """
+    if isinstance(values, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive integer, got {values!r}")
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a positive integer or a sequence of them, got {values!r}")
+    if isinstance(values, numbers.Number):
+        values = [values]
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a positive integer or a sequence of them, got "
+                        f"{_show(values)}") from exc
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a scalar or 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if arr.dtype == object:
+        for v in arr:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{name} must hold integers, got {v!r}")
+            if isinstance(v, int) and not 0 < v <= MAX_COUNT:
+                raise ValueError(f"{name} must be in [1, 2**53], got {v!r}")
+        arr = np.asarray([float(v) for v in arr])
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype} ({_show(values)})")
+    out = arr.astype(np.float64)
+    bad = ~np.isfinite(out) | (out <= 0) | (out != np.floor(out)) | (out > MAX_COUNT)
+    if arr.dtype.kind in "iu":
+        # compare in the integer domain too: int64 values above 2**53 round when cast
+        bad |= (arr <= 0) | (arr > MAX_COUNT)
+    if bad.any():
+        v = arr[np.argmax(bad)]
+        what = ("NaN" if isinstance(v, float) and math.isnan(v) else _show(v.item()))
+        raise ValueError(f"{name} must be positive integers <= 2**53, got {what}")
+    return np.ascontiguousarray(out)
+
+
+def positive_int(name: str, value: Any) -> int:
+    """Return `value` as an int >= 1; reject bools, floats with a fraction, NaN and infinities."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, float)):
+        raise TypeError(f"{name} must be a positive integer, got {_show(value)}")
+    if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if int(value) < 1 or int(value) > MAX_COUNT:
+        raise ValueError(f"{name} must be in [1, 2**53], got {value!r}")
+    return int(value)
+
+
+def n_threads(value: Any, n_cells: int) -> int:
+    """Resolve the ``n_threads`` argument: None means all cores for big grids, 1 for small ones."""
+    if value is None:
+        if n_cells < 1 << 18:
+            return 1
+        return max(1, os.cpu_count() or 1)
+    return positive_int("n_threads", value)
+
+
+def as_list(name: str, values: Any) -> list[Any]:
+    """Return a sweep axis argument as a non-empty list (a single item becomes a list of one)."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        values = [values]
+    out = list(values)
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    return out

@@ -1,0 +1,116 @@
+"""Weight and KV-cache data types.
+
+A plain dtype stores every linear-layer weight (attention, dense MLP, experts)
+at its width.  For the integer and fp8 types the other tensors (embedding,
+norms, router, lm_head) stay in the 16-bit compute dtype, as every common
+quantizer leaves them (bitsandbytes, GPTQ/AWQ, vLLM fp8 all skip them), and no
+scale or zero-point storage is counted: exact quantization *formats* with their
+group scales are a separate catalog.  Activations run in the compute dtype:
+fp32 for fp32 weights, otherwise 16-bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from vramcore._names import lookup, normalize_name
+
+__all__ = ["DType", "get_dtype", "list_dtypes"]
+
+
+@dataclass(frozen=True, slots=True)
+class DType:
+    """A storage type for weights or for the KV cache.
+
+    Parameters
+    ----------
+    name : str
+        Canonical name (``"bf16"``, ``"fp8_e4m3"``, ``"int4"`` ...).
+    bits : float
+        Bits per element.
+    compute_bits : float
+        Bits of the dtype activations run in when weights use this type.
+    quantized : bool
+        True for integer / fp8 types: only linear-layer weights use ``bits``,
+        the embedding, norms, router and lm_head keep ``compute_bits``.
+    aliases : tuple of str
+        Other accepted spellings.
+    """
+
+    name: str
+    bits: float
+    compute_bits: float
+    quantized: bool
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def bytes_per_element(self) -> float:
+        """Bytes per element (``bits / 8``; 0.5 for int4)."""
+        return self.bits / 8.0
+
+
+# Widths: IEEE 754 / bfloat16 / OCP FP8 (E4M3, E5M2) formats; int8 / int4 integers.
+_DTYPES: tuple[DType, ...] = (
+    DType("fp32", 32, 32, False, ("float32", "f32", "float")),
+    DType("fp16", 16, 16, False, ("float16", "f16", "half")),
+    DType("bf16", 16, 16, False, ("bfloat16",)),
+    DType("fp8_e4m3", 8, 16, True, ("fp8", "e4m3", "float8_e4m3fn", "fp8-e4m3fn")),
+    DType("fp8_e5m2", 8, 16, True, ("e5m2", "float8_e5m2")),
+    DType("int8", 8, 16, True, ("i8", "w8")),
+    DType("int4", 4, 16, True, ("i4", "w4")),
+)
+
+
+@cache
+def _table() -> dict[str, DType]:
+    table: dict[str, DType] = {}
+    for d in _DTYPES:
+        for key in (d.name, *d.aliases):
+            table[normalize_name(key)] = d
+    return table
+
+
+def get_dtype(name: str | DType, *, argname: str = "dtype") -> DType:
+    """Return the :class:`DType` called `name` (case-insensitive, aliases accepted).
+
+    Parameters
+    ----------
+    name : str or DType
+        A name such as ``"bf16"``, ``"bfloat16"``, ``"fp8"``, ``"int4"``; a
+        DType passes through.
+    argname : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    DType
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists close matches).
+    TypeError
+        `name` is not a str.
+
+    Examples
+    --------
+    >>> get_dtype("BFloat16").name
+    'bf16'
+    >>> get_dtype("int4").bytes_per_element
+    0.5
+    """
+    if isinstance(name, DType):
+        return name
+    return lookup(name, _table(), what="dtype", argname=argname)
+
+
+def list_dtypes() -> list[str]:
+    """Canonical dtype names.
+
+    Examples
+    --------
+    >>> list_dtypes()[:3]
+    ['fp32', 'fp16', 'bf16']
+    """
+    return [d.name for d in _DTYPES]

@@ -1,0 +1,182 @@
+"""One configuration: :func:`estimate` and :class:`Estimate`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from vramcore._validation import positive_int
+from vramcore.engines import EngineSpec
+from vramcore.gpus import GPUSpec
+
+__all__ = ["Estimate", "estimate", "GiB", "GB"]
+
+GiB = 2**30  #: bytes in a gibibyte (what nvidia-smi's "MiB" and PyTorch report)
+GB = 10**9  #: bytes in a gigabyte (what GPU marketing names)
+
+@dataclass(frozen=True)
+class Estimate:
+    """Memory of one configuration.  Byte counts are floats holding exact integers up to 2**53.
+
+    Attributes
+    ----------
+    model, dtype : str
+        Model name and weight dtype.
+    kv_dtype : str or None
+        KV-cache dtype (None: the weight dtype's compute dtype).
+    context, batch : int
+        Tokens per sequence and concurrent sequences.
+    gpu : str or None
+        GPU name; None when no GPU was given (then ``gpu_bytes``, ``fits`` and
+        ``headroom_bytes`` are None).
+    n_gpus : int
+        GPUs the model is spread over.
+    engine : str
+        Engine whose rules apply.
+    weights_bytes : float
+        Model weights.
+    kv_cache_bytes : float
+        KV cache of ``batch`` sequences of ``context`` tokens.
+    activation_bytes : float
+        Transient peak of the prefill forward pass, logits included.
+    overhead_bytes : float
+        CUDA context per GPU and allocator slack (see ``vramcore.engines``).
+    total_bytes : float
+        Sum of the four parts.
+    gpu_bytes : float or None
+        Usable memory of all GPUs (CUDA-visible where known, else nvidia-smi total).
+    fits : bool or None
+        ``total_bytes <= gpu_bytes``.
+    headroom_bytes : float or None
+        ``gpu_bytes - total_bytes`` (negative when it does not fit).
+    """
+
+    model: str
+    dtype: str
+    kv_dtype: str | None
+    context: int
+    batch: int
+    gpu: str | None
+    n_gpus: int
+    engine: str
+    weights_bytes: float
+    kv_cache_bytes: float
+    activation_bytes: float
+    overhead_bytes: float
+    total_bytes: float
+    gpu_bytes: float | None
+    fits: bool | None
+    headroom_bytes: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-serialisable dict."""
+        return asdict(self)
+
+    @property
+    def total_gib(self) -> float:
+        """Total in GiB (2**30 bytes)."""
+        return self.total_bytes / GiB
+
+    def __str__(self) -> str:
+        def gib(x: float) -> str:
+            return f"{x / GiB:10.2f} GiB  {x / GB:9.2f} GB"
+
+        kv = self.kv_dtype or "compute dtype"
+        head = (f"{self.model}: {self.dtype} weights, KV in {kv}, context {self.context:,} x batch "
+                f"{self.batch:,}, engine {self.engine}")
+        rows = [
+            ("weights", self.weights_bytes),
+            ("KV cache", self.kv_cache_bytes),
+            ("activations", self.activation_bytes),
+            ("overhead", self.overhead_bytes),
+            ("total", self.total_bytes),
+        ]
+        lines = [head] + [f"  {name:<12}{gib(v)}" for name, v in rows]
+        if self.gpu is not None and self.gpu_bytes is not None and self.headroom_bytes is not None:
+            gpus = f"{self.n_gpus} x {self.gpu}" if self.n_gpus > 1 else self.gpu
+            lines.append(f"  {'GPU':<12}{gib(self.gpu_bytes)}  usable on {gpus}")
+            verdict = "fits" if self.fits else "does NOT fit"
+            lines.append(f"  {verdict}: headroom {self.headroom_bytes / GiB:.2f} GiB")
+        return "\n".join(lines)
+
+
+def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, context: int,
+             batch: int = 1, gpu: str | GPUSpec | None = None, n_gpus: int = 1,
+             engine: str | EngineSpec = "transformers") -> Estimate:
+    """Estimate the GPU memory of one inference configuration.
+
+    The estimate assumes (each rule is a named field of
+    :class:`vramcore.EngineSpec`, with its source, in ``vramcore/engines.py``):
+
+    - weights: exact parameter counts by part (tied tensors once); integer /
+      fp8 dtypes store the linear layers at their width and keep the
+      embedding, norms, router and lm_head in the 16-bit compute dtype; no
+      quantization scales are counted;
+    - KV cache: transformers' ``DynamicCache``: ``2 x kv_heads x head_dim``
+      elements per token and layer, sliding-window layers keep ``window - 1``
+      tokens, MLA caches its compressed latent (``kv_lora_rank + rope dim``);
+      by default in the compute dtype (bf16 for quantized weights);
+    - activations: the transient peak of one forward pass over the whole
+      prompt with fused SDPA / flash attention (no ``context x context``
+      score matrix), plus the last-position logits that ``generate()`` keeps
+      (and its fp32 copy);
+    - overhead: 512 MiB of CUDA context per GPU and 5 % allocator slack on
+      the KV cache and activations;
+    - GPU memory: CUDA-visible bytes where known, else the nvidia-smi total.
+
+    Parameters
+    ----------
+    model : str, ModelSpec, ModelCard, dict or path
+        Built-in name, spec, card, ``config.json`` dict, or a path to a config
+        file or to a folder holding one.
+    dtype : str
+        Weight dtype: fp32, fp16, bf16, fp8_e4m3 (fp8), fp8_e5m2, int8, int4.
+    kv_dtype : str, optional
+        KV-cache dtype; None uses the compute dtype.
+    context : int
+        Tokens per sequence (prompt plus generated tokens).
+    batch : int
+        Concurrent sequences.
+    gpu : str or GPUSpec, optional
+        GPU to check the fit against; None skips the fit.
+    n_gpus : int
+        GPUs the model is spread over (memory adds up; each pays the CUDA context).
+    engine : str or EngineSpec
+        Allocation rules; ``"transformers"``.
+
+    Returns
+    -------
+    Estimate
+
+    Raises
+    ------
+    ValueError
+        Unknown model / dtype / GPU / engine (with close matches), or a
+        context, batch or n_gpus that is not a positive integer.
+    TypeError
+        An argument of the wrong type.
+
+    Examples
+    --------
+    >>> e = estimate("DeepSeek-R1-Distill-Llama-8B", context=8192, gpu="H100")
+    >>> int(e.weights_bytes), int(e.kv_cache_bytes)
+    (16060522496, 1073741824)
+    >>> e.fits
+    True
+    """
+    from vramcore.sweep import sweep
+
+    context = positive_int("context", context)
+    batch = positive_int("batch", batch)
+    if gpu is None:
+        placeholder = GPUSpec(name="none", vendor="none", memory_total_bytes=1, cuda_visible_bytes=None,
+                              bandwidth_bytes_per_s=1.0, aliases=(), source="placeholder")
+        s = sweep(model, dtype, context, batch, placeholder, kv_dtype=kv_dtype, engine=engine,
+                  n_gpus=n_gpus, n_threads=1)
+        cell = s.cell(0, 0, 0, 0, 0)
+        from dataclasses import replace
+
+        return replace(cell, gpu=None, gpu_bytes=None, fits=None, headroom_bytes=None)
+    s = sweep(model, dtype, context, batch, gpu, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus,
+              n_threads=1)
+    return s.cell(0, 0, 0, 0, 0)
