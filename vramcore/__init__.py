@@ -34,12 +34,12 @@ _LAZY: dict[str, str] = {
     "EngineSpec": "vramcore.engines",
     "get_engine": "vramcore.engines",
     "list_engines": "vramcore.engines",
-    "Estimate": "vramcore.estimate",
-    "estimate": "vramcore.estimate",
-    "GiB": "vramcore.estimate",
-    "GB": "vramcore.estimate",
-    "Sweep": "vramcore.sweep",
-    "sweep": "vramcore.sweep",
+    "Estimate": "vramcore._estimate",
+    "estimate": "vramcore._estimate",
+    "GiB": "vramcore._estimate",
+    "GB": "vramcore._estimate",
+    "Sweep": "vramcore._sweep",
+    "sweep": "vramcore._sweep",
     "SUPPORTED_MODEL_TYPES": "vramcore.hf",
 }
 
@@ -48,12 +48,12 @@ __all__ = ["__version__", "show_config", *sorted(_LAZY)]
 if TYPE_CHECKING:
     from vramcore.dtypes import DType, get_dtype, list_dtypes
     from vramcore.engines import EngineSpec, get_engine, list_engines
-    from vramcore.estimate import GB, Estimate, GiB, estimate
+    from vramcore._estimate import GB, Estimate, GiB, estimate
     from vramcore.gpus import GPUSpec, get_gpu, list_gpus
     from vramcore.hf import SUPPORTED_MODEL_TYPES
     from vramcore.models import ModelCard, get_model, list_models
     from vramcore.specs import PARTS, ModelSpec
-    from vramcore.sweep import Sweep, sweep
+    from vramcore._sweep import Sweep, sweep
 
 
 def __getattr__(name: str) -> Any:

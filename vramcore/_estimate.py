@@ -164,7 +164,7 @@ def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, co
     >>> e.fits
     True
     """
-    from vramcore.sweep import sweep
+    from vramcore._sweep import sweep
 
     context = positive_int("context", context)
     batch = positive_int("batch", batch)

@@ -124,7 +124,7 @@ class Sweep:
 
     def cell(self, i: int, j: int, k: int, l: int, m: int) -> Any:  # noqa: E741
         """Return cell (i, j, k, l, m) as an :class:`vramcore.Estimate`."""
-        from vramcore.estimate import Estimate
+        from vramcore._estimate import Estimate
 
         idx = (i, j, k, l, m)
         return Estimate(
