@@ -123,7 +123,7 @@ def test_kv_layer_kinds(repo: str) -> None:
     fact = FACTS[repo]
     kinds = {k: spec.layer_types.count(k) for k in set(spec.layer_types)}
     assert kinds == {k: v[0] for k, v in fact.layer_kinds.items()}
-    for kind, (_, per_layer, cap) in fact.layer_kinds.items():
+    for _kind, (_, per_layer, cap) in fact.layer_kinds.items():
         assert spec.kv_cache_width * 2 == per_layer  # bf16
         if cap is not None:
             assert spec.sliding_window - 1 == cap
@@ -135,7 +135,7 @@ def test_kv_cache_equals_dynamic_cache(repo: str) -> None:
     fact = FACTS[repo]
     contexts = sorted(fact.kv_at_context)
     s = vramcore.sweep(repo, "bf16", contexts, 1, "H100")
-    got = dict(zip(contexts, s.kv_cache_bytes[0, 0, :, 0, 0].tolist()))
+    got = dict(zip(contexts, s.kv_cache_bytes[0, 0, :, 0, 0].tolist(), strict=True))
     assert got == fact.kv_at_context
     for ctx in contexts:  # scalar path agrees
         assert vramcore.estimate(repo, context=ctx).kv_cache_bytes == fact.kv_at_context[ctx]

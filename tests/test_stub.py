@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 
 def test_kernel_stub() -> None:
     pytest.importorskip("mypy")
-    result = subprocess.run([sys.executable, "-m", "mypy.stubtest", "vramcore._kernel"],
-                            capture_output=True, text=True)
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-m", "mypy.stubtest", "vramcore._kernel",
+                             "--mypy-config-file", str(root / "pyproject.toml"),
+                             "--allowlist", str(root / "tests" / "stubtest_allowlist.txt")],
+                            capture_output=True, text=True, cwd=root)
     assert result.returncode == 0, result.stdout + result.stderr

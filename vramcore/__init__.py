@@ -1,4 +1,4 @@
-"""vramcore: how much GPU memory does this LLM configuration need, and does it fit?
+"""vramcore: how much GPU memory does an LLM configuration need, and does it fit.
 
 Specs -> packed arrays -> compiled kernel -> results.  The public names are
 loaded lazily so that ``import vramcore`` stays light (numpy and the compiled
@@ -43,17 +43,41 @@ _LAZY: dict[str, str] = {
     "SUPPORTED_MODEL_TYPES": "vramcore.hf",
 }
 
-__all__ = ["__version__", "show_config", *sorted(_LAZY)]
+__all__ = [
+    "GB",
+    "PARTS",
+    "SUPPORTED_MODEL_TYPES",
+    "DType",
+    "EngineSpec",
+    "Estimate",
+    "GPUSpec",
+    "GiB",
+    "ModelCard",
+    "ModelSpec",
+    "Sweep",
+    "__version__",
+    "estimate",
+    "get_dtype",
+    "get_engine",
+    "get_gpu",
+    "get_model",
+    "list_dtypes",
+    "list_engines",
+    "list_gpus",
+    "list_models",
+    "show_config",
+    "sweep",
+]
 
 if TYPE_CHECKING:
+    from vramcore._estimate import GB, Estimate, GiB, estimate
+    from vramcore._sweep import Sweep, sweep
     from vramcore.dtypes import DType, get_dtype, list_dtypes
     from vramcore.engines import EngineSpec, get_engine, list_engines
-    from vramcore._estimate import GB, Estimate, GiB, estimate
     from vramcore.gpus import GPUSpec, get_gpu, list_gpus
     from vramcore.hf import SUPPORTED_MODEL_TYPES
     from vramcore.models import ModelCard, get_model, list_models
     from vramcore.specs import PARTS, ModelSpec
-    from vramcore._sweep import Sweep, sweep
 
 
 def __getattr__(name: str) -> Any:

@@ -131,8 +131,11 @@ class Sweep:
             model=self.models[i], dtype=self.dtypes[j], kv_dtype=self.kv_dtype,
             context=int(self.contexts[k]), batch=int(self.batches[l]), gpu=self.gpus[m],
             n_gpus=self.n_gpus, engine=self.engine.name,
-            **{f: (bool(getattr(self, f)[idx]) if f == "fits" else float(getattr(self, f)[idx]))
-               for f in FIELDS})
+            weights_bytes=float(self.weights_bytes[idx]), kv_cache_bytes=float(self.kv_cache_bytes[idx]),
+            activation_bytes=float(self.activation_bytes[idx]),
+            overhead_bytes=float(self.overhead_bytes[idx]), total_bytes=float(self.total_bytes[idx]),
+            gpu_bytes=float(self.gpu_bytes[idx]), fits=bool(self.fits[idx]),
+            headroom_bytes=float(self.headroom_bytes[idx]))
 
     def __iter__(self) -> Iterator[Any]:
         """Iterate over every cell as an Estimate (slow; for small grids)."""
@@ -176,7 +179,7 @@ def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DTyp
     shape = (M, D, C, B, G)
     weights = np.empty((M, D), dtype=np.float64)
     _kernel.weights(models_arr, dtypes_arr, weights)
-    out = {f: np.empty(shape, dtype=np.float64)
+    out: dict[str, np.ndarray] = {f: np.empty(shape, dtype=np.float64)
            for f in ("kv_cache_bytes", "activation_bytes", "overhead_bytes", "total_bytes",
                      "headroom_bytes")}
     fits = np.empty(shape, dtype=np.bool_)

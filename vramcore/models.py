@@ -164,7 +164,7 @@ def _table() -> dict[str, ModelCard]:
 
 
 def is_model_name(name: str) -> bool:
-    """True when `name` names a built-in card."""
+    """Return True when `name` names a built-in card."""
     return normalize_name(name) in _table()
 
 

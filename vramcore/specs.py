@@ -441,10 +441,19 @@ class ModelSpec:
     def replace(self, **changes: Any) -> ModelSpec:
         """Return a copy with some fields changed (validated again).
 
-        Derived fields (``layer_types``, ``mlp_layer_types``) are re-derived
-        when the layer count changes and they are not given.
+        Derived fields are re-derived when not given: ``layer_types`` when
+        ``num_layers`` changes, ``mlp_layer_types`` when ``num_layers``,
+        ``num_experts`` or ``first_dense_layers`` changes.
+
+        Examples
+        --------
+        >>> spec = ModelSpec(num_layers=4, hidden_size=64, num_heads=4, intermediate_size=128,
+        ...                  vocab_size=100, num_experts=4, experts_per_token=2)
+        >>> spec.replace(first_dense_layers=1).mlp_layer_types
+        ('dense', 'moe', 'moe', 'moe')
         """
         if "num_layers" in changes:
             changes.setdefault("layer_types", None)
+        if changes.keys() & {"num_layers", "num_experts", "first_dense_layers"}:
             changes.setdefault("mlp_layer_types", None)
         return dataclasses.replace(self, **changes)
