@@ -19,7 +19,7 @@ cdef extern from "vramcore/formulas.h" nogil:
     size_t VC_DTYPE_NFIELDS
     size_t VC_ENGINE_NFIELDS
     int VC_N_PARTS
-    double vc_weights_bytes(const vc_model *m, const vc_dtype *d)
+    double vc_weights_bytes(const double *part_bytes)
     double vc_kv_cache_bytes(const vc_model *m, const vc_dtype *d, const vc_engine *e,
                              double context, double batch)
     double vc_activation_bytes(const vc_model *m, const vc_dtype *d, const vc_engine *e,
@@ -44,14 +44,13 @@ def max_threads():
     return vc_max_threads()
 
 
-def weights(const double[:, ::1] models, const double[:, ::1] dtypes, double[:, ::1] out):
-    """out[m, d] = weight bytes of model m stored as dtype d."""
+def weights(const double[:, :, ::1] part_bytes, double[:, ::1] out):
+    """out[m, d] = weight bytes of model m stored as dtype d, from its (m, d, part) bytes."""
     cdef Py_ssize_t m, d
     with nogil:
-        for m in range(models.shape[0]):
-            for d in range(dtypes.shape[0]):
-                out[m, d] = vc_weights_bytes(<const vc_model *> &models[m, 0],
-                                             <const vc_dtype *> &dtypes[d, 0])
+        for m in range(part_bytes.shape[0]):
+            for d in range(part_bytes.shape[1]):
+                out[m, d] = vc_weights_bytes(&part_bytes[m, d, 0])
 
 
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[::1] engine,

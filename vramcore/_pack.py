@@ -16,8 +16,6 @@ from vramcore.engines import EngineSpec
 from vramcore.specs import PARTS, ModelSpec
 
 MODEL_FIELDS: tuple[str, ...] = (
-    *(f"params_{p}" for p in PARTS),
-    "router_bits",
     "n_full_layers",
     "n_sliding_layers",
     "sliding_window",
@@ -37,14 +35,13 @@ MODEL_FIELDS: tuple[str, ...] = (
     "shared_intermediate",
     "vocab",
 )
-DTYPE_FIELDS: tuple[str, ...] = ("linear_bits", "other_bits", "act_bytes", "kv_bits")
+DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = ("sliding_cap_offset", "mla_compressed", "full_logits",
                                   "cuda_context_bytes", "allocator_reserve", "n_gpus")
 
 
 def model_row(spec: ModelSpec) -> list[float]:
     """Return the ``vc_model`` row of `spec`."""
-    parts = spec.param_breakdown()
     if spec.is_mla:
         kv_heads = float(spec.num_heads)
         hd_k = float(spec.qk_nope_head_dim + spec.qk_rope_head_dim)  # type: ignore[operator]
@@ -55,8 +52,6 @@ def model_row(spec: ModelSpec) -> list[float]:
         hd_k = hd_v = float(spec.head_dim)  # type: ignore[arg-type]
         mla_latent = 0.0
     row = {
-        **{f"params_{p}": float(parts[p]) for p in PARTS},
-        "router_bits": 32.0 if spec.router_fp32 else 0.0,
         "n_full_layers": float(spec.n_full_layers),
         "n_sliding_layers": float(spec.n_sliding_layers),
         "sliding_window": float(spec.sliding_window or 0),
@@ -86,16 +81,25 @@ def pack_models(specs: Sequence[ModelSpec]) -> np.ndarray:
 
 
 def dtype_row(dtype: DType, kv_dtype: DType | None) -> list[float]:
-    """Return the ``vc_dtype`` row: weights in `dtype`, KV cache in `kv_dtype` or the compute dtype."""
-    other = dtype.compute_bits if dtype.quantized else dtype.bits
+    """Return the ``vc_dtype`` row: activations in the compute dtype, KV in `kv_dtype` or the compute dtype."""
     kv_bits = kv_dtype.bits if kv_dtype is not None else dtype.compute_bits
-    return [float(dtype.bits), float(other), dtype.compute_bits / 8.0, float(kv_bits)]
+    return [dtype.compute_bits / 8.0, float(kv_bits)]
 
 
 def pack_dtypes(dtypes: Sequence[DType], kv_dtype: DType | None) -> np.ndarray:
     """Return a C-contiguous float64 array (len(dtypes), len(DTYPE_FIELDS))."""
     return np.ascontiguousarray(np.array([dtype_row(d, kv_dtype) for d in dtypes], dtype=np.float64)
                                 .reshape(len(dtypes), len(DTYPE_FIELDS)))
+
+
+def pack_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType]) -> np.ndarray:
+    """Return stored weight bytes as a C-contiguous float64 array (models, dtypes, len(PARTS))."""
+    out = np.empty((len(specs), len(dtypes), len(PARTS)), dtype=np.float64)
+    for i, spec in enumerate(specs):
+        for j, dtype in enumerate(dtypes):
+            parts = dtype.weight_bytes_by_part(spec)
+            out[i, j] = [parts[p] for p in PARTS]
+    return out
 
 
 def pack_engine(engine: EngineSpec, n_gpus: int) -> np.ndarray:

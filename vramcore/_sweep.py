@@ -177,8 +177,9 @@ def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DTyp
     engine_arr = _pack.pack_engine(engine, n_gpus)
     M, D, C, B, G = len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size
     shape = (M, D, C, B, G)
+    part_bytes = _pack.pack_weights(specs, dtypes)
     weights = np.empty((M, D), dtype=np.float64)
-    _kernel.weights(models_arr, dtypes_arr, weights)
+    _kernel.weights(part_bytes, weights)
     out: dict[str, np.ndarray] = {f: np.empty(shape, dtype=np.float64)
            for f in ("kv_cache_bytes", "activation_bytes", "overhead_bytes", "total_bytes",
                      "headroom_bytes")}

@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from functools import cache
 
 from vramcore._names import lookup, normalize_name
+from vramcore.specs import ModelSpec
 
-__all__ = ["DType", "get_dtype", "list_dtypes"]
+__all__ = ["LINEAR_PARTS", "DType", "get_dtype", "list_dtypes"]
+
+#: Parts made of linear-layer weight matrices (what quantizers quantize).
+LINEAR_PARTS: frozenset[str] = frozenset(
+    {"attention", "mlp_dense", "mlp_routed_experts", "mlp_shared_experts"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,40 @@ class DType:
     def bytes_per_element(self) -> float:
         """Bytes per element (``bits / 8``; 0.5 for int4)."""
         return self.bits / 8.0
+
+    def weight_bytes_by_part(self, spec: ModelSpec) -> dict[str, float]:
+        """Stored bytes of each parameter part of `spec` in this dtype.
+
+        Linear layers (attention, dense MLP, routed and shared experts) take
+        ``bits``; the embedding, norms, router and lm_head take ``bits`` for
+        float types and the compute dtype for quantized ones.  A router the
+        engine keeps in fp32 (``spec.router_fp32``) takes 4 bytes a parameter.
+
+        Parameters
+        ----------
+        spec : ModelSpec
+            The model.
+
+        Returns
+        -------
+        dict of str to float
+            One entry per name in :data:`vramcore.PARTS`; exact (multiples of 1/2).
+
+        Examples
+        --------
+        >>> from vramcore import get_model
+        >>> parts = get_dtype("int4").weight_bytes_by_part(get_model("Llama-3.2-1B").spec)
+        >>> parts["attention"] == get_model("Llama-3.2-1B").spec.param_breakdown()["attention"] / 2
+        True
+        """
+        other_bits = self.compute_bits if self.quantized else self.bits
+        out: dict[str, float] = {}
+        for part, n in spec.param_breakdown().items():
+            bits = self.bits if part in LINEAR_PARTS else other_bits
+            if part == "router" and spec.router_fp32:
+                bits = 32
+            out[part] = n * bits / 8.0
+        return out
 
 
 # Widths: IEEE 754 / bfloat16 / OCP FP8 (E4M3, E5M2) formats; int8 / int4 integers.

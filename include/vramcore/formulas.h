@@ -35,8 +35,6 @@ enum {
 
 /* One model's geometry, reduced to what the formulas need. */
 typedef struct {
-    double params[VC_N_PARTS];   /* exact parameter counts by part */
-    double router_bits;          /* 32 when the engine keeps the router in fp32, else 0 */
     double n_full_layers;        /* decoder layers with full (global) attention */
     double n_sliding_layers;     /* decoder layers with sliding-window attention */
     double sliding_window;       /* window in tokens (0 when there are no sliding layers) */
@@ -57,10 +55,10 @@ typedef struct {
     double vocab;                /* vocabulary size (logits width) */
 } vc_model;
 
-/* One weight dtype (or quantization format) with the dtypes that follow from it. */
+/* What a weight dtype (or quantization format) implies beyond the weights' own
+ * storage, which Python computes exactly per part (vramcore/dtypes.py) and
+ * passes in as bytes. */
 typedef struct {
-    double linear_bits;          /* bits per parameter of linear layers (attention, MLPs, experts) */
-    double other_bits;           /* bits per parameter of embedding, norms, router, lm_head */
     double act_bytes;            /* bytes per activation element (the compute dtype) */
     double kv_bits;              /* bits per cached K/V element */
 } vc_dtype;
@@ -82,16 +80,13 @@ typedef struct {
 static inline double vc_max(double a, double b) { return a > b ? a : b; }
 static inline double vc_min(double a, double b) { return a < b ? a : b; }
 
-/* Bytes of the weights: each part at its dtype's width. */
-static inline double vc_weights_bytes(const vc_model *m, const vc_dtype *d)
+/* Bytes of the weights held on the GPU: the parts' stored bytes, summed. */
+static inline double vc_weights_bytes(const double part_bytes[VC_N_PARTS])
 {
-    double linear = m->params[VC_PART_ATTENTION] + m->params[VC_PART_MLP_DENSE]
-                  + m->params[VC_PART_MLP_ROUTED_EXPERTS] + m->params[VC_PART_MLP_SHARED_EXPERTS];
-    double other = m->params[VC_PART_EMBEDDING] + m->params[VC_PART_NORMS]
-                 + m->params[VC_PART_LM_HEAD];
-    double router_bits = m->router_bits > 0.0 ? m->router_bits : d->other_bits;
-    return (linear * d->linear_bits + other * d->other_bits
-            + m->params[VC_PART_ROUTER] * router_bits) / 8.0;
+    double total = 0.0;
+    for (int p = 0; p < VC_N_PARTS; ++p)
+        total += part_bytes[p];
+    return total;
 }
 
 /* Cached elements per token in one layer (K and V together). */
