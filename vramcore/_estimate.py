@@ -28,9 +28,10 @@ class Estimate:
         Tokens per sequence and concurrent sequences.
     gpu : str or None
         GPU name; None when no GPU was given (then ``gpu_bytes``, ``fits`` and
-        ``headroom_bytes`` are None).
+        ``headroom_bytes`` are None, and budgeted engines report no KV budget).
     n_gpus : int
-        GPUs the model is spread over.
+        GPUs the model is spread over (``tp * pp``); every byte figure is per
+        GPU, the most loaded one.
     engine : str
         Engine whose rules apply.
     weights_bytes : float
@@ -49,6 +50,20 @@ class Estimate:
         ``total_bytes <= gpu_bytes``.
     headroom_bytes : float or None
         ``gpu_bytes - total_bytes`` (negative when it does not fit).
+    kv_capacity_tokens : float
+        Tokens of KV cache the engine holds per layer: the allocated pool of
+        vLLM / SGLang / TensorRT-LLM ("GPU KV cache size: N tokens"), llama.cpp's
+        n_ctx, transformers' context x batch.
+    kv_blocks : float
+        KV blocks (pages) of the paged engines; 0 otherwise.
+    max_concurrency : float
+        Sequences of ``context`` tokens that fit at once (vLLM's "Maximum
+        concurrency for N tokens per request").
+    host_bytes : float
+        Host memory the engine uses (llama.cpp: embeddings, layers not
+        offloaded, the logits buffer).
+    tp, pp : int
+        Tensor- and pipeline-parallel degrees.
     """
 
     model: str
@@ -67,6 +82,12 @@ class Estimate:
     gpu_bytes: float | None
     fits: bool | None
     headroom_bytes: float | None
+    kv_capacity_tokens: float = 0.0
+    kv_blocks: float = 0.0
+    max_concurrency: float = 0.0
+    host_bytes: float = 0.0
+    tp: int = 1
+    pp: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a JSON-serialisable dict."""
@@ -82,8 +103,9 @@ class Estimate:
             return f"{x / GiB:10.2f} GiB  {x / GB:9.2f} GB"
 
         kv = self.kv_dtype or "compute dtype"
+        par = f", tp={self.tp} pp={self.pp}" if self.n_gpus > 1 else ""
         head = (f"{self.model}: {self.dtype} weights, KV in {kv}, context {self.context:,} x batch "
-                f"{self.batch:,}, engine {self.engine}")
+                f"{self.batch:,}, engine {self.engine}{par}")
         rows = [
             ("weights", self.weights_bytes),
             ("KV cache", self.kv_cache_bytes),
@@ -92,9 +114,14 @@ class Estimate:
             ("total", self.total_bytes),
         ]
         lines = [head] + [f"  {name:<12}{gib(v)}" for name, v in rows]
+        if self.host_bytes:
+            lines.append(f"  {'host':<12}{gib(self.host_bytes)}  in CPU memory")
+        if self.kv_blocks:
+            lines.append(f"  KV capacity {self.kv_capacity_tokens:,.0f} tokens in {self.kv_blocks:,.0f} blocks; "
+                         f"max concurrency {self.max_concurrency:.2f}x at {self.context:,} tokens")
         if self.gpu is not None and self.gpu_bytes is not None and self.headroom_bytes is not None:
-            gpus = f"{self.n_gpus} x {self.gpu}" if self.n_gpus > 1 else self.gpu
-            lines.append(f"  {'GPU':<12}{gib(self.gpu_bytes)}  usable on {gpus}")
+            per = " per GPU" if self.n_gpus > 1 else ""
+            lines.append(f"  {'GPU':<12}{gib(self.gpu_bytes)}  usable on {self.gpu}{per}")
             verdict = "fits" if self.fits else "does NOT fit"
             lines.append(f"  {verdict}: headroom {self.headroom_bytes / GiB:.2f} GiB")
         return "\n".join(lines)
@@ -102,11 +129,13 @@ class Estimate:
 
 def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, context: int,
              batch: int = 1, gpu: str | GPUSpec | None = None, n_gpus: int = 1,
-             engine: str | EngineSpec = "transformers") -> Estimate:
+             engine: str | EngineSpec = "transformers", tp: int | None = None, pp: int | None = None,
+             gpu_memory: str | int = "usable") -> Estimate:
     """Estimate the GPU memory of one inference configuration.
 
-    The estimate assumes (each rule is a named field of
-    :class:`vramcore.EngineSpec`, with its source, in ``vramcore/engines.py``):
+    Under the default engine, ``"transformers"``, the estimate assumes (each
+    rule is a named field of :class:`vramcore.EngineSpec`, with its source,
+    in ``vramcore/engines.py``):
 
     - weights: exact parameter counts by part (tied tensors once); integer /
       fp8 dtypes store the linear layers at their width and keep the
@@ -124,6 +153,11 @@ def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, co
       the KV cache and activations;
     - GPU memory: CUDA-visible bytes where known, else the nvidia-smi total.
 
+    The serving engines (``"vllm"``, ``"sglang"``, ``"trtllm"``) size the KV
+    cache from a memory budget: ``kv_cache_bytes`` is what they allocate and
+    ``fits`` means the budget holds ``batch`` sequences of ``context`` tokens;
+    ``"llamacpp"`` allocates ``n_ctx = context x batch`` cells up front.
+
     Parameters
     ----------
     model : str, ModelSpec, ModelCard, dict or path
@@ -140,9 +174,13 @@ def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, co
     gpu : str or GPUSpec, optional
         GPU to check the fit against; None skips the fit.
     n_gpus : int
-        GPUs the model is spread over (memory adds up; each pays the CUDA context).
+        GPUs the model is spread over (see :func:`vramcore.sweep`); figures are per GPU.
     engine : str or EngineSpec
-        Allocation rules; ``"transformers"``.
+        Allocation rules (see :func:`vramcore.list_engines`).
+    tp, pp : int, optional
+        Tensor- and pipeline-parallel degrees.
+    gpu_memory : {"usable", "cuda_visible", "total"} or int
+        Which per-GPU memory figure to check against.
 
     Returns
     -------
@@ -151,8 +189,9 @@ def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, co
     Raises
     ------
     ValueError
-        Unknown model / dtype / GPU / engine (with close matches), or a
-        context, batch or n_gpus that is not a positive integer.
+        Unknown model / dtype / GPU / engine (with close matches), a context,
+        batch or n_gpus that is not a positive integer, or a parallel layout
+        the model does not allow.
     TypeError
         An argument of the wrong type.
 
@@ -164,19 +203,19 @@ def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, co
     >>> e.fits
     True
     """
+    from dataclasses import replace
+
     from vramcore._sweep import sweep
 
     context = positive_int("context", context)
     batch = positive_int("batch", batch)
+    if isinstance(engine, (list, tuple)):
+        raise TypeError("engine must be one engine name or EngineSpec; use vramcore.sweep to compare engines")
+    target: str | GPUSpec = (gpu if gpu is not None else
+                             GPUSpec(name="none", vendor="none", memory_total_bytes=2**62, source="placeholder"))
+    s = sweep(model, dtype, context, batch, target, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus, tp=tp,
+              pp=pp, gpu_memory=gpu_memory if gpu is not None else "usable", n_threads=1)
+    cell = s.cell(0, 0, 0, 0, 0)
     if gpu is None:
-        placeholder = GPUSpec(name="none", vendor="none", memory_total_bytes=1, cuda_visible_bytes=None,
-                              bandwidth_bytes_per_s=1.0, aliases=(), source="placeholder")
-        s = sweep(model, dtype, context, batch, placeholder, kv_dtype=kv_dtype, engine=engine,
-                  n_gpus=n_gpus, n_threads=1)
-        cell = s.cell(0, 0, 0, 0, 0)
-        from dataclasses import replace
-
         return replace(cell, gpu=None, gpu_bytes=None, fits=None, headroom_bytes=None)
-    s = sweep(model, dtype, context, batch, gpu, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus,
-              n_threads=1)
-    return s.cell(0, 0, 0, 0, 0)
+    return cell

@@ -6,28 +6,39 @@ import numpy.typing as npt
 MODEL_NFIELDS: int
 DTYPE_NFIELDS: int
 ENGINE_NFIELDS: int
+RESULT_NFIELDS: int
 N_PARTS: int
 OPENMP: bool
+RESULT_FIELDS: tuple[str, ...]
 
 _F64 = npt.NDArray[np.float64]
 
 def max_threads() -> int: ...
-def weights(part_bytes: _F64, out: _F64) -> None: ...
 def grid(
     models: _F64,
     dtypes: _F64,
-    engine: _F64,
+    part_bytes: _F64,
+    engines: _F64,
     contexts: _F64,
     batches: _F64,
     gpu_bytes: _F64,
-    weights_bytes: _F64,
-    kv_out: _F64,
-    activation_out: _F64,
-    overhead_out: _F64,
-    total_out: _F64,
-    headroom_out: _F64,
-    fits_out: npt.NDArray[np.uint8],
-    row_start: int,
-    row_stop: int,
+    out: _F64,
+    fits: npt.NDArray[np.uint8],
+    start: int,
+    stop: int,
+    n_threads: int,
+) -> None: ...
+def solve(
+    which: int,
+    models: _F64,
+    dtypes: _F64,
+    part_bytes: _F64,
+    engines: _F64,
+    fixed: _F64,
+    gpu_bytes: _F64,
+    caps: _F64,
+    out: _F64,
+    start: int,
+    stop: int,
     n_threads: int,
 ) -> None: ...

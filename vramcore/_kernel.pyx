@@ -1,8 +1,11 @@
 # cython: language_level=3
-"""The compiled grid loop.  No validation, no allocation, no Python objects in nogil code.
+"""The compiled grid loops.  No validation, no allocation, no Python objects in nogil code.
 
 Inputs are packed by vramcore/_pack.py and checked by vramcore/_validation.py;
-the formulas are the vc_* functions of include/vramcore/formulas.h.
+the formulas are the vc_* functions of include/vramcore/formulas.h.  Every
+loop runs over the flattened index of a caller-allocated C-contiguous output,
+decoding the axis indices; each cell depends only on its own inputs, so the
+results are identical for any thread count.
 """
 
 from cython.parallel cimport prange
@@ -15,16 +18,29 @@ cdef extern from "vramcore/formulas.h" nogil:
         pass
     ctypedef struct vc_engine:
         pass
+    ctypedef struct vc_result:
+        double weights_bytes
+        double kv_cache_bytes
+        double activation_bytes
+        double overhead_bytes
+        double total_bytes
+        double headroom_bytes
+        double fits
+        double kv_capacity_tokens
+        double kv_blocks
+        double max_concurrency
+        double host_bytes
     size_t VC_MODEL_NFIELDS
     size_t VC_DTYPE_NFIELDS
     size_t VC_ENGINE_NFIELDS
+    size_t VC_RESULT_NFIELDS
     int VC_N_PARTS
-    double vc_weights_bytes(const double *part_bytes)
-    double vc_kv_cache_bytes(const vc_model *m, const vc_dtype *d, const vc_engine *e,
-                             double context, double batch)
-    double vc_activation_bytes(const vc_model *m, const vc_dtype *d, const vc_engine *e,
-                               double context, double batch)
-    double vc_overhead_bytes(const vc_engine *e, double kv_bytes, double activation_bytes)
+    void vc_estimate(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e,
+                     double context, double batch, double gpu_bytes, vc_result *r)
+    double vc_max_context(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e,
+                          double batch, double gpu_bytes, double cap)
+    double vc_max_batch(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e,
+                        double context, double gpu_bytes, double cap)
 
 
 cdef extern from "vramcore/openmp_shim.h" nogil:
@@ -35,8 +51,13 @@ cdef extern from "vramcore/openmp_shim.h" nogil:
 MODEL_NFIELDS = VC_MODEL_NFIELDS
 DTYPE_NFIELDS = VC_DTYPE_NFIELDS
 ENGINE_NFIELDS = VC_ENGINE_NFIELDS
+RESULT_NFIELDS = VC_RESULT_NFIELDS
 N_PARTS = VC_N_PARTS
 OPENMP = bool(vc_openmp_enabled())
+#: Rows of the `out` array of grid(), in order (fits goes to its own uint8 array).
+RESULT_FIELDS = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
+                 "total_bytes", "headroom_bytes", "kv_capacity_tokens", "kv_blocks",
+                 "max_concurrency", "host_bytes")
 
 
 def max_threads():
@@ -44,60 +65,76 @@ def max_threads():
     return vc_max_threads()
 
 
-def weights(const double[:, :, ::1] part_bytes, double[:, ::1] out):
-    """out[m, d] = weight bytes of model m stored as dtype d, from its (m, d, part) bytes."""
-    cdef Py_ssize_t m, d
-    with nogil:
-        for m in range(part_bytes.shape[0]):
-            for d in range(part_bytes.shape[1]):
-                out[m, d] = vc_weights_bytes(&part_bytes[m, d, 0])
+def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
+         const double[:, ::1] engines, const double[::1] contexts, const double[::1] batches,
+         const double[::1] gpu_bytes, double[:, ::1] out, unsigned char[::1] fits,
+         Py_ssize_t start, Py_ssize_t stop, int n_threads):
+    """Fill cells [start, stop) of the flattened (model, dtype, context, batch, gpu, engine) grid.
 
-
-def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[::1] engine,
-         const double[::1] contexts, const double[::1] batches, const double[::1] gpu_bytes,
-         const double[:, ::1] weights_bytes,
-         double[::1] kv_out, double[::1] activation_out, double[::1] overhead_out,
-         double[::1] total_out, double[::1] headroom_out, unsigned char[::1] fits_out,
-         Py_ssize_t row_start, Py_ssize_t row_stop, int n_threads):
-    """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
-
-    Each row writes its n_gpus = len(gpu_bytes) cells of every output, which
-    are flat views of C-contiguous (models, dtypes, contexts, batches, gpus)
-    arrays.  Every cell depends only on its own inputs, so the result is the
-    same for any thread count.
+    `out` has one row per name in RESULT_FIELDS and one column per cell; `fits`
+    one byte per cell.
     """
-    cdef Py_ssize_t n_c = contexts.shape[0]
-    cdef Py_ssize_t n_b = batches.shape[0]
-    cdef Py_ssize_t n_d = dtypes.shape[0]
-    cdef Py_ssize_t n_g = gpu_bytes.shape[0]
-    cdef const vc_engine *e = <const vc_engine *> &engine[0]
-    cdef Py_ssize_t row, m, d, c, b, g, rest, cell
-    cdef const vc_model *mp
-    cdef const vc_dtype *dp
-    cdef double ctx, bat, kv, act, ovh, total, head
+    cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
+    cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = engines.shape[0]
+    cdef Py_ssize_t cell, rest, m, d, c, b, g, e
+    cdef vc_result r
     if n_threads < 1:
         n_threads = 1
-    for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
-        b = row % n_b
-        rest = row // n_b
+    for cell in prange(start, stop, nogil=True, num_threads=n_threads, schedule="static"):
+        e = cell % n_e
+        rest = cell // n_e
+        g = rest % n_g
+        rest = rest // n_g
+        b = rest % n_b
+        rest = rest // n_b
         c = rest % n_c
         rest = rest // n_c
         d = rest % n_d
         m = rest // n_d
-        mp = <const vc_model *> &models[m, 0]
-        dp = <const vc_dtype *> &dtypes[d, 0]
-        ctx = contexts[c]
-        bat = batches[b]
-        kv = vc_kv_cache_bytes(mp, dp, e, ctx, bat)
-        act = vc_activation_bytes(mp, dp, e, ctx, bat)
-        ovh = vc_overhead_bytes(e, kv, act)
-        total = weights_bytes[m, d] + kv + act + ovh
-        cell = row * n_g
-        for g in range(n_g):
-            head = gpu_bytes[g] - total
-            kv_out[cell + g] = kv
-            activation_out[cell + g] = act
-            overhead_out[cell + g] = ovh
-            total_out[cell + g] = total
-            headroom_out[cell + g] = head
-            fits_out[cell + g] = head >= 0.0
+        vc_estimate(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
+                    &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
+                    contexts[c], batches[b], gpu_bytes[g], &r)
+        out[0, cell] = r.weights_bytes
+        out[1, cell] = r.kv_cache_bytes
+        out[2, cell] = r.activation_bytes
+        out[3, cell] = r.overhead_bytes
+        out[4, cell] = r.total_bytes
+        out[5, cell] = r.headroom_bytes
+        out[6, cell] = r.kv_capacity_tokens
+        out[7, cell] = r.kv_blocks
+        out[8, cell] = r.max_concurrency
+        out[9, cell] = r.host_bytes
+        fits[cell] = r.fits != 0.0
+
+
+def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
+          const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[::1] fixed,
+          const double[::1] gpu_bytes, const double[::1] caps, double[::1] out,
+          Py_ssize_t start, Py_ssize_t stop, int n_threads):
+    """Inverse questions over the flattened (model, dtype, fixed, gpu, engine) grid.
+
+    which = 0: largest context for each batch in `fixed`; which = 1: largest
+    batch for each context in `fixed`.  caps[m] bounds the answer of model m.
+    """
+    cdef Py_ssize_t n_d = dtypes.shape[0], n_f = fixed.shape[0]
+    cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = engines.shape[0]
+    cdef Py_ssize_t cell, rest, m, d, f, g, e
+    if n_threads < 1:
+        n_threads = 1
+    for cell in prange(start, stop, nogil=True, num_threads=n_threads, schedule="dynamic"):
+        e = cell % n_e
+        rest = cell // n_e
+        g = rest % n_g
+        rest = rest // n_g
+        f = rest % n_f
+        rest = rest // n_f
+        d = rest % n_d
+        m = rest // n_d
+        if which == 0:
+            out[cell] = vc_max_context(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
+                                       &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
+                                       fixed[f], gpu_bytes[g], caps[m])
+        else:
+            out[cell] = vc_max_batch(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
+                                     &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
+                                     fixed[f], gpu_bytes[g], caps[m])

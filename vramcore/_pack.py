@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vramcore.dtypes import DType
+from vramcore.dtypes import DType, get_dtype
 from vramcore.engines import EngineSpec
 from vramcore.specs import PARTS, ModelSpec
 
@@ -19,13 +19,12 @@ MODEL_FIELDS: tuple[str, ...] = (
     "n_full_layers",
     "n_sliding_layers",
     "sliding_window",
+    "num_heads",
     "kv_heads",
     "head_dim_k",
     "head_dim_v",
     "mla_latent",
     "hidden",
-    "q_width",
-    "kv_width",
     "dense_intermediate",
     "n_dense_mlp_layers",
     "n_moe_layers",
@@ -34,10 +33,34 @@ MODEL_FIELDS: tuple[str, ...] = (
     "expert_intermediate",
     "shared_intermediate",
     "vocab",
+    "max_context",
+    "attn_kv_fraction",
+    "attn_replicated_fraction",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
-ENGINE_FIELDS: tuple[str, ...] = ("sliding_cap_offset", "mla_compressed", "full_logits",
-                                  "cuda_context_bytes", "allocator_reserve", "n_gpus")
+ENGINE_FIELDS: tuple[str, ...] = (
+    "kind", "tp", "pp", "sliding_cap_offset", "mla_compressed", "full_logits", "cuda_context_bytes",
+    "allocator_reserve", "mem_fraction", "block_size", "max_num_batched_tokens", "max_num_seqs",
+    "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
+    "kv_bits",
+)
+
+
+def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
+    """Shares of the attention weights in k/v projections and in TP-replicated projections."""
+    attn = spec.param_breakdown()["attention"]
+    h = spec.hidden_size
+    if spec.is_mla:
+        # q_a_proj and kv_a_proj_with_mqa are replicated on every TP rank in vLLM's
+        # DeepseekV2MLAAttention (ReplicatedLinear); the b projections and o_proj split.
+        replicated = h * (spec.kv_lora_rank + spec.qk_rope_head_dim)  # type: ignore[operator]
+        if spec.q_lora_rank is not None:
+            replicated += h * spec.q_lora_rank
+        return 0.0, replicated / attn
+    kv = 2 * h * spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+    if spec.qkv_bias:
+        kv += 2 * spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+    return kv / attn, 0.0
 
 
 def model_row(spec: ModelSpec) -> list[float]:
@@ -51,17 +74,17 @@ def model_row(spec: ModelSpec) -> list[float]:
         kv_heads = float(spec.num_kv_heads)  # type: ignore[arg-type]
         hd_k = hd_v = float(spec.head_dim)  # type: ignore[arg-type]
         mla_latent = 0.0
+    kv_fraction, replicated_fraction = _attention_fractions(spec)
     row = {
         "n_full_layers": float(spec.n_full_layers),
         "n_sliding_layers": float(spec.n_sliding_layers),
         "sliding_window": float(spec.sliding_window or 0),
+        "num_heads": float(spec.num_heads),
         "kv_heads": kv_heads,
         "head_dim_k": hd_k,
         "head_dim_v": hd_v,
         "mla_latent": mla_latent,
         "hidden": float(spec.hidden_size),
-        "q_width": spec.num_heads * hd_k,
-        "kv_width": kv_heads * hd_k,
         "dense_intermediate": float(spec.intermediate_size),
         "n_dense_mlp_layers": float(spec.n_dense_mlp_layers),
         "n_moe_layers": float(spec.n_moe_layers),
@@ -70,6 +93,9 @@ def model_row(spec: ModelSpec) -> list[float]:
         "expert_intermediate": float(spec.moe_intermediate_size or 0),
         "shared_intermediate": float(spec.shared_expert_intermediate_size),
         "vocab": float(spec.vocab_size),
+        "max_context": float(spec.max_context or 0),
+        "attn_kv_fraction": kv_fraction,
+        "attn_replicated_fraction": replicated_fraction,
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -102,8 +128,34 @@ def pack_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType]) -> np.ndar
     return out
 
 
-def pack_engine(engine: EngineSpec, n_gpus: int) -> np.ndarray:
-    """Return the ``vc_engine`` row as a float64 array."""
-    return np.array([float(engine.sliding_cap_offset), float(engine.mla_compressed),
-                     float(engine.full_logits), float(engine.cuda_context_bytes),
-                     float(engine.allocator_reserve_fraction), float(n_gpus)], dtype=np.float64)
+def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
+    """Return the ``vc_engine`` row of `engine` run with `tp` x `pp` GPUs."""
+    row = {
+        "kind": float(engine.kind_code),
+        "tp": float(tp),
+        "pp": float(pp),
+        "sliding_cap_offset": float(engine.sliding_cap_offset),
+        "mla_compressed": float(engine.mla_compressed),
+        "full_logits": float(engine.full_logits),
+        "cuda_context_bytes": float(engine.cuda_context_bytes),
+        "allocator_reserve": float(engine.allocator_reserve_fraction),
+        "mem_fraction": float(engine.mem_fraction),
+        "block_size": float(engine.block_size),
+        "max_num_batched_tokens": float(engine.max_num_batched_tokens),
+        "max_num_seqs": float(engine.max_num_seqs),
+        "cuda_graph_bytes": float(engine.cuda_graph_bytes),
+        "non_torch_bytes": float(engine.non_torch_bytes),
+        "ctx_pad": float(engine.ctx_pad),
+        "n_gpu_layers": float(engine.n_gpu_layers),
+        "swa_full": float(engine.swa_full),
+        "max_model_len": float(engine.max_model_len),
+        "kv_bits": float(get_dtype(engine.kv_cache_dtype, argname="kv_cache_dtype").bits)
+        if engine.kv_cache_dtype is not None else 0.0,
+    }
+    return [row[f] for f in ENGINE_FIELDS]
+
+
+def pack_engines(engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
+    """Return a C-contiguous float64 array (len(engines), len(ENGINE_FIELDS)) of (engine, tp, pp) rows."""
+    return np.ascontiguousarray(np.array([engine_row(e, tp, pp) for e, tp, pp in engines], dtype=np.float64)
+                                .reshape(len(engines), len(ENGINE_FIELDS)))

@@ -24,8 +24,9 @@ __all__ = ["FIELDS", "DIMS", "Sweep", "sweep", "resolve_model"]
 
 #: Result fields, in the order of :class:`vramcore.Estimate`.
 FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
-                           "total_bytes", "gpu_bytes", "fits", "headroom_bytes")
-#: Axis names of a sweep.
+                           "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
+                           "kv_blocks", "max_concurrency", "host_bytes")
+#: Axis names of a sweep (a sixth, "engine", when several engines are swept).
 DIMS: tuple[str, ...] = ("model", "dtype", "context", "batch", "gpu")
 
 #: Cells computed per kernel call; between chunks Ctrl-C is honoured.
@@ -68,15 +69,67 @@ def _resolve_gpu(gpu: Any) -> GPUSpec:
     return get_gpu(gpu)
 
 
+def gpu_memory_bytes(gpu: GPUSpec, gpu_memory: str | int) -> float:
+    """Per-GPU memory a result is checked against.
+
+    ``"usable"``: CUDA-visible bytes where known, else the nvidia-smi total;
+    ``"cuda_visible"``: CUDA-visible bytes (error when unknown); ``"total"``:
+    the nvidia-smi total; an int: that many bytes.
+    """
+    if isinstance(gpu_memory, str):
+        if gpu_memory == "usable":
+            return float(gpu.usable_bytes)
+        if gpu_memory == "total":
+            return float(gpu.memory_total_bytes)
+        if gpu_memory == "cuda_visible":
+            if gpu.cuda_visible_bytes is None:
+                raise ValueError(f"gpu_memory='cuda_visible' but the CUDA-visible memory of {gpu.name!r} is "
+                                 "not known; use 'total', 'usable' or a number of bytes")
+            return float(gpu.cuda_visible_bytes)
+        raise ValueError(f"gpu_memory must be 'usable', 'cuda_visible', 'total' or a number of bytes, "
+                         f"got {gpu_memory!r}")
+    return float(_validation.positive_int("gpu_memory", gpu_memory))
+
+
+def resolve_parallelism(engine: EngineSpec, n_gpus: int, tp: int | None, pp: int | None) -> tuple[int, int]:
+    """Return (tp, pp) for `engine`.
+
+    With neither given, `n_gpus` GPUs mean pipeline stages for engines that
+    split layers (transformers ``device_map``, llama.cpp) and tensor
+    parallelism for the serving engines (vLLM, SGLang, TensorRT-LLM).
+    """
+    if tp is None and pp is None:
+        return (1, n_gpus) if engine.kind in ("transformers", "llamacpp") else (n_gpus, 1)
+    tp_ = _validation.positive_int("tp", tp) if tp is not None else 1
+    pp_ = _validation.positive_int("pp", pp) if pp is not None else 1
+    if n_gpus != 1 and n_gpus != tp_ * pp_:
+        raise ValueError(f"n_gpus ({n_gpus}) must equal tp x pp ({tp_} x {pp_}) when both are given")
+    return tp_, pp_
+
+
+def check_parallelism(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> None:
+    """Raise ValueError when `spec` cannot run with `tp` x `pp` under `engine`."""
+    if spec.num_heads % tp:
+        raise ValueError(f"tp={tp} does not divide the {spec.num_heads} attention heads of {spec.name!r}")
+    kv = spec.num_kv_heads or spec.num_heads
+    if not spec.is_mla and kv % tp and tp % kv:
+        raise ValueError(f"tp={tp} and the {kv} KV heads of {spec.name!r} must divide one another")
+    if pp > spec.num_layers:
+        raise ValueError(f"pp={pp} exceeds the {spec.num_layers} layers of {spec.name!r}")
+    if engine.kind == "llamacpp" and engine.n_gpu_layers > spec.num_layers + 1:
+        raise ValueError(f"n_gpu_layers={engine.n_gpu_layers} exceeds the {spec.num_layers} layers (+1 output) "
+                         f"of {spec.name!r}")
+
+
 @dataclass(frozen=True, eq=False)
 class Sweep:
     """Results of :func:`sweep` over the grid (models, dtypes, contexts, batches, gpus).
 
     Every result field is a float64 (``fits``: bool) array of shape
-    ``(len(models), len(dtypes), len(contexts), len(batches), len(gpus))``,
-    named as in :class:`vramcore.Estimate`; byte counts are exact integers up
-    to 2**53.  ``weights_bytes`` and ``gpu_bytes`` do not vary along most
-    axes and are read-only broadcast views.
+    ``(len(models), len(dtypes), len(contexts), len(batches), len(gpus))``
+    (plus a trailing ``len(engines)`` axis when a list of engines is swept),
+    named as in :class:`vramcore.Estimate`; byte counts are per GPU and exact
+    integers up to 2**53.  ``gpu_bytes`` is a read-only broadcast view.
 
     Attributes
     ----------
@@ -88,10 +141,11 @@ class Sweep:
         The resolved model specs.
     kv_dtype : str or None
         KV-cache dtype (None: each weight dtype's compute dtype).
-    engine : EngineSpec
-        The engine rules used.
-    n_gpus : int
-        GPUs per configuration.
+    engine : EngineSpec or tuple of EngineSpec
+        The engine rules used; a tuple when several engines were swept (then
+        the arrays have a sixth axis, "engine").
+    n_gpus, tp, pp : int
+        GPUs per configuration and their tensor / pipeline split.
     """
 
     models: tuple[str, ...]
@@ -101,7 +155,7 @@ class Sweep:
     gpus: tuple[str, ...]
     specs: tuple[ModelSpec, ...]
     kv_dtype: str | None
-    engine: EngineSpec
+    engine: EngineSpec | tuple[EngineSpec, ...]
     n_gpus: int
     weights_bytes: np.ndarray
     kv_cache_bytes: np.ndarray
@@ -111,31 +165,49 @@ class Sweep:
     gpu_bytes: np.ndarray
     fits: np.ndarray
     headroom_bytes: np.ndarray
+    kv_capacity_tokens: np.ndarray
+    kv_blocks: np.ndarray
+    max_concurrency: np.ndarray
+    host_bytes: np.ndarray
+    tp: int = 1
+    pp: int = 1
 
     @property
-    def shape(self) -> tuple[int, int, int, int, int]:
-        """Grid shape (models, dtypes, contexts, batches, gpus)."""
-        return self.total_bytes.shape  # type: ignore[return-value]
+    def shape(self) -> tuple[int, ...]:
+        """Grid shape (models, dtypes, contexts, batches, gpus[, engines])."""
+        return tuple(self.total_bytes.shape)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Axis names."""
+        return DIMS + (("engine",) if isinstance(self.engine, tuple) else ())
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """Engine names along the engine axis (one name when a single engine was used)."""
+        if isinstance(self.engine, tuple):
+            return tuple(e.name for e in self.engine)
+        return (self.engine.name,)
 
     @property
     def size(self) -> int:
         """Number of configurations."""
         return int(self.total_bytes.size)
 
-    def cell(self, i: int, j: int, k: int, l: int, m: int) -> Any:  # noqa: E741
-        """Return cell (i, j, k, l, m) as an :class:`vramcore.Estimate`."""
+    def cell(self, *index: int) -> Any:
+        """Return one cell, ``cell(i, j, k, l, m[, e])``, as an :class:`vramcore.Estimate`."""
         from vramcore._estimate import Estimate
 
-        idx = (i, j, k, l, m)
+        if len(index) != len(self.shape):
+            raise ValueError(f"cell() takes {len(self.shape)} indices ({', '.join(self.dims)}), got {len(index)}")
+        i, j, k, l, m = index[:5]  # noqa: E741
+        engine = self.engines[index[5]] if len(index) == 6 else self.engines[0]
+        values: dict[str, Any] = {f: float(getattr(self, f)[index]) for f in FIELDS if f != "fits"}
+        values["fits"] = bool(self.fits[index])
         return Estimate(
             model=self.models[i], dtype=self.dtypes[j], kv_dtype=self.kv_dtype,
             context=int(self.contexts[k]), batch=int(self.batches[l]), gpu=self.gpus[m],
-            n_gpus=self.n_gpus, engine=self.engine.name,
-            weights_bytes=float(self.weights_bytes[idx]), kv_cache_bytes=float(self.kv_cache_bytes[idx]),
-            activation_bytes=float(self.activation_bytes[idx]),
-            overhead_bytes=float(self.overhead_bytes[idx]), total_bytes=float(self.total_bytes[idx]),
-            gpu_bytes=float(self.gpu_bytes[idx]), fits=bool(self.fits[idx]),
-            headroom_bytes=float(self.headroom_bytes[idx]))
+            n_gpus=self.n_gpus, engine=engine, tp=self.tp, pp=self.pp, **values)
 
     def __iter__(self) -> Iterator[Any]:
         """Iterate over every cell as an Estimate (slow; for small grids)."""
@@ -151,7 +223,7 @@ class Sweep:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("Sweep.to_pandas() needs pandas: pip install 'vramcore[pandas]'") from exc
-        idx = np.indices(self.shape).reshape(5, -1)
+        idx = np.indices(self.shape).reshape(len(self.shape), -1)
         columns: dict[str, Any] = {
             "model": np.asarray(self.models, dtype=object)[idx[0]],
             "dtype": np.asarray(self.dtypes, dtype=object)[idx[1]],
@@ -159,6 +231,8 @@ class Sweep:
             "batch": self.batches[idx[3]],
             "gpu": np.asarray(self.gpus, dtype=object)[idx[4]],
         }
+        if len(self.shape) == 6:
+            columns["engine"] = np.asarray(self.engines, dtype=object)[idx[5]]
         for f in FIELDS:
             columns[f] = np.asarray(getattr(self, f)).reshape(-1)
         return pd.DataFrame(columns)
@@ -166,44 +240,53 @@ class Sweep:
     def __repr__(self) -> str:
         return (f"Sweep(shape={self.shape}, models={list(self.models)}, dtypes={list(self.dtypes)}, "
                 f"contexts={self.contexts.tolist()}, batches={self.batches.tolist()}, "
-                f"gpus={list(self.gpus)}, engine={self.engine.name!r})")
+                f"gpus={list(self.gpus)}, engines={list(self.engines)})")
 
 
 def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
-             contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray, engine: EngineSpec,
-             n_gpus: int, n_threads: int | None) -> dict[str, np.ndarray]:
+             contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray,
+             engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None) -> dict[str, np.ndarray]:
+    """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E)."""
     models_arr = _pack.pack_models(specs)
     dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
-    engine_arr = _pack.pack_engine(engine, n_gpus)
-    M, D, C, B, G = len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size
-    shape = (M, D, C, B, G)
     part_bytes = _pack.pack_weights(specs, dtypes)
-    weights = np.empty((M, D), dtype=np.float64)
-    _kernel.weights(part_bytes, weights)
-    out: dict[str, np.ndarray] = {f: np.empty(shape, dtype=np.float64)
-           for f in ("kv_cache_bytes", "activation_bytes", "overhead_bytes", "total_bytes",
-                     "headroom_bytes")}
-    fits = np.empty(shape, dtype=np.bool_)
-    rows = M * D * C * B
-    threads = _validation.n_threads(n_threads, rows * G)
-    flat = {k: v.reshape(-1) for k, v in out.items()}
-    fits_flat = fits.reshape(-1).view(np.uint8)
-    rows_per_chunk = max(1, CHUNK_CELLS // max(G, 1))
-    for start in range(0, rows, rows_per_chunk):
-        _kernel.grid(models_arr, dtypes_arr, engine_arr, contexts, batches, gpu_bytes, weights,
-                     flat["kv_cache_bytes"], flat["activation_bytes"], flat["overhead_bytes"],
-                     flat["total_bytes"], flat["headroom_bytes"], fits_flat,
-                     start, min(rows, start + rows_per_chunk), threads)
-    out["fits"] = fits
-    out["weights_bytes"] = np.broadcast_to(weights[:, :, None, None, None], shape)
-    out["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :], shape)
-    return out
+    engines_arr = _pack.pack_engines(engines)
+    shape = (len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size, len(engines))
+    cells = int(np.prod(shape))
+    out = np.empty((len(_kernel.RESULT_FIELDS), cells), dtype=np.float64)
+    fits = np.empty(cells, dtype=np.bool_)
+    threads = _validation.n_threads(n_threads, cells)
+    fits_u8 = fits.view(np.uint8)
+    for start in range(0, cells, CHUNK_CELLS):
+        _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, contexts, batches, gpu_bytes,
+                     out, fits_u8, start, min(cells, start + CHUNK_CELLS), threads)
+    result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
+    result["fits"] = fits.reshape(shape)
+    result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
+    return result
+
+
+def prepare_engines(engine: Any, specs: Sequence[ModelSpec], n_gpus: int, tp: int | None,
+                    pp: int | None) -> tuple[list[EngineSpec], list[tuple[EngineSpec, int, int]], int, int]:
+    """Resolve the engine argument (one or several) with its parallelism, checked against every model."""
+    many = isinstance(engine, (list, tuple))
+    engine_list = [get_engine(e) for e in _validation.as_list("engine", engine)] if many else [get_engine(engine)]
+    n = _validation.positive_int("n_gpus", n_gpus)
+    rows: list[tuple[EngineSpec, int, int]] = []
+    tp_ = pp_ = 1
+    for eng in engine_list:
+        tp_, pp_ = resolve_parallelism(eng, n, tp, pp)
+        for spec in specs:
+            check_parallelism(spec, eng, tp_, pp_)
+        rows.append((eng, tp_, pp_))
+    return engine_list, rows, tp_, pp_
 
 
 def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
           contexts: int | Sequence[int] = 4096, batches: int | Sequence[int] = 1,
           gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB", *,
-          kv_dtype: str | None = None, engine: str | EngineSpec = "transformers", n_gpus: int = 1,
+          kv_dtype: str | None = None, engine: str | EngineSpec | Sequence[str | EngineSpec] = "transformers",
+          n_gpus: int = 1, tp: int | None = None, pp: int | None = None, gpu_memory: str | int = "usable",
           n_threads: int | None = None) -> Sweep:
     """Estimate memory for every configuration of a Cartesian grid, in the compiled kernel.
 
@@ -226,10 +309,19 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     kv_dtype : str, optional
         KV-cache dtype for every cell; None caches in each weight dtype's
         compute dtype (bf16 for quantized weights).
-    engine : str or EngineSpec
-        Allocation rules; ``"transformers"`` (default).
+    engine : str, EngineSpec or a sequence of them
+        Allocation rules (see :func:`vramcore.list_engines`); a sequence adds a
+        trailing "engine" axis so that one sweep compares engines.
     n_gpus : int
-        GPUs per configuration; their memory adds up and each pays the CUDA context.
+        GPUs per configuration: pipeline stages for transformers / llama.cpp,
+        tensor-parallel ranks for vLLM / SGLang / TensorRT-LLM unless `tp` /
+        `pp` say otherwise.  Every figure is per GPU (the most loaded one).
+    tp, pp : int, optional
+        Tensor- and pipeline-parallel degrees (``n_gpus = tp * pp``).
+    gpu_memory : {"usable", "cuda_visible", "total"} or int
+        Which per-GPU memory figure results are checked against: CUDA-visible
+        where known else nvidia-smi total (default), strictly CUDA-visible, the
+        nvidia-smi total, or a number of bytes.
     n_threads : int, optional
         Kernel threads; None uses one thread for small grids and every core for
         large ones.  Results are identical for any thread count.
@@ -251,6 +343,8 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     (1, 2, 2, 2, 2)
     >>> int(s.kv_cache_bytes[0, 0, 1, 0, 0])  # 32768 tokens x 128 KiB per token
     4294967296
+    >>> sweep("Llama-3.1-8B", contexts=16000, engine=["transformers", "vllm"]).dims[-1]
+    'engine'
     """
     model_list = _validation.as_list("models", models)
     specs = tuple(resolve_model(m, "models") for m in model_list)
@@ -259,12 +353,15 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     ctx = _validation.positive_counts("contexts", contexts)
     bat = _validation.positive_counts("batches", batches)
     gpu_list = tuple(_resolve_gpu(g) for g in _validation.as_list("gpus", gpus))
-    eng = get_engine(engine)
-    n = _validation.positive_int("n_gpus", n_gpus)
-    gpu_bytes = np.array([float(g.usable_bytes) * n for g in gpu_list], dtype=np.float64)
-    out = _compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, eng, n, n_threads)
+    engine_list, rows, tp_, pp_ = prepare_engines(engine, specs, n_gpus, tp, pp)
+    gpu_bytes = np.array([gpu_memory_bytes(g, gpu_memory) for g in gpu_list], dtype=np.float64)
+    out = _compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, rows, n_threads)
+    if not isinstance(engine, (list, tuple)):
+        out = {k: v[..., 0] for k, v in out.items()}
     return Sweep(
         models=tuple(s.name for s in specs), dtypes=tuple(d.name for d in dtype_list),
         contexts=ctx.astype(np.int64), batches=bat.astype(np.int64),
         gpus=tuple(g.name for g in gpu_list), specs=specs,
-        kv_dtype=kv.name if kv is not None else None, engine=eng, n_gpus=n, **out)
+        kv_dtype=kv.name if kv is not None else None,
+        engine=tuple(engine_list) if isinstance(engine, (list, tuple)) else engine_list[0],
+        n_gpus=tp_ * pp_, tp=tp_, pp=pp_, **out)

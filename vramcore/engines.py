@@ -1,70 +1,206 @@
 """Engines: the allocation rules of the program that runs the model.
 
-Each assumption the estimate makes lives here, once, as a named field with its
-source.  An :class:`EngineSpec` is packed into the kernel's ``vc_engine``
-struct (include/vramcore/formulas.h).
+A memory estimate is only right *for an engine*.  Each engine is an
+:class:`EngineSpec`: plain named fields, every constant with its source, all
+overridable (``get_engine("vllm", gpu_memory_utilization=0.95)`` or
+``spec.with_options(...)``).  A spec is packed into the kernel's ``vc_engine``
+struct (include/vramcore/formulas.h), so engines are values of the grid and one
+sweep compares them side by side.
+
+Engine-specific knob names are accepted as aliases of the generic fields:
+
+=========================  ==========================  =======================================
+knob (engine)              field                       meaning
+=========================  ==========================  =======================================
+gpu_memory_utilization     mem_fraction                vLLM share of total memory it may use
+mem_fraction_static        mem_fraction                SGLang share of total memory (static)
+free_gpu_memory_fraction   mem_fraction                TensorRT-LLM share of free memory for KV
+tokens_per_block           block_size                  TensorRT-LLM tokens per KV block
+n_ubatch                   max_num_batched_tokens      llama.cpp physical batch
+flash_attn                 ctx_pad                     llama.cpp: pad n_ctx to 256 (else 32)
+enforce_eager              cuda_graph_bytes            vLLM: no CUDA graphs (pool = 0)
+=========================  ==========================  =======================================
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from vramcore._names import lookup, normalize_name
 
-__all__ = ["EngineSpec", "get_engine", "list_engines"]
+__all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines"]
 
 MiB = 2**20
+GiB = 2**30
+
+#: Engine kinds, in the order of the VC_ENGINE_* constants of formulas.h.
+ENGINE_KINDS: tuple[str, ...] = ("transformers", "vllm", "sglang", "trtllm", "llamacpp")
+
+_KNOB_ALIASES: dict[str, str] = {
+    "gpu_memory_utilization": "mem_fraction",
+    "mem_fraction_static": "mem_fraction",
+    "free_gpu_memory_fraction": "mem_fraction",
+    "tokens_per_block": "block_size",
+    "n_ubatch": "max_num_batched_tokens",
+    "max_num_tokens": "max_num_batched_tokens",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class EngineSpec:
-    """Allocation rules of one inference engine.
+    """Allocation rules of one inference engine (all sizes in bytes).
 
     Parameters
     ----------
     name : str
         Engine name.
+    kind : str
+        One of :data:`ENGINE_KINDS`: how the KV cache is sized.
     sliding_cap_offset : int
-        A sliding-window layer keeps at most ``window + sliding_cap_offset``
-        tokens.
+        transformers: a sliding-window layer keeps ``window + offset`` tokens.
     mla_compressed : bool
-        MLA layers cache the compressed latent (``kv_lora_rank + rope dim``
-        per token) instead of per-head K and V.
+        MLA layers cache the compressed latent (``kv_lora_rank + rope dim``)
+        instead of per-head K and V.
     full_logits : bool
-        The forward pass over the prompt computes logits for every position
-        (``model(input_ids)``) rather than for the last one (``generate()``).
+        transformers: the prompt forward computes logits for every position
+        (``model(input_ids)``) rather than the last one (``generate()``).
     cuda_context_bytes : int
-        Device memory outside the tensor allocator, per GPU: CUDA context,
-        kernels and library workspaces.
+        Per GPU, outside the tensor allocator: CUDA context, kernels, cuBLAS
+        workspaces.
     allocator_reserve_fraction : float
-        Caching-allocator slack (block rounding, fragmentation) as a fraction
-        of KV cache + activations.
+        transformers: caching-allocator slack as a fraction of KV + activations.
+    mem_fraction : float
+        Budgeted engines: vLLM ``gpu_memory_utilization`` / SGLang
+        ``mem_fraction_static`` (of total memory), TensorRT-LLM
+        ``free_gpu_memory_fraction`` (of free memory).
+    block_size : int
+        Tokens per KV block (page); 1 for unpaged engines.
+    max_num_batched_tokens : int
+        vLLM tokens of the profiling run / TensorRT-LLM max_num_tokens /
+        llama.cpp ``n_ubatch``.
+    max_num_seqs : int
+        Requests whose sampler logits the profiling run holds.
+    cuda_graph_bytes : int
+        CUDA-graph memory pool (0 without graphs).
+    non_torch_bytes : int
+        vLLM: non-torch allocations (NCCL, cuBLAS) subtracted from the budget.
+    ctx_pad : int
+        llama.cpp: ``n_ctx`` padding (256 with flash attention, else 32).
+    n_gpu_layers : int
+        llama.cpp ``-ngl``: layers offloaded to the GPU; -1 means all plus the
+        output layer.
+    swa_full : bool
+        llama.cpp ``--swa-full``: sliding layers keep the whole context.
+    max_model_len : int
+        Longest sequence the engine accepts (0: any).
+    kv_cache_dtype : str or None
+        Engine-level KV dtype (vLLM ``kv_cache_dtype``, llama.cpp
+        ``cache_type_k/v``); overrides the sweep's ``kv_dtype`` when set.
+
+    Raises
+    ------
+    ValueError
+        A knob out of range (fractions outside (0, 1], block size < 1 ...).
     """
 
     name: str
-    sliding_cap_offset: int
-    mla_compressed: bool
-    full_logits: bool
-    cuda_context_bytes: int
-    allocator_reserve_fraction: float
+    kind: str = "transformers"
+    sliding_cap_offset: int = -1
+    mla_compressed: bool = True
+    full_logits: bool = False
+    cuda_context_bytes: int = 512 * MiB
+    allocator_reserve_fraction: float = 0.05
+    mem_fraction: float = 1.0
+    block_size: int = 1
+    max_num_batched_tokens: int = 8192
+    max_num_seqs: int = 256
+    cuda_graph_bytes: int = 0
+    non_torch_bytes: int = 0
+    ctx_pad: int = 1
+    n_gpu_layers: int = -1
+    swa_full: bool = False
+    max_model_len: int = 0
+    kv_cache_dtype: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cuda_context_bytes, int) or self.cuda_context_bytes < 0:
-            raise ValueError(f"EngineSpec.cuda_context_bytes must be an int >= 0, got "
-                             f"{self.cuda_context_bytes!r}")
-        frac = self.allocator_reserve_fraction
-        if not isinstance(frac, (int, float)) or not 0.0 <= frac < 1.0:
-            raise ValueError(f"EngineSpec.allocator_reserve_fraction must be in [0, 1), got {frac!r}")
+        if self.kind not in ENGINE_KINDS:
+            raise ValueError(f"EngineSpec.kind must be one of {ENGINE_KINDS}, got {self.kind!r}")
+        for name in ("cuda_context_bytes", "cuda_graph_bytes", "non_torch_bytes", "max_model_len"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"EngineSpec.{name} must be an int >= 0, got {value!r}")
+        for name in ("block_size", "max_num_batched_tokens", "max_num_seqs", "ctx_pad"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EngineSpec.{name} must be an int >= 1, got {value!r}")
+        if isinstance(self.n_gpu_layers, bool) or not isinstance(self.n_gpu_layers, int) or self.n_gpu_layers < -1:
+            raise ValueError(f"EngineSpec.n_gpu_layers must be an int >= -1 (-1 = all), got {self.n_gpu_layers!r}")
+        frac = self.mem_fraction
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not (0.0 < frac <= 1.0):
+            raise ValueError(f"EngineSpec.mem_fraction must be in (0, 1], got {frac!r}")
+        res = self.allocator_reserve_fraction
+        if isinstance(res, bool) or not isinstance(res, (int, float)) or not (0.0 <= res < 1.0):
+            raise ValueError(f"EngineSpec.allocator_reserve_fraction must be in [0, 1), got {res!r}")
+        if not isinstance(self.sliding_cap_offset, int) or isinstance(self.sliding_cap_offset, bool):
+            raise ValueError(f"EngineSpec.sliding_cap_offset must be an int, got {self.sliding_cap_offset!r}")
 
-    def with_options(self, **changes: Any) -> EngineSpec:
-        """Return a copy with some rules overridden (validated again)."""
+    @property
+    def kind_code(self) -> int:
+        """Index of :attr:`kind` in :data:`ENGINE_KINDS` (the kernel's VC_ENGINE_* value)."""
+        return ENGINE_KINDS.index(self.kind)
+
+    @property
+    def budgeted(self) -> bool:
+        """True for engines that size the KV cache from a memory budget (vLLM, SGLang, TensorRT-LLM)."""
+        return self.kind in ("vllm", "sglang", "trtllm")
+
+    def with_options(self, **knobs: Any) -> EngineSpec:
+        """Return a copy with some rules overridden (validated again).
+
+        Engine knob names (``gpu_memory_utilization``, ``mem_fraction_static``,
+        ``free_gpu_memory_fraction``, ``tokens_per_block``, ``n_ubatch``,
+        ``max_num_tokens``, ``flash_attn``, ``enforce_eager``) are accepted
+        beside the field names.
+
+        Raises
+        ------
+        ValueError
+            Unknown knob (close matches listed) or a value out of range.
+
+        Examples
+        --------
+        >>> get_engine("vllm").with_options(gpu_memory_utilization=0.95).mem_fraction
+        0.95
+        """
+        changes: dict[str, Any] = {}
+        valid = {f.name for f in fields(self)}
+        for key, value in knobs.items():
+            if key == "flash_attn":
+                changes["ctx_pad"] = 256 if value else 32
+                continue
+            if key == "enforce_eager":
+                if value:
+                    changes["cuda_graph_bytes"] = 0
+                continue
+            field = _KNOB_ALIASES.get(key, key)
+            if field not in valid or field == "name":
+                import difflib
+
+                options = sorted((valid - {"name"}) | set(_KNOB_ALIASES) | {"flash_attn", "enforce_eager"})
+                close = difflib.get_close_matches(key, options, n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(f"unknown engine option {key!r} for engine {self.name!r}{hint}")
+            changes[field] = value
         return replace(self, **changes)
 
+
+# ---------------------------------------------------------------------------- the engines
 
 #: Hugging Face transformers (``AutoModelForCausalLM`` + ``generate()``), the default engine.
 TRANSFORMERS = EngineSpec(
     name="transformers",
+    kind="transformers",
     # DynamicSlidingWindowLayer keeps the last window - 1 tokens (measured with
     # transformers 5.24: Gemma-2-9B sliding layers hold 4095 tokens for window 4096;
     # shared/reference/transformers_facts.json).
@@ -85,16 +221,100 @@ TRANSFORMERS = EngineSpec(
     allocator_reserve_fraction=0.05,
 )
 
-_ENGINES: tuple[EngineSpec, ...] = (TRANSFORMERS,)
+#: vLLM (V1 engine).  Budget: total x gpu_memory_utilization - weights - peak
+#: activation of the profiling run - non-torch memory (vllm/v1/worker/gpu_worker.py,
+#: determine_available_memory); pages of block_size tokens
+#: (vllm/v1/kv_cache_interface.py); blocks = budget // (page x layers)
+#: (vllm/v1/core/kv_cache_utils.py).  Defaults from vllm/config (EngineArgs).
+VLLM = EngineSpec(
+    name="vllm",
+    kind="vllm",
+    mla_compressed=True,
+    cuda_context_bytes=512 * MiB,
+    allocator_reserve_fraction=0.0,
+    mem_fraction=0.9,
+    block_size=16,
+    max_num_batched_tokens=8192,
+    max_num_seqs=256,
+    # Llama-3.1-8B on H100: "CUDA graph ... 0.45 GiB", "non-torch 0.13 GiB" (llm-d
+    # config_explorer/empirical-vllm-memory-results.md)
+    cuda_graph_bytes=int(0.45 * GiB),
+    non_torch_bytes=int(0.13 * GiB),
+)
+
+#: SGLang.  Token pool = total x mem_fraction_static - weights - activations
+#: (python/sglang/srt/model_executor/model_runner.py, profile_max_num_token);
+#: page size 1.
+SGLANG = EngineSpec(
+    name="sglang",
+    kind="sglang",
+    mla_compressed=True,
+    cuda_context_bytes=512 * MiB,
+    allocator_reserve_fraction=0.0,
+    mem_fraction=0.88,
+    block_size=1,
+    max_num_batched_tokens=8192,
+    max_num_seqs=256,
+    cuda_graph_bytes=int(0.5 * GiB),
+)
+
+#: TensorRT-LLM (PyTorch backend).  KV = free_gpu_memory_fraction (0.9) of the
+#: memory free after weights and activations; 32 tokens per block
+#: (tensorrt_llm/llmapi KvCacheConfig defaults).
+TRTLLM = EngineSpec(
+    name="trtllm",
+    kind="trtllm",
+    mla_compressed=True,
+    cuda_context_bytes=512 * MiB,
+    allocator_reserve_fraction=0.0,
+    mem_fraction=0.9,
+    block_size=32,
+    max_num_batched_tokens=8192,
+    max_num_seqs=256,
+)
+
+#: llama.cpp (llama-server / llama-cli).  Cache of n_ctx = context x n_seq cells
+#: padded to 256 with flash attention (src/llama-kv-cache.cpp get_padding);
+#: sliding layers keep min(n_ctx, pad(window x n_seq + n_ubatch)); logits on the host.
+LLAMACPP = EngineSpec(
+    name="llamacpp",
+    kind="llamacpp",
+    mla_compressed=True,
+    cuda_context_bytes=256 * MiB,
+    allocator_reserve_fraction=0.0,
+    block_size=1,
+    max_num_batched_tokens=512,
+    ctx_pad=256,
+    n_gpu_layers=-1,
+)
+
+_ENGINES: tuple[EngineSpec, ...] = (TRANSFORMERS, VLLM, SGLANG, TRTLLM, LLAMACPP)
+_ALIASES: dict[str, EngineSpec] = {
+    "hf": TRANSFORMERS, "huggingface": TRANSFORMERS, "llama.cpp": LLAMACPP, "llama-cpp": LLAMACPP,
+    "tensorrt-llm": TRTLLM, "tensorrt_llm": TRTLLM, "trt-llm": TRTLLM,
+}
 
 
-def get_engine(name: str | EngineSpec) -> EngineSpec:
-    """Return the engine called `name`; an :class:`EngineSpec` passes through.
+def get_engine(name: str | EngineSpec, **knobs: Any) -> EngineSpec:
+    """Return the engine called `name`, with optional knob overrides.
+
+    Parameters
+    ----------
+    name : str or EngineSpec
+        ``"transformers"``, ``"vllm"``, ``"sglang"``, ``"trtllm"``,
+        ``"llamacpp"`` (aliases: ``"hf"``, ``"llama.cpp"``, ``"tensorrt-llm"``);
+        an EngineSpec passes through.
+    **knobs
+        Overrides, by field or engine knob name (see :meth:`EngineSpec.with_options`).
+
+    Returns
+    -------
+    EngineSpec
 
     Raises
     ------
     ValueError
-        Unknown engine (close matches listed).
+        Unknown engine or knob (close matches listed), or a knob out of range.
     TypeError
         `name` is not a str.
 
@@ -102,12 +322,16 @@ def get_engine(name: str | EngineSpec) -> EngineSpec:
     --------
     >>> get_engine("transformers").sliding_cap_offset
     -1
+    >>> get_engine("vllm", gpu_memory_utilization=0.8, block_size=32).block_size
+    32
     """
     if isinstance(name, EngineSpec):
-        return name
-    table = {normalize_name(e.name): e for e in _ENGINES}
-    table[normalize_name("hf")] = TRANSFORMERS
-    return lookup(name, table, what="engine", argname="engine")
+        spec = name
+    else:
+        table = {normalize_name(e.name): e for e in _ENGINES}
+        table.update({normalize_name(k): v for k, v in _ALIASES.items()})
+        spec = lookup(name, table, what="engine", argname="engine")
+    return spec.with_options(**knobs) if knobs else spec
 
 
 def list_engines() -> list[str]:
@@ -116,6 +340,6 @@ def list_engines() -> list[str]:
     Examples
     --------
     >>> list_engines()
-    ['transformers']
+    ['transformers', 'vllm', 'sglang', 'trtllm', 'llamacpp']
     """
     return [e.name for e in _ENGINES]
