@@ -1,0 +1,515 @@
+"""Measure parameter counts and KV-cache sizes as Hugging Face transformers builds them.
+
+vramcore estimates GPU memory from a model's ``config.json``. Its tests compare those
+estimates with what transformers really instantiates; this script produces the figures
+they compare against (``tests/data/transformers_measured.json``). transformers is not a
+vramcore dependency: run the script from a scratch environment outside the repository.
+
+Usage
+-----
+::
+
+    python3 -m venv /tmp/tfenv
+    /tmp/tfenv/bin/pip install torch==2.13.0 transformers==5.24.0 accelerate
+    /tmp/tfenv/bin/python tools/measure_transformers.py
+
+Options: ``--models-dir`` (default ``vramcore/data/models``), ``--reference`` (default
+``transformers_facts.json`` in the shared reference folder, when present), ``--output``
+(default ``tests/data/transformers_measured.json``). No network access is needed: models are
+built from their configs only, never downloaded.
+
+Inputs
+------
+Every ``vramcore/data/models/*.json`` card (keys ``"name"`` and ``"config"``, the latter the
+Hugging Face ``config.json`` content) plus the seven configs of the reference file (key
+``models.<name>.config``). A card and a reference model with the same name are measured once,
+from the card. The figures of the reference models are checked against the reference file and
+the comparison is printed.
+
+What is measured
+----------------
+``params``
+    The model is built with ``AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)``
+    on the ``meta`` device. For a multimodal config (one with a ``text_config``, such as
+    gemma3) the text model is built from the text config with its CausalLM class.
+    ``total`` sums ``named_parameters()``, which yields a tied tensor once.
+
+    ``by_category`` splits that total by parameter name; empty categories are left out:
+    ``embedding`` (``embed_tokens``), ``lm_head``, ``attention`` (everything under
+    ``self_attn``: projections, biases, q/k norms, sinks, MLA a/b projections and their
+    layernorms), ``mlp_dense`` (MLP of dense layers), ``mlp_routed_experts``,
+    ``mlp_shared_experts``, ``router`` (``mlp.gate`` / ``mlp.router`` / ``shared_expert_gate``
+    of MoE layers) and ``norms`` (per-layer input / post-attention / pre- and post-feedforward
+    norms and the final norm). ``attention_internal_norms`` counts the norms inside
+    ``self_attn`` apart: the reference file files them under ``norms``, and the check below
+    moves them there before comparing. ``by_pattern`` gives every parameter name with layer
+    indices replaced by ``N`` (number of tensors, elements in all).
+
+    ``dtypes_as_built`` counts the parameters transformers keeps in a dtype other than
+    bfloat16, by dtype. This depends on the release: 5.24 keeps DeepSeek-V3's router
+    (``mlp.gate.weight``) in float32, 5.23 builds it in bfloat16.
+``kv_cache``
+    A small copy of the (text) config keeps the attention geometry (hidden size, heads, KV
+    heads, head dims, MLA ranks) and one layer of each layer type, with fewer layers, a vocab
+    of 256, small MLPs, four experts and a sliding window of ``SMALL_WINDOW`` tokens. It is
+    built on the CPU in bfloat16 and run with ``use_cache=True``: a prefill of ``SHORT_PROMPT``
+    tokens gives the bytes per token per layer of the returned ``DynamicCache`` (sum of
+    ``numel() * element_size()`` of ``cache.layers[i].keys`` and ``.values``); a prefill of
+    ``SMALL_WINDOW + 16`` tokens followed by one decode step gives how many tokens a sliding
+    layer keeps, written as a rule of the window (``"window-1"``) and applied to the full
+    config's window. Layer counts per kind come from the full config through the same
+    function ``DynamicCache`` uses to pick its layer classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM
+from transformers.cache_utils import get_layer_types_and_kwargs
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODELS_DIR = REPO / "vramcore" / "data" / "models"
+DEFAULT_OUTPUT = REPO / "tests" / "data" / "transformers_measured.json"
+REFERENCE_CANDIDATES = [
+    REPO / "shared" / "reference" / "transformers_facts.json",
+    REPO.parent / "shared" / "reference" / "transformers_facts.json",
+]
+
+DTYPE = torch.bfloat16
+SMALL_WINDOW = 32  # sliding window of the small copy
+SHORT_PROMPT = 16  # shorter than SMALL_WINDOW - 1, so no layer caps it
+LONG_PROMPT = SMALL_WINDOW + 16
+SMALL_VOCAB = 256
+CONTEXTS = (1024, 4096, 8192, 32768, 131072)
+
+NORM = re.compile(r"(^|\.)\w*norm\.(weight|bias)$")
+CATEGORIES = (
+    "embedding",
+    "lm_head",
+    "attention",
+    "mlp_dense",
+    "mlp_routed_experts",
+    "mlp_shared_experts",
+    "router",
+    "norms",
+)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def load_inputs(models_dir: Path, reference: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Return ``{name: {"config": dict, "source": str}}`` for the cards and reference models."""
+    inputs: dict[str, dict[str, Any]] = {}
+    if reference is not None:
+        for name, entry in reference["models"].items():
+            inputs[name] = {"config": entry["config"], "source": "reference"}
+    for path in sorted(models_dir.glob("*.json")):
+        card = json.loads(path.read_text())
+        inputs[card["name"]] = {
+            "config": card["config"],
+            "source": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
+        }
+    return inputs
+
+
+def build_text_config(raw: dict[str, Any], notes: list[str]) -> transformers.PreTrainedConfig:
+    """Build the transformers config of ``raw`` and return its text (decoder) part."""
+    raw = dict(raw)
+    if raw.pop("quantization_config", None) is not None:
+        notes.append("quantization_config is not passed to transformers; the model is built unquantised.")
+    config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+    text_config = config.get_text_config(decoder=True)
+    if text_config is not config:
+        notes.append(
+            f"Multimodal config ({config.model_type}): measured the text model only, built from "
+            f"text_config ({text_config.model_type}) with its CausalLM class; vision tower and "
+            "projector are not counted."
+        )
+    return text_config
+
+
+def pattern(name: str) -> str:
+    """Replace layer indices in a parameter name by ``N``."""
+    return re.sub(r"\.\d+\.", ".N.", name)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def categorize(name: str) -> str:
+    """Return the vramcore parameter category of a transformers parameter name."""
+    if "embed_tokens" in name:
+        return "embedding"
+    if name.startswith("lm_head."):
+        return "lm_head"
+    if ".self_attn." in name:
+        return "attention"
+    if ".mlp." in name:
+        sub = name.split(".mlp.", 1)[1]
+        if sub.startswith("experts."):
+            return "mlp_routed_experts"
+        if sub.startswith(("shared_experts.", "shared_expert.")):
+            return "mlp_shared_experts"
+        if sub.startswith(("gate.", "router.", "shared_expert_gate.")):
+            return "router"
+        return "mlp_dense"
+    if NORM.search(name):
+        return "norms"
+    raise ValueError(f"parameter {name!r} fits no category")
+
+
+def measure_params(text_config: transformers.PreTrainedConfig, notes: list[str]) -> dict[str, Any]:
+    """Build the model on the meta device and count its parameters."""
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(text_config, dtype=DTYPE)
+    by_category: Counter[str] = Counter()
+    attention_norms = 0
+    by_pattern: dict[str, dict[str, int]] = {}
+    other_dtypes: Counter[str] = Counter()
+    other_dtype_patterns: dict[str, str] = {}
+    params = dict(model.named_parameters())
+    for name, param in params.items():
+        by_category[categorize(name)] += param.numel()
+        entry = by_pattern.setdefault(pattern(name), {"count": 0, "elements": 0})
+        entry["count"] += 1
+        entry["elements"] += param.numel()
+        if ".self_attn." in name and NORM.search(name):
+            attention_norms += param.numel()
+        if param.dtype != DTYPE:
+            dtype = str(param.dtype).removeprefix("torch.")
+            other_dtypes[dtype] += param.numel()
+            other_dtype_patterns[pattern(name)] = dtype
+    total = sum(by_category.values())
+
+    embed = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    tied = head is not None and head.weight is embed
+    if tied:
+        notes.append(
+            f"Embeddings are tied: lm_head.weight is the same tensor as embed_tokens.weight and is "
+            f"counted once ({embed.numel():,} params); counting it twice would give {total + embed.numel():,}."
+        )
+    if attention_norms:
+        notes.append(
+            f"Norms inside self_attn (q/k norms, MLA a-projection layernorms: {attention_norms:,} params) are "
+            "counted under attention; attention_internal_norms gives them apart."
+        )
+    if other_dtype_patterns:
+        listed = ", ".join(f"{p} ({d})" for p, d in sorted(other_dtype_patterns.items()))
+        notes.append(f"Built with dtype=bfloat16, transformers keeps these in another dtype: {listed}.")
+
+    buffers: dict[str, dict[str, Any]] = {}
+    persistent = set(model.state_dict())
+    for name, tensor in model.named_buffers():
+        if name not in persistent:
+            continue
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        entry = buffers.setdefault(pattern(name), {"count": 0, "elements_each": tensor.numel(), "dtype": dtype})
+        entry["count"] += 1
+    if buffers:
+        listed = ", ".join(
+            f"{p} x{b['count']} ({b['elements_each']} elements, {b['dtype']})" for p, b in buffers.items()
+        )
+        notes.append(f"Persistent non-parameter buffers (not in the parameter count): {listed}.")
+
+    return {
+        "transformers_class": type(model).__name__,
+        "params": {
+            "total": total,
+            "by_category": {c: by_category[c] for c in CATEGORIES if by_category[c]},
+            "attention_internal_norms": attention_norms,
+            "tied_embeddings": tied,
+            "dtypes_as_built": dict(sorted(other_dtypes.items())),
+            "by_pattern": by_pattern,
+        },
+        "persistent_buffers": buffers,
+    }
+
+
+# --------------------------------------------------------------------------- KV cache
+
+
+def small_copy(full: transformers.PreTrainedConfig) -> transformers.PreTrainedConfig:
+    """Return a cheap copy of ``full`` that keeps its attention geometry and layer types."""
+    d = full.to_dict()
+    d["vocab_size"] = SMALL_VOCAB
+    for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        if isinstance(d.get(key), int) and d[key] >= SMALL_VOCAB:
+            d[key] = None
+    for key, size in (
+        ("intermediate_size", 64),
+        ("moe_intermediate_size", 32),
+        ("shared_expert_intermediate_size", 32),
+    ):
+        if d.get(key):
+            d[key] = size
+    for key in ("num_local_experts", "num_experts", "n_routed_experts"):
+        if d.get(key):
+            d[key] = min(d[key], 4)
+    if d.get("num_experts_per_tok"):
+        d["num_experts_per_tok"] = min(d["num_experts_per_tok"], 2)
+    for key in ("n_group", "topk_group"):
+        if d.get(key):
+            d[key] = 1
+    if d.get("first_k_dense_replace"):
+        d["first_k_dense_replace"] = 1  # one dense layer, then MoE layers
+    if d.get("mlp_only_layers"):
+        d["mlp_only_layers"] = []
+    if getattr(full, "sliding_window", None) is not None:
+        d["sliding_window"] = SMALL_WINDOW
+    if getattr(full, "attention_chunk_size", None) is not None:
+        d["attention_chunk_size"] = SMALL_WINDOW
+    layer_types = d.get("layer_types")
+    if layer_types:
+        kinds = list(dict.fromkeys(layer_types))  # one layer of each type, in order of appearance
+        d["layer_types"] = kinds if len(kinds) > 1 else kinds * 2
+        d["num_hidden_layers"] = len(d["layer_types"])
+    else:
+        d["num_hidden_layers"] = 2
+    return type(full).from_dict(d)
+
+
+def layer_bytes(layer: Any) -> tuple[int, int]:
+    """Return (bytes of the logical keys+values tensors, bytes of their storages)."""
+    tensors = [layer.keys, layer.values]
+    logical = sum(t.numel() * t.element_size() for t in tensors)
+    storage = sum(t.untyped_storage().nbytes() for t in tensors)
+    return logical, storage
+
+
+def run(model: Any, ids: torch.Tensor, cache: Any = None) -> Any:
+    """Run one forward pass with ``use_cache=True`` and return the cache it hands back."""
+    cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    kwargs = {cache_kwarg: cache} if cache is not None else {}
+    with torch.no_grad():
+        out = model(input_ids=ids, use_cache=True, **kwargs)
+    # transformers 5.24 renamed `past_key_values` to `cache` (argument and output); accept both.
+    return out["cache"] if "cache" in out else out["past_key_values"]
+
+
+def cap_rule(cap: int, window: int) -> str:
+    """Write ``cap`` as a rule of the window, e.g. ``"window-1"``."""
+    offset = cap - window
+    return "window" if offset == 0 else f"window{offset:+d}"
+
+
+def measure_kv(full: transformers.PreTrainedConfig, notes: list[str]) -> dict[str, Any]:
+    """Measure the DynamicCache of a small copy of ``full`` and scale it to the full layer count."""
+    full_types, full_kwargs = get_layer_types_and_kwargs(full)
+    windows = {t: kw["sliding_window"] for t, kw in zip(full_types, full_kwargs, strict=True) if "sliding_window" in kw}
+    small = small_copy(full)
+    small_types, _ = get_layer_types_and_kwargs(small)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(small, dtype=DTYPE, attn_implementation="eager").eval()
+
+    ids = torch.randint(0, SMALL_VOCAB, (1, LONG_PROMPT + 1))
+    short = run(model, ids[:, :SHORT_PROMPT])
+    long_prefill = run(model, ids[:, :LONG_PROMPT])
+    # The decode step updates the same cache object: read the prefill state first.
+    after_prefill = [(layer.keys.shape[-2], layer_bytes(layer)) for layer in long_prefill.layers]
+    decoded = run(model, ids[:, LONG_PROMPT:], long_prefill)
+
+    kinds: dict[str, dict[str, Any]] = {}
+    for i, kind in enumerate(small_types):
+        entry = kind_entry(short.layers[i], after_prefill[i], decoded.layers[i], windows.get(kind))
+        entry["layers"] = full_types.count(kind)
+        if kinds.setdefault(kind, entry)["bytes_per_token_per_layer"] != entry["bytes_per_token_per_layer"]:
+            raise RuntimeError(f"layers of kind {kind} differ in size")
+    notes.extend(kv_notes(full, kinds))
+
+    if getattr(full, "layer_types", None):
+        layer_types_from = "config.layer_types"
+    elif getattr(full, "sliding_window", None) is not None:
+        layer_types_from = "no layer_types, sliding_window set: every layer sliding"
+    else:
+        layer_types_from = "no layer_types, no sliding_window: every layer full"
+    return {
+        "bytes_per_token_uncapped": sum(e["layers"] * e["bytes_per_token_per_layer"] for e in kinds.values()),
+        "layer_kinds": kinds,
+        "layer_types_from": layer_types_from,
+        "num_hidden_layers": len(full_types),
+        "kv_bytes_at_context_batch1": {
+            str(n): sum(
+                e["layers"] * e["bytes_per_token_per_layer"] * min(n, e["window_cap_tokens"] or n)
+                for e in kinds.values()
+            )
+            for n in CONTEXTS
+        },
+        "small_copy": {
+            "num_hidden_layers": small.num_hidden_layers,
+            "layer_types": small_types,
+            "prompt_tokens": [SHORT_PROMPT, LONG_PROMPT],
+            "attn_implementation": "eager",
+        },
+    }
+
+
+def kind_entry(
+    short: Any, after_prefill: tuple[int, tuple[int, int]], decoded: Any, window: int | None
+) -> dict[str, Any]:
+    """Describe one cache layer from its state after the short prefill, the long prefill and the decode step."""
+    logical, _ = layer_bytes(short)
+    per_token = logical // SHORT_PROMPT
+    prefill_tokens, (prefill_logical, prefill_storage) = after_prefill
+    decode_tokens = decoded.keys.shape[-2]
+    _, decode_storage = layer_bytes(decoded)
+    entry: dict[str, Any] = {
+        "bytes_per_token_per_layer": per_token,
+        "cache_layer_class": type(short).__name__,
+        "cache_dtype": str(short.keys.dtype).removeprefix("torch."),
+        "cached_keys_heads": short.keys.shape[1],
+        "cached_keys_dim": short.keys.shape[3],
+        "cached_values_heads": short.values.shape[1],
+        "cached_values_dim": short.values.shape[3],
+        "sliding_window": window,
+        "window_cap_rule": None,
+        "window_cap_tokens": None,
+    }
+    if not getattr(short, "is_sliding", False):
+        if decode_tokens != LONG_PROMPT + 1 or prefill_logical != per_token * LONG_PROMPT:
+            raise RuntimeError(f"a full layer holds {decode_tokens} tokens, expected {LONG_PROMPT + 1}")
+        return entry
+    rule = cap_rule(decode_tokens, SMALL_WINDOW)
+    if cap_rule(prefill_tokens, SMALL_WINDOW) != rule:
+        raise RuntimeError(f"a sliding layer keeps {prefill_tokens} tokens after prefill, {decode_tokens} after decode")
+    entry["window_cap_rule"] = rule
+    entry["window_cap_tokens"] = window + decode_tokens - SMALL_WINDOW
+    entry["small_copy_check"] = {
+        "window": SMALL_WINDOW,
+        "prefill_tokens": LONG_PROMPT,
+        "tokens_after_prefill": prefill_tokens,
+        "storage_tokens_after_prefill": prefill_storage // per_token,
+        "tokens_after_decode_step": decode_tokens,
+        "storage_tokens_after_decode_step": decode_storage // per_token,
+    }
+    return entry
+
+
+def kv_notes(full: transformers.PreTrainedConfig, kinds: dict[str, dict[str, Any]]) -> list[str]:
+    """Flag cache geometry that differs from the config, and explain sliding layers; set ``matches_config_geometry``."""
+    notes = []
+    kv_heads = getattr(full, "num_key_value_heads", None)
+    head_dim = getattr(full, "head_dim", None) or full.hidden_size // full.num_attention_heads
+    naive = 2 * (kv_heads or 0) * head_dim * DTYPE.itemsize
+    for kind, e in kinds.items():
+        e["matches_config_geometry"] = (
+            e["cached_keys_heads"] == e["cached_values_heads"] == kv_heads
+            and e["cached_keys_dim"] == e["cached_values_dim"] == head_dim
+        )
+        if not e["matches_config_geometry"] or e["bytes_per_token_per_layer"] != naive:
+            notes.append(
+                f"{kind}: the cache holds keys of {e['cached_keys_heads']} head(s) x {e['cached_keys_dim']} and values "
+                f"of {e['cached_values_heads']} head(s) x {e['cached_values_dim']} per token, "
+                f"{e['bytes_per_token_per_layer']} B/token/layer, not 2 x num_key_value_heads ({kv_heads}) x "
+                f"head_dim ({head_dim}) x 2 = {naive} B."
+            )
+        if e["window_cap_tokens"] is not None:
+            check = e["small_copy_check"]
+            notes.append(
+                f"{e['layers']} {kind} layers (window {e['sliding_window']}) use {e['cache_layer_class']}: they keep "
+                f"{e['window_cap_rule']} = {e['window_cap_tokens']} tokens. Small-copy check with window "
+                f"{SMALL_WINDOW}: after a {LONG_PROMPT}-token prefill the tensor holds {check['tokens_after_prefill']} "
+                f"tokens in a storage of {check['storage_tokens_after_prefill']}; after one decode step "
+                f"{check['tokens_after_decode_step']} in a storage of {check['storage_tokens_after_decode_step']}. "
+                "Each such layer also holds an 8-byte int64 window tensor."
+            )
+    return notes
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def measure(raw: dict[str, Any]) -> dict[str, Any]:
+    """Measure one model config."""
+    notes: list[str] = []
+    text_config = build_text_config(raw, notes)
+    result = {"model_type": raw.get("model_type"), "text_model_type": text_config.model_type}
+    result.update(measure_params(text_config, notes))
+    result["kv_cache"] = measure_kv(text_config, notes)
+    result["notes"] = notes
+    return result
+
+
+def compare_with_reference(got: dict[str, Any], ref: dict[str, Any]) -> list[str]:
+    """Return the differences between a measurement and the reference figures."""
+    diffs = []
+    params = dict(got["params"])
+    # The reference counts norms inside self_attn under norms; move them there before comparing.
+    moved = Counter(params["by_category"])
+    moved["attention"] -= params["attention_internal_norms"]
+    moved["norms"] += params["attention_internal_norms"]
+    params["by_category"] = {c: n for c, n in moved.items() if n}
+    for key in ("total", "by_category", "tied_embeddings"):
+        if params[key] != ref["params"][key]:
+            diffs.append(f"params.{key}: {params[key]} != {ref['params'][key]}")
+    ref_kv, got_kv = ref["kv_cache"], got["kv_cache"]
+    if got_kv["bytes_per_token_uncapped"] != ref_kv["bytes_per_token_uncapped"]:
+        diffs.append(
+            f"kv bytes_per_token_uncapped: {got_kv['bytes_per_token_uncapped']} != {ref_kv['bytes_per_token_uncapped']}"
+        )
+    for kind, ref_entry in ref_kv["layer_kinds"].items():
+        got_entry = got_kv["layer_kinds"].get(kind, {})
+        for key, value in ref_entry.items():
+            if got_entry.get(key) != value:
+                diffs.append(f"kv {kind}.{key}: {got_entry.get(key)} != {value}")
+    if set(got_kv["layer_kinds"]) != set(ref_kv["layer_kinds"]):
+        diffs.append(f"kv layer kinds: {sorted(got_kv['layer_kinds'])} != {sorted(ref_kv['layer_kinds'])}")
+    if got_kv["kv_bytes_at_context_batch1"] != ref_kv["kv_bytes_at_context_batch1"]:
+        diffs.append("kv_bytes_at_context_batch1 differ")
+    return diffs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+    parser.add_argument("--reference", type=Path, default=next((p for p in REFERENCE_CANDIDATES if p.exists()), None))
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+
+    transformers.logging.set_verbosity_error()
+    reference = json.loads(args.reference.read_text()) if args.reference else None
+    inputs = load_inputs(args.models_dir, reference)
+
+    models: dict[str, Any] = {}
+    failures = 0
+    for name, entry in inputs.items():
+        print(f"{name} ({entry['source']})", flush=True)
+        try:
+            models[name] = {"source": entry["source"], **measure(entry["config"])}
+        except Exception as exc:  # report and carry on with the other models
+            failures += 1
+            print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        if reference is not None and name in reference["models"]:
+            diffs = compare_with_reference(models[name], reference["models"][name])
+            print("  reference: " + ("matches" if not diffs else "DIFFERS\n    " + "\n    ".join(diffs)), flush=True)
+
+    output = {
+        "about": (
+            "Measured by tools/measure_transformers.py (see its docstring for the method): parameters of the "
+            "model built on the meta device (tied tensors once), and bytes of the DynamicCache a bf16 forward "
+            "pass returns, per token and per layer kind, from a small copy that keeps the attention geometry."
+        ),
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+        "models": models,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(output, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(models)} models to {args.output}" + (f"; {failures} failed" if failures else ""))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
