@@ -41,6 +41,11 @@ _LAZY: dict[str, str] = {
     "Sweep": "vramcore._sweep",
     "sweep": "vramcore._sweep",
     "SUPPORTED_MODEL_TYPES": "vramcore.hf",
+    "Solution": "vramcore._solve",
+    "max_context": "vramcore._solve",
+    "max_batch": "vramcore._solve",
+    "min_gpus": "vramcore._solve",
+    "best_dtype": "vramcore._solve",
 }
 
 __all__ = [
@@ -54,8 +59,10 @@ __all__ = [
     "GiB",
     "ModelCard",
     "ModelSpec",
+    "Solution",
     "Sweep",
     "__version__",
+    "best_dtype",
     "estimate",
     "get_dtype",
     "get_engine",
@@ -65,12 +72,16 @@ __all__ = [
     "list_engines",
     "list_gpus",
     "list_models",
+    "max_batch",
+    "max_context",
+    "min_gpus",
     "show_config",
     "sweep",
 ]
 
 if TYPE_CHECKING:
     from vramcore._estimate import GB, Estimate, GiB, estimate
+    from vramcore._solve import Solution, best_dtype, max_batch, max_context, min_gpus
     from vramcore._sweep import Sweep, sweep
     from vramcore.dtypes import DType, get_dtype, list_dtypes
     from vramcore.engines import EngineSpec, get_engine, list_engines
