@@ -18,6 +18,7 @@ import numpy as np
 
 from vramcore import _kernel, _pack, _validation
 from vramcore._sweep import (
+    Counts,
     ModelLike,
     _resolve_gpu,
     check_parallelism,
@@ -105,7 +106,7 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
                   _pack.pack_weights(specs, dtypes), _pack.pack_engines(p["rows"]), fixed, p["gpu_bytes"],
                   caps, out, 0, cells, _validation.n_threads(n_threads, cells * 8))
     values = out.astype(np.int64).reshape(shape)
-    dims = ("model", "dtype", fixed_dim, "gpu", "engine")
+    dims: tuple[str, ...] = ("model", "dtype", fixed_dim, "gpu", "engine")
     coords: dict[str, tuple[Any, ...]] = {
         "model": tuple(s.name for s in specs), "dtype": tuple(d.name for d in dtypes),
         fixed_dim: tuple(int(x) for x in fixed), "gpu": tuple(g.name for g in p["gpus"]),
@@ -118,7 +119,7 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
 
 
 def max_context(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
-                batches: int | Sequence[int] = 1, gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB",
+                batches: Counts = 1, gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB",
                 *, kv_dtype: str | None = None, engine: str | EngineSpec | Sequence[str | EngineSpec] = "transformers",
                 n_gpus: int = 1, tp: int | None = None, pp: int | None = None, gpu_memory: str | int = "usable",
                 n_threads: int | None = None) -> Solution:
@@ -153,7 +154,7 @@ def max_context(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[
 
 
 def max_batch(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
-              contexts: int | Sequence[int] = 4096, gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB",
+              contexts: Counts = 4096, gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB",
               *, kv_dtype: str | None = None, engine: str | EngineSpec | Sequence[str | EngineSpec] = "transformers",
               n_gpus: int = 1, tp: int | None = None, pp: int | None = None, gpu_memory: str | int = "usable",
               n_threads: int | None = None) -> Solution:
@@ -179,7 +180,7 @@ def max_batch(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[st
 
 
 def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
-             contexts: int | Sequence[int] = 4096, batches: int | Sequence[int] = 1,
+             contexts: Counts = 4096, batches: Counts = 1,
              gpu: str | GPUSpec = "H100-SXM-80GB", *, candidates: Sequence[int] = (1, 2, 4, 8),
              kv_dtype: str | None = None, engine: str | EngineSpec = "vllm", gpu_memory: str | int = "usable",
              n_threads: int | None = None) -> Solution:
@@ -244,8 +245,8 @@ def get_engine_spec(engine: str | EngineSpec) -> EngineSpec:
 PRECISION_ORDER: tuple[str, ...] = ("fp32", "bf16", "fp16", "fp8_e4m3", "int8", "int4")
 
 
-def best_dtype(models: ModelLike | Sequence[ModelLike], contexts: int | Sequence[int] = 4096,
-               batches: int | Sequence[int] = 1, gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB",
+def best_dtype(models: ModelLike | Sequence[ModelLike], contexts: Counts = 4096,
+               batches: Counts = 1, gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB",
                *, dtypes: Sequence[str] = PRECISION_ORDER, kv_dtype: str | None = None,
                engine: str | EngineSpec = "transformers", n_gpus: int = 1, tp: int | None = None,
                pp: int | None = None, gpu_memory: str | int = "usable", n_threads: int | None = None) -> Solution:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vramcore import _kernel, _pack, _validation
+from vramcore._progress import Chunks, check_progress
 from vramcore.dtypes import DType, get_dtype
 from vramcore.engines import EngineSpec, get_engine
 from vramcore.gpus import GPUSpec, get_gpu
@@ -33,6 +34,8 @@ DIMS: tuple[str, ...] = ("model", "dtype", "context", "batch", "gpu")
 CHUNK_CELLS = 1 << 22
 
 ModelLike = str | ModelSpec | ModelCard | Mapping[str, Any] | PathLike[str]
+#: Contexts / batches: one count, a sequence of counts, or a 1-D array.
+Counts = int | Sequence[int] | np.ndarray
 
 
 def resolve_model(model: Any, argname: str = "model") -> ModelSpec:
@@ -245,7 +248,8 @@ class Sweep:
 
 def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
              contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray,
-             engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None) -> dict[str, np.ndarray]:
+             engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None,
+             progress: bool | None = None) -> dict[str, np.ndarray]:
     """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E)."""
     models_arr = _pack.pack_models(specs)
     dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
@@ -257,9 +261,10 @@ def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DTyp
     fits = np.empty(cells, dtype=np.bool_)
     threads = _validation.n_threads(n_threads, cells)
     fits_u8 = fits.view(np.uint8)
-    for start in range(0, cells, CHUNK_CELLS):
-        _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, contexts, batches, gpu_bytes,
-                     out, fits_u8, start, min(cells, start + CHUNK_CELLS), threads)
+    with Chunks(cells, CHUNK_CELLS, 1, progress) as chunks:  # Ctrl-C between chunks: a clear message
+        for start, stop in chunks:
+            _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, contexts, batches, gpu_bytes,
+                         out, fits_u8, start, stop, threads)
     result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
     result["fits"] = fits.reshape(shape)
     result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
@@ -283,11 +288,11 @@ def prepare_engines(engine: Any, specs: Sequence[ModelSpec], n_gpus: int, tp: in
 
 
 def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
-          contexts: int | Sequence[int] = 4096, batches: int | Sequence[int] = 1,
+          contexts: Counts = 4096, batches: Counts = 1,
           gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB", *,
           kv_dtype: str | None = None, engine: str | EngineSpec | Sequence[str | EngineSpec] = "transformers",
           n_gpus: int = 1, tp: int | None = None, pp: int | None = None, gpu_memory: str | int = "usable",
-          n_threads: int | None = None) -> Sweep:
+          n_threads: int | None = None, progress: bool | None = None) -> Sweep:
     """Estimate memory for every configuration of a Cartesian grid, in the compiled kernel.
 
     The grid is never materialised: the kernel decodes each cell's axis
@@ -325,6 +330,12 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     n_threads : int, optional
         Kernel threads; None uses one thread for small grids and every core for
         large ones.  Results are identical for any thread count.
+    progress : bool, optional
+        Progress bar on stderr (needs tqdm, ``pip install 'vramcore[progress]'``;
+        a no-op without it).  None (default) shows it for grids of at least
+        ``2**23`` cells when stderr is a terminal; False never; True always.
+        Grids run in chunks of ``CHUNK_CELLS`` cells; Ctrl-C stops between
+        chunks with a ``KeyboardInterrupt`` that says how far it got.
 
     Returns
     -------
@@ -355,7 +366,8 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     gpu_list = tuple(_resolve_gpu(g) for g in _validation.as_list("gpus", gpus))
     engine_list, rows, tp_, pp_ = prepare_engines(engine, specs, n_gpus, tp, pp)
     gpu_bytes = np.array([gpu_memory_bytes(g, gpu_memory) for g in gpu_list], dtype=np.float64)
-    out = _compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, rows, n_threads)
+    check_progress(progress)
+    out = _compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, rows, n_threads, progress=progress)
     if not isinstance(engine, (list, tuple)):
         out = {k: v[..., 0] for k, v in out.items()}
     return Sweep(

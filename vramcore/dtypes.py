@@ -55,7 +55,7 @@ class DType:
         return self.bits / 8.0
 
     def weight_bytes_by_part(self, spec: ModelSpec) -> dict[str, float]:
-        """Stored bytes of each parameter part of `spec` in this dtype.
+        """Return the stored bytes of each parameter part of `spec` in this dtype.
 
         Linear layers (attention, dense MLP, routed and shared experts) take
         ``bits``; the embedding, norms, router and lm_head take ``bits`` for
