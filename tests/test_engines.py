@@ -21,7 +21,8 @@ def test_engine_catalog_and_knobs() -> None:
     assert vramcore.get_engine("llama.cpp").name == "llamacpp"
     v = vramcore.get_engine("vllm", gpu_memory_utilization=0.8, block_size=32, enforce_eager=True)
     assert (v.mem_fraction, v.block_size, v.cuda_graph_bytes) == (0.8, 32, 0)
-    assert vramcore.get_engine("llamacpp", flash_attn=False).ctx_pad == 32
+    assert vramcore.get_engine("llamacpp", flash_attn=False).flash_attn is False
+    assert vramcore.get_engine("llamacpp").ctx_pad == 256
     assert vramcore.get_engine("trtllm", tokens_per_block=64, free_gpu_memory_fraction=0.5).block_size == 64
     assert vramcore.get_engine("sglang", mem_fraction_static=0.7).mem_fraction == 0.7
 
@@ -116,33 +117,39 @@ def test_mla_latent_is_replicated_across_tp() -> None:
 def test_pipeline_parallel_weights() -> None:
     spec = vramcore.get_model("Llama-3.2-1B").spec  # tied embeddings
     parts = spec.param_breakdown()
-    e = vramcore.estimate(spec, context=1, engine="vllm", gpu="H100", pp=2)
+    e = vramcore.estimate(spec, context=1, engine="transformers", gpu="H100", pp=2)
     layers = (parts["attention"] + parts["mlp_dense"] + parts["norms"]) * 2
     # the last stage holds half the layers and its own copy of the tied lm_head
     assert e.weights_bytes == layers / 2 + parts["embedding"] * 2
 
 
 def test_llamacpp_offload_splits_weights_and_kv() -> None:
+    # -ngl 17 offloads the output layer and the last 16 of 32 repeating layers
     full = vramcore.estimate(SEED, context=8192, engine="llamacpp", gpu="RTX-4090")
-    half = vramcore.estimate(SEED, context=8192, engine=vramcore.get_engine("llamacpp", n_gpu_layers=16),
+    half = vramcore.estimate(SEED, context=8192, engine=vramcore.get_engine("llamacpp", n_gpu_layers=17),
                              gpu="RTX-4090")
-    assert half.kv_cache_bytes * 2 == full.kv_cache_bytes
-    assert half.weights_bytes < full.weights_bytes and half.host_bytes > full.host_bytes
+    none = vramcore.estimate(SEED, context=8192, engine=vramcore.get_engine("llamacpp", n_gpu_layers=0),
+                             gpu="RTX-4090")
+    assert half.kv_cache_bytes * 2 == full.kv_cache_bytes and none.kv_cache_bytes == 0
+    assert none.weights_bytes == 0 < half.weights_bytes < full.weights_bytes
     spec = vramcore.get_model(SEED).spec
-    # nothing is lost: GPU + host weights = all weights (embeddings always on the host)
     parts = spec.param_breakdown()
-    total = sum(parts.values()) * 2
-    logits = (spec.hidden_size + spec.vocab_size) * 1 * 4
-    for e in (full, half):
-        kv_host = full.kv_cache_bytes - e.kv_cache_bytes
-        assert e.weights_bytes + e.host_bytes - logits - kv_host == total
+    all_weights = sum(parts.values()) * 2
+    # host: token embeddings always, the layers left behind, their cache, the f32 logits
+    # buffer (n_vocab x n_seq) and the host compute buffer (input embeddings + KQ mask of a ubatch)
+    host_fixed = spec.vocab_size * 4 + 512 * (spec.hidden_size + 8192) * 4
+    assert full.host_bytes == parts["embedding"] * 2 + host_fixed
+    for e in (full, half, none):
+        host_kv = full.kv_cache_bytes - e.kv_cache_bytes
+        assert e.weights_bytes + e.host_bytes - host_kv - host_fixed == all_weights
 
 
 def test_llamacpp_context_padding() -> None:
+    # n_ctx is padded to 256 (src/llama-context.cpp: GGML_PAD(n_ctx, 256))
     e = vramcore.estimate(SEED, context=1000, engine="llamacpp")
-    assert e.kv_capacity_tokens == 1024  # padded to 256 with flash attention
-    e = vramcore.estimate(SEED, context=1000, engine=vramcore.get_engine("llamacpp", flash_attn=False))
-    assert e.kv_capacity_tokens == 1024  # 1000 -> multiple of 32
+    assert e.kv_capacity_tokens == 1024
+    e = vramcore.estimate(SEED, context=1000, batch=3, engine="llamacpp")
+    assert e.kv_capacity_tokens == 3072
 
 
 # ---------------------------------------------------------------- inverse questions

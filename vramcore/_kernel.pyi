@@ -7,6 +7,7 @@ MODEL_NFIELDS: int
 DTYPE_NFIELDS: int
 ENGINE_NFIELDS: int
 RESULT_NFIELDS: int
+PLAN_NFIELDS: int
 N_PARTS: int
 OPENMP: bool
 RESULT_FIELDS: tuple[str, ...]
@@ -22,6 +23,8 @@ def grid(
     contexts: _F64,
     batches: _F64,
     gpu_bytes: _F64,
+    gpu_large: _F64,
+    plans: _F64,
     out: _F64,
     fits: npt.NDArray[np.uint8],
     start: int,
@@ -36,7 +39,9 @@ def solve(
     engines: _F64,
     fixed: _F64,
     gpu_bytes: _F64,
+    gpu_large: _F64,
     caps: _F64,
+    plans: _F64,
     out: _F64,
     start: int,
     stop: int,

@@ -2,10 +2,12 @@
 """The compiled grid loops.  No validation, no allocation, no Python objects in nogil code.
 
 Inputs are packed by vramcore/_pack.py and checked by vramcore/_validation.py;
-the formulas are the vc_* functions of include/vramcore/formulas.h.  Every
-loop runs over the flattened index of a caller-allocated C-contiguous output,
-decoding the axis indices; each cell depends only on its own inputs, so the
-results are identical for any thread count.
+the formulas are the vc_* functions of include/vramcore/formulas.h.  Each call
+first turns every (model, dtype, engine) triple into a plan (the constants of
+the formulas, in a caller-allocated scratch array), then loops over the
+flattened index of the caller-allocated C-contiguous outputs, decoding the axis
+indices.  Each cell depends only on its own inputs, so the results are
+identical for any thread count.
 """
 
 from cython.parallel cimport prange
@@ -17,6 +19,8 @@ cdef extern from "vramcore/formulas.h" nogil:
     ctypedef struct vc_dtype:
         pass
     ctypedef struct vc_engine:
+        pass
+    ctypedef struct vc_plan:
         pass
     ctypedef struct vc_result:
         double weights_bytes
@@ -34,13 +38,13 @@ cdef extern from "vramcore/formulas.h" nogil:
     size_t VC_DTYPE_NFIELDS
     size_t VC_ENGINE_NFIELDS
     size_t VC_RESULT_NFIELDS
+    size_t VC_PLAN_NFIELDS
     int VC_N_PARTS
-    void vc_estimate(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e,
-                     double context, double batch, double gpu_bytes, vc_result *r)
-    double vc_max_context(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e,
-                          double batch, double gpu_bytes, double cap)
-    double vc_max_batch(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e,
-                        double context, double gpu_bytes, double cap)
+    void vc_make_plan(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e, vc_plan *p)
+    void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes, double large_gpu,
+                     vc_result *r)
+    double vc_max_context(const vc_plan *p, double batch, double gpu_bytes, double large_gpu, double cap)
+    double vc_max_batch(const vc_plan *p, double context, double gpu_bytes, double large_gpu, double cap)
 
 
 cdef extern from "vramcore/openmp_shim.h" nogil:
@@ -52,6 +56,7 @@ MODEL_NFIELDS = VC_MODEL_NFIELDS
 DTYPE_NFIELDS = VC_DTYPE_NFIELDS
 ENGINE_NFIELDS = VC_ENGINE_NFIELDS
 RESULT_NFIELDS = VC_RESULT_NFIELDS
+PLAN_NFIELDS = VC_PLAN_NFIELDS
 N_PARTS = VC_N_PARTS
 OPENMP = bool(vc_openmp_enabled())
 #: Rows of the `out` array of grid(), in order (fits goes to its own uint8 array).
@@ -65,14 +70,26 @@ def max_threads():
     return vc_max_threads()
 
 
+cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
+                 const double[:, ::1] engines, double[:, :, :, ::1] plans) noexcept nogil:
+    cdef Py_ssize_t m, d, e
+    for m in range(models.shape[0]):
+        for d in range(dtypes.shape[0]):
+            for e in range(engines.shape[0]):
+                vc_make_plan(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
+                             &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
+                             <vc_plan *> &plans[m, d, e, 0])
+
+
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
          const double[:, ::1] engines, const double[::1] contexts, const double[::1] batches,
-         const double[::1] gpu_bytes, double[:, ::1] out, unsigned char[::1] fits,
-         Py_ssize_t start, Py_ssize_t stop, int n_threads):
+         const double[::1] gpu_bytes, const double[::1] gpu_large, double[:, :, :, ::1] plans,
+         double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t start, Py_ssize_t stop, int n_threads):
     """Fill cells [start, stop) of the flattened (model, dtype, context, batch, gpu, engine) grid.
 
-    `out` has one row per name in RESULT_FIELDS and one column per cell; `fits`
-    one byte per cell.
+    `plans` is scratch of shape (models, dtypes, engines, PLAN_NFIELDS); `out`
+    has one row per name in RESULT_FIELDS and one column per cell; `fits` one
+    byte per cell.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = engines.shape[0]
@@ -80,6 +97,8 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     cdef vc_result r
     if n_threads < 1:
         n_threads = 1
+    with nogil:
+        _plans(models, dtypes, part_bytes, engines, plans)
     for cell in prange(start, stop, nogil=True, num_threads=n_threads, schedule="static"):
         e = cell % n_e
         rest = cell // n_e
@@ -91,9 +110,7 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
         rest = rest // n_c
         d = rest % n_d
         m = rest // n_d
-        vc_estimate(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
-                    &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
-                    contexts[c], batches[b], gpu_bytes[g], &r)
+        vc_estimate(<const vc_plan *> &plans[m, d, e, 0], contexts[c], batches[b], gpu_bytes[g], gpu_large[g], &r)
         out[0, cell] = r.weights_bytes
         out[1, cell] = r.kv_cache_bytes
         out[2, cell] = r.activation_bytes
@@ -109,8 +126,8 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
           const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[::1] fixed,
-          const double[::1] gpu_bytes, const double[::1] caps, double[::1] out,
-          Py_ssize_t start, Py_ssize_t stop, int n_threads):
+          const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
+          double[:, :, :, ::1] plans, double[::1] out, Py_ssize_t start, Py_ssize_t stop, int n_threads):
     """Inverse questions over the flattened (model, dtype, fixed, gpu, engine) grid.
 
     which = 0: largest context for each batch in `fixed`; which = 1: largest
@@ -121,7 +138,9 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
     cdef Py_ssize_t cell, rest, m, d, f, g, e
     if n_threads < 1:
         n_threads = 1
-    for cell in prange(start, stop, nogil=True, num_threads=n_threads, schedule="dynamic"):
+    with nogil:
+        _plans(models, dtypes, part_bytes, engines, plans)
+    for cell in prange(start, stop, nogil=True, num_threads=n_threads, schedule="static"):
         e = cell % n_e
         rest = cell // n_e
         g = rest % n_g
@@ -131,10 +150,8 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
         d = rest % n_d
         m = rest // n_d
         if which == 0:
-            out[cell] = vc_max_context(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
-                                       &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
-                                       fixed[f], gpu_bytes[g], caps[m])
+            out[cell] = vc_max_context(<const vc_plan *> &plans[m, d, e, 0], fixed[f], gpu_bytes[g],
+                                       gpu_large[g], caps[m])
         else:
-            out[cell] = vc_max_batch(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
-                                     &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
-                                     fixed[f], gpu_bytes[g], caps[m])
+            out[cell] = vc_max_batch(<const vc_plan *> &plans[m, d, e, 0], fixed[f], gpu_bytes[g],
+                                     gpu_large[g], caps[m])

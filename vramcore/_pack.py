@@ -36,13 +36,14 @@ MODEL_FIELDS: tuple[str, ...] = (
     "max_context",
     "attn_kv_fraction",
     "attn_replicated_fraction",
+    "rotary_dim",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
     "kind", "tp", "pp", "sliding_cap_offset", "mla_compressed", "full_logits", "cuda_context_bytes",
     "allocator_reserve", "mem_fraction", "block_size", "max_num_batched_tokens", "max_num_seqs",
     "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
-    "kv_bits",
+    "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache",
 )
 
 
@@ -96,6 +97,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "max_context": float(spec.max_context or 0),
         "attn_kv_fraction": kv_fraction,
         "attn_replicated_fraction": replicated_fraction,
+        "rotary_dim": float(spec.qk_rope_head_dim if spec.is_mla else spec.head_dim),  # type: ignore[arg-type]
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -144,15 +146,31 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
         "max_num_batched_tokens": float(engine.max_num_batched_tokens),
         "max_num_seqs": float(engine.max_num_seqs),
         "cuda_graph_bytes": float(engine.cuda_graph_bytes),
-        "non_torch_bytes": float(engine.non_torch_bytes),
+        "non_torch_bytes": float(engine.non_torch_bytes + (engine.nccl_bytes if tp * pp > 1 else 0)),
         "ctx_pad": float(engine.ctx_pad),
         "n_gpu_layers": float(engine.n_gpu_layers),
         "swa_full": float(engine.swa_full),
         "max_model_len": float(engine.max_model_len),
         "kv_bits": float(get_dtype(engine.kv_cache_dtype, argname="kv_cache_dtype").bits)
         if engine.kv_cache_dtype is not None else 0.0,
+        "sampler_bytes": float(engine.sampler_bytes_per_logit),
+        "graphs_in_budget": float(engine.cuda_graphs_in_budget),
+        "flash_attn": float(engine.flash_attn),
+        "rope_cache": float(engine.rope_cache),
     }
     return [row[f] for f in ENGINE_FIELDS]
+
+
+def gpu_is_large(gpu_name: str, gpu_bytes: float) -> bool:
+    """vLLM's test for its larger batch defaults: >= 70 GiB and not an A100 (arg_utils.get_batch_defaults)."""
+    return gpu_bytes >= 70 * 2**30 and "a100" not in gpu_name.lower()
+
+
+def plans_scratch(n_models: int, n_dtypes: int, n_engines: int) -> np.ndarray:
+    """Scratch for the kernel's per-(model, dtype, engine) plans."""
+    from vramcore import _kernel
+
+    return np.empty((n_models, n_dtypes, n_engines, _kernel.PLAN_NFIELDS), dtype=np.float64)
 
 
 def pack_engines(engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:

@@ -89,11 +89,14 @@ def _prepare(models: Any, dtypes: Any, gpus: Any, kv_dtype: str | None, engine: 
     kv = get_dtype(kv_dtype, argname="kv_dtype") if kv_dtype is not None else None
     gpu_list = tuple(_resolve_gpu(g) for g in _validation.as_list("gpus", gpus))
     engine_list, rows, _, _ = prepare_engines(engine, specs, n_gpus, tp, pp)
-    return {
+    p: dict[str, Any] = {
         "specs": specs, "dtypes": dtype_list, "kv": kv, "gpus": gpu_list, "engines": engine_list,
         "rows": rows, "many_engines": isinstance(engine, (list, tuple)),
         "gpu_bytes": np.array([gpu_memory_bytes(g, gpu_memory) for g in gpu_list], dtype=np.float64),
     }
+    p["gpu_large"] = np.array([_pack.gpu_is_large(g.name, b) for g, b in zip(gpu_list, p["gpu_bytes"], strict=True)],
+                              dtype=np.float64)
+    return p
 
 
 def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fixed_dim: str,
@@ -104,7 +107,8 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
     out = np.empty(cells, dtype=np.float64)
     _kernel.solve(which, _pack.pack_models(specs), _pack.pack_dtypes(dtypes, p["kv"]),
                   _pack.pack_weights(specs, dtypes), _pack.pack_engines(p["rows"]), fixed, p["gpu_bytes"],
-                  caps, out, 0, cells, _validation.n_threads(n_threads, cells * 8))
+                  p["gpu_large"], caps, _pack.plans_scratch(len(specs), len(dtypes), len(p["rows"])), out,
+                  0, cells, _validation.n_threads(n_threads, cells * 8))
     values = out.astype(np.int64).reshape(shape)
     dims: tuple[str, ...] = ("model", "dtype", fixed_dim, "gpu", "engine")
     coords: dict[str, tuple[Any, ...]] = {
@@ -206,7 +210,7 @@ def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str
     Examples
     --------
     >>> int(min_gpus("Llama-3.1-70B", "bf16", 8192, 1, "H100").values[0, 0, 0, 0])
-    2
+    4
     """
     specs = tuple(resolve_model(m, "models") for m in _validation.as_list("models", models))
     dtype_list = _validation.as_list("dtypes", dtypes)

@@ -20,6 +20,7 @@ from vramcore.specs import ModelSpec
 
 if TYPE_CHECKING:
     import pandas
+    import xarray
 
 __all__ = ["FIELDS", "DIMS", "Sweep", "sweep", "resolve_model"]
 
@@ -240,6 +241,71 @@ class Sweep:
             columns[f] = np.asarray(getattr(self, f)).reshape(-1)
         return pd.DataFrame(columns)
 
+    def to_xarray(self) -> xarray.Dataset:
+        """Labeled grid: an xarray Dataset with one variable per result field.
+
+        Dims and coords are :attr:`dims` (model, dtype, context, batch, gpu
+        [, engine]); each variable's ``attrs["units"]`` says ``"bytes"`` for
+        byte counts (``"tokens"``, ``"blocks"``, ``"sequences"`` otherwise);
+        the dataset's attrs hold the engine, KV dtype and parallelism.  The
+        arrays are shared, not copied.  Requires xarray
+        (``pip install 'vramcore[xarray]'``).
+
+        Returns
+        -------
+        xarray.Dataset
+
+        Raises
+        ------
+        ImportError
+            xarray is not installed.
+
+        Examples
+        --------
+        >>> ds = sweep("Qwen3-8B", ["bf16", "int4"], [4096, 32768], [1, 8], ["H100", "L4"]).to_xarray()
+        >>> ds.total_bytes.dims
+        ('model', 'dtype', 'context', 'batch', 'gpu')
+        >>> ds.kv_cache_bytes.attrs["units"]
+        'bytes'
+        >>> bool(ds.fits.sel(dtype="int4", context=4096, batch=1, gpu="L4").item())
+        True
+        """
+        from vramcore import _export
+
+        return _export.dataset(_export.axis_labels(self), {f: getattr(self, f) for f in FIELDS},
+                               _export.sweep_attrs(self))
+
+    def to_parquet(self, path: str | PathLike[str]) -> None:
+        """Write the long format (one row per cell, as :meth:`to_pandas`) to a Parquet file.
+
+        Streams in row groups of ``2**20`` rows, so the grid is never copied
+        whole; the file appears only when complete (written under a temporary
+        name, then moved into place).  Units and the sweep's attributes are
+        stored in the schema metadata (key ``b"vramcore"``).  Requires
+        pyarrow (``pip install 'vramcore[parquet]'``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file.
+
+        Raises
+        ------
+        ImportError
+            pyarrow is not installed.
+
+        Examples
+        --------
+        >>> import tempfile, os, pyarrow.parquet as pq
+        >>> path = os.path.join(tempfile.mkdtemp(), "grid.parquet")
+        >>> sweep("Qwen3-8B", "bf16", [4096, 8192], [1, 2], "H100").to_parquet(path)
+        >>> pq.read_table(path).num_rows
+        4
+        """
+        from vramcore import _export
+
+        _export.write_parquet(self, path)
+
     def __repr__(self) -> str:
         return (f"Sweep(shape={self.shape}, models={list(self.models)}, dtypes={list(self.dtypes)}, "
                 f"contexts={self.contexts.tolist()}, batches={self.batches.tolist()}, "
@@ -247,7 +313,7 @@ class Sweep:
 
 
 def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
-             contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray,
+             contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray, gpu_large: np.ndarray,
              engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None,
              progress: bool | None = None) -> dict[str, np.ndarray]:
     """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E)."""
@@ -257,6 +323,7 @@ def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DTyp
     engines_arr = _pack.pack_engines(engines)
     shape = (len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size, len(engines))
     cells = int(np.prod(shape))
+    plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines))
     out = np.empty((len(_kernel.RESULT_FIELDS), cells), dtype=np.float64)
     fits = np.empty(cells, dtype=np.bool_)
     threads = _validation.n_threads(n_threads, cells)
@@ -264,7 +331,7 @@ def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DTyp
     with Chunks(cells, CHUNK_CELLS, 1, progress) as chunks:  # Ctrl-C between chunks: a clear message
         for start, stop in chunks:
             _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, contexts, batches, gpu_bytes,
-                         out, fits_u8, start, stop, threads)
+                         gpu_large, plans, out, fits_u8, start, stop, threads)
     result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
     result["fits"] = fits.reshape(shape)
     result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
@@ -366,8 +433,10 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     gpu_list = tuple(_resolve_gpu(g) for g in _validation.as_list("gpus", gpus))
     engine_list, rows, tp_, pp_ = prepare_engines(engine, specs, n_gpus, tp, pp)
     gpu_bytes = np.array([gpu_memory_bytes(g, gpu_memory) for g in gpu_list], dtype=np.float64)
+    gpu_large = np.array([_pack.gpu_is_large(g.name, b) for g, b in zip(gpu_list, gpu_bytes, strict=True)],
+                         dtype=np.float64)
     check_progress(progress)
-    out = _compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, rows, n_threads, progress=progress)
+    out = _compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, gpu_large, rows, n_threads, progress=progress)
     if not isinstance(engine, (list, tuple)):
         out = {k: v[..., 0] for k, v in out.items()}
     return Sweep(

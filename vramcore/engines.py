@@ -17,7 +17,6 @@ mem_fraction_static        mem_fraction                SGLang share of total mem
 free_gpu_memory_fraction   mem_fraction                TensorRT-LLM share of free memory for KV
 tokens_per_block           block_size                  TensorRT-LLM tokens per KV block
 n_ubatch                   max_num_batched_tokens      llama.cpp physical batch
-flash_attn                 ctx_pad                     llama.cpp: pad n_ctx to 256 (else 32)
 enforce_eager              cuda_graph_bytes            vLLM: no CUDA graphs (pool = 0)
 =========================  ==========================  =======================================
 """
@@ -73,14 +72,16 @@ class EngineSpec:
     mem_fraction : float
         Budgeted engines: vLLM ``gpu_memory_utilization`` / SGLang
         ``mem_fraction_static`` (of total memory), TensorRT-LLM
-        ``free_gpu_memory_fraction`` (of free memory).
+        ``free_gpu_memory_fraction`` (of free memory).  0 = the engine's
+        GPU-dependent default (SGLang).
     block_size : int
         Tokens per KV block (page); 1 for unpaged engines.
     max_num_batched_tokens : int
-        vLLM tokens of the profiling run / TensorRT-LLM max_num_tokens /
-        llama.cpp ``n_ubatch``.
+        vLLM tokens of the profiling run / SGLang chunked prefill / TensorRT-LLM
+        max_num_tokens / llama.cpp ``n_ubatch``; 0 = the engine's GPU-dependent
+        default.
     max_num_seqs : int
-        Requests whose sampler logits the profiling run holds.
+        Requests whose sampler logits the profiling run holds; 0 = GPU-dependent default.
     cuda_graph_bytes : int
         CUDA-graph memory pool (0 without graphs).
     non_torch_bytes : int
@@ -97,6 +98,19 @@ class EngineSpec:
     kv_cache_dtype : str or None
         Engine-level KV dtype (vLLM ``kv_cache_dtype``, llama.cpp
         ``cache_type_k/v``); overrides the sweep's ``kv_dtype`` when set.
+    sampler_bytes_per_logit : float
+        Budgeted engines: bytes the profiling run's sampler holds per
+        (request x vocabulary entry); 0 counts only the logits row.
+    cuda_graphs_in_budget : bool
+        vLLM >= 0.21: the CUDA-graph estimate is subtracted from the KV budget.
+    flash_attn : bool
+        llama.cpp ``-fa``: no ``n_head x n_kv x n_ubatch`` score matrix.
+    rope_cache : bool
+        The engine keeps a cos/sin cache of ``max_context x rotary dim`` in
+        the compute dtype (vLLM's RotaryEmbedding), counted with the weights.
+    nccl_bytes : int
+        Extra non-torch memory (NCCL and all-reduce buffers) per GPU when the
+        model spans more than one GPU.
 
     Raises
     ------
@@ -122,23 +136,36 @@ class EngineSpec:
     swa_full: bool = False
     max_model_len: int = 0
     kv_cache_dtype: str | None = None
+    sampler_bytes_per_logit: float = 0.0
+    cuda_graphs_in_budget: bool = False
+    flash_attn: bool = True
+    rope_cache: bool = False
+    nccl_bytes: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in ENGINE_KINDS:
             raise ValueError(f"EngineSpec.kind must be one of {ENGINE_KINDS}, got {self.kind!r}")
-        for name in ("cuda_context_bytes", "cuda_graph_bytes", "non_torch_bytes", "max_model_len"):
+        for name in ("cuda_context_bytes", "cuda_graph_bytes", "non_torch_bytes", "max_model_len", "nccl_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"EngineSpec.{name} must be an int >= 0, got {value!r}")
-        for name in ("block_size", "max_num_batched_tokens", "max_num_seqs", "ctx_pad"):
+        for name in ("block_size", "ctx_pad"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"EngineSpec.{name} must be an int >= 1, got {value!r}")
+        for name in ("max_num_batched_tokens", "max_num_seqs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"EngineSpec.{name} must be an int >= 1 (0 = auto), got {value!r}")
+        spb = self.sampler_bytes_per_logit
+        if isinstance(spb, bool) or not isinstance(spb, (int, float)) or not (0.0 <= spb < 1e6):
+            raise ValueError(f"EngineSpec.sampler_bytes_per_logit must be >= 0, got {spb!r}")
         if isinstance(self.n_gpu_layers, bool) or not isinstance(self.n_gpu_layers, int) or self.n_gpu_layers < -1:
             raise ValueError(f"EngineSpec.n_gpu_layers must be an int >= -1 (-1 = all), got {self.n_gpu_layers!r}")
         frac = self.mem_fraction
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not (0.0 < frac <= 1.0):
-            raise ValueError(f"EngineSpec.mem_fraction must be in (0, 1], got {frac!r}")
+            if not (frac == 0 and self.kind == "sglang"):
+                raise ValueError(f"EngineSpec.mem_fraction must be in (0, 1], got {frac!r}")
         res = self.allocator_reserve_fraction
         if isinstance(res, bool) or not isinstance(res, (int, float)) or not (0.0 <= res < 1.0):
             raise ValueError(f"EngineSpec.allocator_reserve_fraction must be in [0, 1), got {res!r}")
@@ -176,9 +203,6 @@ class EngineSpec:
         changes: dict[str, Any] = {}
         valid = {f.name for f in fields(self)}
         for key, value in knobs.items():
-            if key == "flash_attn":
-                changes["ctx_pad"] = 256 if value else 32
-                continue
             if key == "enforce_eager":
                 if value:
                     changes["cuda_graph_bytes"] = 0
@@ -221,46 +245,66 @@ TRANSFORMERS = EngineSpec(
     allocator_reserve_fraction=0.05,
 )
 
-#: vLLM (V1 engine).  Budget: total x gpu_memory_utilization - weights - peak
-#: activation of the profiling run - non-torch memory (vllm/v1/worker/gpu_worker.py,
-#: determine_available_memory); pages of block_size tokens
-#: (vllm/v1/kv_cache_interface.py); blocks = budget // (page x layers)
-#: (vllm/v1/core/kv_cache_utils.py).  Defaults from vllm/config (EngineArgs).
+#: vLLM (V1 engine).  KV budget = total x gpu_memory_utilization - weights - peak
+#: activation of the profiling run - non-torch memory
+#: (vllm/v1/worker/gpu_worker.py, determine_available_memory; the CUDA-graph pool
+#: lives in the remaining fraction up to v0.20); pages of block_size tokens x KV
+#: heads per rank x (K + V dims) (vllm/v1/kv_cache_interface.py); blocks = budget
+#: // (page x group size) and concurrency = blocks / blocks per request
+#: (vllm/v1/core/kv_cache_utils.py).
 VLLM = EngineSpec(
     name="vllm",
     kind="vllm",
     mla_compressed=True,
+    # measured before the budget is taken (init snapshot): not in the budget
     cuda_context_bytes=512 * MiB,
     allocator_reserve_fraction=0.0,
     mem_fraction=0.9,
     block_size=16,
-    max_num_batched_tokens=8192,
-    max_num_seqs=256,
-    # Llama-3.1-8B on H100: "CUDA graph ... 0.45 GiB", "non-torch 0.13 GiB" (llm-d
-    # config_explorer/empirical-vllm-memory-results.md)
-    cuda_graph_bytes=int(0.45 * GiB),
+    # 0 = vLLM's defaults for the GPU: 8192 / 1024 on >= 70 GiB non-A100 GPUs,
+    # else 2048 / 256 (vllm/engine/arg_utils.py, get_batch_defaults, API server)
+    max_num_batched_tokens=0,
+    max_num_seqs=0,
+    # llm-d benchmark config_explorer/empirical-vllm-memory-results.md (H100):
+    # non-torch 0.13 GiB; CUDA graphs 0.39 (gpt-oss-20b) ... 1.03 GiB (gpt-oss-120b)
+    cuda_graph_bytes=int(0.5 * GiB),
     non_torch_bytes=int(0.13 * GiB),
+    # same source: non-torch memory is 0.54-0.55 GiB at TP=2 (Qwen3-32B, Llama-3.3-70B-FP8)
+    nccl_bytes=int(0.41 * GiB),
+    # The profiling run's peak is the sampler over max_num_seqs logits rows: the
+    # llm-d rows give 38.4-39.6 bytes per (request x vocab entry) across models
+    # of 0.6B-70B (fp32 logits, probabilities, sort values and int64 indices).
+    sampler_bytes_per_logit=38.75,
+    cuda_graphs_in_budget=False,
+    # RotaryEmbedding's cos_sin_cache (max_position x rotary_dim, model dtype) is
+    # part of "Model loading took X GiB" (14.99 GiB for Llama-3.1-8B = 14.96 + 0.03)
+    rope_cache=True,
 )
 
-#: SGLang.  Token pool = total x mem_fraction_static - weights - activations
-#: (python/sglang/srt/model_executor/model_runner.py, profile_max_num_token);
-#: page size 1.
+#: SGLang.  Token pool = mem_fraction_static x the memory free before loading -
+#: weights (python/sglang/srt/model_executor/model_runner.py, profile_max_num_token);
+#: activations and CUDA graphs live in the rest; page size 1.
 SGLANG = EngineSpec(
     name="sglang",
     kind="sglang",
     mla_compressed=True,
     cuda_context_bytes=512 * MiB,
     allocator_reserve_fraction=0.0,
-    mem_fraction=0.88,
+    # 0 = SGLang's default for the GPU (server_args.py, _handle_gpu_memory_settings):
+    # 0.835 on an H100 80GB
+    mem_fraction=0.0,
     block_size=1,
-    max_num_batched_tokens=8192,
-    max_num_seqs=256,
+    max_num_batched_tokens=0,
+    max_num_seqs=0,
     cuda_graph_bytes=int(0.5 * GiB),
+    non_torch_bytes=0,
+    sampler_bytes_per_logit=8.0,
+    rope_cache=True,
 )
 
-#: TensorRT-LLM (PyTorch backend).  KV = free_gpu_memory_fraction (0.9) of the
-#: memory free after weights and activations; 32 tokens per block
-#: (tensorrt_llm/llmapi KvCacheConfig defaults).
+#: TensorRT-LLM (PyTorch backend).  KV = free_gpu_memory_fraction (0.9) x (total -
+#: profiled peak incl. non-torch memory) (tensorrt_llm/_torch/pyexecutor/_util.py,
+#: KvCacheCreator); 32 tokens per block (llmapi KvCacheConfig defaults).
 TRTLLM = EngineSpec(
     name="trtllm",
     kind="trtllm",
@@ -271,21 +315,26 @@ TRTLLM = EngineSpec(
     block_size=32,
     max_num_batched_tokens=8192,
     max_num_seqs=256,
+    cuda_graph_bytes=int(0.5 * GiB),
+    sampler_bytes_per_logit=8.0,
 )
 
-#: llama.cpp (llama-server / llama-cli).  Cache of n_ctx = context x n_seq cells
-#: padded to 256 with flash attention (src/llama-kv-cache.cpp get_padding);
-#: sliding layers keep min(n_ctx, pad(window x n_seq + n_ubatch)); logits on the host.
+#: llama.cpp (llama-server / llama-cli).  One cache of n_ctx = context x n_seq
+#: cells padded to 256 (src/llama-context.cpp); sliding layers keep
+#: pad256(min(n_ctx, window x n_seq + n_ubatch)) (src/llama-kv-cache-iswa.cpp);
+#: token embeddings and the logits output buffer stay on the host.
 LLAMACPP = EngineSpec(
     name="llamacpp",
     kind="llamacpp",
     mla_compressed=True,
+    # CUDA runtime context + cuBLAS workspace of a ggml process (assumption)
     cuda_context_bytes=256 * MiB,
     allocator_reserve_fraction=0.0,
     block_size=1,
-    max_num_batched_tokens=512,
+    max_num_batched_tokens=512,      # n_ubatch default (common/common.h)
     ctx_pad=256,
     n_gpu_layers=-1,
+    flash_attn=True,
 )
 
 _ENGINES: tuple[EngineSpec, ...] = (TRANSFORMERS, VLLM, SGLANG, TRTLLM, LLAMACPP)

@@ -66,6 +66,7 @@ typedef struct {
     double max_context;          /* trained context; 0 when unknown */
     double attn_kv_fraction;     /* share of attention weights in k/v projections (split over min(tp, kv_heads)) */
     double attn_replicated_fraction; /* share replicated on every TP rank (MLA latent projections) */
+    double rotary_dim;           /* rotary embedding width (head dim; MLA: rope dim) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -98,6 +99,10 @@ typedef struct {
     double swa_full;             /* llama.cpp: 1 = sliding layers keep the full context */
     double max_model_len;        /* longest sequence the engine accepts; 0 = no limit */
     double kv_bits;              /* engine-level KV dtype width (vLLM kv_cache_dtype); 0 = the dtype row's */
+    double sampler_bytes;        /* profile: bytes per (sequence x vocab entry) of the sampler's buffers */
+    double graphs_in_budget;     /* vLLM >= 0.21: the CUDA-graph estimate is subtracted from the KV budget */
+    double flash_attn;           /* llama.cpp: 1 = fused attention (no n_head x n_kv x n_ubatch scores) */
+    double rope_cache;           /* 1 = the engine holds a cos/sin cache of max_context x rotary_dim */
 } vc_engine;
 
 /* Everything one configuration produces (per GPU). */
@@ -125,12 +130,6 @@ static inline double vc_min(double a, double b) { return a < b ? a : b; }
 static inline double vc_ceil_div(double a, double b) { return ceil(a / b); }
 static inline double vc_pad(double x, double to) { return to > 1.0 ? ceil(x / to) * to : x; }
 
-static inline int vc_is_budgeted(const vc_engine *e)
-{
-    int k = (int)e->kind;
-    return k == VC_ENGINE_VLLM || k == VC_ENGINE_SGLANG || k == VC_ENGINE_TRTLLM;
-}
-
 /* ------------------------------------------------------------------ layers per GPU */
 
 static inline double vc_n_layers(const vc_model *m) { return m->n_full_layers + m->n_sliding_layers; }
@@ -140,19 +139,22 @@ static inline double vc_n_layers(const vc_model *m) { return m->n_full_layers + 
 static inline double vc_layer_share(const vc_model *m, const vc_engine *e)
 {
     double L = vc_n_layers(m);
+    /* llama.cpp offloads the output layer first, then the last n_gpu_layers - 1
+     * repeating layers (src/llama-model.cpp, load_tensors: i_gpu_start = n_layer + 1 - ngl) */
     if ((int)e->kind == VC_ENGINE_LLAMACPP && e->n_gpu_layers >= 0.0)
-        return vc_min(e->n_gpu_layers, L) / L;
+        return vc_min(vc_max(e->n_gpu_layers - 1.0, 0.0), L) / L;
     if (e->pp > 1.0)
         return ceil(L / e->pp) / L;
     return 1.0;
 }
 
-/* llama.cpp keeps the output layer on the GPU only when every repeating layer is there too. */
+/* llama.cpp offloads the output layer as soon as one layer is offloaded. */
 static inline int vc_output_on_gpu(const vc_model *m, const vc_engine *e)
 {
+    (void)m;
     if ((int)e->kind != VC_ENGINE_LLAMACPP || e->n_gpu_layers < 0.0)
         return 1;
-    return e->n_gpu_layers > vc_n_layers(m);
+    return e->n_gpu_layers >= 1.0;
 }
 
 /* ------------------------------------------------------------------ weights */
@@ -221,62 +223,6 @@ static inline double vc_kv_bytes_per_token_layer(const vc_model *m, const vc_dty
     return vc_kv_elems_per_token_layer(m, e) * bits / 8.0;
 }
 
-/* transformers: tokens a sliding layer holds for a sequence of `context` tokens. */
-static inline double vc_sliding_tokens(const vc_model *m, const vc_engine *e, double context)
-{
-    return vc_min(context, m->sliding_window + e->sliding_cap_offset);
-}
-
-/* transformers DynamicCache: bytes of `batch` sequences of `context` tokens. */
-static inline double vc_dynamic_kv_bytes(const vc_model *m, const vc_dtype *d, const vc_engine *e,
-                                         double context, double batch)
-{
-    double share = vc_layer_share(m, e);
-    double tokens = m->n_full_layers * context;
-    if (m->n_sliding_layers > 0.0)
-        tokens += m->n_sliding_layers * vc_sliding_tokens(m, e, context);
-    return batch * tokens * share * vc_kv_bytes_per_token_layer(m, d, e);
-}
-
-/* Paged engines: layer-blocks one request of `context` tokens needs.  Full
- * layers: ceil(context / block); sliding layers (vLLM SlidingWindowSpec):
- * ceil(min(window - 1 + max_num_batched_tokens, context) / block) + 1. */
-static inline double vc_layer_blocks_per_request(const vc_model *m, const vc_engine *e, double context)
-{
-    double B = e->block_size;
-    double blocks = m->n_full_layers * vc_ceil_div(context, B);
-    if (m->n_sliding_layers > 0.0) {
-        double t = vc_min(m->sliding_window - 1.0 + e->max_num_batched_tokens, context);
-        blocks += m->n_sliding_layers * (vc_ceil_div(t, B) + 1.0);
-    }
-    return blocks * vc_layer_share(m, e);
-}
-
-/* llama.cpp: cells of the unified cache for n_seq = batch sequences of `context`
- * tokens (n_ctx = context x batch padded); sliding layers keep
- * min(n_ctx, pad(window x n_seq + n_ubatch)) unless swa_full. */
-static inline double vc_llamacpp_cells_full(const vc_engine *e, double context, double batch)
-{
-    return vc_pad(context * batch, e->ctx_pad);
-}
-
-static inline double vc_llamacpp_cells_swa(const vc_model *m, const vc_engine *e, double context, double batch)
-{
-    double n_ctx = vc_llamacpp_cells_full(e, context, batch);
-    if (e->swa_full != 0.0)
-        return n_ctx;
-    return vc_min(n_ctx, vc_pad(m->sliding_window * batch + e->max_num_batched_tokens, e->ctx_pad));
-}
-
-static inline double vc_llamacpp_kv_bytes(const vc_model *m, const vc_dtype *d, const vc_engine *e,
-                                          double context, double batch)
-{
-    double tokens = m->n_full_layers * vc_llamacpp_cells_full(e, context, batch);
-    if (m->n_sliding_layers > 0.0)
-        tokens += m->n_sliding_layers * vc_llamacpp_cells_swa(m, e, context, batch);
-    return tokens * vc_layer_share(m, e) * vc_kv_bytes_per_token_layer(m, d, e);
-}
-
 /* ------------------------------------------------------------------ activations */
 
 /* Elements per token alive at the peak inside one decoder layer on one TP rank.
@@ -306,102 +252,282 @@ static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp)
     return 2.0 * m->hidden + vc_max(attn, mlp);
 }
 
-/* Transient peak of one forward pass over `tokens` prompt tokens of `seqs`
- * sequences, logits included (`logit_rows` rows in the compute dtype plus an
- * fp32 copy for sampling). */
-static inline double vc_forward_peak_bytes(const vc_model *m, const vc_dtype *d, double tp,
-                                           double tokens, double logit_rows)
+/* ------------------------------------------------------------------ plans */
+
+/* Everything about one (model, dtype, engine) triple that does not depend on
+ * context, batch or GPU, computed once before a grid loop so that each cell
+ * costs a few multiplications.  All fields are doubles (a plan row). */
+typedef struct {
+    double kind;                 /* VC_ENGINE_* */
+    double weights;              /* weights on the most loaded GPU */
+    double host_weights;         /* weights in host memory (llama.cpp) */
+    double kv_full;              /* KV bytes per token of all full layers on this GPU */
+    double kv_sliding;           /* KV bytes per token of all sliding layers on this GPU */
+    double kv_full_host;         /* llama.cpp: the same for layers left on the host */
+    double kv_sliding_host;
+    double window;               /* sliding window (tokens) */
+    double sliding_cap;          /* transformers: tokens a sliding layer keeps */
+    double act_token;            /* activation bytes per prompt token (layer peak) */
+    double act_token_full;       /* transformers full_logits: max(layer peak, hidden + vocab) per token */
+    double full_logits;          /* 1 when every position's logits are computed */
+    double logit_row;            /* bytes of one logits row in the compute dtype + its fp32 copy */
+    double cuda_context;         /* per GPU, outside the allocator */
+    double reserve;              /* transformers allocator slack fraction */
+    double ctx_pad;              /* llama.cpp n_ctx padding */
+    double swa_full;             /* llama.cpp */
+    double ubatch;               /* llama.cpp n_ubatch / vLLM profile tokens */
+    double gpu_vocab_row;        /* llama.cpp: f32 logits row bytes when the output layer is on the GPU */
+    double host_logit_row;       /* llama.cpp: host output buffer bytes per sequence */
+    double max_num_seqs;         /* budgeted engines: sampler rows in the profile */
+    double fixed_overhead;       /* budgeted: context + non-torch + CUDA graphs */
+    double non_torch;            /* vLLM / SGLang: subtracted from the budget */
+    double mem_fraction;
+    double block_size;
+    double layer_block;          /* bytes of one block across every layer on this GPU */
+    double full_share;           /* full layers on this GPU (count) */
+    double sliding_share;        /* sliding layers on this GPU (count) */
+    double layers;               /* decoder layers on this GPU */
+    double max_model_len;
+    double sampler_bytes;        /* budgeted: bytes per sampler logit */
+    double graphs_in_budget;
+    double cuda_graph;
+    double group_size;           /* vLLM: layers sharing one block id (hybrid KV groups) */
+    double full_groups;          /* vLLM: KV groups of full-attention layers */
+    double sliding_groups;       /* vLLM: KV groups of sliding-window layers */
+    double page;                 /* bytes of one block of one layer */
+    double kv_token_all;         /* KV bytes per token over every layer on this GPU */
+    double attn_scores_token;    /* llama.cpp without flash attention: bytes per (ubatch token x cache cell) */
+    double layer_ubatch_token;   /* llama.cpp: f32 compute per ubatch token besides the scores */
+    double host_ubatch_token;    /* llama.cpp host compute per ubatch token (input embeddings) */
+    double vocab;
+    double tp_pp;                /* GPUs of one model replica */
+} vc_plan;
+
+#define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))
+
+static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
+                                const vc_engine *e, vc_plan *p)
 {
-    return tokens * vc_layer_peak_elems_per_token(m, tp) * d->act_bytes
-           + logit_rows * m->vocab * (d->act_bytes + 4.0);
+    double share = vc_layer_share(m, e);
+    double ptl = vc_kv_bytes_per_token_layer(m, d, e);
+    double peak = vc_layer_peak_elems_per_token(m, e->tp);
+    p->kind = e->kind;
+    p->weights = vc_weights_bytes(m, pb, e);
+    p->host_weights = vc_host_weights_bytes(m, pb, e);
+    p->kv_full = m->n_full_layers * share * ptl;
+    p->kv_sliding = m->n_sliding_layers * share * ptl;
+    p->kv_full_host = m->n_full_layers * (1.0 - share) * ptl;
+    p->kv_sliding_host = m->n_sliding_layers * (1.0 - share) * ptl;
+    p->window = m->sliding_window;
+    p->sliding_cap = m->sliding_window + e->sliding_cap_offset;
+    p->act_token = peak * d->act_bytes;
+    p->act_token_full = vc_max(peak, m->hidden + m->vocab / e->tp) * d->act_bytes;
+    p->full_logits = e->full_logits;
+    p->logit_row = m->vocab * (d->act_bytes + 4.0);
+    p->cuda_context = e->cuda_context_bytes;
+    p->reserve = e->allocator_reserve;
+    p->ctx_pad = e->ctx_pad;
+    p->swa_full = e->swa_full;
+    p->ubatch = e->max_num_batched_tokens;
+    p->max_num_seqs = e->max_num_seqs;
+    p->fixed_overhead = e->cuda_context_bytes + e->non_torch_bytes + e->cuda_graph_bytes;
+    p->non_torch = e->non_torch_bytes;
+    p->mem_fraction = e->mem_fraction;
+    p->block_size = e->block_size;
+    p->layers = vc_n_layers(m) * share;
+    p->layer_block = e->block_size * ptl * p->layers;
+    p->full_share = m->n_full_layers * share;
+    p->sliding_share = m->n_sliding_layers * share;
+    p->max_model_len = e->max_model_len;
+    p->sampler_bytes = e->sampler_bytes;
+    p->graphs_in_budget = e->graphs_in_budget;
+    p->cuda_graph = e->cuda_graph_bytes;
+    p->page = e->block_size * ptl;
+    p->kv_token_all = ptl * p->layers;
+    p->vocab = m->vocab;
+    p->tp_pp = e->tp * e->pp;
+    /* vLLM groups hybrid layers (vllm/v1/core/kv_cache_utils.py, get_kv_cache_groups):
+     * group size = the smaller kind's count (the larger's when within 1.5x); each
+     * kind splits into ceil(n / group size) groups; one block id is one page in
+     * each of group-size tensors. */
+    if (p->full_share > 0.0 && p->sliding_share > 0.0) {
+        double lo = vc_min(p->full_share, p->sliding_share), hi = vc_max(p->full_share, p->sliding_share);
+        p->group_size = hi < 1.5 * lo ? hi : lo;
+        p->full_groups = ceil(p->full_share / p->group_size);
+        p->sliding_groups = ceil(p->sliding_share / p->group_size);
+    } else {
+        p->group_size = p->layers;
+        p->full_groups = p->full_share > 0.0 ? 1.0 : 0.0;
+        p->sliding_groups = p->sliding_share > 0.0 ? 1.0 : 0.0;
+    }
+    /* llama.cpp compute buffer (ggml graph in f32, one ubatch): without flash
+     * attention the scores of every head over the whole cache plus about seven
+     * hidden-size rows; the FFN (2 x n_ff + 4 x hidden); the logits with the final
+     * hidden rows when the output layer is on the GPU (fits logged CI buffers). */
+    p->attn_scores_token = e->flash_attn != 0.0 ? 0.0 : m->num_heads * 4.0;
+    p->layer_ubatch_token = vc_max((2.0 * m->dense_intermediate + 4.0 * m->hidden) * 4.0,
+                                   e->flash_attn != 0.0 ? 0.0 : 7.0 * m->hidden * 4.0);
+    p->gpu_vocab_row = vc_output_on_gpu(m, e) ? (m->vocab + m->hidden) * 4.0 : 0.0;
+    p->host_ubatch_token = m->hidden * 4.0;
+    p->host_logit_row = m->vocab * 4.0;
+    if (e->rope_cache != 0.0 && m->max_context > 0.0)
+        p->weights += m->max_context * m->rotary_dim * d->act_bytes;
 }
 
-/* transformers: prefill of `batch` prompts of `context` tokens. */
-static inline double vc_transformers_activation_bytes(const vc_model *m, const vc_dtype *d, const vc_engine *e,
-                                                      double context, double batch)
+/* transformers DynamicCache: bytes of `batch` sequences of `context` tokens
+ * (sliding layers keep window + offset tokens). */
+static inline double vc_dynamic_kv_bytes(const vc_plan *p, double context, double batch)
 {
-    if (e->full_logits != 0.0) {
-        /* final hidden states + logits for every position, in the compute dtype */
-        double per_token = vc_max(vc_layer_peak_elems_per_token(m, e->tp), m->hidden + m->vocab / e->tp);
-        return batch * context * per_token * d->act_bytes;
+    double per_seq = p->kv_full * context;
+    if (p->kv_sliding > 0.0)
+        per_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
+    return batch * per_seq;
+}
+
+/* transformers: transient peak of the prefill of `batch` prompts of `context` tokens. */
+static inline double vc_transformers_activation_bytes(const vc_plan *p, double context, double batch)
+{
+    if (p->full_logits != 0.0)
+        return batch * context * p->act_token_full;
+    return batch * (context * p->act_token + p->logit_row);
+}
+
+/* llama.cpp: cells of the unified cache for n_seq = batch sequences of
+ * `context` tokens (n_ctx = context x batch, padded); sliding layers keep
+ * min(n_ctx, pad(window x n_seq + n_ubatch)) unless swa_full. */
+static inline double vc_llamacpp_cells(const vc_plan *p, double context, double batch)
+{
+    return vc_pad(context * batch, p->ctx_pad);
+}
+
+static inline double vc_llamacpp_swa_cells(const vc_plan *p, double context, double batch)
+{
+    double n_ctx = vc_llamacpp_cells(p, context, batch);
+    if (p->swa_full != 0.0)
+        return n_ctx;
+    return vc_min(n_ctx, vc_pad(p->window * batch + p->ubatch, p->ctx_pad));
+}
+
+/* Paged engines: layer-blocks one request of `context` tokens needs.  Full
+ * layers: ceil(context / block); sliding layers (vLLM SlidingWindowSpec):
+ * ceil(min(window - 1 + max_num_batched_tokens, context) / block) + 1. */
+static inline double vc_blocks_per_request(const vc_plan *p, double context, double ubatch)
+{
+    double B = p->block_size;
+    double blocks = p->full_groups * vc_ceil_div(context, B);
+    if (p->sliding_groups > 0.0) {
+        double t = vc_min(p->window - 1.0 + ubatch, context);
+        blocks += p->sliding_groups * (vc_ceil_div(t, B) + 1.0);
     }
-    return vc_forward_peak_bytes(m, d, e->tp, batch * context, batch);
+    return blocks;
+}
+
+/* Settings the serving engines derive from the GPU when left at 0 ("auto").
+ * vLLM (vllm/engine/arg_utils.py, get_batch_defaults): GPUs of >= 70 GiB other
+ * than the A100 get max_num_batched_tokens 8192 and max_num_seqs 1024 (API
+ * server), others 2048 and 256.  SGLang (server_args.py,
+ * _handle_gpu_memory_settings): mem_fraction_static = (mem - reserved) / mem with
+ * reserved = 512 MiB + 1.5 x chunked-prefill tokens + 2 x cuda-graph batch
+ * + tp x pp / 8 GiB, at least 10 GiB above 60 GiB of memory. */
+typedef struct { double ubatch, seqs, fraction; } vc_auto;
+
+static inline vc_auto vc_resolve_auto(const vc_plan *p, double gpu_bytes, double large_gpu, double tp_pp)
+{
+    vc_auto a;
+    a.ubatch = p->ubatch > 0.0 ? p->ubatch : (large_gpu != 0.0 ? 8192.0 : 2048.0);
+    a.seqs = p->max_num_seqs > 0.0 ? p->max_num_seqs : (large_gpu != 0.0 ? 1024.0 : 256.0);
+    a.fraction = p->mem_fraction;
+    if (a.fraction <= 0.0) {
+        double mib = gpu_bytes / 1048576.0, gib = mib / 1024.0;
+        double chunk = gib < 35.0 ? 2048.0 : gib < 60.0 ? 4096.0 : gib < 160.0 ? 8192.0 : 16384.0;
+        double graph_bs = gib < 20.0 ? 8.0 : gib < 35.0 ? 24.0 : gib < 60.0 ? 32.0 : gib < 160.0 ? 256.0 : 512.0;
+        double reserved = 512.0 + vc_max(chunk, 2048.0) * 1.5 + graph_bs * 2.0 + tp_pp / 8.0 * 1024.0;
+        if (gib > 60.0)
+            reserved = vc_max(reserved, 10240.0);
+        a.fraction = vc_max(0.05, floor((mib - reserved) / mib * 1000.0 + 0.5) / 1000.0);
+        if (p->ubatch <= 0.0)
+            a.ubatch = chunk;
+    }
+    return a;
 }
 
 /* ------------------------------------------------------------------ one configuration */
 
-static inline void vc_estimate(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                               const vc_engine *e, double context, double batch, double gpu_bytes,
-                               vc_result *r)
+/* Every figure of one configuration.  `large_gpu` is 1 for the GPUs vLLM gives
+ * its larger batch defaults (>= 70 GiB, not an A100). */
+static inline void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,
+                               double large_gpu, vc_result *r)
 {
-    int kind = (int)e->kind;
-    double w = vc_weights_bytes(m, pb, e);
-    double per_tok_layer = vc_kv_bytes_per_token_layer(m, d, e);
-    double kv, act, ovh, total, need;
+    int kind = (int)p->kind;
+    double w = p->weights;
+    double kv, act, ovh, total;
     r->weights_bytes = w;
     r->host_bytes = 0.0;
     r->kv_blocks = 0.0;
 
     if (kind == VC_ENGINE_TRANSFORMERS) {
-        kv = vc_dynamic_kv_bytes(m, d, e, context, batch);
-        act = vc_transformers_activation_bytes(m, d, e, context, batch);
-        ovh = e->cuda_context_bytes + e->allocator_reserve * (kv + act);
+        kv = vc_dynamic_kv_bytes(p, context, batch);
+        act = vc_transformers_activation_bytes(p, context, batch);
+        ovh = p->cuda_context + p->reserve * (kv + act);
         total = w + kv + act + ovh;
         r->kv_capacity_tokens = context * batch;
         /* sequences of `context` tokens the free memory holds: everything but the
          * constant part scales with the batch */
-        double per_seq = (vc_dynamic_kv_bytes(m, d, e, context, 1.0)
-                          + vc_transformers_activation_bytes(m, d, e, context, 1.0))
-                         * (1.0 + e->allocator_reserve);
-        double free_ = gpu_bytes - w - e->cuda_context_bytes;
+        double per_seq = (vc_dynamic_kv_bytes(p, context, 1.0) + vc_transformers_activation_bytes(p, context, 1.0))
+                         * (1.0 + p->reserve);
+        double free_ = gpu_bytes - w - p->cuda_context;
         r->max_concurrency = free_ > 0.0 ? floor(free_ / per_seq) : 0.0;
         r->fits = total <= gpu_bytes;
     } else if (kind == VC_ENGINE_LLAMACPP) {
-        kv = vc_llamacpp_kv_bytes(m, d, e, context, batch);
-        /* compute buffer: one ubatch through a layer plus its KQ mask over the cache
-         * (f32, n_kv x n_ubatch) and the ubatch's logits */
-        double ub = vc_min(e->max_num_batched_tokens, context * batch);
-        double n_kv = vc_llamacpp_cells_full(e, context, batch);
-        act = ub * vc_layer_peak_elems_per_token(m, 1.0) * 4.0 + n_kv * ub * 4.0
-              + (vc_output_on_gpu(m, e) ? ub * m->vocab * 4.0 : 0.0);
-        ovh = e->cuda_context_bytes;
+        /* n_seq = batch sequences share one cache of n_ctx = context x batch cells */
+        double cells = vc_llamacpp_cells(p, context, batch);
+        double swa = p->kv_sliding > 0.0 || p->kv_sliding_host > 0.0 ? vc_llamacpp_swa_cells(p, context, batch) : 0.0;
+        double ub = vc_min(p->ubatch, cells);
+        kv = p->kv_full * cells + p->kv_sliding * swa;
+        /* compute buffer of the worst-case ubatch (n_kv = the whole cache) */
+        act = ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
+                          p->attn_scores_token * cells + (p->attn_scores_token > 0.0 ? p->layer_ubatch_token : 0.0));
+        ovh = p->cuda_context;
         total = w + kv + act + ovh;
-        /* host: token embeddings, layers left on the CPU and their cache, logits output buffer */
-        double host_kv = m->n_full_layers * vc_llamacpp_cells_full(e, context, batch);
-        if (m->n_sliding_layers > 0.0)
-            host_kv += m->n_sliding_layers * vc_llamacpp_cells_swa(m, e, context, batch);
-        host_kv *= (1.0 - vc_layer_share(m, e)) * per_tok_layer;
-        r->host_bytes = vc_host_weights_bytes(m, pb, e) + host_kv
-                        + (m->hidden + m->vocab) * batch * 4.0;
-        r->kv_capacity_tokens = vc_llamacpp_cells_full(e, context, batch);
-        r->max_concurrency = floor(r->kv_capacity_tokens / context);
+        /* host: token embeddings and layers left on the CPU with their cache, the
+         * logits output buffer (n_vocab x n_seq f32) and the host compute buffer
+         * (input embeddings + f32 KQ mask) */
+        r->host_bytes = p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
+                        + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0);
+        r->kv_capacity_tokens = cells;
+        r->max_concurrency = floor(cells / context);
         r->fits = total <= gpu_bytes;
     } else {
-        /* budgeted engines: the KV cache takes what the budget leaves.  vLLM and
-         * SGLang: fraction x total - weights - profiled peak - non-torch memory
-         * (the CUDA context and graph pool live in the remaining fraction);
-         * TensorRT-LLM: fraction x the memory free after weights, activations
-         * and the runtime's own allocations. */
-        double tokens = vc_min(e->max_num_batched_tokens, context * batch);
-        double seqs = vc_min(e->max_num_seqs, batch);
-        double budget;
-        act = vc_forward_peak_bytes(m, d, e->tp, tokens, seqs);
-        ovh = e->cuda_context_bytes + e->non_torch_bytes + e->cuda_graph_bytes;
-        if (kind == VC_ENGINE_TRTLLM)
-            budget = e->mem_fraction * (gpu_bytes - w - act - ovh);
-        else
-            budget = e->mem_fraction * gpu_bytes - w - act - e->non_torch_bytes;
-        double layers = vc_n_layers(m) * vc_layer_share(m, e);
-        double page = e->block_size * per_tok_layer;           /* one block of one layer */
-        double blocks = budget > 0.0 ? floor(budget / (page * layers)) : 0.0;
-        kv = blocks * page * layers;
+        vc_auto a = vc_resolve_auto(p, gpu_bytes, large_gpu, p->tp_pp);
+        double seqs = vc_min(a.seqs, a.ubatch);
+        double budget, need;
+        /* profiling peak: the larger of a forward pass over the scheduler's token
+         * budget and the sampler over one logits row per request */
+        act = vc_max(a.ubatch * p->act_token, seqs * p->vocab * p->sampler_bytes);
+        ovh = p->fixed_overhead;
+        if (kind == VC_ENGINE_TRTLLM) {
+            /* free_gpu_memory_fraction of what is left after the profiled peak */
+            budget = a.fraction * (gpu_bytes - w - act - ovh);
+        } else if (kind == VC_ENGINE_SGLANG) {
+            /* mem_fraction_static of the memory free before loading, minus the weights;
+             * activations and graphs live in the rest */
+            budget = a.fraction * (gpu_bytes - p->cuda_context - p->non_torch) - w;
+        } else {
+            /* gpu_memory_utilization x total - weights - peak - non-torch (vllm/v1/worker/gpu_worker.py) */
+            budget = a.fraction * gpu_bytes - w - act - p->non_torch
+                     - (p->graphs_in_budget != 0.0 ? p->cuda_graph : 0.0);
+        }
+        double unit = p->page * p->group_size;             /* bytes of one block id */
+        double blocks = budget > 0.0 && unit > 0.0 ? floor(budget / unit) : 0.0;
+        kv = blocks * unit;
         total = w + kv + act + ovh;
         r->kv_blocks = blocks;
-        r->kv_capacity_tokens = blocks * e->block_size;
-        need = vc_layer_blocks_per_request(m, e, context);    /* layer-blocks per request */
-        r->max_concurrency = need > 0.0 ? blocks * layers / need : 0.0;
+        r->kv_capacity_tokens = blocks * p->block_size * (p->group_size * (p->full_groups + p->sliding_groups)
+                                                          / vc_max(p->layers, 1.0));
+        need = vc_blocks_per_request(p, context, a.ubatch);
+        r->max_concurrency = need > 0.0 ? blocks / need : 0.0;
         r->fits = budget > 0.0 && r->max_concurrency >= batch && total <= gpu_bytes
-                  && (e->max_model_len <= 0.0 || context <= e->max_model_len);
+                  && (p->max_model_len <= 0.0 || context <= p->max_model_len);
     }
     r->kv_cache_bytes = kv;
     r->activation_bytes = act;
@@ -412,54 +538,49 @@ static inline void vc_estimate(const vc_model *m, const vc_dtype *d, const doubl
 
 /* ------------------------------------------------------------------ inverse questions */
 
-static inline int vc_fits(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                          const vc_engine *e, double context, double batch, double gpu_bytes)
+static inline int vc_fits(const vc_plan *p, double context, double batch, double gpu_bytes, double large)
 {
     vc_result r;
-    vc_estimate(m, d, pb, e, context, batch, gpu_bytes, &r);
+    vc_estimate(p, context, batch, gpu_bytes, large, &r);
     return r.fits != 0.0;
 }
 
-/* Move a closed-form guess to the exact answer of a monotone question: the largest
- * x in [0, cap] with ok(x) (ok(0) is true by convention).  `which` selects the
- * free variable: 0 = context at fixed batch, 1 = batch at fixed context.  The
- * guess is exact for the linear pieces; the galloping steps only absorb block
- * and padding rounding, so they run a handful of evaluations. */
-static inline int vc_ok(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                        const vc_engine *e, double fixed, double x, double gpu_bytes, int which)
+/* ok(x) of the monotone question: `which` 0 = context x at fixed batch,
+ * 1 = batch x at fixed context; ok(0) is true by convention. */
+static inline int vc_ok(const vc_plan *p, double fixed, double x, double gpu_bytes, double large, int which)
 {
     if (x <= 0.0)
         return 1;
-    return which == 0 ? vc_fits(m, d, pb, e, x, fixed, gpu_bytes)
-                      : vc_fits(m, d, pb, e, fixed, x, gpu_bytes);
+    return which == 0 ? vc_fits(p, x, fixed, gpu_bytes, large) : vc_fits(p, fixed, x, gpu_bytes, large);
 }
 
-static inline double vc_refine_max(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                                   const vc_engine *e, double fixed, double guess, double cap,
-                                   double gpu_bytes, int which)
+/* Move a closed-form guess to the exact answer: the largest x in [0, cap] with
+ * ok(x).  The guess is exact up to float rounding on the linear pieces, so two
+ * evaluations settle it; block and padding rounding of the other engines are
+ * absorbed by galloping steps (a handful of evaluations). */
+static inline double vc_refine_max(const vc_plan *p, double fixed, double guess, double cap,
+                                   double gpu_bytes, double large, int which)
 {
     double lo, hi, step;
     guess = floor(vc_max(0.0, vc_min(guess, cap)));
-    if (vc_ok(m, d, pb, e, fixed, guess, gpu_bytes, which)) {
-        /* gallop up: lo ok, find hi not ok (or the cap) */
+    if (vc_ok(p, fixed, guess, gpu_bytes, large, which)) {
         lo = guess;
         step = 1.0;
         for (;;) {
             hi = vc_min(lo + step, cap);
             if (hi <= lo)
                 return lo;
-            if (!vc_ok(m, d, pb, e, fixed, hi, gpu_bytes, which))
+            if (!vc_ok(p, fixed, hi, gpu_bytes, large, which))
                 break;
             lo = hi;
             step *= 2.0;
         }
     } else {
-        /* gallop down: hi not ok, find lo ok (0 always is) */
         hi = guess;
         step = 1.0;
         for (;;) {
             lo = vc_max(hi - step, 0.0);
-            if (vc_ok(m, d, pb, e, fixed, lo, gpu_bytes, which))
+            if (vc_ok(p, fixed, lo, gpu_bytes, large, which))
                 break;
             hi = lo;
             step *= 2.0;
@@ -467,7 +588,7 @@ static inline double vc_refine_max(const vc_model *m, const vc_dtype *d, const d
     }
     while (hi - lo > 1.0) {          /* invariant: ok(lo), !ok(hi) */
         double mid = floor((lo + hi) / 2.0);
-        if (vc_ok(m, d, pb, e, fixed, mid, gpu_bytes, which))
+        if (vc_ok(p, fixed, mid, gpu_bytes, large, which))
             lo = mid;
         else
             hi = mid;
@@ -475,74 +596,58 @@ static inline double vc_refine_max(const vc_model *m, const vc_dtype *d, const d
     return lo;
 }
 
-/* Closed-form context guess for the transformers engine: memory is
- * weights + context + (1 + reserve) x (kv + activations), linear in the context
- * on each side of the sliding cap. */
-static inline double vc_transformers_context_guess(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                                                   const vc_engine *e, double batch, double gpu_bytes)
-{
-    double ptl = vc_kv_bytes_per_token_layer(m, d, e) * vc_layer_share(m, e);
-    double x = (gpu_bytes - vc_weights_bytes(m, pb, e) - e->cuda_context_bytes) / (1.0 + e->allocator_reserve);
-    double per_tok_act, c0;
-    if (e->full_logits != 0.0) {
-        per_tok_act = vc_max(vc_layer_peak_elems_per_token(m, e->tp), m->hidden + m->vocab / e->tp) * d->act_bytes;
-        c0 = 0.0;
-    } else {
-        per_tok_act = vc_layer_peak_elems_per_token(m, e->tp) * d->act_bytes;
-        c0 = batch * m->vocab * (d->act_bytes + 4.0);
-    }
-    x -= c0;
-    if (x <= 0.0)
-        return 0.0;
-    double cap = m->n_sliding_layers > 0.0 ? m->sliding_window + e->sliding_cap_offset : INFINITY;
-    double slope_lo = batch * (ptl * (m->n_full_layers + m->n_sliding_layers) + per_tok_act);
-    double c = x / slope_lo;
-    if (c <= cap)
-        return c;
-    double slope_hi = batch * (ptl * m->n_full_layers + per_tok_act);
-    return (x - batch * ptl * m->n_sliding_layers * cap) / slope_hi;
-}
-
 /* Largest context (tokens per sequence) that fits `batch` sequences, capped at
- * `cap` (the model's max context); 0 when nothing fits. */
-static inline double vc_max_context(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                                    const vc_engine *e, double batch, double gpu_bytes, double cap)
+ * `cap` (the model's max context); 0 when nothing fits.
+ *   transformers: weights + context + (1 + reserve) x (kv + activations) is
+ *   linear in the context on each side of the sliding cap -- solved directly;
+ *   paged engines: the blocks a sequence may use at the profile size;
+ *   llama.cpp: cache and mask linear in n_ctx, ignoring padding. */
+static inline double vc_max_context(const vc_plan *p, double batch, double gpu_bytes, double large, double cap)
 {
     double guess;
-    int kind = (int)e->kind;
+    int kind = (int)p->kind;
     if (kind == VC_ENGINE_TRANSFORMERS) {
-        guess = vc_transformers_context_guess(m, d, pb, e, batch, gpu_bytes);
-    } else if (vc_is_budgeted(e)) {
-        /* at the profile size the budget is fixed: the blocks one sequence may use */
-        vc_result r;
-        vc_estimate(m, d, pb, e, e->max_num_batched_tokens, 1.0, gpu_bytes, &r);
-        double layers = vc_n_layers(m) * vc_layer_share(m, e);
-        double full = m->n_full_layers * vc_layer_share(m, e);
-        guess = full > 0.0 ? r.kv_blocks * layers / (batch * full) * e->block_size
-                           : cap;
-    } else {
-        /* llama.cpp: ignoring padding, the cache and mask are linear in n_ctx */
+        double x = (gpu_bytes - p->weights - p->cuda_context) / (1.0 + p->reserve);
+        double per_tok;
+        if (p->full_logits != 0.0) {
+            per_tok = p->act_token_full;
+        } else {
+            per_tok = p->act_token;
+            x -= batch * p->logit_row;
+        }
+        if (x <= 0.0) {
+            guess = 0.0;
+        } else {
+            double slope_lo = batch * (p->kv_full + p->kv_sliding + per_tok);
+            guess = x / slope_lo;
+            if (p->kv_sliding > 0.0 && guess > p->sliding_cap)
+                guess = (x - batch * p->kv_sliding * p->sliding_cap) / (batch * (p->kv_full + per_tok));
+        }
+    } else if (kind == VC_ENGINE_LLAMACPP) {
         vc_result r1, r2;
-        vc_estimate(m, d, pb, e, e->ctx_pad, batch, gpu_bytes, &r1);
-        vc_estimate(m, d, pb, e, 2.0 * e->ctx_pad, batch, gpu_bytes, &r2);
-        double slope = (r2.total_bytes - r1.total_bytes) / e->ctx_pad;
-        guess = slope > 0.0 ? e->ctx_pad + (gpu_bytes - r1.total_bytes) / slope : cap;
+        vc_estimate(p, p->ctx_pad, batch, gpu_bytes, large, &r1);
+        vc_estimate(p, 2.0 * p->ctx_pad, batch, gpu_bytes, large, &r2);
+        double slope = (r2.total_bytes - r1.total_bytes) / p->ctx_pad;
+        guess = slope > 0.0 ? p->ctx_pad + (gpu_bytes - r1.total_bytes) / slope : cap;
+    } else {
+        vc_result r;
+        vc_estimate(p, 1.0, 1.0, gpu_bytes, large, &r);
+        guess = p->full_groups > 0.0 ? r.kv_blocks / (batch * p->full_groups) * p->block_size : cap;
     }
-    return vc_refine_max(m, d, pb, e, batch, guess, cap, gpu_bytes, 0);
+    return vc_refine_max(p, batch, guess, cap, gpu_bytes, large, 0);
 }
 
 /* Largest batch of `context`-token sequences that fits (0 when none). */
-static inline double vc_max_batch(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                                  const vc_engine *e, double context, double gpu_bytes, double cap)
+static inline double vc_max_batch(const vc_plan *p, double context, double gpu_bytes, double large, double cap)
 {
     vc_result r;
-    vc_estimate(m, d, pb, e, context, 1.0, gpu_bytes, &r);
+    vc_estimate(p, context, 1.0, gpu_bytes, large, &r);
     double guess = r.max_concurrency;
-    if ((int)e->kind == VC_ENGINE_LLAMACPP) {
+    if ((int)p->kind == VC_ENGINE_LLAMACPP) {
         vc_result r2;
-        vc_estimate(m, d, pb, e, context, 2.0, gpu_bytes, &r2);
+        vc_estimate(p, context, 2.0, gpu_bytes, large, &r2);
         double slope = r2.total_bytes - r.total_bytes;
         guess = slope > 0.0 ? 1.0 + (gpu_bytes - r.total_bytes) / slope : cap;
     }
-    return vc_refine_max(m, d, pb, e, context, guess, cap, gpu_bytes, 1);
+    return vc_refine_max(p, context, guess, cap, gpu_bytes, large, 1);
 }
