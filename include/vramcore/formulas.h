@@ -297,7 +297,8 @@ typedef struct {
     double page;                 /* bytes of one block of one layer */
     double kv_token_all;         /* KV bytes per token over every layer on this GPU */
     double attn_scores_token;    /* llama.cpp without flash attention: bytes per (ubatch token x cache cell) */
-    double layer_ubatch_token;   /* llama.cpp: f32 compute per ubatch token besides the scores */
+    double layer_ubatch_token;   /* llama.cpp: f32 FFN compute per ubatch token */
+    double attn_extra_token;     /* llama.cpp without flash attention: f32 rows beside the scores */
     double host_ubatch_token;    /* llama.cpp host compute per ubatch token (input embeddings) */
     double vocab;
     double tp_pp;                /* GPUs of one model replica */
@@ -365,8 +366,8 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
      * hidden-size rows; the FFN (2 x n_ff + 4 x hidden); the logits with the final
      * hidden rows when the output layer is on the GPU (fits logged CI buffers). */
     p->attn_scores_token = e->flash_attn != 0.0 ? 0.0 : m->num_heads * 4.0;
-    p->layer_ubatch_token = vc_max((2.0 * m->dense_intermediate + 4.0 * m->hidden) * 4.0,
-                                   e->flash_attn != 0.0 ? 0.0 : 7.0 * m->hidden * 4.0);
+    p->layer_ubatch_token = (2.0 * m->dense_intermediate + 4.0 * m->hidden) * 4.0;
+    p->attn_extra_token = e->flash_attn != 0.0 ? 0.0 : 7.0 * m->hidden * 4.0;
     p->gpu_vocab_row = vc_output_on_gpu(m, e) ? (m->vocab + m->hidden) * 4.0 : 0.0;
     p->host_ubatch_token = m->hidden * 4.0;
     p->host_logit_row = m->vocab * 4.0;
@@ -486,7 +487,7 @@ static inline void vc_estimate(const vc_plan *p, double context, double batch, d
         kv = p->kv_full * cells + p->kv_sliding * swa;
         /* compute buffer of the worst-case ubatch (n_kv = the whole cache) */
         act = ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
-                          p->attn_scores_token * cells + (p->attn_scores_token > 0.0 ? p->layer_ubatch_token : 0.0));
+                          p->attn_scores_token * cells + p->attn_extra_token);
         ovh = p->cuda_context;
         total = w + kv + act + ovh;
         /* host: token embeddings and layers left on the CPU with their cache, the
