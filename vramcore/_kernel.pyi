@@ -27,8 +27,8 @@ def grid(
     plans: _F64,
     out: _F64,
     fits: npt.NDArray[np.uint8],
-    start: int,
-    stop: int,
+    row_start: int,
+    row_stop: int,
     n_threads: int,
 ) -> None: ...
 def solve(
@@ -43,7 +43,7 @@ def solve(
     caps: _F64,
     plans: _F64,
     out: _F64,
-    start: int,
-    stop: int,
+    row_start: int,
+    row_stop: int,
     n_threads: int,
 ) -> None: ...

@@ -22,6 +22,8 @@ cdef extern from "vramcore/formulas.h" nogil:
         pass
     ctypedef struct vc_plan:
         pass
+    ctypedef struct vc_row:
+        pass
     ctypedef struct vc_result:
         double weights_bytes
         double kv_cache_bytes
@@ -41,8 +43,9 @@ cdef extern from "vramcore/formulas.h" nogil:
     size_t VC_PLAN_NFIELDS
     int VC_N_PARTS
     void vc_make_plan(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e, vc_plan *p)
-    void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes, double large_gpu,
-                     vc_result *r)
+    void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
+    void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch, double gpu_bytes,
+                         double large_gpu, vc_result *r)
     double vc_max_context(const vc_plan *p, double batch, double gpu_bytes, double large_gpu, double cap)
     double vc_max_batch(const vc_plan *p, double context, double gpu_bytes, double large_gpu, double cap)
 
@@ -84,74 +87,82 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
          const double[:, ::1] engines, const double[::1] contexts, const double[::1] batches,
          const double[::1] gpu_bytes, const double[::1] gpu_large, double[:, :, :, ::1] plans,
-         double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t start, Py_ssize_t stop, int n_threads):
-    """Fill cells [start, stop) of the flattened (model, dtype, context, batch, gpu, engine) grid.
+         double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start, Py_ssize_t row_stop, int n_threads):
+    """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
-    `plans` is scratch of shape (models, dtypes, engines, PLAN_NFIELDS); `out`
-    has one row per name in RESULT_FIELDS and one column per cell; `fits` one
-    byte per cell.
+    Each row holds its gpus x engines cells of every output (C order: model,
+    dtype, context, batch, gpu, engine).  `plans` is scratch of shape (models,
+    dtypes, engines, PLAN_NFIELDS); `out` has one row per name in
+    RESULT_FIELDS and one column per cell; `fits` one byte per cell.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = engines.shape[0]
-    cdef Py_ssize_t cell, rest, m, d, c, b, g, e
+    cdef Py_ssize_t row, rest, m, d, c, b, g, e, cell
+    cdef double ctx, bat
+    cdef vc_row q
     cdef vc_result r
+    cdef const vc_plan *p
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, plans)
-    for cell in prange(start, stop, nogil=True, num_threads=n_threads, schedule="static"):
-        e = cell % n_e
-        rest = cell // n_e
-        g = rest % n_g
-        rest = rest // n_g
-        b = rest % n_b
-        rest = rest // n_b
+    for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
+        b = row % n_b
+        rest = row // n_b
         c = rest % n_c
         rest = rest // n_c
         d = rest % n_d
         m = rest // n_d
-        vc_estimate(<const vc_plan *> &plans[m, d, e, 0], contexts[c], batches[b], gpu_bytes[g], gpu_large[g], &r)
-        out[0, cell] = r.weights_bytes
-        out[1, cell] = r.kv_cache_bytes
-        out[2, cell] = r.activation_bytes
-        out[3, cell] = r.overhead_bytes
-        out[4, cell] = r.total_bytes
-        out[5, cell] = r.headroom_bytes
-        out[6, cell] = r.kv_capacity_tokens
-        out[7, cell] = r.kv_blocks
-        out[8, cell] = r.max_concurrency
-        out[9, cell] = r.host_bytes
-        fits[cell] = r.fits != 0.0
+        ctx = contexts[c]
+        bat = batches[b]
+        for e in range(n_e):
+            p = <const vc_plan *> &plans[m, d, e, 0]
+            vc_estimate_row(p, ctx, bat, &q)
+            for g in range(n_g):
+                vc_estimate_gpu(p, &q, ctx, bat, gpu_bytes[g], gpu_large[g], &r)
+                cell = (row * n_g + g) * n_e + e
+                out[0, cell] = r.weights_bytes
+                out[1, cell] = r.kv_cache_bytes
+                out[2, cell] = r.activation_bytes
+                out[3, cell] = r.overhead_bytes
+                out[4, cell] = r.total_bytes
+                out[5, cell] = r.headroom_bytes
+                out[6, cell] = r.kv_capacity_tokens
+                out[7, cell] = r.kv_blocks
+                out[8, cell] = r.max_concurrency
+                out[9, cell] = r.host_bytes
+                fits[cell] = r.fits != 0.0
 
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
           const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[::1] fixed,
           const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
-          double[:, :, :, ::1] plans, double[::1] out, Py_ssize_t start, Py_ssize_t stop, int n_threads):
-    """Inverse questions over the flattened (model, dtype, fixed, gpu, engine) grid.
+          double[:, :, :, ::1] plans, double[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
+          int n_threads):
+    """Inverse questions over rows [row_start, row_stop) of the flattened (model, dtype, fixed) grid.
 
     which = 0: largest context for each batch in `fixed`; which = 1: largest
     batch for each context in `fixed`.  caps[m] bounds the answer of model m.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_f = fixed.shape[0]
     cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = engines.shape[0]
-    cdef Py_ssize_t cell, rest, m, d, f, g, e
+    cdef Py_ssize_t row, rest, m, d, f, g, e, cell
+    cdef const vc_plan *p
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, plans)
-    for cell in prange(start, stop, nogil=True, num_threads=n_threads, schedule="static"):
-        e = cell % n_e
-        rest = cell // n_e
-        g = rest % n_g
-        rest = rest // n_g
-        f = rest % n_f
-        rest = rest // n_f
+    # rows of the flattened (model, dtype, fixed) grid; each holds gpus x engines cells
+    for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
+        f = row % n_f
+        rest = row // n_f
         d = rest % n_d
         m = rest // n_d
-        if which == 0:
-            out[cell] = vc_max_context(<const vc_plan *> &plans[m, d, e, 0], fixed[f], gpu_bytes[g],
-                                       gpu_large[g], caps[m])
-        else:
-            out[cell] = vc_max_batch(<const vc_plan *> &plans[m, d, e, 0], fixed[f], gpu_bytes[g],
-                                     gpu_large[g], caps[m])
+        for g in range(n_g):
+            for e in range(n_e):
+                p = <const vc_plan *> &plans[m, d, e, 0]
+                cell = (row * n_g + g) * n_e + e
+                if which == 0:
+                    out[cell] = vc_max_context(p, fixed[f], gpu_bytes[g], gpu_large[g], caps[m])
+                else:
+                    out[cell] = vc_max_batch(p, fixed[f], gpu_bytes[g], gpu_large[g], caps[m])

@@ -108,7 +108,7 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
     _kernel.solve(which, _pack.pack_models(specs), _pack.pack_dtypes(dtypes, p["kv"]),
                   _pack.pack_weights(specs, dtypes), _pack.pack_engines(p["rows"]), fixed, p["gpu_bytes"],
                   p["gpu_large"], caps, _pack.plans_scratch(len(specs), len(dtypes), len(p["rows"])), out,
-                  0, cells, _validation.n_threads(n_threads, cells * 8))
+                  0, len(specs) * len(dtypes) * fixed.size, _validation.n_threads(n_threads, cells * 8))
     values = out.astype(np.int64).reshape(shape)
     dims: tuple[str, ...] = ("model", "dtype", fixed_dim, "gpu", "engine")
     coords: dict[str, tuple[Any, ...]] = {

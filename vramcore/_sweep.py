@@ -42,6 +42,10 @@ Counts = int | Sequence[int] | np.ndarray
 def resolve_model(model: Any, argname: str = "model") -> ModelSpec:
     """Turn a built-in name, a card, a spec, a config dict or a config path into a :class:`ModelSpec`.
 
+    Also accepted: a ``.gguf`` file path (read with :func:`vramcore.read_gguf`)
+    and any object with a ``spec`` attribute holding a ModelSpec (a
+    :class:`vramcore.GGUFModel`, a :class:`vramcore.SafetensorsCheckpoint`).
+
     Raises
     ------
     ValueError
@@ -55,6 +59,10 @@ def resolve_model(model: Any, argname: str = "model") -> ModelSpec:
         return model.spec
     if isinstance(model, Mapping):
         return ModelSpec.from_hf_config(model)
+    if isinstance(model, (str, PathLike)) and os.fspath(model).lower().endswith(".gguf"):
+        from vramcore.io_gguf import read_gguf
+
+        return read_gguf(model).spec
     if isinstance(model, PathLike):
         return ModelSpec.from_hf_config(model)
     if isinstance(model, str):
@@ -63,6 +71,10 @@ def resolve_model(model: Any, argname: str = "model") -> ModelSpec:
         if os.path.exists(model):
             return ModelSpec.from_hf_config(model)
         return get_model(model).spec  # raises with close matches
+    if isinstance(getattr(model, "spec", None), ModelSpec):
+        return model.spec
+    if hasattr(model, "spec"):  # a safetensors checkpoint read without its config.json
+        raise TypeError(f"{argname}: {type(model).__name__} has no spec (no config.json beside the files)")
     raise TypeError(f"{argname} must be a model name, ModelSpec, ModelCard, config dict or path, "
                     f"got {type(model).__name__}")
 
@@ -150,6 +162,10 @@ class Sweep:
         the arrays have a sixth axis, "engine").
     n_gpus, tp, pp : int
         GPUs per configuration and their tensor / pipeline split.
+    weights_part_bytes : numpy.ndarray or None
+        Stored weight bytes of the whole model by part, shape
+        ``(len(models), len(dtypes), len(vramcore.PARTS))`` (exact integers;
+        before any tensor / pipeline split), read-only.
     """
 
     models: tuple[str, ...]
@@ -175,6 +191,30 @@ class Sweep:
     host_bytes: np.ndarray
     tp: int = 1
     pp: int = 1
+    weights_part_bytes: np.ndarray | None = None
+
+    @property
+    def bits_per_weight(self) -> np.ndarray:
+        """Effective bits per parameter of each (model, dtype): whole-model weight bytes x 8 / parameters.
+
+        Examples
+        --------
+        >>> s = sweep("Llama-3.1-8B", ["bf16", "Q4_K_M"])
+        >>> s.bits_per_weight.round(4).tolist()
+        [[16.0, 4.8944]]
+        """
+        if self.weights_part_bytes is None:
+            raise ValueError("this Sweep was built without weights_part_bytes")
+        params = np.array([float(s.param_count) for s in self.specs])
+        return self.weights_part_bytes.sum(axis=2) * 8 / params[:, None]
+
+    def dtype_of(self, i: int, j: int) -> str:
+        """Name of the weight format cell (model `i`, dtype `j`) uses: ``"auto"`` resolved for the model."""
+        if self.dtypes[j] != "auto":
+            return self.dtypes[j]
+        from vramcore.quant import resolve_auto
+
+        return resolve_auto(self.specs[i]).name
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -208,8 +248,13 @@ class Sweep:
         engine = self.engines[index[5]] if len(index) == 6 else self.engines[0]
         values: dict[str, Any] = {f: float(getattr(self, f)[index]) for f in FIELDS if f != "fits"}
         values["fits"] = bool(self.fits[index])
+        if self.weights_part_bytes is not None:
+            from vramcore.specs import PARTS
+
+            values["weights_by_part"] = dict(zip(PARTS, self.weights_part_bytes[i, j].tolist(), strict=True))
+            values["param_count"] = self.specs[i].param_count
         return Estimate(
-            model=self.models[i], dtype=self.dtypes[j], kv_dtype=self.kv_dtype,
+            model=self.models[i], dtype=self.dtype_of(i, j), kv_dtype=self.kv_dtype,
             context=int(self.contexts[k]), batch=int(self.batches[l]), gpu=self.gpus[m],
             n_gpus=self.n_gpus, engine=engine, tp=self.tp, pp=self.pp, **values)
 
@@ -328,7 +373,9 @@ def _compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DTyp
     fits = np.empty(cells, dtype=np.bool_)
     threads = _validation.n_threads(n_threads, cells)
     fits_u8 = fits.view(np.uint8)
-    with Chunks(cells, CHUNK_CELLS, 1, progress) as chunks:  # Ctrl-C between chunks: a clear message
+    rows = len(specs) * len(dtypes) * contexts.size * batches.size
+    per_row = gpu_bytes.size * len(engines)
+    with Chunks(rows, CHUNK_CELLS // per_row, per_row, progress) as chunks:  # Ctrl-C between chunks
         for start, stop in chunks:
             _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, contexts, batches, gpu_bytes,
                          gpu_large, plans, out, fits_u8, start, stop, threads)
@@ -354,7 +401,7 @@ def prepare_engines(engine: Any, specs: Sequence[ModelSpec], n_gpus: int, tp: in
     return engine_list, rows, tp_, pp_
 
 
-def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
+def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "auto",
           contexts: Counts = 4096, batches: Counts = 1,
           gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB", *,
           kv_dtype: str | None = None, engine: str | EngineSpec | Sequence[str | EngineSpec] = "transformers",
@@ -371,7 +418,10 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     models : model or sequence of models
         Built-in names, :class:`ModelSpec`, :class:`ModelCard`, config dicts or paths.
     dtypes : str or sequence of str
-        Weight dtypes (see :func:`vramcore.list_dtypes`).
+        Weight dtypes or quantization formats (see :func:`vramcore.list_dtypes`,
+        ``list_dtypes("all")``): ``"bf16"``, ``"int4"``, ``"gptq-int4-g128"``,
+        ``"Q4_K_M"`` ...  ``"auto"`` (default): each model's own format (a
+        config's ``quantization_config``, a GGUF file's tensors), else bf16.
     contexts : int or sequence of int
         Tokens per sequence (prompt plus generated), each >= 1.
     batches : int or sequence of int
@@ -427,7 +477,7 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     model_list = _validation.as_list("models", models)
     specs = tuple(resolve_model(m, "models") for m in model_list)
     dtype_list = tuple(get_dtype(d, argname="dtypes") for d in _validation.as_list("dtypes", dtypes))
-    kv = get_dtype(kv_dtype, argname="kv_dtype") if kv_dtype is not None else None
+    kv = get_dtype(kv_dtype, argname="kv_dtype", allow_formats=False) if kv_dtype is not None else None
     ctx = _validation.positive_counts("contexts", contexts)
     bat = _validation.positive_counts("batches", batches)
     gpu_list = tuple(_resolve_gpu(g) for g in _validation.as_list("gpus", gpus))
@@ -439,10 +489,12 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     out = _compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, gpu_large, rows, n_threads, progress=progress)
     if not isinstance(engine, (list, tuple)):
         out = {k: v[..., 0] for k, v in out.items()}
+    part_bytes = _pack.pack_weights(specs, dtype_list)  # cached per (format, spec): cheap a second time
+    part_bytes.flags.writeable = False
     return Sweep(
         models=tuple(s.name for s in specs), dtypes=tuple(d.name for d in dtype_list),
         contexts=ctx.astype(np.int64), batches=bat.astype(np.int64),
         gpus=tuple(g.name for g in gpu_list), specs=specs,
         kv_dtype=kv.name if kv is not None else None,
         engine=tuple(engine_list) if isinstance(engine, (list, tuple)) else engine_list[0],
-        n_gpus=tp_ * pp_, tp=tp_, pp=pp_, **out)
+        n_gpus=tp_ * pp_, tp=tp_, pp=pp_, weights_part_bytes=part_bytes, **out)

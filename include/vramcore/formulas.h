@@ -375,24 +375,6 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
         p->weights += m->max_context * m->rotary_dim * d->act_bytes;
 }
 
-/* transformers DynamicCache: bytes of `batch` sequences of `context` tokens
- * (sliding layers keep window + offset tokens). */
-static inline double vc_dynamic_kv_bytes(const vc_plan *p, double context, double batch)
-{
-    double per_seq = p->kv_full * context;
-    if (p->kv_sliding > 0.0)
-        per_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
-    return batch * per_seq;
-}
-
-/* transformers: transient peak of the prefill of `batch` prompts of `context` tokens. */
-static inline double vc_transformers_activation_bytes(const vc_plan *p, double context, double batch)
-{
-    if (p->full_logits != 0.0)
-        return batch * context * p->act_token_full;
-    return batch * (context * p->act_token + p->logit_row);
-}
-
 /* llama.cpp: cells of the unified cache for n_seq = batch sequences of
  * `context` tokens (n_ctx = context x batch, padded); sliding layers keep
  * min(n_ctx, pad(window x n_seq + n_ubatch)) unless swa_full. */
@@ -454,49 +436,80 @@ static inline vc_auto vc_resolve_auto(const vc_plan *p, double gpu_bytes, double
 
 /* ------------------------------------------------------------------ one configuration */
 
-/* Every figure of one configuration.  `large_gpu` is 1 for the GPUs vLLM gives
- * its larger batch defaults (>= 70 GiB, not an A100). */
-static inline void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,
-                               double large_gpu, vc_result *r)
+/* The part of a configuration that does not depend on the GPU (transformers and
+ * llama.cpp; the budgeted engines size everything from the GPU).
+ *   transformers DynamicCache: full layers hold every token, sliding layers
+ *   window + offset tokens; the prefill peak is one layer's activations per
+ *   prompt token plus the last-position logits (or every position's). */
+typedef struct {
+    double kv, act, ovh, per_seq, host, capacity;
+} vc_row;
+
+static inline void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
 {
     int kind = (int)p->kind;
-    double w = p->weights;
-    double kv, act, ovh, total;
-    r->weights_bytes = w;
-    r->host_bytes = 0.0;
-    r->kv_blocks = 0.0;
-
     if (kind == VC_ENGINE_TRANSFORMERS) {
-        kv = vc_dynamic_kv_bytes(p, context, batch);
-        act = vc_transformers_activation_bytes(p, context, batch);
-        ovh = p->cuda_context + p->reserve * (kv + act);
-        total = w + kv + act + ovh;
-        r->kv_capacity_tokens = context * batch;
-        /* sequences of `context` tokens the free memory holds: everything but the
-         * constant part scales with the batch */
-        double per_seq = (vc_dynamic_kv_bytes(p, context, 1.0) + vc_transformers_activation_bytes(p, context, 1.0))
-                         * (1.0 + p->reserve);
-        double free_ = gpu_bytes - w - p->cuda_context;
-        r->max_concurrency = free_ > 0.0 ? floor(free_ / per_seq) : 0.0;
-        r->fits = total <= gpu_bytes;
+        double kv_seq = p->kv_full * context;
+        if (p->kv_sliding > 0.0)
+            kv_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
+        double act_seq = p->full_logits != 0.0 ? context * p->act_token_full
+                                               : context * p->act_token + p->logit_row;
+        q->kv = batch * kv_seq;
+        q->act = batch * act_seq;
+        q->ovh = p->cuda_context + p->reserve * (q->kv + q->act);
+        /* everything but the constant part scales with the batch */
+        q->per_seq = (kv_seq + act_seq) * (1.0 + p->reserve);
+        q->host = 0.0;
+        q->capacity = context * batch;
     } else if (kind == VC_ENGINE_LLAMACPP) {
         /* n_seq = batch sequences share one cache of n_ctx = context x batch cells */
         double cells = vc_llamacpp_cells(p, context, batch);
         double swa = p->kv_sliding > 0.0 || p->kv_sliding_host > 0.0 ? vc_llamacpp_swa_cells(p, context, batch) : 0.0;
         double ub = vc_min(p->ubatch, cells);
-        kv = p->kv_full * cells + p->kv_sliding * swa;
+        q->kv = p->kv_full * cells + p->kv_sliding * swa;
         /* compute buffer of the worst-case ubatch (n_kv = the whole cache) */
-        act = ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
-                          p->attn_scores_token * cells + p->attn_extra_token);
-        ovh = p->cuda_context;
-        total = w + kv + act + ovh;
+        q->act = ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
+                             p->attn_scores_token * cells + p->attn_extra_token);
+        q->ovh = p->cuda_context;
         /* host: token embeddings and layers left on the CPU with their cache, the
          * logits output buffer (n_vocab x n_seq f32) and the host compute buffer
          * (input embeddings + f32 KQ mask) */
-        r->host_bytes = p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
-                        + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0);
-        r->kv_capacity_tokens = cells;
-        r->max_concurrency = floor(cells / context);
+        q->host = p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
+                  + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0);
+        q->capacity = cells;
+        q->per_seq = context;
+    } else {
+        q->kv = q->act = q->ovh = q->per_seq = q->host = q->capacity = 0.0;
+    }
+}
+
+/* Every figure of one configuration from its row part.  `large_gpu` is 1 for the
+ * GPUs vLLM gives its larger batch defaults (>= 70 GiB, not an A100). */
+static inline void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch,
+                                   double gpu_bytes, double large_gpu, vc_result *r)
+{
+    int kind = (int)p->kind;
+    double w = p->weights;
+    double kv, act, ovh, total;
+    r->weights_bytes = w;
+    r->host_bytes = q->host;
+    r->kv_blocks = 0.0;
+    if (kind == VC_ENGINE_TRANSFORMERS) {
+        kv = q->kv;
+        act = q->act;
+        ovh = q->ovh;
+        total = w + kv + act + ovh;
+        double free_ = gpu_bytes - w - p->cuda_context;
+        r->kv_capacity_tokens = q->capacity;
+        r->max_concurrency = free_ > 0.0 ? floor(free_ / q->per_seq) : 0.0;
+        r->fits = total <= gpu_bytes;
+    } else if (kind == VC_ENGINE_LLAMACPP) {
+        kv = q->kv;
+        act = q->act;
+        ovh = q->ovh;
+        total = w + kv + act + ovh;
+        r->kv_capacity_tokens = q->capacity;
+        r->max_concurrency = floor(q->capacity / context);
         r->fits = total <= gpu_bytes;
     } else {
         vc_auto a = vc_resolve_auto(p, gpu_bytes, large_gpu, p->tp_pp);
@@ -537,10 +550,25 @@ static inline void vc_estimate(const vc_plan *p, double context, double batch, d
     r->headroom_bytes = gpu_bytes - total;
 }
 
+static inline void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,
+                               double large_gpu, vc_result *r)
+{
+    vc_row q;
+    vc_estimate_row(p, context, batch, &q);
+    vc_estimate_gpu(p, &q, context, batch, gpu_bytes, large_gpu, r);
+}
+
 /* ------------------------------------------------------------------ inverse questions */
 
 static inline int vc_fits(const vc_plan *p, double context, double batch, double gpu_bytes, double large)
 {
+    int kind = (int)p->kind;
+    if (kind == VC_ENGINE_TRANSFORMERS || kind == VC_ENGINE_LLAMACPP) {
+        /* the same sums as vc_estimate_gpu, without the other outputs */
+        vc_row q;
+        vc_estimate_row(p, context, batch, &q);
+        return p->weights + q.kv + q.act + q.ovh <= gpu_bytes;
+    }
     vc_result r;
     vc_estimate(p, context, batch, gpu_bytes, large, &r);
     return r.fits != 0.0;
@@ -625,15 +653,22 @@ static inline double vc_max_context(const vc_plan *p, double batch, double gpu_b
                 guess = (x - batch * p->kv_sliding * p->sliding_cap) / (batch * (p->kv_full + per_tok));
         }
     } else if (kind == VC_ENGINE_LLAMACPP) {
-        vc_result r1, r2;
-        vc_estimate(p, p->ctx_pad, batch, gpu_bytes, large, &r1);
-        vc_estimate(p, 2.0 * p->ctx_pad, batch, gpu_bytes, large, &r2);
-        double slope = (r2.total_bytes - r1.total_bytes) / p->ctx_pad;
-        guess = slope > 0.0 ? p->ctx_pad + (gpu_bytes - r1.total_bytes) / slope : cap;
+        /* memory is linear in the (padded) cell count beyond one ubatch: solve for
+         * the cells, round down to the padding, share among the sequences */
+        double pad = vc_max(p->ctx_pad, 1.0);
+        double c1 = vc_max(vc_pad(p->ubatch, pad), pad);
+        vc_row q1, q2;
+        vc_estimate_row(p, c1 / batch, batch, &q1);
+        vc_estimate_row(p, (c1 + pad) / batch, batch, &q2);
+        double t1 = p->weights + q1.kv + q1.act + q1.ovh;
+        double slope = (q2.kv + q2.act - q1.kv - q1.act) / pad;
+        double cells = slope > 0.0 ? c1 + (gpu_bytes - t1) / slope : cap * batch;
+        guess = floor(floor(cells / pad) * pad / batch);
     } else {
+        /* blocks are fixed by the budget; full layers need ceil(context / block) each */
         vc_result r;
         vc_estimate(p, 1.0, 1.0, gpu_bytes, large, &r);
-        guess = p->full_groups > 0.0 ? r.kv_blocks / (batch * p->full_groups) * p->block_size : cap;
+        guess = p->full_groups > 0.0 ? floor(r.kv_blocks / (batch * p->full_groups)) * p->block_size : cap;
     }
     return vc_refine_max(p, batch, guess, cap, gpu_bytes, large, 0);
 }
