@@ -109,3 +109,25 @@ def test_llamacpp_issue_logs(model: str, n_ctx: int, kv_mib: float, compute_mib:
     e = vramcore.estimate(model, context=n_ctx, engine="llamacpp", dtype="int4")
     assert e.kv_cache_bytes == kv_mib * MiB
     assert e.activation_bytes == pytest.approx(compute_mib * MiB)
+
+
+# ------------------------------------------------------------------ SGLang
+
+def test_sglang_token_pool_geometry_qwen3_235b_tp4() -> None:
+    # vllm-project/vllm#21348 (SGLang side of the comparison), Qwen3-235B-A22B-FP8, --tp 4, H100:
+    # "KV Cache is allocated. #tokens: 367404, K size: 8.23 GB, V size: 8.23 GB" (GB printed as GiB)
+    e = vramcore.estimate("Qwen3-235B-A22B", dtype="fp8_e4m3", context=4096, gpu="H100", engine="sglang", tp=4)
+    per_token = e.kv_cache_bytes / e.kv_capacity_tokens
+    assert per_token == 94 * 1 * 128 * 2 * 2  # layers x KV heads per rank (4 // 4) x head dim x K,V x bf16
+    assert round(367404 * per_token / 2 / GiB, 2) == 8.23
+
+
+def test_sglang_default_mem_fraction_static_on_h100() -> None:
+    # server_args.py _handle_gpu_memory_settings: H100 80GB, TP 1 -> chunked prefill 8192, cuda graph bs 256,
+    # reserved 512 + 8192 x 1.5 + 256 x 2 + 1/8 x 1024 = 13440 MiB -> mem_fraction_static 0.835 (81559 MiB)
+    gpu = vramcore.get_gpu("H100")
+    e = vramcore.estimate("Llama-3.1-8B", context=4096, gpu=gpu, engine="sglang", gpu_memory="total")
+    auto_kv = e.kv_cache_bytes
+    fixed = vramcore.estimate("Llama-3.1-8B", context=4096, gpu=gpu, gpu_memory="total",
+                              engine=vramcore.get_engine("sglang", mem_fraction_static=0.835))
+    assert auto_kv == fixed.kv_cache_bytes
