@@ -89,7 +89,7 @@ class Chunks:
         if self._show:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total_cells, unit="cell", unit_scale=True, desc=self._desc,
+            self._bar = tqdm(total=self.total_cells, unit="cell", unit_scale=self.total_cells >= 10**6, desc=self._desc,
                              file=sys.stderr, dynamic_ncols=True)
         return self
 

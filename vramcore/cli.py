@@ -1,83 +1,470 @@
 """The command line: a thin client of the public API.
 
-``vramcore estimate MODEL --gpu G --context N --batch B --dtype D [--json]``
+Subcommands: ``estimate`` (one configuration), ``sweep`` (a grid, to a table
+or a .csv / .parquet / .json file), ``models`` and ``gpus`` (the catalogs,
+filterable), ``card`` (one model card), ``plot estimate`` / ``plot sweep``
+(pictures).  Every subcommand takes ``--json``.  Exit codes: 0 ok, 1 the
+configuration does not fit (``estimate --check``), 2 bad usage (the message
+names the flag and the value), 130 interrupted (Ctrl-C; no partial output).
+
+Counts (tokens, sequences) are ``8192``, ``8k`` (8 x 1024) or ``1m``
+(2**20); grid flags take comma lists and ranges: ``START:STOP`` (step 1),
+``START:STOP:STEP`` (arithmetic) or ``START:STOP:xFACTOR`` (geometric), e.g.
+``--context 1k:128k:x2``.  Sizes need a unit: ``GiB`` (2**30 bytes) or
+``GB`` (10**9 bytes), also MiB/MB/TiB/TB.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vramcore._units import is_size, parse_count, parse_counts, parse_size
+
+__all__ = ["main", "parse_count"]
 
 EXAMPLES = """examples:
   vramcore estimate DeepSeek-R1-Distill-Llama-8B --gpu H100 --context 32k
   vramcore estimate path/to/config.json --dtype int4 --gpu RTX-4090 --context 8192 --json
-  vramcore models
-  vramcore gpus
+  vramcore estimate Qwen3-8B --gpu 24GiB --context 16k --batch 4 --check
+  vramcore sweep DeepSeek-R1-Distill-Llama-8B,Qwen3-8B --dtype bf16,int4 --context 4k,8k,32k,128k \\
+      --batch 1:64:x2 --gpu H100,L4 -o grid.parquet
+  vramcore models --company meta
+  vramcore gpus --min-memory 40GiB
+  vramcore card DeepSeek-R1-Distill-Llama-8B
+  vramcore plot sweep Qwen3-8B --context 1k:128k:x2 --batch 1:64:x2 --gpu H100,L4 --value fits -o fits.png
+
+counts: 8192, 8k (8 x 1024), 1m (2**20); lists 4k,8k,32k; ranges START:STOP (step 1),
+START:STOP:STEP (arithmetic), START:STOP:xFACTOR (geometric), e.g. 1k:128k:x2.
+sizes: a number and a unit, GiB (2**30 bytes) or GB (10**9 bytes), also MiB, MB, TiB, TB.
+exit codes: 0 ok, 1 does not fit (with --check), 2 bad usage, 130 interrupted.
 """
 
-_SUFFIX = {"k": 1024, "m": 1024**2}
+_COUNT_HELP = "e.g. 8192, 32k"
+_LIST_HELP = "comma list or range, e.g. 4k,8k,32k or 1k:128k:x2 or 1:8"
 
 
-def parse_count(text: str) -> int:
-    """Parse ``8192``, ``8k`` (8 x 1024) or ``1m`` (2**20); raise ValueError otherwise."""
-    t = text.strip().lower().replace("_", "")
-    mult = 1
-    if t and t[-1] in _SUFFIX:
-        mult, t = _SUFFIX[t[-1]], t[:-1]
-    if not t.isdigit():
-        raise ValueError(f"not a positive integer: {text!r}")
-    return int(t) * mult
+class UsageError(ValueError):
+    """A command-line value that cannot be used; the message names the flag and the value."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _count(flag: str, text: str) -> int:
+    try:
+        return parse_count(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def _counts(flag: str, text: str) -> list[int]:
+    try:
+        return parse_counts(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {text!r}: {exc}") from None
+
+
+def _size(flag: str, text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def _split(text: str) -> list[str]:
+    return [t for t in (s.strip() for s in text.split(",")) if t]
+
+
+def _gpu(text: str) -> Any:
+    """Return a GPU name as is, or a custom GPU for a size (``24GiB`` of usable memory)."""
+    if is_size(text):
+        from vramcore.gpus import GPUSpec
+
+        return GPUSpec(name=text.strip(), vendor="custom", memory_total_bytes=_size("--gpu", text),
+                       source="command line")
+    return text
+
+
+def _gpu_memory(text: str | None) -> str | int:
+    if text is None:
+        return "usable"
+    if text in ("usable", "cuda_visible", "total"):
+        return text
+    if is_size(text):
+        return _size("--gpu-memory", text)
+    raise UsageError(f"--gpu-memory: expected usable, cuda_visible, total or a size such as 24GiB, got {text!r}")
+
+
+def _optional_count(args: argparse.Namespace, name: str) -> int | None:
+    value = getattr(args, name)
+    return None if value is None else _count(_flag(name), value)
+
+
+def _add_config_args(p: argparse.ArgumentParser, grid: bool) -> None:
+    """Add the flags estimate, sweep and plot share; with ``grid`` they take comma lists and ranges."""
+    many = f"; {_LIST_HELP}" if grid else f" ({_COUNT_HELP})"
+    p.add_argument("--dtype", default="bf16", help="weight dtype (fp32, fp16, bf16, fp8, int8, int4)"
+                   + ("; comma list" if grid else ""))
+    p.add_argument("--kv-dtype", default=None, help="KV-cache dtype (default: the compute dtype)")
+    p.add_argument("--context", default="4096", help="tokens per sequence" + many)
+    p.add_argument("--batch", default="1", help="concurrent sequences" + many)
+    p.add_argument("--gpu", default="H100" if grid else None,
+                   help="GPU name (see `vramcore gpus`) or a size for a custom GPU, e.g. 24GiB or 80GB"
+                   + ("; comma list" if grid else ""))
+    p.add_argument("--gpu-memory", default=None, metavar="WHICH|SIZE",
+                   help="per-GPU memory to check against: usable (default: CUDA-visible where known, else the "
+                        "nvidia-smi total), cuda_visible, total, or a size such as 24GiB")
+    p.add_argument("--n-gpus", default="1", help="GPUs the model is spread over (figures are per GPU)")
+    p.add_argument("--tp", default=None, help="tensor-parallel degree")
+    p.add_argument("--pp", default=None, help="pipeline-parallel degree")
+    p.add_argument("--engine", default="transformers",
+                   help="engine rules (transformers, vllm, sglang, trtllm, llamacpp)"
+                   + ("; a comma list adds an engine axis" if grid else ""))
+
+
+def _sub(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vramcore", description="GPU memory for LLM configurations.",
+    p = argparse.ArgumentParser(prog="vramcore", description="GPU memory for LLM configurations: does it fit?",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("estimate", help="memory of one configuration", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    e.add_argument("model", help="built-in name, config.json path or folder")
-    e.add_argument("--gpu", default=None, help="GPU name (see `vramcore gpus`)")
-    e.add_argument("--n-gpus", default="1", help="GPUs the model is spread over")
-    e.add_argument("--context", default="4096", help="tokens per sequence (e.g. 8192, 32k)")
-    e.add_argument("--batch", default="1", help="concurrent sequences")
-    e.add_argument("--dtype", default="bf16", help="weight dtype (fp32, fp16, bf16, fp8, int8, int4)")
-    e.add_argument("--kv-dtype", default=None, help="KV-cache dtype (default: compute dtype)")
-    e.add_argument("--engine", default="transformers", help="engine rules")
-    e.add_argument("--json", action="store_true", help="print JSON")
-    e.add_argument("--check", action="store_true", help="exit 1 when it does not fit")
-    sub.add_parser("models", help="list built-in models").add_argument("--json", action="store_true")
-    sub.add_parser("gpus", help="list GPUs").add_argument("--json", action="store_true")
+    from vramcore import __version__
+
+    p.add_argument("--version", action="version", version=f"vramcore {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    e = _sub(sub, "estimate", "memory of one configuration: parts, total, GPU memory, fit and headroom",
+             "examples:\n  vramcore estimate DeepSeek-R1-Distill-Llama-8B --gpu H100 --context 32k\n"
+             "  vramcore estimate Qwen3-8B --dtype int4 --gpu 24GiB --context 16k --batch 4 --check\n"
+             "  vramcore estimate path/to/checkpoint --gpu L4 --json\n")
+    e.add_argument("model", help="built-in name, config.json path or checkpoint folder")
+    _add_config_args(e, grid=False)
+    e.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
+    e.add_argument("--check", action="store_true", help="exit 1 when it does not fit (needs --gpu)")
+
+    s = _sub(sub, "sweep", "a grid of configurations, as a table or to a .csv / .parquet / .json file",
+             "examples:\n  vramcore sweep Qwen3-8B --context 4k,8k,32k,128k --batch 1:64:x2 --gpu H100,L4\n"
+             "  vramcore sweep Qwen3-8B,Llama-3.1-8B --dtype bf16,fp8,int4 --context 1k:128k:x2 -o grid.parquet\n"
+             "  vramcore sweep Qwen3-8B --engine transformers,vllm --gpu H100 --json\n\n"
+             "The file format follows the -o extension: .csv, .parquet (needs pyarrow) or .json (records);\n"
+             "files hold every result field in bytes; the table on stdout shows GiB (2**30 bytes).\n")
+    s.add_argument("models", nargs="+", metavar="MODEL", help="built-in names, config.json paths or folders "
+                   "(several, or a comma list)")
+    _add_config_args(s, grid=True)
+    s.add_argument("-o", "--output", metavar="FILE", help="write .csv, .parquet or .json instead of a table")
+    s.add_argument("--json", action="store_true", help="print JSON records (or, with -o, a JSON summary)")
+    s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: for large grids on a terminal; needs tqdm)")
+
+    m = _sub(sub, "models", "list the built-in models (filterable)",
+             "examples:\n  vramcore models\n  vramcore models qwen3\n  vramcore models --company meta --json\n")
+    m.add_argument("filter", nargs="?", help="case-insensitive substring of the name, an alias or the HF repo")
+    m.add_argument("--family", help="case-insensitive substring of the family")
+    m.add_argument("--company", help="case-insensitive substring of the company")
+    m.add_argument("--json", action="store_true", help="print JSON (every card field)")
+
+    g = _sub(sub, "gpus", "list the GPU catalog (filterable)",
+             "examples:\n  vramcore gpus\n  vramcore gpus --min-memory 40GiB --vendor nvidia\n"
+             "  vramcore gpus h100 --json\n\nMemory filters compare the nvidia-smi total "
+             "(GiB = 2**30 bytes, GB = 10**9 bytes).\n")
+    g.add_argument("filter", nargs="?", help="case-insensitive substring of the name or an alias")
+    g.add_argument("--vendor", help="case-insensitive substring of the vendor")
+    g.add_argument("--min-memory", metavar="SIZE", help="at least this much memory, e.g. 40GiB or 80GB")
+    g.add_argument("--max-memory", metavar="SIZE", help="at most this much memory")
+    g.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
+
+    c = _sub(sub, "card", "show a built-in model card: facts, geometry, usage notes, sources",
+             "examples:\n  vramcore card DeepSeek-R1-Distill-Llama-8B\n  vramcore card qwen3-8b --json\n")
+    c.add_argument("model", help="built-in model name (see `vramcore models`)")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.add_argument("--config", action="store_true", help="print the card's Hugging Face config.json")
+
+    pl = _sub(sub, "plot", "draw an estimate (stacked bars) or a sweep (heatmap) to an image file",
+              "examples:\n  vramcore plot estimate DeepSeek-R1-Distill-Llama-8B --context 8k,32k,128k --gpu L4 "
+              "-o bars.png\n  vramcore plot sweep Qwen3-8B --context 1k:128k:x2 --batch 1:64:x2 --gpu H100,L4 "
+              "--value fits -o fits.png\n")
+    psub = pl.add_subparsers(dest="plot_kind", required=True, metavar="KIND")
+    pe = _sub(psub, "estimate", "stacked bars of estimates against the GPU memory line",
+              "Every combination of the listed values is one bar.\n\nexample:\n"
+              "  vramcore plot estimate Qwen3-8B --dtype bf16,int4 --context 32k --gpu L4 -o bars.png\n")
+    pe.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
+    _add_config_args(pe, grid=True)
+    pe.add_argument("-o", "--output", metavar="FILE", required=True, help="image file (.png, .svg, .pdf)")
+    pe.add_argument("--title", help="plot title")
+    pe.add_argument("--json", action="store_true", help="print a JSON summary")
+    ps = _sub(psub, "sweep", "heatmap of a sweep field over two axes, one panel per label of a third",
+              "example:\n  vramcore plot sweep Qwen3-8B --dtype bf16,int4 --context 1k:128k:x2 --batch 1:64:x2 "
+              "--gpu H100 --facet dtype --value headroom_bytes -o headroom.png\n")
+    ps.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
+    _add_config_args(ps, grid=True)
+    ps.add_argument("-o", "--output", metavar="FILE", required=True, help="image file (.png, .svg, .pdf)")
+    dims = ("model", "dtype", "context", "batch", "gpu", "engine")
+    ps.add_argument("--x", default="context", choices=dims, help="horizontal axis (default: context)")
+    ps.add_argument("--y", default="batch", choices=dims, help="vertical axis (default: batch)")
+    ps.add_argument("--facet", default="gpu", choices=(*dims, "none"), help="one panel per label (default: gpu)")
+    ps.add_argument("--value", default="fits", help="result field: fits (default), headroom_bytes, total_bytes, ...")
+    ps.add_argument("--select", action="append", default=[], metavar="AXIS=LABEL",
+                    help="fix another axis, e.g. --select dtype=bf16 (repeatable)")
+    ps.add_argument("--json", action="store_true", help="print a JSON summary")
+    ps.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="progress bar on stderr")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 1 does not fit with --check, 2 bad usage)."""
-    args = _parser().parse_args(argv)
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _models_arg(values: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend([v] if os.path.exists(v) else _split(v))
+    if not out:
+        raise UsageError("MODEL: no model given")
+    return out
+
+
+def _grid(args: argparse.Namespace) -> Any:
+    """Run the sweep the grid flags describe."""
     import vramcore
 
+    engines = _split(args.engine)
+    return vramcore.sweep(
+        _models_arg(args.models), _split(args.dtype), _counts("--context", args.context),
+        _counts("--batch", args.batch), [_gpu(g) for g in _split(args.gpu)], kv_dtype=args.kv_dtype,
+        engine=engines if len(engines) > 1 else args.engine, n_gpus=_count("--n-gpus", args.n_gpus),
+        tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"), gpu_memory=_gpu_memory(args.gpu_memory),
+        progress=getattr(args, "progress", None))
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    import vramcore
+
+    if args.check and args.gpu is None and args.gpu_memory is None:
+        raise UsageError("--check needs --gpu (a name or a size such as 24GiB)")
+    gpu = _gpu(args.gpu) if args.gpu is not None else None
+    gpu_memory = _gpu_memory(args.gpu_memory)
+    if gpu is None and isinstance(gpu_memory, int):  # a size alone describes a custom GPU
+        gpu, gpu_memory = _gpu(args.gpu_memory), "usable"
+    est = vramcore.estimate(args.model, dtype=args.dtype, kv_dtype=args.kv_dtype,
+                            context=_count("--context", args.context), batch=_count("--batch", args.batch),
+                            gpu=gpu, n_gpus=_count("--n-gpus", args.n_gpus), engine=args.engine,
+                            tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"),
+                            gpu_memory=gpu_memory)
+    if args.json:
+        _print_json(est.to_dict())
+    else:
+        print(est)
+    return 1 if args.check and est.fits is False else 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from vramcore import _export
+
+    if args.output is not None and Path(args.output).suffix.lower() not in _export.FORMATS:
+        raise UsageError(f"-o {args.output!r}: unknown extension; use {', '.join(_export.FORMATS)}")
+    s = _grid(args)
+    if args.output is not None:
+        fmt = _write_output(args.output, lambda: _export.write(s, args.output))
+        summary = {"path": args.output, "format": fmt, "rows": s.size, "dims": list(s.dims), "shape": list(s.shape)}
+        if args.json:
+            _print_json(summary)
+        else:
+            print(f"wrote {s.size:,} rows ({' x '.join(map(str, s.shape))} {', '.join(s.dims)}) to "
+                  f"{args.output} ({fmt})", file=sys.stderr)
+    elif args.json:
+        _export.write_json(s, sys.stdout)
+    else:
+        _export.write_table(s, sys.stdout)
+    return 0
+
+
+def _write_output(path: str, write: Callable[[], Any]) -> Any:
     try:
-        if args.command == "estimate":
-            counts = {}
-            for flag in ("context", "batch", "n_gpus"):
-                try:
-                    counts[flag] = parse_count(getattr(args, flag))
-                except ValueError as exc:
-                    raise ValueError(f"--{flag.replace('_', '-')}: {exc}") from None
-            est = vramcore.estimate(args.model, dtype=args.dtype, kv_dtype=args.kv_dtype,
-                                    context=counts["context"], batch=counts["batch"], gpu=args.gpu,
-                                    n_gpus=counts["n_gpus"], engine=args.engine)
-            print(json.dumps(est.to_dict(), indent=2) if args.json else est)
-            if args.check and est.fits is False:
-                return 1
-        elif args.command == "models":
-            names = vramcore.list_models()
-            print(json.dumps(names, indent=2) if args.json else "\n".join(names))
-        elif args.command == "gpus":
-            names = vramcore.list_gpus()
-            print(json.dumps(names, indent=2) if args.json else "\n".join(names))
-    except (ValueError, TypeError) as exc:
+        return write()
+    except OSError as exc:
+        raise UsageError(f"-o {path!r}: {exc.strerror or exc}") from None
+
+
+def _table(rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
+                               enumerate(zip(r, widths, strict=True))).rstrip() for r in rows)
+
+
+def _contains(needle: str | None, *hay: str) -> bool:
+    return needle is None or any(needle.casefold() in h.casefold() for h in hay)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from vramcore.models import get_model, list_models
+
+    cards = [get_model(n) for n in list_models()]
+    cards = [c for c in cards if _contains(args.filter, c.name, c.hf_repo, *c.aliases)
+             and _contains(args.family, c.family) and _contains(args.company, c.company)]
+    if args.json:
+        _print_json([c.to_dict() for c in cards])
+        return 0
+    if not cards:
+        print("no model matches", file=sys.stderr)
+        return 0
+    rows = [["name", "company", "family", "params", "context", "released"]]
+    rows += [[c.name, c.company, c.family, f"{c.total_params / 1e9:.2f}B", f"{c.context_window:,}", c.release_date]
+             for c in cards]
+    print(_table(rows, right={3, 4}))
+    return 0
+
+
+def _cmd_gpus(args: argparse.Namespace) -> int:
+    from vramcore.gpus import get_gpu, list_gpus
+
+    lo = _size("--min-memory", args.min_memory) if args.min_memory else None
+    hi = _size("--max-memory", args.max_memory) if args.max_memory else None
+    gpus = [get_gpu(n) for n in list_gpus()]
+    gpus = [g for g in gpus if _contains(args.filter, g.name, *g.aliases) and _contains(args.vendor, g.vendor)
+            and (lo is None or g.memory_total_bytes >= lo) and (hi is None or g.memory_total_bytes <= hi)]
+    if args.json:
+        _print_json([{"name": g.name, "vendor": g.vendor, "memory_total_bytes": g.memory_total_bytes,
+                      "cuda_visible_bytes": g.cuda_visible_bytes, "usable_bytes": g.usable_bytes,
+                      "bandwidth_bytes_per_s": g.bandwidth_bytes_per_s, "aliases": list(g.aliases),
+                      "source": g.source} for g in gpus])
+        return 0
+    if not gpus:
+        print("no GPU matches", file=sys.stderr)
+        return 0
+    rows = [["name", "vendor", "total GiB", "total GB", "usable GiB", "bandwidth GB/s"]]
+    rows += [[g.name, g.vendor, f"{g.memory_total_bytes / 2**30:.2f}", f"{g.memory_total_bytes / 1e9:.2f}",
+              f"{g.usable_bytes / 2**30:.2f}", f"{g.bandwidth_bytes_per_s / 1e9:,.0f}"] for g in gpus]
+    print(_table(rows, right={2, 3, 4, 5}))
+    print("total: nvidia-smi / rocm-smi; usable: CUDA-visible where known (what `fits` uses); "
+          "GiB = 2**30 bytes, GB = 10**9 bytes")
+    return 0
+
+
+def _cmd_card(args: argparse.Namespace) -> int:
+    from vramcore.models import get_model
+
+    card = get_model(args.model)
+    if args.config:
+        _print_json(card.config)
+    elif args.json:
+        _print_json(card.to_dict())
+    else:
+        print(card)
+    return 0
+
+
+def _image_format(path: str) -> str:
+    from matplotlib.figure import Figure
+
+    fmt = Path(path).suffix.lower().lstrip(".")
+    supported = Figure().canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise UsageError(f"-o {path!r}: unknown image extension; use one of "
+                         f"{', '.join('.' + k for k in sorted(supported))}")
+    return fmt
+
+
+def _save(fig: Any, path: str, fmt: str) -> None:
+    from vramcore._export import atomic_path
+
+    def write() -> None:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=120)
+
+    _write_output(path, write)
+
+
+def _select(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        axis, sep, label = item.partition("=")
+        axis, label = axis.strip(), label.strip()
+        if not sep or not axis or not label:
+            raise UsageError(f"--select: expected AXIS=LABEL, got {item!r}")
+        out[axis] = _count("--select", label) if axis in ("context", "batch") else label
+    return out
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from vramcore import _export
+
+    _export.require("matplotlib", "plot", "vramcore plot")
+    fmt = _image_format(args.output)
+    from vramcore import plot
+
+    s = _grid(args)
+    if args.plot_kind == "estimate":
+        if s.size > 64:
+            raise UsageError(f"plot estimate: {s.size} bars are too many (at most 64); use `vramcore plot sweep`")
+        fig = plot.estimate_bar(list(s), title=args.title)
+    else:
+        facet = None if args.facet == "none" else args.facet
+        fig = plot.sweep_heatmap(s, x=args.x, y=args.y, value=args.value, facet=facet, select=_select(args.select))
+    _save(fig, args.output, fmt)
+    if args.json:
+        _print_json({"path": args.output, "format": fmt, "cells": s.size})
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "estimate": _cmd_estimate, "sweep": _cmd_sweep, "models": _cmd_models, "gpus": _cmd_gpus,
+    "card": _cmd_card, "plot": _cmd_plot,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 ok; 1 the configuration does not fit (``estimate --check``); 2 bad
+        usage (a message on stderr names the flag and the value; argparse's own
+        errors too); 130 interrupted by Ctrl-C (no partial output file).
+
+    Examples
+    --------
+    >>> main(["estimate", "DeepSeek-R1-Distill-Llama-8B", "--gpu", "H100", "--context", "32k"])
+    ... # doctest: +ELLIPSIS
+    DeepSeek-R1-Distill-Llama-8B: bf16 weights, KV in compute dtype, context 32,768 x batch 1, ...
+      KV cache          4.00 GiB       4.29 GB
+    ...
+      fits: headroom ... GiB
+    0
+    >>> main(["estimate", "DeepSeek-R1-Distill-Llama-8B", "--context", "lots"])
+    2
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help / --version (0) and argparse usage errors (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    try:
+        return _COMMANDS[args.command](args)
+    except (ValueError, TypeError, ImportError) as exc:
         print(f"vramcore: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    except BrokenPipeError:  # `vramcore sweep ... | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt as exc:
+        detail = f": {exc}" if str(exc) else ""
+        print(f"vramcore: interrupted{detail}; no output written", file=sys.stderr)
+        return 130

@@ -1,0 +1,45 @@
+"""`import vramcore` stays light: no numpy and no optional extra until a function needs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("numpy", "pandas", "matplotlib", "dask", "distributed", "pyarrow", "xarray", "tqdm")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_import_vramcore_loads_no_heavy_module() -> None:
+    assert loaded_after("import vramcore") == set()
+
+
+def test_cli_import_and_help_are_light() -> None:
+    assert loaded_after("import vramcore.cli") == set()
+    quiet_help = ("import contextlib, io\nfrom vramcore.cli import main\n"
+                  "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])")
+    assert loaded_after(quiet_help) == set()
+
+
+@pytest.mark.parametrize(("module", "allowed"), [("vramcore.plot", set()), ("vramcore.dask", {"numpy"})])
+def test_optional_modules_import_their_library_only_when_called(module: str, allowed: set[str]) -> None:
+    assert loaded_after(f"import {module}") <= allowed
+
+
+def test_public_names_load_on_first_use() -> None:
+    assert "numpy" in loaded_after("import vramcore\nvramcore.sweep")
+
+
+def test_bench_import_quick_runs() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_import.py"), "--quick", "-n", "2"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "import vramcore" in out and "over bare" in out
+    assert "heavy modules after `import vramcore`: none" in out
