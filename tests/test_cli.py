@@ -295,3 +295,25 @@ def test_models_and_gpus_need_no_numpy() -> None:
             "print('numpy' in sys.modules, file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stderr.strip() == "False"
+
+
+def test_fit_context_matches_api(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "context", "DeepSeek-R1-Distill-Llama-8B", "--dtype", "bf16,int4", "--batch", "1,8",
+                 "--gpu", "H100,RTX-4090", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    sol = vramcore.max_context("DeepSeek-R1-Distill-Llama-8B", ["bf16", "int4"], [1, 8], ["H100", "RTX-4090"])
+    assert [r["max_context"] for r in records] == sol.values.reshape(-1).tolist()
+    assert records[0]["dtype"] == "bf16" and records[0]["batch"] == 1
+
+
+def test_fit_other_questions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "batch", "Llama-3.1-8B", "--context", "4k", "--gpu", "H100", "--engine",
+                 "transformers,vllm", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {r["engine"] for r in records} == {"transformers", "vllm"} and all(r["max_batch"] > 0 for r in records)
+    assert main(["fit", "gpus", "Llama-3.1-70B", "--context", "8k", "--gpu", "H100", "--engine", "vllm"]) == 0
+    assert "min_gpus" in capsys.readouterr().out
+    assert main(["fit", "dtype", "Llama-3.1-70B", "--context", "8k", "--gpu", "H100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["best_dtype"] == "fp8_e4m3"
+    assert main(["fit", "gpus", "Llama-3.1-70B", "--gpu", "H100,L4"]) == 2
+    assert "one --engine and one --gpu" in capsys.readouterr().err

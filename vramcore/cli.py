@@ -34,6 +34,8 @@ EXAMPLES = """examples:
   vramcore estimate Qwen3-8B --gpu 24GiB --context 16k --batch 4 --check
   vramcore sweep DeepSeek-R1-Distill-Llama-8B,Qwen3-8B --dtype bf16,int4 --context 4k,8k,32k,128k \\
       --batch 1:64:x2 --gpu H100,L4 -o grid.parquet
+  vramcore fit context DeepSeek-R1-Distill-Llama-8B --dtype bf16,int4 --batch 1,8,32 --gpu H100,RTX-4090
+  vramcore fit gpus Llama-3.1-70B --context 8k,128k --gpu H100 --engine vllm
   vramcore models --company meta
   vramcore gpus --min-memory 40GiB
   vramcore card DeepSeek-R1-Distill-Llama-8B
@@ -164,6 +166,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON records (or, with -o, a JSON summary)")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: for large grids on a terminal; needs tqdm)")
+
+    f = _sub(sub, "fit", "inverse questions for every cell: max context, max batch, min GPUs, best dtype",
+             "examples:\n  vramcore fit context Qwen3-8B --dtype bf16,int4 --batch 1,8,32 --gpu H100,L4\n"
+             "  vramcore fit batch Llama-3.1-8B --context 4k,32k --gpu H100 --engine transformers,vllm\n"
+             "  vramcore fit gpus Llama-3.1-70B --dtype bf16,fp8 --context 8k,128k --gpu H100 --engine vllm\n"
+             "  vramcore fit dtype Llama-3.1-70B --context 8k --gpu H100,H200 --json\n\n"
+             "context: the longest context that fits each (model, dtype, batch, gpu[, engine]) -- capped at the\n"
+             "model's max context, 0 when nothing fits; batch: the most sequences of each context; gpus: the\n"
+             "smallest tensor-parallel degree from --candidates that fits (0: none; one engine and GPU);\n"
+             "dtype: the highest-precision weight dtype that fits (empty: none). Answers are exact: the answer\n"
+             "fits and one more does not.\n")
+    f.add_argument("question", choices=("context", "batch", "gpus", "dtype"), help="what to solve for")
+    f.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
+    _add_config_args(f, grid=True)
+    f.add_argument("--candidates", default="1,2,4,8", help="fit gpus: TP degrees to try (default 1,2,4,8)")
+    f.add_argument("--json", action="store_true", help="print JSON records")
 
     m = _sub(sub, "models", "list the built-in models (filterable)",
              "examples:\n  vramcore models\n  vramcore models qwen3\n  vramcore models --company meta --json\n")
@@ -418,8 +436,60 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import vramcore
+
+    models = _models_arg(args.models)
+    engines = _split(args.engine)
+    engine: Any = engines if len(engines) > 1 else args.engine
+    gpus = [_gpu(g) for g in _split(args.gpu)]
+    common: dict[str, Any] = {"kv_dtype": args.kv_dtype, "gpu_memory": _gpu_memory(args.gpu_memory)}
+    parallel: dict[str, Any] = {"n_gpus": _count("--n-gpus", args.n_gpus), "tp": _optional_count(args, "tp"),
+                                "pp": _optional_count(args, "pp")}
+    if args.question == "context":
+        sol = vramcore.max_context(models, _split(args.dtype), _counts("--batch", args.batch), gpus, engine=engine,
+                                   **common, **parallel)
+    elif args.question == "batch":
+        sol = vramcore.max_batch(models, _split(args.dtype), _counts("--context", args.context), gpus,
+                                 engine=engine, **common, **parallel)
+    elif args.question == "gpus":
+        if len(engines) > 1 or len(gpus) > 1:
+            raise UsageError("fit gpus: give one --engine and one --gpu")
+        sol = vramcore.min_gpus(models, _split(args.dtype), _counts("--context", args.context),
+                                _counts("--batch", args.batch), gpus[0], engine=args.engine,
+                                candidates=_counts("--candidates", args.candidates), **common)
+    else:
+        if len(engines) > 1:
+            raise UsageError("fit dtype: give one --engine")
+        from vramcore._solve import PRECISION_ORDER
+
+        dtypes = _split(args.dtype) if args.dtype != "bf16" else list(PRECISION_ORDER)
+        sol = vramcore.best_dtype(models, _counts("--context", args.context), _counts("--batch", args.batch), gpus,
+                                  dtypes=dtypes, engine=args.engine, **common, **parallel)
+    records = []
+    for idx in _ndindex(sol.values.shape):
+        rec: dict[str, Any] = {dim: sol.coords[dim][i] for dim, i in zip(sol.dims, idx, strict=True)}
+        value = sol.values[idx]
+        rec[sol.name] = str(value) if sol.name == "best_dtype" else int(value)
+        records.append(rec)
+    if args.json:
+        _print_json(records)
+    else:
+        header = [*sol.dims, sol.name]
+        rows = [header] + [[f"{r[k]:,}" if isinstance(r[k], int) else str(r[k]) for k in header] for r in records]
+        right = {i for i, k in enumerate(header) if isinstance(records[0][k], int)} if records else set()
+        print(_table(rows, right))
+    return 0
+
+
+def _ndindex(shape: tuple[int, ...]) -> Any:
+    import itertools
+
+    return itertools.product(*(range(n) for n in shape))
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "estimate": _cmd_estimate, "sweep": _cmd_sweep, "models": _cmd_models, "gpus": _cmd_gpus,
+    "estimate": _cmd_estimate, "sweep": _cmd_sweep, "fit": _cmd_fit, "models": _cmd_models, "gpus": _cmd_gpus,
     "card": _cmd_card, "plot": _cmd_plot,
 }
 
