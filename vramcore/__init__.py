@@ -41,6 +41,13 @@ _LAZY: dict[str, str] = {
     "Sweep": "vramcore._sweep",
     "sweep": "vramcore._sweep",
     "SUPPORTED_MODEL_TYPES": "vramcore.hf",
+    "QuantFormat": "vramcore.quant",
+    "TensorInfo": "vramcore.tensors",
+    "list_tensors": "vramcore.tensors",
+    "GGUFModel": "vramcore.io_gguf",
+    "read_gguf": "vramcore.io_gguf",
+    "SafetensorsCheckpoint": "vramcore.io_safetensors",
+    "read_safetensors": "vramcore.io_safetensors",
     "Solution": "vramcore._solve",
     "max_context": "vramcore._solve",
     "max_batch": "vramcore._solve",
@@ -55,12 +62,16 @@ __all__ = [
     "DType",
     "EngineSpec",
     "Estimate",
+    "GGUFModel",
     "GPUSpec",
     "GiB",
     "ModelCard",
     "ModelSpec",
+    "QuantFormat",
+    "SafetensorsCheckpoint",
     "Solution",
     "Sweep",
+    "TensorInfo",
     "__version__",
     "best_dtype",
     "estimate",
@@ -72,9 +83,12 @@ __all__ = [
     "list_engines",
     "list_gpus",
     "list_models",
+    "list_tensors",
     "max_batch",
     "max_context",
     "min_gpus",
+    "read_gguf",
+    "read_safetensors",
     "show_config",
     "sweep",
 ]
@@ -87,11 +101,21 @@ if TYPE_CHECKING:
     from vramcore.engines import EngineSpec, get_engine, list_engines
     from vramcore.gpus import GPUSpec, get_gpu, list_gpus
     from vramcore.hf import SUPPORTED_MODEL_TYPES
+    from vramcore.io_gguf import GGUFModel, read_gguf
+    from vramcore.io_safetensors import SafetensorsCheckpoint, read_safetensors
     from vramcore.models import ModelCard, get_model, list_models
+    from vramcore.quant import QuantFormat
     from vramcore.specs import PARTS, ModelSpec
+    from vramcore.tensors import TensorInfo, list_tensors
+
+
+#: Optional-dependency submodules, imported on first attribute access (``vramcore.plot``).
+_SUBMODULES: tuple[str, ...] = ("plot", "dask")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"vramcore.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vramcore' has no attribute {name!r}")
@@ -101,7 +125,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 
 def show_config() -> dict[str, Any]:

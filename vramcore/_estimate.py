@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vramcore._validation import positive_int
@@ -64,6 +64,12 @@ class Estimate:
         offloaded, the logits buffer).
     tp, pp : int
         Tensor- and pipeline-parallel degrees.
+    weights_by_part : dict of str to float
+        Stored weight bytes of the whole model by part (:data:`vramcore.PARTS`:
+        embedding, attention, MLP, experts, norms, router, lm_head), before any
+        tensor / pipeline split; empty when not computed.
+    param_count : int
+        Parameters of the model (0 when not computed).
     """
 
     model: str
@@ -88,6 +94,21 @@ class Estimate:
     host_bytes: float = 0.0
     tp: int = 1
     pp: int = 1
+    weights_by_part: dict[str, float] = field(default_factory=dict)
+    param_count: int = 0
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Effective bits per parameter: whole-model weight bytes x 8 / ``param_count`` (0.0 if unknown).
+
+        Examples
+        --------
+        >>> round(estimate("Llama-3.1-8B", dtype="Q4_K_M", context=1).bits_per_weight, 4)
+        4.8944
+        """
+        if not self.param_count or not self.weights_by_part:
+            return 0.0
+        return sum(self.weights_by_part.values()) * 8 / self.param_count
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a JSON-serialisable dict."""
@@ -114,6 +135,9 @@ class Estimate:
             ("total", self.total_bytes),
         ]
         lines = [head] + [f"  {name:<12}{gib(v)}" for name, v in rows]
+        if self.weights_by_part:
+            parts = ", ".join(f"{p} {b / GiB:.2f}" for p, b in self.weights_by_part.items() if b)
+            lines.insert(2, f"    {self.bits_per_weight:.4g} bits/weight; whole model by part (GiB): {parts}")
         if self.host_bytes:
             lines.append(f"  {'host':<12}{gib(self.host_bytes)}  in CPU memory")
         if self.kv_blocks:
@@ -127,7 +151,7 @@ class Estimate:
         return "\n".join(lines)
 
 
-def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, context: int,
+def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, context: int,
              batch: int = 1, gpu: str | GPUSpec | None = None, n_gpus: int = 1,
              engine: str | EngineSpec = "transformers", tp: int | None = None, pp: int | None = None,
              gpu_memory: str | int = "usable") -> Estimate:
@@ -140,7 +164,9 @@ def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, co
     - weights: exact parameter counts by part (tied tensors once); integer /
       fp8 dtypes store the linear layers at their width and keep the
       embedding, norms, router and lm_head in the 16-bit compute dtype; no
-      quantization scales are counted;
+      quantization scales are counted; quantization *formats* (GPTQ, AWQ,
+      bitsandbytes, fp8 with scales, MXFP4, NVFP4, GGUF file types) count the
+      exact bytes every tensor is stored in, scales and zero points included;
     - KV cache: transformers' ``DynamicCache``: ``2 x kv_heads x head_dim``
       elements per token and layer, sliding-window layers keep ``window - 1``
       tokens, MLA caches its compressed latent (``kv_lora_rank + rope dim``);
@@ -160,11 +186,17 @@ def estimate(model: Any, *, dtype: str = "bf16", kv_dtype: str | None = None, co
 
     Parameters
     ----------
-    model : str, ModelSpec, ModelCard, dict or path
-        Built-in name, spec, card, ``config.json`` dict, or a path to a config
-        file or to a folder holding one.
+    model : str, ModelSpec, ModelCard, dict, path, GGUFModel or SafetensorsCheckpoint
+        Built-in name, spec, card, ``config.json`` dict, a path to a config
+        file, to a folder holding one or to a ``.gguf`` file, or a file read
+        with :func:`vramcore.read_gguf` / :func:`vramcore.read_safetensors`.
     dtype : str
-        Weight dtype: fp32, fp16, bf16, fp8_e4m3 (fp8), fp8_e5m2, int8, int4.
+        Weight dtype: fp32, fp16, bf16, fp8_e4m3 (fp8), fp8_e5m2, int8, int4,
+        or a quantization format (``"gptq-int4-g128"``, ``"awq-int4-g128"``,
+        ``"bnb-nf4-dq"``, ``"fp8-block128"``, ``"mxfp4"``, ``"nvfp4"``,
+        ``"Q4_K_M"`` ...; see ``vramcore.list_dtypes("all")``).  ``"auto"``
+        (default): the model's own format (its ``quantization_config``, a GGUF
+        file's tensors), else bf16; :attr:`Estimate.dtype` names the result.
     kv_dtype : str, optional
         KV-cache dtype; None uses the compute dtype.
     context : int

@@ -84,6 +84,42 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
                              <vc_plan *> &plans[m, d, e, 0])
 
 
+cdef void _grid_row(const double[:, :, :, ::1] plans, const double[::1] contexts, const double[::1] batches,
+                    const double[::1] gpu_bytes, const double[::1] gpu_large, double[:, ::1] out,
+                    unsigned char[::1] fits, Py_ssize_t row, Py_ssize_t n_d, Py_ssize_t n_c,
+                    Py_ssize_t n_b) noexcept nogil:
+    """All gpus x engines cells of one (model, dtype, context, batch) row; locals are per call (per thread)."""
+    cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = plans.shape[2]
+    cdef Py_ssize_t b = row % n_b
+    cdef Py_ssize_t rest = row // n_b
+    cdef Py_ssize_t c = rest % n_c
+    cdef Py_ssize_t d, m, g, e, cell
+    cdef double ctx = contexts[c], bat = batches[b]
+    cdef vc_row q
+    cdef vc_result r
+    cdef const vc_plan *p
+    rest = rest // n_c
+    d = rest % n_d
+    m = rest // n_d
+    for e in range(n_e):
+        p = <const vc_plan *> &plans[m, d, e, 0]
+        vc_estimate_row(p, ctx, bat, &q)
+        for g in range(n_g):
+            vc_estimate_gpu(p, &q, ctx, bat, gpu_bytes[g], gpu_large[g], &r)
+            cell = (row * n_g + g) * n_e + e
+            out[0, cell] = r.weights_bytes
+            out[1, cell] = r.kv_cache_bytes
+            out[2, cell] = r.activation_bytes
+            out[3, cell] = r.overhead_bytes
+            out[4, cell] = r.total_bytes
+            out[5, cell] = r.headroom_bytes
+            out[6, cell] = r.kv_capacity_tokens
+            out[7, cell] = r.kv_blocks
+            out[8, cell] = r.max_concurrency
+            out[9, cell] = r.host_bytes
+            fits[cell] = r.fits != 0.0
+
+
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
          const double[:, ::1] engines, const double[::1] contexts, const double[::1] batches,
          const double[::1] gpu_bytes, const double[::1] gpu_large, double[:, :, :, ::1] plans,
@@ -96,42 +132,13 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     RESULT_FIELDS and one column per cell; `fits` one byte per cell.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
-    cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = engines.shape[0]
-    cdef Py_ssize_t row, rest, m, d, c, b, g, e, cell
-    cdef double ctx, bat
-    cdef vc_row q
-    cdef vc_result r
-    cdef const vc_plan *p
+    cdef Py_ssize_t row
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
-        b = row % n_b
-        rest = row // n_b
-        c = rest % n_c
-        rest = rest // n_c
-        d = rest % n_d
-        m = rest // n_d
-        ctx = contexts[c]
-        bat = batches[b]
-        for e in range(n_e):
-            p = <const vc_plan *> &plans[m, d, e, 0]
-            vc_estimate_row(p, ctx, bat, &q)
-            for g in range(n_g):
-                vc_estimate_gpu(p, &q, ctx, bat, gpu_bytes[g], gpu_large[g], &r)
-                cell = (row * n_g + g) * n_e + e
-                out[0, cell] = r.weights_bytes
-                out[1, cell] = r.kv_cache_bytes
-                out[2, cell] = r.activation_bytes
-                out[3, cell] = r.overhead_bytes
-                out[4, cell] = r.total_bytes
-                out[5, cell] = r.headroom_bytes
-                out[6, cell] = r.kv_capacity_tokens
-                out[7, cell] = r.kv_blocks
-                out[8, cell] = r.max_concurrency
-                out[9, cell] = r.host_bytes
-                fits[cell] = r.fits != 0.0
+        _grid_row(plans, contexts, batches, gpu_bytes, gpu_large, out, fits, row, n_d, n_c, n_b)
 
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,

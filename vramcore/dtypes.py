@@ -5,7 +5,7 @@ at its width.  For the integer and fp8 types the other tensors (embedding,
 norms, router, lm_head) stay in the 16-bit compute dtype, as every common
 quantizer leaves them (bitsandbytes, GPTQ/AWQ, vLLM fp8 all skip them), and no
 scale or zero-point storage is counted: exact quantization *formats* with their
-group scales are a separate catalog.  Activations run in the compute dtype:
+group scales are :mod:`vramcore.quant` (``get_dtype`` resolves both).  Activations run in the compute dtype:
 fp32 for fp32 weights, otherwise 16-bit.
 """
 
@@ -110,16 +110,24 @@ def _table() -> dict[str, DType]:
     return table
 
 
-def get_dtype(name: str | DType, *, argname: str = "dtype") -> DType:
+def get_dtype(name: str | DType, *, argname: str = "dtype", allow_formats: bool = True) -> DType:
     """Return the :class:`DType` called `name` (case-insensitive, aliases accepted).
+
+    Besides the plain types, `name` may be a quantization format with exact
+    storage (:mod:`vramcore.quant`: ``"gptq-int4-g128"``, ``"awq-int4-g128"``,
+    ``"bnb-nf4-dq"``, ``"fp8-block128"``, ``"mxfp4"``, ``"nvfp4"``, a GGUF file
+    type such as ``"Q4_K_M"``) or ``"auto"`` (each model's own format, else bf16).
 
     Parameters
     ----------
     name : str or DType
-        A name such as ``"bf16"``, ``"bfloat16"``, ``"fp8"``, ``"int4"``; a
-        DType passes through.
+        A name such as ``"bf16"``, ``"bfloat16"``, ``"fp8"``, ``"int4"``,
+        ``"gptq-int4-g128"``, ``"Q4_K_M"``, ``"auto"``; a DType passes through.
     argname : str
         Argument name used in error messages.
+    allow_formats : bool
+        Accept quantization formats and ``"auto"``; False for the KV-cache dtype,
+        which must be a plain element type.
 
     Returns
     -------
@@ -128,7 +136,8 @@ def get_dtype(name: str | DType, *, argname: str = "dtype") -> DType:
     Raises
     ------
     ValueError
-        Unknown name (the message lists close matches).
+        Unknown name (the message lists close matches), or a format where
+        `allow_formats` is False.
     TypeError
         `name` is not a str.
 
@@ -138,18 +147,71 @@ def get_dtype(name: str | DType, *, argname: str = "dtype") -> DType:
     'bf16'
     >>> get_dtype("int4").bytes_per_element
     0.5
+    >>> get_dtype("q4_k_m").name, get_dtype("GPTQ-int4-g128").family
+    ('Q4_K_M', 'gptq')
     """
     if isinstance(name, DType):
+        if not allow_formats and name.name not in _plain_names():
+            raise ValueError(f"{argname} must be a plain element type ({', '.join(list_dtypes())}), "
+                             f"got the weight format {name.name!r}")
         return name
+    if isinstance(name, str):
+        plain = _table().get(normalize_name(name))
+        if plain is not None:
+            return plain
+        from vramcore.quant import AUTO, list_formats, parse_format
+
+        fmt = AUTO if normalize_name(name) == "auto" else parse_format(name)
+        if fmt is not None:
+            if not allow_formats:
+                raise ValueError(f"{argname} must be a plain element type ({', '.join(list_dtypes())}), "
+                                 f"got the weight format {name!r}")
+            return fmt
+        if allow_formats:  # suggest format names too
+            table: dict[str, object] = {normalize_name(f): f for f in (*list_formats(), "auto")}
+            table.update(_table())
+            return lookup(name, table, what="dtype", argname=argname)  # type: ignore[return-value]
     return lookup(name, _table(), what="dtype", argname=argname)
 
 
-def list_dtypes() -> list[str]:
+@cache
+def _plain_names() -> frozenset[str]:
+    return frozenset(d.name for d in _DTYPES)
+
+
+def list_dtypes(kind: str = "plain") -> list[str]:
     """Canonical dtype names.
+
+    Parameters
+    ----------
+    kind : {"plain", "formats", "all"}
+        ``"plain"``: element types (the ones a KV cache may use too);
+        ``"formats"``: the common quantization formats with exact storage
+        (:func:`vramcore.quant.list_formats`; other group sizes parse too) and
+        ``"auto"``; ``"all"``: both.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ValueError
+        Unknown `kind`.
 
     Examples
     --------
     >>> list_dtypes()[:3]
     ['fp32', 'fp16', 'bf16']
+    >>> "gptq-int4-g128" in list_dtypes("all") and "Q4_K_M" in list_dtypes("formats")
+    True
     """
-    return [d.name for d in _DTYPES]
+    if kind not in ("plain", "formats", "all"):
+        raise ValueError(f"kind must be 'plain', 'formats' or 'all', got {kind!r}")
+    plain = [d.name for d in _DTYPES]
+    if kind == "plain":
+        return plain
+    from vramcore.quant import list_formats
+
+    formats = [*list_formats(), "auto"]
+    return formats if kind == "formats" else plain + formats

@@ -291,7 +291,10 @@ def spec_from_hf_config(source: Mapping[str, Any] | str | PathLike[str], *,
     """Build a :class:`~vramcore.ModelSpec` from a Hugging Face config.
 
     Multimodal configs with a ``text_config`` (Gemma-3 4B and up) describe the
-    text decoder only; the vision tower is not part of the estimate.
+    text decoder only; the vision tower is not part of the estimate.  A
+    ``quantization_config`` (GPTQ, AWQ, bitsandbytes, fp8, compressed-tensors,
+    ModelOpt, mxfp4) is recorded as ``spec.quantization``, the format the dtype
+    ``"auto"`` resolves to.
 
     Parameters
     ----------
@@ -312,6 +315,7 @@ def spec_from_hf_config(source: Mapping[str, Any] | str | PathLike[str], *,
         `source` is of another type.
     """
     cfg = load_hf_config(source)
+    quantization = _quantization(cfg)
     model_type = cfg.get("model_type")
     text = cfg.get("text_config")
     if isinstance(text, Mapping):
@@ -340,4 +344,21 @@ def spec_from_hf_config(source: Mapping[str, Any] | str | PathLike[str], *,
             name = (p if p.is_dir() else p.parent).name or model_type
         else:
             name = cfg.get("_name_or_path") or model_type
-    return ModelSpec(name=str(name), model_type=model_type, **fields)
+    return ModelSpec(name=str(name), model_type=model_type, quantization=quantization, **fields)
+
+
+def _quantization(cfg: Mapping[str, Any]) -> str | None:
+    """Return the storage format the config's ``quantization_config`` names (top level or ``text_config``)."""
+    qc = cfg.get("quantization_config")
+    if qc is None and isinstance(cfg.get("text_config"), Mapping):
+        qc = cfg["text_config"].get("quantization_config")
+    if qc is None:
+        return None
+    if not isinstance(qc, Mapping):
+        raise ValueError(f"config field 'quantization_config' must be an object, got {qc!r}")
+    from vramcore.quant import format_from_quantization_config
+
+    try:
+        return format_from_quantization_config(qc)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"config field 'quantization_config': {exc}") from None

@@ -15,7 +15,10 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vramcore.dtypes import DType
 
 __all__ = ["ATTENTION_KINDS", "MLP_KINDS", "PARTS", "ModelSpec"]
 
@@ -129,6 +132,12 @@ class ModelSpec:
         (transformers does for DeepSeek-V3).
     model_type : str, optional
         Hugging Face ``model_type`` the spec was read from, if any.
+    quantization : str or DType, optional
+        The weight format the checkpoint is stored in, if known: a format name
+        recorded from a config's ``quantization_config`` (``"gptq-int4-g128"``,
+        ``"mxfp4"`` ...; see :func:`vramcore.get_dtype`), or the measured
+        storage of a real file (:func:`vramcore.read_gguf`).  The dtype
+        ``"auto"`` resolves to it (None: bf16).  Not part of equality.
 
     Raises
     ------
@@ -181,6 +190,7 @@ class ModelSpec:
     expert_bias: bool = False
     router_fp32: bool = False
     model_type: str | None = field(default=None, compare=False)
+    quantization: str | DType | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("num_layers", "hidden_size", "num_heads", "intermediate_size", "vocab_size"):
@@ -197,6 +207,12 @@ class ModelSpec:
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
+        if self.quantization is not None and not isinstance(self.quantization, str):
+            from vramcore.dtypes import DType
+
+            if not isinstance(self.quantization, DType):
+                raise TypeError(f"ModelSpec.quantization must be a str, a DType or None, got "
+                                f"{self.quantization!r}")
 
         set_ = object.__setattr__
         if self.num_kv_heads is None:
