@@ -46,8 +46,11 @@ cdef extern from "vramcore/formulas.h" nogil:
     void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
     void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch, double gpu_bytes,
                          double large_gpu, vc_result *r)
-    double vc_max_context(const vc_plan *p, double batch, double gpu_bytes, double large_gpu, double cap)
-    double vc_max_batch(const vc_plan *p, double context, double gpu_bytes, double large_gpu, double cap)
+    ctypedef struct vc_guess:
+        pass
+    void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+    double vc_solve(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double large,
+                    double cap, int which)
 
 
 cdef extern from "vramcore/openmp_shim.h" nogil:
@@ -141,6 +144,25 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
         _grid_row(plans, contexts, batches, gpu_bytes, gpu_large, out, fits, row, n_d, n_c, n_b)
 
 
+cdef void _solve_row(int which, const double[:, :, :, ::1] plans, const double[::1] fixed,
+                     const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
+                     double[::1] out, Py_ssize_t row, Py_ssize_t n_d) noexcept nogil:
+    """All gpus x engines answers of one (model, dtype, fixed) row; locals are per call (per thread)."""
+    cdef Py_ssize_t n_f = fixed.shape[0], n_g = gpu_bytes.shape[0], n_e = plans.shape[2]
+    cdef Py_ssize_t f = row % n_f
+    cdef Py_ssize_t rest = row // n_f
+    cdef Py_ssize_t d = rest % n_d
+    cdef Py_ssize_t m = rest // n_d
+    cdef Py_ssize_t g, e
+    cdef vc_guess s
+    cdef const vc_plan *p
+    for e in range(n_e):
+        p = <const vc_plan *> &plans[m, d, e, 0]
+        vc_prepare_guess(p, fixed[f], which, &s)
+        for g in range(n_g):
+            out[(row * n_g + g) * n_e + e] = vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
+
+
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
           const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[::1] fixed,
           const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
@@ -150,26 +172,13 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
 
     which = 0: largest context for each batch in `fixed`; which = 1: largest
     batch for each context in `fixed`.  caps[m] bounds the answer of model m.
+    Each row holds gpus x engines answers (C order: model, dtype, fixed, gpu, engine).
     """
-    cdef Py_ssize_t n_d = dtypes.shape[0], n_f = fixed.shape[0]
-    cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = engines.shape[0]
-    cdef Py_ssize_t row, rest, m, d, f, g, e, cell
-    cdef const vc_plan *p
+    cdef Py_ssize_t n_d = dtypes.shape[0]
+    cdef Py_ssize_t row
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, plans)
-    # rows of the flattened (model, dtype, fixed) grid; each holds gpus x engines cells
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
-        f = row % n_f
-        rest = row // n_f
-        d = rest % n_d
-        m = rest // n_d
-        for g in range(n_g):
-            for e in range(n_e):
-                p = <const vc_plan *> &plans[m, d, e, 0]
-                cell = (row * n_g + g) * n_e + e
-                if which == 0:
-                    out[cell] = vc_max_context(p, fixed[f], gpu_bytes[g], gpu_large[g], caps[m])
-                else:
-                    out[cell] = vc_max_batch(p, fixed[f], gpu_bytes[g], gpu_large[g], caps[m])
+        _solve_row(which, plans, fixed, gpu_bytes, gpu_large, caps, out, row, n_d)

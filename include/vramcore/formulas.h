@@ -625,65 +625,127 @@ static inline double vc_refine_max(const vc_plan *p, double fixed, double guess,
     return lo;
 }
 
-/* Largest context (tokens per sequence) that fits `batch` sequences, capped at
- * `cap` (the model's max context); 0 when nothing fits.
+/* The GPU-independent part of a closed-form guess, prepared once per (row,
+ * engine) so that each GPU costs one multiply-add before the exact check. */
+typedef struct {
+    double base;        /* guess = (gpu_bytes - base) * scale - shift, then the piecewise fix */
+    double scale;
+    double shift;
+    double hi_scale;    /* transformers context beyond the sliding cap */
+    double hi_shift;
+    double cap_at;      /* the sliding cap (tokens); INFINITY when none */
+    double mult;        /* llama.cpp: guess cells -> padded cells / batch */
+    int simple;         /* 1 when the guess needs no per-GPU estimate */
+} vc_guess;
+
+/* Closed forms of the largest context at `batch` (which = 0) or the largest
+ * batch at `fixed` tokens (which = 1):
  *   transformers: weights + context + (1 + reserve) x (kv + activations) is
- *   linear in the context on each side of the sliding cap -- solved directly;
- *   paged engines: the blocks a sequence may use at the profile size;
- *   llama.cpp: cache and mask linear in n_ctx, ignoring padding. */
-static inline double vc_max_context(const vc_plan *p, double batch, double gpu_bytes, double large, double cap)
+ *   linear in the context on each side of the sliding cap and linear in the
+ *   batch -- solved directly;
+ *   llama.cpp: cache, compute and host buffers linear in the (padded) cells;
+ *   paged engines: the budget's blocks shared by the sequences (per GPU). */
+static inline void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
 {
-    double guess;
     int kind = (int)p->kind;
+    s->simple = 1;
+    s->cap_at = INFINITY;
+    s->hi_scale = s->hi_shift = s->mult = 0.0;
     if (kind == VC_ENGINE_TRANSFORMERS) {
-        double x = (gpu_bytes - p->weights - p->cuda_context) / (1.0 + p->reserve);
-        double per_tok;
-        if (p->full_logits != 0.0) {
-            per_tok = p->act_token_full;
+        double per_tok = p->full_logits != 0.0 ? p->act_token_full : p->act_token;
+        double logits = p->full_logits != 0.0 ? 0.0 : p->logit_row;
+        double inv_res = 1.0 / (1.0 + p->reserve);
+        s->base = p->weights + p->cuda_context;
+        if (which == 0) {
+            double batch = fixed;
+            s->scale = inv_res / (batch * (p->kv_full + p->kv_sliding + per_tok));
+            s->shift = logits / (p->kv_full + p->kv_sliding + per_tok);
+            if (p->kv_sliding > 0.0) {
+                s->cap_at = p->sliding_cap;
+                s->hi_scale = inv_res / (batch * (p->kv_full + per_tok));
+                s->hi_shift = (logits + p->kv_sliding * p->sliding_cap) / (p->kv_full + per_tok);
+            }
         } else {
-            per_tok = p->act_token;
-            x -= batch * p->logit_row;
-        }
-        if (x <= 0.0) {
-            guess = 0.0;
-        } else {
-            double slope_lo = batch * (p->kv_full + p->kv_sliding + per_tok);
-            guess = x / slope_lo;
-            if (p->kv_sliding > 0.0 && guess > p->sliding_cap)
-                guess = (x - batch * p->kv_sliding * p->sliding_cap) / (batch * (p->kv_full + per_tok));
+            double context = fixed;
+            double kv_seq = p->kv_full * context + p->kv_sliding * vc_min(context, p->sliding_cap);
+            s->scale = inv_res / (kv_seq + context * per_tok + logits);
+            s->shift = 0.0;
         }
     } else if (kind == VC_ENGINE_LLAMACPP) {
-        /* memory is linear in the (padded) cell count beyond one ubatch: solve for
-         * the cells, round down to the padding, share among the sequences */
+        /* total = t1 + slope x (cells - c1) beyond one ubatch of cells */
         double pad = vc_max(p->ctx_pad, 1.0);
         double c1 = vc_max(vc_pad(p->ubatch, pad), pad);
         vc_row q1, q2;
-        vc_estimate_row(p, c1 / batch, batch, &q1);
-        vc_estimate_row(p, (c1 + pad) / batch, batch, &q2);
-        double t1 = p->weights + q1.kv + q1.act + q1.ovh;
+        if (which == 0) {
+            vc_estimate_row(p, c1 / fixed, fixed, &q1);
+            vc_estimate_row(p, (c1 + pad) / fixed, fixed, &q2);
+        } else {
+            vc_estimate_row(p, fixed, c1 / fixed, &q1);
+            vc_estimate_row(p, fixed, (c1 + pad) / fixed, &q2);
+        }
         double slope = (q2.kv + q2.act - q1.kv - q1.act) / pad;
-        double cells = slope > 0.0 ? c1 + (gpu_bytes - t1) / slope : cap * batch;
-        guess = floor(floor(cells / pad) * pad / batch);
+        s->base = p->weights + q1.kv + q1.act + q1.ovh;
+        s->scale = slope > 0.0 ? 1.0 / slope : 0.0;
+        s->shift = -c1;
+        s->mult = pad;
+        if (slope <= 0.0)
+            s->simple = 0;
     } else {
-        /* blocks are fixed by the budget; full layers need ceil(context / block) each */
-        vc_result r;
-        vc_estimate(p, 1.0, 1.0, gpu_bytes, large, &r);
-        guess = p->full_groups > 0.0 ? floor(r.kv_blocks / (batch * p->full_groups)) * p->block_size : cap;
+        s->simple = 0;
+        s->base = s->scale = s->shift = 0.0;
     }
-    return vc_refine_max(p, batch, guess, cap, gpu_bytes, large, 0);
+}
+
+static inline double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes,
+                                 double large, double cap, int which)
+{
+    int kind = (int)p->kind;
+    if (!s->simple) {
+        if (kind == VC_ENGINE_LLAMACPP)
+            return cap;
+        /* paged engines: blocks are fixed by the budget; full layers need
+         * ceil(context / block) blocks each */
+        vc_result r;
+        vc_estimate(p, which == 0 ? 1.0 : fixed, 1.0, gpu_bytes, large, &r);
+        if (which == 1)
+            return r.max_concurrency;
+        return p->full_groups > 0.0 ? floor(r.kv_blocks / (fixed * p->full_groups)) * p->block_size : cap;
+    }
+    double g = (gpu_bytes - s->base) * s->scale - s->shift;
+    if (kind == VC_ENGINE_LLAMACPP) {
+        /* cells rounded down to the padding, shared among the sequences */
+        double cells = floor(g / s->mult) * s->mult;
+        return which == 0 ? floor(cells / fixed) : floor(cells / fixed);
+    }
+    if (g > s->cap_at)
+        g = (gpu_bytes - s->base) * s->hi_scale - s->hi_shift;
+    return g;
+}
+
+/* Largest context (which = 0, at `fixed` sequences) or batch (which = 1, at
+ * `fixed` tokens) that fits, at most `cap`; 0 when nothing fits. */
+static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double large,
+                              double cap, int which)
+{
+    double guess = vc_guess_at(p, s, fixed, gpu_bytes, large, cap, which);
+    if (!(guess >= 0.0))            /* also catches NaN */
+        guess = 0.0;
+    return vc_refine_max(p, fixed, guess, cap, gpu_bytes, large, which);
+}
+
+/* Largest context (tokens per sequence) that fits `batch` sequences, capped at
+ * `cap` (the model's max context); 0 when nothing fits. */
+static inline double vc_max_context(const vc_plan *p, double batch, double gpu_bytes, double large, double cap)
+{
+    vc_guess s;
+    vc_prepare_guess(p, batch, 0, &s);
+    return vc_solve(p, &s, batch, gpu_bytes, large, cap, 0);
 }
 
 /* Largest batch of `context`-token sequences that fits (0 when none). */
 static inline double vc_max_batch(const vc_plan *p, double context, double gpu_bytes, double large, double cap)
 {
-    vc_result r;
-    vc_estimate(p, context, 1.0, gpu_bytes, large, &r);
-    double guess = r.max_concurrency;
-    if ((int)p->kind == VC_ENGINE_LLAMACPP) {
-        vc_result r2;
-        vc_estimate(p, context, 2.0, gpu_bytes, large, &r2);
-        double slope = r2.total_bytes - r.total_bytes;
-        guess = slope > 0.0 ? 1.0 + (gpu_bytes - r.total_bytes) / slope : cap;
-    }
-    return vc_refine_max(p, context, guess, cap, gpu_bytes, large, 1);
+    vc_guess s;
+    vc_prepare_guess(p, context, 1, &s);
+    return vc_solve(p, &s, context, gpu_bytes, large, cap, 1);
 }
