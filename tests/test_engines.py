@@ -47,9 +47,9 @@ def test_engine_knob_errors(engine: str, knobs: dict, match: str) -> None:
 
 def test_parallelism_errors() -> None:
     with pytest.raises(ValueError, match="tp=3 does not divide the 32 attention heads"):
-        vramcore.estimate(SEED, context=1024, engine="vllm", tp=3)
+        vramcore.estimate(SEED, context=1024, engine="vllm", tp=3, gpu="H100")
     with pytest.raises(ValueError, match="n_gpus .3. must equal tp x pp .2 x 1."):
-        vramcore.estimate(SEED, context=1024, engine="vllm", tp=2, n_gpus=3)
+        vramcore.estimate(SEED, context=1024, engine="vllm", tp=2, n_gpus=3, gpu="H100")
     with pytest.raises(ValueError, match="pp=64 exceeds the 32 layers"):
         vramcore.estimate(SEED, context=1024, pp=64)
     eng = vramcore.get_engine("llamacpp", n_gpu_layers=40)
@@ -57,6 +57,14 @@ def test_parallelism_errors() -> None:
         vramcore.estimate(SEED, context=1024, engine=eng)
     with pytest.raises(ValueError, match="gpu_memory"):
         vramcore.estimate(SEED, context=1024, gpu="H100", gpu_memory="free")
+    with pytest.raises(ValueError, match="sizes its KV cache from the GPU's memory; pass gpu="):
+        vramcore.estimate(SEED, context=1024, engine="sglang")
+    with pytest.raises(TypeError, match="EngineSpec.mla_compressed must be a bool"):
+        vramcore.get_engine("vllm", mla_compressed="no")
+    with pytest.raises(ValueError, match="leaves the sliding layers of 'Gemma-2-9B' .window 4096. a negative number"):
+        vramcore.estimate("Gemma-2-9B", context=1024, engine=vramcore.get_engine("transformers",
+                                                                                sliding_cap_offset=-5000))
+    assert vramcore.estimate(SEED, context=1024).max_concurrency is None  # no GPU, no concurrency
     with pytest.raises(ValueError, match="CUDA-visible memory of 'L4' is not known"):
         vramcore.estimate(SEED, context=1024, gpu="L4", gpu_memory="cuda_visible")
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vramcore._validation import positive_int
-from vramcore.engines import EngineSpec
+from vramcore.engines import EngineSpec, get_engine
 from vramcore.gpus import GPUSpec
 
 __all__ = ["Estimate", "estimate", "GiB", "GB"]
@@ -45,7 +45,7 @@ class Estimate:
     total_bytes : float
         Sum of the four parts.
     gpu_bytes : float or None
-        Usable memory of all GPUs (CUDA-visible where known, else nvidia-smi total).
+        Usable memory of one GPU (CUDA-visible where known, else nvidia-smi total).
     fits : bool or None
         ``total_bytes <= gpu_bytes``.
     headroom_bytes : float or None
@@ -56,7 +56,7 @@ class Estimate:
         n_ctx, transformers' context x batch.
     kv_blocks : float
         KV blocks (pages) of the paged engines; 0 otherwise.
-    max_concurrency : float
+    max_concurrency : float or None
         Sequences of ``context`` tokens that fit at once (vLLM's "Maximum
         concurrency for N tokens per request").
     host_bytes : float
@@ -90,7 +90,7 @@ class Estimate:
     headroom_bytes: float | None
     kv_capacity_tokens: float = 0.0
     kv_blocks: float = 0.0
-    max_concurrency: float = 0.0
+    max_concurrency: float | None = 0.0
     host_bytes: float = 0.0
     tp: int = 1
     pp: int = 1
@@ -243,11 +243,14 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
     batch = positive_int("batch", batch)
     if isinstance(engine, (list, tuple)):
         raise TypeError("engine must be one engine name or EngineSpec; use vramcore.sweep to compare engines")
+    if gpu is None and get_engine(engine).budgeted:
+        raise ValueError(f"engine {get_engine(engine).name!r} sizes its KV cache from the GPU's memory; pass gpu=")
     target: str | GPUSpec = (gpu if gpu is not None else
                              GPUSpec(name="none", vendor="none", memory_total_bytes=2**62, source="placeholder"))
     s = sweep(model, dtype, context, batch, target, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus, tp=tp,
               pp=pp, gpu_memory=gpu_memory if gpu is not None else "usable", n_threads=1)
     cell = s.cell(0, 0, 0, 0, 0)
     if gpu is None:
-        return replace(cell, gpu=None, gpu_bytes=None, fits=None, headroom_bytes=None)
+        # nothing that depends on the GPU's memory is meaningful without one
+        return replace(cell, gpu=None, gpu_bytes=None, fits=None, headroom_bytes=None, max_concurrency=None)
     return cell

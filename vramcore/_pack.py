@@ -48,8 +48,8 @@ ENGINE_FIELDS: tuple[str, ...] = (
 
 
 def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
-    """Shares of the attention weights in k/v projections and in TP-replicated projections."""
-    attn = spec.param_breakdown()["attention"]
+    """Shares of one layer's attention weights in k/v projections and in TP-replicated projections."""
+    attn = spec.param_breakdown()["attention"] / spec.num_layers  # every layer has the same attention
     h = spec.hidden_size
     if spec.is_mla:
         # q_a_proj and kv_a_proj_with_mqa are replicated on every TP rank in vLLM's

@@ -132,6 +132,9 @@ def check_parallelism(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> 
         raise ValueError(f"tp={tp} and the {kv} KV heads of {spec.name!r} must divide one another")
     if pp > spec.num_layers:
         raise ValueError(f"pp={pp} exceeds the {spec.num_layers} layers of {spec.name!r}")
+    if spec.n_sliding_layers and spec.sliding_window + engine.sliding_cap_offset < 0:  # type: ignore[operator]
+        raise ValueError(f"sliding_cap_offset={engine.sliding_cap_offset} leaves the sliding layers of "
+                         f"{spec.name!r} (window {spec.sliding_window}) a negative number of tokens")
     if engine.kind == "llamacpp" and engine.n_gpu_layers > spec.num_layers + 1:
         raise ValueError(f"n_gpu_layers={engine.n_gpu_layers} exceeds the {spec.num_layers} layers (+1 output) "
                          f"of {spec.name!r}")

@@ -39,6 +39,10 @@ def positive_counts(name: str, values: Any) -> np.ndarray:
         raise TypeError(f"{name} must be a positive integer or a sequence of them, got {values!r}")
     if isinstance(values, numbers.Number):
         values = [values]
+    elif isinstance(values, (list, tuple)):
+        for v in values:
+            if isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{name} must be a positive integer, got {v!r}")
     try:
         arr = np.asarray(values)
     except (TypeError, ValueError) as exc:

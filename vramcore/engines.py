@@ -143,6 +143,11 @@ class EngineSpec:
     nccl_bytes: int = 0
 
     def __post_init__(self) -> None:
+        for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
+        if self.kv_cache_dtype is not None and not isinstance(self.kv_cache_dtype, str):
+            raise TypeError(f"EngineSpec.kv_cache_dtype must be a dtype name or None, got {self.kv_cache_dtype!r}")
         if self.kind not in ENGINE_KINDS:
             raise ValueError(f"EngineSpec.kind must be one of {ENGINE_KINDS}, got {self.kind!r}")
         for name in ("cuda_context_bytes", "cuda_graph_bytes", "non_torch_bytes", "max_model_len", "nccl_bytes"):

@@ -165,7 +165,7 @@ static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC
     double attn = pb[VC_PART_ATTENTION];
     double kvf = m->attn_kv_fraction, repf = m->attn_replicated_fraction;
     double kv_split = m->kv_heads > 0.0 ? vc_min(tp, m->kv_heads) : tp;
-    double attn_rank = attn * (1.0 - kvf - repf) / tp + attn * kvf / kv_split + attn * repf;
+    double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf) / tp + attn * kvf / kv_split + attn * repf : attn;
     double mlp_rank = (pb[VC_PART_MLP_DENSE] + pb[VC_PART_MLP_ROUTED_EXPERTS]
                        + pb[VC_PART_MLP_SHARED_EXPERTS]) / tp;
     return attn_rank + mlp_rank + pb[VC_PART_ROUTER] + pb[VC_PART_NORMS];

@@ -1,0 +1,196 @@
+"""Configurations per second of vramcore.sweep, beside the same formulas done other ways.
+
+One run measures, on the same grid (models x dtypes x contexts x batches x GPUs,
+transformers engine, one GPU per configuration):
+
+- the compiled kernel through the public API, ``vramcore.sweep`` (validation,
+  packing and allocation included), on 1 thread and on ``--threads`` threads;
+- the same formulas as a NumPy float64 broadcast
+  (``vramcore._reference.reference_grid_numpy``), writing the same outputs;
+- a plain Python loop of the scalar oracle (``reference_estimate``, exact
+  arithmetic) over a random sample of cells, extrapolated per configuration;
+- the floor: allocating and ``ndarray.fill``-ing the arrays the kernel writes
+  (same shapes and dtypes), i.e. the cost of the output bytes alone.
+
+Every figure is the best of ``--repeats`` runs timed with ``time.perf_counter``.
+Nothing is asserted about times.
+
+Usage::
+
+    python benchmarks/bench_sweep.py            # about 10**7 configurations
+    python benchmarks/bench_sweep.py --quick    # about 10**5, a few seconds (CI)
+    python benchmarks/bench_sweep.py --threads 8 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import vramcore
+from vramcore import _kernel
+from vramcore._reference import reference_estimate, reference_grid_numpy
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> float:
+    """Smallest wall time of `repeats` calls (the result of each call is dropped before the next)."""
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+        del result
+    return min(times)
+
+
+def build_grid(quick: bool) -> dict[str, Any]:
+    """Axes of the benchmark grid: built-in cards spread over the catalog, every dtype."""
+    names = vramcore.list_models()
+    n_models, n_ctx, n_batch, n_gpu = (5, 24, 12, 8) if quick else (10, 80, 72, 24)
+    step = max(1, len(names) // n_models)
+    specs = [vramcore.get_model(n).spec for n in names[::step][:n_models]]
+    contexts = np.unique(np.geomspace(128, 2**20, n_ctx).astype(np.int64))
+    batches = np.unique(np.geomspace(1, 512, 4 * n_batch).astype(np.int64))[:n_batch]
+    gpus = [vramcore.get_gpu(g) for g in vramcore.list_gpus()[:n_gpu]]
+    return {"specs": specs, "dtypes": vramcore.list_dtypes(), "contexts": contexts, "batches": batches,
+            "gpus": gpus}
+
+
+def run(quick: bool, threads: int, repeats: int, sample: int) -> dict[str, Any]:
+    g = build_grid(quick)
+    engine = vramcore.get_engine("transformers")
+    dtypes = [vramcore.get_dtype(d) for d in g["dtypes"]]
+    usable = [gpu.usable_bytes for gpu in g["gpus"]]
+    shape = (len(g["specs"]), len(dtypes), g["contexts"].size, g["batches"].size, len(usable))
+    cells = int(np.prod(shape))
+
+    def kernel(n: int) -> Callable[[], Any]:
+        return lambda: vramcore.sweep(g["specs"], g["dtypes"], g["contexts"], g["batches"], g["gpus"],
+                                      engine=engine, n_threads=n, progress=False)
+
+    def numpy_broadcast() -> dict[str, np.ndarray]:
+        return reference_grid_numpy(g["specs"], dtypes, None, engine, 1, g["contexts"], g["batches"], usable)
+
+    # what the kernel writes: every result array that is not a broadcast view
+    s = kernel(1)()
+    written = [(a.shape, a.dtype) for a in (getattr(s, f.name) for f in dataclasses.fields(s))
+               if isinstance(a, np.ndarray) and a.shape == shape and 0 not in a.strides]
+    ref = numpy_broadcast()
+    max_rel = max(float(np.max(np.abs(ref[f] - getattr(s, f)) / np.maximum(np.abs(getattr(s, f)), 1.0)))
+                  for f in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes"))
+    fits_agree = bool(np.array_equal(ref["fits"], s.fits))
+    del s, ref
+
+    def floor() -> list[np.ndarray]:
+        out = []
+        for arr_shape, dtype in written:
+            a = np.empty(arr_shape, dtype=dtype)
+            a.fill(1)
+            out.append(a)
+        return out
+
+    rng = random.Random(0)
+    picks = [tuple(rng.randrange(n) for n in shape) for _ in range(sample)]
+
+    def python_loop() -> None:
+        for i, j, k, b, m in picks:
+            reference_estimate(g["specs"][i], dtypes[j], None, engine, 1, int(g["contexts"][k]),
+                               int(g["batches"][b]), usable[m])
+
+    seconds = {
+        "kernel_1_thread": best_of(repeats, kernel(1)),
+        f"kernel_{threads}_threads": best_of(repeats, kernel(threads)),
+        "numpy_broadcast": best_of(repeats, numpy_broadcast),
+        "python_loop_per_config": best_of(repeats, python_loop) / sample,
+        "floor_fill": best_of(repeats, floor),
+    }
+    k1, kn = seconds["kernel_1_thread"], seconds[f"kernel_{threads}_threads"]
+    per_s = {name: (1.0 / t if name == "python_loop_per_config" else cells / t) for name, t in seconds.items()}
+    return {
+        "grid": {"models": [sp.name for sp in g["specs"]], "dtypes": g["dtypes"],
+                 "contexts": int(g["contexts"].size), "batches": int(g["batches"].size),
+                 "gpus": [gpu.name for gpu in g["gpus"]], "shape": list(shape), "engine": engine.name},
+        "configs": cells,
+        "output_bytes": int(sum(np.prod(sh) * np.dtype(dt).itemsize for sh, dt in written)),
+        "output_arrays": len(written),
+        "threads": threads,
+        "openmp": bool(_kernel.OPENMP),
+        "cpu_count": os.cpu_count(),
+        "python_sample": sample,
+        "repeats": repeats,
+        "seconds": seconds,
+        "configs_per_s": per_s,
+        "ratios": {
+            "kernel_over_floor": k1 / seconds["floor_fill"],
+            "numpy_over_kernel": seconds["numpy_broadcast"] / k1,
+            "python_over_kernel": seconds["python_loop_per_config"] / (k1 / cells),
+            f"speedup_{threads}_threads": k1 / kn,
+        },
+        "numpy_vs_kernel_max_rel_diff": max_rel,
+        "numpy_vs_kernel_fits_agree": fits_agree,
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    t, ps, ratio = r["seconds"], r["configs_per_s"], r["ratios"]
+    n = r["threads"]
+    shape = " x ".join(map(str, r["grid"]["shape"]))
+    rows = [
+        ("kernel (vramcore.sweep), 1 thread", "kernel_1_thread", ""),
+        (f"kernel (vramcore.sweep), {n} threads", f"kernel_{n}_threads", ""),
+        ("NumPy broadcast, same formulas", "numpy_broadcast", ""),
+        (f"Python loop ({r['python_sample']} sampled)", "python_loop_per_config", "  (extrapolated)"),
+        ("floor: ndarray.fill of the outputs", "floor_fill", ""),
+    ]
+    lines = [
+        f"grid {shape} (models x dtypes x contexts x batches x GPUs) = {r['configs']:,} configurations, "
+        f"engine {r['grid']['engine']}; output {r['output_arrays']} arrays, {r['output_bytes'] / 2**20:,.0f} MiB",
+        f"best of {r['repeats']}; OpenMP {'on' if r['openmp'] else 'off'}, {r['cpu_count']} CPUs",
+        "",
+        f"  {'method':<38}{'configs/s':>16}{'seconds':>12}",
+    ]
+    for label, key, note in rows:
+        seconds = t[key] * (r["configs"] if key == "python_loop_per_config" else 1)
+        lines.append(f"  {label:<38}{ps[key]:>16,.0f}{seconds:>12.4f}{note}")
+    lines += [
+        "",
+        f"  kernel / floor (time, 1 thread)       {ratio['kernel_over_floor']:10.2f}x",
+        f"  NumPy / kernel (time, 1 thread)       {ratio['numpy_over_kernel']:10.2f}x",
+        f"  Python / kernel (time per config)     {ratio['python_over_kernel']:10,.0f}x",
+        f"  {n}-thread speedup                      {ratio[f'speedup_{n}_threads']:10.2f}x",
+        "",
+        f"  NumPy vs kernel: max relative difference {r['numpy_vs_kernel_max_rel_diff']:.1e}, "
+        f"fits agree: {r['numpy_vs_kernel_fits_agree']}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="about 10**5 configurations (CI)")
+    parser.add_argument("--threads", type=int, default=2, help="threads of the multi-threaded kernel run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best is kept")
+    parser.add_argument("--sample", type=int, default=None, help="cells of the Python loop")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.repeats < 1:
+        parser.error("--threads and --repeats must be >= 1")
+    sample = args.sample or (200 if args.quick else 2000)
+    result = run(args.quick, args.threads, args.repeats, sample)
+    print(json.dumps(result, indent=2) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Hypothesis profiles and the strategies the property tests share.
+
+Profiles (chosen by the ``HYPOTHESIS_PROFILE`` environment variable):
+
+- ``dev``: the default on a workstation, about 100 examples per test;
+- ``ci``: the default when ``CI`` is set; fewer examples, no deadline (shared
+  runners are slow and noisy) and derandomized, so a CI run is reproducible.
+
+Strategies for :class:`vramcore.ModelSpec`, :class:`vramcore.GPUSpec` and
+:class:`vramcore.EngineSpec` are registered with
+:func:`hypothesis.strategies.register_type_strategy`, so every test module
+draws them with ``st.from_type(ModelSpec)`` (test modules cannot import each
+other under ``--import-mode=importlib``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from vramcore import EngineSpec, GPUSpec, ModelSpec, get_engine, list_dtypes
+
+settings.register_profile("dev", max_examples=100)
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@st.composite
+def model_specs(draw: st.DrawFn) -> ModelSpec:
+    """Random valid specs: dense, GQA, sliding (random windows and patterns), MLA, MoE, biases."""
+    num_layers = draw(st.integers(1, 12))
+    kv_heads = draw(st.integers(1, 16))
+    num_heads = kv_heads * draw(st.integers(1, 8))
+    fields: dict = {
+        "name": "hyp",
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "num_kv_heads": kv_heads,
+        "intermediate_size": draw(st.integers(1, 65536)),
+        "vocab_size": draw(st.integers(1, 262144)),
+        "tie_embeddings": draw(st.booleans()),
+        "qkv_bias": draw(st.booleans()),
+        "o_bias": draw(st.booleans()),
+        "mlp_bias": draw(st.booleans()),
+        "qk_norm": draw(st.booleans()),
+        "attention_sinks": draw(st.booleans()),
+        "norms_per_layer": draw(st.integers(0, 4)),
+        "max_context": draw(st.none() | st.integers(1, 2**20)),
+    }
+    if draw(st.booleans()):  # head_dim given explicitly (Gemma-2: 256 != hidden / heads)
+        fields["head_dim"] = draw(st.integers(1, 512))
+        fields["hidden_size"] = draw(st.integers(1, 16384))
+    else:  # derived: hidden must divide
+        fields["hidden_size"] = num_heads * draw(st.integers(1, 256))
+
+    if draw(st.booleans()):  # multi-head latent attention
+        fields["kv_lora_rank"] = draw(st.integers(1, 1024))
+        fields["qk_rope_head_dim"] = draw(st.integers(1, 128))
+        fields["qk_nope_head_dim"] = draw(st.integers(1, 256))
+        fields["v_head_dim"] = draw(st.integers(1, 256))
+        fields["q_lora_rank"] = draw(st.none() | st.integers(1, 2048))
+        fields.pop("head_dim", None)
+        fields["num_kv_heads"] = num_heads
+
+    attention = draw(st.sampled_from(["full", "sliding_all", "pattern"]))
+    if attention != "full":
+        fields["sliding_window"] = draw(st.integers(1, 8) | st.integers(1, 2**20)
+                                        | st.sampled_from([512, 4096, 32768]))
+    if attention == "pattern":
+        fields["layer_types"] = tuple(draw(st.lists(
+            st.sampled_from(["full_attention", "sliding_attention"]),
+            min_size=num_layers, max_size=num_layers)))
+
+    if draw(st.booleans()):  # mixture of experts
+        experts = draw(st.sampled_from([1, 2, 8, 32, 64, 128, 256]) | st.integers(1, 300))
+        fields["num_experts"] = experts
+        fields["experts_per_token"] = draw(st.integers(1, experts))
+        fields["moe_intermediate_size"] = draw(st.none() | st.integers(1, 8192))
+        fields["shared_expert_intermediate_size"] = draw(st.just(0) | st.integers(1, 16384))
+        fields["router_bias"] = draw(st.booleans())
+        fields["expert_bias"] = draw(st.booleans())
+        fields["router_fp32"] = draw(st.booleans())
+        if draw(st.booleans()):
+            fields["first_dense_layers"] = draw(st.integers(0, num_layers))
+        else:
+            fields["mlp_layer_types"] = tuple(draw(st.lists(
+                st.sampled_from(["dense", "moe"]), min_size=num_layers, max_size=num_layers)))
+    return ModelSpec(**fields)
+
+
+def gpu_specs() -> st.SearchStrategy[GPUSpec]:
+    """Custom GPUs from 1 byte to 1 PiB, with and without a CUDA-visible figure."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> GPUSpec:
+        total = draw(st.integers(1, 2**50) | st.integers(2**33, 2**38))
+        visible = draw(st.none() | st.integers(1, total))
+        return GPUSpec(name=f"gpu-{total}-{visible}", vendor="test", memory_total_bytes=total,
+                       cuda_visible_bytes=visible)
+
+    return build()
+
+
+def engine_specs() -> st.SearchStrategy[EngineSpec]:
+    """The transformers engine with random overrides of every rule."""
+    base = get_engine("transformers")
+    fraction = (st.sampled_from([0.0, 0.05, 0.125, 0.5]) | st.integers(0, 1023).map(lambda k: k / 1024)
+                | st.floats(0.0, 1.0, exclude_max=True, allow_subnormal=False))
+    return st.builds(
+        base.with_options,
+        # >= -1 keeps window + offset >= 0 for every window >= 1
+        sliding_cap_offset=st.sampled_from([-1, 0]) | st.integers(-1, 64),
+        mla_compressed=st.booleans(),
+        full_logits=st.booleans(),
+        cuda_context_bytes=st.sampled_from([0, 512 * 2**20]) | st.integers(0, 2**34),
+        allocator_reserve_fraction=fraction,
+        kv_cache_dtype=st.none() | st.sampled_from(list_dtypes()),
+        rope_cache=st.booleans(),
+    )
+
+
+st.register_type_strategy(ModelSpec, model_specs())
+st.register_type_strategy(GPUSpec, gpu_specs())
+st.register_type_strategy(EngineSpec, engine_specs())
