@@ -162,7 +162,7 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
 
 
 def gpu_is_large(gpu_name: str, gpu_bytes: float) -> bool:
-    """VLLM's test for its larger batch defaults: >= 70 GiB and not an A100 (arg_utils.get_batch_defaults)."""
+    """Return True where vLLM uses its larger batch defaults: >= 70 GiB, not an A100 (get_batch_defaults)."""
     return gpu_bytes >= 70 * 2**30 and "a100" not in gpu_name.lower()
 
 
