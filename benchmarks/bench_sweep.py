@@ -142,6 +142,23 @@ def run(quick: bool, threads: int, repeats: int, sample: int) -> dict[str, Any]:
     }
 
 
+def run_inverse(quick: bool, repeats: int) -> dict[str, Any]:
+    """Inverse questions (max_context, max_batch) per engine on one thread, beside the forward sweep."""
+    g = build_grid(quick)
+    n_fixed = 200 if quick else 20_000
+    batches = np.arange(1, n_fixed + 1)
+    contexts = np.arange(1, n_fixed + 1) * 64
+    out: dict[str, Any] = {}
+    for engine in ("transformers", "vllm", "llamacpp"):
+        for name, fn, fixed in (("max_context", vramcore.max_context, batches),
+                                ("max_batch", vramcore.max_batch, contexts)):
+            cells = len(g["specs"]) * len(g["dtypes"]) * fixed.size * len(g["gpus"])
+            t = best_of(repeats, lambda fn=fn, fixed=fixed, engine=engine: fn(
+                g["specs"], g["dtypes"], fixed, g["gpus"], engine=engine, n_threads=1))
+            out[f"{name}/{engine}"] = {"cells": cells, "seconds": t, "cells_per_s": cells / t}
+    return out
+
+
 def report(r: dict[str, Any]) -> str:
     t, ps, ratio = r["seconds"], r["configs_per_s"], r["ratios"]
     n = r["threads"]
@@ -173,6 +190,11 @@ def report(r: dict[str, Any]) -> str:
         f"  NumPy vs kernel: max relative difference {r['numpy_vs_kernel_max_rel_diff']:.1e}, "
         f"fits agree: {r['numpy_vs_kernel_fits_agree']}",
     ]
+    if "inverse" in r:
+        lines += ["", "  inverse questions, 1 thread (closed form + exact check per cell)",
+                  f"  {'question / engine':<38}{'cells/s':>16}{'seconds':>12}"]
+        for key, v in r["inverse"].items():
+            lines.append(f"  {key:<38}{v['cells_per_s']:>16,.0f}{v['seconds']:>12.4f}")
     return "\n".join(lines)
 
 
@@ -188,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--threads and --repeats must be >= 1")
     sample = args.sample or (200 if args.quick else 2000)
     result = run(args.quick, args.threads, args.repeats, sample)
+    result["inverse"] = run_inverse(args.quick, args.repeats)
     print(json.dumps(result, indent=2) if args.json else report(result))
     return 0
 
