@@ -3,6 +3,7 @@
 import numpy as np
 import numpy.typing as npt
 
+MAX_ENGINES: int
 MODEL_NFIELDS: int
 DTYPE_NFIELDS: int
 ENGINE_NFIELDS: int

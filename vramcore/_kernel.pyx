@@ -58,6 +58,7 @@ cdef extern from "vramcore/openmp_shim.h" nogil:
     int vc_max_threads()
 
 
+MAX_ENGINES = _MAX_ENGINES
 MODEL_NFIELDS = VC_MODEL_NFIELDS
 DTYPE_NFIELDS = VC_DTYPE_NFIELDS
 ENGINE_NFIELDS = VC_ENGINE_NFIELDS
@@ -87,40 +88,69 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
                              <vc_plan *> &plans[m, d, e, 0])
 
 
-cdef void _grid_row(const double[:, :, :, ::1] plans, const double[::1] contexts, const double[::1] batches,
-                    const double[::1] gpu_bytes, const double[::1] gpu_large, double[:, ::1] out,
-                    unsigned char[::1] fits, Py_ssize_t row, Py_ssize_t n_d, Py_ssize_t n_c,
-                    Py_ssize_t n_b) noexcept nogil:
-    """All gpus x engines cells of one (model, dtype, context, batch) row; locals are per call (per thread)."""
-    cdef Py_ssize_t n_g = gpu_bytes.shape[0], n_e = plans.shape[2]
+cdef enum:
+    _BLOCK = 64          # cells computed before their fields are written as contiguous runs
+    _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/_sweep.py)
+
+
+cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,
+                    const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
+                    Py_ssize_t n_g, double *out, Py_ssize_t n_cells, unsigned char *fits,
+                    Py_ssize_t row) noexcept nogil:
+    """All gpus x engines cells of one (model, dtype, context, batch) row.
+
+    Raw pointers (no memoryview reference counting per call); locals are per
+    call, so per thread.  `out` is the (RESULT_FIELDS, n_cells) array.
+    """
     cdef Py_ssize_t b = row % n_b
     cdef Py_ssize_t rest = row // n_b
     cdef Py_ssize_t c = rest % n_c
-    cdef Py_ssize_t d, m, g, e, cell
+    cdef Py_ssize_t md = rest // n_c          # m * n_d + d
+    cdef Py_ssize_t g, e, k, i, start, stop, base
+    cdef Py_ssize_t per_row = n_g * n_e
     cdef double ctx = contexts[c], bat = batches[b]
-    cdef vc_row q
-    cdef vc_result r
+    cdef vc_row q[_MAX_ENGINES]
+    cdef vc_result rs[_BLOCK]
     cdef const vc_plan *p
-    rest = rest // n_c
-    d = rest % n_d
-    m = rest // n_d
     for e in range(n_e):
-        p = <const vc_plan *> &plans[m, d, e, 0]
-        vc_estimate_row(p, ctx, bat, &q)
-        for g in range(n_g):
-            vc_estimate_gpu(p, &q, ctx, bat, gpu_bytes[g], gpu_large[g], &r)
-            cell = (row * n_g + g) * n_e + e
-            out[0, cell] = r.weights_bytes
-            out[1, cell] = r.kv_cache_bytes
-            out[2, cell] = r.activation_bytes
-            out[3, cell] = r.overhead_bytes
-            out[4, cell] = r.total_bytes
-            out[5, cell] = r.headroom_bytes
-            out[6, cell] = r.kv_capacity_tokens
-            out[7, cell] = r.kv_blocks
-            out[8, cell] = r.max_concurrency
-            out[9, cell] = r.host_bytes
-            fits[cell] = r.fits != 0.0
+        p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
+        vc_estimate_row(p, ctx, bat, &q[e])
+    # the row's cells in blocks: compute into a small local buffer, then write each
+    # output field as one contiguous run (few interleaved write streams)
+    base = row * per_row
+    start = 0
+    while start < per_row:
+        stop = start + _BLOCK
+        if stop > per_row:
+            stop = per_row
+        for i in range(start, stop):
+            g = i // n_e
+            e = i % n_e
+            p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
+            vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
+        for i in range(start, stop):
+            out[base + i] = rs[i - start].weights_bytes
+        for i in range(start, stop):
+            out[n_cells + base + i] = rs[i - start].kv_cache_bytes
+        for i in range(start, stop):
+            out[2 * n_cells + base + i] = rs[i - start].activation_bytes
+        for i in range(start, stop):
+            out[3 * n_cells + base + i] = rs[i - start].overhead_bytes
+        for i in range(start, stop):
+            out[4 * n_cells + base + i] = rs[i - start].total_bytes
+        for i in range(start, stop):
+            out[5 * n_cells + base + i] = rs[i - start].headroom_bytes
+        for i in range(start, stop):
+            out[6 * n_cells + base + i] = rs[i - start].kv_capacity_tokens
+        for i in range(start, stop):
+            out[7 * n_cells + base + i] = rs[i - start].kv_blocks
+        for i in range(start, stop):
+            out[8 * n_cells + base + i] = rs[i - start].max_concurrency
+        for i in range(start, stop):
+            out[9 * n_cells + base + i] = rs[i - start].host_bytes
+        for i in range(start, stop):
+            fits[base + i] = rs[i - start].fits != 0.0
+        start = stop
 
 
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
@@ -135,29 +165,32 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     RESULT_FIELDS and one column per cell; `fits` one byte per cell.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
+    cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
     cdef Py_ssize_t row
+    cdef const double *plans_p = &plans[0, 0, 0, 0]
+    cdef double *out_p = &out[0, 0]
+    cdef unsigned char *fits_p = &fits[0]
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
-        _grid_row(plans, contexts, batches, gpu_bytes, gpu_large, out, fits, row, n_d, n_c, n_b)
+        _grid_row(plans_p, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0], &gpu_large[0], n_g,
+                  out_p, n_cells, fits_p, row)
 
 
-cdef void _solve_row(int which, const double[:, :, :, ::1] plans, const double[::1] fixed,
-                     const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
-                     double[::1] out, Py_ssize_t row, Py_ssize_t n_d) noexcept nogil:
+cdef void _solve_row(int which, const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *fixed,
+                     Py_ssize_t n_f, const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g,
+                     const double *caps, double *out, Py_ssize_t row) noexcept nogil:
     """All gpus x engines answers of one (model, dtype, fixed) row; locals are per call (per thread)."""
-    cdef Py_ssize_t n_f = fixed.shape[0], n_g = gpu_bytes.shape[0], n_e = plans.shape[2]
     cdef Py_ssize_t f = row % n_f
-    cdef Py_ssize_t rest = row // n_f
-    cdef Py_ssize_t d = rest % n_d
-    cdef Py_ssize_t m = rest // n_d
+    cdef Py_ssize_t md = row // n_f            # m * n_d + d
+    cdef Py_ssize_t m = md // n_d
     cdef Py_ssize_t g, e
     cdef vc_guess s
     cdef const vc_plan *p
     for e in range(n_e):
-        p = <const vc_plan *> &plans[m, d, e, 0]
+        p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
         vc_prepare_guess(p, fixed[f], which, &s)
         for g in range(n_g):
             out[(row * n_g + g) * n_e + e] = vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
@@ -174,11 +207,13 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
     batch for each context in `fixed`.  caps[m] bounds the answer of model m.
     Each row holds gpus x engines answers (C order: model, dtype, fixed, gpu, engine).
     """
-    cdef Py_ssize_t n_d = dtypes.shape[0]
+    cdef Py_ssize_t n_d = dtypes.shape[0], n_e = engines.shape[0], n_f = fixed.shape[0], n_g = gpu_bytes.shape[0]
     cdef Py_ssize_t row
+    cdef const double *plans_p = &plans[0, 0, 0, 0]
+    cdef double *out_p = &out[0]
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
-        _solve_row(which, plans, fixed, gpu_bytes, gpu_large, caps, out, row, n_d)
+        _solve_row(which, plans_p, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0], n_g, &caps[0], out_p, row)

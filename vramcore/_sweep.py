@@ -393,6 +393,8 @@ def prepare_engines(engine: Any, specs: Sequence[ModelSpec], n_gpus: int, tp: in
     """Resolve the engine argument (one or several) with its parallelism, checked against every model."""
     many = isinstance(engine, (list, tuple))
     engine_list = [get_engine(e) for e in _validation.as_list("engine", engine)] if many else [get_engine(engine)]
+    if len(engine_list) > _kernel.MAX_ENGINES:
+        raise ValueError(f"engine: at most {_kernel.MAX_ENGINES} engines per sweep, got {len(engine_list)}")
     n = _validation.positive_int("n_gpus", n_gpus)
     rows: list[tuple[EngineSpec, int, int]] = []
     tp_ = pp_ = 1

@@ -442,7 +442,7 @@ static inline vc_auto vc_resolve_auto(const vc_plan *p, double gpu_bytes, double
  *   window + offset tokens; the prefill peak is one layer's activations per
  *   prompt token plus the last-position logits (or every position's). */
 typedef struct {
-    double kv, act, ovh, per_seq, host, capacity;
+    double kv, act, ovh, per_seq, inv_per_seq, host, capacity, total;
 } vc_row;
 
 static inline void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
@@ -459,8 +459,10 @@ static inline void vc_estimate_row(const vc_plan *p, double context, double batc
         q->ovh = p->cuda_context + p->reserve * (q->kv + q->act);
         /* everything but the constant part scales with the batch */
         q->per_seq = (kv_seq + act_seq) * (1.0 + p->reserve);
+        q->inv_per_seq = 1.0 / q->per_seq;
         q->host = 0.0;
         q->capacity = context * batch;
+        q->total = p->weights + q->kv + q->act + q->ovh;
     } else if (kind == VC_ENGINE_LLAMACPP) {
         /* n_seq = batch sequences share one cache of n_ctx = context x batch cells */
         double cells = vc_llamacpp_cells(p, context, batch);
@@ -478,8 +480,10 @@ static inline void vc_estimate_row(const vc_plan *p, double context, double batc
                   + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0);
         q->capacity = cells;
         q->per_seq = context;
+        q->inv_per_seq = 1.0 / context;
+        q->total = p->weights + q->kv + q->act + q->ovh;
     } else {
-        q->kv = q->act = q->ovh = q->per_seq = q->host = q->capacity = 0.0;
+        q->kv = q->act = q->ovh = q->per_seq = q->inv_per_seq = q->host = q->capacity = q->total = 0.0;
     }
 }
 
@@ -498,10 +502,20 @@ static inline void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double con
         kv = q->kv;
         act = q->act;
         ovh = q->ovh;
-        total = w + kv + act + ovh;
+        total = q->total;
+        /* sequences the memory left after the constant part holds: floor(free / per_seq),
+         * by a reciprocal and one exact correction step instead of a division per GPU */
         double free_ = gpu_bytes - w - p->cuda_context;
+        double n = 0.0;
+        if (free_ > 0.0) {
+            n = floor(free_ * q->inv_per_seq);
+            if ((n + 1.0) * q->per_seq <= free_)
+                n += 1.0;
+            else if (n > 0.0 && n * q->per_seq > free_)
+                n -= 1.0;
+        }
         r->kv_capacity_tokens = q->capacity;
-        r->max_concurrency = free_ > 0.0 ? floor(free_ / q->per_seq) : 0.0;
+        r->max_concurrency = n;
         r->fits = total <= gpu_bytes;
     } else if (kind == VC_ENGINE_LLAMACPP) {
         kv = q->kv;
