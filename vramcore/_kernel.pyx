@@ -106,7 +106,7 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
     cdef Py_ssize_t rest = row // n_b
     cdef Py_ssize_t c = rest % n_c
     cdef Py_ssize_t md = rest // n_c          # m * n_d + d
-    cdef Py_ssize_t g, e, k, i, start, stop, base
+    cdef Py_ssize_t g, e, i, start, stop, base
     cdef Py_ssize_t per_row = n_g * n_e
     cdef double ctx = contexts[c], bat = batches[b]
     cdef vc_row q[_MAX_ENGINES]
