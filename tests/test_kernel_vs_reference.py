@@ -315,8 +315,10 @@ def test_oracle_rejects_wrong_types_and_other_engines() -> None:
         reference_estimate(LLAMA_1B, bf16, None, engine, 1, 1, 1, None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="engine must be an EngineSpec"):
         reference_estimate(spec, bf16, None, "transformers", 1, 1, 1, None)  # type: ignore[arg-type]
-    with pytest.raises(NotImplementedError, match="'transformers' engine kind only, got 'vllm'"):
+    with pytest.raises(ValueError, match="sizes its KV cache from the GPU's memory"):
         reference_estimate(spec, bf16, None, get_engine("vllm"), 1, 1, 1, None)
+    with pytest.raises(NotImplementedError, match="'transformers' engine kind only, got 'vllm'"):
+        reference_grid_numpy([spec], [bf16], None, get_engine("vllm"), 1, 1, 1, [2**30])
 
 
 GEMMA = "Gemma-2-9B"  # sliding window 4096

@@ -1,13 +1,20 @@
 """The pure-Python oracle the tests hold the compiled kernel to.
 
-An independent, deliberately slow re-implementation of the memory model of the
-``"transformers"`` engine as it is *documented* (the comments of
+An independent, deliberately slow re-implementation of the memory model of
+every engine kind (``"transformers"``, ``"vllm"``, ``"sglang"``, ``"trtllm"``,
+``"llamacpp"``) as it is *documented* (the comments of
 ``include/vramcore/formulas.h``, the docstrings of :func:`vramcore.estimate`,
-:func:`vramcore.sweep` and the fields of :class:`vramcore.EngineSpec`).  It works
-from the specs themselves, never from the kernel's packed rows
-(``vramcore._pack`` is not imported), and it is written differently on purpose:
+:func:`vramcore.sweep`, the fields and sources of :class:`vramcore.EngineSpec`
+in ``vramcore/engines.py`` and the engine table of the README).  It works from
+the specs themselves, never from the kernel's packed rows (``vramcore._pack``
+is not imported), and it is written differently on purpose:
 
-- the KV cache is summed layer by layer over ``spec.layer_types``;
+- one function per engine kind (:func:`_transformers_cell`,
+  :func:`_paged_cell` with a budget rule per serving engine,
+  :func:`_llamacpp_cell`) instead of one plan with switches;
+- the KV cache is summed layer by layer over ``spec.layer_types``; llama.cpp
+  offloads *named* layers (the last ``n_gpu_layers - 1``), so its weights and
+  cache are summed over exactly those layers, MLP kind by MLP kind;
 - the activation peak is the maximum over the layers of ``spec.mlp_layer_types``;
 - the weights are summed part by part over ``spec.param_breakdown()``, the
   attention part split projection by projection for tensor parallelism;
@@ -18,15 +25,53 @@ So :func:`reference_estimate_exact` is the mathematical value of the model and
 :func:`reference_estimate` its correctly rounded float.  The kernel computes in
 double precision: where all its intermediate values are exact (byte counts
 below about 2**42 with integer or power-of-two factors) it must agree bit for
-bit, elsewhere up to the rounding of its intermediate operations.
+bit, elsewhere up to the rounding of its intermediate operations (and a floor
+of a rounded quotient, such as a block count, may then land one off when the
+exact quotient sits within that rounding of an integer).
 
 Every figure is per GPU, the most loaded one, for ``tp`` tensor-parallel ranks
 times ``pp`` pipeline stages (``n_gpus = tp * pp``; with neither given,
-transformers spreads its layers over ``n_gpus`` pipeline stages).
+transformers and llama.cpp spread their layers over ``n_gpus`` pipeline stages,
+the serving engines use ``n_gpus`` tensor-parallel ranks).  A pipeline stage
+holds ``ceil(L / pp)`` of the ``L`` layers, taken as that share of every layer
+kind (the documented rule names no particular layers).
 
-:func:`reference_grid_numpy` evaluates the same formulas over a whole grid as a
-NumPy float64 broadcast: per-model scalars of shape ``(M, 1, 1, 1, 1)``,
-per-dtype ``(1, D, 1, 1, 1)``, contexts ``(1, 1, C, 1, 1)``, batches
+The rules per engine, with the sources the project documents:
+
+- ``transformers``: a ``DynamicCache`` that grows with the sequences (full
+  layers every token, sliding layers ``window + sliding_cap_offset``), the
+  prefill peak plus the last-position logits, a CUDA context and an allocator
+  slack on KV + activations.
+- ``vllm`` / ``sglang`` / ``trtllm`` (paged): the KV cache is what a memory
+  budget holds, in blocks of ``block_size`` tokens: vLLM ``gpu_memory_utilization
+  x memory - weights - profile peak - non-torch`` (minus the CUDA-graph
+  estimate when ``cuda_graphs_in_budget``), SGLang ``mem_fraction_static x
+  (memory - CUDA context - non-torch) - weights``, TensorRT-LLM
+  ``free_gpu_memory_fraction x (memory - weights - profile peak - CUDA context
+  - non-torch - CUDA graphs)``.  Hybrid models share one block pool among KV
+  groups (vLLM ``get_kv_cache_groups``); blocks = ``floor(budget / (page x
+  group size))``, a request needs ``ceil(context / block)`` blocks per full
+  group and ``ceil(min(window - 1 + max_num_batched_tokens, context) / block) +
+  1`` per sliding group; ``max_concurrency`` = blocks / blocks per request and
+  ``kv_capacity_tokens`` = ``blocks // groups x block_size``, as vLLM logs them.
+  The profile peak is the larger of a forward over the token budget and the
+  sampler over ``min(max_num_seqs, tokens)`` logits rows.  Settings left at 0
+  follow the GPU: vLLM 8192 tokens / 1024 sequences on GPUs of >= 70 GiB that
+  are not A100s, else 2048 / 256; SGLang's chunked prefill and
+  ``mem_fraction_static`` follow its memory (``_handle_gpu_memory_settings``).
+  The non-torch memory grows by ``nccl_bytes`` when the model spans GPUs.
+- ``llamacpp``: ``n_ctx = context x batch`` cells padded to ``ctx_pad``,
+  sliding layers ``min(n_ctx, pad(window x batch + n_ubatch))`` cells unless
+  ``swa_full``; the output layer is offloaded first, then the last
+  ``n_gpu_layers - 1`` repeating layers (``-1``: every layer); token embeddings,
+  the layers left on the CPU with their cache, the f32 logits buffer and the
+  host compute buffer (input embeddings + f32 KQ mask) are host memory; the GPU
+  compute buffer is one ``n_ubatch`` of the f32 graph (FFN, logits with the
+  output layer, and without flash attention the scores over the whole cache).
+
+:func:`reference_grid_numpy` evaluates the transformers formulas over a whole
+grid as a NumPy float64 broadcast: per-model scalars of shape ``(M, 1, 1, 1,
+1)``, per-dtype ``(1, D, 1, 1, 1)``, contexts ``(1, 1, C, 1, 1)``, batches
 ``(1, 1, 1, B, 1)`` and GPUs ``(1, 1, 1, 1, G)``.  The benchmark uses it as "the
 same formulas as a NumPy broadcast".
 """
@@ -45,13 +90,17 @@ from vramcore.dtypes import DType, get_dtype
 from vramcore.engines import EngineSpec
 from vramcore.specs import PARTS, ModelSpec
 
-__all__ = ["FIELDS", "MAX_COUNT", "reference_estimate", "reference_estimate_exact",
+__all__ = ["DETAILS", "FIELDS", "MAX_COUNT", "reference_estimate", "reference_estimate_exact",
            "reference_grid_numpy"]
 
 #: Result keys, in the order of :class:`vramcore.Estimate`.
 FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
                            "kv_blocks", "max_concurrency", "host_bytes")
+
+#: Extra keys of ``reference_estimate_exact(..., details=True)`` for the paged engines.
+DETAILS: tuple[str, ...] = ("budget_bytes", "block_bytes", "blocks_per_request", "kv_groups",
+                            "mem_fraction", "mem_fraction_margin", "profile_tokens", "profile_seqs")
 
 #: Largest context / batch / GPU count accepted (byte counts stay meaningful doubles).
 MAX_COUNT = 2**53
@@ -60,6 +109,18 @@ MAX_COUNT = 2**53
 _LINEAR_PARTS = frozenset({"attention", "mlp_dense", "mlp_routed_experts", "mlp_shared_experts"})
 #: Parts held by every decoder layer (the final norm goes with them).
 _LAYER_PARTS = ("attention", "mlp_dense", "mlp_routed_experts", "mlp_shared_experts", "router", "norms")
+
+#: Engines that split layers over ``n_gpus`` (the others split tensors).
+_LAYER_SPLIT_KINDS = ("transformers", "llamacpp")
+#: Engines that size their KV cache from a memory budget.
+_PAGED_KINDS = ("vllm", "sglang", "trtllm")
+
+GiB = 2**30
+MiB = 2**20
+#: vLLM's larger batch defaults apply from this much memory (vllm/engine/arg_utils.py, get_batch_defaults).
+_VLLM_LARGE_GPU_BYTES = 70 * GiB
+#: llama.cpp's n_ubatch default (common/common.h), what ``max_num_batched_tokens=0`` ("auto") stands for.
+_LLAMACPP_UBATCH = 512
 
 
 # ---------------------------------------------------------------------- argument checks
@@ -125,9 +186,6 @@ def _check_types(spec: ModelSpec, dtype: DType, kv_dtype: DType | None) -> None:
 def _check_engine(engine: EngineSpec) -> None:
     if not isinstance(engine, EngineSpec):
         raise TypeError(f"engine must be an EngineSpec, got {type(engine).__name__}")
-    if engine.kind != "transformers":
-        raise NotImplementedError(f"the reference models the 'transformers' engine kind only, "
-                                  f"got {engine.kind!r}")
     offset = engine.sliding_cap_offset
     if isinstance(offset, bool) or not isinstance(offset, numbers.Integral):
         raise TypeError(f"engine.sliding_cap_offset must be an int number of tokens, got {offset!r}")
@@ -139,11 +197,16 @@ def _check_engine(engine: EngineSpec) -> None:
         raise ValueError(f"engine.cuda_context_bytes must be an int >= 0, got {ctx!r}")
 
 
-def _parallelism(spec: ModelSpec, n_gpus: Any, tp: Any, pp: Any) -> tuple[int, int]:
-    """Resolve and check (tp, pp): transformers spreads `n_gpus` over pipeline stages by default."""
+def _parallelism(spec: ModelSpec, engine: EngineSpec, n_gpus: Any, tp: Any, pp: Any) -> tuple[int, int]:
+    """Resolve and check (tp, pp).
+
+    With neither given, `n_gpus` means pipeline stages for the engines that
+    split layers (transformers ``device_map``, llama.cpp) and tensor-parallel
+    ranks for the serving engines.
+    """
     n = _count("n_gpus", n_gpus)
     if tp is None and pp is None:
-        tp_, pp_ = 1, n
+        tp_, pp_ = (1, n) if engine.kind in _LAYER_SPLIT_KINDS else (n, 1)
     else:
         tp_ = _count("tp", tp) if tp is not None else 1
         pp_ = _count("pp", pp) if pp is not None else 1
@@ -156,6 +219,8 @@ def _parallelism(spec: ModelSpec, n_gpus: Any, tp: Any, pp: Any) -> tuple[int, i
         raise ValueError(f"tp={tp_} and the {kv_heads} KV heads must divide one another")
     if pp_ > spec.num_layers:
         raise ValueError(f"pp={pp_} exceeds the {spec.num_layers} layers")
+    if engine.kind == "llamacpp" and engine.n_gpu_layers > spec.num_layers + 1:
+        raise ValueError(f"n_gpu_layers={engine.n_gpu_layers} exceeds the {spec.num_layers} layers (+1 output)")
     return tp_, pp_
 
 
@@ -348,9 +413,308 @@ def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, 
     return batch * context * per_token * act_bytes + last_logits
 
 
+# ---------------------------------------------------------------------- layer by layer, engine by engine
+def _stage_share(spec: ModelSpec, pp: int) -> Fraction:
+    """Share of the layers on the most loaded pipeline stage: ceil(L / pp) of L."""
+    return Fraction(-(-spec.num_layers // pp), spec.num_layers)
+
+
+def _layer_weights(spec: ModelSpec, dtype: DType, tp: int) -> list[Fraction]:
+    """Return one TP rank's stored bytes of every decoder layer, layer by layer.
+
+    Every layer has the same attention and norms (the final norm is spread
+    with them, as :func:`_weights_bytes` keeps it with the layers); its MLP is
+    a dense MLP or routed + shared experts with their router, per
+    ``spec.mlp_layer_types``.  Attention and MLP matrices split over `tp` ranks
+    (k/v over at most kv_heads, MLA latent projections replicated); norms and
+    routers are replicated.
+    """
+    parts = _stored_part_bytes(spec, dtype)
+    n_layers = spec.num_layers
+    kinds = spec.mlp_layer_types or ()
+    n_dense, n_moe = kinds.count("dense"), kinds.count("moe")
+    kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
+    assert kv_heads is not None
+    kv_share, replicated_share = _attention_split(spec)
+    attention = parts["attention"] / n_layers
+    kv, replicated = attention * kv_share, attention * replicated_share
+    attention_rank = (attention - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated
+    norms = parts["norms"] / n_layers
+    dense = parts["mlp_dense"] / n_dense / tp if n_dense else Fraction(0)
+    moe = ((parts["mlp_routed_experts"] + parts["mlp_shared_experts"]) / n_moe / tp + parts["router"] / n_moe
+           if n_moe else Fraction(0))
+    return [attention_rank + norms + (dense if kind == "dense" else moe) for kind in kinds]
+
+
+def _kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: Fraction, engine: EngineSpec, tp: int) -> Fraction:
+    """Bytes one layer caches per token on one TP rank (max(1, kv_heads // tp) heads; MLA latent replicated)."""
+    return _kv_elems_per_token(spec, engine, tp) * kv_bytes
+
+
+def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
+    """Return (full-attention layers, sliding-window layers), counted over ``spec.layer_types``."""
+    full = sliding = 0
+    for kind in spec.layer_types or ():
+        if kind == "full_attention":
+            full += 1
+        else:
+            assert kind == "sliding_attention"
+            sliding += 1
+    return full, sliding
+
+
+def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int,
+                       pp: int, context: int, batch: int, gpu_bytes: int | None) -> dict[str, Any]:
+    """Estimate under ``"transformers"``: a dynamic cache, the prefill peak and an allocator slack."""
+    act_bytes = _compute_bytes(dtype)
+    kv_bytes = _kv_bytes_per_elem(dtype, kv_dtype, engine)
+    reserve = Fraction(engine.allocator_reserve_fraction)
+
+    weights = _weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine)
+    kv = _kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, batch)
+    activations = _activation_bytes(spec, act_bytes, engine, tp, context, batch)
+    overhead = engine.cuda_context_bytes + reserve * (kv + activations)
+    total = weights + kv + activations + overhead
+    out: dict[str, Any] = dict.fromkeys(FIELDS)
+    out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations,
+               overhead_bytes=overhead, total_bytes=total, kv_capacity_tokens=Fraction(context * batch),
+               kv_blocks=Fraction(0), host_bytes=Fraction(0))
+    if gpu_bytes is not None:
+        memory = Fraction(gpu_bytes)
+        # sequences of `context` tokens the memory left after weights and context holds
+        free = memory - weights - engine.cuda_context_bytes
+        per_seq = (_kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, 1)
+                   + _activation_bytes(spec, act_bytes, engine, tp, context, 1)) * (1 + reserve)
+        out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
+                   max_concurrency=Fraction(math.floor(free / per_seq)) if free > 0 else Fraction(0))
+    return out
+
+
+# ---------------------------------------------------------------------- paged serving engines
+def _is_large_gpu(gpu_bytes: int, gpu_name: str | None) -> bool:
+    """Return True where vLLM uses its larger batch defaults: >= 70 GiB, not an A100 (get_batch_defaults)."""
+    return gpu_bytes >= _VLLM_LARGE_GPU_BYTES and "a100" not in (gpu_name or "").lower()
+
+
+def _sglang_gpu_defaults(gpu_bytes: int) -> tuple[int, int]:
+    """Return SGLang's (chunked prefill tokens, CUDA-graph max batch) for a GPU of `gpu_bytes`.
+
+    server_args.py, _handle_gpu_memory_settings: < 20 GiB 2048 / 8, < 35 GiB
+    2048 / 24, < 60 GiB 4096 / 32, < 160 GiB 8192 / 256, else 16384 / 512.
+    """
+    gib = Fraction(gpu_bytes, GiB)
+    for limit, chunk, graph_bs in ((20, 2048, 8), (35, 2048, 24), (60, 4096, 32), (160, 8192, 256)):
+        if gib < limit:
+            return chunk, graph_bs
+    return 16384, 512
+
+
+def _sglang_mem_fraction_static(gpu_bytes: int, chunk: int, graph_bs: int, n_gpus: int) -> tuple[Fraction, Fraction]:
+    """Return SGLang's default ``mem_fraction_static`` and how far it is from a rounding tie.
+
+    ``(memory - reserved) / memory`` rounded to three decimals (at least 0.05),
+    with reserved = 512 MiB + 1.5 x the chunked-prefill tokens (at least 2048) +
+    2 x the CUDA-graph batch + tp x pp / 8 GiB, and at least 10 GiB above 60 GiB
+    of memory (in MiB throughout).  The margin is the distance, in thousandths,
+    of the unrounded value from the nearest half-thousandth (0 at a tie).
+    """
+    mib = Fraction(gpu_bytes, MiB)
+    reserved = 512 + Fraction(3, 2) * max(chunk, 2048) + 2 * graph_bs + Fraction(n_gpus, 8) * 1024
+    if mib > 60 * 1024:
+        reserved = max(reserved, Fraction(10 * 1024))
+    thousandths = (mib - reserved) / mib * 1000 + Fraction(1, 2)
+    rounded = math.floor(thousandths)
+    margin = min(thousandths - rounded, rounded + 1 - thousandths)
+    return max(Fraction(1, 20), Fraction(rounded, 1000)), margin
+
+
+def _serving_settings(engine: EngineSpec, gpu_bytes: int, gpu_name: str | None, tp: int,
+                      pp: int) -> tuple[int, int, Fraction, Fraction | None]:
+    """Resolve the settings a paged engine leaves at 0 ("auto") from the GPU.
+
+    Returns (profile tokens, profile sequences, memory fraction, margin of an
+    SGLang default fraction from its rounding tie, else None).
+    """
+    large = _is_large_gpu(gpu_bytes, gpu_name)
+    tokens = engine.max_num_batched_tokens or (8192 if large else 2048)
+    seqs = engine.max_num_seqs or (1024 if large else 256)
+    fraction, margin = Fraction(engine.mem_fraction), None
+    if engine.kind == "sglang":
+        chunk, graph_bs = _sglang_gpu_defaults(gpu_bytes)
+        if engine.max_num_batched_tokens == 0:  # SGLang's chunked prefill follows the GPU's memory
+            tokens = chunk
+        if engine.mem_fraction == 0:
+            fraction, margin = _sglang_mem_fraction_static(gpu_bytes, tokens, graph_bs, tp * pp)
+    return tokens, seqs, fraction, margin
+
+
+def _kv_groups(full: Fraction, sliding: Fraction) -> tuple[Fraction, int, int]:
+    """Return (group size, full groups, sliding groups) of the layers on one GPU.
+
+    vLLM (vllm/v1/core/kv_cache_utils.py, get_kv_cache_groups): one kind alone
+    is one group of every layer; hybrid models use groups of the smaller kind's
+    count (the larger's when it is under 1.5 x the smaller), each kind split
+    into ceil(count / group size) groups (the last padded).
+    """
+    if not (full and sliding):
+        return full + sliding, int(full > 0), int(sliding > 0)
+    small, large = min(full, sliding), max(full, sliding)
+    size = large if large < Fraction(3, 2) * small else small
+    return size, math.ceil(full / size), math.ceil(sliding / size)
+
+
+def _blocks_per_request(context: int, block: int, window: int | None, tokens: int, full_groups: int,
+                        sliding_groups: int) -> int:
+    """Blocks one request of `context` tokens takes from the shared pool.
+
+    A full group holds every token: ceil(context / block).  A sliding group
+    (vLLM SlidingWindowSpec) at most the window - 1 previous tokens plus one
+    scheduler step, and one more block for a window that does not start on a
+    block boundary.
+    """
+    need = full_groups * -(-context // block)
+    if sliding_groups:
+        assert window is not None
+        held = min(window - 1 + tokens, context)
+        need += sliding_groups * (-(-held // block) + 1)
+    return need
+
+
+def _kv_budget(engine: EngineSpec, fraction: Fraction, memory: Fraction, weights: Fraction, profile: Fraction,
+               non_torch: int) -> Fraction:
+    """Bytes each serving engine hands to its KV cache on one GPU."""
+    if engine.kind == "vllm":
+        # gpu_memory_utilization x total - weights - profile peak - non-torch (vllm/v1/worker/gpu_worker.py);
+        # the CUDA context was in the init snapshot, graphs live in the rest unless counted in the budget
+        graphs = engine.cuda_graph_bytes if engine.cuda_graphs_in_budget else 0
+        return fraction * memory - weights - profile - non_torch - graphs
+    if engine.kind == "sglang":
+        # mem_fraction_static x the memory free before loading, minus the weights (model_runner.py)
+        return fraction * (memory - engine.cuda_context_bytes - non_torch) - weights
+    assert engine.kind == "trtllm"
+    # free_gpu_memory_fraction x what the profiled peak leaves (KvCacheCreator)
+    return fraction * (memory - weights - profile - engine.cuda_context_bytes - non_torch - engine.cuda_graph_bytes)
+
+
+def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,
+                context: int, batch: int, gpu_bytes: int, gpu_name: str | None) -> dict[str, Any]:
+    """Estimate under vLLM, SGLang or TensorRT-LLM: a block pool sized from a memory budget."""
+    memory = Fraction(gpu_bytes)
+    tokens, seqs, fraction, margin = _serving_settings(engine, gpu_bytes, gpu_name, tp, pp)
+    weights = _weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine)
+    # profiling run: a forward over the token budget, or the sampler over one logits row per request
+    forward = tokens * _peak_elems_per_token(spec, tp) * _compute_bytes(dtype)
+    sampler = min(seqs, tokens) * spec.vocab_size * Fraction(engine.sampler_bytes_per_logit)
+    profile = max(forward, sampler)
+    non_torch = engine.non_torch_bytes + (engine.nccl_bytes if tp * pp > 1 else 0)
+    overhead = Fraction(engine.cuda_context_bytes + non_torch + engine.cuda_graph_bytes)
+    budget = _kv_budget(engine, fraction, memory, weights, profile, non_torch)
+
+    # KV geometry of the layers on this GPU, kind by kind
+    full, sliding = _layers_by_kind(spec)
+    share = _stage_share(spec, pp)
+    group_size, full_groups, sliding_groups = _kv_groups(full * share, sliding * share)
+    page = engine.block_size * _kv_layer_bytes_per_token(spec, _kv_bytes_per_elem(dtype, kv_dtype, engine), engine,
+                                                         tp)
+    block_bytes = page * group_size  # one block id: a page in each of group-size layers
+    blocks = math.floor(budget / block_bytes) if budget > 0 else 0
+    kv = blocks * block_bytes
+    need = _blocks_per_request(context, engine.block_size, spec.sliding_window, tokens, full_groups,
+                               sliding_groups)
+    total = weights + kv + profile + overhead
+    fits = (budget > 0 and blocks >= batch * need and total <= memory
+            and (engine.max_model_len == 0 or context <= engine.max_model_len))
+    out: dict[str, Any] = {
+        "weights_bytes": weights, "kv_cache_bytes": Fraction(kv), "activation_bytes": profile,
+        "overhead_bytes": overhead, "total_bytes": total, "gpu_bytes": memory, "fits": fits,
+        "headroom_bytes": memory - total,
+        # vLLM logs num_blocks // len(kv_cache_groups) * block_size tokens
+        "kv_capacity_tokens": Fraction(blocks // (full_groups + sliding_groups) * engine.block_size),
+        "kv_blocks": Fraction(blocks), "max_concurrency": Fraction(blocks, need), "host_bytes": Fraction(0),
+        "budget_bytes": budget, "block_bytes": block_bytes, "blocks_per_request": need,
+        "kv_groups": full_groups + sliding_groups, "mem_fraction": fraction, "mem_fraction_margin": margin,
+        "profile_tokens": tokens, "profile_seqs": seqs,
+    }
+    return out
+
+
+# ---------------------------------------------------------------------- llama.cpp
+def _pad(x: int, to: int) -> int:
+    """`x` rounded up to a multiple of `to` (GGML_PAD)."""
+    return -(-x // to) * to
+
+
+def _llamacpp_offload(spec: ModelSpec, engine: EngineSpec, pp: int) -> tuple[frozenset[int], Fraction, bool]:
+    """Return (the offloaded layers, the share of them on the most loaded GPU, output layer offloaded).
+
+    ``n_gpu_layers = -1`` offloads everything, spread over ``pp`` GPUs like any
+    pipeline; ``n >= 0`` offloads the output layer first, then the last ``n - 1``
+    repeating layers (src/llama-model.cpp, load_tensors).
+    """
+    n_layers = spec.num_layers
+    if engine.n_gpu_layers < 0:
+        return frozenset(range(n_layers)), _stage_share(spec, pp), True
+    if pp > 1:
+        raise NotImplementedError("the documented model does not say how llama.cpp spreads n_gpu_layers >= 0 "
+                                  f"over pp={pp} GPUs")
+    on_gpu = min(max(engine.n_gpu_layers - 1, 0), n_layers)
+    return frozenset(range(n_layers - on_gpu, n_layers)), Fraction(1), engine.n_gpu_layers >= 1
+
+
+def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,
+                   context: int, batch: int, gpu_bytes: int | None) -> dict[str, Any]:
+    """Estimate under llama.cpp: n_ctx cells up front, offloaded layers on the GPU, the rest on the host."""
+    offloaded, share, output_on_gpu = _llamacpp_offload(spec, engine, pp)
+    ubatch_setting = engine.max_num_batched_tokens or _LLAMACPP_UBATCH
+    cells = _pad(context * batch, engine.ctx_pad)  # n_seq = batch sequences share one unified cache
+    if spec.sliding_window is None or engine.swa_full:
+        swa_cells = cells
+    else:
+        swa_cells = min(cells, _pad(spec.sliding_window * batch + ubatch_setting, engine.ctx_pad))
+    ubatch = min(ubatch_setting, cells)  # the worst-case graph: one ubatch, n_kv = the whole cache
+
+    parts = _stored_part_bytes(spec, dtype)
+    kv_bytes = _kv_bytes_per_elem(dtype, kv_dtype, engine)
+    gpu_layers, host_layers = _layer_weights(spec, dtype, tp), _layer_weights(spec, dtype, 1)
+    gpu_token, host_token = (_kv_layer_bytes_per_token(spec, kv_bytes, engine, t) for t in (tp, 1))
+    weights = kv = host = Fraction(0)
+    for i, kind in enumerate(spec.layer_types or ()):
+        tokens = cells if kind == "full_attention" else swa_cells
+        if i in offloaded:
+            weights += share * gpu_layers[i]
+            kv += share * tokens * gpu_token
+        else:  # a layer left on the CPU keeps its whole weights and cache in host memory
+            host += host_layers[i] + tokens * host_token
+    if output_on_gpu:  # the output matrix (a tied one is duplicated from the token embeddings)
+        weights += (parts["lm_head"] or parts["embedding"]) / tp
+    else:
+        host += parts["lm_head"]
+    weights += _rope_cache_bytes(spec, dtype, engine)
+    # token embeddings, the f32 logits buffer (n_vocab x n_seq) and the host compute buffer (inputs + KQ mask)
+    host += parts["embedding"] + 4 * spec.vocab_size * batch + ubatch * 4 * (spec.hidden_size + cells)
+
+    # GPU compute buffer: one ubatch of the f32 graph
+    logits_row = 4 * (spec.vocab_size + spec.hidden_size) if output_on_gpu else 0
+    ffn_row = 4 * (2 * spec.intermediate_size + 4 * spec.hidden_size)
+    scores_row = 0 if engine.flash_attn else 4 * spec.num_heads * cells + 4 * 7 * spec.hidden_size
+    activations = Fraction(ubatch * max(logits_row, ffn_row, scores_row))
+    overhead = Fraction(engine.cuda_context_bytes)
+    total = weights + kv + activations + overhead
+    out: dict[str, Any] = dict.fromkeys(FIELDS)
+    out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations, overhead_bytes=overhead,
+               total_bytes=total, kv_capacity_tokens=Fraction(cells), kv_blocks=Fraction(0), host_bytes=host)
+    if gpu_bytes is not None:
+        memory = Fraction(gpu_bytes)
+        out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
+                   max_concurrency=Fraction(cells // context))
+    return out
+
+
+# ---------------------------------------------------------------------- public
 def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec,
                              n_gpus: int, context: int, batch: int, gpu_bytes: int | None, *,
-                             tp: int | None = None, pp: int | None = None) -> dict[str, Any]:
+                             tp: int | None = None, pp: int | None = None, gpu_name: str | None = None,
+                             details: bool = False) -> dict[str, Any]:
     """Return the exact value of every field of one estimate, as :class:`fractions.Fraction`.
 
     Parameters
@@ -363,24 +727,35 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
         KV-cache dtype; None caches in the compute dtype of `dtype` (an engine
         ``kv_cache_dtype`` overrides both).
     engine : EngineSpec
-        Allocation rules; its kind must be ``"transformers"``.
+        Allocation rules, of any kind.
     n_gpus : int
-        GPUs per configuration (>= 1); pipeline stages unless `tp` / `pp` are given.
+        GPUs per configuration (>= 1); pipeline stages for transformers and
+        llama.cpp, tensor-parallel ranks for the serving engines, unless `tp` /
+        `pp` are given.
     context : int
         Tokens per sequence (>= 1).
     batch : int
         Concurrent sequences (>= 1).
     gpu_bytes : int or None
-        Memory of one GPU in bytes; None skips the fit.
+        Memory of one GPU in bytes; None skips the fit (not allowed for the
+        engines that size their KV cache from it: vLLM, SGLang, TensorRT-LLM).
     tp, pp : int, optional
         Tensor- and pipeline-parallel degrees (``n_gpus = tp * pp``).
+    gpu_name : str, optional
+        Name of the GPU; vLLM's batch defaults are smaller on an A100 whatever
+        its memory (None: not an A100).
+    details : bool
+        Also return the paged engines' intermediate figures (:data:`DETAILS`:
+        the KV budget, the bytes of one block id, blocks per request, KV
+        groups, the memory fraction and, for SGLang's default fraction, its
+        distance from a rounding tie in thousandths).
 
     Returns
     -------
     dict
         The keys of :data:`FIELDS`, per GPU (the most loaded one).  Byte
-        counts and counts are exact Fractions (the allocator fraction taken at
-        the exact binary value of its float), ``fits`` is a bool; ``gpu_bytes``,
+        counts and counts are exact Fractions (a float knob taken at the exact
+        binary value of its float), ``fits`` is a bool; ``gpu_bytes``,
         ``fits``, ``headroom_bytes`` and ``max_concurrency`` are None when
         `gpu_bytes` is None.
 
@@ -389,11 +764,13 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
     TypeError
         An argument of the wrong type.
     ValueError
-        A count out of [1, 2**53], a GPU without memory, a parallel layout the
-        model does not allow, or an engine whose sliding-window offset leaves a
-        negative number of tokens.
+        A count out of [1, 2**53], a GPU without memory (or none for a serving
+        engine), a parallel layout the model does not allow, llama.cpp
+        ``n_gpu_layers`` beyond the layers + 1, or a transformers engine whose
+        sliding-window offset leaves a negative number of tokens.
     NotImplementedError
-        An engine of another kind than ``"transformers"``.
+        llama.cpp with ``n_gpu_layers >= 0`` over several pipeline stages (the
+        documented model does not cover it).
 
     Examples
     --------
@@ -404,39 +781,37 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
     ...                              1, 10, 1, None)
     >>> r["kv_cache_bytes"]  # 2 layers x 10 tokens x 2 x 4 heads x 16 dims x 2 bytes
     Fraction(5120, 1)
+    >>> v = reference_estimate_exact(spec, get_dtype("bf16"), None, get_engine("vllm", block_size=16),
+    ...                              1, 10, 1, 2**30, details=True)
+    >>> v["block_bytes"]  # 16 tokens x 2 layers x 256 bytes a token and layer
+    Fraction(8192, 1)
+    >>> v["kv_cache_bytes"] == v["kv_blocks"] * v["block_bytes"]
+    True
     """
     _check_types(spec, dtype, kv_dtype)
     _check_engine(engine)
-    tp_, pp_ = _parallelism(spec, n_gpus, tp, pp)
+    tp_, pp_ = _parallelism(spec, engine, n_gpus, tp, pp)
     context = _count("context", context)
     batch = _count("batch", batch)
-    act_bytes = _compute_bytes(dtype)
-    kv_bytes = _kv_bytes_per_elem(dtype, kv_dtype, engine)
-    reserve = Fraction(engine.allocator_reserve_fraction)
-
-    weights = _weights_bytes(spec, dtype, tp_, pp_) + _rope_cache_bytes(spec, dtype, engine)
-    kv = _kv_cache_bytes(spec, kv_bytes, engine, tp_, pp_, context, batch)
-    activations = _activation_bytes(spec, act_bytes, engine, tp_, context, batch)
-    overhead = engine.cuda_context_bytes + reserve * (kv + activations)
-    total = weights + kv + activations + overhead
-    out: dict[str, Any] = dict.fromkeys(FIELDS)
-    out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations,
-               overhead_bytes=overhead, total_bytes=total, kv_capacity_tokens=Fraction(context * batch),
-               kv_blocks=Fraction(0), host_bytes=Fraction(0))
-    if gpu_bytes is not None:
-        memory = Fraction(_gpu_bytes(gpu_bytes))
-        # sequences of `context` tokens the memory left after weights and context holds
-        free = memory - weights - engine.cuda_context_bytes
-        per_seq = (_kv_cache_bytes(spec, kv_bytes, engine, tp_, pp_, context, 1)
-                   + _activation_bytes(spec, act_bytes, engine, tp_, context, 1)) * (1 + reserve)
-        out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
-                   max_concurrency=Fraction(math.floor(free / per_seq)) if free > 0 else Fraction(0))
-    return out
+    memory = _gpu_bytes(gpu_bytes) if gpu_bytes is not None else None
+    if gpu_name is not None and not isinstance(gpu_name, str):
+        raise TypeError(f"gpu_name must be a str or None, got {gpu_name!r}")
+    if engine.kind == "transformers":
+        out = _transformers_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory)
+    elif engine.kind == "llamacpp":
+        out = _llamacpp_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory)
+    else:
+        if memory is None:
+            raise ValueError(f"engine {engine.name!r} sizes its KV cache from the GPU's memory; pass gpu_bytes")
+        out = _paged_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory, gpu_name)
+    if details:
+        return {**dict.fromkeys(DETAILS), **out}
+    return {k: out[k] for k in FIELDS}
 
 
 def reference_estimate(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec,
                        n_gpus: int, context: int, batch: int, gpu_bytes: int | None, *,
-                       tp: int | None = None, pp: int | None = None) -> dict[str, Any]:
+                       tp: int | None = None, pp: int | None = None, gpu_name: str | None = None) -> dict[str, Any]:
     """Estimate one configuration in pure Python: the oracle for :func:`vramcore.estimate`.
 
     Every field is the correctly rounded float of its exact value (see
@@ -451,17 +826,22 @@ def reference_estimate(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
     kv_dtype : DType or None
         KV-cache dtype; None caches in the compute dtype of `dtype`.
     engine : EngineSpec
-        Allocation rules; its kind must be ``"transformers"``.
+        Allocation rules, of any kind.
     n_gpus : int
-        GPUs per configuration (>= 1); pipeline stages unless `tp` / `pp` are given.
+        GPUs per configuration (>= 1); pipeline stages for transformers and
+        llama.cpp, tensor-parallel ranks for the serving engines, unless `tp` /
+        `pp` are given.
     context : int
         Tokens per sequence (>= 1).
     batch : int
         Concurrent sequences (>= 1).
     gpu_bytes : int or None
-        Memory of one GPU in bytes (e.g. ``GPUSpec.usable_bytes``); None skips the fit.
+        Memory of one GPU in bytes (e.g. ``GPUSpec.usable_bytes``); None skips
+        the fit (serving engines need it).
     tp, pp : int, optional
         Tensor- and pipeline-parallel degrees (``n_gpus = tp * pp``).
+    gpu_name : str, optional
+        Name of the GPU (vLLM's defaults differ on an A100).
 
     Returns
     -------
@@ -472,14 +852,8 @@ def reference_estimate(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
 
     Raises
     ------
-    TypeError
-        An argument of the wrong type.
-    ValueError
-        A count out of [1, 2**53], a GPU without memory, a parallel layout the
-        model does not allow, or an engine whose sliding-window offset leaves a
-        negative number of tokens.
-    NotImplementedError
-        An engine of another kind than ``"transformers"``.
+    TypeError, ValueError, NotImplementedError
+        As :func:`reference_estimate_exact`.
 
     Examples
     --------
@@ -489,9 +863,13 @@ def reference_estimate(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
     ...                        vramcore.get_engine("transformers"), 1, 32768, 1, 80 * 2**30)
     >>> int(r["kv_cache_bytes"]), r["fits"]
     (4294967296, True)
+    >>> r = reference_estimate(spec, vramcore.get_dtype("bf16"), None, vramcore.get_engine("llamacpp"),
+    ...                        1, 1000, 1, None)
+    >>> int(r["kv_capacity_tokens"])  # n_ctx padded to 256
+    1024
     """
     exact = reference_estimate_exact(spec, dtype, kv_dtype, engine, n_gpus, context, batch, gpu_bytes,
-                                     tp=tp, pp=pp)
+                                     tp=tp, pp=pp, gpu_name=gpu_name)
     return {k: (v if v is None or isinstance(v, bool) else float(v)) for k, v in exact.items()}
 
 
@@ -535,8 +913,10 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
 
     Raises
     ------
-    TypeError, ValueError, NotImplementedError
+    TypeError, ValueError
         As :func:`reference_estimate`, or an empty axis.
+    NotImplementedError
+        An engine of another kind than ``"transformers"``.
 
     Examples
     --------
@@ -554,11 +934,14 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     if not specs or not dtypes:
         raise ValueError("specs and dtypes must not be empty")
     _check_engine(engine)
+    if engine.kind != "transformers":
+        raise NotImplementedError(f"the NumPy broadcast models the 'transformers' engine kind only, "
+                                  f"got {engine.kind!r}; use reference_estimate for the others")
     layouts = set()
     for spec in specs:
         for dtype in dtypes:
             _check_types(spec, dtype, kv_dtype)
-        layouts.add(_parallelism(spec, n_gpus, tp, pp))
+        layouts.add(_parallelism(spec, engine, n_gpus, tp, pp))
     (tp_, pp_), = layouts
     ctx = _counts("contexts", contexts).reshape(1, 1, -1, 1, 1)
     bat = _counts("batches", batches).reshape(1, 1, 1, -1, 1)

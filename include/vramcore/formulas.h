@@ -193,13 +193,23 @@ static inline double vc_weights_bytes(const vc_model *m, const double pb[VC_N_PA
     return layers + emb + head;
 }
 
+/* Share of the decoder layers llama.cpp leaves in host memory (not offloaded);
+ * 0 for every other engine and for llama.cpp with every layer offloaded. */
+static inline double vc_host_share(const vc_model *m, const vc_engine *e)
+{
+    double L = vc_n_layers(m);
+    if ((int)e->kind != VC_ENGINE_LLAMACPP || e->n_gpu_layers < 0.0)
+        return 0.0;
+    return 1.0 - vc_min(vc_max(e->n_gpu_layers - 1.0, 0.0), L) / L;
+}
+
 /* Weights the engine keeps in host memory (llama.cpp: token embeddings, the
  * layers not offloaded, and the output matrix when it is not offloaded). */
 static inline double vc_host_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e)
 {
     if ((int)e->kind != VC_ENGINE_LLAMACPP)
         return 0.0;
-    double layers = vc_layer_weights_rank(m, pb, 1.0) * (1.0 - vc_layer_share(m, e));
+    double layers = vc_layer_weights_rank(m, pb, 1.0) * vc_host_share(m, e);
     return layers + pb[VC_PART_EMBEDDING] + (vc_output_on_gpu(m, e) ? 0.0 : pb[VC_PART_LM_HEAD]);
 }
 
@@ -317,8 +327,12 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->host_weights = vc_host_weights_bytes(m, pb, e);
     p->kv_full = m->n_full_layers * share * ptl;
     p->kv_sliding = m->n_sliding_layers * share * ptl;
-    p->kv_full_host = m->n_full_layers * (1.0 - share) * ptl;
-    p->kv_sliding_host = m->n_sliding_layers * (1.0 - share) * ptl;
+    /* layers left on the CPU keep their whole cache (no tensor split there) */
+    vc_engine e_host = *e;
+    e_host.tp = 1.0;
+    double ptl_host = vc_kv_bytes_per_token_layer(m, d, &e_host);
+    p->kv_full_host = m->n_full_layers * vc_host_share(m, e) * ptl_host;
+    p->kv_sliding_host = m->n_sliding_layers * vc_host_share(m, e) * ptl_host;
     p->window = m->sliding_window;
     p->sliding_cap = m->sliding_window + e->sliding_cap_offset;
     p->act_token = peak * d->act_bytes;
@@ -330,6 +344,8 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->ctx_pad = e->ctx_pad;
     p->swa_full = e->swa_full;
     p->ubatch = e->max_num_batched_tokens;
+    if ((int)e->kind == VC_ENGINE_LLAMACPP && p->ubatch <= 0.0)
+        p->ubatch = 512.0;           /* llama.cpp's default n_ubatch (common/common.h) */
     p->max_num_seqs = e->max_num_seqs;
     p->fixed_overhead = e->cuda_context_bytes + e->non_torch_bytes + e->cuda_graph_bytes;
     p->non_torch = e->non_torch_bytes;
@@ -417,19 +433,22 @@ typedef struct { double ubatch, seqs, fraction; } vc_auto;
 static inline vc_auto vc_resolve_auto(const vc_plan *p, double gpu_bytes, double large_gpu, double tp_pp)
 {
     vc_auto a;
-    a.ubatch = p->ubatch > 0.0 ? p->ubatch : (large_gpu != 0.0 ? 8192.0 : 2048.0);
+    double mib = gpu_bytes / 1048576.0, gib = mib / 1024.0;
     a.seqs = p->max_num_seqs > 0.0 ? p->max_num_seqs : (large_gpu != 0.0 ? 1024.0 : 256.0);
     a.fraction = p->mem_fraction;
-    if (a.fraction <= 0.0) {
-        double mib = gpu_bytes / 1048576.0, gib = mib / 1024.0;
+    if ((int)p->kind == VC_ENGINE_SGLANG) {
+        /* chunked prefill by GPU memory unless set; the reserve follows the size in use */
         double chunk = gib < 35.0 ? 2048.0 : gib < 60.0 ? 4096.0 : gib < 160.0 ? 8192.0 : 16384.0;
-        double graph_bs = gib < 20.0 ? 8.0 : gib < 35.0 ? 24.0 : gib < 60.0 ? 32.0 : gib < 160.0 ? 256.0 : 512.0;
-        double reserved = 512.0 + vc_max(chunk, 2048.0) * 1.5 + graph_bs * 2.0 + tp_pp / 8.0 * 1024.0;
-        if (gib > 60.0)
-            reserved = vc_max(reserved, 10240.0);
-        a.fraction = vc_max(0.05, floor((mib - reserved) / mib * 1000.0 + 0.5) / 1000.0);
-        if (p->ubatch <= 0.0)
-            a.ubatch = chunk;
+        a.ubatch = p->ubatch > 0.0 ? p->ubatch : chunk;
+        if (a.fraction <= 0.0) {
+            double graph_bs = gib < 20.0 ? 8.0 : gib < 35.0 ? 24.0 : gib < 60.0 ? 32.0 : gib < 160.0 ? 256.0 : 512.0;
+            double reserved = 512.0 + vc_max(a.ubatch, 2048.0) * 1.5 + graph_bs * 2.0 + tp_pp / 8.0 * 1024.0;
+            if (gib > 60.0)
+                reserved = vc_max(reserved, 10240.0);
+            a.fraction = vc_max(0.05, floor((mib - reserved) / mib * 1000.0 + 0.5) / 1000.0);
+        }
+    } else {
+        a.ubatch = p->ubatch > 0.0 ? p->ubatch : (large_gpu != 0.0 ? 8192.0 : 2048.0);
     }
     return a;
 }
@@ -550,8 +569,8 @@ static inline void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double con
         kv = blocks * unit;
         total = w + kv + act + ovh;
         r->kv_blocks = blocks;
-        r->kv_capacity_tokens = blocks * p->block_size * (p->group_size * (p->full_groups + p->sliding_groups)
-                                                          / vc_max(p->layers, 1.0));
+        /* vLLM logs num_blocks // groups x block_size tokens (kv_cache_utils.py) */
+        r->kv_capacity_tokens = floor(blocks / vc_max(p->full_groups + p->sliding_groups, 1.0)) * p->block_size;
         need = vc_blocks_per_request(p, context, a.ubatch);
         r->max_concurrency = need > 0.0 ? blocks / need : 0.0;
         r->fits = budget > 0.0 && r->max_concurrency >= batch && total <= gpu_bytes
