@@ -114,8 +114,7 @@ def knobs_st(kind: str, max_layers: int, pp: int) -> st.SearchStrategy[dict[str,
             "ctx_pad": st.sampled_from([1, 32, 256]) | st.integers(1, 1024),
             "flash_attn": st.booleans(),
             "swa_full": st.booleans(),
-            # n_ubatch = 0 ("auto") is test_llamacpp_auto_ubatch_is_the_default_512
-            "n_ubatch": st.sampled_from([1, 512, 4096]) | st.integers(1, 8192),
+            "n_ubatch": st.sampled_from([0, 1, 512, 4096]) | st.integers(1, 8192),  # 0: the default 512
         })
     return st.fixed_dictionaries({}, optional=common)
 

@@ -55,22 +55,12 @@ def layout_ok(spec: ModelSpec, tp: int, pp: int) -> bool:
             and pp <= spec.num_layers)
 
 
-def tp_split_bug(spec: ModelSpec, tp: int) -> bool:
-    """Layouts hit by the attention-split bug of test_tp_attention_split_matches_oracle.
-
-    They are kept out of the random grids until it is fixed; that test then
-    XPASSes and fails (strict), as a reminder to drop this filter.
-    """
-    return tp > 1 and (spec.is_mla or tp > (spec.num_kv_heads or spec.num_heads))
-
-
 @st.composite
 def grids(draw: st.DrawFn) -> dict[str, Any]:
     """A small random grid: every axis of :func:`vramcore.sweep`, the engine and the GPU layout."""
     specs = draw(st.lists(st.from_type(ModelSpec), min_size=1, max_size=2))
     tp = draw(st.just(1) | st.sampled_from([t for t in (1, 2, 4, 8)
-                                            if all(layout_ok(s, t, 1) and not tp_split_bug(s, t)
-                                                   for s in specs)]))
+                                            if all(layout_ok(s, t, 1) for s in specs)]))
     pp = draw(st.just(1) | st.integers(1, min(8, *(s.num_layers for s in specs))))
     if tp == 1 and draw(st.booleans()):
         layout: dict[str, Any] = {"n_gpus": pp}  # transformers: n_gpus means pipeline stages

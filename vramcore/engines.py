@@ -87,7 +87,8 @@ class EngineSpec:
     non_torch_bytes : int
         vLLM: non-torch allocations (NCCL, cuBLAS) subtracted from the budget.
     ctx_pad : int
-        llama.cpp: ``n_ctx`` padding (256 with flash attention, else 32).
+        llama.cpp: ``n_ctx`` padding (256 in current llama.cpp whatever the
+        attention kernel; older builds used 32 without flash attention).
     n_gpu_layers : int
         llama.cpp ``-ngl``: layers offloaded to the GPU; -1 means all plus the
         output layer.
