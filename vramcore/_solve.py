@@ -28,7 +28,7 @@ from vramcore._sweep import (
     sweep,
 )
 from vramcore.dtypes import get_dtype
-from vramcore.engines import EngineSpec
+from vramcore.engines import EngineSpec, get_engine
 from vramcore.gpus import GPUSpec
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str
     for i, spec in enumerate(specs):
         for tp in reversed(cands):      # smallest last, so it wins
             try:
-                check_parallelism(spec, get_engine_spec(engine), tp, 1)
+                check_parallelism(spec, get_engine(engine), tp, 1)
             except ValueError:
                 continue
             s = sweep(spec, dtype_list, ctx, bat, gpu, kv_dtype=kv_dtype, engine=engine, tp=tp, pp=1,
@@ -236,13 +236,6 @@ def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str
         "context": tuple(int(x) for x in ctx), "batch": tuple(int(x) for x in bat),
     }
     return Solution("min_gpus", result, ("model", "dtype", "context", "batch"), coords)
-
-
-def get_engine_spec(engine: str | EngineSpec) -> EngineSpec:
-    """Resolve one engine argument (helper for min_gpus)."""
-    from vramcore.engines import get_engine
-
-    return get_engine(engine)
 
 
 #: Weight dtypes from highest to lowest precision, the order best_dtype tries them in.

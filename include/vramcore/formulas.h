@@ -748,7 +748,7 @@ static inline double vc_guess_at(const vc_plan *p, const vc_guess *s, double fix
     if (kind == VC_ENGINE_LLAMACPP) {
         /* cells rounded down to the padding, shared among the sequences */
         double cells = floor(g / s->mult) * s->mult;
-        return which == 0 ? floor(cells / fixed) : floor(cells / fixed);
+        return floor(cells / fixed);     /* cells / batch = context; cells / context = batch */
     }
     if (g > s->cap_at)
         g = (gpu_bytes - s->base) * s->hi_scale - s->hi_shift;
@@ -764,21 +764,4 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed,
     if (!(guess >= 0.0))            /* also catches NaN */
         guess = 0.0;
     return vc_refine_max(p, fixed, guess, cap, gpu_bytes, large, which);
-}
-
-/* Largest context (tokens per sequence) that fits `batch` sequences, capped at
- * `cap` (the model's max context); 0 when nothing fits. */
-static inline double vc_max_context(const vc_plan *p, double batch, double gpu_bytes, double large, double cap)
-{
-    vc_guess s;
-    vc_prepare_guess(p, batch, 0, &s);
-    return vc_solve(p, &s, batch, gpu_bytes, large, cap, 0);
-}
-
-/* Largest batch of `context`-token sequences that fits (0 when none). */
-static inline double vc_max_batch(const vc_plan *p, double context, double gpu_bytes, double large, double cap)
-{
-    vc_guess s;
-    vc_prepare_guess(p, context, 1, &s);
-    return vc_solve(p, &s, context, gpu_bytes, large, cap, 1);
 }
