@@ -52,8 +52,8 @@ directives = {
 
 extensions = [
     Extension(
-        "vramcore._kernel",
-        ["vramcore/_kernel.pyx"],
+        "vramcore.grid._kernel",
+        ["vramcore/grid/_kernel.pyx"],
         include_dirs=["include"],
         depends=["include/vramcore/formulas.h", "include/vramcore/openmp_shim.h"],
         extra_compile_args=compile_args + omp,

@@ -6,7 +6,7 @@ transformers engine, one GPU per configuration):
 - the compiled kernel through the public API, ``vramcore.sweep`` (validation,
   packing and allocation included), on 1 thread and on ``--threads`` threads;
 - the same formulas as a NumPy float64 broadcast
-  (``vramcore._reference.reference_grid_numpy``), writing the same outputs;
+  (``vramcore.grid.reference.reference_grid_numpy``), writing the same outputs;
 - a plain Python loop of the scalar oracle (``reference_estimate``, exact
   arithmetic) over a random sample of cells, extrapolated per configuration;
 - the floor: allocating and ``ndarray.fill``-ing the arrays the kernel writes
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 import vramcore
-from vramcore import _kernel
-from vramcore._reference import reference_estimate, reference_grid_numpy
+import vramcore.grid._kernel as _kernel
+from vramcore.grid.reference import reference_estimate, reference_grid_numpy
 
 
 def best_of(repeats: int, fn: Callable[[], Any]) -> float:

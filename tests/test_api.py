@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import vramcore
-from vramcore import _kernel, _pack
+import vramcore.grid._kernel as _kernel
+import vramcore.grid.pack as _pack
 from vramcore.cli import main
 
 SEED = "DeepSeek-R1-Distill-Llama-8B"
@@ -132,6 +133,6 @@ def test_cli_module_entry_point() -> None:
 
 
 def test_import_is_lazy() -> None:
-    code = "import sys, vramcore; print('numpy' in sys.modules, 'vramcore._kernel' in sys.modules)"
+    code = "import sys, vramcore; print('numpy' in sys.modules, 'vramcore.grid._kernel' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 import vramcore
-from vramcore import _export, _kernel, _sweep
+import vramcore.grid._kernel as _kernel
+import vramcore.grid.run as _run
+import vramcore.io.export as _export
 from vramcore.cli import main
 
 SEED = "DeepSeek-R1-Distill-Llama-8B"
@@ -159,7 +161,7 @@ def test_sweep_unwritable_output_is_usage_error(capsys: pytest.CaptureFixture[st
 
 def test_ctrl_c_during_sweep_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sweep, "CHUNK_CELLS", 4)
+    monkeypatch.setattr(_run, "CHUNK_CELLS", 4)
     real = _kernel.grid
     calls: list[int] = []
 
@@ -196,7 +198,7 @@ def test_ctrl_c_while_writing_keeps_the_old_file(capsys: pytest.CaptureFixture[s
 
 def test_sweep_progress_flag(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("tqdm")
-    monkeypatch.setattr(_sweep, "CHUNK_CELLS", 4)
+    monkeypatch.setattr(_run, "CHUNK_CELLS", 4)
     code, _, err = run(capsys, "sweep", SEED, "--batch", "1:16", "--progress", "--json")
     assert code == 0 and "vramcore sweep" in err and "16/16" in err
     code, _, err = run(capsys, "sweep", SEED, "--batch", "1:16", "--no-progress", "--json")

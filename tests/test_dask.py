@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vramcore
-from vramcore._sweep import FIELDS
+from vramcore.grid.sweep import FIELDS
 
 pytest.importorskip("dask.array")
 

@@ -1,4 +1,4 @@
-"""Every engine kind of the compiled kernel against the pure-Python oracle (vramcore/_reference.py).
+"""Every engine kind of the compiled kernel against the pure-Python oracle (vramcore/grid/reference.py).
 
 One sweep per example compares several engines side by side (random knob
 overrides of each), over random specs, dtypes, KV dtypes, parallel layouts,
@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 import vramcore
 from vramcore import EngineSpec, GPUSpec, ModelSpec, get_dtype, get_engine
-from vramcore._reference import (
+from vramcore.grid.reference import (
     FIELDS,
     _layer_weights,
     _sglang_mem_fraction_static,

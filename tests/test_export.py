@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import vramcore
-from vramcore import _export
-from vramcore._sweep import FIELDS
+import vramcore.io.export as _export
+from vramcore.grid.sweep import FIELDS
 
 SEED = "DeepSeek-R1-Distill-Llama-8B"
 

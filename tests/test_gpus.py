@@ -1,4 +1,4 @@
-"""Tests for the GPU catalog (vramcore.gpus) and shared name lookup (vramcore._names)."""
+"""Tests for the GPU catalog (vramcore.hardware.gpus) and shared name lookup (vramcore._names)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from vramcore.gpus import GPUSpec, _spec_from_entry, get_gpu, list_gpus
 
 from vramcore._names import build_table, lookup, normalize_name
-from vramcore.gpus import GPUSpec, _spec_from_entry, get_gpu, list_gpus
 
 MIB = 2**20
 GIB = 2**30

@@ -1,4 +1,4 @@
-"""The compiled kernel against the pure-Python oracle (vramcore/_reference.py), over whole grids.
+"""The compiled kernel against the pure-Python oracle (vramcore/grid/reference.py), over whole grids.
 
 The oracle computes the exact value of every field (integers and Fractions);
 the kernel computes in double precision.  Two regimes:
@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import vramcore
 from vramcore import EngineSpec, GPUSpec, ModelSpec, get_dtype, get_engine
-from vramcore._reference import FIELDS, reference_estimate, reference_estimate_exact, reference_grid_numpy
+from vramcore.grid.reference import FIELDS, reference_estimate, reference_estimate_exact, reference_grid_numpy
 
 U = Fraction(1, 2**53)
 

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 import vramcore
-from vramcore import _kernel, _progress, _sweep
-from vramcore._progress import Chunks
+import vramcore.grid._kernel as _kernel
+import vramcore.grid.progress as _progress
+import vramcore.grid.results
+import vramcore.grid.run as _run
+from vramcore.grid.progress import Chunks
 
 SEED = "DeepSeek-R1-Distill-Llama-8B"
 AXES: tuple[Any, ...] = ([SEED, "Qwen3-8B"], ["bf16", "int4"], [1024, 4096, 32768], [1, 2, 4, 8], ["H100", "L4"])
@@ -19,7 +22,7 @@ AXES: tuple[Any, ...] = ([SEED, "Qwen3-8B"], ["bf16", "int4"], [1024, 4096, 3276
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     """Make every grid run in several chunks (96 cells in chunks of 10)."""
-    monkeypatch.setattr(_sweep, "CHUNK_CELLS", 10)
+    monkeypatch.setattr(_run, "CHUNK_CELLS", 10)
     return 10
 
 
@@ -32,9 +35,9 @@ def test_chunks_cover_rows_once() -> None:
 
 def test_chunked_result_equals_one_chunk(small_chunks: int, monkeypatch: pytest.MonkeyPatch) -> None:
     chunked = vramcore.sweep(*AXES, progress=False)
-    monkeypatch.setattr(_sweep, "CHUNK_CELLS", 1 << 22)
+    monkeypatch.setattr(_run, "CHUNK_CELLS", 1 << 22)
     whole = vramcore.sweep(*AXES, progress=False)
-    for f in _sweep.FIELDS:
+    for f in vramcore.grid.results.FIELDS:
         np.testing.assert_array_equal(getattr(chunked, f), getattr(whole, f))
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import vramcore
 from vramcore import EngineSpec, GPUSpec, ModelSpec
-from vramcore._reference import reference_grid_numpy
+from vramcore.grid.reference import reference_grid_numpy
 
 DTYPES = vramcore.list_dtypes()
 #: Weight dtypes in increasing width (fp8 and int8, fp16 and bf16 are as wide as each other).

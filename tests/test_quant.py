@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from vramcore.ggml import GGML_TYPES, gguf_tensor_types, tensor_nbytes
+from vramcore.quant import format_from_quantization_config, parse_format, resolve_auto
 
 import vramcore
 from vramcore import PARTS, ModelSpec, get_dtype, list_tensors
-from vramcore.ggml import GGML_TYPES, gguf_tensor_types, tensor_nbytes
-from vramcore.quant import format_from_quantization_config, parse_format, resolve_auto
 
 GiB = 2**30
 LLAMA31_8B = "Llama-3.1-8B"

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from vramcore.ggml import FILE_TYPES, gguf_tensor_types, tensor_nbytes
 
 import vramcore
 from vramcore import ModelSpec, get_dtype, read_gguf, read_safetensors
-from vramcore.ggml import FILE_TYPES, gguf_tensor_types, tensor_nbytes
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 gguf = pytest.importorskip("gguf")

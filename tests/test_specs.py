@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 
 import pytest
+from vramcore.hf import SUPPORTED_MODEL_TYPES
 
 import vramcore
 from vramcore import ModelSpec
-from vramcore.hf import SUPPORTED_MODEL_TYPES
 
 LLAMA_8B = dict(num_layers=32, hidden_size=4096, num_heads=32, num_kv_heads=8,
                 intermediate_size=14336, vocab_size=128256, max_context=131072)

@@ -13,14 +13,14 @@ Usage
     /tmp/tfenv/bin/pip install torch==2.13.0 transformers==5.24.0 accelerate
     /tmp/tfenv/bin/python tools/measure_transformers.py
 
-Options: ``--models-dir`` (default ``vramcore/data/models``), ``--reference`` (default
+Options: ``--models-dir`` (default ``vramcore/model/data``), ``--reference`` (default
 ``transformers_facts.json`` in the shared reference folder, when present), ``--output``
 (default ``tests/data/transformers_measured.json``). No network access is needed: models are
 built from their configs only, never downloaded.
 
 Inputs
 ------
-Every ``vramcore/data/models/*.json`` card (keys ``"name"`` and ``"config"``, the latter the
+Every ``vramcore/model/data/*.json`` card (keys ``"name"`` and ``"config"``, the latter the
 Hugging Face ``config.json`` content) plus the seven configs of the reference file (key
 ``models.<name>.config``). A card and a reference model with the same name are measured once,
 from the card. The figures of the reference models are checked against the reference file and

@@ -17,42 +17,45 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from vramcore import _moved
+
 __version__ = "0.1.0"
+_moved.install()
 
 _LAZY: dict[str, str] = {
-    "ModelSpec": "vramcore.specs",
-    "PARTS": "vramcore.specs",
-    "ModelCard": "vramcore.models",
-    "get_model": "vramcore.models",
-    "list_models": "vramcore.models",
-    "GPUSpec": "vramcore.gpus",
-    "get_gpu": "vramcore.gpus",
-    "list_gpus": "vramcore.gpus",
-    "DType": "vramcore.dtypes",
-    "get_dtype": "vramcore.dtypes",
-    "list_dtypes": "vramcore.dtypes",
+    "ModelSpec": "vramcore.model.spec",
+    "PARTS": "vramcore.model.spec",
+    "ModelCard": "vramcore.model.cards",
+    "get_model": "vramcore.model.cards",
+    "list_models": "vramcore.model.cards",
+    "GPUSpec": "vramcore.hardware.gpus",
+    "get_gpu": "vramcore.hardware.gpus",
+    "list_gpus": "vramcore.hardware.gpus",
+    "DType": "vramcore.storage.dtypes",
+    "get_dtype": "vramcore.storage.resolve",
+    "list_dtypes": "vramcore.storage.resolve",
     "EngineSpec": "vramcore.engines",
     "get_engine": "vramcore.engines",
     "list_engines": "vramcore.engines",
-    "Estimate": "vramcore._estimate",
-    "estimate": "vramcore._estimate",
-    "GiB": "vramcore._estimate",
-    "GB": "vramcore._estimate",
-    "Sweep": "vramcore._sweep",
-    "sweep": "vramcore._sweep",
-    "SUPPORTED_MODEL_TYPES": "vramcore.hf",
-    "QuantFormat": "vramcore.quant",
-    "TensorInfo": "vramcore.tensors",
-    "list_tensors": "vramcore.tensors",
-    "GGUFModel": "vramcore.io_gguf",
-    "read_gguf": "vramcore.io_gguf",
-    "SafetensorsCheckpoint": "vramcore.io_safetensors",
-    "read_safetensors": "vramcore.io_safetensors",
-    "Solution": "vramcore._solve",
-    "max_context": "vramcore._solve",
-    "max_batch": "vramcore._solve",
-    "min_gpus": "vramcore._solve",
-    "best_dtype": "vramcore._solve",
+    "Estimate": "vramcore.grid.results",
+    "estimate": "vramcore.grid.estimate",
+    "GiB": "vramcore._units",
+    "GB": "vramcore._units",
+    "Sweep": "vramcore.grid.results",
+    "sweep": "vramcore.grid.sweep",
+    "SUPPORTED_MODEL_TYPES": "vramcore.model.hf",
+    "QuantFormat": "vramcore.storage.quant",
+    "TensorInfo": "vramcore.model.tensors",
+    "list_tensors": "vramcore.model.tensors",
+    "GGUFModel": "vramcore.storage.gguf",
+    "read_gguf": "vramcore.storage.gguf",
+    "SafetensorsCheckpoint": "vramcore.storage.safetensors",
+    "read_safetensors": "vramcore.storage.safetensors",
+    "Solution": "vramcore.grid.solve",
+    "max_context": "vramcore.grid.solve",
+    "max_batch": "vramcore.grid.solve",
+    "min_gpus": "vramcore.grid.solve",
+    "best_dtype": "vramcore.grid.solve",
 }
 
 __all__ = [
@@ -94,19 +97,22 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from vramcore._estimate import GB, Estimate, GiB, estimate
-    from vramcore._solve import Solution, best_dtype, max_batch, max_context, min_gpus
-    from vramcore._sweep import Sweep, sweep
-    from vramcore.dtypes import DType, get_dtype, list_dtypes
+    from vramcore._units import GB, GiB
     from vramcore.engines import EngineSpec, get_engine, list_engines
-    from vramcore.gpus import GPUSpec, get_gpu, list_gpus
-    from vramcore.hf import SUPPORTED_MODEL_TYPES
-    from vramcore.io_gguf import GGUFModel, read_gguf
-    from vramcore.io_safetensors import SafetensorsCheckpoint, read_safetensors
-    from vramcore.models import ModelCard, get_model, list_models
-    from vramcore.quant import QuantFormat
-    from vramcore.specs import PARTS, ModelSpec
-    from vramcore.tensors import TensorInfo, list_tensors
+    from vramcore.grid.estimate import estimate
+    from vramcore.grid.results import Estimate, Sweep
+    from vramcore.grid.solve import Solution, best_dtype, max_batch, max_context, min_gpus
+    from vramcore.grid.sweep import sweep
+    from vramcore.hardware.gpus import GPUSpec, get_gpu, list_gpus
+    from vramcore.model.cards import ModelCard, get_model, list_models
+    from vramcore.model.hf import SUPPORTED_MODEL_TYPES
+    from vramcore.model.spec import PARTS, ModelSpec
+    from vramcore.model.tensors import TensorInfo, list_tensors
+    from vramcore.storage.dtypes import DType
+    from vramcore.storage.gguf import GGUFModel, read_gguf
+    from vramcore.storage.quant import QuantFormat
+    from vramcore.storage.resolve import get_dtype, list_dtypes
+    from vramcore.storage.safetensors import SafetensorsCheckpoint, read_safetensors
 
 
 #: Optional-dependency submodules, imported on first attribute access (``vramcore.plot``).
@@ -138,7 +144,7 @@ def show_config() -> dict[str, Any]:
     """
     import numpy
 
-    from vramcore import _kernel
+    import vramcore.grid._kernel as _kernel
 
     info = {"version": __version__, "openmp": _kernel.OPENMP, "max_threads": _kernel.max_threads(),
             "numpy": numpy.__version__}

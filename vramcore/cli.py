@@ -87,7 +87,7 @@ def _split(text: str) -> list[str]:
 def _gpu(text: str) -> Any:
     """Return a GPU name as is, or a custom GPU for a size (``24GiB`` of usable memory)."""
     if is_size(text):
-        from vramcore.gpus import GPUSpec
+        from vramcore.hardware.gpus import GPUSpec
 
         return GPUSpec(name=text.strip(), vendor="custom", memory_total_bytes=_size("--gpu", text),
                        source="command line")
@@ -286,7 +286,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from vramcore import _export
+    import vramcore.io.export as _export
 
     if args.output is not None and Path(args.output).suffix.lower() not in _export.FORMATS:
         raise UsageError(f"-o {args.output!r}: unknown extension; use {', '.join(_export.FORMATS)}")
@@ -324,7 +324,7 @@ def _contains(needle: str | None, *hay: str) -> bool:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from vramcore.models import get_model, list_models
+    from vramcore.model.cards import get_model, list_models
 
     cards = [get_model(n) for n in list_models()]
     cards = [c for c in cards if _contains(args.filter, c.name, c.hf_repo, *c.aliases)
@@ -343,7 +343,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_gpus(args: argparse.Namespace) -> int:
-    from vramcore.gpus import get_gpu, list_gpus
+    from vramcore.hardware.gpus import get_gpu, list_gpus
 
     lo = _size("--min-memory", args.min_memory) if args.min_memory else None
     hi = _size("--max-memory", args.max_memory) if args.max_memory else None
@@ -369,7 +369,7 @@ def _cmd_gpus(args: argparse.Namespace) -> int:
 
 
 def _cmd_card(args: argparse.Namespace) -> int:
-    from vramcore.models import get_model
+    from vramcore.model.cards import get_model
 
     card = get_model(args.model)
     if args.config:
@@ -393,7 +393,7 @@ def _image_format(path: str) -> str:
 
 
 def _save(fig: Any, path: str, fmt: str) -> None:
-    from vramcore._export import atomic_path
+    from vramcore.io.export import atomic_path
 
     def write() -> None:
         with atomic_path(path) as tmp:
@@ -414,7 +414,7 @@ def _select(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from vramcore import _export
+    import vramcore.io.export as _export
 
     _export.require("matplotlib", "plot", "vramcore plot")
     fmt = _image_format(args.output)
@@ -461,7 +461,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     else:
         if len(engines) > 1:
             raise UsageError("fit dtype: give one --engine")
-        from vramcore._solve import PRECISION_ORDER
+        from vramcore.grid.solve import PRECISION_ORDER
 
         dtypes = _split(args.dtype) if args.dtype != "bf16" else list(PRECISION_ORDER)
         sol = vramcore.best_dtype(models, _counts("--context", args.context), _counts("--batch", args.batch), gpus,

@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from vramcore._estimate import Estimate
-    from vramcore._sweep import Sweep
+    from vramcore.grid.results import Estimate, Sweep
 
 __all__ = ["FITS_COLORS", "PART_COLORS", "estimate_bar", "sweep_heatmap"]
 
@@ -35,7 +34,7 @@ ANNOTATE_MAX_CELLS = 144
 
 
 def _mpl() -> Any:
-    from vramcore._export import require
+    from vramcore.io.export import require
 
     return require("matplotlib", "plot", "vramcore.plot")
 
@@ -114,7 +113,7 @@ def estimate_bar(estimates: Estimate | Sequence[Estimate], ax: Axes | None = Non
     ['8k tok', '128k tok']
     """
     _mpl()
-    from vramcore._estimate import Estimate
+    from vramcore.grid.results import Estimate
 
     items = [estimates] if isinstance(estimates, Estimate) else list(estimates)
     if not items:
@@ -169,7 +168,7 @@ def _pick(sweep: Sweep, dim: str, label: Any) -> int:
         if v == label or (isinstance(v, str) and isinstance(label, str) and v.casefold() == label.casefold()):
             return i
     if dim == "gpu" and isinstance(label, str):
-        from vramcore.gpus import get_gpu
+        from vramcore.hardware.gpus import get_gpu
 
         try:
             name = get_gpu(label).name
@@ -235,7 +234,7 @@ def sweep_heatmap(sweep: Sweep, x: str = "context", y: str = "batch", value: str
     import numpy as np
     from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize, TwoSlopeNorm
 
-    from vramcore._sweep import FIELDS
+    from vramcore.grid.results import FIELDS
 
     dims = sweep.dims
     for name, dim in (("x", x), ("y", y), ("facet", facet)):

@@ -1,0 +1,85 @@
+"""Engines: the allocation rules of the program that runs the model, one module per engine.
+
+Each module of this package (``transformers.py``, ``vllm.py``, ``sglang.py``,
+``trtllm.py``, ``llamacpp.py``) defines ``ENGINE``, an
+:class:`~vramcore.EngineSpec` whose fields are the engine's knobs and
+defaults with their sources, and ``ALIASES``, its other spellings; its
+formulas are one header, ``include/vramcore/engines/<kind>.h``.  The shared
+machinery (:class:`EngineSpec`, knob aliases, validation) is
+:mod:`vramcore.engines.base`; this registry lists the engine modules in the
+order of their kind codes (:data:`ENGINE_KINDS`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+from vramcore._names import lookup, normalize_name
+from vramcore.engines.base import ENGINE_KINDS, EngineSpec
+
+__all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines"]
+
+
+@cache
+def _engines() -> tuple[EngineSpec, ...]:
+    """Return the built-in engines, one per module named after its kind, in kind-code order."""
+    return tuple(importlib.import_module(f"{__name__}.{kind}").ENGINE for kind in ENGINE_KINDS)
+
+
+@cache
+def _table() -> dict[str, EngineSpec]:
+    table: dict[str, EngineSpec] = {}
+    for kind, engine in zip(ENGINE_KINDS, _engines(), strict=True):
+        for key in (engine.name, *importlib.import_module(f"{__name__}.{kind}").ALIASES):
+            table[normalize_name(key)] = engine
+    return table
+
+
+def get_engine(name: str | EngineSpec, **knobs: Any) -> EngineSpec:
+    """Return the engine called `name`, with optional knob overrides.
+
+    Parameters
+    ----------
+    name : str or EngineSpec
+        ``"transformers"``, ``"vllm"``, ``"sglang"``, ``"trtllm"``,
+        ``"llamacpp"`` (aliases: ``"hf"``, ``"llama.cpp"``, ``"tensorrt-llm"``);
+        an EngineSpec passes through.
+    **knobs
+        Overrides, by field or engine knob name (see :meth:`EngineSpec.with_options`).
+
+    Returns
+    -------
+    EngineSpec
+
+    Raises
+    ------
+    ValueError
+        Unknown engine or knob (close matches listed), or a knob out of range.
+    TypeError
+        `name` is not a str.
+
+    Examples
+    --------
+    >>> get_engine("transformers").sliding_cap_offset
+    -1
+    >>> get_engine("vllm", gpu_memory_utilization=0.8, block_size=32).block_size
+    32
+    """
+    if isinstance(name, EngineSpec):
+        spec = name
+    else:
+        spec = lookup(name, _table(), what="engine", argname="engine")
+    return spec.with_options(**knobs) if knobs else spec
+
+
+def list_engines() -> list[str]:
+    """Names of the engines vramcore models.
+
+    Examples
+    --------
+    >>> list_engines()
+    ['transformers', 'vllm', 'sglang', 'trtllm', 'llamacpp']
+    """
+    return [e.name for e in _engines()]

@@ -1,0 +1,225 @@
+"""Engines: the allocation rules of the program that runs the model.
+
+A memory estimate is only right *for an engine*.  Each engine is an
+:class:`EngineSpec`: plain named fields, every constant with its source, all
+overridable (``get_engine("vllm", gpu_memory_utilization=0.95)`` or
+``spec.with_options(...)``).  A spec is packed into the kernel's ``vc_engine``
+struct (include/vramcore/formulas.h), so engines are values of the grid and one
+sweep compares them side by side.
+
+Engine-specific knob names are accepted as aliases of the generic fields:
+
+=========================  ==========================  =======================================
+knob (engine)              field                       meaning
+=========================  ==========================  =======================================
+gpu_memory_utilization     mem_fraction                vLLM share of total memory it may use
+mem_fraction_static        mem_fraction                SGLang share of total memory (static)
+free_gpu_memory_fraction   mem_fraction                TensorRT-LLM share of free memory for KV
+tokens_per_block           block_size                  TensorRT-LLM tokens per KV block
+n_ubatch                   max_num_batched_tokens      llama.cpp physical batch
+enforce_eager              cuda_graph_bytes            vLLM: no CUDA graphs (pool = 0)
+=========================  ==========================  =======================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+__all__ = ["ENGINE_KINDS", "GiB", "MiB", "EngineSpec"]
+
+MiB = 2**20
+GiB = 2**30
+
+#: Engine kinds, in the order of the VC_ENGINE_* constants of include/vramcore/common.h (one module
+#: of this package and one header of include/vramcore/engines/ each).
+ENGINE_KINDS: tuple[str, ...] = ("transformers", "vllm", "sglang", "trtllm", "llamacpp")
+
+_KNOB_ALIASES: dict[str, str] = {
+    "gpu_memory_utilization": "mem_fraction",
+    "mem_fraction_static": "mem_fraction",
+    "free_gpu_memory_fraction": "mem_fraction",
+    "tokens_per_block": "block_size",
+    "n_ubatch": "max_num_batched_tokens",
+    "max_num_tokens": "max_num_batched_tokens",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSpec:
+    """Allocation rules of one inference engine (all sizes in bytes).
+
+    Parameters
+    ----------
+    name : str
+        Engine name.
+    kind : str
+        One of :data:`ENGINE_KINDS`: how the KV cache is sized.
+    sliding_cap_offset : int
+        transformers: a sliding-window layer keeps ``window + offset`` tokens.
+    mla_compressed : bool
+        MLA layers cache the compressed latent (``kv_lora_rank + rope dim``)
+        instead of per-head K and V.
+    full_logits : bool
+        transformers: the prompt forward computes logits for every position
+        (``model(input_ids)``) rather than the last one (``generate()``).
+    cuda_context_bytes : int
+        Per GPU, outside the tensor allocator: CUDA context, kernels, cuBLAS
+        workspaces.
+    allocator_reserve_fraction : float
+        transformers: caching-allocator slack as a fraction of KV + activations.
+    mem_fraction : float
+        Budgeted engines: vLLM ``gpu_memory_utilization`` / SGLang
+        ``mem_fraction_static`` (of total memory), TensorRT-LLM
+        ``free_gpu_memory_fraction`` (of free memory).  0 = the engine's
+        GPU-dependent default (SGLang).
+    block_size : int
+        Tokens per KV block (page); 1 for unpaged engines.
+    max_num_batched_tokens : int
+        vLLM tokens of the profiling run / SGLang chunked prefill / TensorRT-LLM
+        max_num_tokens / llama.cpp ``n_ubatch``; 0 = the engine's GPU-dependent
+        default.
+    max_num_seqs : int
+        Requests whose sampler logits the profiling run holds; 0 = GPU-dependent default.
+    cuda_graph_bytes : int
+        CUDA-graph memory pool (0 without graphs).
+    non_torch_bytes : int
+        vLLM: non-torch allocations (NCCL, cuBLAS) subtracted from the budget.
+    ctx_pad : int
+        llama.cpp: ``n_ctx`` padding (256 in current llama.cpp whatever the
+        attention kernel; older builds used 32 without flash attention).
+    n_gpu_layers : int
+        llama.cpp ``-ngl``: layers offloaded to the GPU; -1 means all plus the
+        output layer.
+    swa_full : bool
+        llama.cpp ``--swa-full``: sliding layers keep the whole context.
+    max_model_len : int
+        Longest sequence the engine accepts (0: any).
+    kv_cache_dtype : str or None
+        Engine-level KV dtype (vLLM ``kv_cache_dtype``, llama.cpp
+        ``cache_type_k/v``); overrides the sweep's ``kv_dtype`` when set.
+    sampler_bytes_per_logit : float
+        Budgeted engines: bytes the profiling run's sampler holds per
+        (request x vocabulary entry); 0 counts only the logits row.
+    cuda_graphs_in_budget : bool
+        vLLM >= 0.21: the CUDA-graph estimate is subtracted from the KV budget.
+    flash_attn : bool
+        llama.cpp ``-fa``: no ``n_head x n_kv x n_ubatch`` score matrix.
+    rope_cache : bool
+        The engine keeps a cos/sin cache of ``max_context x rotary dim`` in
+        the compute dtype (vLLM's RotaryEmbedding), counted with the weights.
+    nccl_bytes : int
+        Extra non-torch memory (NCCL and all-reduce buffers) per GPU when the
+        model spans more than one GPU.
+
+    Raises
+    ------
+    ValueError
+        A knob out of range (fractions outside (0, 1], block size < 1 ...).
+    """
+
+    name: str
+    kind: str = "transformers"
+    sliding_cap_offset: int = -1
+    mla_compressed: bool = True
+    full_logits: bool = False
+    cuda_context_bytes: int = 512 * MiB
+    allocator_reserve_fraction: float = 0.05
+    mem_fraction: float = 1.0
+    block_size: int = 1
+    max_num_batched_tokens: int = 8192
+    max_num_seqs: int = 256
+    cuda_graph_bytes: int = 0
+    non_torch_bytes: int = 0
+    ctx_pad: int = 1
+    n_gpu_layers: int = -1
+    swa_full: bool = False
+    max_model_len: int = 0
+    kv_cache_dtype: str | None = None
+    sampler_bytes_per_logit: float = 0.0
+    cuda_graphs_in_budget: bool = False
+    flash_attn: bool = True
+    rope_cache: bool = False
+    nccl_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
+        if self.kv_cache_dtype is not None and not isinstance(self.kv_cache_dtype, str):
+            raise TypeError(f"EngineSpec.kv_cache_dtype must be a dtype name or None, got {self.kv_cache_dtype!r}")
+        if self.kind not in ENGINE_KINDS:
+            raise ValueError(f"EngineSpec.kind must be one of {ENGINE_KINDS}, got {self.kind!r}")
+        for name in ("cuda_context_bytes", "cuda_graph_bytes", "non_torch_bytes", "max_model_len", "nccl_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"EngineSpec.{name} must be an int >= 0, got {value!r}")
+        for name in ("block_size", "ctx_pad"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EngineSpec.{name} must be an int >= 1, got {value!r}")
+        for name in ("max_num_batched_tokens", "max_num_seqs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"EngineSpec.{name} must be an int >= 1 (0 = auto), got {value!r}")
+        spb = self.sampler_bytes_per_logit
+        if isinstance(spb, bool) or not isinstance(spb, (int, float)) or not (0.0 <= spb < 1e6):
+            raise ValueError(f"EngineSpec.sampler_bytes_per_logit must be >= 0, got {spb!r}")
+        if isinstance(self.n_gpu_layers, bool) or not isinstance(self.n_gpu_layers, int) or self.n_gpu_layers < -1:
+            raise ValueError(f"EngineSpec.n_gpu_layers must be an int >= -1 (-1 = all), got {self.n_gpu_layers!r}")
+        frac = self.mem_fraction
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not (0.0 < frac <= 1.0):
+            if not (frac == 0 and self.kind == "sglang"):
+                raise ValueError(f"EngineSpec.mem_fraction must be in (0, 1], got {frac!r}")
+        res = self.allocator_reserve_fraction
+        if isinstance(res, bool) or not isinstance(res, (int, float)) or not (0.0 <= res < 1.0):
+            raise ValueError(f"EngineSpec.allocator_reserve_fraction must be in [0, 1), got {res!r}")
+        if not isinstance(self.sliding_cap_offset, int) or isinstance(self.sliding_cap_offset, bool):
+            raise ValueError(f"EngineSpec.sliding_cap_offset must be an int, got {self.sliding_cap_offset!r}")
+
+    @property
+    def kind_code(self) -> int:
+        """Index of :attr:`kind` in :data:`ENGINE_KINDS` (the kernel's VC_ENGINE_* value)."""
+        return ENGINE_KINDS.index(self.kind)
+
+    @property
+    def budgeted(self) -> bool:
+        """True for engines that size the KV cache from a memory budget (vLLM, SGLang, TensorRT-LLM)."""
+        return self.kind in ("vllm", "sglang", "trtllm")
+
+    def with_options(self, **knobs: Any) -> EngineSpec:
+        """Return a copy with some rules overridden (validated again).
+
+        Engine knob names (``gpu_memory_utilization``, ``mem_fraction_static``,
+        ``free_gpu_memory_fraction``, ``tokens_per_block``, ``n_ubatch``,
+        ``max_num_tokens``, ``flash_attn``, ``enforce_eager``) are accepted
+        beside the field names.
+
+        Raises
+        ------
+        ValueError
+            Unknown knob (close matches listed) or a value out of range.
+
+        Examples
+        --------
+        >>> from vramcore import get_engine
+        >>> get_engine("vllm").with_options(gpu_memory_utilization=0.95).mem_fraction
+        0.95
+        """
+        changes: dict[str, Any] = {}
+        valid = {f.name for f in fields(self)}
+        for key, value in knobs.items():
+            if key == "enforce_eager":
+                if value:
+                    changes["cuda_graph_bytes"] = 0
+                continue
+            field = _KNOB_ALIASES.get(key, key)
+            if field not in valid or field == "name":
+                import difflib
+
+                options = sorted((valid - {"name"}) | set(_KNOB_ALIASES) | {"flash_attn", "enforce_eager"})
+                close = difflib.get_close_matches(key, options, n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(f"unknown engine option {key!r} for engine {self.name!r}{hint}")
+            changes[field] = value
+        return replace(self, **changes)

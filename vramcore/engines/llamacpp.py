@@ -1,0 +1,28 @@
+"""llama.cpp (llama-server / llama-cli): ``n_ctx`` cells allocated up front, layers offloaded by ``-ngl``.
+
+Its rules are the fields of :data:`ENGINE` (defaults with their sources); the
+formulas are ``include/vramcore/engines/llamacpp.h``.
+"""
+
+from vramcore.engines.base import EngineSpec, MiB
+
+#: llama.cpp (llama-server / llama-cli).  One cache of n_ctx = context x n_seq
+#: cells padded to 256 (src/llama-context.cpp); sliding layers keep
+#: pad256(min(n_ctx, window x n_seq + n_ubatch)) (src/llama-kv-cache-iswa.cpp);
+#: token embeddings and the logits output buffer stay on the host.
+ENGINE = EngineSpec(
+    name="llamacpp",
+    kind="llamacpp",
+    mla_compressed=True,
+    # CUDA runtime context + cuBLAS workspace of a ggml process (assumption)
+    cuda_context_bytes=256 * MiB,
+    allocator_reserve_fraction=0.0,
+    block_size=1,
+    max_num_batched_tokens=512,      # n_ubatch default (common/common.h)
+    ctx_pad=256,
+    n_gpu_layers=-1,
+    flash_attn=True,
+)
+
+#: Other spellings :func:`vramcore.get_engine` accepts.
+ALIASES: tuple[str, ...] = ('llama.cpp', 'llama-cpp')

@@ -1,0 +1,31 @@
+"""SGLang: a token pool sized from ``mem_fraction_static``.
+
+Its rules are the fields of :data:`ENGINE` (defaults with their sources); the
+formulas are ``include/vramcore/engines/sglang.h``.
+"""
+
+from vramcore.engines.base import EngineSpec, GiB, MiB
+
+#: SGLang.  Token pool = mem_fraction_static x the memory free before loading -
+#: weights (python/sglang/srt/model_executor/model_runner.py, profile_max_num_token);
+#: activations and CUDA graphs live in the rest; page size 1.
+ENGINE = EngineSpec(
+    name="sglang",
+    kind="sglang",
+    mla_compressed=True,
+    cuda_context_bytes=512 * MiB,
+    allocator_reserve_fraction=0.0,
+    # 0 = SGLang's default for the GPU (server_args.py, _handle_gpu_memory_settings):
+    # 0.835 on an H100 80GB
+    mem_fraction=0.0,
+    block_size=1,
+    max_num_batched_tokens=0,
+    max_num_seqs=0,
+    cuda_graph_bytes=int(0.5 * GiB),
+    non_torch_bytes=0,
+    sampler_bytes_per_logit=8.0,
+    rope_cache=True,
+)
+
+#: Other spellings :func:`vramcore.get_engine` accepts.
+ALIASES: tuple[str, ...] = ()

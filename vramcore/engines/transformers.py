@@ -1,0 +1,34 @@
+"""Hugging Face transformers: ``AutoModelForCausalLM`` + ``generate()``, the default engine.
+
+Its rules are the fields of :data:`ENGINE` (defaults with their sources); the
+formulas are ``include/vramcore/engines/transformers.h``.
+"""
+
+from vramcore.engines.base import EngineSpec, MiB
+
+#: Hugging Face transformers (``AutoModelForCausalLM`` + ``generate()``), the default engine.
+ENGINE = EngineSpec(
+    name="transformers",
+    kind="transformers",
+    # DynamicSlidingWindowLayer keeps the last window - 1 tokens (measured with
+    # transformers 5.24: Gemma-2-9B sliding layers hold 4095 tokens for window 4096;
+    # shared/reference/transformers_facts.json).
+    sliding_cap_offset=-1,
+    # transformers >= 5 caches the MLA latent after kv_a_layernorm plus the shared
+    # rope key: (kv_lora_rank + qk_rope_head_dim) per token and layer (same source).
+    mla_compressed=True,
+    # generate() passes logits_to_keep=1 during prefill and samples from an fp32
+    # copy of the last position (huggingface/transformers#30860).
+    full_logits=False,
+    # PyTorch's CUDA context with lazy module loading (default since CUDA 11.7 /
+    # PyTorch 1.13) plus cuBLAS workspaces: a few hundred MiB; eager loading was
+    # measured at 781 MB (pytorch/pytorch#34323).  512 MiB is the assumption.
+    cuda_context_bytes=512 * MiB,
+    # The caching allocator rounds large blocks to 2 MiB segments and keeps freed
+    # blocks cached; a growing DynamicCache (torch.cat per step) fragments them.
+    # 5 % of the dynamic memory is the assumption.
+    allocator_reserve_fraction=0.05,
+)
+
+#: Other spellings :func:`vramcore.get_engine` accepts.
+ALIASES: tuple[str, ...] = ('hf', 'huggingface')

@@ -1,0 +1,27 @@
+"""TensorRT-LLM (PyTorch backend): paged KV cache from a fraction of the free memory.
+
+Its rules are the fields of :data:`ENGINE` (defaults with their sources); the
+formulas are ``include/vramcore/engines/trtllm.h``.
+"""
+
+from vramcore.engines.base import EngineSpec, GiB, MiB
+
+#: TensorRT-LLM (PyTorch backend).  KV = free_gpu_memory_fraction (0.9) x (total -
+#: profiled peak incl. non-torch memory) (tensorrt_llm/_torch/pyexecutor/_util.py,
+#: KvCacheCreator); 32 tokens per block (llmapi KvCacheConfig defaults).
+ENGINE = EngineSpec(
+    name="trtllm",
+    kind="trtllm",
+    mla_compressed=True,
+    cuda_context_bytes=512 * MiB,
+    allocator_reserve_fraction=0.0,
+    mem_fraction=0.9,
+    block_size=32,
+    max_num_batched_tokens=8192,
+    max_num_seqs=256,
+    cuda_graph_bytes=int(0.5 * GiB),
+    sampler_bytes_per_logit=8.0,
+)
+
+#: Other spellings :func:`vramcore.get_engine` accepts.
+ALIASES: tuple[str, ...] = ('tensorrt-llm', 'tensorrt_llm', 'trt-llm')

@@ -1,0 +1,46 @@
+"""vLLM (V1 engine): a paged KV cache sized from a memory budget after a profiling run.
+
+Its rules are the fields of :data:`ENGINE` (defaults with their sources); the
+formulas are ``include/vramcore/engines/vllm.h``.
+"""
+
+from vramcore.engines.base import EngineSpec, GiB, MiB
+
+#: vLLM (V1 engine).  KV budget = total x gpu_memory_utilization - weights - peak
+#: activation of the profiling run - non-torch memory
+#: (vllm/v1/worker/gpu_worker.py, determine_available_memory; the CUDA-graph pool
+#: lives in the remaining fraction up to v0.20); pages of block_size tokens x KV
+#: heads per rank x (K + V dims) (vllm/v1/kv_cache_interface.py); blocks = budget
+#: // (page x group size) and concurrency = blocks / blocks per request
+#: (vllm/v1/core/kv_cache_utils.py).
+ENGINE = EngineSpec(
+    name="vllm",
+    kind="vllm",
+    mla_compressed=True,
+    # measured before the budget is taken (init snapshot): not in the budget
+    cuda_context_bytes=512 * MiB,
+    allocator_reserve_fraction=0.0,
+    mem_fraction=0.9,
+    block_size=16,
+    # 0 = vLLM's defaults for the GPU: 8192 / 1024 on >= 70 GiB non-A100 GPUs,
+    # else 2048 / 256 (vllm/engine/arg_utils.py, get_batch_defaults, API server)
+    max_num_batched_tokens=0,
+    max_num_seqs=0,
+    # llm-d benchmark config_explorer/empirical-vllm-memory-results.md (H100):
+    # non-torch 0.13 GiB; CUDA graphs 0.39 (gpt-oss-20b) ... 1.03 GiB (gpt-oss-120b)
+    cuda_graph_bytes=int(0.5 * GiB),
+    non_torch_bytes=int(0.13 * GiB),
+    # same source: non-torch memory is 0.54-0.55 GiB at TP=2 (Qwen3-32B, Llama-3.3-70B-FP8)
+    nccl_bytes=int(0.41 * GiB),
+    # The profiling run's peak is the sampler over max_num_seqs logits rows: the
+    # llm-d rows give 38.4-39.6 bytes per (request x vocab entry) across models
+    # of 0.6B-70B (fp32 logits, probabilities, sort values and int64 indices).
+    sampler_bytes_per_logit=38.75,
+    cuda_graphs_in_budget=False,
+    # RotaryEmbedding's cos_sin_cache (max_position x rotary_dim, model dtype) is
+    # part of "Model loading took X GiB" (14.99 GiB for Llama-3.1-8B = 14.96 + 0.03)
+    rope_cache=True,
+)
+
+#: Other spellings :func:`vramcore.get_engine` accepts.
+ALIASES: tuple[str, ...] = ()

@@ -1,0 +1,50 @@
+"""Type stub of the compiled kernel (vramcore/grid/_kernel.pyx)."""
+
+import numpy as np
+import numpy.typing as npt
+
+MAX_ENGINES: int
+MODEL_NFIELDS: int
+DTYPE_NFIELDS: int
+ENGINE_NFIELDS: int
+RESULT_NFIELDS: int
+PLAN_NFIELDS: int
+N_PARTS: int
+OPENMP: bool
+RESULT_FIELDS: tuple[str, ...]
+
+_F64 = npt.NDArray[np.float64]
+
+def max_threads() -> int: ...
+def grid(
+    models: _F64,
+    dtypes: _F64,
+    part_bytes: _F64,
+    engines: _F64,
+    contexts: _F64,
+    batches: _F64,
+    gpu_bytes: _F64,
+    gpu_large: _F64,
+    plans: _F64,
+    out: _F64,
+    fits: npt.NDArray[np.uint8],
+    row_start: int,
+    row_stop: int,
+    n_threads: int,
+) -> None: ...
+def solve(
+    which: int,
+    models: _F64,
+    dtypes: _F64,
+    part_bytes: _F64,
+    engines: _F64,
+    fixed: _F64,
+    gpu_bytes: _F64,
+    gpu_large: _F64,
+    caps: _F64,
+    plans: _F64,
+    out: _F64,
+    row_start: int,
+    row_stop: int,
+    n_threads: int,
+) -> None: ...

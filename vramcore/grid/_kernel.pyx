@@ -1,0 +1,219 @@
+# cython: language_level=3
+"""The compiled grid loops.  No validation, no allocation, no Python objects in nogil code.
+
+Inputs are packed by vramcore/grid/pack.py and checked by vramcore/grid/validation.py;
+the formulas are the vc_* functions of include/vramcore/formulas.h.  Each call
+first turns every (model, dtype, engine) triple into a plan (the constants of
+the formulas, in a caller-allocated scratch array), then loops over the
+flattened index of the caller-allocated C-contiguous outputs, decoding the axis
+indices.  Each cell depends only on its own inputs, so the results are
+identical for any thread count.
+"""
+
+from cython.parallel cimport prange
+
+
+cdef extern from "vramcore/formulas.h" nogil:
+    ctypedef struct vc_model:
+        pass
+    ctypedef struct vc_dtype:
+        pass
+    ctypedef struct vc_engine:
+        pass
+    ctypedef struct vc_plan:
+        pass
+    ctypedef struct vc_row:
+        pass
+    ctypedef struct vc_result:
+        double weights_bytes
+        double kv_cache_bytes
+        double activation_bytes
+        double overhead_bytes
+        double total_bytes
+        double headroom_bytes
+        double fits
+        double kv_capacity_tokens
+        double kv_blocks
+        double max_concurrency
+        double host_bytes
+    size_t VC_MODEL_NFIELDS
+    size_t VC_DTYPE_NFIELDS
+    size_t VC_ENGINE_NFIELDS
+    size_t VC_RESULT_NFIELDS
+    size_t VC_PLAN_NFIELDS
+    int VC_N_PARTS
+    void vc_make_plan(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e, vc_plan *p)
+    void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
+    void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch, double gpu_bytes,
+                         double large_gpu, vc_result *r)
+    ctypedef struct vc_guess:
+        pass
+    void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+    double vc_solve(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double large,
+                    double cap, int which)
+
+
+cdef extern from "vramcore/openmp_shim.h" nogil:
+    int vc_openmp_enabled()
+    int vc_max_threads()
+
+
+MAX_ENGINES = _MAX_ENGINES
+MODEL_NFIELDS = VC_MODEL_NFIELDS
+DTYPE_NFIELDS = VC_DTYPE_NFIELDS
+ENGINE_NFIELDS = VC_ENGINE_NFIELDS
+RESULT_NFIELDS = VC_RESULT_NFIELDS
+PLAN_NFIELDS = VC_PLAN_NFIELDS
+N_PARTS = VC_N_PARTS
+OPENMP = bool(vc_openmp_enabled())
+#: Rows of the `out` array of grid(), in order (fits goes to its own uint8 array).
+RESULT_FIELDS = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
+                 "total_bytes", "headroom_bytes", "kv_capacity_tokens", "kv_blocks",
+                 "max_concurrency", "host_bytes")
+
+
+def max_threads():
+    """Threads OpenMP would use by default (1 without OpenMP)."""
+    return vc_max_threads()
+
+
+cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
+                 const double[:, ::1] engines, double[:, :, :, ::1] plans) noexcept nogil:
+    cdef Py_ssize_t m, d, e
+    for m in range(models.shape[0]):
+        for d in range(dtypes.shape[0]):
+            for e in range(engines.shape[0]):
+                vc_make_plan(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
+                             &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
+                             <vc_plan *> &plans[m, d, e, 0])
+
+
+cdef enum:
+    _BLOCK = 64          # cells computed before their fields are written as contiguous runs
+    _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/_sweep.py)
+
+
+cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,
+                    const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
+                    Py_ssize_t n_g, double *out, Py_ssize_t n_cells, unsigned char *fits,
+                    Py_ssize_t row) noexcept nogil:
+    """All gpus x engines cells of one (model, dtype, context, batch) row.
+
+    Raw pointers (no memoryview reference counting per call); locals are per
+    call, so per thread.  `out` is the (RESULT_FIELDS, n_cells) array.
+    """
+    cdef Py_ssize_t b = row % n_b
+    cdef Py_ssize_t rest = row // n_b
+    cdef Py_ssize_t c = rest % n_c
+    cdef Py_ssize_t md = rest // n_c          # m * n_d + d
+    cdef Py_ssize_t g, e, i, start, stop, base
+    cdef Py_ssize_t per_row = n_g * n_e
+    cdef double ctx = contexts[c], bat = batches[b]
+    cdef vc_row q[_MAX_ENGINES]
+    cdef vc_result rs[_BLOCK]
+    cdef const vc_plan *p
+    for e in range(n_e):
+        p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
+        vc_estimate_row(p, ctx, bat, &q[e])
+    # the row's cells in blocks: compute into a small local buffer, then write each
+    # output field as one contiguous run (few interleaved write streams)
+    base = row * per_row
+    start = 0
+    while start < per_row:
+        stop = start + _BLOCK
+        if stop > per_row:
+            stop = per_row
+        for i in range(start, stop):
+            g = i // n_e
+            e = i % n_e
+            p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
+            vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
+        for i in range(start, stop):
+            out[base + i] = rs[i - start].weights_bytes
+        for i in range(start, stop):
+            out[n_cells + base + i] = rs[i - start].kv_cache_bytes
+        for i in range(start, stop):
+            out[2 * n_cells + base + i] = rs[i - start].activation_bytes
+        for i in range(start, stop):
+            out[3 * n_cells + base + i] = rs[i - start].overhead_bytes
+        for i in range(start, stop):
+            out[4 * n_cells + base + i] = rs[i - start].total_bytes
+        for i in range(start, stop):
+            out[5 * n_cells + base + i] = rs[i - start].headroom_bytes
+        for i in range(start, stop):
+            out[6 * n_cells + base + i] = rs[i - start].kv_capacity_tokens
+        for i in range(start, stop):
+            out[7 * n_cells + base + i] = rs[i - start].kv_blocks
+        for i in range(start, stop):
+            out[8 * n_cells + base + i] = rs[i - start].max_concurrency
+        for i in range(start, stop):
+            out[9 * n_cells + base + i] = rs[i - start].host_bytes
+        for i in range(start, stop):
+            fits[base + i] = rs[i - start].fits != 0.0
+        start = stop
+
+
+def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
+         const double[:, ::1] engines, const double[::1] contexts, const double[::1] batches,
+         const double[::1] gpu_bytes, const double[::1] gpu_large, double[:, :, :, ::1] plans,
+         double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start, Py_ssize_t row_stop, int n_threads):
+    """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
+
+    Each row holds its gpus x engines cells of every output (C order: model,
+    dtype, context, batch, gpu, engine).  `plans` is scratch of shape (models,
+    dtypes, engines, PLAN_NFIELDS); `out` has one row per name in
+    RESULT_FIELDS and one column per cell; `fits` one byte per cell.
+    """
+    cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
+    cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
+    cdef Py_ssize_t row
+    cdef const double *plans_p = &plans[0, 0, 0, 0]
+    cdef double *out_p = &out[0, 0]
+    cdef unsigned char *fits_p = &fits[0]
+    if n_threads < 1:
+        n_threads = 1
+    with nogil:
+        _plans(models, dtypes, part_bytes, engines, plans)
+    for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
+        _grid_row(plans_p, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0], &gpu_large[0], n_g,
+                  out_p, n_cells, fits_p, row)
+
+
+cdef void _solve_row(int which, const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *fixed,
+                     Py_ssize_t n_f, const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g,
+                     const double *caps, double *out, Py_ssize_t row) noexcept nogil:
+    """All gpus x engines answers of one (model, dtype, fixed) row; locals are per call (per thread)."""
+    cdef Py_ssize_t f = row % n_f
+    cdef Py_ssize_t md = row // n_f            # m * n_d + d
+    cdef Py_ssize_t m = md // n_d
+    cdef Py_ssize_t g, e
+    cdef vc_guess s
+    cdef const vc_plan *p
+    for e in range(n_e):
+        p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
+        vc_prepare_guess(p, fixed[f], which, &s)
+        for g in range(n_g):
+            out[(row * n_g + g) * n_e + e] = vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
+
+
+def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
+          const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[::1] fixed,
+          const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
+          double[:, :, :, ::1] plans, double[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
+          int n_threads):
+    """Inverse questions over rows [row_start, row_stop) of the flattened (model, dtype, fixed) grid.
+
+    which = 0: largest context for each batch in `fixed`; which = 1: largest
+    batch for each context in `fixed`.  caps[m] bounds the answer of model m.
+    Each row holds gpus x engines answers (C order: model, dtype, fixed, gpu, engine).
+    """
+    cdef Py_ssize_t n_d = dtypes.shape[0], n_e = engines.shape[0], n_f = fixed.shape[0], n_g = gpu_bytes.shape[0]
+    cdef Py_ssize_t row
+    cdef const double *plans_p = &plans[0, 0, 0, 0]
+    cdef double *out_p = &out[0]
+    if n_threads < 1:
+        n_threads = 1
+    with nogil:
+        _plans(models, dtypes, part_bytes, engines, plans)
+    for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
+        _solve_row(which, plans_p, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0], n_g, &caps[0], out_p, row)

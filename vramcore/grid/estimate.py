@@ -1,0 +1,116 @@
+"""One configuration: :func:`estimate`, one cell of the same kernel path as :func:`vramcore.sweep`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from vramcore._units import GB, GiB
+from vramcore.engines import EngineSpec, get_engine
+from vramcore.grid.results import Estimate
+from vramcore.grid.run import run_sweep
+from vramcore.grid.validation import positive_int
+from vramcore.hardware.gpus import GPUSpec
+
+__all__ = ["GB", "Estimate", "GiB", "estimate"]
+
+
+def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, context: int,
+             batch: int = 1, gpu: str | GPUSpec | None = None, n_gpus: int = 1,
+             engine: str | EngineSpec = "transformers", tp: int | None = None, pp: int | None = None,
+             gpu_memory: str | int = "usable") -> Estimate:
+    """Estimate the GPU memory of one inference configuration.
+
+    Under the default engine, ``"transformers"``, the estimate assumes (each
+    rule is a named field of :class:`vramcore.EngineSpec`, with its source,
+    in ``vramcore/engines/``):
+
+    - weights: exact parameter counts by part (tied tensors once); integer /
+      fp8 dtypes store the linear layers at their width and keep the
+      embedding, norms, router and lm_head in the 16-bit compute dtype; no
+      quantization scales are counted; quantization *formats* (GPTQ, AWQ,
+      bitsandbytes, fp8 with scales, MXFP4, NVFP4, GGUF file types) count the
+      exact bytes every tensor is stored in, scales and zero points included;
+    - KV cache: transformers' ``DynamicCache``: ``2 x kv_heads x head_dim``
+      elements per token and layer, sliding-window layers keep ``window - 1``
+      tokens, MLA caches its compressed latent (``kv_lora_rank + rope dim``);
+      by default in the compute dtype (bf16 for quantized weights);
+    - activations: the transient peak of one forward pass over the whole
+      prompt with fused SDPA / flash attention (no ``context x context``
+      score matrix), plus the last-position logits that ``generate()`` keeps
+      (and its fp32 copy);
+    - overhead: 512 MiB of CUDA context per GPU and 5 % allocator slack on
+      the KV cache and activations;
+    - GPU memory: CUDA-visible bytes where known, else the nvidia-smi total.
+
+    The serving engines (``"vllm"``, ``"sglang"``, ``"trtllm"``) size the KV
+    cache from a memory budget: ``kv_cache_bytes`` is what they allocate and
+    ``fits`` means the budget holds ``batch`` sequences of ``context`` tokens;
+    ``"llamacpp"`` allocates ``n_ctx = context x batch`` cells up front.
+
+    Parameters
+    ----------
+    model : str, ModelSpec, ModelCard, dict, path, GGUFModel or SafetensorsCheckpoint
+        Built-in name, spec, card, ``config.json`` dict, a path to a config
+        file, to a folder holding one or to a ``.gguf`` file, or a file read
+        with :func:`vramcore.read_gguf` / :func:`vramcore.read_safetensors`.
+    dtype : str
+        Weight dtype: fp32, fp16, bf16, fp8_e4m3 (fp8), fp8_e5m2, int8, int4,
+        or a quantization format (``"gptq-int4-g128"``, ``"awq-int4-g128"``,
+        ``"bnb-nf4-dq"``, ``"fp8-block128"``, ``"mxfp4"``, ``"nvfp4"``,
+        ``"Q4_K_M"`` ...; see ``vramcore.list_dtypes("all")``).  ``"auto"``
+        (default): the model's own format (its ``quantization_config``, a GGUF
+        file's tensors), else bf16; :attr:`Estimate.dtype` names the result.
+    kv_dtype : str, optional
+        KV-cache dtype; None uses the compute dtype.
+    context : int
+        Tokens per sequence (prompt plus generated tokens).
+    batch : int
+        Concurrent sequences.
+    gpu : str or GPUSpec, optional
+        GPU to check the fit against; None skips the fit.
+    n_gpus : int
+        GPUs the model is spread over (see :func:`vramcore.sweep`); figures are per GPU.
+    engine : str or EngineSpec
+        Allocation rules (see :func:`vramcore.list_engines`).
+    tp, pp : int, optional
+        Tensor- and pipeline-parallel degrees.
+    gpu_memory : {"usable", "cuda_visible", "total"} or int
+        Which per-GPU memory figure to check against.
+
+    Returns
+    -------
+    Estimate
+
+    Raises
+    ------
+    ValueError
+        Unknown model / dtype / GPU / engine (with close matches), a context,
+        batch or n_gpus that is not a positive integer, or a parallel layout
+        the model does not allow.
+    TypeError
+        An argument of the wrong type.
+
+    Examples
+    --------
+    >>> e = estimate("DeepSeek-R1-Distill-Llama-8B", context=8192, gpu="H100")
+    >>> int(e.weights_bytes), int(e.kv_cache_bytes)
+    (16060522496, 1073741824)
+    >>> e.fits
+    True
+    """
+    context = positive_int("context", context)
+    batch = positive_int("batch", batch)
+    if isinstance(engine, (list, tuple)):
+        raise TypeError("engine must be one engine name or EngineSpec; use vramcore.sweep to compare engines")
+    if gpu is None and get_engine(engine).budgeted:
+        raise ValueError(f"engine {get_engine(engine).name!r} sizes its KV cache from the GPU's memory; pass gpu=")
+    target: str | GPUSpec = (gpu if gpu is not None else
+                             GPUSpec(name="none", vendor="none", memory_total_bytes=2**62, source="placeholder"))
+    s = run_sweep(model, dtype, context, batch, target, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus, tp=tp,
+                  pp=pp, gpu_memory=gpu_memory if gpu is not None else "usable", n_threads=1, progress=None)
+    cell = s.cell(0, 0, 0, 0, 0)
+    if gpu is None:
+        # nothing that depends on the GPU's memory is meaningful without one
+        return replace(cell, gpu=None, gpu_bytes=None, fits=None, headroom_bytes=None, max_concurrency=None)
+    return cell

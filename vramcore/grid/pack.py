@@ -1,0 +1,180 @@
+"""Specs -> struct-of-doubles rows for the kernel: the one bridge to C.
+
+The column order of each row matches the field order of the structs in
+include/vramcore/formulas.h (``vc_model``, ``vc_dtype``, ``vc_engine``);
+``tests/test_kernel_contract.py`` checks the counts against the compiled module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vramcore.engines import EngineSpec
+from vramcore.model.spec import PARTS, ModelSpec
+from vramcore.storage.dtypes import DType
+from vramcore.storage.resolve import get_dtype
+
+MODEL_FIELDS: tuple[str, ...] = (
+    "n_full_layers",
+    "n_sliding_layers",
+    "sliding_window",
+    "num_heads",
+    "kv_heads",
+    "head_dim_k",
+    "head_dim_v",
+    "mla_latent",
+    "hidden",
+    "dense_intermediate",
+    "n_dense_mlp_layers",
+    "n_moe_layers",
+    "n_experts",
+    "experts_per_token",
+    "expert_intermediate",
+    "shared_intermediate",
+    "vocab",
+    "max_context",
+    "attn_kv_fraction",
+    "attn_replicated_fraction",
+    "rotary_dim",
+)
+DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
+ENGINE_FIELDS: tuple[str, ...] = (
+    "kind", "tp", "pp", "sliding_cap_offset", "mla_compressed", "full_logits", "cuda_context_bytes",
+    "allocator_reserve", "mem_fraction", "block_size", "max_num_batched_tokens", "max_num_seqs",
+    "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
+    "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache",
+)
+
+
+def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
+    """Shares of one layer's attention weights in k/v projections and in TP-replicated projections."""
+    attn = spec.param_breakdown()["attention"] / spec.num_layers  # every layer has the same attention
+    h = spec.hidden_size
+    if spec.is_mla:
+        # q_a_proj and kv_a_proj_with_mqa are replicated on every TP rank in vLLM's
+        # DeepseekV2MLAAttention (ReplicatedLinear); the b projections and o_proj split.
+        replicated = h * (spec.kv_lora_rank + spec.qk_rope_head_dim)  # type: ignore[operator]
+        if spec.q_lora_rank is not None:
+            replicated += h * spec.q_lora_rank
+        return 0.0, replicated / attn
+    kv = 2 * h * spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+    if spec.qkv_bias:
+        kv += 2 * spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+    return kv / attn, 0.0
+
+
+def model_row(spec: ModelSpec) -> list[float]:
+    """Return the ``vc_model`` row of `spec`."""
+    if spec.is_mla:
+        kv_heads = float(spec.num_heads)
+        hd_k = float(spec.qk_nope_head_dim + spec.qk_rope_head_dim)  # type: ignore[operator]
+        hd_v = float(spec.v_head_dim)  # type: ignore[arg-type]
+        mla_latent = float(spec.kv_lora_rank + spec.qk_rope_head_dim)  # type: ignore[operator]
+    else:
+        kv_heads = float(spec.num_kv_heads)  # type: ignore[arg-type]
+        hd_k = hd_v = float(spec.head_dim)  # type: ignore[arg-type]
+        mla_latent = 0.0
+    kv_fraction, replicated_fraction = _attention_fractions(spec)
+    row = {
+        "n_full_layers": float(spec.n_full_layers),
+        "n_sliding_layers": float(spec.n_sliding_layers),
+        "sliding_window": float(spec.sliding_window or 0),
+        "num_heads": float(spec.num_heads),
+        "kv_heads": kv_heads,
+        "head_dim_k": hd_k,
+        "head_dim_v": hd_v,
+        "mla_latent": mla_latent,
+        "hidden": float(spec.hidden_size),
+        "dense_intermediate": float(spec.intermediate_size),
+        "n_dense_mlp_layers": float(spec.n_dense_mlp_layers),
+        "n_moe_layers": float(spec.n_moe_layers),
+        "n_experts": float(spec.num_experts),
+        "experts_per_token": float(spec.experts_per_token),
+        "expert_intermediate": float(spec.moe_intermediate_size or 0),
+        "shared_intermediate": float(spec.shared_expert_intermediate_size),
+        "vocab": float(spec.vocab_size),
+        "max_context": float(spec.max_context or 0),
+        "attn_kv_fraction": kv_fraction,
+        "attn_replicated_fraction": replicated_fraction,
+        "rotary_dim": float(spec.qk_rope_head_dim if spec.is_mla else spec.head_dim),  # type: ignore[arg-type]
+    }
+    return [row[f] for f in MODEL_FIELDS]
+
+
+def pack_models(specs: Sequence[ModelSpec]) -> np.ndarray:
+    """Return a C-contiguous float64 array (len(specs), len(MODEL_FIELDS))."""
+    return np.ascontiguousarray(np.array([model_row(s) for s in specs], dtype=np.float64)
+                                .reshape(len(specs), len(MODEL_FIELDS)))
+
+
+def dtype_row(dtype: DType, kv_dtype: DType | None) -> list[float]:
+    """Return the ``vc_dtype`` row: activations in the compute dtype, KV in `kv_dtype` or the compute dtype."""
+    kv_bits = kv_dtype.bits if kv_dtype is not None else dtype.compute_bits
+    return [dtype.compute_bits / 8.0, float(kv_bits)]
+
+
+def pack_dtypes(dtypes: Sequence[DType], kv_dtype: DType | None) -> np.ndarray:
+    """Return a C-contiguous float64 array (len(dtypes), len(DTYPE_FIELDS))."""
+    return np.ascontiguousarray(np.array([dtype_row(d, kv_dtype) for d in dtypes], dtype=np.float64)
+                                .reshape(len(dtypes), len(DTYPE_FIELDS)))
+
+
+def pack_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType]) -> np.ndarray:
+    """Return stored weight bytes as a C-contiguous float64 array (models, dtypes, len(PARTS))."""
+    out = np.empty((len(specs), len(dtypes), len(PARTS)), dtype=np.float64)
+    for i, spec in enumerate(specs):
+        for j, dtype in enumerate(dtypes):
+            parts = dtype.weight_bytes_by_part(spec)
+            out[i, j] = [parts[p] for p in PARTS]
+    return out
+
+
+def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
+    """Return the ``vc_engine`` row of `engine` run with `tp` x `pp` GPUs."""
+    row = {
+        "kind": float(engine.kind_code),
+        "tp": float(tp),
+        "pp": float(pp),
+        "sliding_cap_offset": float(engine.sliding_cap_offset),
+        "mla_compressed": float(engine.mla_compressed),
+        "full_logits": float(engine.full_logits),
+        "cuda_context_bytes": float(engine.cuda_context_bytes),
+        "allocator_reserve": float(engine.allocator_reserve_fraction),
+        "mem_fraction": float(engine.mem_fraction),
+        "block_size": float(engine.block_size),
+        "max_num_batched_tokens": float(engine.max_num_batched_tokens),
+        "max_num_seqs": float(engine.max_num_seqs),
+        "cuda_graph_bytes": float(engine.cuda_graph_bytes),
+        "non_torch_bytes": float(engine.non_torch_bytes + (engine.nccl_bytes if tp * pp > 1 else 0)),
+        "ctx_pad": float(engine.ctx_pad),
+        "n_gpu_layers": float(engine.n_gpu_layers),
+        "swa_full": float(engine.swa_full),
+        "max_model_len": float(engine.max_model_len),
+        "kv_bits": float(get_dtype(engine.kv_cache_dtype, argname="kv_cache_dtype").bits)
+        if engine.kv_cache_dtype is not None else 0.0,
+        "sampler_bytes": float(engine.sampler_bytes_per_logit),
+        "graphs_in_budget": float(engine.cuda_graphs_in_budget),
+        "flash_attn": float(engine.flash_attn),
+        "rope_cache": float(engine.rope_cache),
+    }
+    return [row[f] for f in ENGINE_FIELDS]
+
+
+def gpu_is_large(gpu_name: str, gpu_bytes: float) -> bool:
+    """Return True where vLLM uses its larger batch defaults: >= 70 GiB, not an A100 (get_batch_defaults)."""
+    return gpu_bytes >= 70 * 2**30 and "a100" not in gpu_name.lower()
+
+
+def plans_scratch(n_models: int, n_dtypes: int, n_engines: int) -> np.ndarray:
+    """Scratch for the kernel's per-(model, dtype, engine) plans."""
+    import vramcore.grid._kernel as _kernel
+
+    return np.empty((n_models, n_dtypes, n_engines, _kernel.PLAN_NFIELDS), dtype=np.float64)
+
+
+def pack_engines(engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
+    """Return a C-contiguous float64 array (len(engines), len(ENGINE_FIELDS)) of (engine, tp, pp) rows."""
+    return np.ascontiguousarray(np.array([engine_row(e, tp, pp) for e, tp, pp in engines], dtype=np.float64)
+                                .reshape(len(engines), len(ENGINE_FIELDS)))

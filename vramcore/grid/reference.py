@@ -1,0 +1,1009 @@
+"""The pure-Python oracle the tests hold the compiled kernel to.
+
+An independent, deliberately slow re-implementation of the memory model of
+every engine kind (``"transformers"``, ``"vllm"``, ``"sglang"``, ``"trtllm"``,
+``"llamacpp"``) as it is *documented* (the comments of
+``include/vramcore/formulas.h``, the docstrings of :func:`vramcore.estimate`,
+:func:`vramcore.sweep`, the fields and sources of :class:`vramcore.EngineSpec`
+in ``vramcore/engines/`` and the engine table of the README).  It works from
+the specs themselves, never from the kernel's packed rows (``vramcore.grid.pack``
+is not imported), and it is written differently on purpose:
+
+- one function per engine kind (:func:`_transformers_cell`,
+  :func:`_paged_cell` with a budget rule per serving engine,
+  :func:`_llamacpp_cell`) instead of one plan with switches;
+- the KV cache is summed layer by layer over ``spec.layer_types``; llama.cpp
+  offloads *named* layers (the last ``n_gpu_layers - 1``), so its weights and
+  cache are summed over exactly those layers, MLP kind by MLP kind;
+- the activation peak is the maximum over the layers of ``spec.mlp_layer_types``;
+- the weights are summed part by part over ``spec.param_breakdown()``, the
+  attention part split projection by projection for tensor parallelism;
+- every quantity is computed *exactly*, with Python integers and
+  :class:`fractions.Fraction`, and rounded to a float once, at the end.
+
+So :func:`reference_estimate_exact` is the mathematical value of the model and
+:func:`reference_estimate` its correctly rounded float.  The kernel computes in
+double precision: where all its intermediate values are exact (byte counts
+below about 2**42 with integer or power-of-two factors) it must agree bit for
+bit, elsewhere up to the rounding of its intermediate operations (and a floor
+of a rounded quotient, such as a block count, may then land one off when the
+exact quotient sits within that rounding of an integer).
+
+Every figure is per GPU, the most loaded one, for ``tp`` tensor-parallel ranks
+times ``pp`` pipeline stages (``n_gpus = tp * pp``; with neither given,
+transformers and llama.cpp spread their layers over ``n_gpus`` pipeline stages,
+the serving engines use ``n_gpus`` tensor-parallel ranks).  A pipeline stage
+holds ``ceil(L / pp)`` of the ``L`` layers, taken as that share of every layer
+kind (the documented rule names no particular layers).
+
+The rules per engine, with the sources the project documents:
+
+- ``transformers``: a ``DynamicCache`` that grows with the sequences (full
+  layers every token, sliding layers ``window + sliding_cap_offset``), the
+  prefill peak plus the last-position logits, a CUDA context and an allocator
+  slack on KV + activations.
+- ``vllm`` / ``sglang`` / ``trtllm`` (paged): the KV cache is what a memory
+  budget holds, in blocks of ``block_size`` tokens: vLLM ``gpu_memory_utilization
+  x memory - weights - profile peak - non-torch`` (minus the CUDA-graph
+  estimate when ``cuda_graphs_in_budget``), SGLang ``mem_fraction_static x
+  (memory - CUDA context - non-torch) - weights``, TensorRT-LLM
+  ``free_gpu_memory_fraction x (memory - weights - profile peak - CUDA context
+  - non-torch - CUDA graphs)``.  Hybrid models share one block pool among KV
+  groups (vLLM ``get_kv_cache_groups``); blocks = ``floor(budget / (page x
+  group size))``, a request needs ``ceil(context / block)`` blocks per full
+  group and ``ceil(min(window - 1 + max_num_batched_tokens, context) / block) +
+  1`` per sliding group; ``max_concurrency`` = blocks / blocks per request and
+  ``kv_capacity_tokens`` = ``blocks // groups x block_size``, as vLLM logs them.
+  The profile peak is the larger of a forward over the token budget and the
+  sampler over ``min(max_num_seqs, tokens)`` logits rows.  Settings left at 0
+  follow the GPU: vLLM 8192 tokens / 1024 sequences on GPUs of >= 70 GiB that
+  are not A100s, else 2048 / 256; SGLang's chunked prefill and
+  ``mem_fraction_static`` follow its memory (``_handle_gpu_memory_settings``).
+  The non-torch memory grows by ``nccl_bytes`` when the model spans GPUs.
+- ``llamacpp``: ``n_ctx = context x batch`` cells padded to ``ctx_pad``,
+  sliding layers ``min(n_ctx, pad(window x batch + n_ubatch))`` cells unless
+  ``swa_full``; the output layer is offloaded first, then the last
+  ``n_gpu_layers - 1`` repeating layers (``-1``: every layer); token embeddings,
+  the layers left on the CPU with their cache, the f32 logits buffer and the
+  host compute buffer (input embeddings + f32 KQ mask) are host memory; the GPU
+  compute buffer is one ``n_ubatch`` of the f32 graph (FFN, logits with the
+  output layer, and without flash attention the scores over the whole cache).
+
+:func:`reference_grid_numpy` evaluates the transformers formulas over a whole
+grid as a NumPy float64 broadcast: per-model scalars of shape ``(M, 1, 1, 1,
+1)``, per-dtype ``(1, D, 1, 1, 1)``, contexts ``(1, 1, C, 1, 1)``, batches
+``(1, 1, 1, B, 1)`` and GPUs ``(1, 1, 1, 1, G)``.  The benchmark uses it as "the
+same formulas as a NumPy broadcast".
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from vramcore.engines import EngineSpec
+from vramcore.model.spec import PARTS, ModelSpec
+from vramcore.storage.dtypes import DType
+from vramcore.storage.resolve import get_dtype
+
+__all__ = ["DETAILS", "FIELDS", "MAX_COUNT", "reference_estimate", "reference_estimate_exact",
+           "reference_grid_numpy"]
+
+#: Result keys, in the order of :class:`vramcore.Estimate`.
+FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
+                           "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
+                           "kv_blocks", "max_concurrency", "host_bytes")
+
+#: Extra keys of ``reference_estimate_exact(..., details=True)`` for the paged engines.
+DETAILS: tuple[str, ...] = ("budget_bytes", "block_bytes", "blocks_per_request", "kv_groups",
+                            "mem_fraction", "mem_fraction_margin", "profile_tokens", "profile_seqs")
+
+#: Largest context / batch / GPU count accepted (byte counts stay meaningful doubles).
+MAX_COUNT = 2**53
+
+#: Parts stored at the width of the weight dtype even when it is quantized.
+_LINEAR_PARTS = frozenset({"attention", "mlp_dense", "mlp_routed_experts", "mlp_shared_experts"})
+#: Parts held by every decoder layer (the final norm goes with them).
+_LAYER_PARTS = ("attention", "mlp_dense", "mlp_routed_experts", "mlp_shared_experts", "router", "norms")
+
+#: Engines that split layers over ``n_gpus`` (the others split tensors).
+_LAYER_SPLIT_KINDS = ("transformers", "llamacpp")
+#: Engines that size their KV cache from a memory budget.
+_PAGED_KINDS = ("vllm", "sglang", "trtllm")
+
+GiB = 2**30
+MiB = 2**20
+#: vLLM's larger batch defaults apply from this much memory (vllm/engine/arg_utils.py, get_batch_defaults).
+_VLLM_LARGE_GPU_BYTES = 70 * GiB
+#: llama.cpp's n_ubatch default (common/common.h), what ``max_num_batched_tokens=0`` ("auto") stands for.
+_LLAMACPP_UBATCH = 512
+
+
+# ---------------------------------------------------------------------- argument checks
+def _count(name: str, value: Any) -> int:
+    """Return `value` as an int in [1, 2**53]; integral floats are accepted, bools are not."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+    elif isinstance(value, numbers.Real):
+        as_float = float(value)
+        if not math.isfinite(as_float) or as_float != math.floor(as_float):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        number = int(as_float)
+    else:
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if not 1 <= number <= MAX_COUNT:
+        raise ValueError(f"{name} must be a positive integer <= 2**53, got {value!r}")
+    return number
+
+
+def _counts(name: str, values: Any) -> np.ndarray:
+    """Return a scalar or 1-D sequence of counts as a new float64 array (the input is not touched).
+
+    Each element is checked on its own, so a bool among ints is refused, as a lone bool is.
+    """
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a positive integer or a 1-D sequence of them, got {values!r}")
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "b":
+            raise TypeError(f"{name} must hold integers, got a bool array")
+        items = values.reshape(-1).tolist() if values.ndim <= 1 else None
+    elif isinstance(values, (numbers.Number, np.generic)):
+        items = [values]
+    else:
+        items = list(values)
+        if any(isinstance(v, (list, tuple, np.ndarray)) for v in items):
+            items = None
+    if items is None:
+        raise ValueError(f"{name} must be a scalar or 1-D, got {values!r}")
+    if not items:
+        raise ValueError(f"{name} must not be empty")
+    return np.array([_count(name, v) for v in items], dtype=np.float64)
+
+
+def _gpu_bytes(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"gpu_bytes must be an int number of bytes, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"gpu_bytes must be positive, got {value!r}")
+    return int(value)
+
+
+def _check_types(spec: ModelSpec, dtype: DType, kv_dtype: DType | None) -> None:
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
+    if not isinstance(dtype, DType):
+        raise TypeError(f"dtype must be a DType, got {type(dtype).__name__}")
+    if kv_dtype is not None and not isinstance(kv_dtype, DType):
+        raise TypeError(f"kv_dtype must be a DType or None, got {type(kv_dtype).__name__}")
+
+
+def _check_engine(engine: EngineSpec) -> None:
+    if not isinstance(engine, EngineSpec):
+        raise TypeError(f"engine must be an EngineSpec, got {type(engine).__name__}")
+    offset = engine.sliding_cap_offset
+    if isinstance(offset, bool) or not isinstance(offset, numbers.Integral):
+        raise TypeError(f"engine.sliding_cap_offset must be an int number of tokens, got {offset!r}")
+    for flag in ("mla_compressed", "full_logits"):
+        if not isinstance(getattr(engine, flag), bool):
+            raise TypeError(f"engine.{flag} must be a bool, got {getattr(engine, flag)!r}")
+    ctx = engine.cuda_context_bytes
+    if isinstance(ctx, bool) or not isinstance(ctx, numbers.Integral) or ctx < 0:
+        raise ValueError(f"engine.cuda_context_bytes must be an int >= 0, got {ctx!r}")
+
+
+def _parallelism(spec: ModelSpec, engine: EngineSpec, n_gpus: Any, tp: Any, pp: Any) -> tuple[int, int]:
+    """Resolve and check (tp, pp).
+
+    With neither given, `n_gpus` means pipeline stages for the engines that
+    split layers (transformers ``device_map``, llama.cpp) and tensor-parallel
+    ranks for the serving engines.
+    """
+    n = _count("n_gpus", n_gpus)
+    if tp is None and pp is None:
+        tp_, pp_ = (1, n) if engine.kind in _LAYER_SPLIT_KINDS else (n, 1)
+    else:
+        tp_ = _count("tp", tp) if tp is not None else 1
+        pp_ = _count("pp", pp) if pp is not None else 1
+        if n != 1 and n != tp_ * pp_:
+            raise ValueError(f"n_gpus ({n}) must equal tp x pp ({tp_} x {pp_}) when both are given")
+    if spec.num_heads % tp_:
+        raise ValueError(f"tp={tp_} does not divide the {spec.num_heads} attention heads")
+    kv_heads = spec.num_kv_heads or spec.num_heads
+    if not spec.is_mla and kv_heads % tp_ and tp_ % kv_heads:
+        raise ValueError(f"tp={tp_} and the {kv_heads} KV heads must divide one another")
+    if pp_ > spec.num_layers:
+        raise ValueError(f"pp={pp_} exceeds the {spec.num_layers} layers")
+    if engine.kind == "llamacpp" and engine.n_gpu_layers > spec.num_layers + 1:
+        raise ValueError(f"n_gpu_layers={engine.n_gpu_layers} exceeds the {spec.num_layers} layers (+1 output)")
+    return tp_, pp_
+
+
+# ---------------------------------------------------------------------- the model, exactly
+def _compute_bytes(dtype: DType) -> Fraction:
+    """Bytes of one activation element: activations run in the compute dtype."""
+    return Fraction(dtype.compute_bits) / 8
+
+
+def _kv_bytes_per_elem(dtype: DType, kv_dtype: DType | None, engine: EngineSpec) -> Fraction:
+    """Bytes of one cached element: the engine's KV dtype, else `kv_dtype`, else the compute dtype."""
+    if engine.kv_cache_dtype is not None:
+        bits = get_dtype(engine.kv_cache_dtype, argname="kv_cache_dtype").bits
+    elif kv_dtype is not None:
+        bits = kv_dtype.bits
+    else:
+        bits = dtype.compute_bits
+    return Fraction(bits) / 8
+
+
+def _stored_part_bytes(spec: ModelSpec, dtype: DType) -> dict[str, Fraction]:
+    """Return the stored bytes of every parameter part of `spec` in `dtype`.
+
+    Linear layers take the dtype's width; the other parts the compute width when
+    the dtype is quantized; a router the engine keeps in fp32 takes 4 bytes.
+    """
+    out: dict[str, Fraction] = {}
+    for part, count in spec.param_breakdown().items():
+        if part in _LINEAR_PARTS:
+            bits = Fraction(dtype.bits)
+        elif part == "router" and spec.router_fp32:
+            bits = Fraction(32)
+        else:
+            bits = Fraction(dtype.compute_bits if dtype.quantized else dtype.bits)
+        out[part] = count * bits / 8
+    assert tuple(out) == PARTS
+    return out
+
+
+def _attention_split(spec: ModelSpec) -> tuple[Fraction, Fraction]:
+    """Return the shares of a layer's attention parameters in k/v and in MLA latent projections.
+
+    k/v projections split over at most kv_heads TP ranks; MLA latent projections
+    are replicated on every rank.
+    """
+    h = spec.hidden_size
+    per_layer = Fraction(spec.param_breakdown()["attention"], spec.num_layers)
+    if spec.is_mla:
+        assert spec.kv_lora_rank is not None and spec.qk_rope_head_dim is not None
+        kv_a_proj = h * (spec.kv_lora_rank + spec.qk_rope_head_dim)  # kv_a_proj_with_mqa
+        q_a_proj = h * spec.q_lora_rank if spec.q_lora_rank is not None else 0
+        return Fraction(0), (kv_a_proj + q_a_proj) / per_layer
+    assert spec.num_kv_heads is not None and spec.head_dim is not None
+    k_proj = v_proj = h * spec.num_kv_heads * spec.head_dim
+    biases = 2 * spec.num_kv_heads * spec.head_dim if spec.qkv_bias else 0
+    return (k_proj + v_proj + biases) / per_layer, Fraction(0)
+
+
+def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, pp: int) -> Fraction:
+    """Weights on the most loaded GPU.
+
+    TP splits the attention and MLP matrices and the vocabulary; k/v projections
+    split over at most kv_heads ranks; MLA latent projections, norms and the router
+    are replicated.  The most loaded pipeline stage holds ceil(L / pp) of the L
+    layers, plus the embedding (first stage) or the lm_head (last stage; a tied
+    lm_head is a second copy of the embedding there), whichever is larger.
+    """
+    parts = _stored_part_bytes(spec, dtype)
+    kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
+    assert kv_heads is not None
+    kv_share, replicated_share = _attention_split(spec)
+    rank_bytes = Fraction(0)
+    for part in _LAYER_PARTS:
+        if part == "attention":
+            attention = parts[part]
+            kv = attention * kv_share
+            replicated = attention * replicated_share
+            rank_bytes += (attention - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated
+        elif part in ("router", "norms"):
+            rank_bytes += parts[part]
+        else:
+            rank_bytes += parts[part] / tp
+    layers_here = -(-spec.num_layers // pp)  # ceil
+    on_gpu = rank_bytes * Fraction(layers_here, spec.num_layers)
+    embedding, lm_head = parts["embedding"] / tp, parts["lm_head"] / tp
+    if pp == 1:
+        return on_gpu + embedding + lm_head
+    last_stage_head = lm_head if lm_head else embedding
+    return on_gpu + max(embedding, last_stage_head)
+
+
+def _rope_cache_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> Fraction:
+    """Return the bytes of the engine's cos/sin cache: max_context x rotary dim, compute dtype."""
+    if not engine.rope_cache or spec.max_context is None:
+        return Fraction(0)
+    rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
+    assert rotary is not None
+    return spec.max_context * rotary * _compute_bytes(dtype)
+
+
+def _kv_elems_per_token(spec: ModelSpec, engine: EngineSpec, tp: int) -> Fraction:
+    """K and V elements one layer caches per token on one TP rank."""
+    if spec.is_mla:
+        assert spec.kv_lora_rank is not None and spec.qk_rope_head_dim is not None
+        assert spec.qk_nope_head_dim is not None and spec.v_head_dim is not None
+        if engine.mla_compressed:
+            return Fraction(spec.kv_lora_rank + spec.qk_rope_head_dim)  # one latent, replicated
+        # decompressed: every query head has its own key (nope + rope) and value, split over TP
+        heads = Fraction(spec.num_heads, tp)
+        return heads * (spec.qk_nope_head_dim + spec.qk_rope_head_dim + spec.v_head_dim)
+    assert spec.num_kv_heads is not None and spec.head_dim is not None
+    heads = max(Fraction(1), Fraction(spec.num_kv_heads, tp))  # replicated when tp > kv heads
+    return heads * spec.head_dim * 2
+
+
+def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int) -> int:
+    """Tokens held by all layers together for one sequence of `context` tokens."""
+    tokens = 0
+    for kind in spec.layer_types or ():
+        if kind == "full_attention":
+            tokens += context
+        else:
+            assert kind == "sliding_attention"
+            tokens += min(context, _sliding_cap(spec, engine))
+    return tokens
+
+
+def _sliding_cap(spec: ModelSpec, engine: EngineSpec) -> int:
+    """Tokens a sliding layer keeps at most: ``window + engine.sliding_cap_offset``."""
+    assert spec.sliding_window is not None
+    cap = spec.sliding_window + int(engine.sliding_cap_offset)
+    if cap < 0:
+        raise ValueError(f"engine.sliding_cap_offset ({engine.sliding_cap_offset}) leaves the sliding "
+                         f"layers of a {spec.sliding_window}-token window a negative token count")
+    return cap
+
+
+def _kv_cache_bytes(spec: ModelSpec, kv_bytes: Fraction, engine: EngineSpec, tp: int, pp: int,
+                    context: int, batch: int) -> Fraction:
+    share = Fraction(-(-spec.num_layers // pp), spec.num_layers)
+    per_seq = _cached_tokens(spec, engine, context) * share * _kv_elems_per_token(spec, engine, tp) * kv_bytes
+    return batch * per_seq
+
+
+def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int) -> Fraction:
+    """Elements per prompt token alive at the peak inside one layer (one TP rank) whose MLP is `mlp_kind`."""
+    if spec.is_mla:
+        assert spec.qk_nope_head_dim is not None and spec.qk_rope_head_dim is not None
+        key_dim, kv_heads = spec.qk_nope_head_dim + spec.qk_rope_head_dim, spec.num_heads
+    else:
+        assert spec.head_dim is not None and spec.num_kv_heads is not None
+        key_dim, kv_heads = spec.head_dim, spec.num_kv_heads
+    q_width = Fraction(spec.num_heads * key_dim, tp)
+    kv_width = max(Fraction(1), Fraction(kv_heads, tp)) * key_dim
+    residual = 2 * spec.hidden_size  # residual stream + its normed copy
+    attention = 3 * q_width + 3 * kv_width  # q, k, v, rotary copies of q and k, attention output
+    if mlp_kind == "dense":
+        mlp = Fraction(3 * spec.intermediate_size, tp)  # gate, up, act(gate) * up
+    else:
+        assert mlp_kind == "moe" and spec.moe_intermediate_size is not None
+        experts = spec.num_experts
+        mlp = (2 * experts  # fp32 router logits, in 16-bit units
+               + spec.hidden_size  # output accumulator
+               # one expert at a time over its even share of the tokens
+               + Fraction(3 * spec.moe_intermediate_size * spec.experts_per_token, tp * experts)
+               + Fraction(3 * spec.shared_expert_intermediate_size, tp))
+    return residual + max(attention, mlp)
+
+
+def _peak_elems_per_token(spec: ModelSpec, tp: int) -> Fraction:
+    """Return the largest per-layer peak over the layers (each MLP kind evaluated once)."""
+    by_kind: dict[str, Fraction] = {}
+    peak = Fraction(0)
+    for kind in spec.mlp_layer_types or ():
+        if kind not in by_kind:
+            by_kind[kind] = _layer_peak_elems_per_token(spec, kind, tp)
+        peak = max(peak, by_kind[kind])
+    return peak
+
+
+def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int, context: int,
+                      batch: int) -> Fraction:
+    per_token = _peak_elems_per_token(spec, tp)
+    if engine.full_logits:
+        # final hidden states + this rank's logits of every position, in the compute dtype
+        per_token = max(per_token, spec.hidden_size + Fraction(spec.vocab_size, tp))
+        return batch * context * per_token * act_bytes
+    # last-position logits in the compute dtype plus the fp32 copy generate() samples from
+    last_logits = batch * spec.vocab_size * (act_bytes + 4)
+    return batch * context * per_token * act_bytes + last_logits
+
+
+# ---------------------------------------------------------------------- layer by layer, engine by engine
+def _stage_share(spec: ModelSpec, pp: int) -> Fraction:
+    """Share of the layers on the most loaded pipeline stage: ceil(L / pp) of L."""
+    return Fraction(-(-spec.num_layers // pp), spec.num_layers)
+
+
+def _layer_weights(spec: ModelSpec, dtype: DType, tp: int) -> list[Fraction]:
+    """Return one TP rank's stored bytes of every decoder layer, layer by layer.
+
+    Every layer has the same attention and norms (the final norm is spread
+    with them, as :func:`_weights_bytes` keeps it with the layers); its MLP is
+    a dense MLP or routed + shared experts with their router, per
+    ``spec.mlp_layer_types``.  Attention and MLP matrices split over `tp` ranks
+    (k/v over at most kv_heads, MLA latent projections replicated); norms and
+    routers are replicated.
+    """
+    parts = _stored_part_bytes(spec, dtype)
+    n_layers = spec.num_layers
+    kinds = spec.mlp_layer_types or ()
+    n_dense, n_moe = kinds.count("dense"), kinds.count("moe")
+    kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
+    assert kv_heads is not None
+    kv_share, replicated_share = _attention_split(spec)
+    attention = parts["attention"] / n_layers
+    kv, replicated = attention * kv_share, attention * replicated_share
+    attention_rank = (attention - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated
+    norms = parts["norms"] / n_layers
+    dense = parts["mlp_dense"] / n_dense / tp if n_dense else Fraction(0)
+    moe = ((parts["mlp_routed_experts"] + parts["mlp_shared_experts"]) / n_moe / tp + parts["router"] / n_moe
+           if n_moe else Fraction(0))
+    return [attention_rank + norms + (dense if kind == "dense" else moe) for kind in kinds]
+
+
+def _kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: Fraction, engine: EngineSpec, tp: int) -> Fraction:
+    """Bytes one layer caches per token on one TP rank (max(1, kv_heads // tp) heads; MLA latent replicated)."""
+    return _kv_elems_per_token(spec, engine, tp) * kv_bytes
+
+
+def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
+    """Return (full-attention layers, sliding-window layers), counted over ``spec.layer_types``."""
+    full = sliding = 0
+    for kind in spec.layer_types or ():
+        if kind == "full_attention":
+            full += 1
+        else:
+            assert kind == "sliding_attention"
+            sliding += 1
+    return full, sliding
+
+
+def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int,
+                       pp: int, context: int, batch: int, gpu_bytes: int | None) -> dict[str, Any]:
+    """Estimate under ``"transformers"``: a dynamic cache, the prefill peak and an allocator slack."""
+    act_bytes = _compute_bytes(dtype)
+    kv_bytes = _kv_bytes_per_elem(dtype, kv_dtype, engine)
+    reserve = Fraction(engine.allocator_reserve_fraction)
+
+    weights = _weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine)
+    kv = _kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, batch)
+    activations = _activation_bytes(spec, act_bytes, engine, tp, context, batch)
+    overhead = engine.cuda_context_bytes + reserve * (kv + activations)
+    total = weights + kv + activations + overhead
+    out: dict[str, Any] = dict.fromkeys(FIELDS)
+    out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations,
+               overhead_bytes=overhead, total_bytes=total, kv_capacity_tokens=Fraction(context * batch),
+               kv_blocks=Fraction(0), host_bytes=Fraction(0))
+    if gpu_bytes is not None:
+        memory = Fraction(gpu_bytes)
+        # sequences of `context` tokens the memory left after weights and context holds
+        free = memory - weights - engine.cuda_context_bytes
+        per_seq = (_kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, 1)
+                   + _activation_bytes(spec, act_bytes, engine, tp, context, 1)) * (1 + reserve)
+        out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
+                   max_concurrency=Fraction(math.floor(free / per_seq)) if free > 0 else Fraction(0))
+    return out
+
+
+# ---------------------------------------------------------------------- paged serving engines
+def _is_large_gpu(gpu_bytes: int, gpu_name: str | None) -> bool:
+    """Return True where vLLM uses its larger batch defaults: >= 70 GiB, not an A100 (get_batch_defaults)."""
+    return gpu_bytes >= _VLLM_LARGE_GPU_BYTES and "a100" not in (gpu_name or "").lower()
+
+
+def _sglang_gpu_defaults(gpu_bytes: int) -> tuple[int, int]:
+    """Return SGLang's (chunked prefill tokens, CUDA-graph max batch) for a GPU of `gpu_bytes`.
+
+    server_args.py, _handle_gpu_memory_settings: < 20 GiB 2048 / 8, < 35 GiB
+    2048 / 24, < 60 GiB 4096 / 32, < 160 GiB 8192 / 256, else 16384 / 512.
+    """
+    gib = Fraction(gpu_bytes, GiB)
+    for limit, chunk, graph_bs in ((20, 2048, 8), (35, 2048, 24), (60, 4096, 32), (160, 8192, 256)):
+        if gib < limit:
+            return chunk, graph_bs
+    return 16384, 512
+
+
+def _sglang_mem_fraction_static(gpu_bytes: int, chunk: int, graph_bs: int, n_gpus: int) -> tuple[Fraction, Fraction]:
+    """Return SGLang's default ``mem_fraction_static`` and how far it is from a rounding tie.
+
+    ``(memory - reserved) / memory`` rounded to three decimals (at least 0.05),
+    with reserved = 512 MiB + 1.5 x the chunked-prefill tokens (at least 2048) +
+    2 x the CUDA-graph batch + tp x pp / 8 GiB, and at least 10 GiB above 60 GiB
+    of memory (in MiB throughout).  The margin is the distance, in thousandths,
+    of the unrounded value from the nearest half-thousandth (0 at a tie).
+    """
+    mib = Fraction(gpu_bytes, MiB)
+    reserved = 512 + Fraction(3, 2) * max(chunk, 2048) + 2 * graph_bs + Fraction(n_gpus, 8) * 1024
+    if mib > 60 * 1024:
+        reserved = max(reserved, Fraction(10 * 1024))
+    thousandths = (mib - reserved) / mib * 1000 + Fraction(1, 2)
+    rounded = math.floor(thousandths)
+    margin = min(thousandths - rounded, rounded + 1 - thousandths)
+    return max(Fraction(1, 20), Fraction(rounded, 1000)), margin
+
+
+def _serving_settings(engine: EngineSpec, gpu_bytes: int, gpu_name: str | None, tp: int,
+                      pp: int) -> tuple[int, int, Fraction, Fraction | None]:
+    """Resolve the settings a paged engine leaves at 0 ("auto") from the GPU.
+
+    Returns (profile tokens, profile sequences, memory fraction, margin of an
+    SGLang default fraction from its rounding tie, else None).
+    """
+    large = _is_large_gpu(gpu_bytes, gpu_name)
+    tokens = engine.max_num_batched_tokens or (8192 if large else 2048)
+    seqs = engine.max_num_seqs or (1024 if large else 256)
+    fraction, margin = Fraction(engine.mem_fraction), None
+    if engine.kind == "sglang":
+        chunk, graph_bs = _sglang_gpu_defaults(gpu_bytes)
+        if engine.max_num_batched_tokens == 0:  # SGLang's chunked prefill follows the GPU's memory
+            tokens = chunk
+        if engine.mem_fraction == 0:
+            fraction, margin = _sglang_mem_fraction_static(gpu_bytes, tokens, graph_bs, tp * pp)
+    return tokens, seqs, fraction, margin
+
+
+def _kv_groups(full: Fraction, sliding: Fraction) -> tuple[Fraction, int, int]:
+    """Return (group size, full groups, sliding groups) of the layers on one GPU.
+
+    vLLM (vllm/v1/core/kv_cache_utils.py, get_kv_cache_groups): one kind alone
+    is one group of every layer; hybrid models use groups of the smaller kind's
+    count (the larger's when it is under 1.5 x the smaller), each kind split
+    into ceil(count / group size) groups (the last padded).
+    """
+    if not (full and sliding):
+        return full + sliding, int(full > 0), int(sliding > 0)
+    small, large = min(full, sliding), max(full, sliding)
+    size = large if large < Fraction(3, 2) * small else small
+    return size, math.ceil(full / size), math.ceil(sliding / size)
+
+
+def _blocks_per_request(context: int, block: int, window: int | None, tokens: int, full_groups: int,
+                        sliding_groups: int) -> int:
+    """Blocks one request of `context` tokens takes from the shared pool.
+
+    A full group holds every token: ceil(context / block).  A sliding group
+    (vLLM SlidingWindowSpec) at most the window - 1 previous tokens plus one
+    scheduler step, and one more block for a window that does not start on a
+    block boundary.
+    """
+    need = full_groups * -(-context // block)
+    if sliding_groups:
+        assert window is not None
+        held = min(window - 1 + tokens, context)
+        need += sliding_groups * (-(-held // block) + 1)
+    return need
+
+
+def _kv_budget(engine: EngineSpec, fraction: Fraction, memory: Fraction, weights: Fraction, profile: Fraction,
+               non_torch: int) -> Fraction:
+    """Bytes each serving engine hands to its KV cache on one GPU."""
+    if engine.kind == "vllm":
+        # gpu_memory_utilization x total - weights - profile peak - non-torch (vllm/v1/worker/gpu_worker.py);
+        # the CUDA context was in the init snapshot, graphs live in the rest unless counted in the budget
+        graphs = engine.cuda_graph_bytes if engine.cuda_graphs_in_budget else 0
+        return fraction * memory - weights - profile - non_torch - graphs
+    if engine.kind == "sglang":
+        # mem_fraction_static x the memory free before loading, minus the weights (model_runner.py)
+        return fraction * (memory - engine.cuda_context_bytes - non_torch) - weights
+    assert engine.kind == "trtllm"
+    # free_gpu_memory_fraction x what the profiled peak leaves (KvCacheCreator)
+    return fraction * (memory - weights - profile - engine.cuda_context_bytes - non_torch - engine.cuda_graph_bytes)
+
+
+def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,
+                context: int, batch: int, gpu_bytes: int, gpu_name: str | None) -> dict[str, Any]:
+    """Estimate under vLLM, SGLang or TensorRT-LLM: a block pool sized from a memory budget."""
+    memory = Fraction(gpu_bytes)
+    tokens, seqs, fraction, margin = _serving_settings(engine, gpu_bytes, gpu_name, tp, pp)
+    weights = _weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine)
+    # profiling run: a forward over the token budget, or the sampler over one logits row per request
+    forward = tokens * _peak_elems_per_token(spec, tp) * _compute_bytes(dtype)
+    sampler = min(seqs, tokens) * spec.vocab_size * Fraction(engine.sampler_bytes_per_logit)
+    profile = max(forward, sampler)
+    non_torch = engine.non_torch_bytes + (engine.nccl_bytes if tp * pp > 1 else 0)
+    overhead = Fraction(engine.cuda_context_bytes + non_torch + engine.cuda_graph_bytes)
+    budget = _kv_budget(engine, fraction, memory, weights, profile, non_torch)
+
+    # KV geometry of the layers on this GPU, kind by kind
+    full, sliding = _layers_by_kind(spec)
+    share = _stage_share(spec, pp)
+    group_size, full_groups, sliding_groups = _kv_groups(full * share, sliding * share)
+    page = engine.block_size * _kv_layer_bytes_per_token(spec, _kv_bytes_per_elem(dtype, kv_dtype, engine), engine,
+                                                         tp)
+    block_bytes = page * group_size  # one block id: a page in each of group-size layers
+    blocks = math.floor(budget / block_bytes) if budget > 0 else 0
+    kv = blocks * block_bytes
+    need = _blocks_per_request(context, engine.block_size, spec.sliding_window, tokens, full_groups,
+                               sliding_groups)
+    total = weights + kv + profile + overhead
+    fits = (budget > 0 and blocks >= batch * need and total <= memory
+            and (engine.max_model_len == 0 or context <= engine.max_model_len))
+    out: dict[str, Any] = {
+        "weights_bytes": weights, "kv_cache_bytes": Fraction(kv), "activation_bytes": profile,
+        "overhead_bytes": overhead, "total_bytes": total, "gpu_bytes": memory, "fits": fits,
+        "headroom_bytes": memory - total,
+        # vLLM logs num_blocks // len(kv_cache_groups) * block_size tokens
+        "kv_capacity_tokens": Fraction(blocks // (full_groups + sliding_groups) * engine.block_size),
+        "kv_blocks": Fraction(blocks), "max_concurrency": Fraction(blocks, need), "host_bytes": Fraction(0),
+        "budget_bytes": budget, "block_bytes": block_bytes, "blocks_per_request": need,
+        "kv_groups": full_groups + sliding_groups, "mem_fraction": fraction, "mem_fraction_margin": margin,
+        "profile_tokens": tokens, "profile_seqs": seqs,
+    }
+    return out
+
+
+# ---------------------------------------------------------------------- llama.cpp
+def _pad(x: int, to: int) -> int:
+    """`x` rounded up to a multiple of `to` (GGML_PAD)."""
+    return -(-x // to) * to
+
+
+def _llamacpp_offload(spec: ModelSpec, engine: EngineSpec, pp: int) -> tuple[frozenset[int], Fraction, bool]:
+    """Return (the offloaded layers, the share of them on the most loaded GPU, output layer offloaded).
+
+    ``n_gpu_layers = -1`` offloads everything, spread over ``pp`` GPUs like any
+    pipeline; ``n >= 0`` offloads the output layer first, then the last ``n - 1``
+    repeating layers (src/llama-model.cpp, load_tensors).
+    """
+    n_layers = spec.num_layers
+    if engine.n_gpu_layers < 0:
+        return frozenset(range(n_layers)), _stage_share(spec, pp), True
+    if pp > 1:
+        raise NotImplementedError("the documented model does not say how llama.cpp spreads n_gpu_layers >= 0 "
+                                  f"over pp={pp} GPUs")
+    on_gpu = min(max(engine.n_gpu_layers - 1, 0), n_layers)
+    return frozenset(range(n_layers - on_gpu, n_layers)), Fraction(1), engine.n_gpu_layers >= 1
+
+
+def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,
+                   context: int, batch: int, gpu_bytes: int | None) -> dict[str, Any]:
+    """Estimate under llama.cpp: n_ctx cells up front, offloaded layers on the GPU, the rest on the host."""
+    offloaded, share, output_on_gpu = _llamacpp_offload(spec, engine, pp)
+    ubatch_setting = engine.max_num_batched_tokens or _LLAMACPP_UBATCH
+    cells = _pad(context * batch, engine.ctx_pad)  # n_seq = batch sequences share one unified cache
+    if spec.sliding_window is None or engine.swa_full:
+        swa_cells = cells
+    else:
+        swa_cells = min(cells, _pad(spec.sliding_window * batch + ubatch_setting, engine.ctx_pad))
+    ubatch = min(ubatch_setting, cells)  # the worst-case graph: one ubatch, n_kv = the whole cache
+
+    parts = _stored_part_bytes(spec, dtype)
+    kv_bytes = _kv_bytes_per_elem(dtype, kv_dtype, engine)
+    gpu_layers, host_layers = _layer_weights(spec, dtype, tp), _layer_weights(spec, dtype, 1)
+    gpu_token, host_token = (_kv_layer_bytes_per_token(spec, kv_bytes, engine, t) for t in (tp, 1))
+    weights = kv = host = Fraction(0)
+    for i, kind in enumerate(spec.layer_types or ()):
+        tokens = cells if kind == "full_attention" else swa_cells
+        if i in offloaded:
+            weights += share * gpu_layers[i]
+            kv += share * tokens * gpu_token
+        else:  # a layer left on the CPU keeps its whole weights and cache in host memory
+            host += host_layers[i] + tokens * host_token
+    if output_on_gpu:  # the output matrix (a tied one is duplicated from the token embeddings)
+        weights += (parts["lm_head"] or parts["embedding"]) / tp
+    else:
+        host += parts["lm_head"]
+    weights += _rope_cache_bytes(spec, dtype, engine)
+    # token embeddings, the f32 logits buffer (n_vocab x n_seq) and the host compute buffer (inputs + KQ mask)
+    host += parts["embedding"] + 4 * spec.vocab_size * batch + ubatch * 4 * (spec.hidden_size + cells)
+
+    # GPU compute buffer: one ubatch of the f32 graph
+    logits_row = 4 * (spec.vocab_size + spec.hidden_size) if output_on_gpu else 0
+    ffn_row = 4 * (2 * spec.intermediate_size + 4 * spec.hidden_size)
+    scores_row = 0 if engine.flash_attn else 4 * spec.num_heads * cells + 4 * 7 * spec.hidden_size
+    activations = Fraction(ubatch * max(logits_row, ffn_row, scores_row))
+    overhead = Fraction(engine.cuda_context_bytes)
+    total = weights + kv + activations + overhead
+    out: dict[str, Any] = dict.fromkeys(FIELDS)
+    out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations, overhead_bytes=overhead,
+               total_bytes=total, kv_capacity_tokens=Fraction(cells), kv_blocks=Fraction(0), host_bytes=host)
+    if gpu_bytes is not None:
+        memory = Fraction(gpu_bytes)
+        out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
+                   max_concurrency=Fraction(cells // context))
+    return out
+
+
+# ---------------------------------------------------------------------- public
+def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec,
+                             n_gpus: int, context: int, batch: int, gpu_bytes: int | None, *,
+                             tp: int | None = None, pp: int | None = None, gpu_name: str | None = None,
+                             details: bool = False) -> dict[str, Any]:
+    """Return the exact value of every field of one estimate, as :class:`fractions.Fraction`.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Model geometry.
+    dtype : DType
+        Weight dtype.
+    kv_dtype : DType or None
+        KV-cache dtype; None caches in the compute dtype of `dtype` (an engine
+        ``kv_cache_dtype`` overrides both).
+    engine : EngineSpec
+        Allocation rules, of any kind.
+    n_gpus : int
+        GPUs per configuration (>= 1); pipeline stages for transformers and
+        llama.cpp, tensor-parallel ranks for the serving engines, unless `tp` /
+        `pp` are given.
+    context : int
+        Tokens per sequence (>= 1).
+    batch : int
+        Concurrent sequences (>= 1).
+    gpu_bytes : int or None
+        Memory of one GPU in bytes; None skips the fit (not allowed for the
+        engines that size their KV cache from it: vLLM, SGLang, TensorRT-LLM).
+    tp, pp : int, optional
+        Tensor- and pipeline-parallel degrees (``n_gpus = tp * pp``).
+    gpu_name : str, optional
+        Name of the GPU; vLLM's batch defaults are smaller on an A100 whatever
+        its memory (None: not an A100).
+    details : bool
+        Also return the paged engines' intermediate figures (:data:`DETAILS`:
+        the KV budget, the bytes of one block id, blocks per request, KV
+        groups, the memory fraction and, for SGLang's default fraction, its
+        distance from a rounding tie in thousandths).
+
+    Returns
+    -------
+    dict
+        The keys of :data:`FIELDS`, per GPU (the most loaded one).  Byte
+        counts and counts are exact Fractions (a float knob taken at the exact
+        binary value of its float), ``fits`` is a bool; ``gpu_bytes``,
+        ``fits``, ``headroom_bytes`` and ``max_concurrency`` are None when
+        `gpu_bytes` is None.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong type.
+    ValueError
+        A count out of [1, 2**53], a GPU without memory (or none for a serving
+        engine), a parallel layout the model does not allow, llama.cpp
+        ``n_gpu_layers`` beyond the layers + 1, or a transformers engine whose
+        sliding-window offset leaves a negative number of tokens.
+    NotImplementedError
+        llama.cpp with ``n_gpu_layers >= 0`` over several pipeline stages (the
+        documented model does not cover it).
+
+    Examples
+    --------
+    >>> from vramcore import ModelSpec, get_dtype, get_engine
+    >>> spec = ModelSpec(num_layers=2, hidden_size=64, num_heads=4, intermediate_size=128,
+    ...                  vocab_size=1000)
+    >>> r = reference_estimate_exact(spec, get_dtype("bf16"), None, get_engine("transformers"),
+    ...                              1, 10, 1, None)
+    >>> r["kv_cache_bytes"]  # 2 layers x 10 tokens x 2 x 4 heads x 16 dims x 2 bytes
+    Fraction(5120, 1)
+    >>> v = reference_estimate_exact(spec, get_dtype("bf16"), None, get_engine("vllm", block_size=16),
+    ...                              1, 10, 1, 2**30, details=True)
+    >>> v["block_bytes"]  # 16 tokens x 2 layers x 256 bytes a token and layer
+    Fraction(8192, 1)
+    >>> v["kv_cache_bytes"] == v["kv_blocks"] * v["block_bytes"]
+    True
+    """
+    _check_types(spec, dtype, kv_dtype)
+    _check_engine(engine)
+    tp_, pp_ = _parallelism(spec, engine, n_gpus, tp, pp)
+    context = _count("context", context)
+    batch = _count("batch", batch)
+    memory = _gpu_bytes(gpu_bytes) if gpu_bytes is not None else None
+    if gpu_name is not None and not isinstance(gpu_name, str):
+        raise TypeError(f"gpu_name must be a str or None, got {gpu_name!r}")
+    if engine.kind == "transformers":
+        out = _transformers_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory)
+    elif engine.kind == "llamacpp":
+        out = _llamacpp_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory)
+    else:
+        if memory is None:
+            raise ValueError(f"engine {engine.name!r} sizes its KV cache from the GPU's memory; pass gpu_bytes")
+        out = _paged_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory, gpu_name)
+    if details:
+        return {**dict.fromkeys(DETAILS), **out}
+    return {k: out[k] for k in FIELDS}
+
+
+def reference_estimate(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec,
+                       n_gpus: int, context: int, batch: int, gpu_bytes: int | None, *,
+                       tp: int | None = None, pp: int | None = None, gpu_name: str | None = None) -> dict[str, Any]:
+    """Estimate one configuration in pure Python: the oracle for :func:`vramcore.estimate`.
+
+    Every field is the correctly rounded float of its exact value (see
+    :func:`reference_estimate_exact`, which takes the same arguments).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Model geometry.
+    dtype : DType
+        Weight dtype.
+    kv_dtype : DType or None
+        KV-cache dtype; None caches in the compute dtype of `dtype`.
+    engine : EngineSpec
+        Allocation rules, of any kind.
+    n_gpus : int
+        GPUs per configuration (>= 1); pipeline stages for transformers and
+        llama.cpp, tensor-parallel ranks for the serving engines, unless `tp` /
+        `pp` are given.
+    context : int
+        Tokens per sequence (>= 1).
+    batch : int
+        Concurrent sequences (>= 1).
+    gpu_bytes : int or None
+        Memory of one GPU in bytes (e.g. ``GPUSpec.usable_bytes``); None skips
+        the fit (serving engines need it).
+    tp, pp : int, optional
+        Tensor- and pipeline-parallel degrees (``n_gpus = tp * pp``).
+    gpu_name : str, optional
+        Name of the GPU (vLLM's defaults differ on an A100).
+
+    Returns
+    -------
+    dict
+        The keys of :data:`FIELDS`, per GPU: byte counts and counts as floats,
+        ``fits`` as a bool; ``gpu_bytes``, ``fits``, ``headroom_bytes`` and
+        ``max_concurrency`` are None when `gpu_bytes` is None.
+
+    Raises
+    ------
+    TypeError, ValueError, NotImplementedError
+        As :func:`reference_estimate_exact`.
+
+    Examples
+    --------
+    >>> import vramcore
+    >>> spec = vramcore.get_model("DeepSeek-R1-Distill-Llama-8B").spec
+    >>> r = reference_estimate(spec, vramcore.get_dtype("bf16"), None,
+    ...                        vramcore.get_engine("transformers"), 1, 32768, 1, 80 * 2**30)
+    >>> int(r["kv_cache_bytes"]), r["fits"]
+    (4294967296, True)
+    >>> r = reference_estimate(spec, vramcore.get_dtype("bf16"), None, vramcore.get_engine("llamacpp"),
+    ...                        1, 1000, 1, None)
+    >>> int(r["kv_capacity_tokens"])  # n_ctx padded to 256
+    1024
+    """
+    exact = reference_estimate_exact(spec, dtype, kv_dtype, engine, n_gpus, context, batch, gpu_bytes,
+                                     tp=tp, pp=pp, gpu_name=gpu_name)
+    return {k: (v if v is None or isinstance(v, bool) else float(v)) for k, v in exact.items()}
+
+
+# ---------------------------------------------------------------------- the same formulas, broadcast
+def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
+                         engine: EngineSpec, n_gpus: int, contexts: Any, batches: Any, gpu_bytes: Any, *,
+                         tp: int | None = None, pp: int | None = None) -> dict[str, np.ndarray]:
+    """Evaluate the model over a whole grid as a NumPy float64 broadcast.
+
+    Per-model quantities are packed into arrays of shape ``(M, 1, 1, 1, 1)``,
+    per-dtype ones into ``(1, D, 1, 1, 1)`` (per model and dtype:
+    ``(M, D, 1, 1, 1)``), and broadcast against contexts ``(1, 1, C, 1, 1)``,
+    batches ``(1, 1, 1, B, 1)`` and GPUs ``(1, 1, 1, 1, G)``.
+
+    Parameters
+    ----------
+    specs : sequence of ModelSpec
+        Models (axis 0).
+    dtypes : sequence of DType
+        Weight dtypes (axis 1).
+    kv_dtype : DType or None
+        KV-cache dtype of every cell; None caches in each weight dtype's compute dtype.
+    engine : EngineSpec
+        Allocation rules; its kind must be ``"transformers"``.
+    n_gpus : int
+        GPUs per configuration (>= 1); pipeline stages unless `tp` / `pp` are given.
+    contexts, batches : int or 1-D array-like of int
+        Tokens per sequence (axis 2) and concurrent sequences (axis 3); not modified.
+    gpu_bytes : int or 1-D sequence of int
+        Memory of one GPU of each kind, in bytes (axis 4).
+    tp, pp : int, optional
+        Tensor- and pipeline-parallel degrees.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The keys of :data:`FIELDS`, each of shape ``(M, D, C, B, G)``, per GPU.
+        Every field but ``gpu_bytes`` (a read-only broadcast view) is a
+        C-contiguous array of its own, float64 (``fits``: bool): the output
+        bytes the kernel writes.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`reference_estimate`, or an empty axis.
+    NotImplementedError
+        An engine of another kind than ``"transformers"``.
+
+    Examples
+    --------
+    >>> import vramcore
+    >>> spec = vramcore.get_model("DeepSeek-R1-Distill-Llama-8B").spec
+    >>> g = reference_grid_numpy([spec], [vramcore.get_dtype("bf16")], None,
+    ...                          vramcore.get_engine("transformers"), 1, [4096, 32768], [1, 2],
+    ...                          [80 * 2**30])
+    >>> g["kv_cache_bytes"].shape
+    (1, 1, 2, 2, 1)
+    >>> int(g["kv_cache_bytes"][0, 0, 1, 0, 0])
+    4294967296
+    """
+    specs, dtypes = list(specs), list(dtypes)
+    if not specs or not dtypes:
+        raise ValueError("specs and dtypes must not be empty")
+    _check_engine(engine)
+    if engine.kind != "transformers":
+        raise NotImplementedError(f"the NumPy broadcast models the 'transformers' engine kind only, "
+                                  f"got {engine.kind!r}; use reference_estimate for the others")
+    layouts = set()
+    for spec in specs:
+        for dtype in dtypes:
+            _check_types(spec, dtype, kv_dtype)
+        layouts.add(_parallelism(spec, engine, n_gpus, tp, pp))
+    (tp_, pp_), = layouts
+    ctx = _counts("contexts", contexts).reshape(1, 1, -1, 1, 1)
+    bat = _counts("batches", batches).reshape(1, 1, 1, -1, 1)
+    gpu_list = [gpu_bytes] if isinstance(gpu_bytes, numbers.Number) else list(gpu_bytes)
+    if not gpu_list:
+        raise ValueError("gpu_bytes must not be empty")
+    gpu = np.array([float(_gpu_bytes(g)) for g in gpu_list], dtype=np.float64).reshape(1, 1, 1, 1, -1)
+
+    def per_model(values: list[Any]) -> np.ndarray:
+        return np.array([float(v) for v in values], dtype=np.float64).reshape(-1, 1, 1, 1, 1)
+
+    def per_dtype(values: list[Any]) -> np.ndarray:
+        return np.array([float(v) for v in values], dtype=np.float64).reshape(1, -1, 1, 1, 1)
+
+    shares = [Fraction(-(-s.num_layers // pp_), s.num_layers) for s in specs]
+    act_bytes = per_dtype([_compute_bytes(d) for d in dtypes])
+    kv_bytes = per_dtype([_kv_bytes_per_elem(d, kv_dtype, engine) for d in dtypes])
+    # KV elements per token on this GPU of the full and of the sliding layers
+    full_elems = per_model([s.n_full_layers * sh * _kv_elems_per_token(s, engine, tp_)
+                            for s, sh in zip(specs, shares, strict=True)])
+    sliding_elems = per_model([s.n_sliding_layers * sh * _kv_elems_per_token(s, engine, tp_)
+                               for s, sh in zip(specs, shares, strict=True)])
+    cap = per_model([_sliding_cap(s, engine) if s.n_sliding_layers else 0 for s in specs])
+    peak = [_peak_elems_per_token(s, tp_) for s in specs]
+    if engine.full_logits:
+        peak = [max(p, s.hidden_size + Fraction(s.vocab_size, tp_)) for p, s in zip(peak, specs, strict=True)]
+    peak_elems = per_model(peak)
+    vocab = per_model([s.vocab_size for s in specs])
+    weights = np.array([[float(_weights_bytes(s, d, tp_, pp_) + _rope_cache_bytes(s, d, engine)) for d in dtypes]
+                        for s in specs],
+                       dtype=np.float64).reshape(len(specs), len(dtypes), 1, 1, 1)
+    reserve = float(engine.allocator_reserve_fraction)
+    cuda = float(engine.cuda_context_bytes)
+
+    # per sequence, at (M, D, C, 1, 1)
+    kv_seq = (full_elems * ctx + sliding_elems * np.minimum(ctx, cap)) * kv_bytes
+    act_seq = ctx * (peak_elems * act_bytes)
+    logits_seq = 0.0 if engine.full_logits else vocab * (act_bytes + 4.0)
+    # per configuration, at (M, D, C, B, 1)
+    kv = bat * kv_seq
+    activations = bat * act_seq + bat * logits_seq
+    overhead = cuda + reserve * (kv + activations)
+    total = weights + kv + activations + overhead
+    # sequences that fit, at (M, D, C, 1, G)
+    free = gpu - weights - cuda
+    per_seq = (kv_seq + act_seq + logits_seq) * (1.0 + reserve)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        concurrency = np.where(free > 0.0, np.floor(free / per_seq), 0.0)
+
+    shape = (len(specs), len(dtypes), ctx.size, bat.size, gpu.size)
+    out: dict[str, np.ndarray] = {}
+    for name, value in (("weights_bytes", weights), ("kv_cache_bytes", kv), ("activation_bytes", activations),
+                        ("overhead_bytes", overhead), ("total_bytes", total),
+                        ("kv_capacity_tokens", ctx * bat), ("kv_blocks", 0.0),
+                        ("max_concurrency", concurrency), ("host_bytes", 0.0)):
+        full = np.empty(shape, dtype=np.float64)
+        full[...] = value
+        out[name] = full
+    headroom = np.empty(shape, dtype=np.float64)
+    np.subtract(gpu, total, out=headroom)
+    out["headroom_bytes"] = headroom
+    out["fits"] = headroom >= 0.0
+    out["gpu_bytes"] = np.broadcast_to(gpu, shape)
+    return {k: out[k] for k in FIELDS}

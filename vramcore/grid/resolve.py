@@ -1,0 +1,144 @@
+"""Arguments to specs: model, GPU, engine and parallel-layout resolution shared by every entry point."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+import vramcore.grid._kernel as _kernel
+import vramcore.grid.validation as _validation
+from vramcore.engines import EngineSpec, get_engine
+from vramcore.hardware.gpus import GPUSpec, get_gpu
+from vramcore.model.cards import ModelCard, get_model, is_model_name
+from vramcore.model.spec import ModelSpec
+
+__all__ = ["Counts", "ModelLike", "check_parallelism", "gpu_memory_bytes", "prepare_engines", "resolve_gpu",
+           "resolve_model", "resolve_parallelism"]
+
+ModelLike = str | ModelSpec | ModelCard | Mapping[str, Any] | PathLike[str]
+#: Contexts / batches: one count, a sequence of counts, or a 1-D array.
+Counts = int | Sequence[int] | np.ndarray
+
+
+def resolve_model(model: Any, argname: str = "model") -> ModelSpec:
+    """Turn a built-in name, a card, a spec, a config dict or a config path into a :class:`ModelSpec`.
+
+    Also accepted: a ``.gguf`` file path (read with :func:`vramcore.read_gguf`)
+    and any object with a ``spec`` attribute holding a ModelSpec (a
+    :class:`vramcore.GGUFModel`, a :class:`vramcore.SafetensorsCheckpoint`).
+
+    Raises
+    ------
+    ValueError
+        Unknown name (close matches listed) or unreadable config.
+    TypeError
+        Any other type.
+    """
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, ModelCard):
+        return model.spec
+    if isinstance(model, Mapping):
+        return ModelSpec.from_hf_config(model)
+    if isinstance(model, (str, PathLike)) and os.fspath(model).lower().endswith(".gguf"):
+        from vramcore.storage.gguf import read_gguf
+
+        return read_gguf(model).spec
+    if isinstance(model, PathLike):
+        return ModelSpec.from_hf_config(model)
+    if isinstance(model, str):
+        if is_model_name(model):
+            return get_model(model).spec
+        if os.path.exists(model):
+            return ModelSpec.from_hf_config(model)
+        return get_model(model).spec  # raises with close matches
+    if isinstance(getattr(model, "spec", None), ModelSpec):
+        return model.spec
+    if hasattr(model, "spec"):  # a safetensors checkpoint read without its config.json
+        raise TypeError(f"{argname}: {type(model).__name__} has no spec (no config.json beside the files)")
+    raise TypeError(f"{argname} must be a model name, ModelSpec, ModelCard, config dict or path, "
+                    f"got {type(model).__name__}")
+
+
+def resolve_gpu(gpu: Any) -> GPUSpec:
+    """Return `gpu` as a :class:`~vramcore.GPUSpec` (a spec passes through; a name is looked up)."""
+    if isinstance(gpu, GPUSpec):
+        return gpu
+    return get_gpu(gpu)
+
+
+def gpu_memory_bytes(gpu: GPUSpec, gpu_memory: str | int) -> float:
+    """Per-GPU memory a result is checked against.
+
+    ``"usable"``: CUDA-visible bytes where known, else the nvidia-smi total;
+    ``"cuda_visible"``: CUDA-visible bytes (error when unknown); ``"total"``:
+    the nvidia-smi total; an int: that many bytes.
+    """
+    if isinstance(gpu_memory, str):
+        if gpu_memory == "usable":
+            return float(gpu.usable_bytes)
+        if gpu_memory == "total":
+            return float(gpu.memory_total_bytes)
+        if gpu_memory == "cuda_visible":
+            if gpu.cuda_visible_bytes is None:
+                raise ValueError(f"gpu_memory='cuda_visible' but the CUDA-visible memory of {gpu.name!r} is "
+                                 "not known; use 'total', 'usable' or a number of bytes")
+            return float(gpu.cuda_visible_bytes)
+        raise ValueError(f"gpu_memory must be 'usable', 'cuda_visible', 'total' or a number of bytes, "
+                         f"got {gpu_memory!r}")
+    return float(_validation.positive_int("gpu_memory", gpu_memory))
+
+
+def resolve_parallelism(engine: EngineSpec, n_gpus: int, tp: int | None, pp: int | None) -> tuple[int, int]:
+    """Return (tp, pp) for `engine`.
+
+    With neither given, `n_gpus` GPUs mean pipeline stages for engines that
+    split layers (transformers ``device_map``, llama.cpp) and tensor
+    parallelism for the serving engines (vLLM, SGLang, TensorRT-LLM).
+    """
+    if tp is None and pp is None:
+        return (1, n_gpus) if engine.kind in ("transformers", "llamacpp") else (n_gpus, 1)
+    tp_ = _validation.positive_int("tp", tp) if tp is not None else 1
+    pp_ = _validation.positive_int("pp", pp) if pp is not None else 1
+    if n_gpus != 1 and n_gpus != tp_ * pp_:
+        raise ValueError(f"n_gpus ({n_gpus}) must equal tp x pp ({tp_} x {pp_}) when both are given")
+    return tp_, pp_
+
+
+def check_parallelism(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> None:
+    """Raise ValueError when `spec` cannot run with `tp` x `pp` under `engine`."""
+    if spec.num_heads % tp:
+        raise ValueError(f"tp={tp} does not divide the {spec.num_heads} attention heads of {spec.name!r}")
+    kv = spec.num_kv_heads or spec.num_heads
+    if not spec.is_mla and kv % tp and tp % kv:
+        raise ValueError(f"tp={tp} and the {kv} KV heads of {spec.name!r} must divide one another")
+    if pp > spec.num_layers:
+        raise ValueError(f"pp={pp} exceeds the {spec.num_layers} layers of {spec.name!r}")
+    if spec.n_sliding_layers and spec.sliding_window + engine.sliding_cap_offset < 0:  # type: ignore[operator]
+        raise ValueError(f"sliding_cap_offset={engine.sliding_cap_offset} leaves the sliding layers of "
+                         f"{spec.name!r} (window {spec.sliding_window}) a negative number of tokens")
+    if engine.kind == "llamacpp" and engine.n_gpu_layers > spec.num_layers + 1:
+        raise ValueError(f"n_gpu_layers={engine.n_gpu_layers} exceeds the {spec.num_layers} layers (+1 output) "
+                         f"of {spec.name!r}")
+
+
+def prepare_engines(engine: Any, specs: Sequence[ModelSpec], n_gpus: int, tp: int | None,
+                    pp: int | None) -> tuple[list[EngineSpec], list[tuple[EngineSpec, int, int]], int, int]:
+    """Resolve the engine argument (one or several) with its parallelism, checked against every model."""
+    many = isinstance(engine, (list, tuple))
+    engine_list = [get_engine(e) for e in _validation.as_list("engine", engine)] if many else [get_engine(engine)]
+    if len(engine_list) > _kernel.MAX_ENGINES:
+        raise ValueError(f"engine: at most {_kernel.MAX_ENGINES} engines per sweep, got {len(engine_list)}")
+    n = _validation.positive_int("n_gpus", n_gpus)
+    rows: list[tuple[EngineSpec, int, int]] = []
+    tp_ = pp_ = 1
+    for eng in engine_list:
+        tp_, pp_ = resolve_parallelism(eng, n, tp, pp)
+        for spec in specs:
+            check_parallelism(spec, eng, tp_, pp_)
+        rows.append((eng, tp_, pp_))
+    return engine_list, rows, tp_, pp_

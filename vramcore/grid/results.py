@@ -1,0 +1,395 @@
+"""What the grid returns: :class:`Estimate` (one configuration) and :class:`Sweep` (a grid of them).
+
+Both entry points, :func:`vramcore.estimate` and :func:`vramcore.sweep`, build
+their results here; a sweep's cell is an Estimate with the same field names.
+Exports go down to :mod:`vramcore.io`, which knows arrays and labels, not
+results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vramcore._units import GB, GiB
+from vramcore.engines import EngineSpec
+from vramcore.model.spec import PARTS, ModelSpec
+
+if TYPE_CHECKING:
+    import pandas
+    import xarray
+
+__all__ = ["DIMS", "FIELDS", "Estimate", "Sweep"]
+
+#: Result fields, in the order of :class:`vramcore.Estimate`.
+FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
+                           "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
+                           "kv_blocks", "max_concurrency", "host_bytes")
+#: Axis names of a sweep (a sixth, "engine", when several engines are swept).
+DIMS: tuple[str, ...] = ("model", "dtype", "context", "batch", "gpu")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Memory of one configuration.  Byte counts are floats holding exact integers up to 2**53.
+
+    Attributes
+    ----------
+    model, dtype : str
+        Model name and weight dtype.
+    kv_dtype : str or None
+        KV-cache dtype (None: the weight dtype's compute dtype).
+    context, batch : int
+        Tokens per sequence and concurrent sequences.
+    gpu : str or None
+        GPU name; None when no GPU was given (then ``gpu_bytes``, ``fits`` and
+        ``headroom_bytes`` are None, and budgeted engines report no KV budget).
+    n_gpus : int
+        GPUs the model is spread over (``tp * pp``); every byte figure is per
+        GPU, the most loaded one.
+    engine : str
+        Engine whose rules apply.
+    weights_bytes : float
+        Model weights.
+    kv_cache_bytes : float
+        KV cache of ``batch`` sequences of ``context`` tokens.
+    activation_bytes : float
+        Transient peak of the prefill forward pass, logits included.
+    overhead_bytes : float
+        CUDA context per GPU and allocator slack (see ``vramcore.engines``).
+    total_bytes : float
+        Sum of the four parts.
+    gpu_bytes : float or None
+        Usable memory of one GPU (CUDA-visible where known, else nvidia-smi total).
+    fits : bool or None
+        ``total_bytes <= gpu_bytes``.
+    headroom_bytes : float or None
+        ``gpu_bytes - total_bytes`` (negative when it does not fit).
+    kv_capacity_tokens : float
+        Tokens of KV cache the engine holds per layer: the allocated pool of
+        vLLM / SGLang / TensorRT-LLM ("GPU KV cache size: N tokens"), llama.cpp's
+        n_ctx, transformers' context x batch.
+    kv_blocks : float
+        KV blocks (pages) of the paged engines; 0 otherwise.
+    max_concurrency : float or None
+        Sequences of ``context`` tokens that fit at once (vLLM's "Maximum
+        concurrency for N tokens per request").
+    host_bytes : float
+        Host memory the engine uses (llama.cpp: embeddings, layers not
+        offloaded, the logits buffer).
+    tp, pp : int
+        Tensor- and pipeline-parallel degrees.
+    weights_by_part : dict of str to float
+        Stored weight bytes of the whole model by part (:data:`vramcore.PARTS`:
+        embedding, attention, MLP, experts, norms, router, lm_head), before any
+        tensor / pipeline split; empty when not computed.
+    param_count : int
+        Parameters of the model (0 when not computed).
+    """
+
+    model: str
+    dtype: str
+    kv_dtype: str | None
+    context: int
+    batch: int
+    gpu: str | None
+    n_gpus: int
+    engine: str
+    weights_bytes: float
+    kv_cache_bytes: float
+    activation_bytes: float
+    overhead_bytes: float
+    total_bytes: float
+    gpu_bytes: float | None
+    fits: bool | None
+    headroom_bytes: float | None
+    kv_capacity_tokens: float = 0.0
+    kv_blocks: float = 0.0
+    max_concurrency: float | None = 0.0
+    host_bytes: float = 0.0
+    tp: int = 1
+    pp: int = 1
+    weights_by_part: dict[str, float] = field(default_factory=dict)
+    param_count: int = 0
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Effective bits per parameter: whole-model weight bytes x 8 / ``param_count`` (0.0 if unknown).
+
+        Examples
+        --------
+        >>> from vramcore import estimate
+        >>> round(estimate("Llama-3.1-8B", dtype="Q4_K_M", context=1).bits_per_weight, 4)
+        4.8944
+        """
+        if not self.param_count or not self.weights_by_part:
+            return 0.0
+        return sum(self.weights_by_part.values()) * 8 / self.param_count
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-serialisable dict."""
+        return asdict(self)
+
+    @property
+    def total_gib(self) -> float:
+        """Total in GiB (2**30 bytes)."""
+        return self.total_bytes / GiB
+
+    def __str__(self) -> str:
+        def gib(x: float) -> str:
+            return f"{x / GiB:10.2f} GiB  {x / GB:9.2f} GB"
+
+        kv = self.kv_dtype or "compute dtype"
+        par = f", tp={self.tp} pp={self.pp}" if self.n_gpus > 1 else ""
+        head = (f"{self.model}: {self.dtype} weights, KV in {kv}, context {self.context:,} x batch "
+                f"{self.batch:,}, engine {self.engine}{par}")
+        rows = [
+            ("weights", self.weights_bytes),
+            ("KV cache", self.kv_cache_bytes),
+            ("activations", self.activation_bytes),
+            ("overhead", self.overhead_bytes),
+            ("total", self.total_bytes),
+        ]
+        lines = [head] + [f"  {name:<12}{gib(v)}" for name, v in rows]
+        if self.weights_by_part:
+            parts = ", ".join(f"{p} {b / GiB:.2f}" for p, b in self.weights_by_part.items() if b)
+            lines.insert(2, f"    {self.bits_per_weight:.4g} bits/weight; whole model by part (GiB): {parts}")
+        if self.host_bytes:
+            lines.append(f"  {'host':<12}{gib(self.host_bytes)}  in CPU memory")
+        if self.kv_blocks:
+            lines.append(f"  KV capacity {self.kv_capacity_tokens:,.0f} tokens in {self.kv_blocks:,.0f} blocks; "
+                         f"max concurrency {self.max_concurrency:.2f}x at {self.context:,} tokens")
+        if self.gpu is not None and self.gpu_bytes is not None and self.headroom_bytes is not None:
+            per = " per GPU" if self.n_gpus > 1 else ""
+            lines.append(f"  {'GPU':<12}{gib(self.gpu_bytes)}  usable on {self.gpu}{per}")
+            verdict = "fits" if self.fits else "does NOT fit"
+            lines.append(f"  {verdict}: headroom {self.headroom_bytes / GiB:.2f} GiB")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class Sweep:
+    """Results of :func:`sweep` over the grid (models, dtypes, contexts, batches, gpus).
+
+    Every result field is a float64 (``fits``: bool) array of shape
+    ``(len(models), len(dtypes), len(contexts), len(batches), len(gpus))``
+    (plus a trailing ``len(engines)`` axis when a list of engines is swept),
+    named as in :class:`vramcore.Estimate`; byte counts are per GPU and exact
+    integers up to 2**53.  ``gpu_bytes`` is a read-only broadcast view.
+
+    Attributes
+    ----------
+    models, dtypes, gpus : tuple of str
+        Axis labels.
+    contexts, batches : numpy.ndarray
+        Axis values (int64).
+    specs : tuple of ModelSpec
+        The resolved model specs.
+    kv_dtype : str or None
+        KV-cache dtype (None: each weight dtype's compute dtype).
+    engine : EngineSpec or tuple of EngineSpec
+        The engine rules used; a tuple when several engines were swept (then
+        the arrays have a sixth axis, "engine").
+    n_gpus, tp, pp : int
+        GPUs per configuration and their tensor / pipeline split.
+    weights_part_bytes : numpy.ndarray or None
+        Stored weight bytes of the whole model by part, shape
+        ``(len(models), len(dtypes), len(vramcore.PARTS))`` (exact integers;
+        before any tensor / pipeline split), read-only.
+    """
+
+    models: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    contexts: np.ndarray
+    batches: np.ndarray
+    gpus: tuple[str, ...]
+    specs: tuple[ModelSpec, ...]
+    kv_dtype: str | None
+    engine: EngineSpec | tuple[EngineSpec, ...]
+    n_gpus: int
+    weights_bytes: np.ndarray
+    kv_cache_bytes: np.ndarray
+    activation_bytes: np.ndarray
+    overhead_bytes: np.ndarray
+    total_bytes: np.ndarray
+    gpu_bytes: np.ndarray
+    fits: np.ndarray
+    headroom_bytes: np.ndarray
+    kv_capacity_tokens: np.ndarray
+    kv_blocks: np.ndarray
+    max_concurrency: np.ndarray
+    host_bytes: np.ndarray
+    tp: int = 1
+    pp: int = 1
+    weights_part_bytes: np.ndarray | None = None
+
+    @property
+    def bits_per_weight(self) -> np.ndarray:
+        """Effective bits per parameter of each (model, dtype): whole-model weight bytes x 8 / parameters.
+
+        Examples
+        --------
+        >>> from vramcore import sweep
+        >>> s = sweep("Llama-3.1-8B", ["bf16", "Q4_K_M"])
+        >>> s.bits_per_weight.round(4).tolist()
+        [[16.0, 4.8944]]
+        """
+        if self.weights_part_bytes is None:
+            raise ValueError("this Sweep was built without weights_part_bytes")
+        params = np.array([float(s.param_count) for s in self.specs])
+        return self.weights_part_bytes.sum(axis=2) * 8 / params[:, None]
+
+    def dtype_of(self, i: int, j: int) -> str:
+        """Name of the weight format cell (model `i`, dtype `j`) uses: ``"auto"`` resolved for the model."""
+        if self.dtypes[j] != "auto":
+            return self.dtypes[j]
+        from vramcore.storage.resolve import resolve_auto
+
+        return resolve_auto(self.specs[i]).name
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Names of the result fields, in :data:`FIELDS` order."""
+        return FIELDS
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Grid shape (models, dtypes, contexts, batches, gpus[, engines])."""
+        return tuple(self.total_bytes.shape)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Axis names."""
+        return DIMS + (("engine",) if isinstance(self.engine, tuple) else ())
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """Engine names along the engine axis (one name when a single engine was used)."""
+        if isinstance(self.engine, tuple):
+            return tuple(e.name for e in self.engine)
+        return (self.engine.name,)
+
+    @property
+    def size(self) -> int:
+        """Number of configurations."""
+        return int(self.total_bytes.size)
+
+    def cell(self, *index: int) -> Any:
+        """Return one cell, ``cell(i, j, k, l, m[, e])``, as an :class:`vramcore.Estimate`."""
+        if len(index) != len(self.shape):
+            raise ValueError(f"cell() takes {len(self.shape)} indices ({', '.join(self.dims)}), got {len(index)}")
+        i, j, k, l, m = index[:5]  # noqa: E741
+        engine = self.engines[index[5]] if len(index) == 6 else self.engines[0]
+        values: dict[str, Any] = {f: float(getattr(self, f)[index]) for f in FIELDS if f != "fits"}
+        values["fits"] = bool(self.fits[index])
+        if self.weights_part_bytes is not None:
+            values["weights_by_part"] = dict(zip(PARTS, self.weights_part_bytes[i, j].tolist(), strict=True))
+            values["param_count"] = self.specs[i].param_count
+        return Estimate(
+            model=self.models[i], dtype=self.dtype_of(i, j), kv_dtype=self.kv_dtype,
+            context=int(self.contexts[k]), batch=int(self.batches[l]), gpu=self.gpus[m],
+            n_gpus=self.n_gpus, engine=engine, tp=self.tp, pp=self.pp, **values)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Iterate over every cell as an Estimate (slow; for small grids)."""
+        for idx in np.ndindex(*self.shape):
+            yield self.cell(*idx)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """Long-format DataFrame: one row per cell, axis columns then result columns.
+
+        Requires pandas (optional dependency, imported here).
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("Sweep.to_pandas() needs pandas: pip install 'vramcore[pandas]'") from exc
+        idx = np.indices(self.shape).reshape(len(self.shape), -1)
+        columns: dict[str, Any] = {
+            "model": np.asarray(self.models, dtype=object)[idx[0]],
+            "dtype": np.asarray(self.dtypes, dtype=object)[idx[1]],
+            "context": self.contexts[idx[2]],
+            "batch": self.batches[idx[3]],
+            "gpu": np.asarray(self.gpus, dtype=object)[idx[4]],
+        }
+        if len(self.shape) == 6:
+            columns["engine"] = np.asarray(self.engines, dtype=object)[idx[5]]
+        for f in FIELDS:
+            columns[f] = np.asarray(getattr(self, f)).reshape(-1)
+        return pd.DataFrame(columns)
+
+    def to_xarray(self) -> xarray.Dataset:
+        """Labeled grid: an xarray Dataset with one variable per result field.
+
+        Dims and coords are :attr:`dims` (model, dtype, context, batch, gpu
+        [, engine]); each variable's ``attrs["units"]`` says ``"bytes"`` for
+        byte counts (``"tokens"``, ``"blocks"``, ``"sequences"`` otherwise);
+        the dataset's attrs hold the engine, KV dtype and parallelism.  The
+        arrays are shared, not copied.  Requires xarray
+        (``pip install 'vramcore[xarray]'``).
+
+        Returns
+        -------
+        xarray.Dataset
+
+        Raises
+        ------
+        ImportError
+            xarray is not installed.
+
+        Examples
+        --------
+        >>> from vramcore import sweep
+        >>> ds = sweep("Qwen3-8B", ["bf16", "int4"], [4096, 32768], [1, 8], ["H100", "L4"]).to_xarray()
+        >>> ds.total_bytes.dims
+        ('model', 'dtype', 'context', 'batch', 'gpu')
+        >>> ds.kv_cache_bytes.attrs["units"]
+        'bytes'
+        >>> bool(ds.fits.sel(dtype="int4", context=4096, batch=1, gpu="L4").item())
+        True
+        """
+        import vramcore.io.export as _export
+
+        return _export.dataset(_export.axis_labels(self), {f: getattr(self, f) for f in FIELDS},
+                               _export.sweep_attrs(self))
+
+    def to_parquet(self, path: str | PathLike[str]) -> None:
+        """Write the long format (one row per cell, as :meth:`to_pandas`) to a Parquet file.
+
+        Streams in row groups of ``2**20`` rows, so the grid is never copied
+        whole; the file appears only when complete (written under a temporary
+        name, then moved into place).  Units and the sweep's attributes are
+        stored in the schema metadata (key ``b"vramcore"``).  Requires
+        pyarrow (``pip install 'vramcore[parquet]'``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file.
+
+        Raises
+        ------
+        ImportError
+            pyarrow is not installed.
+
+        Examples
+        --------
+        >>> import tempfile, os, pyarrow.parquet as pq
+        >>> from vramcore import sweep
+        >>> path = os.path.join(tempfile.mkdtemp(), "grid.parquet")
+        >>> sweep("Qwen3-8B", "bf16", [4096, 8192], [1, 2], "H100").to_parquet(path)
+        >>> pq.read_table(path).num_rows
+        4
+        """
+        import vramcore.io.export as _export
+
+        _export.write_parquet(self, path)
+
+    def __repr__(self) -> str:
+        return (f"Sweep(shape={self.shape}, models={list(self.models)}, dtypes={list(self.dtypes)}, "
+                f"contexts={self.contexts.tolist()}, batches={self.batches.tolist()}, "
+                f"gpus={list(self.gpus)}, engines={list(self.engines)})")

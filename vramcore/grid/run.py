@@ -1,0 +1,86 @@
+"""Resolved arguments -> packed rows -> the compiled kernel -> a :class:`~vramcore.Sweep`.
+
+The one path every forward question takes: :func:`vramcore.sweep` calls it for
+a grid, :func:`vramcore.estimate` for one cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import vramcore.grid._kernel as _kernel
+import vramcore.grid.pack as _pack
+import vramcore.grid.validation as _validation
+from vramcore.engines import EngineSpec
+from vramcore.grid.progress import Chunks, check_progress
+from vramcore.grid.resolve import gpu_memory_bytes, prepare_engines, resolve_gpu, resolve_model
+from vramcore.grid.results import Sweep
+from vramcore.model.spec import ModelSpec
+from vramcore.storage.dtypes import DType
+from vramcore.storage.resolve import get_dtype
+
+__all__ = ["CHUNK_CELLS", "compute", "run_sweep"]
+
+#: Cells computed per kernel call; between chunks Ctrl-C is honoured.
+CHUNK_CELLS = 1 << 22
+
+
+def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
+             contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray, gpu_large: np.ndarray,
+             engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None,
+             progress: bool | None = None) -> dict[str, np.ndarray]:
+    """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E)."""
+    models_arr = _pack.pack_models(specs)
+    dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
+    part_bytes = _pack.pack_weights(specs, dtypes)
+    engines_arr = _pack.pack_engines(engines)
+    shape = (len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size, len(engines))
+    cells = int(np.prod(shape))
+    plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines))
+    out = np.empty((len(_kernel.RESULT_FIELDS), cells), dtype=np.float64)
+    fits = np.empty(cells, dtype=np.bool_)
+    threads = _validation.n_threads(n_threads, cells)
+    fits_u8 = fits.view(np.uint8)
+    rows = len(specs) * len(dtypes) * contexts.size * batches.size
+    per_row = gpu_bytes.size * len(engines)
+    with Chunks(rows, CHUNK_CELLS // per_row, per_row, progress) as chunks:  # Ctrl-C between chunks
+        for start, stop in chunks:
+            _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, contexts, batches, gpu_bytes,
+                         gpu_large, plans, out, fits_u8, start, stop, threads)
+    result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
+    result["fits"] = fits.reshape(shape)
+    result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
+    return result
+
+
+def run_sweep(models: Any, dtypes: Any, contexts: Any, batches: Any, gpus: Any, *, kv_dtype: str | None,
+              engine: Any, n_gpus: int, tp: int | None, pp: int | None, gpu_memory: str | int,
+              n_threads: int | None, progress: bool | None) -> Sweep:
+    """Validate and resolve every argument of :func:`vramcore.sweep`, run the kernel, return the Sweep."""
+    model_list = _validation.as_list("models", models)
+    specs = tuple(resolve_model(m, "models") for m in model_list)
+    dtype_list = tuple(get_dtype(d, argname="dtypes") for d in _validation.as_list("dtypes", dtypes))
+    kv = get_dtype(kv_dtype, argname="kv_dtype", allow_formats=False) if kv_dtype is not None else None
+    ctx = _validation.positive_counts("contexts", contexts)
+    bat = _validation.positive_counts("batches", batches)
+    gpu_list = tuple(resolve_gpu(g) for g in _validation.as_list("gpus", gpus))
+    engine_list, rows, tp_, pp_ = prepare_engines(engine, specs, n_gpus, tp, pp)
+    gpu_bytes = np.array([gpu_memory_bytes(g, gpu_memory) for g in gpu_list], dtype=np.float64)
+    gpu_large = np.array([_pack.gpu_is_large(g.name, b) for g, b in zip(gpu_list, gpu_bytes, strict=True)],
+                         dtype=np.float64)
+    check_progress(progress)
+    out = compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, gpu_large, rows, n_threads, progress=progress)
+    if not isinstance(engine, (list, tuple)):
+        out = {k: v[..., 0] for k, v in out.items()}
+    part_bytes = _pack.pack_weights(specs, dtype_list)  # cached per (format, spec): cheap a second time
+    part_bytes.flags.writeable = False
+    return Sweep(
+        models=tuple(s.name for s in specs), dtypes=tuple(d.name for d in dtype_list),
+        contexts=ctx.astype(np.int64), batches=bat.astype(np.int64),
+        gpus=tuple(g.name for g in gpu_list), specs=specs,
+        kv_dtype=kv.name if kv is not None else None,
+        engine=tuple(engine_list) if isinstance(engine, (list, tuple)) else engine_list[0],
+        n_gpus=tp_ * pp_, tp=tp_, pp=pp_, weights_part_bytes=part_bytes, **out)

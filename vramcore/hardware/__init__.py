@@ -1,0 +1,1 @@
+"""The GPUs results are checked against: :mod:`.gpus` and its catalog, ``data/gpus.json``."""

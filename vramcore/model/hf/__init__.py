@@ -1,0 +1,130 @@
+"""Read Hugging Face ``config.json`` files: one module per model family, and this registry.
+
+Only reads metadata; never touches the network or tensor data.  Each family
+module in this package (``llama.py``, ``qwen.py``, ``gemma.py`` ...) defines
+``READERS``, a dict from the ``model_type`` values it reads to a function that
+maps the config's keys onto :class:`~vramcore.ModelSpec` fields, following the
+corresponding ``configuration_<type>.py`` / ``modeling_<type>.py`` of
+transformers 5.x (defaults included, e.g. Gemma ties embeddings by default),
+and optionally ``DEFAULTS``, the config-class defaults real files leave out.
+The registry finds the family modules by itself: adding a family is adding a
+module.  Readers return field dicts, never specs, so this package imports
+nothing above it; :meth:`vramcore.ModelSpec.from_hf_config` builds the spec.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from functools import cache
+from os import PathLike, fspath
+from pathlib import Path
+from typing import Any
+
+from vramcore.model.hf._reader import Fields, Reader, load_hf_config
+from vramcore.model.hf.quantization import format_from_quantization_config
+
+__all__ = ["SUPPORTED_MODEL_TYPES", "load_hf_config", "read_hf_config"]
+
+_NOT_FAMILIES = frozenset({"quantization"})
+
+
+@cache
+def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[str, Any]]]:
+    """Collect ``READERS`` and ``DEFAULTS`` of every family module of this package."""
+    readers: dict[str, Callable[[Reader], Fields]] = {}
+    defaults: dict[str, dict[str, Any]] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name in _NOT_FAMILIES:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for model_type, reader in module.READERS.items():
+            if model_type in readers:
+                raise RuntimeError(f"model_type {model_type!r} is read by two family modules")
+            readers[model_type] = reader
+        defaults.update(getattr(module, "DEFAULTS", {}))
+    return readers, defaults
+
+
+#: The ``model_type`` values :meth:`vramcore.ModelSpec.from_hf_config` reads.
+SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(sorted(_registry()[0]))
+
+
+def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str | None = None) -> Fields:
+    """Return the :class:`~vramcore.ModelSpec` fields a Hugging Face config describes.
+
+    Multimodal configs with a ``text_config`` (Gemma-3 4B and up) describe the
+    text decoder only; the vision tower is not part of the estimate.  A
+    ``quantization_config`` (GPTQ, AWQ, bitsandbytes, fp8, compressed-tensors,
+    ModelOpt, mxfp4) is recorded as ``quantization``, the format the dtype
+    ``"auto"`` resolves to.
+
+    Parameters
+    ----------
+    source : dict, str or path-like
+        The config, a ``config.json`` path or a folder holding one.
+    name : str, optional
+        Label for the spec; defaults to the folder name, the config's
+        ``_name_or_path`` or the model type.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`~vramcore.ModelSpec` (``name``,
+        ``model_type`` and ``quantization`` included).
+
+    Raises
+    ------
+    ValueError
+        Unsupported ``model_type`` or a missing / malformed field.
+    TypeError
+        `source` is of another type.
+    """
+    cfg = load_hf_config(source)
+    quantization = _quantization(cfg)
+    model_type = cfg.get("model_type")
+    text = cfg.get("text_config")
+    if isinstance(text, Mapping):
+        merged = dict(text)
+        merged.setdefault("model_type", f"{model_type}_text" if model_type else None)
+        if model_type == "gemma3":
+            merged["model_type"] = "gemma3_text"
+        cfg, model_type = merged, merged.get("model_type")
+    if model_type is None:
+        raise ValueError("config is missing field 'model_type'")
+    readers, all_defaults = _registry()
+    defaults = all_defaults.get(str(model_type))
+    if defaults:
+        cfg = {**defaults, **{k: v for k, v in cfg.items() if v is not None}}
+    reader = readers.get(model_type)
+    if reader is None:
+        import difflib
+
+        close = difflib.get_close_matches(str(model_type), SUPPORTED_MODEL_TYPES, n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unsupported model_type {model_type!r}{hint} (supported: "
+                         f"{', '.join(SUPPORTED_MODEL_TYPES)})")
+    fields = reader(Reader(cfg, model_type))
+    if name is None:
+        if isinstance(source, (str, PathLike)):
+            p = Path(fspath(source))
+            name = (p if p.is_dir() else p.parent).name or model_type
+        else:
+            name = cfg.get("_name_or_path") or model_type
+    return {"name": str(name), "model_type": model_type, "quantization": quantization, **fields}
+
+
+def _quantization(cfg: Mapping[str, Any]) -> str | None:
+    """Return the storage format the config's ``quantization_config`` names (top level or ``text_config``)."""
+    qc = cfg.get("quantization_config")
+    if qc is None and isinstance(cfg.get("text_config"), Mapping):
+        qc = cfg["text_config"].get("quantization_config")
+    if qc is None:
+        return None
+    if not isinstance(qc, Mapping):
+        raise ValueError(f"config field 'quantization_config' must be an object, got {qc!r}")
+    try:
+        return format_from_quantization_config(qc)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"config field 'quantization_config': {exc}") from None

@@ -1,0 +1,128 @@
+"""What every family reader shares: loading a ``config.json`` and typed access to its fields.
+
+A family module (``llama.py``, ``qwen.py`` ...) maps the config keys of its
+``model_type`` values onto :class:`~vramcore.ModelSpec` fields and returns them
+as a dict; it never builds the spec itself, so this package sits below
+:mod:`vramcore.model.spec` and imports nothing above it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from os import PathLike, fspath
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Reader", "Fields", "common_fields", "load_hf_config", "set_layer_types"]
+
+#: What a family reader returns: ModelSpec keyword arguments.
+Fields = dict[str, Any]
+
+
+def load_hf_config(source: Mapping[str, Any] | str | PathLike[str]) -> dict[str, Any]:
+    """Return the config dict of `source` (a dict, a ``config.json`` path, or a folder holding one).
+
+    Parameters
+    ----------
+    source : dict, str or path-like
+        The parsed config, a ``config.json`` path or a folder holding one.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    TypeError
+        `source` is neither a mapping nor a path.
+    ValueError
+        The file is missing or is not a JSON object.
+    """
+    if isinstance(source, Mapping):
+        return dict(source)
+    if not isinstance(source, (str, PathLike)):
+        raise TypeError(f"config must be a dict, a path to config.json or a folder, got "
+                        f"{type(source).__name__}")
+    path = Path(fspath(source))
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise ValueError(f"config: no such file {str(path)!r}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"config: cannot read {str(path)!r} as JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config: {str(path)!r} does not hold a JSON object")
+    return data
+
+
+class Reader:
+    """Typed access to a config dict with errors that name the missing or malformed key."""
+
+    def __init__(self, cfg: Mapping[str, Any], model_type: str) -> None:
+        self.cfg = cfg
+        self.model_type = model_type
+
+    def int(self, key: str, default: Any = ...) -> Any:
+        """Return the integer field `key` (`default` when absent; required when no default)."""
+        value = self.cfg.get(key, None)
+        if value is None:
+            if default is ...:
+                raise ValueError(f"config of model_type {self.model_type!r} is missing field {key!r}")
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ValueError(f"config field {key!r} must be an integer, got {value!r}")
+        return int(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        """Return the boolean field `key` (`default` when absent or null)."""
+        value = self.cfg.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ValueError(f"config field {key!r} must be true/false, got {value!r}")
+        return value
+
+
+def common_fields(r: Reader, *, tie_default: bool) -> Fields:
+    """Return the fields every decoder config spells the same way (Llama names)."""
+    heads = r.int("num_attention_heads")
+    return {
+        "num_layers": r.int("num_hidden_layers"),
+        "hidden_size": r.int("hidden_size"),
+        "num_heads": heads,
+        "num_kv_heads": r.int("num_key_value_heads", heads),
+        "head_dim": r.int("head_dim", None),
+        "intermediate_size": r.int("intermediate_size"),
+        "vocab_size": r.int("vocab_size"),
+        "max_context": r.int("max_position_embeddings", None),
+        "tie_embeddings": r.bool("tie_word_embeddings", tie_default),
+    }
+
+
+def config_layer_types(r: Reader, n_layers: int) -> tuple[str, ...] | None:
+    """Return the config's own ``layer_types`` list (checked for length), or None when it has none."""
+    types = r.cfg.get("layer_types")
+    if types is None:
+        return None
+    if not isinstance(types, list) or len(types) != n_layers:
+        raise ValueError(f"config field 'layer_types' must be a list of {n_layers} entries, got {types!r}")
+    return tuple(types)
+
+
+def set_layer_types(r: Reader, out: Fields, sliding: Callable[[int], bool] | None) -> None:
+    """Set ``layer_types`` (and ``sliding_window`` when a layer slides) in `out`.
+
+    The config's ``layer_types`` wins; otherwise layer ``i`` slides when
+    ``sliding(i)`` is true (None: leave ``layer_types`` unset, the
+    ModelSpec rule applies).
+    """
+    n = out["num_layers"]
+    types = config_layer_types(r, n)
+    if types is None and sliding is not None:
+        types = tuple("sliding_attention" if sliding(i) else "full_attention" for i in range(n))
+    out["layer_types"] = types
+    if types is not None and "sliding_attention" in types:
+        out["sliding_window"] = r.int("sliding_window")

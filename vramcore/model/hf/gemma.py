@@ -1,0 +1,41 @@
+"""Gemma-2 and Gemma-3 (``gemma2``, ``gemma3``, ``gemma3_text``)."""
+
+from __future__ import annotations
+
+from vramcore.model.hf._reader import Fields, Reader, common_fields, set_layer_types
+
+
+def _gemma_common(r: Reader) -> Fields:
+    # Gemma: four norms per layer, tied embeddings by default.
+    out = common_fields(r, tie_default=True)
+    bias = r.bool("attention_bias", False)
+    out.update(qkv_bias=bias, o_bias=bias, norms_per_layer=4)
+    return out
+
+
+def read_gemma2(r: Reader) -> Fields:
+    """Fields of a ``gemma2`` config: even-indexed layers slide."""
+    out = _gemma_common(r)
+    set_layer_types(r, out, lambda i: (i + 1) % 2 != 0)
+    return out
+
+
+def read_gemma3(r: Reader) -> Fields:
+    """Fields of a ``gemma3_text`` config: q/k norms; every ``sliding_window_pattern``-th layer is global."""
+    out = _gemma_common(r)
+    out["qk_norm"] = True
+    pattern = r.int("sliding_window_pattern", 6) if r.cfg.get("layer_types") is None else 1
+    set_layer_types(r, out, lambda i: (i + 1) % pattern != 0)
+    return out
+
+
+READERS = {"gemma2": read_gemma2, "gemma3": read_gemma3, "gemma3_text": read_gemma3}
+
+# Config-class defaults for fields that real config.json files leave out
+# (transformers/models/gemma3/configuration_gemma3.py, Gemma3TextConfig.__init__).
+DEFAULTS = {
+    "gemma3_text": {
+        "vocab_size": 262208, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
+        "max_position_embeddings": 131072, "sliding_window": 4096, "sliding_window_pattern": 6,
+    },
+}

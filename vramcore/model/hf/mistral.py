@@ -1,0 +1,25 @@
+"""Mistral, Mixtral and Phi-3 (``mistral``, ``mixtral``, ``phi3``)."""
+
+from __future__ import annotations
+
+from vramcore.model.hf._reader import Fields, Reader, common_fields, config_layer_types
+
+
+def read_mistral(r: Reader) -> Fields:
+    """Fields of a ``mistral`` config: a window with no ``layer_types`` makes every layer slide."""
+    out = common_fields(r, tie_default=False)
+    out["sliding_window"] = r.int("sliding_window", None)
+    out["layer_types"] = config_layer_types(r, out["num_layers"])
+    return out
+
+
+def read_mixtral(r: Reader) -> Fields:
+    """Fields of a ``mixtral`` config: Mistral with ``num_local_experts`` experts of the dense width."""
+    out = read_mistral(r)
+    out.update(num_experts=r.int("num_local_experts"), experts_per_token=r.int("num_experts_per_tok"),
+               moe_intermediate_size=out["intermediate_size"])
+    return out
+
+
+# Phi-3's fused qkv_proj and gate_up_proj hold the same parameters as the split layout.
+READERS = {"mistral": read_mistral, "mixtral": read_mixtral, "phi3": read_mistral}

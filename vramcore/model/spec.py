@@ -1,0 +1,484 @@
+"""Model geometry: :class:`ModelSpec`, the one description every estimate starts from.
+
+A spec holds the shapes of a decoder-only transformer and nothing about how it
+is run (dtype, context, engine).  From the shapes it derives exact parameter
+counts by part, in the way Hugging Face transformers instantiates the model
+(tied tensors counted once).  Specs come from three places, all ending here:
+written by hand (a few keyword arguments), read from a Hugging Face
+``config.json`` (:meth:`ModelSpec.from_hf_config`), or from a built-in card
+(:func:`vramcore.get_model`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["ATTENTION_KINDS", "MLP_KINDS", "PARTS", "ModelSpec"]
+
+#: Parameter parts, in the order the kernel packs them (include/vramcore/formulas.h).
+PARTS: tuple[str, ...] = (
+    "embedding",
+    "attention",
+    "mlp_dense",
+    "mlp_routed_experts",
+    "mlp_shared_experts",
+    "norms",
+    "router",
+    "lm_head",
+)
+
+#: Attention kinds a layer may have (Hugging Face ``layer_types`` spelling).
+ATTENTION_KINDS: tuple[str, ...] = ("full_attention", "sliding_attention")
+
+#: MLP kinds a layer may have.
+MLP_KINDS: tuple[str, ...] = ("dense", "moe")
+
+
+@runtime_checkable
+class WeightStorage(Protocol):
+    """What a spec's ``quantization`` may hold besides a name: any storage rule with weight bytes by part.
+
+    :class:`vramcore.DType`, the quantization formats and the measured storage
+    of a real file (:mod:`vramcore.storage`) all are; the model layer needs no
+    more than this to hold one.
+    """
+
+    name: str
+
+    def weight_bytes_by_part(self, spec: ModelSpec) -> dict[str, float]:
+        """Return the stored bytes of each part of `spec`."""
+
+
+def _check_int(name: str, value: object, *, minimum: int = 1, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"ModelSpec.{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"ModelSpec.{name} must be >= {minimum}, got {value!r}")
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"ModelSpec.{name} must be a bool, got {value!r} ({type(value).__name__})")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSpec:
+    """Geometry of a decoder-only LLM.
+
+    Only the first five fields are required; a Llama-3.1-8B-shaped model is
+    ``ModelSpec(num_layers=32, hidden_size=4096, num_heads=32, num_kv_heads=8,
+    intermediate_size=14336, vocab_size=128256, max_context=131072)``.
+
+    Parameters
+    ----------
+    num_layers : int
+        Decoder layers.
+    hidden_size : int
+        Width of the residual stream.
+    num_heads : int
+        Query heads.
+    intermediate_size : int
+        Width of the dense (gated) MLP.  For MoE models whose every layer is
+        MoE it is unused unless ``moe_intermediate_size`` is None.
+    vocab_size : int
+        Vocabulary size (rows of the embedding and of the lm_head).
+    num_kv_heads : int, optional
+        Key/value heads (grouped-query attention); defaults to ``num_heads``.
+        Must divide ``num_heads``.
+    head_dim : int, optional
+        Per-head width.  Defaults to ``hidden_size // num_heads`` (which must
+        then divide exactly); always pass it when the config gives it (e.g.
+        Gemma-2-9B: 256, not 3584 / 16).
+    name : str
+        A label for results.
+    max_context : int, optional
+        Longest context the model was trained for (tokens); None if unknown.
+    tie_embeddings : bool
+        lm_head shares the embedding matrix (counted once).
+    qkv_bias, o_bias : bool
+        Biases on the q/k/v projections and on the output projection.
+    mlp_bias : bool
+        Biases on the dense MLP projections.
+    qk_norm : bool
+        Per-head RMSNorm on queries and keys (Qwen3, Gemma-3).
+    attention_sinks : bool
+        One learned sink logit per query head and layer (gpt-oss).
+    norms_per_layer : int
+        Norm weight vectors of width ``hidden_size`` per layer (2 for Llama,
+        4 for Gemma-2/3).  A final norm is always added.
+    layer_types : tuple of str, optional
+        Attention kind of every layer, ``"full_attention"`` or
+        ``"sliding_attention"``.  None means all full, or all sliding when
+        ``sliding_window`` is given (the Hugging Face rule for configs with a
+        window and no ``layer_types``).
+    sliding_window : int, optional
+        Window of the sliding layers, in tokens.
+    q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim : int, optional
+        Multi-head latent attention (DeepSeek-V2/V3).  Setting ``kv_lora_rank``
+        makes the model MLA and requires the three head dims; ``q_lora_rank``
+        None means a plain query projection.
+    num_experts : int
+        Routed experts per MoE layer (0: dense model).
+    experts_per_token : int
+        Experts each token is routed to.
+    moe_intermediate_size : int, optional
+        Width of one routed expert; defaults to ``intermediate_size``.
+    shared_expert_intermediate_size : int
+        Total width of the always-on shared experts (0: none).
+    first_dense_layers : int
+        Leading layers that keep a dense MLP before the first MoE layer
+        (DeepSeek ``first_k_dense_replace``).
+    mlp_layer_types : tuple of str, optional
+        MLP kind of every layer, ``"dense"`` or ``"moe"``; overrides
+        ``first_dense_layers``.
+    router_bias, expert_bias : bool
+        Biases on the router and on the expert projections (gpt-oss).
+    router_fp32 : bool
+        The engine keeps router weights in fp32 whatever the weight dtype
+        (transformers does for DeepSeek-V3).
+    model_type : str, optional
+        Hugging Face ``model_type`` the spec was read from, if any.
+    quantization : str or DType, optional
+        The weight format the checkpoint is stored in, if known: a format name
+        recorded from a config's ``quantization_config`` (``"gptq-int4-g128"``,
+        ``"mxfp4"`` ...; see :func:`vramcore.get_dtype`), or the measured
+        storage of a real file (:func:`vramcore.read_gguf`).  The dtype
+        ``"auto"`` resolves to it (None: bf16).  Not part of equality.
+
+    Raises
+    ------
+    TypeError
+        A field has the wrong type.
+    ValueError
+        A field is out of range or the fields disagree (heads not divisible by
+        KV heads, sliding layers without a window, MLA without its head dims).
+
+    Examples
+    --------
+    >>> spec = ModelSpec(num_layers=32, hidden_size=4096, num_heads=32, num_kv_heads=8,
+    ...                  intermediate_size=14336, vocab_size=128256, max_context=131072)
+    >>> spec.head_dim
+    128
+    >>> spec.param_count
+    8030261248
+    """
+
+    num_layers: int
+    hidden_size: int
+    num_heads: int
+    intermediate_size: int
+    vocab_size: int
+    num_kv_heads: int | None = None
+    head_dim: int | None = None
+    name: str = "custom"
+    max_context: int | None = None
+    tie_embeddings: bool = False
+    qkv_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    qk_norm: bool = False
+    attention_sinks: bool = False
+    norms_per_layer: int = 2
+    layer_types: tuple[str, ...] | None = None
+    sliding_window: int | None = None
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+    qk_nope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    num_experts: int = 0
+    experts_per_token: int = 0
+    moe_intermediate_size: int | None = None
+    shared_expert_intermediate_size: int = 0
+    first_dense_layers: int = 0
+    mlp_layer_types: tuple[str, ...] | None = None
+    router_bias: bool = False
+    expert_bias: bool = False
+    router_fp32: bool = False
+    model_type: str | None = field(default=None, compare=False)
+    quantization: str | WeightStorage | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("num_layers", "hidden_size", "num_heads", "intermediate_size", "vocab_size"):
+            _check_int(name, getattr(self, name))
+        for name in ("num_kv_heads", "head_dim", "max_context", "sliding_window", "q_lora_rank",
+                     "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
+                     "moe_intermediate_size"):
+            _check_int(name, getattr(self, name), optional=True)
+        for name in ("num_experts", "experts_per_token", "shared_expert_intermediate_size",
+                     "first_dense_layers", "norms_per_layer"):
+            _check_int(name, getattr(self, name), minimum=0)
+        for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "attention_sinks",
+                     "router_bias", "expert_bias", "router_fp32"):
+            _check_bool(name, getattr(self, name))
+        if not isinstance(self.name, str):
+            raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
+        if self.quantization is not None and not isinstance(self.quantization, (str, WeightStorage)):
+            raise TypeError(f"ModelSpec.quantization must be a str, a DType or None, got "
+                            f"{self.quantization!r}")
+
+        set_ = object.__setattr__
+        if self.num_kv_heads is None:
+            set_(self, "num_kv_heads", self.num_heads)
+        assert self.num_kv_heads is not None
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"ModelSpec.num_heads ({self.num_heads}) must be divisible by "
+                f"num_kv_heads ({self.num_kv_heads})")
+
+        if self.kv_lora_rank is not None:
+            for name in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"ModelSpec.{name} is required for MLA (kv_lora_rank="
+                                     f"{self.kv_lora_rank}), got None")
+            if self.head_dim is None:
+                set_(self, "head_dim", self.qk_nope_head_dim + self.qk_rope_head_dim)  # type: ignore[operator]
+        elif self.head_dim is None:
+            if self.hidden_size % self.num_heads:
+                raise ValueError(
+                    f"ModelSpec.head_dim is None and hidden_size ({self.hidden_size}) is not "
+                    f"divisible by num_heads ({self.num_heads}); pass head_dim explicitly")
+            set_(self, "head_dim", self.hidden_size // self.num_heads)
+
+        # attention kind of every layer
+        if self.layer_types is None:
+            kind = "sliding_attention" if self.sliding_window is not None else "full_attention"
+            set_(self, "layer_types", (kind,) * self.num_layers)
+        else:
+            set_(self, "layer_types", self._check_kinds("layer_types", self.layer_types, ATTENTION_KINDS))
+        assert self.layer_types is not None
+        if "sliding_attention" in self.layer_types and self.sliding_window is None:
+            raise ValueError("ModelSpec.sliding_window is required when layer_types has "
+                             "'sliding_attention' layers, got None")
+
+        # MoE
+        if self.num_experts:
+            if not 1 <= self.experts_per_token <= self.num_experts:
+                raise ValueError(
+                    f"ModelSpec.experts_per_token must be in [1, num_experts={self.num_experts}], "
+                    f"got {self.experts_per_token}")
+            if self.moe_intermediate_size is None:
+                set_(self, "moe_intermediate_size", self.intermediate_size)
+        elif self.experts_per_token or self.shared_expert_intermediate_size:
+            raise ValueError("ModelSpec.num_experts is 0 but experts_per_token / "
+                             "shared_expert_intermediate_size are set")
+        if self.mlp_layer_types is None:
+            if self.first_dense_layers > self.num_layers:
+                raise ValueError(f"ModelSpec.first_dense_layers ({self.first_dense_layers}) exceeds "
+                                 f"num_layers ({self.num_layers})")
+            kinds = tuple("moe" if self.num_experts and i >= self.first_dense_layers else "dense"
+                          for i in range(self.num_layers))
+            set_(self, "mlp_layer_types", kinds)
+        else:
+            set_(self, "mlp_layer_types", self._check_kinds("mlp_layer_types", self.mlp_layer_types,
+                                                            MLP_KINDS))
+            if "moe" in self.mlp_layer_types and not self.num_experts:  # type: ignore[operator]
+                raise ValueError("ModelSpec.mlp_layer_types has 'moe' layers but num_experts is 0")
+
+    def _check_kinds(self, name: str, kinds: object, valid: tuple[str, ...]) -> tuple[str, ...]:
+        if isinstance(kinds, str) or not hasattr(kinds, "__iter__"):
+            raise TypeError(f"ModelSpec.{name} must be a sequence of str, got {kinds!r}")
+        kinds = tuple(kinds)  # type: ignore[arg-type]
+        if len(kinds) != self.num_layers:
+            raise ValueError(f"ModelSpec.{name} has {len(kinds)} entries, expected num_layers="
+                             f"{self.num_layers}")
+        for i, k in enumerate(kinds):
+            if k not in valid:
+                raise ValueError(f"ModelSpec.{name}[{i}] = {k!r} is not one of {valid}")
+        return kinds
+
+    # ------------------------------------------------------------------ derived shapes
+    @property
+    def is_mla(self) -> bool:
+        """True for multi-head latent attention (a ``kv_lora_rank`` is set)."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def is_moe(self) -> bool:
+        """True when some layer has a mixture-of-experts MLP."""
+        return self.num_experts > 0 and "moe" in (self.mlp_layer_types or ())
+
+    @property
+    def n_full_layers(self) -> int:
+        """Layers with full (global) attention."""
+        return (self.layer_types or ()).count("full_attention")
+
+    @property
+    def n_sliding_layers(self) -> int:
+        """Layers with sliding-window attention."""
+        return (self.layer_types or ()).count("sliding_attention")
+
+    @property
+    def n_moe_layers(self) -> int:
+        """Layers with a mixture-of-experts MLP."""
+        return (self.mlp_layer_types or ()).count("moe")
+
+    @property
+    def n_dense_mlp_layers(self) -> int:
+        """Layers with a dense MLP."""
+        return (self.mlp_layer_types or ()).count("dense")
+
+    @property
+    def kv_layers(self) -> int:
+        """Layers that hold a KV cache (all decoder layers of the supported architectures)."""
+        return self.num_layers
+
+    # ------------------------------------------------------------------ parameters
+    def _attention_params_per_layer(self) -> tuple[int, int]:
+        """Return (attention params, attention-internal norm params) of one layer."""
+        h, nh = self.hidden_size, self.num_heads
+        if self.is_mla:
+            rope, nope = self.qk_rope_head_dim, self.qk_nope_head_dim
+            vdim, kvr = self.v_head_dim, self.kv_lora_rank
+            assert rope is not None and nope is not None and vdim is not None and kvr is not None
+            q_out = nh * (nope + rope)
+            if self.q_lora_rank is not None:
+                q = h * self.q_lora_rank + self.q_lora_rank * q_out
+                norms = self.q_lora_rank
+            else:
+                q = h * q_out
+                norms = 0
+            kv = h * (kvr + rope) + kvr * nh * (nope + vdim)
+            norms += kvr
+            o = nh * vdim * h
+            bias = (q_out + kvr + rope) if self.qkv_bias else 0
+            return q + kv + o + bias + (h if self.o_bias else 0), norms
+        hd, nkv = self.head_dim, self.num_kv_heads
+        assert hd is not None and nkv is not None
+        q_out, kv_out = nh * hd, nkv * hd
+        params = h * q_out + 2 * h * kv_out + q_out * h
+        if self.qkv_bias:
+            params += q_out + 2 * kv_out
+        if self.o_bias:
+            params += h
+        if self.attention_sinks:
+            params += nh
+        return params, (2 * hd if self.qk_norm else 0)
+
+    def param_breakdown(self) -> dict[str, int]:
+        """Exact parameter counts by part, as transformers instantiates the model.
+
+        Returns
+        -------
+        dict of str to int
+            One entry per name in :data:`vramcore.PARTS` (zero where a part is
+            absent).  Norms inside attention (q/k norms, MLA latent norms) count
+            as ``norms``; a tied lm_head counts as 0.
+
+        Examples
+        --------
+        >>> import vramcore
+        >>> vramcore.get_model("DeepSeek-R1-Distill-Llama-8B").spec.param_breakdown()["lm_head"]
+        525336576
+        """
+        h, L = self.hidden_size, self.num_layers
+        attn, attn_norms = self._attention_params_per_layer()
+        parts = dict.fromkeys(PARTS, 0)
+        parts["embedding"] = self.vocab_size * h
+        parts["lm_head"] = 0 if self.tie_embeddings else self.vocab_size * h
+        parts["attention"] = attn * L
+        parts["norms"] = (self.norms_per_layer * h + attn_norms) * L + h
+        dense = 3 * h * self.intermediate_size
+        if self.mlp_bias:
+            dense += 2 * self.intermediate_size + h
+        parts["mlp_dense"] = dense * self.n_dense_mlp_layers
+        n_moe = self.n_moe_layers
+        if n_moe:
+            e, ei = self.num_experts, self.moe_intermediate_size
+            assert ei is not None
+            expert = 3 * h * ei + ((2 * ei + h) if self.expert_bias else 0)
+            parts["mlp_routed_experts"] = e * expert * n_moe
+            parts["mlp_shared_experts"] = 3 * h * self.shared_expert_intermediate_size * n_moe
+            parts["router"] = (h * e + (e if self.router_bias else 0)) * n_moe
+        return parts
+
+    @property
+    def param_count(self) -> int:
+        """Total parameters (tied tensors once), exactly as transformers counts them."""
+        return sum(self.param_breakdown().values())
+
+    @property
+    def active_param_count(self) -> int:
+        """Parameters used per token: routed experts count ``experts_per_token`` of ``num_experts``."""
+        parts = self.param_breakdown()
+        routed = parts["mlp_routed_experts"]
+        if not routed:
+            return sum(parts.values())
+        return sum(parts.values()) - routed + routed // self.num_experts * self.experts_per_token
+
+    # ------------------------------------------------------------------ KV geometry
+    @property
+    def kv_cache_width(self) -> int:
+        """Cached K+V elements per token per layer, as transformers >= 5 caches them.
+
+        Standard attention: ``2 * num_kv_heads * head_dim``.  MLA caches its
+        compressed latent: ``kv_lora_rank + qk_rope_head_dim`` (no factor 2).
+        """
+        if self.is_mla:
+            return self.kv_lora_rank + self.qk_rope_head_dim  # type: ignore[operator]
+        return 2 * self.num_kv_heads * self.head_dim  # type: ignore[operator]
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_hf_config(cls, config: Mapping[str, Any] | str | PathLike[str], *,
+                       name: str | None = None) -> ModelSpec:
+        """Read a spec from a Hugging Face ``config.json``.
+
+        Parameters
+        ----------
+        config : dict, str or path-like
+            The parsed config, a path to a ``config.json``, or a folder that
+            holds one.
+        name : str, optional
+            Label for the spec; defaults to the folder name or the model type.
+
+        Returns
+        -------
+        ModelSpec
+
+        Raises
+        ------
+        ValueError
+            The ``model_type`` is not supported, a required field is missing,
+            or the file does not exist / is not JSON.
+        TypeError
+            ``config`` is of another type.
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_hf_config({"model_type": "llama", "num_hidden_layers": 16,
+        ...     "hidden_size": 2048, "num_attention_heads": 32, "num_key_value_heads": 8,
+        ...     "head_dim": 64, "intermediate_size": 8192, "vocab_size": 128256,
+        ...     "tie_word_embeddings": True, "max_position_embeddings": 131072})
+        >>> spec.param_count
+        1235814400
+        """
+        from vramcore.model.hf import read_hf_config
+
+        return cls(**read_hf_config(config, name=name))
+
+    def replace(self, **changes: Any) -> ModelSpec:
+        """Return a copy with some fields changed (validated again).
+
+        Derived fields are re-derived when not given: ``layer_types`` when
+        ``num_layers`` changes, ``mlp_layer_types`` when ``num_layers``,
+        ``num_experts`` or ``first_dense_layers`` changes.
+
+        Examples
+        --------
+        >>> spec = ModelSpec(num_layers=4, hidden_size=64, num_heads=4, intermediate_size=128,
+        ...                  vocab_size=100, num_experts=4, experts_per_token=2)
+        >>> spec.replace(first_dense_layers=1).mlp_layer_types
+        ('dense', 'moe', 'moe', 'moe')
+        """
+        if "num_layers" in changes:
+            changes.setdefault("layer_types", None)
+        if changes.keys() & {"num_layers", "num_experts", "first_dense_layers"}:
+            changes.setdefault("mlp_layer_types", None)
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,264 @@
+"""The tensors a model holds: a per-tensor view of a :class:`~vramcore.ModelSpec`.
+
+Quantized formats store each tensor by its own rules (a GGUF recipe gives
+``attn_v`` more bits on some layers, GPTQ groups run along each row, a row that
+is not a multiple of a block falls back to another type), so exact storage
+needs the tensors, not just the parameter counts by part.  :func:`list_tensors`
+lists them with llama.cpp's GGUF names (``blk.{i}.attn_q.weight``), which are
+uniform across architectures, and with shapes in PyTorch order: the last
+dimension is the row that block quantizers run along (``ne[0]`` in GGML), and
+the routed experts of a layer are stacked as one 3-D tensor
+``(num_experts, rows, row_length)``, as llama.cpp stores them.
+
+The list holds exactly the parameters transformers instantiates: its sums by
+part equal :meth:`ModelSpec.param_breakdown` (a test checks every built-in
+card).  Buffers a GGUF file adds that are not parameters (``rope_freqs``,
+DeepSeek's ``exp_probs_b``) are left out; they are a few kilobytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from math import prod
+
+from vramcore.model.spec import PARTS, ModelSpec
+
+__all__ = ["TensorInfo", "list_tensors", "sum_by_part"]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    """One tensor of a model.
+
+    Attributes
+    ----------
+    name : str
+        llama.cpp GGUF name, e.g. ``"blk.0.attn_q.weight"``, ``"token_embd.weight"``.
+    shape : tuple of int
+        PyTorch order: ``(rows, row_length)`` for a matrix, ``(n,)`` for a
+        vector, ``(num_experts, rows, row_length)`` for stacked experts.
+    part : str
+        The :data:`vramcore.PARTS` entry the tensor counts in.
+    layer : int or None
+        Decoder layer index; None for the embedding, output norm and lm_head.
+    role : str
+        What the tensor is, independent of the layer: ``"token_embd"``,
+        ``"output"``, ``"attn_q"``, ``"attn_k"``, ``"attn_v"``, ``"attn_qkv"``,
+        ``"attn_output"``, ``"attn_q_a"``, ``"attn_q_b"``, ``"attn_kv_a_mqa"``,
+        ``"attn_k_b"``, ``"attn_v_b"``, ``"attn_sinks"``, ``"ffn_gate"``,
+        ``"ffn_up"``, ``"ffn_down"`` (with ``_exps`` / ``_shexp`` suffixes for
+        routed / shared experts), ``"ffn_gate_inp"`` (router), ``"norm"`` or
+        ``"bias"``.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    part: str
+    layer: int | None
+    role: str
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return prod(self.shape)
+
+    @property
+    def row_length(self) -> int:
+        """Length of one row (the last dimension; GGML's ``ne[0]``)."""
+        return self.shape[-1]
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows (all dimensions but the last, multiplied)."""
+        return prod(self.shape[:-1])
+
+    @property
+    def is_matrix(self) -> bool:
+        """True for a 2-D or 3-D weight (what quantizers may quantize); False for vectors and biases."""
+        return len(self.shape) >= 2 and self.role not in ("norm", "bias")
+
+
+_NORM_NAMES = ("attn_norm", "ffn_norm", "post_attention_norm", "post_ffw_norm")
+
+
+def _norm_names(spec: ModelSpec) -> list[str]:
+    # llama.cpp names: attn_norm / ffn_norm (Llama); Gemma-2/3 add post_attention_norm and
+    # post_ffw_norm; gpt-oss calls its pre-MLP norm post_attention_norm.
+    n = spec.norms_per_layer
+    if spec.model_type == "gpt_oss" and n == 2:
+        return ["attn_norm", "post_attention_norm"]
+    names = list(_NORM_NAMES[:n])
+    names += [f"norm_{k}" for k in range(len(names), n)]
+    return names
+
+
+def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
+    h, nh = spec.hidden_size, spec.num_heads
+    blk = f"blk.{i}."
+    out: list[TensorInfo] = []
+
+    def add(role: str, shape: tuple[int, ...], part: str = "attention", suffix: str = "weight") -> None:
+        kind = "bias" if suffix == "bias" else ("norm" if role.endswith("_norm") else role)
+        out.append(TensorInfo(f"{blk}{role}.{suffix}", shape, part, i, kind))
+
+    if spec.is_mla:
+        rope, nope, vdim, kvr = (spec.qk_rope_head_dim, spec.qk_nope_head_dim, spec.v_head_dim,
+                                 spec.kv_lora_rank)
+        assert rope is not None and nope is not None and vdim is not None and kvr is not None
+        q_out = nh * (nope + rope)
+        if spec.q_lora_rank is not None:
+            add("attn_q_a", (spec.q_lora_rank, h))
+            add("attn_q_a_norm", (spec.q_lora_rank,), "norms")
+            add("attn_q_b", (q_out, spec.q_lora_rank))
+            q_role = "attn_q_b"
+        else:
+            add("attn_q", (q_out, h))
+            q_role = "attn_q"
+        add("attn_kv_a_mqa", (kvr + rope, h))
+        add("attn_kv_a_norm", (kvr,), "norms")
+        # current convert_hf_to_gguf.py splits kv_b_proj into per-head k_b (transposed) and v_b
+        add("attn_k_b", (nh, kvr, nope))
+        add("attn_v_b", (nh, vdim, kvr))
+        add("attn_output", (h, nh * vdim))
+        if spec.qkv_bias:
+            add(q_role, (q_out,), suffix="bias")
+            add("attn_kv_a_mqa", (kvr + rope,), suffix="bias")
+        if spec.o_bias:
+            add("attn_output", (h,), suffix="bias")
+        return out
+
+    hd, nkv = spec.head_dim, spec.num_kv_heads
+    assert hd is not None and nkv is not None
+    q_out, kv_out = nh * hd, nkv * hd
+    if spec.model_type == "phi3":  # fused qkv_proj
+        add("attn_qkv", (q_out + 2 * kv_out, h))
+        if spec.qkv_bias:
+            add("attn_qkv", (q_out + 2 * kv_out,), suffix="bias")
+    else:
+        add("attn_q", (q_out, h))
+        add("attn_k", (kv_out, h))
+        add("attn_v", (kv_out, h))
+        if spec.qkv_bias:
+            add("attn_q", (q_out,), suffix="bias")
+            add("attn_k", (kv_out,), suffix="bias")
+            add("attn_v", (kv_out,), suffix="bias")
+    add("attn_output", (h, q_out))
+    if spec.o_bias:
+        add("attn_output", (h,), suffix="bias")
+    if spec.attention_sinks:
+        add("attn_sinks", (nh,))
+    if spec.qk_norm:
+        add("attn_q_norm", (hd,), "norms")
+        add("attn_k_norm", (hd,), "norms")
+    return out
+
+
+def _mlp(spec: ModelSpec, i: int) -> list[TensorInfo]:
+    h = spec.hidden_size
+    blk = f"blk.{i}."
+    out: list[TensorInfo] = []
+
+    def add(role: str, shape: tuple[int, ...], part: str, suffix: str = "weight") -> None:
+        kind = "bias" if suffix == "bias" else role
+        out.append(TensorInfo(f"{blk}{role}.{suffix}", shape, part, i, kind))
+
+    assert spec.mlp_layer_types is not None
+    if spec.mlp_layer_types[i] == "dense":
+        ff = spec.intermediate_size
+        if spec.model_type == "phi3":  # fused gate_up_proj, stored by llama.cpp as ffn_up
+            add("ffn_up", (2 * ff, h), "mlp_dense")
+        else:
+            add("ffn_gate", (ff, h), "mlp_dense")
+            add("ffn_up", (ff, h), "mlp_dense")
+        add("ffn_down", (h, ff), "mlp_dense")
+        if spec.mlp_bias:
+            add("ffn_gate", (ff,), "mlp_dense", "bias")
+            add("ffn_up", (ff,), "mlp_dense", "bias")
+            add("ffn_down", (h,), "mlp_dense", "bias")
+        return out
+    e, ei = spec.num_experts, spec.moe_intermediate_size
+    assert ei is not None
+    add("ffn_gate_inp", (e, h), "router")
+    if spec.router_bias:
+        add("ffn_gate_inp", (e,), "router", "bias")
+    add("ffn_gate_exps", (e, ei, h), "mlp_routed_experts")
+    add("ffn_up_exps", (e, ei, h), "mlp_routed_experts")
+    add("ffn_down_exps", (e, h, ei), "mlp_routed_experts")
+    if spec.expert_bias:
+        add("ffn_gate_exps", (e, ei), "mlp_routed_experts", "bias")
+        add("ffn_up_exps", (e, ei), "mlp_routed_experts", "bias")
+        add("ffn_down_exps", (e, h), "mlp_routed_experts", "bias")
+    s = spec.shared_expert_intermediate_size
+    if s:
+        add("ffn_gate_shexp", (s, h), "mlp_shared_experts")
+        add("ffn_up_shexp", (s, h), "mlp_shared_experts")
+        add("ffn_down_shexp", (h, s), "mlp_shared_experts")
+    return out
+
+
+@lru_cache(maxsize=256)
+def _tensors(spec: ModelSpec) -> tuple[TensorInfo, ...]:
+    h, v = spec.hidden_size, spec.vocab_size
+    out = [TensorInfo("token_embd.weight", (v, h), "embedding", None, "token_embd")]
+    for i in range(spec.num_layers):
+        for name in _norm_names(spec):
+            out.append(TensorInfo(f"blk.{i}.{name}.weight", (h,), "norms", i, "norm"))
+        out.extend(_attention(spec, i))
+        out.extend(_mlp(spec, i))
+    out.append(TensorInfo("output_norm.weight", (h,), "norms", None, "norm"))
+    if not spec.tie_embeddings:
+        out.append(TensorInfo("output.weight", (v, h), "lm_head", None, "output"))
+    return tuple(out)
+
+
+def list_tensors(spec: ModelSpec) -> tuple[TensorInfo, ...]:
+    """List the parameter tensors of `spec`, named as llama.cpp names them in a GGUF file.
+
+    The order is the token embedding, then each layer (norms, attention, MLP),
+    then the output norm and (unless tied) the lm_head.  Sums by part equal
+    :meth:`ModelSpec.param_breakdown`.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+
+    Returns
+    -------
+    tuple of TensorInfo
+
+    Raises
+    ------
+    TypeError
+        `spec` is not a ModelSpec.
+
+    Examples
+    --------
+    >>> import vramcore
+    >>> ts = list_tensors(vramcore.get_model("Llama-3.1-8B").spec)
+    >>> [(t.name, t.shape) for t in ts[4:6]]
+    [('blk.0.attn_k.weight', (1024, 4096)), ('blk.0.attn_v.weight', (1024, 4096))]
+    >>> sum(t.numel for t in ts)
+    8030261248
+    """
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
+    return _tensors(spec)
+
+
+def sum_by_part(values: dict[str, int] | None = None) -> dict[str, int]:
+    """Return a dict with one zero entry per part in :data:`vramcore.PARTS`, updated with `values`.
+
+    Examples
+    --------
+    >>> sum_by_part({"attention": 3})["attention"], len(sum_by_part())
+    (3, 8)
+    """
+    out = dict.fromkeys(PARTS, 0)
+    if values:
+        for part, n in values.items():
+            if part not in out:
+                raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+            out[part] += n
+    return out
