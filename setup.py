@@ -5,6 +5,7 @@ Environment switches:
   VRAMCORE_OPENMP=0    build without OpenMP (the kernel then runs on one thread)
 """
 
+import glob
 import os
 import subprocess
 import sys
@@ -55,7 +56,7 @@ extensions = [
         "vramcore.grid._kernel",
         ["vramcore/grid/_kernel.pyx"],
         include_dirs=["include"],
-        depends=["include/vramcore/formulas.h", "include/vramcore/openmp_shim.h"],
+        depends=sorted(glob.glob("include/vramcore/**/*.h", recursive=True)),
         extra_compile_args=compile_args + omp,
         extra_link_args=omp,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

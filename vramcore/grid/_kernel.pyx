@@ -90,7 +90,7 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
 
 cdef enum:
     _BLOCK = 64          # cells computed before their fields are written as contiguous runs
-    _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/_sweep.py)
+    _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/grid/resolve.py)
 
 
 cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,

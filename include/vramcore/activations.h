@@ -1,0 +1,35 @@
+/*
+ * vramcore/activations.h -- what a forward pass holds at its peak inside one
+ * decoder layer, per token.  The engines scale it by the tokens they run at
+ * once (a whole prompt, a profiling batch, an n_ubatch).
+ */
+#pragma once
+
+#include "vramcore/common.h"
+
+/* Elements per token alive at the peak inside one decoder layer on one TP rank.
+ * Residual stream and its normed copy (2 x hidden), plus the larger of
+ *   attention: q, k, v, their rotary copies and the attention output
+ *              (3 x q width + 3 x kv width; fused SDPA / flash attention keeps
+ *              no context x context score matrix);
+ *   dense MLP: gate, up and act(gate) * up (3 x intermediate);
+ *   MoE MLP:   fp32 router logits (2 x n_experts in 16-bit units), the output
+ *              accumulator (hidden), one expert at a time over an even share of
+ *              the tokens (3 x expert width x top-k / n_experts) and the shared
+ *              experts (3 x shared width). */
+static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp)
+{
+    double q_width = m->num_heads * m->head_dim_k / tp;
+    double kv_width = vc_max(1.0, m->kv_heads / tp) * m->head_dim_k;
+    double attn = 3.0 * q_width + 3.0 * kv_width;
+    double mlp = 0.0;
+    if (m->n_dense_mlp_layers > 0.0)
+        mlp = 3.0 * m->dense_intermediate / tp;
+    if (m->n_moe_layers > 0.0 && m->n_experts > 0.0) {
+        double moe = 2.0 * m->n_experts + m->hidden
+                   + 3.0 * m->expert_intermediate / tp * m->experts_per_token / m->n_experts
+                   + 3.0 * m->shared_intermediate / tp;
+        mlp = vc_max(mlp, moe);
+    }
+    return 2.0 * m->hidden + vc_max(attn, mlp);
+}

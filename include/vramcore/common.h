@@ -1,0 +1,136 @@
+/*
+ * vramcore/common.h -- what every formula header shares: the input rows, the
+ * result row and a few helpers.
+ *
+ * Every byte count vramcore reports is computed by the static inline functions
+ * of the headers in this folder (formulas.h includes them all, in layer order);
+ * the Cython kernel (vramcore/grid/_kernel.pyx) only loops over a grid and
+ * calls them.  Conventions:
+ *
+ *   - every quantity is a double: element and byte counts are exact integers up
+ *     to 2^53 (8 PiB) and never overflow beyond that (they lose exactness, not
+ *     sign), so products such as params x context x batch are safe;
+ *   - sizes are in bytes; conversion to GiB (2^30) or GB (1e9) happens in Python;
+ *   - every figure is per GPU: with tensor parallelism (tp) and pipeline
+ *     parallelism (pp) it is the most loaded GPU's share;
+ *   - no globals, no allocation, no error paths: inputs are validated in Python
+ *     (vramcore/grid/validation.py) before they reach this file.
+ *
+ * The structs are plain rows of doubles so that a C-contiguous float64 array
+ * with VC_*_NFIELDS columns can be read as an array of structs; the Python side
+ * packs them in vramcore/grid/pack.py in exactly this field order.
+ */
+#pragma once
+
+#include <math.h>
+
+/* Parameter parts, in the order of the weight-bytes rows and vramcore.PARTS. */
+enum {
+    VC_PART_EMBEDDING = 0,
+    VC_PART_ATTENTION,
+    VC_PART_MLP_DENSE,
+    VC_PART_MLP_ROUTED_EXPERTS,
+    VC_PART_MLP_SHARED_EXPERTS,
+    VC_PART_NORMS,
+    VC_PART_ROUTER,
+    VC_PART_LM_HEAD,
+    VC_N_PARTS
+};
+
+/* Engine kinds: one module of vramcore/engines/ and one header of engines/ each,
+ * in the order of vramcore.engines.base.ENGINE_KINDS. */
+enum {
+    VC_ENGINE_TRANSFORMERS = 0,  /* dynamic cache, grows with the sequences */
+    VC_ENGINE_VLLM = 1,          /* paged cache sized from a memory budget after profiling */
+    VC_ENGINE_SGLANG = 2,        /* token pool sized from mem_fraction_static */
+    VC_ENGINE_TRTLLM = 3,        /* paged cache from a fraction of the free memory */
+    VC_ENGINE_LLAMACPP = 4       /* cache allocated for n_ctx cells up front */
+};
+
+/* One model's geometry, reduced to what the formulas need. */
+typedef struct {
+    double n_full_layers;        /* decoder layers with full (global) attention */
+    double n_sliding_layers;     /* decoder layers with sliding-window attention */
+    double sliding_window;       /* window in tokens (0 when there are no sliding layers) */
+    double num_heads;            /* query heads */
+    double kv_heads;             /* KV heads of a standard (non-MLA) layer; MLA: query heads */
+    double head_dim_k;           /* key head dim (MLA: nope + rope dims) */
+    double head_dim_v;           /* value head dim */
+    double mla_latent;           /* MLA compressed width kv_lora_rank + rope dim; 0 if not MLA */
+    double hidden;               /* hidden size */
+    double dense_intermediate;   /* MLP width of dense layers */
+    double n_dense_mlp_layers;   /* layers with a dense MLP */
+    double n_moe_layers;         /* layers with a mixture-of-experts MLP */
+    double n_experts;            /* routed experts per MoE layer */
+    double experts_per_token;    /* experts each token is routed to */
+    double expert_intermediate;  /* MLP width of one routed expert */
+    double shared_intermediate;  /* total MLP width of the shared experts */
+    double vocab;                /* vocabulary size (logits width) */
+    double max_context;          /* trained context; 0 when unknown */
+    double attn_kv_fraction;     /* share of attention weights in k/v projections (split over min(tp, kv_heads)) */
+    double attn_replicated_fraction; /* share replicated on every TP rank (MLA latent projections) */
+    double rotary_dim;           /* rotary embedding width (head dim; MLA: rope dim) */
+} vc_model;
+
+/* What a weight dtype (or quantization format) implies beyond the weights' own
+ * storage, which Python computes exactly per part (vramcore/storage/) and
+ * passes in as bytes. */
+typedef struct {
+    double act_bytes;            /* bytes per activation element (the compute dtype) */
+    double kv_bits;              /* bits per cached K/V element (block formats: effective bits) */
+} vc_dtype;
+
+/* The rules one engine applies; fields, defaults and sources in vramcore/engines/. */
+typedef struct {
+    double kind;                 /* VC_ENGINE_* */
+    double tp;                   /* tensor-parallel degree */
+    double pp;                   /* pipeline-parallel degree */
+    double sliding_cap_offset;   /* transformers: a sliding layer keeps window + offset tokens */
+    double mla_compressed;       /* 1: MLA caches its latent; 0: decompressed per-head K and V */
+    double full_logits;          /* transformers: 1 = logits for every prompt position */
+    double cuda_context_bytes;   /* CUDA context + library workspaces per GPU (outside the allocator) */
+    double allocator_reserve;    /* caching-allocator slack, fraction of KV + activations */
+    double mem_fraction;         /* vLLM gpu_memory_utilization / SGLang mem_fraction_static /
+                                    TRT-LLM free_gpu_memory_fraction */
+    double block_size;           /* tokens per KV block (page) */
+    double max_num_batched_tokens; /* vLLM profile tokens / llama.cpp n_ubatch / TRT max_num_tokens */
+    double max_num_seqs;         /* vLLM / SGLang running requests (sampler logits in the profile) */
+    double cuda_graph_bytes;     /* CUDA-graph memory pool */
+    double non_torch_bytes;      /* vLLM non-torch allocations (NCCL, cuBLAS) besides the context */
+    double ctx_pad;              /* llama.cpp: n_ctx is padded to a multiple of this */
+    double n_gpu_layers;         /* llama.cpp: layers offloaded to the GPU; < 0 = all (+ output) */
+    double swa_full;             /* llama.cpp: 1 = sliding layers keep the full context */
+    double max_model_len;        /* longest sequence the engine accepts; 0 = no limit */
+    double kv_bits;              /* engine-level KV dtype width (vLLM kv_cache_dtype); 0 = the dtype row's */
+    double sampler_bytes;        /* profile: bytes per (sequence x vocab entry) of the sampler's buffers */
+    double graphs_in_budget;     /* vLLM >= 0.21: the CUDA-graph estimate is subtracted from the KV budget */
+    double flash_attn;           /* llama.cpp: 1 = fused attention (no n_head x n_kv x n_ubatch scores) */
+    double rope_cache;           /* 1 = the engine holds a cos/sin cache of max_context x rotary_dim */
+} vc_engine;
+
+/* Everything one configuration produces (per GPU). */
+typedef struct {
+    double weights_bytes;
+    double kv_cache_bytes;
+    double activation_bytes;
+    double overhead_bytes;
+    double total_bytes;
+    double headroom_bytes;
+    double fits;                 /* 1 or 0 */
+    double kv_capacity_tokens;   /* tokens of cache the engine holds per layer */
+    double kv_blocks;            /* blocks (pages) of the paged engines; 0 otherwise */
+    double max_concurrency;      /* sequences of `context` tokens that fit at once */
+    double host_bytes;           /* memory the engine keeps on the host (llama.cpp) */
+} vc_result;
+
+#define VC_MODEL_NFIELDS (sizeof(vc_model) / sizeof(double))
+#define VC_DTYPE_NFIELDS (sizeof(vc_dtype) / sizeof(double))
+#define VC_ENGINE_NFIELDS (sizeof(vc_engine) / sizeof(double))
+#define VC_RESULT_NFIELDS (sizeof(vc_result) / sizeof(double))
+
+static inline double vc_max(double a, double b) { return a > b ? a : b; }
+static inline double vc_min(double a, double b) { return a < b ? a : b; }
+static inline double vc_ceil_div(double a, double b) { return ceil(a / b); }
+static inline double vc_pad(double x, double to) { return to > 1.0 ? ceil(x / to) * to : x; }
+
+static inline double vc_n_layers(const vc_model *m) { return m->n_full_layers + m->n_sliding_layers; }

@@ -1,0 +1,130 @@
+/*
+ * vramcore/engines.h -- the engine registry of the formulas: builds a plan and
+ * sends each configuration to its engine's header by kind.  Adding an engine is
+ * one header in engines/ and one case in each switch below (and its module in
+ * vramcore/engines/).
+ */
+#pragma once
+
+#include "vramcore/engines/llamacpp.h"
+#include "vramcore/engines/sglang.h"
+#include "vramcore/engines/transformers.h"
+#include "vramcore/engines/trtllm.h"
+#include "vramcore/engines/vllm.h"
+
+/* Share of the decoder layers on the most loaded GPU. */
+static inline double vc_layer_share(const vc_model *m, const vc_engine *e)
+{
+    if ((int)e->kind == VC_ENGINE_LLAMACPP)
+        return vc_llamacpp_layer_share(m, e);
+    return vc_pp_layer_share(m, e);
+}
+
+/* Everything about one (model, dtype, engine) triple that does not depend on
+ * context, batch or GPU: the shared part here, the engine's own fields in its
+ * header. */
+static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
+                                const vc_engine *e, vc_plan *p)
+{
+    int kind = (int)e->kind;
+    double share = vc_layer_share(m, e);
+    double ptl = vc_kv_bytes_per_token_layer(m, d, e);
+    double peak = vc_layer_peak_elems_per_token(m, e->tp);
+    p->kind = e->kind;
+    p->weights = vc_weights_bytes(m, pb, e, share);
+    p->host_weights = 0.0;
+    p->kv_full = m->n_full_layers * share * ptl;
+    p->kv_sliding = m->n_sliding_layers * share * ptl;
+    p->kv_full_host = p->kv_sliding_host = 0.0;
+    p->window = m->sliding_window;
+    p->sliding_cap = m->sliding_window + e->sliding_cap_offset;
+    p->act_token = peak * d->act_bytes;
+    p->act_token_full = vc_max(peak, m->hidden + m->vocab / e->tp) * d->act_bytes;
+    p->full_logits = e->full_logits;
+    p->logit_row = m->vocab * (d->act_bytes + 4.0);
+    p->cuda_context = e->cuda_context_bytes;
+    p->reserve = e->allocator_reserve;
+    p->ctx_pad = e->ctx_pad;
+    p->swa_full = e->swa_full;
+    p->ubatch = e->max_num_batched_tokens;
+    p->max_num_seqs = e->max_num_seqs;
+    p->fixed_overhead = e->cuda_context_bytes + e->non_torch_bytes + e->cuda_graph_bytes;
+    p->non_torch = e->non_torch_bytes;
+    p->mem_fraction = e->mem_fraction;
+    p->block_size = e->block_size;
+    p->layers = vc_n_layers(m) * share;
+    p->full_share = m->n_full_layers * share;
+    p->sliding_share = m->n_sliding_layers * share;
+    p->max_model_len = e->max_model_len;
+    p->sampler_bytes = e->sampler_bytes;
+    p->graphs_in_budget = e->graphs_in_budget;
+    p->cuda_graph = e->cuda_graph_bytes;
+    p->page = e->block_size * ptl;
+    p->vocab = m->vocab;
+    p->tp_pp = e->tp * e->pp;
+    p->group_size = p->layers;
+    p->full_groups = p->sliding_groups = 0.0;
+    p->attn_scores_token = p->layer_ubatch_token = p->attn_extra_token = 0.0;
+    p->gpu_vocab_row = p->host_ubatch_token = p->host_logit_row = 0.0;
+    if (kind == VC_ENGINE_LLAMACPP)
+        vc_llamacpp_plan(m, d, pb, e, p);
+    else if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM)
+        vc_paged_plan(p);
+    /* RotaryEmbedding's cos/sin cache, counted with the weights */
+    if (e->rope_cache != 0.0 && m->max_context > 0.0)
+        p->weights += m->max_context * m->rotary_dim * d->act_bytes;
+}
+
+/* The GPU-independent part of a configuration (zero for the budgeted engines,
+ * which size everything from the GPU). */
+static inline void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
+{
+    int kind = (int)p->kind;
+    if (kind == VC_ENGINE_TRANSFORMERS)
+        vc_transformers_row(p, context, batch, q);
+    else if (kind == VC_ENGINE_LLAMACPP)
+        vc_llamacpp_row(p, context, batch, q);
+    else
+        q->kv = q->act = q->ovh = q->per_seq = q->inv_per_seq = q->host = q->capacity = q->total = 0.0;
+}
+
+/* Every figure of one configuration from its row part.  `large_gpu` is 1 for the
+ * GPUs vLLM gives its larger batch defaults (>= 70 GiB, not an A100). */
+static inline void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch,
+                                   double gpu_bytes, double large_gpu, vc_result *r)
+{
+    vc_parts s;
+    r->weights_bytes = p->weights;
+    r->host_bytes = q->host;
+    r->kv_blocks = 0.0;
+    switch ((int)p->kind) {
+    case VC_ENGINE_TRANSFORMERS:
+        vc_transformers_gpu(p, q, gpu_bytes, r, &s);
+        break;
+    case VC_ENGINE_LLAMACPP:
+        vc_llamacpp_gpu(p, q, context, gpu_bytes, r, &s);
+        break;
+    case VC_ENGINE_SGLANG:
+        vc_sglang_gpu(p, context, batch, gpu_bytes, large_gpu, r, &s);
+        break;
+    case VC_ENGINE_TRTLLM:
+        vc_trtllm_gpu(p, context, batch, gpu_bytes, large_gpu, r, &s);
+        break;
+    default:
+        vc_vllm_gpu(p, context, batch, gpu_bytes, large_gpu, r, &s);
+        break;
+    }
+    r->kv_cache_bytes = s.kv;
+    r->activation_bytes = s.act;
+    r->overhead_bytes = s.ovh;
+    r->total_bytes = s.total;
+    r->headroom_bytes = gpu_bytes - s.total;
+}
+
+static inline void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,
+                               double large_gpu, vc_result *r)
+{
+    vc_row q;
+    vc_estimate_row(p, context, batch, &q);
+    vc_estimate_gpu(p, &q, context, batch, gpu_bytes, large_gpu, r);
+}

@@ -1,0 +1,168 @@
+/*
+ * vramcore/engines/llamacpp.h -- llama.cpp (llama-server / llama-cli); knobs and
+ * sources in vramcore/engines/llamacpp.py.
+ *
+ * One cache of n_ctx = context x n_seq cells padded to ctx_pad, allocated up
+ * front; -ngl offloads the output layer first, then the last repeating layers;
+ * token embeddings, layers not offloaded and the logits buffer stay on the host;
+ * a compute buffer of one n_ubatch.
+ */
+#pragma once
+
+#include "vramcore/plan.h"
+
+/* llama.cpp offloads the output layer first, then the last n_gpu_layers - 1
+ * repeating layers (src/llama-model.cpp, load_tensors: i_gpu_start = n_layer + 1 - ngl);
+ * -ngl -1 offloads everything, split over pipeline stages. */
+static inline double vc_llamacpp_layer_share(const vc_model *m, const vc_engine *e)
+{
+    double L = vc_n_layers(m);
+    if (e->n_gpu_layers >= 0.0)
+        return vc_min(vc_max(e->n_gpu_layers - 1.0, 0.0), L) / L;
+    return vc_pp_layer_share(m, e);
+}
+
+/* The output layer is offloaded as soon as one layer is. */
+static inline int vc_llamacpp_output_on_gpu(const vc_engine *e)
+{
+    return e->n_gpu_layers < 0.0 || e->n_gpu_layers >= 1.0;
+}
+
+/* Share of the decoder layers left in host memory (not offloaded). */
+static inline double vc_llamacpp_host_share(const vc_model *m, const vc_engine *e)
+{
+    double L = vc_n_layers(m);
+    if (e->n_gpu_layers < 0.0)
+        return 0.0;
+    return 1.0 - vc_min(vc_max(e->n_gpu_layers - 1.0, 0.0), L) / L;
+}
+
+/* GPU weights: the offloaded layers and the output matrix when it is offloaded;
+ * token embeddings stay in host memory. */
+static inline double vc_llamacpp_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e)
+{
+    double tp = e->tp;
+    double layers = vc_layer_weights_rank(m, pb, tp) * vc_llamacpp_layer_share(m, e);
+    double emb = pb[VC_PART_EMBEDDING] / tp;
+    double head = pb[VC_PART_LM_HEAD] / tp;
+    return layers + (vc_llamacpp_output_on_gpu(e) ? (head > 0.0 ? head : emb) : 0.0);
+}
+
+/* Host weights: token embeddings, the layers not offloaded, and the output
+ * matrix when it is not offloaded. */
+static inline double vc_llamacpp_host_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS],
+                                                    const vc_engine *e)
+{
+    double layers = vc_layer_weights_rank(m, pb, 1.0) * vc_llamacpp_host_share(m, e);
+    return layers + pb[VC_PART_EMBEDDING] + (vc_llamacpp_output_on_gpu(e) ? 0.0 : pb[VC_PART_LM_HEAD]);
+}
+
+/* The plan fields only llama.cpp uses: placement, host cache and the compute
+ * buffer (ggml graph in f32, one ubatch): without flash attention the scores of
+ * every head over the whole cache plus about seven hidden-size rows; the FFN
+ * (2 x n_ff + 4 x hidden); the logits with the final hidden rows when the output
+ * layer is on the GPU (fits logged CI buffers). */
+static inline void vc_llamacpp_plan(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
+                                    const vc_engine *e, vc_plan *p)
+{
+    /* layers left on the CPU keep their whole cache (no tensor split there) */
+    vc_engine e_host = *e;
+    e_host.tp = 1.0;
+    double ptl_host = vc_kv_bytes_per_token_layer(m, d, &e_host);
+    p->weights = vc_llamacpp_weights_bytes(m, pb, e);
+    p->host_weights = vc_llamacpp_host_weights_bytes(m, pb, e);
+    p->kv_full_host = m->n_full_layers * vc_llamacpp_host_share(m, e) * ptl_host;
+    p->kv_sliding_host = m->n_sliding_layers * vc_llamacpp_host_share(m, e) * ptl_host;
+    if (p->ubatch <= 0.0)
+        p->ubatch = 512.0;           /* llama.cpp's default n_ubatch (common/common.h) */
+    p->attn_scores_token = e->flash_attn != 0.0 ? 0.0 : m->num_heads * 4.0;
+    p->layer_ubatch_token = (2.0 * m->dense_intermediate + 4.0 * m->hidden) * 4.0;
+    p->attn_extra_token = e->flash_attn != 0.0 ? 0.0 : 7.0 * m->hidden * 4.0;
+    p->gpu_vocab_row = vc_llamacpp_output_on_gpu(e) ? (m->vocab + m->hidden) * 4.0 : 0.0;
+    p->host_ubatch_token = m->hidden * 4.0;
+    p->host_logit_row = m->vocab * 4.0;
+}
+
+/* Cells of the unified cache for n_seq = batch sequences of `context` tokens
+ * (n_ctx = context x batch, padded); sliding layers keep
+ * min(n_ctx, pad(window x n_seq + n_ubatch)) unless swa_full
+ * (src/llama-context.cpp, src/llama-kv-cache-iswa.cpp). */
+static inline double vc_llamacpp_cells(const vc_plan *p, double context, double batch)
+{
+    return vc_pad(context * batch, p->ctx_pad);
+}
+
+static inline double vc_llamacpp_swa_cells(const vc_plan *p, double context, double batch)
+{
+    double n_ctx = vc_llamacpp_cells(p, context, batch);
+    if (p->swa_full != 0.0)
+        return n_ctx;
+    return vc_min(n_ctx, vc_pad(p->window * batch + p->ubatch, p->ctx_pad));
+}
+
+static inline void vc_llamacpp_row(const vc_plan *p, double context, double batch, vc_row *q)
+{
+    /* n_seq = batch sequences share one cache of n_ctx = context x batch cells */
+    double cells = vc_llamacpp_cells(p, context, batch);
+    double swa = p->kv_sliding > 0.0 || p->kv_sliding_host > 0.0 ? vc_llamacpp_swa_cells(p, context, batch) : 0.0;
+    double ub = vc_min(p->ubatch, cells);
+    q->kv = p->kv_full * cells + p->kv_sliding * swa;
+    /* compute buffer of the worst-case ubatch (n_kv = the whole cache) */
+    q->act = ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
+                         p->attn_scores_token * cells + p->attn_extra_token);
+    q->ovh = p->cuda_context;
+    /* host: token embeddings and layers left on the CPU with their cache, the
+     * logits output buffer (n_vocab x n_seq f32) and the host compute buffer
+     * (input embeddings + f32 KQ mask) */
+    q->host = p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
+              + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0);
+    q->capacity = cells;
+    q->per_seq = context;
+    q->inv_per_seq = 1.0 / context;
+    q->total = p->weights + q->kv + q->act + q->ovh;
+}
+
+static inline void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double context, double gpu_bytes,
+                                   vc_result *r, vc_parts *s)
+{
+    s->kv = q->kv;
+    s->act = q->act;
+    s->ovh = q->ovh;
+    s->total = p->weights + s->kv + s->act + s->ovh;
+    r->kv_capacity_tokens = q->capacity;
+    r->max_concurrency = floor(q->capacity / context);
+    r->fits = s->total <= gpu_bytes;
+}
+
+/* Closed form of the inverse questions: cache, compute and host buffers are
+ * linear in the (padded) cells beyond one ubatch: total = t1 + slope x (cells - c1). */
+static inline void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+{
+    double pad = vc_max(p->ctx_pad, 1.0);
+    double c1 = vc_max(vc_pad(p->ubatch, pad), pad);
+    vc_row q1, q2;
+    if (which == 0) {
+        vc_llamacpp_row(p, c1 / fixed, fixed, &q1);
+        vc_llamacpp_row(p, (c1 + pad) / fixed, fixed, &q2);
+    } else {
+        vc_llamacpp_row(p, fixed, c1 / fixed, &q1);
+        vc_llamacpp_row(p, fixed, (c1 + pad) / fixed, &q2);
+    }
+    double slope = (q2.kv + q2.act - q1.kv - q1.act) / pad;
+    s->base = p->weights + q1.kv + q1.act + q1.ovh;
+    s->scale = slope > 0.0 ? 1.0 / slope : 0.0;
+    s->shift = -c1;
+    s->mult = pad;
+    if (slope <= 0.0)
+        s->simple = 0;
+}
+
+static inline double vc_llamacpp_guess_at(const vc_guess *s, double fixed, double gpu_bytes, double cap)
+{
+    if (!s->simple)
+        return cap;
+    double g = (gpu_bytes - s->base) * s->scale - s->shift;
+    /* cells rounded down to the padding, shared among the sequences */
+    double cells = floor(g / s->mult) * s->mult;
+    return floor(cells / fixed);     /* cells / batch = context; cells / context = batch */
+}

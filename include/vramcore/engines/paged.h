@@ -1,0 +1,93 @@
+/*
+ * vramcore/engines/paged.h -- what the budgeted, paged serving engines (vLLM,
+ * SGLang, TensorRT-LLM) share: a profiling peak, a KV budget cut into blocks,
+ * and the blocks each request needs.  Each engine header states its own budget
+ * and defaults (engines/vllm.h, sglang.h, trtllm.h).
+ */
+#pragma once
+
+#include "vramcore/plan.h"
+
+/* Settings an engine derives from the GPU when left at 0 ("auto"). */
+typedef struct { double ubatch, seqs, fraction; } vc_auto;
+
+/* vLLM's batch defaults, which TensorRT-LLM's unset knobs follow too
+ * (vllm/engine/arg_utils.py, get_batch_defaults): GPUs of >= 70 GiB other than
+ * the A100 get max_num_batched_tokens 8192 and max_num_seqs 1024 (API server),
+ * others 2048 and 256. */
+static inline vc_auto vc_paged_auto(const vc_plan *p, double large_gpu)
+{
+    vc_auto a;
+    a.seqs = p->max_num_seqs > 0.0 ? p->max_num_seqs : (large_gpu != 0.0 ? 1024.0 : 256.0);
+    a.fraction = p->mem_fraction;
+    a.ubatch = p->ubatch > 0.0 ? p->ubatch : (large_gpu != 0.0 ? 8192.0 : 2048.0);
+    return a;
+}
+
+/* vLLM groups hybrid layers (vllm/v1/core/kv_cache_utils.py, get_kv_cache_groups):
+ * group size = the smaller kind's count (the larger's when within 1.5x); each
+ * kind splits into ceil(n / group size) groups; one block id is one page in
+ * each of group-size tensors. */
+static inline void vc_paged_plan(vc_plan *p)
+{
+    if (p->full_share > 0.0 && p->sliding_share > 0.0) {
+        double lo = vc_min(p->full_share, p->sliding_share), hi = vc_max(p->full_share, p->sliding_share);
+        p->group_size = hi < 1.5 * lo ? hi : lo;
+        p->full_groups = ceil(p->full_share / p->group_size);
+        p->sliding_groups = ceil(p->sliding_share / p->group_size);
+    } else {
+        p->group_size = p->layers;
+        p->full_groups = p->full_share > 0.0 ? 1.0 : 0.0;
+        p->sliding_groups = p->sliding_share > 0.0 ? 1.0 : 0.0;
+    }
+}
+
+/* Layer-blocks one request of `context` tokens needs.  Full layers:
+ * ceil(context / block); sliding layers (vLLM SlidingWindowSpec):
+ * ceil(min(window - 1 + max_num_batched_tokens, context) / block) + 1. */
+static inline double vc_blocks_per_request(const vc_plan *p, double context, double ubatch)
+{
+    double B = p->block_size;
+    double blocks = p->full_groups * vc_ceil_div(context, B);
+    if (p->sliding_groups > 0.0) {
+        double t = vc_min(p->window - 1.0 + ubatch, context);
+        blocks += p->sliding_groups * (vc_ceil_div(t, B) + 1.0);
+    }
+    return blocks;
+}
+
+/* The profiling run's peak: the larger of a forward pass over the scheduler's
+ * token budget and the sampler over one logits row per request; the fixed
+ * overhead (context, non-torch memory, CUDA graphs) beside it. */
+static inline void vc_paged_profile(const vc_plan *p, vc_auto a, vc_parts *s)
+{
+    double seqs = vc_min(a.seqs, a.ubatch);
+    s->act = vc_max(a.ubatch * p->act_token, seqs * p->vocab * p->sampler_bytes);
+    s->ovh = p->fixed_overhead;
+}
+
+/* The budget's blocks, the cache they make and what it holds. */
+static inline void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, double context, double batch,
+                                   double gpu_bytes, vc_result *r, vc_parts *s)
+{
+    double unit = p->page * p->group_size;             /* bytes of one block id */
+    double blocks = budget > 0.0 && unit > 0.0 ? floor(budget / unit) : 0.0;
+    s->kv = blocks * unit;
+    s->total = p->weights + s->kv + s->act + s->ovh;
+    r->kv_blocks = blocks;
+    /* vLLM logs num_blocks // groups x block_size tokens (kv_cache_utils.py) */
+    r->kv_capacity_tokens = floor(blocks / vc_max(p->full_groups + p->sliding_groups, 1.0)) * p->block_size;
+    double need = vc_blocks_per_request(p, context, a.ubatch);
+    r->max_concurrency = need > 0.0 ? blocks / need : 0.0;
+    r->fits = budget > 0.0 && r->max_concurrency >= batch && s->total <= gpu_bytes
+              && (p->max_model_len <= 0.0 || context <= p->max_model_len);
+}
+
+/* Inverse questions: blocks are fixed by the budget (`r`, one sequence of the
+ * smallest context), full layers need ceil(context / block) blocks each. */
+static inline double vc_paged_guess_from(const vc_plan *p, const vc_result *r, double fixed, double cap, int which)
+{
+    if (which == 1)
+        return r->max_concurrency;
+    return p->full_groups > 0.0 ? floor(r->kv_blocks / (fixed * p->full_groups)) * p->block_size : cap;
+}

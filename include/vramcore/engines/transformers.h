@@ -1,0 +1,89 @@
+/*
+ * vramcore/engines/transformers.h -- Hugging Face transformers
+ * (AutoModelForCausalLM + generate()); knobs and sources in
+ * vramcore/engines/transformers.py.
+ *
+ * DynamicCache: full layers hold every token, sliding layers window + offset
+ * tokens; the prefill peak is one layer's activations per prompt token plus the
+ * last-position logits (or every position's); a CUDA context per GPU and the
+ * caching allocator's slack on top.
+ */
+#pragma once
+
+#include "vramcore/plan.h"
+
+static inline void vc_transformers_row(const vc_plan *p, double context, double batch, vc_row *q)
+{
+    double kv_seq = p->kv_full * context;
+    if (p->kv_sliding > 0.0)
+        kv_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
+    double act_seq = p->full_logits != 0.0 ? context * p->act_token_full
+                                           : context * p->act_token + p->logit_row;
+    q->kv = batch * kv_seq;
+    q->act = batch * act_seq;
+    q->ovh = p->cuda_context + p->reserve * (q->kv + q->act);
+    /* everything but the constant part scales with the batch */
+    q->per_seq = (kv_seq + act_seq) * (1.0 + p->reserve);
+    q->inv_per_seq = 1.0 / q->per_seq;
+    q->host = 0.0;
+    q->capacity = context * batch;
+    q->total = p->weights + q->kv + q->act + q->ovh;
+}
+
+static inline void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu_bytes, vc_result *r,
+                                       vc_parts *s)
+{
+    s->kv = q->kv;
+    s->act = q->act;
+    s->ovh = q->ovh;
+    s->total = q->total;
+    /* sequences the memory left after the constant part holds: floor(free / per_seq),
+     * by a reciprocal and one exact correction step instead of a division per GPU */
+    double free_ = gpu_bytes - p->weights - p->cuda_context;
+    double n = 0.0;
+    if (free_ > 0.0) {
+        n = floor(free_ * q->inv_per_seq);
+        if ((n + 1.0) * q->per_seq <= free_)
+            n += 1.0;
+        else if (n > 0.0 && n * q->per_seq > free_)
+            n -= 1.0;
+    }
+    r->kv_capacity_tokens = q->capacity;
+    r->max_concurrency = n;
+    r->fits = s->total <= gpu_bytes;
+}
+
+/* Closed form of the largest context at `fixed` sequences (which = 0) or the
+ * largest batch at `fixed` tokens (which = 1): weights + context + (1 + reserve)
+ * x (kv + activations) is linear in the context on each side of the sliding cap
+ * and linear in the batch. */
+static inline void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+{
+    double per_tok = p->full_logits != 0.0 ? p->act_token_full : p->act_token;
+    double logits = p->full_logits != 0.0 ? 0.0 : p->logit_row;
+    double inv_res = 1.0 / (1.0 + p->reserve);
+    s->base = p->weights + p->cuda_context;
+    if (which == 0) {
+        double batch = fixed;
+        s->scale = inv_res / (batch * (p->kv_full + p->kv_sliding + per_tok));
+        s->shift = logits / (p->kv_full + p->kv_sliding + per_tok);
+        if (p->kv_sliding > 0.0) {
+            s->cap_at = p->sliding_cap;
+            s->hi_scale = inv_res / (batch * (p->kv_full + per_tok));
+            s->hi_shift = (logits + p->kv_sliding * p->sliding_cap) / (p->kv_full + per_tok);
+        }
+    } else {
+        double context = fixed;
+        double kv_seq = p->kv_full * context + p->kv_sliding * vc_min(context, p->sliding_cap);
+        s->scale = inv_res / (kv_seq + context * per_tok + logits);
+        s->shift = 0.0;
+    }
+}
+
+static inline double vc_transformers_guess_at(const vc_guess *s, double gpu_bytes)
+{
+    double g = (gpu_bytes - s->base) * s->scale - s->shift;
+    if (g > s->cap_at)
+        g = (gpu_bytes - s->base) * s->hi_scale - s->hi_shift;
+    return g;
+}

@@ -1,0 +1,84 @@
+/*
+ * vramcore/plan.h -- the per-(model, dtype, engine) constants every cell reuses,
+ * and the rows the engines fill.  The engine headers (engines/<kind>.h) fill
+ * their own fields; engines.h builds the plan and dispatches on the kind.
+ */
+#pragma once
+
+#include "vramcore/activations.h"
+#include "vramcore/cache.h"
+#include "vramcore/weights.h"
+
+/* Everything about one (model, dtype, engine) triple that does not depend on
+ * context, batch or GPU, computed once before a grid loop so that each cell
+ * costs a few multiplications.  All fields are doubles (a plan row). */
+typedef struct {
+    double kind;                 /* VC_ENGINE_* */
+    double weights;              /* weights on the most loaded GPU */
+    double host_weights;         /* weights in host memory (llama.cpp) */
+    double kv_full;              /* KV bytes per token of all full layers on this GPU */
+    double kv_sliding;           /* KV bytes per token of all sliding layers on this GPU */
+    double kv_full_host;         /* llama.cpp: the same for layers left on the host */
+    double kv_sliding_host;
+    double window;               /* sliding window (tokens) */
+    double sliding_cap;          /* transformers: tokens a sliding layer keeps */
+    double act_token;            /* activation bytes per prompt token (layer peak) */
+    double act_token_full;       /* transformers full_logits: max(layer peak, hidden + vocab) per token */
+    double full_logits;          /* 1 when every position's logits are computed */
+    double logit_row;            /* bytes of one logits row in the compute dtype + its fp32 copy */
+    double cuda_context;         /* per GPU, outside the allocator */
+    double reserve;              /* transformers allocator slack fraction */
+    double ctx_pad;              /* llama.cpp n_ctx padding */
+    double swa_full;             /* llama.cpp */
+    double ubatch;               /* llama.cpp n_ubatch / vLLM profile tokens */
+    double gpu_vocab_row;        /* llama.cpp: f32 logits row bytes when the output layer is on the GPU */
+    double host_logit_row;       /* llama.cpp: host output buffer bytes per sequence */
+    double max_num_seqs;         /* budgeted engines: sampler rows in the profile */
+    double fixed_overhead;       /* budgeted: context + non-torch + CUDA graphs */
+    double non_torch;            /* vLLM / SGLang: subtracted from the budget */
+    double mem_fraction;
+    double block_size;
+    double full_share;           /* full layers on this GPU (count) */
+    double sliding_share;        /* sliding layers on this GPU (count) */
+    double layers;               /* decoder layers on this GPU */
+    double max_model_len;
+    double sampler_bytes;        /* budgeted: bytes per sampler logit */
+    double graphs_in_budget;
+    double cuda_graph;
+    double group_size;           /* vLLM: layers sharing one block id (hybrid KV groups) */
+    double full_groups;          /* vLLM: KV groups of full-attention layers */
+    double sliding_groups;       /* vLLM: KV groups of sliding-window layers */
+    double page;                 /* bytes of one block of one layer */
+    double attn_scores_token;    /* llama.cpp without flash attention: bytes per (ubatch token x cache cell) */
+    double layer_ubatch_token;   /* llama.cpp: f32 FFN compute per ubatch token */
+    double attn_extra_token;     /* llama.cpp without flash attention: f32 rows beside the scores */
+    double host_ubatch_token;    /* llama.cpp host compute per ubatch token (input embeddings) */
+    double vocab;
+    double tp_pp;                /* GPUs of one model replica */
+} vc_plan;
+
+#define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))
+
+/* The part of a configuration that does not depend on the GPU (transformers and
+ * llama.cpp; the budgeted engines size everything from the GPU). */
+typedef struct {
+    double kv, act, ovh, per_seq, inv_per_seq, host, capacity, total;
+} vc_row;
+
+/* The four parts of one configuration, as an engine computes them. */
+typedef struct {
+    double kv, act, ovh, total;
+} vc_parts;
+
+/* The GPU-independent part of a closed-form guess, prepared once per (row,
+ * engine) so that each GPU costs one multiply-add before the exact check. */
+typedef struct {
+    double base;        /* guess = (gpu_bytes - base) * scale - shift, then the piecewise fix */
+    double scale;
+    double shift;
+    double hi_scale;    /* transformers context beyond the sliding cap */
+    double hi_shift;
+    double cap_at;      /* the sliding cap (tokens); INFINITY when none */
+    double mult;        /* llama.cpp: guess cells -> padded cells / batch */
+    int simple;         /* 1 when the guess needs no per-GPU estimate */
+} vc_guess;

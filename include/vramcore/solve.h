@@ -1,0 +1,115 @@
+/*
+ * vramcore/solve.h -- the inverse questions (largest context, largest batch) in
+ * the kernel: a closed-form guess per engine (engines/<kind>.h), moved to the
+ * exact integer answer by evaluating the forward formulas.
+ */
+#pragma once
+
+#include "vramcore/engines.h"
+
+static inline int vc_fits(const vc_plan *p, double context, double batch, double gpu_bytes, double large)
+{
+    int kind = (int)p->kind;
+    if (kind == VC_ENGINE_TRANSFORMERS || kind == VC_ENGINE_LLAMACPP) {
+        /* the same sums as vc_estimate_gpu, without the other outputs */
+        vc_row q;
+        vc_estimate_row(p, context, batch, &q);
+        return p->weights + q.kv + q.act + q.ovh <= gpu_bytes;
+    }
+    vc_result r;
+    vc_estimate(p, context, batch, gpu_bytes, large, &r);
+    return r.fits != 0.0;
+}
+
+/* ok(x) of the monotone question: `which` 0 = context x at fixed batch,
+ * 1 = batch x at fixed context; ok(0) is true by convention. */
+static inline int vc_ok(const vc_plan *p, double fixed, double x, double gpu_bytes, double large, int which)
+{
+    if (x <= 0.0)
+        return 1;
+    return which == 0 ? vc_fits(p, x, fixed, gpu_bytes, large) : vc_fits(p, fixed, x, gpu_bytes, large);
+}
+
+/* Move a closed-form guess to the exact answer: the largest x in [0, cap] with
+ * ok(x).  The guess is exact up to float rounding on the linear pieces, so two
+ * evaluations settle it; block and padding rounding of the other engines are
+ * absorbed by galloping steps (a handful of evaluations). */
+static inline double vc_refine_max(const vc_plan *p, double fixed, double guess, double cap,
+                                   double gpu_bytes, double large, int which)
+{
+    double lo, hi, step;
+    guess = floor(vc_max(0.0, vc_min(guess, cap)));
+    if (vc_ok(p, fixed, guess, gpu_bytes, large, which)) {
+        lo = guess;
+        step = 1.0;
+        for (;;) {
+            hi = vc_min(lo + step, cap);
+            if (hi <= lo)
+                return lo;
+            if (!vc_ok(p, fixed, hi, gpu_bytes, large, which))
+                break;
+            lo = hi;
+            step *= 2.0;
+        }
+    } else {
+        hi = guess;
+        step = 1.0;
+        for (;;) {
+            lo = vc_max(hi - step, 0.0);
+            if (vc_ok(p, fixed, lo, gpu_bytes, large, which))
+                break;
+            hi = lo;
+            step *= 2.0;
+        }
+    }
+    while (hi - lo > 1.0) {          /* invariant: ok(lo), !ok(hi) */
+        double mid = floor((lo + hi) / 2.0);
+        if (vc_ok(p, fixed, mid, gpu_bytes, large, which))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Closed forms of the largest context at `fixed` sequences (which = 0) or the
+ * largest batch at `fixed` tokens (which = 1), prepared once per (row, engine). */
+static inline void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+{
+    int kind = (int)p->kind;
+    s->simple = 1;
+    s->cap_at = INFINITY;
+    s->hi_scale = s->hi_shift = s->mult = 0.0;
+    if (kind == VC_ENGINE_TRANSFORMERS) {
+        vc_transformers_prepare_guess(p, fixed, which, s);
+    } else if (kind == VC_ENGINE_LLAMACPP) {
+        vc_llamacpp_prepare_guess(p, fixed, which, s);
+    } else {
+        s->simple = 0;
+        s->base = s->scale = s->shift = 0.0;
+    }
+}
+
+static inline double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes,
+                                 double large, double cap, int which)
+{
+    int kind = (int)p->kind;
+    if (kind == VC_ENGINE_TRANSFORMERS)
+        return vc_transformers_guess_at(s, gpu_bytes);
+    if (kind == VC_ENGINE_LLAMACPP)
+        return vc_llamacpp_guess_at(s, fixed, gpu_bytes, cap);
+    vc_result r;
+    vc_estimate(p, which == 0 ? 1.0 : fixed, 1.0, gpu_bytes, large, &r);
+    return vc_paged_guess_from(p, &r, fixed, cap, which);
+}
+
+/* Largest context (which = 0, at `fixed` sequences) or batch (which = 1, at
+ * `fixed` tokens) that fits, at most `cap`; 0 when nothing fits. */
+static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double large,
+                              double cap, int which)
+{
+    double guess = vc_guess_at(p, s, fixed, gpu_bytes, large, cap, which);
+    if (!(guess >= 0.0))            /* also catches NaN */
+        guess = 0.0;
+    return vc_refine_max(p, fixed, guess, cap, gpu_bytes, large, which);
+}

@@ -1,0 +1,51 @@
+/*
+ * vramcore/weights.h -- weights on the most loaded GPU of a tensor x pipeline
+ * parallel layout.  The stored bytes of each part come in from Python
+ * (vramcore/storage/, exact per format); this header only splits them.
+ * Engines that place layers their own way (llama.cpp's -ngl) pass their own
+ * share of the layers (engines/llamacpp.h).
+ */
+#pragma once
+
+#include "vramcore/common.h"
+
+/* Share of the decoder layers on the most loaded pipeline stage: ceil(L / pp) of L. */
+static inline double vc_pp_layer_share(const vc_model *m, const vc_engine *e)
+{
+    double L = vc_n_layers(m);
+    if (e->pp > 1.0)
+        return ceil(L / e->pp) / L;
+    return 1.0;
+}
+
+/* Bytes of one TP rank's share of the per-layer weights of the whole model. */
+static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC_N_PARTS], double tp)
+{
+    double attn = pb[VC_PART_ATTENTION];
+    double kvf = m->attn_kv_fraction, repf = m->attn_replicated_fraction;
+    double kv_split = m->kv_heads > 0.0 ? vc_min(tp, m->kv_heads) : tp;
+    double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf) / tp + attn * kvf / kv_split + attn * repf : attn;
+    double mlp_rank = (pb[VC_PART_MLP_DENSE] + pb[VC_PART_MLP_ROUTED_EXPERTS]
+                       + pb[VC_PART_MLP_SHARED_EXPERTS]) / tp;
+    return attn_rank + mlp_rank + pb[VC_PART_ROUTER] + pb[VC_PART_NORMS];
+}
+
+/* Weights on the most loaded GPU holding `share` of the layers.  TP splits
+ * attention and MLP matrices and the vocabulary; k/v projections split over at
+ * most kv_heads ranks; norms and the router are replicated.  PP gives the first
+ * stage the embedding and the last the lm_head (a tied lm_head is a second copy
+ * there). */
+static inline double vc_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e,
+                                      double share)
+{
+    double tp = e->tp;
+    double layers = vc_layer_weights_rank(m, pb, tp) * share;
+    double emb = pb[VC_PART_EMBEDDING] / tp;
+    double head = pb[VC_PART_LM_HEAD] / tp;
+    if (e->pp > 1.0) {
+        if (head == 0.0)
+            head = emb;                 /* tied: the last stage loads its own copy */
+        return layers + vc_max(emb, head);
+    }
+    return layers + emb + head;
+}
