@@ -211,20 +211,22 @@ def _parser() -> argparse.ArgumentParser:
               "-o bars.png\n  vramcore plot sweep Qwen3-8B --context 1k:128k:x2 --batch 1:64:x2 --gpu H100,L4 "
               "--value fits -o fits.png\n")
     psub = pl.add_subparsers(dest="plot_kind", required=True, metavar="KIND")
-    pe = _sub(psub, "estimate", "stacked bars of estimates against the GPU memory line",
-              "Every combination of the listed values is one bar.\n\nexample:\n"
-              "  vramcore plot estimate Qwen3-8B --dtype bf16,int4 --context 32k --gpu L4 -o bars.png\n")
-    pe.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
-    _add_config_args(pe, grid=True)
-    pe.add_argument("-o", "--output", metavar="FILE", required=True, help="image file (.png, .svg, .pdf)")
+
+    def plot_kind(name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+        kind = _sub(psub, name, help, epilog)
+        kind.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
+        _add_config_args(kind, grid=True)
+        kind.add_argument("-o", "--output", metavar="FILE", required=True, help="image file (.png, .svg, .pdf)")
+        return kind
+
+    pe = plot_kind("estimate", "stacked bars of estimates against the GPU memory line",
+                   "Every combination of the listed values is one bar.\n\nexample:\n"
+                   "  vramcore plot estimate Qwen3-8B --dtype bf16,int4 --context 32k --gpu L4 -o bars.png\n")
     pe.add_argument("--title", help="plot title")
     pe.add_argument("--json", action="store_true", help="print a JSON summary")
-    ps = _sub(psub, "sweep", "heatmap of a sweep field over two axes, one panel per label of a third",
-              "example:\n  vramcore plot sweep Qwen3-8B --dtype bf16,int4 --context 1k:128k:x2 --batch 1:64:x2 "
-              "--gpu H100 --facet dtype --value headroom_bytes -o headroom.png\n")
-    ps.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
-    _add_config_args(ps, grid=True)
-    ps.add_argument("-o", "--output", metavar="FILE", required=True, help="image file (.png, .svg, .pdf)")
+    ps = plot_kind("sweep", "heatmap of a sweep field over two axes, one panel per label of a third",
+                   "example:\n  vramcore plot sweep Qwen3-8B --dtype bf16,int4 --context 1k:128k:x2 --batch 1:64:x2 "
+                   "--gpu H100 --facet dtype --value headroom_bytes -o headroom.png\n")
     dims = ("model", "dtype", "context", "batch", "gpu", "engine")
     ps.add_argument("--x", default="context", choices=dims, help="horizontal axis (default: context)")
     ps.add_argument("--y", default="batch", choices=dims, help="vertical axis (default: batch)")

@@ -108,7 +108,8 @@ typedef struct {
     double rope_cache;           /* 1 = the engine holds a cos/sin cache of max_context x rotary_dim */
 } vc_engine;
 
-/* Everything one configuration produces (per GPU). */
+/* Everything one configuration produces (per GPU); the kernel writes the fields in
+ * this order, fits (last) to its own array. */
 typedef struct {
     double weights_bytes;
     double kv_cache_bytes;
@@ -116,11 +117,11 @@ typedef struct {
     double overhead_bytes;
     double total_bytes;
     double headroom_bytes;
-    double fits;                 /* 1 or 0 */
     double kv_capacity_tokens;   /* tokens of cache the engine holds per layer */
     double kv_blocks;            /* blocks (pages) of the paged engines; 0 otherwise */
     double max_concurrency;      /* sequences of `context` tokens that fit at once */
     double host_bytes;           /* memory the engine keeps on the host (llama.cpp) */
+    double fits;                 /* 1 or 0 */
 } vc_result;
 
 #define VC_MODEL_NFIELDS (sizeof(vc_model) / sizeof(double))

@@ -31,11 +31,11 @@ cdef extern from "vramcore/formulas.h" nogil:
         double overhead_bytes
         double total_bytes
         double headroom_bytes
-        double fits
         double kv_capacity_tokens
         double kv_blocks
         double max_concurrency
         double host_bytes
+        double fits
     size_t VC_MODEL_NFIELDS
     size_t VC_DTYPE_NFIELDS
     size_t VC_ENGINE_NFIELDS
@@ -91,6 +91,7 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
 cdef enum:
     _BLOCK = 64          # cells computed before their fields are written as contiguous runs
     _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/grid/resolve.py)
+    _N_OUT = 10          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
 
 
 cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,
@@ -106,7 +107,7 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
     cdef Py_ssize_t rest = row // n_b
     cdef Py_ssize_t c = rest % n_c
     cdef Py_ssize_t md = rest // n_c          # m * n_d + d
-    cdef Py_ssize_t g, e, i, start, stop, base
+    cdef Py_ssize_t g, e, i, k, start, stop, base
     cdef Py_ssize_t per_row = n_g * n_e
     cdef double ctx = contexts[c], bat = batches[b]
     cdef vc_row q[_MAX_ENGINES]
@@ -128,26 +129,9 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
             e = i % n_e
             p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
             vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
-        for i in range(start, stop):
-            out[base + i] = rs[i - start].weights_bytes
-        for i in range(start, stop):
-            out[n_cells + base + i] = rs[i - start].kv_cache_bytes
-        for i in range(start, stop):
-            out[2 * n_cells + base + i] = rs[i - start].activation_bytes
-        for i in range(start, stop):
-            out[3 * n_cells + base + i] = rs[i - start].overhead_bytes
-        for i in range(start, stop):
-            out[4 * n_cells + base + i] = rs[i - start].total_bytes
-        for i in range(start, stop):
-            out[5 * n_cells + base + i] = rs[i - start].headroom_bytes
-        for i in range(start, stop):
-            out[6 * n_cells + base + i] = rs[i - start].kv_capacity_tokens
-        for i in range(start, stop):
-            out[7 * n_cells + base + i] = rs[i - start].kv_blocks
-        for i in range(start, stop):
-            out[8 * n_cells + base + i] = rs[i - start].max_concurrency
-        for i in range(start, stop):
-            out[9 * n_cells + base + i] = rs[i - start].host_bytes
+        for k in range(_N_OUT):         # one contiguous run per field, in vc_result order
+            for i in range(start, stop):
+                out[k * n_cells + base + i] = (<const double *> &rs[i - start])[k]
         for i in range(start, stop):
             fits[base + i] = rs[i - start].fits != 0.0
         start = stop

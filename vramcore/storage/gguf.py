@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vramcore.model.spec import PARTS, ModelSpec
+from vramcore.storage._tensorfile import TensorFile
 from vramcore.storage.ggml import FILE_TYPES_BY_ID, GGML_TYPES_BY_ID, tensor_nbytes
 from vramcore.storage.quant import MeasuredStorage
 
@@ -101,7 +102,7 @@ class GGUFTensor:
 
 
 @dataclass(frozen=True)
-class GGUFModel:
+class GGUFModel(TensorFile):
     """What a GGUF file holds, read from its header; usable wherever a model is (``estimate``, ``sweep``).
 
     Attributes
@@ -140,17 +141,12 @@ class GGUFModel:
     @property
     def weights_bytes(self) -> int:
         """Exact bytes of all tensor data."""
-        return sum(t.nbytes for t in self.tensors)
+        return self.data_bytes()
 
     @property
     def param_count(self) -> int:
         """Elements of all tensors (GGML counts quantized blocks by their elements)."""
         return sum(t.numel for t in self.tensors)
-
-    @property
-    def bits_per_weight(self) -> float:
-        """``weights_bytes * 8 / param_count``, as ``llama-quantize`` and ``llama-bench`` report it."""
-        return self.weights_bytes * 8 / self.param_count if self.param_count else 0.0
 
     @property
     def bytes_by_part(self) -> dict[str, int]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vramcore.model.spec import PARTS, ModelSpec
+from vramcore.storage._tensorfile import TensorFile
 from vramcore.storage.quant import MeasuredStorage
 
 __all__ = ["MAX_HEADER_BYTES", "SafetensorsCheckpoint", "SafetensorsTensor", "read_safetensors"]
@@ -89,7 +90,7 @@ class SafetensorsTensor:
 
 
 @dataclass(frozen=True)
-class SafetensorsCheckpoint:
+class SafetensorsCheckpoint(TensorFile):
     """The tensors of one or several safetensors files, read from their headers.
 
     Attributes
@@ -117,17 +118,12 @@ class SafetensorsCheckpoint:
     @property
     def total_bytes(self) -> int:
         """Exact bytes of all tensor data."""
-        return sum(t.nbytes for t in self.tensors)
+        return self.data_bytes()
 
     @property
     def param_count(self) -> int:
         """Parameters, packed integers unpacked and quantization metadata excluded."""
         return sum(t.params for t in self.tensors)
-
-    @property
-    def bits_per_weight(self) -> float:
-        """``total_bytes * 8 / param_count``."""
-        return self.total_bytes * 8 / self.param_count if self.param_count else 0.0
 
     @property
     def bytes_by_dtype(self) -> dict[str, int]:

@@ -1,0 +1,26 @@
+"""What every checkpoint read from its header answers the same way: data bytes and bits per weight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TensorFile:
+    """Mixin of the file readers' results; the class gives ``tensors`` and ``param_count``."""
+
+    tensors: tuple[Any, ...]
+
+    @property
+    def param_count(self) -> int:  # pragma: no cover - every reader overrides it
+        """Parameters the file holds."""
+        raise NotImplementedError
+
+    def data_bytes(self) -> int:
+        """Return the exact bytes of all tensor data (``nbytes`` of every tensor)."""
+        return sum(t.nbytes for t in self.tensors)
+
+    @property
+    def bits_per_weight(self) -> float:
+        """``data bytes * 8 / param_count`` (0.0 for a file without parameters), as ``llama-quantize`` reports it."""
+        n = self.param_count
+        return self.data_bytes() * 8 / n if n else 0.0
