@@ -129,6 +129,15 @@ typedef struct {
 #define VC_ENGINE_NFIELDS (sizeof(vc_engine) / sizeof(double))
 #define VC_RESULT_NFIELDS (sizeof(vc_result) / sizeof(double))
 
+/* The per-cell formulas (the engine headers and their dispatch) are forced inline
+ * where the compiler allows it, so that one engine's path is straight code inside
+ * the kernel's loops whatever the number of small functions it is written in. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VC_INLINE static inline __attribute__((always_inline))
+#else
+#define VC_INLINE static inline
+#endif
+
 static inline double vc_max(double a, double b) { return a > b ? a : b; }
 static inline double vc_min(double a, double b) { return a < b ? a : b; }
 static inline double vc_ceil_div(double a, double b) { return ceil(a / b); }

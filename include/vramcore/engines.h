@@ -77,7 +77,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
 
 /* The GPU-independent part of a configuration (zero for the budgeted engines,
  * which size everything from the GPU). */
-static inline void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
+VC_INLINE void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
 {
     int kind = (int)p->kind;
     if (kind == VC_ENGINE_TRANSFORMERS)
@@ -90,7 +90,7 @@ static inline void vc_estimate_row(const vc_plan *p, double context, double batc
 
 /* Every figure of one configuration from its row part.  `large_gpu` is 1 for the
  * GPUs vLLM gives its larger batch defaults (>= 70 GiB, not an A100). */
-static inline void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch,
+VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch,
                                    double gpu_bytes, double large_gpu, vc_result *r)
 {
     vc_parts s;
@@ -121,7 +121,7 @@ static inline void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double con
     r->headroom_bytes = gpu_bytes - s.total;
 }
 
-static inline void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,
+VC_INLINE void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,
                                double large_gpu, vc_result *r)
 {
     vc_row q;

@@ -7,7 +7,7 @@
 
 #include "vramcore/engines.h"
 
-static inline int vc_fits(const vc_plan *p, double context, double batch, double gpu_bytes, double large)
+VC_INLINE int vc_fits(const vc_plan *p, double context, double batch, double gpu_bytes, double large)
 {
     int kind = (int)p->kind;
     if (kind == VC_ENGINE_TRANSFORMERS || kind == VC_ENGINE_LLAMACPP) {
@@ -23,7 +23,7 @@ static inline int vc_fits(const vc_plan *p, double context, double batch, double
 
 /* ok(x) of the monotone question: `which` 0 = context x at fixed batch,
  * 1 = batch x at fixed context; ok(0) is true by convention. */
-static inline int vc_ok(const vc_plan *p, double fixed, double x, double gpu_bytes, double large, int which)
+VC_INLINE int vc_ok(const vc_plan *p, double fixed, double x, double gpu_bytes, double large, int which)
 {
     if (x <= 0.0)
         return 1;
@@ -90,7 +90,7 @@ static inline void vc_prepare_guess(const vc_plan *p, double fixed, int which, v
     }
 }
 
-static inline double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes,
+VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes,
                                  double large, double cap, int which)
 {
     int kind = (int)p->kind;

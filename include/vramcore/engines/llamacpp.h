@@ -14,7 +14,7 @@
 /* llama.cpp offloads the output layer first, then the last n_gpu_layers - 1
  * repeating layers (src/llama-model.cpp, load_tensors: i_gpu_start = n_layer + 1 - ngl);
  * -ngl -1 offloads everything, split over pipeline stages. */
-static inline double vc_llamacpp_layer_share(const vc_model *m, const vc_engine *e)
+VC_INLINE double vc_llamacpp_layer_share(const vc_model *m, const vc_engine *e)
 {
     double L = vc_n_layers(m);
     if (e->n_gpu_layers >= 0.0)
@@ -23,13 +23,13 @@ static inline double vc_llamacpp_layer_share(const vc_model *m, const vc_engine 
 }
 
 /* The output layer is offloaded as soon as one layer is. */
-static inline int vc_llamacpp_output_on_gpu(const vc_engine *e)
+VC_INLINE int vc_llamacpp_output_on_gpu(const vc_engine *e)
 {
     return e->n_gpu_layers < 0.0 || e->n_gpu_layers >= 1.0;
 }
 
 /* Share of the decoder layers left in host memory (not offloaded). */
-static inline double vc_llamacpp_host_share(const vc_model *m, const vc_engine *e)
+VC_INLINE double vc_llamacpp_host_share(const vc_model *m, const vc_engine *e)
 {
     double L = vc_n_layers(m);
     if (e->n_gpu_layers < 0.0)
@@ -87,12 +87,12 @@ static inline void vc_llamacpp_plan(const vc_model *m, const vc_dtype *d, const 
  * (n_ctx = context x batch, padded); sliding layers keep
  * min(n_ctx, pad(window x n_seq + n_ubatch)) unless swa_full
  * (src/llama-context.cpp, src/llama-kv-cache-iswa.cpp). */
-static inline double vc_llamacpp_cells(const vc_plan *p, double context, double batch)
+VC_INLINE double vc_llamacpp_cells(const vc_plan *p, double context, double batch)
 {
     return vc_pad(context * batch, p->ctx_pad);
 }
 
-static inline double vc_llamacpp_swa_cells(const vc_plan *p, double context, double batch)
+VC_INLINE double vc_llamacpp_swa_cells(const vc_plan *p, double context, double batch)
 {
     double n_ctx = vc_llamacpp_cells(p, context, batch);
     if (p->swa_full != 0.0)
@@ -100,7 +100,7 @@ static inline double vc_llamacpp_swa_cells(const vc_plan *p, double context, dou
     return vc_min(n_ctx, vc_pad(p->window * batch + p->ubatch, p->ctx_pad));
 }
 
-static inline void vc_llamacpp_row(const vc_plan *p, double context, double batch, vc_row *q)
+VC_INLINE void vc_llamacpp_row(const vc_plan *p, double context, double batch, vc_row *q)
 {
     /* n_seq = batch sequences share one cache of n_ctx = context x batch cells */
     double cells = vc_llamacpp_cells(p, context, batch);
@@ -122,7 +122,7 @@ static inline void vc_llamacpp_row(const vc_plan *p, double context, double batc
     q->total = p->weights + q->kv + q->act + q->ovh;
 }
 
-static inline void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double context, double gpu_bytes,
+VC_INLINE void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double context, double gpu_bytes,
                                    vc_result *r, vc_parts *s)
 {
     s->kv = q->kv;
@@ -136,7 +136,7 @@ static inline void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double con
 
 /* Closed form of the inverse questions: cache, compute and host buffers are
  * linear in the (padded) cells beyond one ubatch: total = t1 + slope x (cells - c1). */
-static inline void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+VC_INLINE void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
 {
     double pad = vc_max(p->ctx_pad, 1.0);
     double c1 = vc_max(vc_pad(p->ubatch, pad), pad);
@@ -157,7 +157,7 @@ static inline void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int
         s->simple = 0;
 }
 
-static inline double vc_llamacpp_guess_at(const vc_guess *s, double fixed, double gpu_bytes, double cap)
+VC_INLINE double vc_llamacpp_guess_at(const vc_guess *s, double fixed, double gpu_bytes, double cap)
 {
     if (!s->simple)
         return cap;

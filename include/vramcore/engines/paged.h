@@ -15,7 +15,7 @@ typedef struct { double ubatch, seqs, fraction; } vc_auto;
  * (vllm/engine/arg_utils.py, get_batch_defaults): GPUs of >= 70 GiB other than
  * the A100 get max_num_batched_tokens 8192 and max_num_seqs 1024 (API server),
  * others 2048 and 256. */
-static inline vc_auto vc_paged_auto(const vc_plan *p, double large_gpu)
+VC_INLINE vc_auto vc_paged_auto(const vc_plan *p, double large_gpu)
 {
     vc_auto a;
     a.seqs = p->max_num_seqs > 0.0 ? p->max_num_seqs : (large_gpu != 0.0 ? 1024.0 : 256.0);
@@ -45,7 +45,7 @@ static inline void vc_paged_plan(vc_plan *p)
 /* Layer-blocks one request of `context` tokens needs.  Full layers:
  * ceil(context / block); sliding layers (vLLM SlidingWindowSpec):
  * ceil(min(window - 1 + max_num_batched_tokens, context) / block) + 1. */
-static inline double vc_blocks_per_request(const vc_plan *p, double context, double ubatch)
+VC_INLINE double vc_blocks_per_request(const vc_plan *p, double context, double ubatch)
 {
     double B = p->block_size;
     double blocks = p->full_groups * vc_ceil_div(context, B);
@@ -59,7 +59,7 @@ static inline double vc_blocks_per_request(const vc_plan *p, double context, dou
 /* The profiling run's peak: the larger of a forward pass over the scheduler's
  * token budget and the sampler over one logits row per request; the fixed
  * overhead (context, non-torch memory, CUDA graphs) beside it. */
-static inline void vc_paged_profile(const vc_plan *p, vc_auto a, vc_parts *s)
+VC_INLINE void vc_paged_profile(const vc_plan *p, vc_auto a, vc_parts *s)
 {
     double seqs = vc_min(a.seqs, a.ubatch);
     s->act = vc_max(a.ubatch * p->act_token, seqs * p->vocab * p->sampler_bytes);
@@ -67,7 +67,7 @@ static inline void vc_paged_profile(const vc_plan *p, vc_auto a, vc_parts *s)
 }
 
 /* The budget's blocks, the cache they make and what it holds. */
-static inline void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, double context, double batch,
+VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, double context, double batch,
                                    double gpu_bytes, vc_result *r, vc_parts *s)
 {
     double unit = p->page * p->group_size;             /* bytes of one block id */
@@ -85,7 +85,7 @@ static inline void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, d
 
 /* Inverse questions: blocks are fixed by the budget (`r`, one sequence of the
  * smallest context), full layers need ceil(context / block) blocks each. */
-static inline double vc_paged_guess_from(const vc_plan *p, const vc_result *r, double fixed, double cap, int which)
+VC_INLINE double vc_paged_guess_from(const vc_plan *p, const vc_result *r, double fixed, double cap, int which)
 {
     if (which == 1)
         return r->max_concurrency;

@@ -14,7 +14,7 @@
  * prefill by GPU memory unless set; mem_fraction_static = (mem - reserved) / mem
  * with reserved = 512 MiB + 1.5 x chunked-prefill tokens + 2 x cuda-graph batch
  * + tp x pp / 8 GiB, at least 10 GiB above 60 GiB of memory. */
-static inline vc_auto vc_sglang_auto(const vc_plan *p, double gpu_bytes, double large_gpu)
+VC_INLINE vc_auto vc_sglang_auto(const vc_plan *p, double gpu_bytes, double large_gpu)
 {
     vc_auto a = vc_paged_auto(p, large_gpu);
     double mib = gpu_bytes / 1048576.0, gib = mib / 1024.0;
@@ -30,7 +30,7 @@ static inline vc_auto vc_sglang_auto(const vc_plan *p, double gpu_bytes, double 
     return a;
 }
 
-static inline void vc_sglang_gpu(const vc_plan *p, double context, double batch, double gpu_bytes,
+VC_INLINE void vc_sglang_gpu(const vc_plan *p, double context, double batch, double gpu_bytes,
                                  double large_gpu, vc_result *r, vc_parts *s)
 {
     vc_auto a = vc_sglang_auto(p, gpu_bytes, large_gpu);

@@ -12,7 +12,7 @@
 
 #include "vramcore/plan.h"
 
-static inline void vc_transformers_row(const vc_plan *p, double context, double batch, vc_row *q)
+VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batch, vc_row *q)
 {
     double kv_seq = p->kv_full * context;
     if (p->kv_sliding > 0.0)
@@ -30,7 +30,7 @@ static inline void vc_transformers_row(const vc_plan *p, double context, double 
     q->total = p->weights + q->kv + q->act + q->ovh;
 }
 
-static inline void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu_bytes, vc_result *r,
+VC_INLINE void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu_bytes, vc_result *r,
                                        vc_parts *s)
 {
     s->kv = q->kv;
@@ -57,7 +57,7 @@ static inline void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double
  * largest batch at `fixed` tokens (which = 1): weights + context + (1 + reserve)
  * x (kv + activations) is linear in the context on each side of the sliding cap
  * and linear in the batch. */
-static inline void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
 {
     double per_tok = p->full_logits != 0.0 ? p->act_token_full : p->act_token;
     double logits = p->full_logits != 0.0 ? 0.0 : p->logit_row;
@@ -80,7 +80,7 @@ static inline void vc_transformers_prepare_guess(const vc_plan *p, double fixed,
     }
 }
 
-static inline double vc_transformers_guess_at(const vc_guess *s, double gpu_bytes)
+VC_INLINE double vc_transformers_guess_at(const vc_guess *s, double gpu_bytes)
 {
     double g = (gpu_bytes - s->base) * s->scale - s->shift;
     if (g > s->cap_at)

@@ -9,7 +9,7 @@
 
 #include "vramcore/engines/paged.h"
 
-static inline void vc_trtllm_gpu(const vc_plan *p, double context, double batch, double gpu_bytes,
+VC_INLINE void vc_trtllm_gpu(const vc_plan *p, double context, double batch, double gpu_bytes,
                                  double large_gpu, vc_result *r, vc_parts *s)
 {
     vc_auto a = vc_paged_auto(p, large_gpu);
