@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "max_batch": "vramcore.grid.solve",
     "min_gpus": "vramcore.grid.solve",
     "best_dtype": "vramcore.grid.solve",
+    "VramcoreWarning": "vramcore._errors",
 }
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "Solution",
     "Sweep",
     "TensorInfo",
+    "VramcoreWarning",
     "__version__",
     "best_dtype",
     "estimate",
@@ -97,6 +99,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from vramcore._errors import VramcoreWarning
     from vramcore._units import GB, GiB
     from vramcore.engines import EngineSpec, get_engine, list_engines
     from vramcore.grid.estimate import estimate

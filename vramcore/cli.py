@@ -496,6 +496,15 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code.
 
@@ -509,7 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 ok; 1 the configuration does not fit (``estimate --check``); 2 bad
         usage (a message on stderr names the flag and the value; argparse's own
-        errors too); 130 interrupted by Ctrl-C (no partial output file).
+        errors too) or output that cannot be written; 70 an internal error (a
+        bug: one line, never a traceback); 130 interrupted by Ctrl-C (no
+        partial output file); 141 stdout closed (``| head``).
 
     Examples
     --------
@@ -528,15 +539,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help / --version (0) and argparse usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
+        return code
     except (ValueError, TypeError, ImportError) as exc:
         print(f"vramcore: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `vramcore sweep ... | head`: stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _quiet_stdout()
         return 141
     except KeyboardInterrupt as exc:
         detail = f": {exc}" if str(exc) else ""
         print(f"vramcore: interrupted{detail}; no output written", file=sys.stderr)
         return 130
+    except OSError as exc:  # stdout on a full disk, an unwritable terminal
+        _quiet_stdout()
+        print(f"vramcore: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the command line never shows a traceback
+        print(f"vramcore: internal error: {type(exc).__name__}: {exc} (a bug in vramcore: please report it "
+              f"with the command line)", file=sys.stderr)
+        return 70

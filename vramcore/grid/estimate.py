@@ -10,7 +10,7 @@ from vramcore.engines import EngineSpec, get_engine
 from vramcore.grid.results import Estimate
 from vramcore.grid.run import run_sweep
 from vramcore.grid.validation import positive_int
-from vramcore.hardware.gpus import GPUSpec
+from vramcore.hardware.gpus import MAX_GPU_BYTES, GPUSpec
 
 __all__ = ["GB", "Estimate", "GiB", "estimate"]
 
@@ -105,8 +105,8 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
         raise TypeError("engine must be one engine name or EngineSpec; use vramcore.sweep to compare engines")
     if gpu is None and get_engine(engine).budgeted:
         raise ValueError(f"engine {get_engine(engine).name!r} sizes its KV cache from the GPU's memory; pass gpu=")
-    target: str | GPUSpec = (gpu if gpu is not None else
-                             GPUSpec(name="none", vendor="none", memory_total_bytes=2**62, source="placeholder"))
+    target: str | GPUSpec = gpu if gpu is not None else GPUSpec(
+        name="none", vendor="none", memory_total_bytes=MAX_GPU_BYTES, source="placeholder")
     s = run_sweep(model, dtype, context, batch, target, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus, tp=tp,
                   pp=pp, gpu_memory=gpu_memory if gpu is not None else "usable", n_threads=1, progress=None)
     cell = s.cell(0, 0, 0, 0, 0)

@@ -6,6 +6,7 @@ a grid, :func:`vramcore.estimate` for one cell.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,16 +34,17 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
              engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None,
              progress: bool | None = None) -> dict[str, np.ndarray]:
     """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E)."""
+    shape = (len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size, len(engines))
+    _validation.check_grid_size(shape, 8 * len(_kernel.RESULT_FIELDS) + 1)
+    cells = math.prod(shape)
+    threads = _validation.n_threads(n_threads, cells)
     models_arr = _pack.pack_models(specs)
     dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
     part_bytes = _pack.pack_weights(specs, dtypes)
     engines_arr = _pack.pack_engines(engines)
-    shape = (len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size, len(engines))
-    cells = int(np.prod(shape))
     plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines))
     out = np.empty((len(_kernel.RESULT_FIELDS), cells), dtype=np.float64)
     fits = np.empty(cells, dtype=np.bool_)
-    threads = _validation.n_threads(n_threads, cells)
     fits_u8 = fits.view(np.uint8)
     rows = len(specs) * len(dtypes) * contexts.size * batches.size
     per_row = gpu_bytes.size * len(engines)

@@ -10,6 +10,7 @@ lists with one vectorised sweep per candidate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -105,12 +106,14 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
          n_threads: int | None, name: str) -> Solution:
     specs, dtypes = p["specs"], p["dtypes"]
     shape = (len(specs), len(dtypes), fixed.size, p["gpu_bytes"].size, len(p["rows"]))
-    cells = int(np.prod(shape))
+    _validation.check_grid_size(shape, 8 + 8)  # the float64 answers and their int64 copy
+    cells = math.prod(shape)
+    threads = _validation.n_threads(n_threads, cells * 8)
     out = np.empty(cells, dtype=np.float64)
     _kernel.solve(which, _pack.pack_models(specs), _pack.pack_dtypes(dtypes, p["kv"]),
                   _pack.pack_weights(specs, dtypes), _pack.pack_engines(p["rows"]), fixed, p["gpu_bytes"],
                   p["gpu_large"], caps, _pack.plans_scratch(len(specs), len(dtypes), len(p["rows"])), out,
-                  0, len(specs) * len(dtypes) * fixed.size, _validation.n_threads(n_threads, cells * 8))
+                  0, len(specs) * len(dtypes) * fixed.size, threads)
     values = out.astype(np.int64).reshape(shape)
     dims: tuple[str, ...] = ("model", "dtype", fixed_dim, "gpu", "engine")
     coords: dict[str, tuple[Any, ...]] = {

@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 from typing import Any
 
 import numpy as np
+
+from vramcore._errors import VramcoreWarning
 
 #: Largest count accepted for contexts and batches: byte counts stay exact doubles
 #: well beyond any real configuration, and products never overflow.
@@ -84,13 +87,55 @@ def positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+#: Most kernel threads ever started, whatever is asked: more than the cores only adds overhead,
+#: and OpenMP aborts the process when it cannot create the threads it is told to.
+MAX_THREADS_PER_CORE = 4
+
+
 def n_threads(value: Any, n_cells: int) -> int:
-    """Resolve the ``n_threads`` argument: None means all cores for big grids, 1 for small ones."""
+    """Resolve the ``n_threads`` argument: None means all cores for big grids, 1 for small ones.
+
+    A request above ``MAX_THREADS_PER_CORE`` x the cores is clipped to that,
+    with a :class:`vramcore.VramcoreWarning`.
+    """
+    cores = max(1, os.cpu_count() or 1)
     if value is None:
         if n_cells < 1 << 18:
             return 1
-        return max(1, os.cpu_count() or 1)
-    return positive_int("n_threads", value)
+        return cores
+    n = positive_int("n_threads", value)
+    limit = MAX_THREADS_PER_CORE * cores
+    if n > limit:
+        warnings.warn(f"n_threads={n} clipped to {limit} ({MAX_THREADS_PER_CORE} per core on {cores} cores)",
+                      VramcoreWarning, stacklevel=4)
+        return limit
+    return n
+
+
+#: Largest output a grid may allocate, as a share of the machine's physical memory.
+MAX_MEMORY_SHARE = 0.8
+
+
+def physical_memory_bytes() -> int | None:
+    """Return this machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_grid_size(shape: tuple[int, ...], bytes_per_cell: int) -> None:
+    """Raise ValueError, saying how big and what to do, when a grid's outputs cannot fit in memory."""
+    cells = 1
+    for n in shape:
+        cells *= n
+    need = cells * bytes_per_cell
+    memory = physical_memory_bytes() or 2**36
+    if need > MAX_MEMORY_SHARE * memory:
+        raise ValueError(
+            f"a grid of {cells:,} cells (shape {shape}) needs {need / 2**30:,.1f} GiB of results, more than "
+            f"{MAX_MEMORY_SHARE:.0%} of this machine's {memory / 2**30:,.1f} GiB; sweep fewer values per axis, "
+            f"split the sweep, or use vramcore.dask.sweep_dask (lazy blocks written as they are computed)")
 
 
 def as_list(name: str, values: Any) -> list[Any]:

@@ -32,6 +32,8 @@ from vramcore._names import build_table, lookup
 __all__ = ["GPUSpec", "get_gpu", "list_gpus"]
 
 _MIB = 2**20
+#: Largest memory a GPU spec may state (1 PiB): bounds every headroom and budget figure.
+MAX_GPU_BYTES = 2**50
 _GIB = 2**30
 _DATA_FILE = "gpus.json"
 _ENTRY_KEYS = frozenset(
@@ -59,6 +61,8 @@ def _as_positive_int(value: object, field: str) -> int:
         ) from None
     if number <= 0:
         raise ValueError(f"GPUSpec.{field} must be positive, got {number}")
+    if number > MAX_GPU_BYTES:
+        raise ValueError(f"GPUSpec.{field} must be <= 2**50 bytes (1 PiB), got {str(number)[:40]}")
     return number
 
 

@@ -12,10 +12,13 @@ written by hand (a few keyword arguments), read from a Hugging Face
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Protocol, runtime_checkable
+
+from vramcore.model.limits import check_limit
 
 __all__ = ["ATTENTION_KINDS", "MLP_KINDS", "PARTS", "ModelSpec"]
 
@@ -56,10 +59,17 @@ class WeightStorage(Protocol):
 def _check_int(name: str, value: object, *, minimum: int = 1, optional: bool = False) -> None:
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"ModelSpec.{name} must be an int, got {value!r} ({type(value).__name__})")
     if value < minimum:
         raise ValueError(f"ModelSpec.{name} must be >= {minimum}, got {value!r}")
+    check_limit(name, int(value), f"ModelSpec.{name}")
+
+
+_INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "vocab_size", "num_kv_heads",
+               "head_dim", "max_context", "sliding_window", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim",
+               "qk_nope_head_dim", "v_head_dim", "moe_intermediate_size", "num_experts", "experts_per_token",
+               "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer")
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -214,6 +224,10 @@ class ModelSpec:
         for name in ("num_experts", "experts_per_token", "shared_expert_intermediate_size",
                      "first_dense_layers", "norms_per_layer"):
             _check_int(name, getattr(self, name), minimum=0)
+        for name in _INT_FIELDS:  # numpy integers in, plain ints stored
+            value = getattr(self, name)
+            if value is not None and type(value) is not int:
+                object.__setattr__(self, name, int(value))
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "attention_sinks",
                      "router_bias", "expert_bias", "router_fp32"):
             _check_bool(name, getattr(self, name))

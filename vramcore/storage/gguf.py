@@ -25,6 +25,7 @@ from os import PathLike, fspath
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from vramcore.model.limits import check_limit
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage._tensorfile import TensorFile
 from vramcore.storage.ggml import FILE_TYPES_BY_ID, GGML_TYPES_BY_ID, tensor_nbytes
@@ -39,6 +40,8 @@ MAX_HEADER_BYTES = 256 * 2**20
 _KEEP_ARRAY = 1024
 _MAX_DIMS = 4  # GGML_MAX_DIMS
 _MAX_NAME = 256
+#: Largest general.alignment accepted (llama.cpp writes 32; GGUF requires a power of two).
+_MAX_ALIGNMENT = 2**20
 
 _SCALARS: dict[int, tuple[str, str]] = {0: ("u8", "<B"), 1: ("i8", "<b"), 2: ("u16", "<H"), 3: ("i16", "<h"),
                                         4: ("u32", "<I"), 5: ("i32", "<i"), 6: ("f32", "<f"), 7: ("bool", "<?"),
@@ -302,6 +305,8 @@ def _config(arch: str, md: Mapping[str, Any], tensors: Mapping[str, GGUFTensor],
     for k, v in (("block_count", layers), ("embedding_length", hidden), ("attention.head_count", heads)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ValueError(f"GGUF file {path!r}: metadata {arch}.{k} must be a positive integer, got {v!r}")
+    # bounded before the loops over layers below
+    check_limit("num_layers", layers, f"GGUF file {path!r}: metadata {arch}.block_count")
     embd = tensors.get("token_embd.weight")
     if embd is None or len(embd.shape) != 2:
         raise ValueError(f"GGUF file {path!r}: no 2-D tensor 'token_embd.weight'")
@@ -407,8 +412,8 @@ def read_gguf(path: str | PathLike[str], *, name: str | None = None) -> GGUFMode
             md[key] = r.value(vtype, f"metadata {key!r}")
         alignment = md.get("general.alignment", 32)
         if (not isinstance(alignment, int) or isinstance(alignment, bool) or alignment < 1
-                or alignment & (alignment - 1)):
-            raise r.fail(f"general.alignment must be a power of two, got {alignment!r}")
+                or alignment & (alignment - 1) or alignment > _MAX_ALIGNMENT):
+            raise r.fail(f"general.alignment must be a power of two <= {_MAX_ALIGNMENT}, got {alignment!r}")
         infos: list[tuple[str, tuple[int, ...], int, int]] = []
         for k in range(n_tensors):
             tname = r.string(f"name of tensor #{k}", limit=_MAX_NAME)
@@ -421,6 +426,9 @@ def read_gguf(path: str | PathLike[str], *, name: str | None = None) -> GGUFMode
             infos.append((tname, ne, type_id, offset))
         data_offset = -(-r.pos // alignment) * alignment
 
+    if infos and data_offset > size:
+        raise ValueError(f"GGUF file {p!r}: the header ends at byte {data_offset} (aligned to {alignment}), "
+                         f"past the end of the file ({size} bytes)")
     tensors: list[GGUFTensor] = []
     seen: set[str] = set()
     data_size = size - data_offset

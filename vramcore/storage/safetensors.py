@@ -174,6 +174,8 @@ def _read_header(path: str) -> tuple[dict[str, Any], dict[str, str]]:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as exc:
         raise _fail(path, f"header is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _fail(path, "header JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise _fail(path, "header is not a JSON object")
     meta = header.pop("__metadata__", None) or {}
@@ -227,7 +229,8 @@ def _files(path: str) -> list[str]:
         index = p / "model.safetensors.index.json"
         if index.is_file():
             return _files(str(index))
-        shards = sorted(str(f) for f in p.glob("*.safetensors"))
+        # regular files only: a FIFO or device named *.safetensors would block the read
+        shards = sorted(str(f) for f in p.glob("*.safetensors") if f.is_file())
         if not shards:
             raise ValueError(f"safetensors folder {path!r}: no *.safetensors files")
         return shards
@@ -236,8 +239,9 @@ def _files(path: str) -> list[str]:
     if p.name.endswith(".json"):
         try:
             index = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ValueError(f"safetensors index {path!r}: cannot read it as JSON: {exc}") from None
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise ValueError(f"safetensors index {path!r}: cannot read it as JSON: "
+                             f"{exc if not isinstance(exc, RecursionError) else 'nested too deeply'}") from None
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict) or not weight_map:
             raise ValueError(f"safetensors index {path!r}: no 'weight_map' object")

@@ -8,11 +8,15 @@ as a dict; it never builds the spec itself, so this package sits below
 
 from __future__ import annotations
 
+import builtins
 import json
+import math
 from collections.abc import Callable, Mapping
 from os import PathLike, fspath
 from pathlib import Path
 from typing import Any
+
+from vramcore.model.limits import CONFIG_KEYS, check_limit
 
 __all__ = ["Reader", "Fields", "common_fields", "load_hf_config", "set_layer_types"]
 
@@ -47,15 +51,30 @@ def load_hf_config(source: Mapping[str, Any] | str | PathLike[str]) -> dict[str,
     path = Path(fspath(source))
     if path.is_dir():
         path = path / "config.json"
-    if not path.is_file():
+    if not path.is_file():  # also refuses FIFOs, sockets and devices: reading them could block
         raise ValueError(f"config: no such file {str(path)!r}")
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ValueError(f"config: {str(path)!r} is {size} bytes, more than a config.json holds "
+                             f"({MAX_CONFIG_BYTES})")
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"config: cannot read {str(path)!r} as JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"config: {str(path)!r} is nested too deeply to be a config.json") from None
     if not isinstance(data, dict):
         raise ValueError(f"config: {str(path)!r} does not hold a JSON object")
     return data
+
+
+#: Largest config.json read (real ones are a few KiB; a multimodal one some tens).
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class Reader:
@@ -65,16 +84,33 @@ class Reader:
         self.cfg = cfg
         self.model_type = model_type
 
-    def int(self, key: str, default: Any = ...) -> Any:
-        """Return the integer field `key` (`default` when absent; required when no default)."""
+    def int(self, key: str, default: Any = ..., *, minimum: int = 0) -> Any:
+        """Return the integer field `key` (`default` when absent; required when no default).
+
+        The value must be a whole number >= `minimum` (1 for the fields that
+        divide: patterns, steps, frequencies) and within the bound
+        :data:`vramcore.model.limits.LIMITS` sets for the field it feeds.
+        """
         value = self.cfg.get(key, None)
         if value is None:
             if default is ...:
                 raise ValueError(f"config of model_type {self.model_type!r} is missing field {key!r}")
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise ValueError(f"config field {key!r} must be an integer, got {value!r}")
-        return int(value)
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not math.isfinite(value)) or int(value) != value):
+            raise ValueError(f"config field {key!r} must be an integer, got {_show(value)}")
+        number = int(value)
+        if number < minimum:
+            raise ValueError(f"config field {key!r} must be >= {minimum}, got {number}")
+        check_limit(CONFIG_KEYS.get(key, ""), number, f"config field {key!r}")
+        return number
+
+    def int_set(self, key: str) -> set[builtins.int]:
+        """Return the list-of-integers field `key` (layer indices) as a set; empty when absent."""
+        value = self.cfg.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"config field {key!r} must be a list of integers, got {_show(value)}")
+        return set(value)
 
     def bool(self, key: str, default: bool) -> bool:
         """Return the boolean field `key` (`default` when absent or null)."""
@@ -108,7 +144,10 @@ def config_layer_types(r: Reader, n_layers: int) -> tuple[str, ...] | None:
     if types is None:
         return None
     if not isinstance(types, list) or len(types) != n_layers:
-        raise ValueError(f"config field 'layer_types' must be a list of {n_layers} entries, got {types!r}")
+        raise ValueError(f"config field 'layer_types' must be a list of {n_layers} entries, got {_show(types)}")
+    for i, kind in enumerate(types):
+        if not isinstance(kind, str):
+            raise ValueError(f"config field 'layer_types'[{i}] must be a string, got {_show(kind)}")
     return tuple(types)
 
 

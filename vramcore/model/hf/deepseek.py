@@ -10,7 +10,7 @@ def read_deepseek_v3(r: Reader) -> Fields:
     out = common_fields(r, tie_default=False)
     experts = r.int("n_routed_experts")
     first_dense = r.int("first_k_dense_replace", 0)
-    freq = r.int("moe_layer_freq", 1)
+    freq = r.int("moe_layer_freq", 1, minimum=1)
     bias = r.bool("attention_bias", False)
     out.update(
         head_dim=None,

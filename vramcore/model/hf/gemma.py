@@ -24,7 +24,7 @@ def read_gemma3(r: Reader) -> Fields:
     """Fields of a ``gemma3_text`` config: q/k norms; every ``sliding_window_pattern``-th layer is global."""
     out = _gemma_common(r)
     out["qk_norm"] = True
-    pattern = r.int("sliding_window_pattern", 6) if r.cfg.get("layer_types") is None else 1
+    pattern = r.int("sliding_window_pattern", 6, minimum=1) if r.cfg.get("layer_types") is None else 1
     set_layer_types(r, out, lambda i: (i + 1) % pattern != 0)
     return out
 

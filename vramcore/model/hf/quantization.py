@@ -20,6 +20,16 @@ INT_BITS: dict[str, tuple[int, ...]] = {"gptq": (2, 3, 4, 8), "awq": (4,), "ct":
 _METHOD_NAMES = {"gptq": "GPTQ", "awq": "AWQ (AutoAWQ GEMM)", "ct": "compressed-tensors pack-quantized"}
 
 
+def _whole(scheme: Mapping[str, Any], key: str, default: int) -> int:
+    """Return the integer field `key` of a weights scheme, refusing floats, bools and huge values."""
+    v = scheme.get(key, default)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, int) or not -1 <= v <= 2**31:
+        raise ValueError(f"quantization_config weights field {key!r} must be an integer, got {str(v)[:80]}")
+    return v
+
+
 def int_format_name(method: str, bits: int, group: int, sym: bool, desc: bool) -> str:
     """Return the canonical name of a packed-integer format (``"gptq-int4-g128-desc"``).
 
@@ -137,9 +147,13 @@ def format_from_quantization_config(qc: Mapping[str, Any]) -> str:
     if method == "fp8":
         block = qc.get("weight_block_size")
         if block:
-            if list(block) != [block[0]] * 2:
+            if (not isinstance(block, list) or len(block) != 2
+                    or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in block)):
+                raise ValueError(f"quantization_config field 'weight_block_size' must be two positive integers, "
+                                 f"got {str(block)[:80]}")
+            if block[0] != block[1]:
                 raise ValueError(f"quantization_config field 'weight_block_size' must be square, got {block!r}")
-            return "fp8-block128" if int(block[0]) == 128 else f"unsupported:fp8-block{block[0]}"
+            return "fp8-block128" if block[0] == 128 else f"unsupported:fp8-block{block[0]}"
         return "fp8-tensor"
     if method == "mxfp4":
         return "mxfp4"
@@ -151,7 +165,7 @@ def format_from_quantization_config(qc: Mapping[str, Any]) -> str:
         fmt_name = str(qc.get("format", ""))
         if w is None:
             return "unsupported:compressed-tensors"
-        num_bits = int(w.get("num_bits", 8))
+        num_bits = _whole(w, "num_bits", 8)
         kind = str(w.get("type", "int"))
         strategy = str(w.get("strategy", "tensor"))
         if kind == "float" and num_bits == 4:
@@ -161,7 +175,7 @@ def format_from_quantization_config(qc: Mapping[str, Any]) -> str:
                 return "fp8-block128"
             return "fp8-channel" if strategy == "channel" else "fp8-tensor"
         if kind == "int" and fmt_name in ("pack-quantized", ""):
-            group = int(w.get("group_size") or -1) if strategy == "group" else -1
+            group = (_whole(w, "group_size", -1) or -1) if strategy == "group" else -1
             actorder = w.get("actorder") in ("group", True)
             return int_format_name("ct", num_bits, group, bool(w.get("symmetric", True)), actorder)
         return f"unsupported:compressed-tensors-{fmt_name or kind}"

@@ -35,8 +35,8 @@ def read_qwen3_moe(r: Reader) -> Fields:
     """Fields of a ``qwen3_moe`` config: every ``decoder_sparse_step``-th layer is MoE unless listed dense."""
     out = read_qwen3(r)
     experts = r.int("num_experts")
-    step = r.int("decoder_sparse_step", 1)
-    dense_only = set(r.cfg.get("mlp_only_layers") or ())
+    step = r.int("decoder_sparse_step", 1, minimum=1)
+    dense_only = r.int_set("mlp_only_layers")
     out.update(
         num_experts=experts,
         experts_per_token=r.int("num_experts_per_tok"),

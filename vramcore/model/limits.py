@@ -1,0 +1,84 @@
+"""Bounds on every count a model is described with, checked before anything loops over them.
+
+A config or file header can say anything (``num_hidden_layers: 1e9``); these
+bounds are far above any real model (the largest public configs of 2025-26 have
+at most ~160 layers, 32k hidden, 128 heads, 512 experts, 256k vocabulary and
+10M tokens of context) and keep every loop short and every byte count finite.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LIMITS", "MAX_INT", "check_limit"]
+
+#: Largest integer any count may take before its own bound applies (byte counts stay exact doubles).
+MAX_INT = 2**53
+
+#: ModelSpec field -> largest accepted value.
+LIMITS: dict[str, int] = {
+    "num_layers": 2**12,
+    "hidden_size": 2**18,
+    "num_heads": 2**14,
+    "num_kv_heads": 2**14,
+    "head_dim": 2**16,
+    "intermediate_size": 2**20,
+    "vocab_size": 2**24,
+    "max_context": 2**32,
+    "sliding_window": 2**32,
+    "q_lora_rank": 2**16,
+    "kv_lora_rank": 2**16,
+    "qk_rope_head_dim": 2**16,
+    "qk_nope_head_dim": 2**16,
+    "v_head_dim": 2**16,
+    "moe_intermediate_size": 2**20,
+    "num_experts": 2**14,
+    "experts_per_token": 2**14,
+    "shared_expert_intermediate_size": 2**22,
+    "first_dense_layers": 2**12,
+    "norms_per_layer": 64,
+}
+
+#: Hugging Face config key -> the ModelSpec field whose bound it takes.
+CONFIG_KEYS: dict[str, str] = {
+    "num_hidden_layers": "num_layers",
+    "hidden_size": "hidden_size",
+    "num_attention_heads": "num_heads",
+    "num_key_value_heads": "num_kv_heads",
+    "head_dim": "head_dim",
+    "intermediate_size": "intermediate_size",
+    "vocab_size": "vocab_size",
+    "max_position_embeddings": "max_context",
+    "sliding_window": "sliding_window",
+    "q_lora_rank": "q_lora_rank",
+    "kv_lora_rank": "kv_lora_rank",
+    "qk_rope_head_dim": "qk_rope_head_dim",
+    "qk_nope_head_dim": "qk_nope_head_dim",
+    "v_head_dim": "v_head_dim",
+    "moe_intermediate_size": "moe_intermediate_size",
+    "num_experts": "num_experts",
+    "num_local_experts": "num_experts",
+    "n_routed_experts": "num_experts",
+    "num_experts_per_tok": "experts_per_token",
+    "experts_per_token": "experts_per_token",
+    "n_shared_experts": "num_experts",
+    "first_k_dense_replace": "first_dense_layers",
+    "max_window_layers": "num_layers",
+    "sliding_window_pattern": "num_layers",
+    "decoder_sparse_step": "num_layers",
+    "moe_layer_freq": "num_layers",
+}
+
+
+def check_limit(field: str, value: int, where: str) -> None:
+    """Raise ValueError when `value` exceeds the bound of `field`; `where` names the field in the message.
+
+    Examples
+    --------
+    >>> check_limit("num_layers", 32, "ModelSpec.num_layers")
+    >>> check_limit("num_layers", 10**9, "config field 'num_hidden_layers'")
+    Traceback (most recent call last):
+    ...
+    ValueError: config field 'num_hidden_layers' must be <= 4096, got 1000000000
+    """
+    bound = LIMITS.get(field, MAX_INT)
+    if value > bound:
+        raise ValueError(f"{where} must be <= {bound}, got {value}")
