@@ -4,7 +4,8 @@ Profiles (chosen by the ``HYPOTHESIS_PROFILE`` environment variable):
 
 - ``dev``: the default on a workstation, about 100 examples per test;
 - ``ci``: the default when ``CI`` is set; fewer examples, no deadline (shared
-  runners are slow and noisy) and derandomized, so a CI run is reproducible.
+  runners are slow and noisy) and derandomized, so a CI run is reproducible;
+- ``fuzz``: a long hunt for ``tests/test_fuzz.py`` run by hand (3000 examples).
 
 Strategies for :class:`vramcore.ModelSpec`, :class:`vramcore.GPUSpec` and
 :class:`vramcore.EngineSpec` are registered with
@@ -25,6 +26,8 @@ from vramcore import EngineSpec, GPUSpec, ModelSpec, get_engine, list_dtypes
 settings.register_profile("dev", max_examples=100)
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
+# a longer hunt, run by hand: HYPOTHESIS_PROFILE=fuzz python -m pytest tests/test_fuzz.py
+settings.register_profile("fuzz", max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 

@@ -23,6 +23,8 @@ enforce_eager              cuda_graph_bytes            vLLM: no CUDA graphs (poo
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -30,6 +32,12 @@ __all__ = ["ENGINE_KINDS", "GiB", "MiB", "EngineSpec"]
 
 MiB = 2**20
 GiB = 2**30
+
+def np_generic_types() -> tuple[type, ...]:
+    """Return numpy's scalar and array types when numpy is loaded (engines import without it), else ()."""
+    np = sys.modules.get("numpy")
+    return (np.generic, np.ndarray) if np is not None else ()
+
 
 #: Engine kinds, in the order of the VC_ENGINE_* constants of include/vramcore/common.h (one module
 #: of this package and one header of include/vramcore/engines/ each).
@@ -143,6 +151,7 @@ class EngineSpec:
     nccl_bytes: int = 0
 
     def __post_init__(self) -> None:
+        self._normalize()
         for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
@@ -176,6 +185,23 @@ class EngineSpec:
             raise ValueError(f"EngineSpec.allocator_reserve_fraction must be in [0, 1), got {res!r}")
         if not isinstance(self.sliding_cap_offset, int) or isinstance(self.sliding_cap_offset, bool):
             raise ValueError(f"EngineSpec.sliding_cap_offset must be an int, got {self.sliding_cap_offset!r}")
+
+    def _normalize(self) -> None:
+        """Store numpy scalars (and 0-d arrays) as the Python bool / int / float the field holds; refuse arrays."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np_generic_types()) and getattr(value, "ndim", 0) == 0:
+                value = value.item()  # type: ignore[attr-defined]  # numpy scalar or 0-d array
+                object.__setattr__(self, f.name, value)
+            if hasattr(value, "__len__") and not isinstance(value, str):
+                raise TypeError(f"EngineSpec.{f.name} must be one value, got {type(value).__name__} "
+                                f"{str(value)[:60]}; sweep a list of engines to compare settings")
+            if f.type in ("int", "float") and isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"EngineSpec.{f.name} must be a finite number, got {value!r}")
+            if f.type in ("int", "float") and isinstance(value, (int, float)) and abs(value) > 2**53:
+                raise ValueError(f"EngineSpec.{f.name} must be at most 2**53 in size, got {str(value)[:40]}")
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
 
     @property
     def kind_code(self) -> int:

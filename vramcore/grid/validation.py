@@ -77,7 +77,12 @@ def positive_counts(name: str, values: Any) -> np.ndarray:
 
 
 def positive_int(name: str, value: Any) -> int:
-    """Return `value` as an int >= 1; reject bools, floats with a fraction, NaN and infinities."""
+    """Return `value` as an int >= 1; reject bools, floats with a fraction, NaN and infinities.
+
+    numpy integer and float scalars and 0-d arrays are accepted as the number they hold.
+    """
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
+        value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, float)):
         raise TypeError(f"{name} must be a positive integer, got {_show(value)}")
     if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):

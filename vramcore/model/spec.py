@@ -305,7 +305,7 @@ class ModelSpec:
         for i, k in enumerate(kinds):
             if k not in valid:
                 raise ValueError(f"ModelSpec.{name}[{i}] = {k!r} is not one of {valid}")
-        return kinds
+        return tuple(str(k) for k in kinds)
 
     # ------------------------------------------------------------------ derived shapes
     @property

@@ -187,8 +187,8 @@ def _read_header(path: str) -> tuple[dict[str, Any], dict[str, str]]:
         if not isinstance(info, dict):
             raise _fail(path, f"tensor {name!r}: entry is not an object")
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if dtype not in DTYPE_BYTES:
-            raise _fail(path, f"tensor {name!r}: unknown dtype {dtype!r}")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+            raise _fail(path, f"tensor {name!r}: unknown dtype {str(dtype)[:40]!r}")
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                                   for d in shape):
             raise _fail(path, f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}")
