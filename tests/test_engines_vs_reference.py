@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 import vramcore
 from vramcore import EngineSpec, GPUSpec, ModelSpec, get_dtype, get_engine
 from vramcore.grid.reference import (
+    BLOCKING,
     FIELDS,
     _layer_weights,
     _sglang_mem_fraction_static,
@@ -339,8 +340,14 @@ def assert_cell(got: dict[str, Any], exact: dict[str, Any], engine: EngineSpec, 
                 ("max_concurrency", got["max_concurrency"], rounded["max_concurrency"])
     if "headroom_bytes" not in skip:
         headroom = exact["headroom_bytes"]
-        assert abs(Fraction(got["headroom_bytes"]) - headroom) <= _fits_slack(exact, extra) + U * abs(headroom), \
+        slack = _fits_slack(exact, extra) + U * abs(headroom)
+        if kind in PAGED:  # the pool's spare blocks: (blocks - batch x need) x block bytes, three roundings
+            slack += 4 * U * (abs(headroom) + exact["kv_blocks"] * exact["block_bytes"])
+        assert abs(Fraction(got["headroom_bytes"]) - headroom) <= slack, \
             ("headroom_bytes", got["headroom_bytes"], rounded["headroom_bytes"])
+    # advice is decided by integers; the blocking reasons agree with fits
+    assert got["reasons"] & ~BLOCKING == exact["reasons"] & ~BLOCKING, ("reasons", got["reasons"], exact["reasons"])
+    assert bool(got["reasons"] & BLOCKING) == (not got["fits"]), ("reasons", got["reasons"], got["fits"])
     if "fits" not in skip:
         expected = verdict(exact, context, batch, extra)
         if expected is None:

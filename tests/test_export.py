@@ -155,5 +155,6 @@ def test_text_table(grid: vramcore.Sweep) -> None:
     assert "total GiB" in lines[0] and "headroom GiB" in lines[0]
     assert len(lines) == grid.size + 2
     assert lines[-1].startswith("GiB = 2**30 bytes")
-    no = [ln for ln in lines[1:-1] if ln.endswith("NO")]
+    no = [ln for ln in lines[1:-1] if " NO " in ln or ln.endswith(" NO")]
     assert len(no) == int((~grid.fits).sum())
+    assert lines[0].endswith("fits  why") and all("total_exceeds_gpu" in ln for ln in no)

@@ -158,11 +158,16 @@ class DaskSweep:
         return tuple(len(c) for c in self.chunks)
 
     def field(self, name: str) -> dask.array.Array:
-        """One result field as a lazy dask array of the grid's shape (``fits``: bool); also ``lazy.<name>``."""
+        """One result field as a lazy dask array of the grid's shape (``fits``: bool, ``reasons``: uint16).
+
+        Also ``lazy.<name>``.
+        """
         if name not in FIELDS:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         arr = self._stacked[..., FIELDS.index(name)]
-        return arr != 0 if name == "fits" else arr
+        if name == "fits":
+            return arr != 0
+        return arr.astype(np.uint16) if name == "reasons" else arr
 
     @property
     def arrays(self) -> dict[str, dask.array.Array]:

@@ -47,6 +47,20 @@ enum {
     VC_ENGINE_LLAMACPP = 4       /* cache allocated for n_ctx cells up front */
 };
 
+/* Why a configuration does not fit, or what to know about it (vramcore.grid.results.REASONS,
+ * same bits).  The blocking reasons make fits 0; the advisory ones do not. */
+enum {
+    VC_WHY_WEIGHTS_EXCEED_GPU = 1,            /* the weights alone exceed the GPU */
+    VC_WHY_TOTAL_EXCEEDS_GPU = 2,             /* weights + cache + activations + overhead exceed the GPU */
+    VC_WHY_NO_KV_BUDGET = 4,                  /* budgeted engines: nothing is left for the KV cache */
+    VC_WHY_KV_BELOW_BATCH = 8,                /* budgeted engines: the cache holds fewer than `batch` sequences */
+    VC_WHY_KV_BELOW_MAX_MODEL_LEN = 16,       /* vLLM: the cache cannot hold one max_model_len sequence,
+                                                 so vLLM refuses to start */
+    VC_WHY_CONTEXT_BEYOND_MAX_MODEL_LEN = 32, /* the engine refuses a context longer than max_model_len */
+    VC_WHY_BLOCKING = 63,
+    VC_WHY_CONTEXT_BEYOND_TRAINED = 64        /* advisory: longer than the model's trained context */
+};
+
 /* One model's geometry, reduced to what the formulas need. */
 typedef struct {
     double n_full_layers;        /* decoder layers with full (global) attention */
@@ -121,7 +135,8 @@ typedef struct {
     double kv_blocks;            /* blocks (pages) of the paged engines; 0 otherwise */
     double max_concurrency;      /* sequences of `context` tokens that fit at once */
     double host_bytes;           /* memory the engine keeps on the host (llama.cpp) */
-    double fits;                 /* 1 or 0 */
+    double reasons;              /* VC_WHY_* bits, as a whole number */
+    double fits;                 /* 1 or 0: no blocking reason */
 } vc_result;
 
 #define VC_MODEL_NFIELDS (sizeof(vc_model) / sizeof(double))

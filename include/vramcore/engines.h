@@ -56,6 +56,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->full_share = m->n_full_layers * share;
     p->sliding_share = m->n_sliding_layers * share;
     p->max_model_len = e->max_model_len;
+    p->max_context = m->max_context;
     p->sampler_bytes = e->sampler_bytes;
     p->graphs_in_budget = e->graphs_in_budget;
     p->cuda_graph = e->cuda_graph_bytes;
@@ -70,6 +71,8 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
         vc_llamacpp_plan(m, d, pb, e, p);
     else if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM)
         vc_paged_plan(p);
+    if (kind == VC_ENGINE_VLLM)
+        vc_vllm_plan(m, e, p);
     /* RotaryEmbedding's cos/sin cache, counted with the weights */
     if (e->rope_cache != 0.0 && m->max_context > 0.0)
         p->weights += m->max_context * m->rotary_dim * d->act_bytes;
@@ -114,11 +117,23 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
         vc_vllm_gpu(p, context, batch, gpu_bytes, large_gpu, r, &s);
         break;
     }
+    int why = s.why;
+    if (p->weights > gpu_bytes)
+        why |= VC_WHY_WEIGHTS_EXCEED_GPU;
+    if (s.total > gpu_bytes)
+        why |= VC_WHY_TOTAL_EXCEEDS_GPU;
+    if (p->max_model_len > 0.0 && context > p->max_model_len)
+        why |= VC_WHY_CONTEXT_BEYOND_MAX_MODEL_LEN;
+    if (p->max_context > 0.0 && context > p->max_context)
+        why |= VC_WHY_CONTEXT_BEYOND_TRAINED;
     r->kv_cache_bytes = s.kv;
     r->activation_bytes = s.act;
     r->overhead_bytes = s.ovh;
     r->total_bytes = s.total;
-    r->headroom_bytes = gpu_bytes - s.total;
+    /* memory left; for the budgeted engines what the cache has beyond the request */
+    r->headroom_bytes = vc_min(gpu_bytes - s.total, s.spare);
+    r->reasons = (double)why;
+    r->fits = (why & VC_WHY_BLOCKING) == 0;
 }
 
 VC_INLINE void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,

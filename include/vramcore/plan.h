@@ -41,7 +41,8 @@ typedef struct {
     double full_share;           /* full layers on this GPU (count) */
     double sliding_share;        /* sliding layers on this GPU (count) */
     double layers;               /* decoder layers on this GPU */
-    double max_model_len;
+    double max_model_len;        /* longest sequence the engine accepts; 0 = any */
+    double max_context;          /* the model's trained context; 0 = unknown */
     double sampler_bytes;        /* budgeted: bytes per sampler logit */
     double graphs_in_budget;
     double cuda_graph;
@@ -65,9 +66,12 @@ typedef struct {
     double kv, act, ovh, per_seq, inv_per_seq, host, capacity, total;
 } vc_row;
 
-/* The four parts of one configuration, as an engine computes them. */
+/* The four parts of one configuration, as an engine computes them, with the
+ * engine's own reasons (VC_WHY_*) and the memory its cache has to spare beyond
+ * the request (INFINITY for engines whose cache is sized by the request). */
 typedef struct {
-    double kv, act, ovh, total;
+    double kv, act, ovh, total, spare;
+    int why;
 } vc_parts;
 
 /* The GPU-independent part of a closed-form guess, prepared once per (row,

@@ -14,7 +14,8 @@ VC_INLINE int vc_fits(const vc_plan *p, double context, double batch, double gpu
         /* the same sums as vc_estimate_gpu, without the other outputs */
         vc_row q;
         vc_estimate_row(p, context, batch, &q);
-        return p->weights + q.kv + q.act + q.ovh <= gpu_bytes;
+        return p->weights + q.kv + q.act + q.ovh <= gpu_bytes
+               && (p->max_model_len <= 0.0 || context <= p->max_model_len);
     }
     vc_result r;
     vc_estimate(p, context, batch, gpu_bytes, large, &r);

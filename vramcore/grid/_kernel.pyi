@@ -11,6 +11,7 @@ RESULT_NFIELDS: int
 PLAN_NFIELDS: int
 N_PARTS: int
 OPENMP: bool
+REASONS_BLOCKING: int
 RESULT_FIELDS: tuple[str, ...]
 
 _F64 = npt.NDArray[np.float64]

@@ -35,6 +35,7 @@ cdef extern from "vramcore/formulas.h" nogil:
         double kv_blocks
         double max_concurrency
         double host_bytes
+        double reasons
         double fits
     size_t VC_MODEL_NFIELDS
     size_t VC_DTYPE_NFIELDS
@@ -53,6 +54,10 @@ cdef extern from "vramcore/formulas.h" nogil:
                     double cap, int which)
 
 
+cdef extern from "vramcore/formulas.h":
+    int VC_WHY_BLOCKING
+
+
 cdef extern from "vramcore/openmp_shim.h" nogil:
     int vc_openmp_enabled()
     int vc_max_threads()
@@ -66,10 +71,12 @@ RESULT_NFIELDS = VC_RESULT_NFIELDS
 PLAN_NFIELDS = VC_PLAN_NFIELDS
 N_PARTS = VC_N_PARTS
 OPENMP = bool(vc_openmp_enabled())
+#: Bits of the `reasons` row that make a configuration not fit (VC_WHY_BLOCKING).
+REASONS_BLOCKING = VC_WHY_BLOCKING
 #: Rows of the `out` array of grid(), in order (fits goes to its own uint8 array).
 RESULT_FIELDS = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                  "total_bytes", "headroom_bytes", "kv_capacity_tokens", "kv_blocks",
-                 "max_concurrency", "host_bytes")
+                 "max_concurrency", "host_bytes", "reasons")
 
 
 def max_threads():
@@ -91,7 +98,7 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
 cdef enum:
     _BLOCK = 64          # cells computed before their fields are written as contiguous runs
     _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/grid/resolve.py)
-    _N_OUT = 10          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
+    _N_OUT = 11          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
 
 
 cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,

@@ -97,7 +97,12 @@ __all__ = ["DETAILS", "FIELDS", "MAX_COUNT", "reference_estimate", "reference_es
 #: Result keys, in the order of :class:`vramcore.Estimate`.
 FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
-                           "kv_blocks", "max_concurrency", "host_bytes")
+                           "kv_blocks", "max_concurrency", "host_bytes", "reasons")
+
+#: Bits of ``reasons`` (vramcore.grid.results.REASONS, include/vramcore/common.h VC_WHY_*).
+WEIGHTS_EXCEED_GPU, TOTAL_EXCEEDS_GPU, NO_KV_BUDGET, KV_BELOW_BATCH = 1, 2, 4, 8
+KV_BELOW_MAX_MODEL_LEN, CONTEXT_BEYOND_MAX_MODEL_LEN, CONTEXT_BEYOND_TRAINED = 16, 32, 64
+BLOCKING = 63
 
 #: Extra keys of ``reference_estimate_exact(..., details=True)`` for the paged engines.
 DETAILS: tuple[str, ...] = ("budget_bytes", "block_bytes", "blocks_per_request", "kv_groups",
@@ -597,6 +602,34 @@ def _kv_budget(engine: EngineSpec, fraction: Fraction, memory: Fraction, weights
     return fraction * (memory - weights - profile - engine.cuda_context_bytes - non_torch - engine.cuda_graph_bytes)
 
 
+def _max_model_len(spec: ModelSpec, engine: EngineSpec) -> int:
+    """Longest sequence the engine accepts (0: any); vLLM defaults to the model's trained context."""
+    if engine.max_model_len:
+        return engine.max_model_len
+    return (spec.max_context or 0) if engine.kind == "vllm" else 0
+
+
+def _verdict(out: dict[str, Any], spec: ModelSpec, engine: EngineSpec, context: int) -> None:
+    """Set ``reasons``, ``fits`` and ``headroom_bytes`` of a cell from its parts (GPU-less: advice only)."""
+    why = out.pop("_why", 0)
+    spare = out.pop("_spare", None)
+    if spec.max_context and context > spec.max_context:
+        why |= CONTEXT_BEYOND_TRAINED
+    memory = out.get("gpu_bytes")
+    if memory is None:
+        out["reasons"] = why
+        return
+    if out["weights_bytes"] > memory:
+        why |= WEIGHTS_EXCEED_GPU
+    if out["total_bytes"] > memory:
+        why |= TOTAL_EXCEEDS_GPU
+    max_len = _max_model_len(spec, engine)
+    if max_len and context > max_len:
+        why |= CONTEXT_BEYOND_MAX_MODEL_LEN
+    left = memory - out["total_bytes"]
+    out.update(reasons=why, fits=not why & BLOCKING, headroom_bytes=left if spare is None else min(left, spare))
+
+
 def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,
                 context: int, batch: int, gpu_bytes: int, gpu_name: str | None) -> dict[str, Any]:
     """Estimate under vLLM, SGLang or TensorRT-LLM: a block pool sized from a memory budget."""
@@ -623,12 +656,23 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
     need = _blocks_per_request(context, engine.block_size, spec.sliding_window, tokens, full_groups,
                                sliding_groups)
     total = weights + kv + profile + overhead
-    fits = (budget > 0 and blocks >= batch * need and total <= memory
-            and (engine.max_model_len == 0 or context <= engine.max_model_len))
+    # what the pool must hold: the request, and for vLLM one sequence of max_model_len (checked at start-up)
+    why, required = 0, batch * need
+    if budget <= 0:
+        why |= NO_KV_BUDGET
+    elif blocks < batch * need:
+        why |= KV_BELOW_BATCH
+    max_len = _max_model_len(spec, engine)
+    if engine.kind == "vllm" and max_len:
+        need_max = _blocks_per_request(max_len, engine.block_size, spec.sliding_window, tokens, full_groups,
+                                       sliding_groups)
+        if blocks < need_max:
+            why |= KV_BELOW_MAX_MODEL_LEN
+        required = max(required, need_max)
+    spare = (blocks - required) * block_bytes if budget > 0 else budget - required * block_bytes
     out: dict[str, Any] = {
         "weights_bytes": weights, "kv_cache_bytes": Fraction(kv), "activation_bytes": profile,
-        "overhead_bytes": overhead, "total_bytes": total, "gpu_bytes": memory, "fits": fits,
-        "headroom_bytes": memory - total,
+        "overhead_bytes": overhead, "total_bytes": total, "gpu_bytes": memory, "_why": why, "_spare": spare,
         # vLLM logs num_blocks // len(kv_cache_groups) * block_size tokens
         "kv_capacity_tokens": Fraction(blocks // (full_groups + sliding_groups) * engine.block_size),
         "kv_blocks": Fraction(blocks), "max_concurrency": Fraction(blocks, need), "host_bytes": Fraction(0),
@@ -805,6 +849,7 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
         if memory is None:
             raise ValueError(f"engine {engine.name!r} sizes its KV cache from the GPU's memory; pass gpu_bytes")
         out = _paged_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory, gpu_name)
+    _verdict(out, spec, engine, context)
     if details:
         return {**dict.fromkeys(DETAILS), **out}
     return {k: out[k] for k in FIELDS}
@@ -1004,6 +1049,14 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     headroom = np.empty(shape, dtype=np.float64)
     np.subtract(gpu, total, out=headroom)
     out["headroom_bytes"] = headroom
-    out["fits"] = headroom >= 0.0
+    trained = per_model([s.max_context or 0 for s in specs])
+    why = ((weights > gpu) * WEIGHTS_EXCEED_GPU | (total > gpu) * TOTAL_EXCEEDS_GPU
+           | ((trained > 0) & (ctx > trained)) * CONTEXT_BEYOND_TRAINED)
+    if engine.max_model_len:
+        why = why | (ctx > engine.max_model_len) * CONTEXT_BEYOND_MAX_MODEL_LEN
+    reasons = np.empty(shape, dtype=np.uint16)
+    reasons[...] = why
+    out["reasons"] = reasons
+    out["fits"] = (reasons & BLOCKING) == 0
     out["gpu_bytes"] = np.broadcast_to(gpu, shape)
     return {k: out[k] for k in FIELDS}

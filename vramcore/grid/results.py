@@ -23,12 +23,37 @@ if TYPE_CHECKING:
     import pandas
     import xarray
 
-__all__ = ["DIMS", "FIELDS", "Estimate", "Sweep"]
+__all__ = ["BLOCKING_REASONS", "DIMS", "FIELDS", "REASONS", "Estimate", "Sweep", "reason_names"]
+
+#: Why a configuration does not fit, or what to know about it: bit ``1 << i`` of a
+#: ``reasons`` code is ``REASONS[i]`` (the VC_WHY_* bits of include/vramcore/common.h).
+REASONS: tuple[str, ...] = (
+    "weights_exceed_gpu",             # the weights alone exceed the GPU
+    "total_exceeds_gpu",              # weights + KV cache + activations + overhead exceed the GPU
+    "no_kv_budget",                   # vLLM / SGLang / TensorRT-LLM: nothing is left for the KV cache
+    "kv_below_batch",                 # ... the KV cache holds fewer than `batch` sequences of `context`
+    "kv_below_max_model_len",         # vLLM: the cache cannot hold one max_model_len sequence: it will not start
+    "context_beyond_max_model_len",   # the engine refuses a context longer than its max_model_len
+    "context_beyond_trained_length",  # advisory: longer than the model was trained for (max_position_embeddings)
+)
+#: The reasons that make ``fits`` False (the others are advice).
+BLOCKING_REASONS: frozenset[str] = frozenset(REASONS[:6])
+
+
+def reason_names(code: int) -> tuple[str, ...]:
+    """Return the names of the bits set in a ``reasons`` code, in :data:`REASONS` order.
+
+    Examples
+    --------
+    >>> reason_names(2 | 64)
+    ('total_exceeds_gpu', 'context_beyond_trained_length')
+    """
+    return tuple(name for i, name in enumerate(REASONS) if int(code) >> i & 1)
 
 #: Result fields, in the order of :class:`vramcore.Estimate`.
 FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
-                           "kv_blocks", "max_concurrency", "host_bytes")
+                           "kv_blocks", "max_concurrency", "host_bytes", "reasons")
 #: Axis names of a sweep (a sixth, "engine", when several engines are swept).
 DIMS: tuple[str, ...] = ("model", "dtype", "context", "batch", "gpu")
 
@@ -68,7 +93,12 @@ class Estimate:
     fits : bool or None
         ``total_bytes <= gpu_bytes``.
     headroom_bytes : float or None
-        ``gpu_bytes - total_bytes`` (negative when it does not fit).
+        Memory to spare: ``gpu_bytes - total_bytes`` (negative when memory is
+        short).  For the engines that size their KV cache from a budget
+        (vLLM, SGLang, TensorRT-LLM) the pool always fills the memory, so
+        headroom is what the pool has beyond the request -- ``batch``
+        sequences of ``context`` and, for vLLM, one of ``max_model_len`` --
+        negative when the pool is short by that much.
     kv_capacity_tokens : float
         Tokens of KV cache the engine holds per layer: the allocated pool of
         vLLM / SGLang / TensorRT-LLM ("GPU KV cache size: N tokens"), llama.cpp's
@@ -89,6 +119,11 @@ class Estimate:
         tensor / pipeline split; empty when not computed.
     param_count : int
         Parameters of the model (0 when not computed).
+    reasons : tuple of str
+        Why it does not fit, and what to know (:data:`REASONS`): e.g.
+        ``("kv_below_max_model_len",)``; empty when it fits without remark.
+        Without a GPU only the advisory ``context_beyond_trained_length``
+        can appear.
     """
 
     model: str
@@ -115,6 +150,24 @@ class Estimate:
     pp: int = 1
     weights_by_part: dict[str, float] = field(default_factory=dict)
     param_count: int = 0
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        """One line: ``"fits"``, ``"does not fit: kv_below_batch"``, or ``"no GPU given"``; advice after ``;``.
+
+        Examples
+        --------
+        >>> from vramcore import estimate
+        >>> estimate("Qwen3-8B", context=131072, gpu="RTX-4090").verdict
+        'does not fit: total_exceeds_gpu; note: context_beyond_trained_length'
+        """
+        blocking = [r for r in self.reasons if r in BLOCKING_REASONS]
+        notes = [r for r in self.reasons if r not in BLOCKING_REASONS]
+        head = "no GPU given" if self.fits is None else "fits" if self.fits else "does not fit"
+        if blocking:
+            head += ": " + ", ".join(blocking)
+        return head + ("; note: " + ", ".join(notes) if notes else "")
 
     @property
     def bits_per_weight(self) -> float:
@@ -168,6 +221,12 @@ class Estimate:
             lines.append(f"  {'GPU':<12}{gib(self.gpu_bytes)}  usable on {self.gpu}{per}")
             verdict = "fits" if self.fits else "does NOT fit"
             lines.append(f"  {verdict}: headroom {self.headroom_bytes / GiB:.2f} GiB")
+            blocking = [r for r in self.reasons if r in BLOCKING_REASONS]
+            if blocking:
+                lines.append(f"  because: {', '.join(blocking)}")
+        notes = [r for r in self.reasons if r not in BLOCKING_REASONS]
+        if notes:
+            lines.append(f"  note: {', '.join(notes)}")
         return "\n".join(lines)
 
 
@@ -175,7 +234,9 @@ class Estimate:
 class Sweep:
     """Results of :func:`sweep` over the grid (models, dtypes, contexts, batches, gpus).
 
-    Every result field is a float64 (``fits``: bool) array of shape
+    Every result field is a float64 (``fits``: bool; ``reasons``: uint16
+    codes, bit ``1 << i`` for :data:`REASONS` ``[i]``, decoded by
+    :func:`reason_names`) array of shape
     ``(len(models), len(dtypes), len(contexts), len(batches), len(gpus))``
     (plus a trailing ``len(engines)`` axis when a list of engines is swept),
     named as in :class:`vramcore.Estimate`; byte counts are per GPU and exact
@@ -223,6 +284,7 @@ class Sweep:
     kv_blocks: np.ndarray
     max_concurrency: np.ndarray
     host_bytes: np.ndarray
+    reasons: np.ndarray
     tp: int = 1
     pp: int = 1
     weights_part_bytes: np.ndarray | None = None
@@ -250,6 +312,11 @@ class Sweep:
         from vramcore.storage.resolve import resolve_auto
 
         return resolve_auto(self.specs[i]).name
+
+    @staticmethod
+    def reason_names(code: int) -> tuple[str, ...]:
+        """Return the names of a ``reasons`` code (:func:`reason_names`)."""
+        return reason_names(code)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -284,8 +351,9 @@ class Sweep:
             raise ValueError(f"cell() takes {len(self.shape)} indices ({', '.join(self.dims)}), got {len(index)}")
         i, j, k, l, m = index[:5]  # noqa: E741
         engine = self.engines[index[5]] if len(index) == 6 else self.engines[0]
-        values: dict[str, Any] = {f: float(getattr(self, f)[index]) for f in FIELDS if f != "fits"}
+        values: dict[str, Any] = {f: float(getattr(self, f)[index]) for f in FIELDS if f not in ("fits", "reasons")}
         values["fits"] = bool(self.fits[index])
+        values["reasons"] = reason_names(int(self.reasons[index]))
         if self.weights_part_bytes is not None:
             values["weights_by_part"] = dict(zip(PARTS, self.weights_part_bytes[i, j].tolist(), strict=True))
             values["param_count"] = self.specs[i].param_count

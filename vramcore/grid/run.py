@@ -53,6 +53,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
             _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, contexts, batches, gpu_bytes,
                          gpu_large, plans, out, fits_u8, start, stop, threads)
     result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
+    result["reasons"] = result["reasons"].astype(np.uint16)
     result["fits"] = fits.reshape(shape)
     result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
     return result

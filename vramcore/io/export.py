@@ -121,10 +121,12 @@ def field_attrs(field: str) -> dict[str, str]:
     >>> field_attrs("kv_cache_bytes")
     {'units': 'bytes', 'long_name': 'kv cache bytes'}
     >>> field_attrs("fits")
-    {'long_name': 'total_bytes <= gpu_bytes'}
+    {'long_name': 'no blocking reason (see reasons)'}
     """
     if field == "fits":
-        return {"long_name": "total_bytes <= gpu_bytes"}
+        return {"long_name": "no blocking reason (see reasons)"}
+    if field == "reasons":
+        return {"long_name": "why it does not fit: bit i is vramcore.grid.results.REASONS[i]"}
     units = _UNITS.get(field, "bytes" if field.endswith("_bytes") else "1")
     return {"units": units, "long_name": field.replace("_", " ")}
 
@@ -262,19 +264,22 @@ def write_table(sweep: Sweep, stream: IO[str], rows: int = ROWS_PER_BLOCK) -> No
     num_w = [max(len(h), 9) for h in heads]
     line = "  ".join([*(f"{d:<{widths[d]}}" for d in sweep.dims), *(f"{h:>{w}}" for h, w in zip(heads, num_w,
                                                                                                 strict=True)),
-                      "fits"])
+                      "fits  why"])
     stream.write(line + "\n")
     for block in iter_blocks(sweep, rows):
         cols = [block[d].tolist() for d in sweep.dims] + [block[f].tolist() for f, _ in _TABLE]
         fits = block["fits"].tolist()
+        why = block["reasons"].tolist()
         n_dims = len(sweep.dims)
         for r, ok in enumerate(fits):
             cells = [f"{cols[i][r]!s:<{widths[d]}}" if isinstance(cols[i][r], str) else f"{cols[i][r]:>{widths[d]}}"
                      for i, d in enumerate(sweep.dims)]
             cells += [f"{_gib(cols[n_dims + j][r]):>{w}}" for j, w in enumerate(num_w)]
-            cells.append("yes" if ok else "NO")
-            stream.write("  ".join(cells) + "\n")
-    stream.write("GiB = 2**30 bytes; headroom = GPU - total; every figure is per GPU\n")
+            cells.append("yes " if ok else "NO  ")
+            cells.append(", ".join(sweep.reason_names(why[r])))
+            stream.write("  ".join(cells).rstrip() + "\n")
+    stream.write("GiB = 2**30 bytes; headroom = GPU - total (vLLM / SGLang / TensorRT-LLM: the KV pool's memory "
+                 "beyond the request); every figure is per GPU\n")
 
 
 _WRITERS: dict[str, Callable[[Sweep, IO[str]], None]] = {"csv": write_csv, "json": write_json}

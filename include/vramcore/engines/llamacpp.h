@@ -131,7 +131,8 @@ VC_INLINE void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double context
     s->total = p->weights + s->kv + s->act + s->ovh;
     r->kv_capacity_tokens = q->capacity;
     r->max_concurrency = floor(q->capacity / context);
-    r->fits = s->total <= gpu_bytes;
+    s->why = 0;
+    s->spare = INFINITY;
 }
 
 /* Closed form of the inverse questions: cache, compute and host buffers are

@@ -66,9 +66,12 @@ VC_INLINE void vc_paged_profile(const vc_plan *p, vc_auto a, vc_parts *s)
     s->ovh = p->fixed_overhead;
 }
 
-/* The budget's blocks, the cache they make and what it holds. */
+/* The budget's blocks, the cache they make and what it holds.  The spare memory
+ * is the blocks beyond the request (`batch` sequences of `context`, and for vLLM
+ * one sequence of max_model_len, which it checks at start-up) times the bytes of
+ * a block; negative when the cache is short by that much. */
 VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, double context, double batch,
-                                   double gpu_bytes, vc_result *r, vc_parts *s)
+                               int check_max_model_len, vc_result *r, vc_parts *s)
 {
     double unit = p->page * p->group_size;             /* bytes of one block id */
     double blocks = budget > 0.0 && unit > 0.0 ? floor(budget / unit) : 0.0;
@@ -78,9 +81,20 @@ VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, doubl
     /* vLLM logs num_blocks // groups x block_size tokens (kv_cache_utils.py) */
     r->kv_capacity_tokens = floor(blocks / vc_max(p->full_groups + p->sliding_groups, 1.0)) * p->block_size;
     double need = vc_blocks_per_request(p, context, a.ubatch);
+    double required = batch * need;
     r->max_concurrency = need > 0.0 ? blocks / need : 0.0;
-    r->fits = budget > 0.0 && r->max_concurrency >= batch && s->total <= gpu_bytes
-              && (p->max_model_len <= 0.0 || context <= p->max_model_len);
+    s->why = 0;
+    if (budget <= 0.0)
+        s->why |= VC_WHY_NO_KV_BUDGET;
+    else if (r->max_concurrency < batch)
+        s->why |= VC_WHY_KV_BELOW_BATCH;
+    if (check_max_model_len && p->max_model_len > 0.0) {
+        double need_max = vc_blocks_per_request(p, p->max_model_len, a.ubatch);
+        if (blocks < need_max)
+            s->why |= VC_WHY_KV_BELOW_MAX_MODEL_LEN;
+        required = vc_max(required, need_max);
+    }
+    s->spare = budget > 0.0 ? (blocks - required) * unit : budget - required * unit;
 }
 
 /* Inverse questions: blocks are fixed by the budget (`r`, one sequence of the

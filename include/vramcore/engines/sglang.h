@@ -36,5 +36,5 @@ VC_INLINE void vc_sglang_gpu(const vc_plan *p, double context, double batch, dou
     vc_auto a = vc_sglang_auto(p, gpu_bytes, large_gpu);
     vc_paged_profile(p, a, s);
     double budget = a.fraction * (gpu_bytes - p->cuda_context - p->non_torch) - p->weights;
-    vc_paged_finish(p, a, budget, context, batch, gpu_bytes, r, s);
+    vc_paged_finish(p, a, budget, context, batch, 0, r, s);
 }

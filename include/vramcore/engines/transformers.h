@@ -50,7 +50,8 @@ VC_INLINE void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu
     }
     r->kv_capacity_tokens = q->capacity;
     r->max_concurrency = n;
-    r->fits = s->total <= gpu_bytes;
+    s->why = 0;
+    s->spare = INFINITY;
 }
 
 /* Closed form of the largest context at `fixed` sequences (which = 0) or the

@@ -15,5 +15,5 @@ VC_INLINE void vc_trtllm_gpu(const vc_plan *p, double context, double batch, dou
     vc_auto a = vc_paged_auto(p, large_gpu);
     vc_paged_profile(p, a, s);
     double budget = a.fraction * (gpu_bytes - p->weights - s->act - s->ovh);
-    vc_paged_finish(p, a, budget, context, batch, gpu_bytes, r, s);
+    vc_paged_finish(p, a, budget, context, batch, 0, r, s);
 }

@@ -4,11 +4,20 @@
  *
  * KV budget = gpu_memory_utilization x total - weights - the profiling run's
  * peak - non-torch memory (- the CUDA-graph estimate from v0.21)
- * (vllm/v1/worker/gpu_worker.py, determine_available_memory).
+ * (vllm/v1/worker/gpu_worker.py, determine_available_memory).  max_model_len
+ * defaults to the model's max_position_embeddings (vllm/config, _get_and_verify_max_len),
+ * and vLLM refuses to start when the cache cannot hold one such sequence
+ * (vllm/v1/core/kv_cache_utils.py, check_enough_kv_cache_memory).
  */
 #pragma once
 
 #include "vramcore/engines/paged.h"
+
+/* The longest sequence vLLM accepts: its max_model_len, else the model's trained context. */
+static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, vc_plan *p)
+{
+    p->max_model_len = e->max_model_len > 0.0 ? e->max_model_len : m->max_context;
+}
 
 VC_INLINE void vc_vllm_gpu(const vc_plan *p, double context, double batch, double gpu_bytes, double large_gpu,
                                vc_result *r, vc_parts *s)
@@ -17,5 +26,5 @@ VC_INLINE void vc_vllm_gpu(const vc_plan *p, double context, double batch, doubl
     vc_paged_profile(p, a, s);
     double budget = a.fraction * gpu_bytes - p->weights - s->act - p->non_torch
                     - (p->graphs_in_budget != 0.0 ? p->cuda_graph : 0.0);
-    vc_paged_finish(p, a, budget, context, batch, gpu_bytes, r, s);
+    vc_paged_finish(p, a, budget, context, batch, 1, r, s);
 }

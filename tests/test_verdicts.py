@@ -1,0 +1,93 @@
+"""Every result says why it does not fit (``reasons``), and ``headroom_bytes`` keeps its sign.
+
+The vLLM cases are the ones a user met: a fit refused with a positive headroom,
+and a default ``max_model_len`` the KV cache cannot hold (vLLM then refuses to
+start: vllm/v1/core/kv_cache_utils.py, check_enough_kv_cache_memory, "To serve
+at least one request with the models's max seq len ... KV cache is needed,
+which is larger than the available KV cache memory").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vramcore
+import vramcore.grid._kernel as _kernel
+from vramcore.cli import main
+from vramcore.grid.results import BLOCKING_REASONS, REASONS, reason_names
+
+
+def test_reason_bits_are_the_kernels() -> None:
+    blocking = sum(1 << i for i, name in enumerate(REASONS) if name in BLOCKING_REASONS)
+    assert blocking == _kernel.REASONS_BLOCKING
+    assert reason_names(0) == () and reason_names(2**len(REASONS) - 1) == REASONS
+
+
+def test_vllm_short_pool_is_refused_with_a_negative_headroom() -> None:
+    e = vramcore.estimate("Llama-3.1-8B", context=131072, batch=64, gpu="H100", engine="vllm")
+    assert e.fits is False and e.headroom_bytes < 0
+    assert e.reasons == ("kv_below_batch",)
+    # short by the blocks 64 sequences need beyond what the pool holds
+    need = 131072 // 16
+    assert e.headroom_bytes == (e.kv_blocks - 64 * need) * (e.kv_cache_bytes / e.kv_blocks)
+
+
+def test_vllm_fitting_headroom_is_the_pools_spare_blocks() -> None:
+    e = vramcore.estimate("Llama-3.1-8B", context=8192, batch=4, gpu="H100", engine="vllm")
+    assert e.fits and e.reasons == ()
+    block = e.kv_cache_bytes / e.kv_blocks
+    spare = (e.kv_blocks - max(4 * 8192 // 16, 131072 // 16)) * block
+    assert e.headroom_bytes == min(e.gpu_bytes - e.total_bytes, spare) > 0
+
+
+def test_vllm_default_max_model_len_must_fit_in_the_cache() -> None:
+    e = vramcore.estimate("Llama-3.1-8B", context=4096, gpu="RTX-4090", engine="vllm")
+    assert e.kv_capacity_tokens < 131072
+    assert e.fits is False and e.reasons == ("kv_below_max_model_len",) and e.headroom_bytes < 0
+    shorter = vramcore.estimate("Llama-3.1-8B", context=4096, gpu="RTX-4090",
+                                engine=vramcore.get_engine("vllm", max_model_len=32768))
+    assert shorter.fits and shorter.reasons == ()
+
+
+def test_vllm_refuses_a_context_beyond_its_max_model_len() -> None:
+    e = vramcore.estimate("Qwen3-8B", context=65536, gpu="H200", engine="vllm")
+    assert "context_beyond_max_model_len" in e.reasons and e.fits is False
+    assert "context_beyond_trained_length" in e.reasons
+
+
+@pytest.mark.parametrize(("model", "context", "trained"), [("Qwen3-8B", 131072, 40960),
+                                                           ("Mistral-7B-v0.1", 2**20, 32768)])
+def test_context_beyond_the_trained_length_is_flagged_not_refused(model: str, context: int, trained: int) -> None:
+    assert vramcore.get_model(model).spec.max_context == trained
+    e = vramcore.estimate(model, dtype="int4", context=context, gpu="B200")
+    assert "context_beyond_trained_length" in e.reasons
+    assert e.fits == (e.total_bytes <= e.gpu_bytes)
+    no_gpu = vramcore.estimate(model, context=context)
+    assert no_gpu.fits is None and no_gpu.reasons == ("context_beyond_trained_length",)
+    assert vramcore.estimate(model, context=trained, gpu="B200").reasons == ()
+
+
+def test_transformers_reasons_name_what_overflows() -> None:
+    e = vramcore.estimate("Llama-3.1-70B", context=4096, gpu="RTX-4090")
+    assert e.reasons == ("weights_exceed_gpu", "total_exceeds_gpu")
+    assert e.verdict == "does not fit: weights_exceed_gpu, total_exceeds_gpu"
+
+
+def test_sweep_reasons_are_codes_equal_to_the_cells() -> None:
+    s = vramcore.sweep(["Llama-3.1-8B", "Llama-3.1-70B"], ["bf16", "int4"], [4096, 200_000], [1, 64],
+                       ["H100", "RTX-4090"], engine=["transformers", "vllm"])
+    assert s.reasons.dtype == np.uint16 and s.reasons.shape == s.shape
+    assert ((s.reasons & _kernel.REASONS_BLOCKING) == 0).tolist() == s.fits.tolist()
+    for idx in np.ndindex(*s.shape):
+        assert reason_names(s.reasons[idx]) == s.cell(*idx).reasons
+
+
+def test_cli_prints_the_reasons(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["estimate", "Llama-3.1-8B", "--context", "128k", "--batch", "64", "--gpu", "H100",
+                 "--engine", "vllm", "--check"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "does NOT fit: headroom -" in out and "because: kv_below_batch" in out
+    main(["estimate", "Qwen3-8B", "--context", "128k", "--gpu", "B200", "--dtype", "int4"])
+    assert "note: context_beyond_trained_length" in capsys.readouterr().out
