@@ -253,9 +253,14 @@ def exact_denominator(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> 
     return den
 
 
+#: Byte figures are whole numbers, rounded up: the ceiling of a rounded double may land one
+#: byte from the ceiling of the exact value, for each figure summed into another.
+WHOLE = 4
+
+
 def within(got: float, exact: Fraction, roundings: int, extra: Fraction = Fraction(0)) -> bool:
-    """|got - exact| <= ((k + 1) u + extra) |exact|: k rounded operations plus the final one."""
-    return abs(Fraction(got) - exact) <= ((roundings + 1) * U + extra) * abs(exact)
+    """|got - exact| <= ((k + 1) u + extra) |exact| + WHOLE: k rounded operations, the final one, the ceilings."""
+    return abs(Fraction(got) - exact) <= ((roundings + 1) * U + extra) * abs(exact) + WHOLE
 
 
 def cells_slack(engine: EngineSpec, exact: dict[str, Any]) -> Fraction:
@@ -271,7 +276,7 @@ def cells_slack(engine: EngineSpec, exact: dict[str, Any]) -> Fraction:
 
 
 def _fits_slack(exact: dict[str, Any], extra: Fraction = Fraction(0)) -> Fraction:
-    return ((ROUNDINGS["total_bytes"] + 1) * U + extra) * abs(exact["total_bytes"])
+    return ((ROUNDINGS["total_bytes"] + 1) * U + extra) * abs(exact["total_bytes"]) + WHOLE
 
 
 def budget_boundary(exact: dict[str, Any]) -> tuple[bool, range]:

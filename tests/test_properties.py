@@ -9,6 +9,7 @@ contexts to 2**40 and batches to 2**30.
 from __future__ import annotations
 
 import dataclasses
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -52,9 +53,14 @@ def kv_bytes(spec: ModelSpec, contexts: Any, batches: Any, engine: EngineSpec, *
        st.integers(1, 64), st.sampled_from(DTYPES))
 def test_kv_linear_in_batch(spec: ModelSpec, engine: EngineSpec, context: int, batch: int, k: int,
                             kv_dtype: str) -> None:
-    s = vramcore.sweep(spec, "bf16", context, [batch, batch * k], H100, kv_dtype=kv_dtype, engine=engine)
+    s = vramcore.sweep(spec, "bf16", context, [1, 8, batch, batch * k], H100, kv_dtype=kv_dtype, engine=engine)
     kv = s.kv_cache_bytes[0, 0, 0, :, 0]
-    assert kv[1] == k * kv[0]
+    # a sequence's bytes are a multiple of 1/8 (sub-byte caches): exact over 8; the rest rounds up to whole bytes
+    per_seq = Fraction(kv[1]) / 8
+    assert kv[0] == math.ceil(per_seq)
+    assert kv[2] == math.ceil(batch * per_seq) and kv[3] == math.ceil(batch * k * per_seq)
+    if per_seq.denominator == 1:
+        assert kv[3] == k * kv[2]
     assert kv[0] >= 0  # 0 only when every layer is sliding with a window of one token
 
 
@@ -62,9 +68,12 @@ def test_kv_linear_in_batch(spec: ModelSpec, engine: EngineSpec, context: int, b
 def test_kv_linear_in_context_without_sliding_layers(spec: ModelSpec, engine: EngineSpec, context: int,
                                                      k: int) -> None:
     spec = spec.replace(layer_types=("full_attention",) * spec.num_layers)
-    kv = kv_bytes(spec, [1, context, context * k], 1, engine)[:, 0]
-    assert kv[2] == k * kv[1]
-    assert kv[1] == context * kv[0]
+    kv = kv_bytes(spec, [1, 8, context, context * k], 1, engine)[:, 0]
+    per_token = Fraction(kv[1]) / 8  # a multiple of 1/8 byte: exact over 8 tokens
+    assert kv[0] == math.ceil(per_token)
+    assert kv[2] == math.ceil(context * per_token) and kv[3] == math.ceil(context * k * per_token)
+    if per_token.denominator == 1:
+        assert kv[3] == k * kv[2] and kv[2] == context * kv[0]
 
 
 @given(st.from_type(ModelSpec), st.from_type(EngineSpec), st.data())
@@ -76,19 +85,14 @@ def test_kv_with_sliding_layers_linear_until_the_window_then_full_layers_only(
     assume(cap >= 1)
     below = data.draw(st.lists(st.integers(1, cap), min_size=1, max_size=4), label="contexts <= cap")
     above = data.draw(st.lists(st.integers(cap, 4 * cap + 64), min_size=2, max_size=4), label="contexts >= cap")
-    kv = kv_bytes(spec, [1, *below, *above], 1, engine)[:, 0]
-    one = Fraction(kv[0])  # every layer holds the single token
-    for c, got in zip(below, kv[1:1 + len(below)], strict=True):
-        assert got == c * one
+    kv = kv_bytes(spec, [1, *below, *above], [1, 8], engine)
+    one = Fraction(kv[0, 1]) / 8  # every layer holds the single token; exact over 8 sequences
+    for c, got in zip(below, kv[1:1 + len(below), 0], strict=True):
+        assert got == math.ceil(c * one)
     # beyond the cap only the full layers grow, at their share of the per-token bytes
-    full_rate = one * spec.n_full_layers / spec.num_layers
-    first = above[0]
-    for c, got in zip(above, kv[1 + len(below):], strict=True):
-        assert Fraction(got) - Fraction(kv[1 + len(below)]) == (c - first) * full_rate
-    # a model with only sliding layers stops growing at the cap
-    sliding = spec.replace(layer_types=("sliding_attention",) * spec.num_layers)
-    capped = kv_bytes(sliding, [cap, *above], 1, engine)[:, 0]
-    assert np.all(capped == capped[0])
+    full, sliding = spec.n_full_layers, spec.n_sliding_layers
+    for c, got in zip(above, kv[1 + len(below):, 0], strict=True):
+        assert got == math.ceil(one * (full * c + sliding * cap) / spec.num_layers)
 
 
 # ---------------------------------------------------------------------- weights and totals

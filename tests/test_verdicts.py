@@ -91,3 +91,45 @@ def test_cli_prints_the_reasons(capsys: pytest.CaptureFixture[str]) -> None:
     assert "does NOT fit: headroom -" in out and "because: kv_below_batch" in out
     main(["estimate", "Qwen3-8B", "--context", "128k", "--gpu", "B200", "--dtype", "int4"])
     assert "note: context_beyond_trained_length" in capsys.readouterr().out
+
+
+def test_cli_and_api_agree_on_the_default_dtype(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    cfg = {**vramcore.get_model("Llama-3.1-8B").config,
+           "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    api = vramcore.estimate(str(tmp_path), context=4096)
+    assert api.dtype == "gptq-int4-g128"
+    assert main(["estimate", str(tmp_path), "--context", "4096", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["dtype"] == api.dtype and printed["weights_bytes"] == api.weights_bytes
+
+
+def test_estimate_json_prints_whole_bytes_as_integers(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["estimate", "Qwen3-8B", "--context", "32k", "--gpu", "L4", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    for key in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes", "total_bytes",
+                "headroom_bytes", "gpu_bytes"):
+        assert type(printed[key]) is int, key
+    assert all(type(v) is int for v in printed["weights_by_part"].values())
+    e = vramcore.estimate("Qwen3-8B", context=32768, gpu="L4")
+    assert printed["overhead_bytes"] == e.overhead_bytes == int(e.overhead_bytes)
+
+
+def test_byte_figures_are_whole_numbers_rounded_up() -> None:
+    # 5 % allocator slack on an odd number of bytes, a pipeline stage's average share, a 4-bit cache
+    for e in (vramcore.estimate("Qwen3-8B", context=4097, batch=3, gpu="H100"),
+              vramcore.estimate("DeepSeek-V3", dtype="fp8", context=4096, gpu="H200", n_gpus=3),
+              vramcore.estimate("Qwen3-8B", context=1, kv_dtype="int4", gpu="H100")):
+        for v in (e.weights_bytes, e.kv_cache_bytes, e.activation_bytes, e.overhead_bytes, e.total_bytes):
+            assert v == int(v)
+        assert e.total_bytes == e.weights_bytes + e.kv_cache_bytes + e.activation_bytes + e.overhead_bytes
+
+
+def test_beyond_2_53_bytes_the_result_says_it_is_approximate() -> None:
+    e = vramcore.estimate("Llama-3.1-405B", context=2**20, batch=2**30, gpu="B200")
+    assert e.kv_cache_bytes > 2**53 and "approximate" in e.reasons
+    assert "approximate" not in vramcore.estimate("Llama-3.1-405B", context=2**20, gpu="B200").reasons

@@ -112,7 +112,8 @@ def _optional_count(args: argparse.Namespace, name: str) -> int | None:
 def _add_config_args(p: argparse.ArgumentParser, grid: bool) -> None:
     """Add the flags estimate, sweep and plot share; with ``grid`` they take comma lists and ranges."""
     many = f"; {_LIST_HELP}" if grid else f" ({_COUNT_HELP})"
-    p.add_argument("--dtype", default="bf16", help="weight dtype (fp32, fp16, bf16, fp8, int8, int4)"
+    p.add_argument("--dtype", default=None, help="weight dtype or format (fp32, fp16, bf16, fp8, int8, int4, "
+                   "gptq-int4-g128, Q4_K_M, ...; default auto: the model's own format, else bf16, as in the API)"
                    + ("; comma list" if grid else ""))
     p.add_argument("--kv-dtype", default=None, help="KV-cache dtype (default: the compute dtype)")
     p.add_argument("--context", default="4096", help="tokens per sequence" + many)
@@ -240,8 +241,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _whole_numbers(value: Any) -> Any:
+    """Floats that hold whole numbers (every byte figure) as JSON integers, as ``sweep --json`` writes them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2))
+    print(json.dumps(_whole_numbers(value), indent=2))
 
 
 def _models_arg(values: Sequence[str]) -> list[str]:
@@ -259,7 +271,7 @@ def _grid(args: argparse.Namespace) -> Any:
 
     engines = _split(args.engine)
     return vramcore.sweep(
-        _models_arg(args.models), _split(args.dtype), _counts("--context", args.context),
+        _models_arg(args.models), _split(args.dtype or "auto"), _counts("--context", args.context),
         _counts("--batch", args.batch), [_gpu(g) for g in _split(args.gpu)], kv_dtype=args.kv_dtype,
         engine=engines if len(engines) > 1 else args.engine, n_gpus=_count("--n-gpus", args.n_gpus),
         tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"), gpu_memory=_gpu_memory(args.gpu_memory),
@@ -275,7 +287,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     gpu_memory = _gpu_memory(args.gpu_memory)
     if gpu is None and isinstance(gpu_memory, int):  # a size alone describes a custom GPU
         gpu, gpu_memory = _gpu(args.gpu_memory), "usable"
-    est = vramcore.estimate(args.model, dtype=args.dtype, kv_dtype=args.kv_dtype,
+    est = vramcore.estimate(args.model, dtype=args.dtype or "auto", kv_dtype=args.kv_dtype,
                             context=_count("--context", args.context), batch=_count("--batch", args.batch),
                             gpu=gpu, n_gpus=_count("--n-gpus", args.n_gpus), engine=args.engine,
                             tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"),
@@ -449,15 +461,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     parallel: dict[str, Any] = {"n_gpus": _count("--n-gpus", args.n_gpus), "tp": _optional_count(args, "tp"),
                                 "pp": _optional_count(args, "pp")}
     if args.question == "context":
-        sol = vramcore.max_context(models, _split(args.dtype), _counts("--batch", args.batch), gpus, engine=engine,
-                                   **common, **parallel)
+        sol = vramcore.max_context(models, _split(args.dtype or "auto"), _counts("--batch", args.batch), gpus,
+                                   engine=engine, **common, **parallel)
     elif args.question == "batch":
-        sol = vramcore.max_batch(models, _split(args.dtype), _counts("--context", args.context), gpus,
+        sol = vramcore.max_batch(models, _split(args.dtype or "auto"), _counts("--context", args.context), gpus,
                                  engine=engine, **common, **parallel)
     elif args.question == "gpus":
         if len(engines) > 1 or len(gpus) > 1:
             raise UsageError("fit gpus: give one --engine and one --gpu")
-        sol = vramcore.min_gpus(models, _split(args.dtype), _counts("--context", args.context),
+        sol = vramcore.min_gpus(models, _split(args.dtype or "auto"), _counts("--context", args.context),
                                 _counts("--batch", args.batch), gpus[0], engine=args.engine,
                                 candidates=_counts("--candidates", args.candidates), **common)
     else:
@@ -465,7 +477,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             raise UsageError("fit dtype: give one --engine")
         from vramcore.grid.solve import PRECISION_ORDER
 
-        dtypes = _split(args.dtype) if args.dtype != "bf16" else list(PRECISION_ORDER)
+        dtypes = _split(args.dtype) if args.dtype is not None else list(PRECISION_ORDER)
         sol = vramcore.best_dtype(models, _counts("--context", args.context), _counts("--batch", args.batch), gpus,
                                   dtypes=dtypes, engine=args.engine, **common, **parallel)
     records = []

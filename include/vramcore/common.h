@@ -58,7 +58,8 @@ enum {
                                                  so vLLM refuses to start */
     VC_WHY_CONTEXT_BEYOND_MAX_MODEL_LEN = 32, /* the engine refuses a context longer than max_model_len */
     VC_WHY_BLOCKING = 63,
-    VC_WHY_CONTEXT_BEYOND_TRAINED = 64        /* advisory: longer than the model's trained context */
+    VC_WHY_CONTEXT_BEYOND_TRAINED = 64,       /* advisory: longer than the model's trained context */
+    VC_WHY_APPROXIMATE = 128                  /* advisory: a byte count above 2^53, rounded to a double */
 };
 
 /* One model's geometry, reduced to what the formulas need. */
@@ -157,5 +158,10 @@ static inline double vc_max(double a, double b) { return a > b ? a : b; }
 static inline double vc_min(double a, double b) { return a < b ? a : b; }
 static inline double vc_ceil_div(double a, double b) { return ceil(a / b); }
 static inline double vc_pad(double x, double to) { return to > 1.0 ? ceil(x / to) * to : x; }
+
+/* A byte figure rounded up to a whole byte.  A fraction below 2^-44 of the value
+ * (and below a quarter byte) is float noise -- 0.05 x 720 lands on 36.000...04 --
+ * not a byte: it is dropped, so exact integers stay exact. */
+static inline double vc_whole(double x) { return ceil(x - vc_min(fabs(x) * 0x1p-44, 0.25)); }
 
 static inline double vc_n_layers(const vc_model *m) { return m->n_full_layers + m->n_sliding_layers; }

@@ -76,6 +76,9 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     /* RotaryEmbedding's cos/sin cache, counted with the weights */
     if (e->rope_cache != 0.0 && m->max_context > 0.0)
         p->weights += m->max_context * m->rotary_dim * d->act_bytes;
+    /* whole bytes: an average pipeline stage's share is rounded up */
+    p->weights = vc_whole(p->weights);
+    p->host_weights = vc_whole(p->host_weights);
 }
 
 /* The GPU-independent part of a configuration (zero for the budgeted engines,
@@ -126,6 +129,8 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
         why |= VC_WHY_CONTEXT_BEYOND_MAX_MODEL_LEN;
     if (p->max_context > 0.0 && context > p->max_context)
         why |= VC_WHY_CONTEXT_BEYOND_TRAINED;
+    if (s.total > 9007199254740992.0 || q->host > 9007199254740992.0)
+        why |= VC_WHY_APPROXIMATE;
     r->kv_cache_bytes = s.kv;
     r->activation_bytes = s.act;
     r->overhead_bytes = s.ovh;

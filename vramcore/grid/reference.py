@@ -101,7 +101,7 @@ FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes"
 
 #: Bits of ``reasons`` (vramcore.grid.results.REASONS, include/vramcore/common.h VC_WHY_*).
 WEIGHTS_EXCEED_GPU, TOTAL_EXCEEDS_GPU, NO_KV_BUDGET, KV_BELOW_BATCH = 1, 2, 4, 8
-KV_BELOW_MAX_MODEL_LEN, CONTEXT_BEYOND_MAX_MODEL_LEN, CONTEXT_BEYOND_TRAINED = 16, 32, 64
+KV_BELOW_MAX_MODEL_LEN, CONTEXT_BEYOND_MAX_MODEL_LEN, CONTEXT_BEYOND_TRAINED, APPROXIMATE = 16, 32, 64, 128
 BLOCKING = 63
 
 #: Extra keys of ``reference_estimate_exact(..., details=True)`` for the paged engines.
@@ -476,10 +476,11 @@ def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
     kv_bytes = _kv_bytes_per_elem(dtype, kv_dtype, engine)
     reserve = Fraction(engine.allocator_reserve_fraction)
 
-    weights = _weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine)
-    kv = _kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, batch)
-    activations = _activation_bytes(spec, act_bytes, engine, tp, context, batch)
-    overhead = engine.cuda_context_bytes + reserve * (kv + activations)
+    # whole bytes: fractional parts (a stage's average share, a 4-bit cache, the slack) are rounded up
+    weights = _whole(_weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine))
+    kv = _whole(_kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, batch))
+    activations = _whole(_activation_bytes(spec, act_bytes, engine, tp, context, batch))
+    overhead = engine.cuda_context_bytes + _whole(reserve * (kv + activations))
     total = weights + kv + activations + overhead
     out: dict[str, Any] = dict.fromkeys(FIELDS)
     out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations,
@@ -602,6 +603,16 @@ def _kv_budget(engine: EngineSpec, fraction: Fraction, memory: Fraction, weights
     return fraction * (memory - weights - profile - engine.cuda_context_bytes - non_torch - engine.cuda_graph_bytes)
 
 
+def _whole(x: Fraction | int) -> Fraction:
+    """Round a byte figure up to a whole byte; a fraction below 2**-44 of it (and 1/4) is dropped (vc_whole).
+
+    The kernel drops it as float noise (0.05 x 720 is 36.000...04 in doubles);
+    the exact value gets the same rule, so exact integers stay integers in both.
+    """
+    x = Fraction(x)
+    return Fraction(math.ceil(x - min(abs(x) * Fraction(1, 2**44), Fraction(1, 4))))
+
+
 def _max_model_len(spec: ModelSpec, engine: EngineSpec) -> int:
     """Longest sequence the engine accepts (0: any); vLLM defaults to the model's trained context."""
     if engine.max_model_len:
@@ -615,6 +626,8 @@ def _verdict(out: dict[str, Any], spec: ModelSpec, engine: EngineSpec, context: 
     spare = out.pop("_spare", None)
     if spec.max_context and context > spec.max_context:
         why |= CONTEXT_BEYOND_TRAINED
+    if out["total_bytes"] > 2**53 or out["host_bytes"] > 2**53:
+        why |= APPROXIMATE
     memory = out.get("gpu_bytes")
     if memory is None:
         out["reasons"] = why
@@ -635,11 +648,11 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
     """Estimate under vLLM, SGLang or TensorRT-LLM: a block pool sized from a memory budget."""
     memory = Fraction(gpu_bytes)
     tokens, seqs, fraction, margin = _serving_settings(engine, gpu_bytes, gpu_name, tp, pp)
-    weights = _weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine)
+    weights = _whole(_weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine))
     # profiling run: a forward over the token budget, or the sampler over one logits row per request
     forward = tokens * _peak_elems_per_token(spec, tp) * _compute_bytes(dtype)
     sampler = min(seqs, tokens) * spec.vocab_size * Fraction(engine.sampler_bytes_per_logit)
-    profile = max(forward, sampler)
+    profile = _whole(max(forward, sampler))
     non_torch = engine.non_torch_bytes + (engine.nccl_bytes if tp * pp > 1 else 0)
     overhead = Fraction(engine.cuda_context_bytes + non_torch + engine.cuda_graph_bytes)
     budget = _kv_budget(engine, fraction, memory, weights, profile, non_torch)
@@ -652,7 +665,7 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
                                                          tp)
     block_bytes = page * group_size  # one block id: a page in each of group-size layers
     blocks = math.floor(budget / block_bytes) if budget > 0 else 0
-    kv = blocks * block_bytes
+    kv = _whole(blocks * block_bytes)
     need = _blocks_per_request(context, engine.block_size, spec.sliding_window, tokens, full_groups,
                                sliding_groups)
     total = weights + kv + profile + overhead
@@ -669,7 +682,7 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
         if blocks < need_max:
             why |= KV_BELOW_MAX_MODEL_LEN
         required = max(required, need_max)
-    spare = (blocks - required) * block_bytes if budget > 0 else budget - required * block_bytes
+    spare = -_whole(-((blocks - required) * block_bytes if budget > 0 else budget - required * block_bytes))
     out: dict[str, Any] = {
         "weights_bytes": weights, "kv_cache_bytes": Fraction(kv), "activation_bytes": profile,
         "overhead_bytes": overhead, "total_bytes": total, "gpu_bytes": memory, "_why": why, "_spare": spare,
@@ -744,6 +757,7 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
     scores_row = 0 if engine.flash_attn else 4 * spec.num_heads * cells + 4 * 7 * spec.hidden_size
     activations = Fraction(ubatch * max(logits_row, ffn_row, scores_row))
     overhead = Fraction(engine.cuda_context_bytes)
+    weights, kv, host = (_whole(x) for x in (weights, kv, host))  # whole bytes
     total = weights + kv + activations + overhead
     out: dict[str, Any] = dict.fromkeys(FIELDS)
     out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations, overhead_bytes=overhead,
@@ -1016,7 +1030,8 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
         peak = [max(p, s.hidden_size + Fraction(s.vocab_size, tp_)) for p, s in zip(peak, specs, strict=True)]
     peak_elems = per_model(peak)
     vocab = per_model([s.vocab_size for s in specs])
-    weights = np.array([[float(_weights_bytes(s, d, tp_, pp_) + _rope_cache_bytes(s, d, engine)) for d in dtypes]
+    weights = np.array([[float(_whole(_weights_bytes(s, d, tp_, pp_) + _rope_cache_bytes(s, d, engine)))
+                         for d in dtypes]
                         for s in specs],
                        dtype=np.float64).reshape(len(specs), len(dtypes), 1, 1, 1)
     reserve = float(engine.allocator_reserve_fraction)
@@ -1027,9 +1042,12 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     act_seq = ctx * (peak_elems * act_bytes)
     logits_seq = 0.0 if engine.full_logits else vocab * (act_bytes + 4.0)
     # per configuration, at (M, D, C, B, 1)
-    kv = bat * kv_seq
-    activations = bat * act_seq + bat * logits_seq
-    overhead = cuda + reserve * (kv + activations)
+    def whole(x: Any) -> Any:  # vc_whole
+        return np.ceil(x - np.minimum(np.abs(x) * 2.0**-44, 0.25))
+
+    kv = whole(bat * kv_seq)
+    activations = whole(bat * act_seq + bat * logits_seq)
+    overhead = cuda + whole(reserve * (kv + activations))
     total = weights + kv + activations + overhead
     # sequences that fit, at (M, D, C, 1, G)
     free = gpu - weights - cuda
@@ -1051,7 +1069,7 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     out["headroom_bytes"] = headroom
     trained = per_model([s.max_context or 0 for s in specs])
     why = ((weights > gpu) * WEIGHTS_EXCEED_GPU | (total > gpu) * TOTAL_EXCEEDS_GPU
-           | ((trained > 0) & (ctx > trained)) * CONTEXT_BEYOND_TRAINED)
+           | ((trained > 0) & (ctx > trained)) * CONTEXT_BEYOND_TRAINED | (total > 2.0**53) * APPROXIMATE)
     if engine.max_model_len:
         why = why | (ctx > engine.max_model_len) * CONTEXT_BEYOND_MAX_MODEL_LEN
     reasons = np.empty(shape, dtype=np.uint16)

@@ -35,6 +35,7 @@ REASONS: tuple[str, ...] = (
     "kv_below_max_model_len",         # vLLM: the cache cannot hold one max_model_len sequence: it will not start
     "context_beyond_max_model_len",   # the engine refuses a context longer than its max_model_len
     "context_beyond_trained_length",  # advisory: longer than the model was trained for (max_position_embeddings)
+    "approximate",                    # advisory: a byte count above 2**53, so rounded to the nearest double
 )
 #: The reasons that make ``fits`` False (the others are advice).
 BLOCKING_REASONS: frozenset[str] = frozenset(REASONS[:6])

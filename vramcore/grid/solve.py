@@ -127,7 +127,7 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
     return Solution(name, values, dims, coords)
 
 
-def max_context(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
+def max_context(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "auto",
                 batches: Counts = 1, gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB",
                 *, kv_dtype: str | None = None, engine: str | EngineSpec | Sequence[str | EngineSpec] = "transformers",
                 n_gpus: int = 1, tp: int | None = None, pp: int | None = None, gpu_memory: str | int = "usable",
@@ -162,7 +162,7 @@ def max_context(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[
     return _run(0, p, batches_arr, caps, "batch", n_threads, "max_context")
 
 
-def max_batch(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
+def max_batch(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "auto",
               contexts: Counts = 4096, gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB",
               *, kv_dtype: str | None = None, engine: str | EngineSpec | Sequence[str | EngineSpec] = "transformers",
               n_gpus: int = 1, tp: int | None = None, pp: int | None = None, gpu_memory: str | int = "usable",
@@ -188,7 +188,7 @@ def max_batch(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[st
     return _run(1, p, contexts_arr, caps, "context", n_threads, "max_batch")
 
 
-def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "bf16",
+def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "auto",
              contexts: Counts = 4096, batches: Counts = 1,
              gpu: str | GPUSpec = "H100-SXM-80GB", *, candidates: Sequence[int] = (1, 2, 4, 8),
              kv_dtype: str | None = None, engine: str | EngineSpec = "vllm", gpu_memory: str | int = "usable",

@@ -106,16 +106,16 @@ VC_INLINE void vc_llamacpp_row(const vc_plan *p, double context, double batch, v
     double cells = vc_llamacpp_cells(p, context, batch);
     double swa = p->kv_sliding > 0.0 || p->kv_sliding_host > 0.0 ? vc_llamacpp_swa_cells(p, context, batch) : 0.0;
     double ub = vc_min(p->ubatch, cells);
-    q->kv = p->kv_full * cells + p->kv_sliding * swa;
+    q->kv = vc_whole(p->kv_full * cells + p->kv_sliding * swa);
     /* compute buffer of the worst-case ubatch (n_kv = the whole cache) */
-    q->act = ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
-                         p->attn_scores_token * cells + p->attn_extra_token);
+    q->act = vc_whole(ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
+                              p->attn_scores_token * cells + p->attn_extra_token));
     q->ovh = p->cuda_context;
     /* host: token embeddings and layers left on the CPU with their cache, the
      * logits output buffer (n_vocab x n_seq f32) and the host compute buffer
      * (input embeddings + f32 KQ mask) */
-    q->host = p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
-              + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0);
+    q->host = vc_whole(p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
+              + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0));
     q->capacity = cells;
     q->per_seq = context;
     q->inv_per_seq = 1.0 / context;

@@ -62,7 +62,7 @@ VC_INLINE double vc_blocks_per_request(const vc_plan *p, double context, double 
 VC_INLINE void vc_paged_profile(const vc_plan *p, vc_auto a, vc_parts *s)
 {
     double seqs = vc_min(a.seqs, a.ubatch);
-    s->act = vc_max(a.ubatch * p->act_token, seqs * p->vocab * p->sampler_bytes);
+    s->act = vc_whole(vc_max(a.ubatch * p->act_token, seqs * p->vocab * p->sampler_bytes));
     s->ovh = p->fixed_overhead;
 }
 
@@ -75,7 +75,7 @@ VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, doubl
 {
     double unit = p->page * p->group_size;             /* bytes of one block id */
     double blocks = budget > 0.0 && unit > 0.0 ? floor(budget / unit) : 0.0;
-    s->kv = blocks * unit;
+    s->kv = vc_whole(blocks * unit);
     s->total = p->weights + s->kv + s->act + s->ovh;
     r->kv_blocks = blocks;
     /* vLLM logs num_blocks // groups x block_size tokens (kv_cache_utils.py) */
@@ -94,7 +94,7 @@ VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, doubl
             s->why |= VC_WHY_KV_BELOW_MAX_MODEL_LEN;
         required = vc_max(required, need_max);
     }
-    s->spare = budget > 0.0 ? (blocks - required) * unit : budget - required * unit;
+    s->spare = -vc_whole(-(budget > 0.0 ? (blocks - required) * unit : budget - required * unit));
 }
 
 /* Inverse questions: blocks are fixed by the budget (`r`, one sequence of the

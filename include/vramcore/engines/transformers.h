@@ -19,9 +19,10 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
         kv_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
     double act_seq = p->full_logits != 0.0 ? context * p->act_token_full
                                            : context * p->act_token + p->logit_row;
-    q->kv = batch * kv_seq;
-    q->act = batch * act_seq;
-    q->ovh = p->cuda_context + p->reserve * (q->kv + q->act);
+    /* whole bytes: a fractional part (a quantized cache, the slack) is rounded up */
+    q->kv = vc_whole(batch * kv_seq);
+    q->act = vc_whole(batch * act_seq);
+    q->ovh = p->cuda_context + vc_whole(p->reserve * (q->kv + q->act));
     /* everything but the constant part scales with the batch */
     q->per_seq = (kv_seq + act_seq) * (1.0 + p->reserve);
     q->inv_per_seq = 1.0 / q->per_seq;
