@@ -116,8 +116,23 @@ def knobs_st(kind: str, max_layers: int, pp: int) -> st.SearchStrategy[dict[str,
             "flash_attn": st.booleans(),
             "swa_full": st.booleans(),
             "n_ubatch": st.sampled_from([0, 1, 512, 4096]) | st.integers(1, 8192),  # 0: the default 512
+            # llama.cpp's own cache types, K and V apart
+            "cache_type_k": st.none() | st.sampled_from(LLAMACPP_KV),
+            "cache_type_v": st.none() | st.sampled_from(LLAMACPP_KV),
         })
+        # a quantized V cache needs flash attention (llama.cpp refuses it otherwise: tested apart)
+        return st.fixed_dictionaries({}, optional=common).map(_flash_for_quantized_v)
     return st.fixed_dictionaries({}, optional=common)
+
+
+LLAMACPP_KV = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
+
+
+def _flash_for_quantized_v(knobs: dict[str, Any]) -> dict[str, Any]:
+    v = knobs.get("cache_type_v") or knobs.get("cache_type_k") or knobs.get("kv_cache_dtype")
+    if v is not None and v not in ("f32", "f16", "bf16", "fp32", "fp16"):
+        knobs["flash_attn"] = True
+    return knobs
 
 
 @st.composite

@@ -288,9 +288,12 @@ def test_gpu_spec_memory_is_bounded() -> None:
 
 # ----------------------------------------------------------------------------- the command line
 FLAGS = ["--gpu", "--context", "--batch", "--dtype", "--engine", "--json", "--check", "--kv-dtype", "--tp",
-         "--pp", "--n-gpus", "--gpu-memory", "-o", "--progress", "--no-progress", "--min-memory", "--family"]
+         "--pp", "--n-gpus", "--gpu-memory", "-o", "--progress", "--no-progress", "--min-memory", "--family",
+         "--gpu-memory-utilization", "--max-model-len", "--block-size", "--kv-cache-dtype", "-ngl", "-ctk", "-ctv",
+         "--no-flash-attn", "-ub", "--enforce-eager", "--mem-fraction-static"]
 VALUES = ["H100", "24GiB", "8k", "1:64:x2", "0", "-1", "1e999", "nan", "bf16,int4", "vllm", "9" * 40, "", ",",
-          "1:2:x0", "1:100000000", "a=b", "/dev/null/x.csv", "DeepSeek-R1-Distill-Llama-8B", "--", "x"]
+          "1:2:x0", "1:100000000", "a=b", "/dev/null/x.csv", "DeepSeek-R1-Distill-Llama-8B", "--", "x",
+          "q8_0", "q4_0", "fp8_e5m2", "nvfp4", "0.95", "1.5", "llamacpp", "vllm,llamacpp"]
 
 
 @FUZZ

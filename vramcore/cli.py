@@ -130,6 +130,60 @@ def _add_config_args(p: argparse.ArgumentParser, grid: bool) -> None:
     p.add_argument("--engine", default="transformers",
                    help="engine rules (transformers, vllm, sglang, trtllm, llamacpp)"
                    + ("; a comma list adds an engine axis" if grid else ""))
+    knobs = p.add_argument_group("engine knobs, spelled as the engines spell them (default: the engine's own)")
+    for flags, (_, kind, help_) in _KNOB_FLAGS.items():
+        if kind == "flag":
+            knobs.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif kind == "switch":
+            knobs.add_argument(*flags, action="store_true", default=None, help=help_)
+        else:
+            knobs.add_argument(*flags, default=None, metavar=kind.upper(), help=help_)
+
+
+#: Engine knob flags: option strings -> (EngineSpec knob, value kind, help).
+_KNOB_FLAGS: dict[tuple[str, ...], tuple[str, str, str]] = {
+    ("--gpu-memory-utilization",): ("gpu_memory_utilization", "fraction", "vLLM: share of GPU memory (0.9)"),
+    ("--max-model-len",): ("max_model_len", "count", "vLLM: longest sequence (default: the model's context)"),
+    ("--block-size",): ("block_size", "count", "vLLM: tokens per KV block (16)"),
+    ("--max-num-seqs",): ("max_num_seqs", "count", "vLLM / SGLang: running requests"),
+    ("--max-num-batched-tokens",): ("max_num_batched_tokens", "count", "vLLM: tokens per step / profile"),
+    ("--kv-cache-dtype",): ("kv_cache_dtype", "type", "vLLM / SGLang / TensorRT-LLM KV type (fp8, fp8_e5m2, "
+                                                      "int8, nvfp4 ...)"),
+    ("--enforce-eager",): ("enforce_eager", "switch", "vLLM: no CUDA graphs"),
+    ("--mem-fraction-static",): ("mem_fraction_static", "fraction", "SGLang: static memory share"),
+    ("--free-gpu-memory-fraction",): ("free_gpu_memory_fraction", "fraction", "TensorRT-LLM: KV share of free"),
+    ("--tokens-per-block",): ("tokens_per_block", "count", "TensorRT-LLM: tokens per KV block (32)"),
+    ("--n-gpu-layers", "-ngl"): ("n_gpu_layers", "layers", "llama.cpp: layers offloaded (-1: all)"),
+    ("--cache-type-k", "-ctk"): ("cache_type_k", "type", "llama.cpp: K cache type (f16, q8_0, q4_0 ...)"),
+    ("--cache-type-v", "-ctv"): ("cache_type_v", "type", "llama.cpp: V cache type (needs --flash-attn "
+                                                         "when quantized)"),
+    ("--flash-attn", "-fa"): ("flash_attn", "flag", "llama.cpp: flash attention (on by default)"),
+    ("--ubatch-size", "-ub"): ("n_ubatch", "count", "llama.cpp: physical batch (512)"),
+}
+
+
+def _engine_arg(args: argparse.Namespace) -> Any:
+    """Return the --engine value with the knob flags applied: an EngineSpec, or a list for a comma list."""
+    import vramcore
+
+    names = _split(args.engine)
+    knobs: dict[str, Any] = {}
+    for flags, (knob, kind, _) in _KNOB_FLAGS.items():
+        value = getattr(args, flags[0].lstrip("-").replace("-", "_"))
+        if value is None:
+            continue
+        if kind == "fraction":
+            try:
+                value = float(value)
+            except ValueError:
+                raise UsageError(f"{flags[0]}: expected a number such as 0.9, got {value!r}") from None
+        elif kind == "count":
+            value = _count(flags[0], value)
+        elif kind == "layers":
+            value = -1 if value.strip() == "-1" else _count(flags[0], value)
+        knobs[knob] = value
+    engines = [vramcore.get_engine(n, **knobs) for n in names] if knobs else names
+    return engines if len(engines) > 1 else engines[0]
 
 
 def _sub(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
@@ -269,11 +323,10 @@ def _grid(args: argparse.Namespace) -> Any:
     """Run the sweep the grid flags describe."""
     import vramcore
 
-    engines = _split(args.engine)
     return vramcore.sweep(
         _models_arg(args.models), _split(args.dtype or "auto"), _counts("--context", args.context),
         _counts("--batch", args.batch), [_gpu(g) for g in _split(args.gpu)], kv_dtype=args.kv_dtype,
-        engine=engines if len(engines) > 1 else args.engine, n_gpus=_count("--n-gpus", args.n_gpus),
+        engine=_engine_arg(args), n_gpus=_count("--n-gpus", args.n_gpus),
         tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"), gpu_memory=_gpu_memory(args.gpu_memory),
         progress=getattr(args, "progress", None))
 
@@ -289,7 +342,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         gpu, gpu_memory = _gpu(args.gpu_memory), "usable"
     est = vramcore.estimate(args.model, dtype=args.dtype or "auto", kv_dtype=args.kv_dtype,
                             context=_count("--context", args.context), batch=_count("--batch", args.batch),
-                            gpu=gpu, n_gpus=_count("--n-gpus", args.n_gpus), engine=args.engine,
+                            gpu=gpu, n_gpus=_count("--n-gpus", args.n_gpus), engine=_engine_arg(args),
                             tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"),
                             gpu_memory=gpu_memory)
     if args.json:
@@ -455,7 +508,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     models = _models_arg(args.models)
     engines = _split(args.engine)
-    engine: Any = engines if len(engines) > 1 else args.engine
+    engine: Any = _engine_arg(args)
     gpus = [_gpu(g) for g in _split(args.gpu)]
     common: dict[str, Any] = {"kv_dtype": args.kv_dtype, "gpu_memory": _gpu_memory(args.gpu_memory)}
     parallel: dict[str, Any] = {"n_gpus": _count("--n-gpus", args.n_gpus), "tp": _optional_count(args, "tp"),
@@ -470,7 +523,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if len(engines) > 1 or len(gpus) > 1:
             raise UsageError("fit gpus: give one --engine and one --gpu")
         sol = vramcore.min_gpus(models, _split(args.dtype or "auto"), _counts("--context", args.context),
-                                _counts("--batch", args.batch), gpus[0], engine=args.engine,
+                                _counts("--batch", args.batch), gpus[0], engine=engine,
                                 candidates=_counts("--candidates", args.candidates), **common)
     else:
         if len(engines) > 1:
@@ -479,7 +532,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
         dtypes = _split(args.dtype) if args.dtype is not None else list(PRECISION_ORDER)
         sol = vramcore.best_dtype(models, _counts("--context", args.context), _counts("--batch", args.batch), gpus,
-                                  dtypes=dtypes, engine=args.engine, **common, **parallel)
+                                  dtypes=dtypes, engine=engine, **common, **parallel)
     records = []
     for idx in _ndindex(sol.values.shape):
         rec: dict[str, Any] = {dim: sol.coords[dim][i] for dim, i in zip(sol.dims, idx, strict=True)}

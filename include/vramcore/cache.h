@@ -18,9 +18,14 @@ static inline double vc_kv_elems_per_token_layer(const vc_model *m, const vc_eng
     return heads * (m->head_dim_k + m->head_dim_v);
 }
 
-/* Bytes of one token in one layer. */
+/* Bytes of one token in one layer.  K and V may be stored apart at different widths
+ * (llama.cpp cache_type_k / cache_type_v); an MLA latent is one K-type row. */
 static inline double vc_kv_bytes_per_token_layer(const vc_model *m, const vc_dtype *d, const vc_engine *e)
 {
-    double bits = e->kv_bits > 0.0 ? e->kv_bits : d->kv_bits;
-    return vc_kv_elems_per_token_layer(m, e) * bits / 8.0;
+    double bits_k = e->kv_bits > 0.0 ? e->kv_bits : d->kv_bits;
+    double bits_v = e->kv_bits_v > 0.0 ? e->kv_bits_v : bits_k;
+    if (bits_v == bits_k || (m->mla_latent > 0.0 && e->mla_compressed != 0.0))
+        return vc_kv_elems_per_token_layer(m, e) * bits_k / 8.0;
+    double heads = m->mla_latent > 0.0 ? m->kv_heads / e->tp : vc_max(1.0, m->kv_heads / e->tp);
+    return heads * (m->head_dim_k * bits_k + m->head_dim_v * bits_v) / 8.0;
 }

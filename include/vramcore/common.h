@@ -116,11 +116,13 @@ typedef struct {
     double n_gpu_layers;         /* llama.cpp: layers offloaded to the GPU; < 0 = all (+ output) */
     double swa_full;             /* llama.cpp: 1 = sliding layers keep the full context */
     double max_model_len;        /* longest sequence the engine accepts; 0 = no limit */
-    double kv_bits;              /* engine-level KV dtype width (vLLM kv_cache_dtype); 0 = the dtype row's */
+    double kv_bits;              /* engine-level K (and V) cache width (kv_cache_dtype, llama.cpp cache_type_k);
+                                    0 = the dtype row's */
     double sampler_bytes;        /* profile: bytes per (sequence x vocab entry) of the sampler's buffers */
     double graphs_in_budget;     /* vLLM >= 0.21: the CUDA-graph estimate is subtracted from the KV budget */
     double flash_attn;           /* llama.cpp: 1 = fused attention (no n_head x n_kv x n_ubatch scores) */
     double rope_cache;           /* 1 = the engine holds a cos/sin cache of max_context x rotary_dim */
+    double kv_bits_v;            /* engine-level V cache width (llama.cpp cache_type_v); 0 = as K */
 } vc_engine;
 
 /* Everything one configuration produces (per GPU); the kernel writes the fields in

@@ -50,6 +50,8 @@ _KNOB_ALIASES: dict[str, str] = {
     "tokens_per_block": "block_size",
     "n_ubatch": "max_num_batched_tokens",
     "max_num_tokens": "max_num_batched_tokens",
+    "type_k": "cache_type_k",          # llama-cpp-python
+    "type_v": "cache_type_v",
 }
 
 
@@ -104,8 +106,10 @@ class EngineSpec:
     max_model_len : int
         Longest sequence the engine accepts (0: any).
     kv_cache_dtype : str or None
-        Engine-level KV dtype (vLLM ``kv_cache_dtype``, llama.cpp
-        ``cache_type_k/v``); overrides the sweep's ``kv_dtype`` when set.
+        Engine-level KV dtype, spelled as the engine spells it (vLLM
+        ``fp8_e5m2``, SGLang ``fp8_e4m3``, TensorRT-LLM ``nvfp4`` / ``int8``;
+        llama.cpp: both caches; see :mod:`vramcore.storage.kv`) or a plain
+        dtype; overrides the sweep's ``kv_dtype`` when set.
     sampler_bytes_per_logit : float
         Budgeted engines: bytes the profiling run's sampler holds per
         (request x vocabulary entry); 0 counts only the logits row.
@@ -119,6 +123,12 @@ class EngineSpec:
     nccl_bytes : int
         Extra non-torch memory (NCCL and all-reduce buffers) per GPU when the
         model spans more than one GPU.
+    cache_type_k, cache_type_v : str or None
+        llama.cpp ``--cache-type-k`` / ``--cache-type-v`` (``-ctk`` / ``-ctv``):
+        the K and the V cache types apart (``q8_0``, ``q4_0``, ``q4_1``,
+        ``q5_0``, ``q5_1``, ``iq4_nl``, ``f16``, ``bf16``, ``f32``; see
+        :mod:`vramcore.storage.kv`).  V defaults to K's type; a quantized V
+        needs ``flash_attn`` (llama.cpp refuses it otherwise).
 
     Raises
     ------
@@ -149,14 +159,21 @@ class EngineSpec:
     flash_attn: bool = True
     rope_cache: bool = False
     nccl_bytes: int = 0
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
 
     def __post_init__(self) -> None:
         self._normalize()
         for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
-        if self.kv_cache_dtype is not None and not isinstance(self.kv_cache_dtype, str):
-            raise TypeError(f"EngineSpec.kv_cache_dtype must be a dtype name or None, got {self.kv_cache_dtype!r}")
+        for name in ("kv_cache_dtype", "cache_type_k", "cache_type_v"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"EngineSpec.{name} must be a KV-cache type name or None, got {value!r}")
+        if (self.cache_type_k is not None or self.cache_type_v is not None) and self.kind != "llamacpp":
+            raise ValueError(f"cache_type_k / cache_type_v are llama.cpp's knobs; engine {self.name!r} takes "
+                             "kv_cache_dtype")
         if self.kind not in ENGINE_KINDS:
             raise ValueError(f"EngineSpec.kind must be one of {ENGINE_KINDS}, got {self.kind!r}")
         for name in ("cuda_context_bytes", "cuda_graph_bytes", "non_torch_bytes", "max_model_len", "nccl_bytes"):

@@ -14,7 +14,7 @@ import numpy as np
 from vramcore.engines import EngineSpec
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage.dtypes import DType
-from vramcore.storage.resolve import get_dtype
+from vramcore.storage.kv import kv_bits
 
 MODEL_FIELDS: tuple[str, ...] = (
     "n_full_layers",
@@ -44,7 +44,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "kind", "tp", "pp", "sliding_cap_offset", "mla_compressed", "full_logits", "cuda_context_bytes",
     "allocator_reserve", "mem_fraction", "block_size", "max_num_batched_tokens", "max_num_seqs",
     "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
-    "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache",
+    "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
 )
 
 
@@ -152,14 +152,22 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
         "n_gpu_layers": float(engine.n_gpu_layers),
         "swa_full": float(engine.swa_full),
         "max_model_len": float(engine.max_model_len),
-        "kv_bits": float(get_dtype(engine.kv_cache_dtype, argname="kv_cache_dtype").bits)
-        if engine.kv_cache_dtype is not None else 0.0,
+        "kv_bits": engine_kv_bits(engine)[0],
         "sampler_bytes": float(engine.sampler_bytes_per_logit),
         "graphs_in_budget": float(engine.cuda_graphs_in_budget),
         "flash_attn": float(engine.flash_attn),
         "rope_cache": float(engine.rope_cache),
+        "kv_bits_v": engine_kv_bits(engine)[1],
     }
     return [row[f] for f in ENGINE_FIELDS]
+
+
+def engine_kv_bits(engine: EngineSpec) -> tuple[float, float]:
+    """Bits of a cached K and V element the engine sets (0: the sweep's KV dtype / the compute dtype)."""
+    k_name = engine.cache_type_k or engine.kv_cache_dtype
+    k = kv_bits(engine.kind, k_name, "cache_type_k" if engine.cache_type_k else "kv_cache_dtype") if k_name else 0.0
+    v = kv_bits(engine.kind, engine.cache_type_v, "cache_type_v") if engine.cache_type_v else k
+    return k, v
 
 
 def gpu_is_large(gpu_name: str, gpu_bytes: float) -> bool:

@@ -89,7 +89,7 @@ import numpy as np
 from vramcore.engines import EngineSpec
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage.dtypes import DType
-from vramcore.storage.resolve import get_dtype
+from vramcore.storage.kv import kv_bits
 
 __all__ = ["DETAILS", "FIELDS", "MAX_COUNT", "reference_estimate", "reference_estimate_exact",
            "reference_grid_numpy"]
@@ -236,15 +236,21 @@ def _compute_bytes(dtype: DType) -> Fraction:
     return Fraction(dtype.compute_bits) / 8
 
 
-def _kv_bytes_per_elem(dtype: DType, kv_dtype: DType | None, engine: EngineSpec) -> Fraction:
-    """Bytes of one cached element: the engine's KV dtype, else `kv_dtype`, else the compute dtype."""
-    if engine.kv_cache_dtype is not None:
-        bits = get_dtype(engine.kv_cache_dtype, argname="kv_cache_dtype").bits
+def _kv_bytes_per_elem(dtype: DType, kv_dtype: DType | None, engine: EngineSpec) -> tuple[Fraction, Fraction]:
+    """Bytes of one cached K and one cached V element.
+
+    K: the engine's own type (llama.cpp ``cache_type_k``, else ``kv_cache_dtype``),
+    else `kv_dtype`, else the compute dtype; V: llama.cpp ``cache_type_v``, else as K.
+    """
+    name = engine.cache_type_k or engine.kv_cache_dtype
+    if name is not None:
+        k = Fraction(kv_bits(engine.kind, name)) / 8
     elif kv_dtype is not None:
-        bits = kv_dtype.bits
+        k = Fraction(kv_dtype.bits) / 8
     else:
-        bits = dtype.compute_bits
-    return Fraction(bits) / 8
+        k = Fraction(dtype.compute_bits) / 8
+    v = Fraction(kv_bits(engine.kind, engine.cache_type_v)) / 8 if engine.cache_type_v else k
+    return k, v
 
 
 def _stored_part_bytes(spec: ModelSpec, dtype: DType) -> dict[str, Fraction]:
@@ -364,10 +370,10 @@ def _sliding_cap(spec: ModelSpec, engine: EngineSpec) -> int:
     return cap
 
 
-def _kv_cache_bytes(spec: ModelSpec, kv_bytes: Fraction, engine: EngineSpec, tp: int, pp: int,
+def _kv_cache_bytes(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine: EngineSpec, tp: int, pp: int,
                     context: int, batch: int) -> Fraction:
     share = Fraction(-(-spec.num_layers // pp), spec.num_layers)
-    per_seq = _cached_tokens(spec, engine, context) * share * _kv_elems_per_token(spec, engine, tp) * kv_bytes
+    per_seq = _cached_tokens(spec, engine, context) * share * _kv_layer_bytes_per_token(spec, kv_bytes, engine, tp)
     return batch * per_seq
 
 
@@ -452,9 +458,21 @@ def _layer_weights(spec: ModelSpec, dtype: DType, tp: int) -> list[Fraction]:
     return [attention_rank + norms + (dense if kind == "dense" else moe) for kind in kinds]
 
 
-def _kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: Fraction, engine: EngineSpec, tp: int) -> Fraction:
-    """Bytes one layer caches per token on one TP rank (max(1, kv_heads // tp) heads; MLA latent replicated)."""
-    return _kv_elems_per_token(spec, engine, tp) * kv_bytes
+def _kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine: EngineSpec,
+                              tp: int) -> Fraction:
+    """Bytes one layer caches per token on one TP rank (max(1, kv_heads // tp) heads; MLA latent replicated).
+
+    K and V at their own widths; a compressed MLA latent is one K-type row.
+    """
+    k, v = kv_bytes
+    if k == v or (spec.is_mla and engine.mla_compressed):
+        return _kv_elems_per_token(spec, engine, tp) * k
+    if spec.is_mla:
+        heads = Fraction(spec.num_heads, tp)
+        return heads * ((spec.qk_nope_head_dim + spec.qk_rope_head_dim) * k + spec.v_head_dim * v)  # type: ignore[operator]
+    assert spec.num_kv_heads is not None and spec.head_dim is not None
+    heads = max(Fraction(1), Fraction(spec.num_kv_heads, tp))
+    return heads * spec.head_dim * (k + v)
 
 
 def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
@@ -1018,7 +1036,7 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
 
     shares = [Fraction(-(-s.num_layers // pp_), s.num_layers) for s in specs]
     act_bytes = per_dtype([_compute_bytes(d) for d in dtypes])
-    kv_bytes = per_dtype([_kv_bytes_per_elem(d, kv_dtype, engine) for d in dtypes])
+    kv_bytes = per_dtype([_kv_bytes_per_elem(d, kv_dtype, engine)[0] for d in dtypes])  # K = V under transformers
     # KV elements per token on this GPU of the full and of the sliding layers
     full_elems = per_model([s.n_full_layers * sh * _kv_elems_per_token(s, engine, tp_)
                             for s, sh in zip(specs, shares, strict=True)])

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 import vramcore.grid._kernel as _kernel
+import vramcore.grid.pack as _pack
 import vramcore.grid.validation as _validation
 from vramcore.engines import EngineSpec, get_engine
 from vramcore.hardware.gpus import GPUSpec, get_gpu
@@ -109,6 +110,18 @@ def resolve_parallelism(engine: EngineSpec, n_gpus: int, tp: int | None, pp: int
     return tp_, pp_
 
 
+def check_engine(engine: EngineSpec) -> None:
+    """Raise ValueError for KV-cache types the engine does not offer or cannot run.
+
+    llama.cpp quantizes the V cache only with flash attention (src/llama-context.cpp:
+    "V cache quantization requires flash_attn").
+    """
+    k, v = _pack.engine_kv_bits(engine)
+    if engine.kind == "llamacpp" and not engine.flash_attn and v and v not in (16.0, 32.0):
+        raise ValueError(f"llama.cpp quantizes the V cache only with flash attention: cache_type_v="
+                         f"{engine.cache_type_v or engine.kv_cache_dtype!r} needs flash_attn=True (-fa), or use f16")
+
+
 def check_parallelism(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> None:
     """Raise ValueError when `spec` cannot run with `tp` x `pp` under `engine`."""
     if spec.num_heads % tp:
@@ -137,6 +150,7 @@ def prepare_engines(engine: Any, specs: Sequence[ModelSpec], n_gpus: int, tp: in
     rows: list[tuple[EngineSpec, int, int]] = []
     tp_ = pp_ = 1
     for eng in engine_list:
+        check_engine(eng)
         tp_, pp_ = resolve_parallelism(eng, n, tp, pp)
         for spec in specs:
             check_parallelism(spec, eng, tp_, pp_)
