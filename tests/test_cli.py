@@ -319,3 +319,15 @@ def test_fit_other_questions(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out)[0]["best_dtype"] == "fp8_e4m3"
     assert main(["fit", "gpus", "Llama-3.1-70B", "--gpu", "H100,L4"]) == 2
     assert "one --engine and one --gpu" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "says", "never"), [
+    (["sweep", "Qwen3-8B", "--dtype", "bf17"], "for --dtype; did you mean 'bf16'", "'dtypes'"),
+    (["estimate", "Qwen3-9B"], "see `vramcore models`", "list_models()"),
+    (["sweep", "Qwen3-8B", "--gpu", "H1000"], "for --gpu; did you mean", "list_gpus()"),
+    (["estimate", "Qwen3-8B", "--kv-dtype", "q9"], "for --kv-dtype", "'kv_dtype'"),
+])
+def test_errors_name_flags_and_commands(capsys: pytest.CaptureFixture[str], argv: list[str], says: str,
+                                        never: str) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and says in err and never not in err

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -561,6 +562,24 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+#: Python argument names in the API's messages -> the flag a command-line user typed.
+_FLAG_OF = {"dtypes": "--dtype", "dtype": "--dtype", "kv_dtype": "--kv-dtype", "gpus": "--gpu", "gpu": "--gpu",
+            "engine": "--engine", "contexts": "--context", "context": "--context", "batches": "--batch",
+            "batch": "--batch", "n_gpus": "--n-gpus", "tp": "--tp", "pp": "--pp", "gpu_memory": "--gpu-memory",
+            "models": "MODEL", "model": "MODEL", "kv_cache_dtype": "--kv-cache-dtype",
+            "cache_type_k": "--cache-type-k", "cache_type_v": "--cache-type-v"}
+_COMMAND_OF = {"vramcore.list_models()": "`vramcore models`", "vramcore.list_gpus()": "`vramcore gpus`"}
+
+
+def _cli_message(text: str) -> str:
+    """Say an API error in the command line's words: flags, not Python arguments; commands, not functions."""
+    text = re.sub(r"for argument '(\w+)'", lambda m: f"for {_FLAG_OF.get(m.group(1), m.group(1))}", text)
+    text = re.sub(r"^(\w+)( must | must$|: )", lambda m: _FLAG_OF.get(m.group(1), m.group(1)) + m.group(2), text)
+    for function, command in _COMMAND_OF.items():
+        text = text.replace(function, command)
+    return text
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
     try:
@@ -608,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
         return code
     except (ValueError, TypeError, ImportError) as exc:
-        print(f"vramcore: error: {exc}", file=sys.stderr)
+        print(f"vramcore: error: {_cli_message(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `vramcore sweep ... | head`: stop quietly
         _quiet_stdout()
