@@ -317,8 +317,21 @@ def test_fit_other_questions(capsys: pytest.CaptureFixture[str]) -> None:
     assert "min_gpus" in capsys.readouterr().out
     assert main(["fit", "dtype", "Llama-3.1-70B", "--context", "8k", "--gpu", "H100", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["best_dtype"] == "fp8_e4m3"
-    assert main(["fit", "gpus", "Llama-3.1-70B", "--gpu", "H100,L4"]) == 2
-    assert "one --engine and one --gpu" in capsys.readouterr().err
+    assert main(["fit", "gpus", "Llama-3.1-70B", "--gpu", "H100,L4", "--json"]) == 0  # several GPUs in one call
+    assert [r["gpu"] for r in json.loads(capsys.readouterr().out)] == ["H100-SXM-80GB", "L4"]
+    assert main(["fit", "gpus", "Llama-3.1-70B", "--gpu", "H100", "--engine", "vllm,sglang"]) == 2
+    assert "give one --engine" in capsys.readouterr().err
+
+
+def test_fit_gpus_goes_past_one_node(capsys: pytest.CaptureFixture[str]) -> None:
+    # 405B in bf16 holds 756 GiB of weights: more than 8 H100s; 16 as tp=8 x pp=2
+    assert main(["fit", "gpus", "Llama-3.1-405B", "--dtype", "bf16", "--context", "8k", "--gpu", "H100",
+                 "--engine", "vllm", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["min_gpus"] == 16
+    assert vramcore.estimate("Llama-3.1-405B", dtype="bf16", context=8192, gpu="H100", engine="vllm", tp=8,
+                             pp=2).fits
+    assert not vramcore.estimate("Llama-3.1-405B", dtype="bf16", context=8192, gpu="H100", engine="vllm",
+                                 tp=8).fits
 
 
 @pytest.mark.parametrize(("argv", "says", "never"), [

@@ -230,13 +230,15 @@ def _parser() -> argparse.ArgumentParser:
              "  vramcore fit dtype Llama-3.1-70B --context 8k --gpu H100,H200 --json\n\n"
              "context: the longest context that fits each (model, dtype, batch, gpu[, engine]) -- capped at the\n"
              "model's max context, 0 when nothing fits; batch: the most sequences of each context; gpus: the\n"
-             "smallest tensor-parallel degree from --candidates that fits (0: none; one engine and GPU);\n"
+             "fewest GPUs from --candidates that fit (0: none; tensor parallel up to 8, then pipeline stages);\n"
              "dtype: the highest-precision weight dtype that fits (empty: none). Answers are exact: the answer\n"
              "fits and one more does not.\n")
     f.add_argument("question", choices=("context", "batch", "gpus", "dtype"), help="what to solve for")
     f.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
     _add_config_args(f, grid=True)
-    f.add_argument("--candidates", default="1,2,4,8", help="fit gpus: TP degrees to try (default 1,2,4,8)")
+    f.add_argument("--candidates", default=None,
+                   help="fit gpus: GPU counts to try (default 1,2,4,8,16,24,32,48,64,96,128: tensor parallel up to "
+                        "8, then 8-GPU pipeline stages)")
     f.add_argument("--json", action="store_true", help="print JSON records")
 
     m = _sub(sub, "models", "list the built-in models (filterable)",
@@ -521,11 +523,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         sol = vramcore.max_batch(models, _split(args.dtype or "auto"), _counts("--context", args.context), gpus,
                                  engine=engine, **common, **parallel)
     elif args.question == "gpus":
-        if len(engines) > 1 or len(gpus) > 1:
-            raise UsageError("fit gpus: give one --engine and one --gpu")
+        if len(engines) > 1:
+            raise UsageError("fit gpus: give one --engine")
+        from vramcore.grid.solve import GPU_COUNTS
+
+        candidates = _counts("--candidates", args.candidates) if args.candidates else list(GPU_COUNTS)
         sol = vramcore.min_gpus(models, _split(args.dtype or "auto"), _counts("--context", args.context),
-                                _counts("--batch", args.batch), gpus[0], engine=engine,
-                                candidates=_counts("--candidates", args.candidates), **common)
+                                _counts("--batch", args.batch), gpus if len(gpus) > 1 else gpus[0], engine=engine,
+                                candidates=candidates, **common)
     else:
         if len(engines) > 1:
             raise UsageError("fit dtype: give one --engine")

@@ -32,6 +32,7 @@ from vramcore.grid.resolve import (
 )
 from vramcore.grid.sweep import sweep
 from vramcore.hardware.gpus import GPUSpec
+from vramcore.model.spec import ModelSpec
 from vramcore.storage.resolve import get_dtype
 
 if TYPE_CHECKING:
@@ -188,20 +189,70 @@ def max_batch(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[st
     return _run(1, p, contexts_arr, caps, "context", n_threads, "max_batch")
 
 
-def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "auto",
-             contexts: Counts = 4096, batches: Counts = 1,
-             gpu: str | GPUSpec = "H100-SXM-80GB", *, candidates: Sequence[int] = (1, 2, 4, 8),
-             kv_dtype: str | None = None, engine: str | EngineSpec = "vllm", gpu_memory: str | int = "usable",
-             n_threads: int | None = None) -> Solution:
-    """Smallest tensor-parallel degree from `candidates` at which each configuration fits (0: none).
+#: GPU counts min_gpus tries by default: tensor parallelism within a node of 8, then whole nodes as
+#: pipeline stages (Llama-3.1-405B in bf16 needs 16 H100s: tp=8 x pp=2).
+GPU_COUNTS: tuple[int, ...] = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128)
+#: Largest tensor-parallel degree min_gpus uses (one NVLink node); more GPUs become pipeline stages.
+MAX_TP = 8
 
-    A candidate the model cannot use (it does not divide the attention heads,
-    or the KV heads and it do not divide one another) is skipped for that model.
+
+def gpu_layout(spec: ModelSpec, engine: EngineSpec, n: int) -> tuple[int, int] | None:
+    """Return the (tp, pp) layout min_gpus uses for `n` GPUs, or None when the model cannot be split over `n`.
+
+    transformers and llama.cpp split layers (pp = n); the serving engines take the
+    largest tensor-parallel degree <= MAX_TP that divides `n` and suits the
+    heads, and pipeline stages for the rest.
 
     Parameters
     ----------
+    spec : ModelSpec
+        The model.
+    engine : EngineSpec
+        The engine.
+    n : int
+        GPUs.
+
+    Returns
+    -------
+    tuple of int or None
+
+    Examples
+    --------
+    >>> from vramcore import get_engine, get_model
+    >>> gpu_layout(get_model("Llama-3.1-405B").spec, get_engine("vllm"), 16)
+    (8, 2)
+    """
+    if engine.kind in ("transformers", "llamacpp"):
+        options = [(1, n)]
+    else:
+        options = [(tp, n // tp) for tp in range(min(n, MAX_TP), 0, -1) if n % tp == 0]
+    for tp, pp in options:
+        try:
+            check_parallelism(spec, engine, tp, pp)
+        except ValueError:
+            continue
+        return tp, pp
+    return None
+
+
+def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] = "auto",
+             contexts: Counts = 4096, batches: Counts = 1,
+             gpu: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB", *,
+             candidates: Sequence[int] = GPU_COUNTS, kv_dtype: str | None = None,
+             engine: str | EngineSpec = "vllm", gpu_memory: str | int = "usable",
+             n_threads: int | None = None) -> Solution:
+    """Fewest GPUs from `candidates` on which each configuration fits (0: none of them).
+
+    Each count is laid out as :func:`gpu_layout` says: tensor parallelism up to
+    8 GPUs (one node), then pipeline stages of 8-GPU nodes; a count the model
+    cannot be split over is skipped for that model.
+
+    Parameters
+    ----------
+    gpu : str, GPUSpec or a sequence of them
+        One GPU, or several: then the result has a trailing "gpu" axis.
     candidates : sequence of int
-        TP degrees to try, in any order.
+        GPU counts to try, in any order (default :data:`GPU_COUNTS`, 1 to 128).
     engine : str or EngineSpec
         One engine (default ``"vllm"``).
 
@@ -210,37 +261,45 @@ def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str
     Returns
     -------
     Solution
-        int64 values of shape (models, dtypes, contexts, batches).
+        int64 values of shape (models, dtypes, contexts, batches[, gpus]).
 
     Examples
     --------
     >>> int(min_gpus("Llama-3.1-70B", "bf16", 8192, 1, "H100").values[0, 0, 0, 0])
     4
+    >>> min_gpus("Llama-3.1-405B", "bf16", 8192, 1, ["H100", "H200"]).values[0, 0, 0, 0].tolist()
+    [16, 8]
     """
     specs = tuple(resolve_model(m, "models") for m in _validation.as_list("models", models))
     dtype_list = _validation.as_list("dtypes", dtypes)
     ctx = _validation.positive_counts("contexts", contexts)
     bat = _validation.positive_counts("batches", batches)
+    many_gpus = isinstance(gpu, (list, tuple))
+    gpu_list = [resolve_gpu(g) for g in _validation.as_list("gpu", gpu)]
     cands = sorted({_validation.positive_int("candidates", c) for c in _validation.as_list("candidates", candidates)})
     if isinstance(engine, (list, tuple)):
         raise TypeError("min_gpus takes one engine; call it once per engine")
-    result = np.zeros((len(specs), len(dtype_list), ctx.size, bat.size), dtype=np.int64)
+    eng = get_engine(engine)
+    result = np.zeros((len(specs), len(dtype_list), ctx.size, bat.size, len(gpu_list)), dtype=np.int64)
     for i, spec in enumerate(specs):
-        for tp in reversed(cands):      # smallest last, so it wins
-            try:
-                check_parallelism(spec, get_engine(engine), tp, 1)
-            except ValueError:
+        for n in reversed(cands):      # smallest last, so it wins
+            layout = gpu_layout(spec, eng, n)
+            if layout is None:
                 continue
-            s = sweep(spec, dtype_list, ctx, bat, gpu, kv_dtype=kv_dtype, engine=engine, tp=tp, pp=1,
-                      gpu_memory=gpu_memory, n_threads=n_threads)
-            fits = s.fits[0, :, :, :, 0]
-            result[i] = np.where(fits, tp, result[i])
+            s = sweep(spec, dtype_list, ctx, bat, gpu_list, kv_dtype=kv_dtype, engine=eng, tp=layout[0],
+                      pp=layout[1], gpu_memory=gpu_memory, n_threads=n_threads)
+            result[i] = np.where(s.fits[0], n, result[i])
     coords: dict[str, tuple[Any, ...]] = {
         "model": tuple(s.name for s in specs),
         "dtype": tuple(get_dtype(d, argname="dtypes").name for d in dtype_list),
         "context": tuple(int(x) for x in ctx), "batch": tuple(int(x) for x in bat),
+        "gpu": tuple(g.name for g in gpu_list),
     }
-    return Solution("min_gpus", result, ("model", "dtype", "context", "batch"), coords)
+    dims: tuple[str, ...] = ("model", "dtype", "context", "batch", "gpu")
+    if not many_gpus:
+        result, dims = result[..., 0], dims[:-1]
+        del coords["gpu"]
+    return Solution("min_gpus", result, dims, coords)
 
 
 #: Weight dtypes from highest to lowest precision, the order best_dtype tries them in.
