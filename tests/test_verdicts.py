@@ -133,3 +133,29 @@ def test_beyond_2_53_bytes_the_result_says_it_is_approximate() -> None:
     e = vramcore.estimate("Llama-3.1-405B", context=2**20, batch=2**30, gpu="B200")
     assert e.kv_cache_bytes > 2**53 and "approximate" in e.reasons
     assert "approximate" not in vramcore.estimate("Llama-3.1-405B", context=2**20, gpu="B200").reasons
+
+
+@pytest.mark.parametrize(("dtype", "engine", "runs"), [
+    ("Q4_K_M", "transformers", False),   # transformers dequantizes a GGUF file on load
+    ("Q4_K_M", "llamacpp", True), ("Q4_K_M", "vllm", True), ("Q4_K_M", "trtllm", False),
+    ("gptq-int4-g128", "llamacpp", False),  # llama.cpp loads GGUF only
+    ("gptq-int4-g128", "vllm", True), ("bnb-nf4", "trtllm", False), ("bnb-nf4", "transformers", True),
+    ("bf16", "llamacpp", True), ("int4", "trtllm", True),
+])
+def test_formats_an_engine_does_not_load_are_named(dtype: str, engine: str, runs: bool) -> None:
+    e = vramcore.estimate("Llama-3.1-8B", dtype=dtype, context=4096, gpu="B200", engine=engine)
+    assert ("format_not_runnable_on_engine" in e.reasons) == (not runs)
+    assert e.fits == runs
+    if engine in ("transformers", "llamacpp"):  # known without a GPU too
+        no_gpu = vramcore.estimate("Llama-3.1-8B", dtype=dtype, context=4096, engine=engine)
+        assert ("format_not_runnable_on_engine" in no_gpu.reasons) == (not runs)
+    answer = vramcore.max_context("Llama-3.1-8B", dtype, 1, "B200", engine=engine).values.item()
+    assert (answer > 0) == runs
+
+
+def test_auto_resolves_the_format_per_model_before_the_check() -> None:
+    s = vramcore.sweep(["gpt-oss-20b", "Llama-3.1-8B"], "auto", 4096, 1, "H100", engine=["llamacpp", "vllm"])
+    names = [[reason_names(s.reasons[i, 0, 0, 0, 0, e]) for e in range(2)] for i in range(2)]
+    assert "format_not_runnable_on_engine" in names[0][0]       # gpt-oss's MXFP4 checkpoint under llama.cpp
+    assert "format_not_runnable_on_engine" not in names[0][1]   # ... under vLLM
+    assert all("format_not_runnable_on_engine" not in n for n in names[1])  # bf16 runs everywhere

@@ -19,7 +19,18 @@ from typing import Any
 from vramcore._names import lookup, normalize_name
 from vramcore.engines.base import ENGINE_KINDS, EngineSpec
 
-__all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines"]
+__all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines", "loads_format"]
+
+
+def loads_format(engine: EngineSpec, family: str) -> bool:
+    """Return True when `engine` loads weights of the storage `family` as stored (its module's ``LOADS``).
+
+    Examples
+    --------
+    >>> loads_format(get_engine("llamacpp"), "gptq"), loads_format(get_engine("vllm"), "gguf")
+    (False, True)
+    """
+    return family in importlib.import_module(f"{__name__}.{engine.kind}").LOADS
 
 
 @cache

@@ -7,7 +7,7 @@ from typing import Any
 
 from vramcore._units import GB, GiB
 from vramcore.engines import EngineSpec, get_engine
-from vramcore.grid.results import BLOCKING_REASONS, Estimate
+from vramcore.grid.results import GPU_REASONS, Estimate
 from vramcore.grid.run import run_sweep
 from vramcore.grid.validation import positive_int
 from vramcore.hardware.gpus import MAX_GPU_BYTES, GPUSpec
@@ -112,7 +112,7 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
     cell = s.cell(0, 0, 0, 0, 0)
     if gpu is None:
         # nothing that depends on the GPU's memory is meaningful without one
-        advice = tuple(r for r in cell.reasons if r not in BLOCKING_REASONS)
+        advice = tuple(r for r in cell.reasons if r not in GPU_REASONS)
         return replace(cell, gpu=None, gpu_bytes=None, fits=None, headroom_bytes=None, max_concurrency=None,
                        reasons=advice)
     return cell

@@ -36,9 +36,13 @@ REASONS: tuple[str, ...] = (
     "context_beyond_max_model_len",   # the engine refuses a context longer than its max_model_len
     "context_beyond_trained_length",  # advisory: longer than the model was trained for (max_position_embeddings)
     "approximate",                    # advisory: a byte count above 2**53, so rounded to the nearest double
+    "format_not_runnable_on_engine",  # the engine does not load this weight format as stored (GGUF under vLLM ok,
+                                      # under transformers dequantized; GPTQ under llama.cpp converted first)
 )
 #: The reasons that make ``fits`` False (the others are advice).
-BLOCKING_REASONS: frozenset[str] = frozenset(REASONS[:6])
+BLOCKING_REASONS: frozenset[str] = frozenset((*REASONS[:6], REASONS[8]))
+#: The reasons that need a GPU's memory to be decided (left out of an estimate without a GPU).
+GPU_REASONS: frozenset[str] = frozenset(REASONS[:5])
 
 
 def reason_names(code: int) -> tuple[str, ...]:

@@ -15,18 +15,33 @@ import numpy as np
 import vramcore.grid._kernel as _kernel
 import vramcore.grid.pack as _pack
 import vramcore.grid.validation as _validation
-from vramcore.engines import EngineSpec
+from vramcore.engines import EngineSpec, loads_format
 from vramcore.grid.progress import Chunks, check_progress
 from vramcore.grid.resolve import gpu_memory_bytes, prepare_engines, resolve_gpu, resolve_model
-from vramcore.grid.results import Sweep
+from vramcore.grid.results import REASONS, Sweep
 from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import DType
-from vramcore.storage.resolve import get_dtype
+from vramcore.storage.resolve import format_family, get_dtype
 
 __all__ = ["CHUNK_CELLS", "compute", "run_sweep"]
 
 #: Cells computed per kernel call; between chunks Ctrl-C is honoured.
 CHUNK_CELLS = 1 << 22
+
+
+#: VC_WHY_FORMAT_NOT_RUNNABLE: the reasons bit of format_not_runnable_on_engine.
+FORMAT_NOT_RUNNABLE = 1 << REASONS.index("format_not_runnable_on_engine")
+
+
+def format_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], engines: Sequence[EngineSpec]) -> np.ndarray:
+    """Return a bool array (models, dtypes, engines): True where the engine does not load the weight format."""
+    out = np.zeros((len(specs), len(dtypes), len(engines)), dtype=bool)
+    for j, dtype in enumerate(dtypes):
+        for i, spec in enumerate(specs):
+            family = format_family(dtype, spec)
+            for e, engine in enumerate(engines):
+                out[i, j, e] = not loads_format(engine, family)
+    return out
 
 
 def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
@@ -55,6 +70,11 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
     result["reasons"] = result["reasons"].astype(np.uint16)
     result["fits"] = fits.reshape(shape)
+    blocked = format_blocked(specs, dtypes, [e for e, _, _ in engines])
+    if blocked.any():  # an engine that does not load a weight format as stored: no figure of it fits
+        b = blocked[:, :, None, None, None, :]
+        result["reasons"] |= np.where(b, FORMAT_NOT_RUNNABLE, 0).astype(np.uint16)
+        result["fits"] &= ~b
     result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
     return result
 

@@ -14,7 +14,7 @@ from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import PLAIN_DTYPES, DType, plain_table
 from vramcore.storage.quant import list_formats, parse_format
 
-__all__ = ["AUTO", "AutoDType", "get_dtype", "list_dtypes", "resolve_auto"]
+__all__ = ["AUTO", "AutoDType", "format_family", "get_dtype", "list_dtypes", "resolve_auto"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +168,29 @@ def resolve_auto(spec: ModelSpec) -> DType:
         return get_dtype(q, argname="ModelSpec.quantization")
     except ValueError as exc:
         raise ValueError(f"model {spec.name!r}: {exc}") from None
+
+
+def format_family(dtype: DType, spec: ModelSpec | None = None) -> str:
+    """Return the storage family a weight dtype belongs to: which loaders can read it.
+
+    ``"plain"`` (fp32 ... int4), a quantization format's family (``"gptq"``,
+    ``"awq"``, ``"compressed-tensors"``, ``"bitsandbytes"``, ``"fp8"``,
+    ``"mxfp4"``, ``"nvfp4"``, ``"gguf"``), or for the measured storage of a
+    real file the family of what it holds; ``"auto"`` resolves for `spec`.
+
+    Examples
+    --------
+    >>> format_family(get_dtype("Q4_K_M")), format_family(get_dtype("bnb-nf4")), format_family(get_dtype("bf16"))
+    ('gguf', 'bitsandbytes', 'plain')
+    """
+    if isinstance(dtype, AutoDType):
+        return format_family(resolve_auto(spec), None) if spec is not None else "plain"
+    family = getattr(dtype, "family", "")
+    if family:
+        return str(family)
+    if dtype.name.startswith("gguf"):
+        return "gguf"
+    if ":" in dtype.name:  # safetensors:<format> measured from a checkpoint
+        inner = parse_format(dtype.name.split(":", 1)[1])
+        return inner.family if inner is not None else "plain"
+    return "plain"
