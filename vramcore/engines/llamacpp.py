@@ -24,8 +24,11 @@ ENGINE = EngineSpec(
     flash_attn=True,
 )
 
-#: Weight storage families the engine loads as stored: llama.cpp loads GGUF only: other checkpoints are converted (and requantized) first.
-LOADS: frozenset[str] = frozenset(("plain", "gguf"))
+#: Weight storage families the engine loads as stored: llama.cpp loads GGUF only: other checkpoints are converted
+#: (and requantized) first.
+LOADS: frozenset[str] = frozenset({
+    "plain", "gguf",
+})
 
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ('llama.cpp', 'llama-cpp')

@@ -27,8 +27,11 @@ ENGINE = EngineSpec(
     rope_cache=True,
 )
 
-#: Weight storage families the engine loads as stored: SGLang's quantization support (docs: Quantization; --load-format gguf).
-LOADS: frozenset[str] = frozenset(("plain", "gptq", "awq", "compressed-tensors", "bitsandbytes", "fp8", "mxfp4", "nvfp4", "gguf"))
+#: Weight storage families the engine loads as stored: SGLang's quantization support (docs: Quantization; --load-
+#: format gguf).
+LOADS: frozenset[str] = frozenset({
+    "plain", "gptq", "awq", "compressed-tensors", "bitsandbytes", "fp8", "mxfp4", "nvfp4", "gguf",
+})
 
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ()

@@ -30,10 +30,12 @@ ENGINE = EngineSpec(
     allocator_reserve_fraction=0.05,
 )
 
-#: Weight storage families the engine loads as stored: transformers' quantizers (docs: Quantization overview): GPTQ, AWQ, compressed-tensors,
-#: bitsandbytes, FP8, MXFP4 (gpt-oss). A GGUF file is dequantized on load (docs: GGUF), so its
-#: bytes are not what transformers holds.
-LOADS: frozenset[str] = frozenset(("plain", "gptq", "awq", "compressed-tensors", "bitsandbytes", "fp8", "mxfp4"))
+#: Weight storage families the engine loads as stored: transformers' quantizers (docs: Quantization overview):
+#: GPTQ, AWQ, compressed-tensors, bitsandbytes, FP8, MXFP4 (gpt-oss). A GGUF file is dequantized on load (docs:
+#: GGUF), so its bytes are not what transformers holds.
+LOADS: frozenset[str] = frozenset({
+    "plain", "gptq", "awq", "compressed-tensors", "bitsandbytes", "fp8", "mxfp4",
+})
 
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ('hf', 'huggingface')

@@ -23,9 +23,11 @@ ENGINE = EngineSpec(
     sampler_bytes_per_logit=8.0,
 )
 
-#: Weight storage families the engine loads as stored: TensorRT-LLM's quantization modes (docs: Quantization: ModelOpt FP8 / NVFP4 / W4A16
-#: AWQ / GPTQ, MXFP4); no bitsandbytes and no GGUF.
-LOADS: frozenset[str] = frozenset(("plain", "gptq", "awq", "compressed-tensors", "fp8", "mxfp4", "nvfp4"))
+#: Weight storage families the engine loads as stored: TensorRT-LLM's quantization modes (docs: Quantization:
+#: ModelOpt FP8 / NVFP4 / W4A16 AWQ / GPTQ, MXFP4); no bitsandbytes and no GGUF.
+LOADS: frozenset[str] = frozenset({
+    "plain", "gptq", "awq", "compressed-tensors", "fp8", "mxfp4", "nvfp4",
+})
 
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ('tensorrt-llm', 'tensorrt_llm', 'trt-llm')
