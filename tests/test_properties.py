@@ -211,7 +211,8 @@ def test_inputs_not_modified(make: Any) -> None:
 def test_scalar_inputs_give_size_one_axes() -> None:
     s = vramcore.sweep("Llama-3.2-1B", "bf16", 4096, 2, "H100")
     assert s.shape == (1, 1, 1, 1, 1) and s.size == 1
-    assert s.models == ("Llama-3.2-1B",) and s.dtypes == ("bf16",) and s.gpus == ("H100-SXM-80GB",)
+    assert s.models == ("Llama-3.2-1B",) and s.dtypes == ("bf16",) and s.gpus == ("H100",)
+    assert s.gpu_names == ("H100-SXM-80GB",)
     assert s.contexts.tolist() == [4096] and s.batches.tolist() == [2]
     e = vramcore.estimate("Llama-3.2-1B", context=4096, batch=2, gpu="H100")
     assert e == s.cell(0, 0, 0, 0, 0)

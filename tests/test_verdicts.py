@@ -159,3 +159,21 @@ def test_auto_resolves_the_format_per_model_before_the_check() -> None:
     assert "format_not_runnable_on_engine" in names[0][0]       # gpt-oss's MXFP4 checkpoint under llama.cpp
     assert "format_not_runnable_on_engine" not in names[0][1]   # ... under vLLM
     assert all("format_not_runnable_on_engine" not in n for n in names[1])  # bf16 runs everywhere
+
+
+def test_labels_keep_the_callers_spelling_everywhere_they_are_read() -> None:
+    pytest.importorskip("xarray")
+    pytest.importorskip("matplotlib")
+    from vramcore import plot
+
+    s = vramcore.sweep("Qwen3-8B", ["fp8", "bf16"], [4096, 8192], [1, 2], ["H100", "L4"])
+    assert s.dtypes == ("fp8", "bf16") and s.gpus == ("H100", "L4")
+    assert s.dtype_names == ("fp8_e4m3", "bf16") and s.gpu_names == ("H100-SXM-80GB", "L4")
+    ds = s.to_xarray()
+    assert float(ds.total_bytes.sel(model="Qwen3-8B", gpu="H100", dtype="fp8", context=4096,
+                                    batch=1)) == s.total_bytes[0, 0, 0, 0, 0]
+    df = s.to_pandas()
+    assert len(df[(df.gpu == "H100") & (df.dtype == "fp8")]) == 4
+    plot.sweep_heatmap(s, value="fits", facet="gpu", select={"dtype": "fp8", "model": "Qwen3-8B"})
+    cell = s.cell(0, 0, 0, 0, 0)  # an Estimate carries the canonical names
+    assert cell.dtype == "fp8_e4m3" and cell.gpu == "H100-SXM-80GB"

@@ -26,7 +26,7 @@ import numpy as np
 
 import vramcore.grid.validation as _validation
 import vramcore.io.export as _export
-from vramcore.grid.resolve import resolve_gpu, resolve_model
+from vramcore.grid.resolve import resolve_model
 from vramcore.grid.results import DIMS, FIELDS, Sweep
 from vramcore.grid.sweep import sweep
 
@@ -351,7 +351,8 @@ def sweep_dask(models: Any, dtypes: Any = "bf16", contexts: Any = 4096, batches:
     dtype_list = _validation.as_list("dtypes", dtypes)
     ctx = _validation.positive_counts("contexts", contexts).astype(np.int64)
     bat = _validation.positive_counts("batches", batches).astype(np.int64)
-    gpu_list = [resolve_gpu(g) for g in _validation.as_list("gpus", gpus)]
+    # as the caller spelled them (the labels); the probe resolves and validates them
+    gpu_list = _validation.as_list("gpus", gpus)
     # the probe validates every model, dtype, GPU and keyword at once (one context, one batch)
     probe = sweep(specs, dtype_list, ctx[:1], bat[:1], gpu_list, **kwargs)
     n_engines = probe.shape[5] if len(probe.shape) == 6 else 1

@@ -224,7 +224,7 @@ def sweep_heatmap(sweep: Sweep, x: str = "context", y: str = "batch", value: str
     ...                    ["H100", "L4"])
     >>> fig = sweep_heatmap(s, value="fits")
     >>> [a.get_title() for a in fig.axes]
-    ['gpu = H100-SXM-80GB', 'gpu = L4']
+    ['gpu = H100', 'gpu = L4']
     >>> fig = sweep_heatmap(s, value="total_bytes", facet=None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...

@@ -17,7 +17,7 @@ from vramcore.hardware.gpus import GPUSpec, get_gpu
 from vramcore.model.cards import ModelCard, get_model, is_model_name
 from vramcore.model.spec import ModelSpec
 
-__all__ = ["Counts", "ModelLike", "check_parallelism", "gpu_memory_bytes", "prepare_engines", "resolve_gpu",
+__all__ = ["Counts", "ModelLike", "check_parallelism", "label", "gpu_memory_bytes", "prepare_engines", "resolve_gpu",
            "resolve_model", "resolve_parallelism"]
 
 ModelLike = str | ModelSpec | ModelCard | Mapping[str, Any] | PathLike[str]
@@ -63,6 +63,15 @@ def resolve_model(model: Any, argname: str = "model") -> ModelSpec:
         raise TypeError(f"{argname}: {type(model).__name__} has no spec (no config.json beside the files)")
     raise TypeError(f"{argname} must be a model name, ModelSpec, ModelCard, config dict or path, "
                     f"got {type(model).__name__}")
+
+
+def label(value: Any, resolved: Any) -> str:
+    """Return the axis label of an argument: the caller's own spelling of a name (``"H100"``), else its name.
+
+    ``ds.sel(gpu="H100")``, ``df[df.gpu == "H100"]`` and ``select={"dtype": "fp8"}`` then all
+    find what the caller asked for; the canonical names stay on the result beside the labels.
+    """
+    return value if isinstance(value, str) else str(resolved.name)
 
 
 def resolve_gpu(gpu: Any) -> GPUSpec:

@@ -250,7 +250,12 @@ class Sweep:
     Attributes
     ----------
     models, dtypes, gpus : tuple of str
-        Axis labels.
+        Axis labels: dtypes and GPUs as the caller spelled them (``"fp8"``,
+        ``"H100"``), so that ``ds.sel(gpu="H100")``, ``df[df.gpu == "H100"]``
+        and plot ``select=`` find them; models by their names.
+    dtype_names, gpu_names : tuple of str
+        The canonical names beside the labels (``"fp8_e4m3"``,
+        ``"H100-SXM-80GB"``); a cell's Estimate carries these.
     contexts, batches : numpy.ndarray
         Axis values (int64).
     specs : tuple of ModelSpec
@@ -293,6 +298,8 @@ class Sweep:
     tp: int = 1
     pp: int = 1
     weights_part_bytes: np.ndarray | None = None
+    dtype_names: tuple[str, ...] = ()
+    gpu_names: tuple[str, ...] = ()
 
     @property
     def bits_per_weight(self) -> np.ndarray:
@@ -312,8 +319,9 @@ class Sweep:
 
     def dtype_of(self, i: int, j: int) -> str:
         """Name of the weight format cell (model `i`, dtype `j`) uses: ``"auto"`` resolved for the model."""
-        if self.dtypes[j] != "auto":
-            return self.dtypes[j]
+        name = self.dtype_names[j] if self.dtype_names else self.dtypes[j]
+        if name != "auto":
+            return name
         from vramcore.storage.resolve import resolve_auto
 
         return resolve_auto(self.specs[i]).name
@@ -364,7 +372,8 @@ class Sweep:
             values["param_count"] = self.specs[i].param_count
         return Estimate(
             model=self.models[i], dtype=self.dtype_of(i, j), kv_dtype=self.kv_dtype,
-            context=int(self.contexts[k]), batch=int(self.batches[l]), gpu=self.gpus[m],
+            context=int(self.contexts[k]), batch=int(self.batches[l]),
+            gpu=self.gpu_names[m] if self.gpu_names else self.gpus[m],
             n_gpus=self.n_gpus, engine=engine, tp=self.tp, pp=self.pp, **values)
 
     def __iter__(self) -> Iterator[Any]:

@@ -17,7 +17,7 @@ import vramcore.grid.pack as _pack
 import vramcore.grid.validation as _validation
 from vramcore.engines import EngineSpec, loads_format
 from vramcore.grid.progress import Chunks, check_progress
-from vramcore.grid.resolve import gpu_memory_bytes, prepare_engines, resolve_gpu, resolve_model
+from vramcore.grid.resolve import gpu_memory_bytes, label, prepare_engines, resolve_gpu, resolve_model
 from vramcore.grid.results import REASONS, Sweep
 from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import DType
@@ -85,11 +85,13 @@ def run_sweep(models: Any, dtypes: Any, contexts: Any, batches: Any, gpus: Any, 
     """Validate and resolve every argument of :func:`vramcore.sweep`, run the kernel, return the Sweep."""
     model_list = _validation.as_list("models", models)
     specs = tuple(resolve_model(m, "models") for m in model_list)
-    dtype_list = tuple(get_dtype(d, argname="dtypes") for d in _validation.as_list("dtypes", dtypes))
+    dtype_args = _validation.as_list("dtypes", dtypes)
+    dtype_list = tuple(get_dtype(d, argname="dtypes") for d in dtype_args)
     kv = get_dtype(kv_dtype, argname="kv_dtype", allow_formats=False) if kv_dtype is not None else None
     ctx = _validation.positive_counts("contexts", contexts)
     bat = _validation.positive_counts("batches", batches)
-    gpu_list = tuple(resolve_gpu(g) for g in _validation.as_list("gpus", gpus))
+    gpu_args = _validation.as_list("gpus", gpus)
+    gpu_list = tuple(resolve_gpu(g) for g in gpu_args)
     engine_list, rows, tp_, pp_ = prepare_engines(engine, specs, n_gpus, tp, pp)
     gpu_bytes = np.array([gpu_memory_bytes(g, gpu_memory) for g in gpu_list], dtype=np.float64)
     gpu_large = np.array([_pack.gpu_is_large(g.name, b) for g, b in zip(gpu_list, gpu_bytes, strict=True)],
@@ -101,9 +103,11 @@ def run_sweep(models: Any, dtypes: Any, contexts: Any, batches: Any, gpus: Any, 
     part_bytes = _pack.pack_weights(specs, dtype_list)  # cached per (format, spec): cheap a second time
     part_bytes.flags.writeable = False
     return Sweep(
-        models=tuple(s.name for s in specs), dtypes=tuple(d.name for d in dtype_list),
+        models=tuple(s.name for s in specs),
+        dtypes=tuple(label(a, d) for a, d in zip(dtype_args, dtype_list, strict=True)),
         contexts=ctx.astype(np.int64), batches=bat.astype(np.int64),
-        gpus=tuple(g.name for g in gpu_list), specs=specs,
+        gpus=tuple(label(a, g) for a, g in zip(gpu_args, gpu_list, strict=True)), specs=specs,
+        dtype_names=tuple(d.name for d in dtype_list), gpu_names=tuple(g.name for g in gpu_list),
         kv_dtype=kv.name if kv is not None else None,
         engine=tuple(engine_list) if isinstance(engine, (list, tuple)) else engine_list[0],
         n_gpus=tp_ * pp_, tp=tp_, pp=pp_, weights_part_bytes=part_bytes, **out)
