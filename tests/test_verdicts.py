@@ -177,3 +177,26 @@ def test_labels_keep_the_callers_spelling_everywhere_they_are_read() -> None:
     plot.sweep_heatmap(s, value="fits", facet="gpu", select={"dtype": "fp8", "model": "Qwen3-8B"})
     cell = s.cell(0, 0, 0, 0, 0)  # an Estimate carries the canonical names
     assert cell.dtype == "fp8_e4m3" and cell.gpu == "H100-SXM-80GB"
+
+
+@pytest.mark.parametrize(("gpu", "engine", "dtype", "kv", "refused"), [
+    ("A100-SXM4-80GB", "transformers", "fp8", None, True),    # transformers' FP8 needs compute capability 8.9
+    ("A100-SXM4-80GB", "trtllm", "fp8-block128", None, True),
+    ("A100-SXM4-80GB", "vllm", "fp8", None, False),           # vLLM: W8A16 Marlin on Ampere
+    ("T4", "transformers", "bf16", "fp8", True),              # an FP8 KV cache under transformers
+    ("RTX-3090", "transformers", "int8", None, False),
+    ("H100", "transformers", "fp8", None, False), ("RTX-4090", "trtllm", "fp8", None, False),
+])
+def test_fp8_on_gpus_without_fp8(gpu: str, engine: str, dtype: str, kv: str | None, refused: bool) -> None:
+    e = vramcore.estimate("Qwen3-8B", dtype=dtype, kv_dtype=kv, context=2048, gpu=gpu, engine=engine)
+    assert ("dtype_unsupported_on_gpu" in e.reasons) == refused
+    if refused:
+        assert e.fits is False
+        assert vramcore.max_batch("Qwen3-8B", dtype, 2048, gpu, kv_dtype=kv, engine=engine).values.item() == 0
+
+
+def test_gpu_catalog_states_fp8() -> None:
+    with_fp8 = {g for g in vramcore.list_gpus() if vramcore.get_gpu(g).fp8}
+    assert {"H100-SXM-80GB", "H200-SXM-141GB", "L40S", "L4", "RTX-4090", "B200", "MI300X"} <= with_fp8
+    assert not with_fp8 & {"A100-SXM4-80GB", "T4", "V100-SXM2-32GB", "RTX-3090", "A10G"}
+    assert vramcore.GPUSpec(name="x", vendor="y", memory_total_bytes=2**34).fp8 is None  # unknown: never refused

@@ -59,7 +59,9 @@ enum {
     VC_WHY_CONTEXT_BEYOND_MAX_MODEL_LEN = 32, /* the engine refuses a context longer than max_model_len */
     VC_WHY_FORMAT_NOT_RUNNABLE = 256,         /* the engine does not load this weight format as stored
                                                  (set in Python: vramcore/grid/run.py) */
-    VC_WHY_BLOCKING = 63 | 256,
+    VC_WHY_DTYPE_UNSUPPORTED_ON_GPU = 512,    /* FP8 on a GPU without hardware FP8, under an engine that needs
+                                                 it (set in Python: vramcore/grid/run.py) */
+    VC_WHY_BLOCKING = 63 | 256 | 512,
     VC_WHY_CONTEXT_BEYOND_TRAINED = 64,       /* advisory: longer than the model's trained context */
     VC_WHY_APPROXIMATE = 128                  /* advisory: a byte count above 2^53, rounded to a double */
 };

@@ -19,7 +19,7 @@ from typing import Any
 from vramcore._names import lookup, normalize_name
 from vramcore.engines.base import ENGINE_KINDS, EngineSpec
 
-__all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines", "loads_format"]
+__all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines", "loads_format", "needs_fp8_hardware"]
 
 
 def loads_format(engine: EngineSpec, family: str) -> bool:
@@ -31,6 +31,17 @@ def loads_format(engine: EngineSpec, family: str) -> bool:
     (False, True)
     """
     return family in importlib.import_module(f"{__name__}.{engine.kind}").LOADS
+
+
+def needs_fp8_hardware(engine: EngineSpec) -> bool:
+    """Return True when `engine` runs FP8 weights or KV caches only on GPUs with hardware FP8.
+
+    Examples
+    --------
+    >>> needs_fp8_hardware(get_engine("transformers")), needs_fp8_hardware(get_engine("vllm"))
+    (True, False)
+    """
+    return bool(importlib.import_module(f"{__name__}.{engine.kind}").NEEDS_FP8_HARDWARE)
 
 
 @cache

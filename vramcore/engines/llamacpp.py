@@ -30,5 +30,9 @@ LOADS: frozenset[str] = frozenset({
     "plain", "gguf",
 })
 
+#: Whether FP8 weights or an FP8 KV cache need hardware FP8: llama.cpp has no FP8 types at all (its formats are
+#: GGUF's).
+NEEDS_FP8_HARDWARE = False
+
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ('llama.cpp', 'llama-cpp')

@@ -33,5 +33,9 @@ LOADS: frozenset[str] = frozenset({
     "plain", "gptq", "awq", "compressed-tensors", "bitsandbytes", "fp8", "mxfp4", "nvfp4", "gguf",
 })
 
+#: Whether FP8 weights or an FP8 KV cache need hardware FP8: SGLang falls back to weight-only FP8 (Marlin) without
+#: hardware FP8.
+NEEDS_FP8_HARDWARE = False
+
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ()

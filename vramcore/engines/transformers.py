@@ -37,5 +37,9 @@ LOADS: frozenset[str] = frozenset({
     "plain", "gptq", "awq", "compressed-tensors", "bitsandbytes", "fp8", "mxfp4",
 })
 
+#: Whether FP8 weights or an FP8 KV cache need hardware FP8: transformers' FP8 quantizer requires compute
+#: capability >= 8.9 (quantizer_finegrained_fp8.py, validate_environment).
+NEEDS_FP8_HARDWARE = True
+
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ('hf', 'huggingface')

@@ -29,5 +29,9 @@ LOADS: frozenset[str] = frozenset({
     "plain", "gptq", "awq", "compressed-tensors", "fp8", "mxfp4", "nvfp4",
 })
 
+#: Whether FP8 weights or an FP8 KV cache need hardware FP8: TensorRT-LLM runs FP8 on Ada, Hopper and Blackwell
+#: only (docs: quantization support matrix).
+NEEDS_FP8_HARDWARE = True
+
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ('tensorrt-llm', 'tensorrt_llm', 'trt-llm')

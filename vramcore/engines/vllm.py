@@ -48,5 +48,9 @@ LOADS: frozenset[str] = frozenset({
     "plain", "gptq", "awq", "compressed-tensors", "bitsandbytes", "fp8", "mxfp4", "nvfp4", "gguf",
 })
 
+#: Whether FP8 weights or an FP8 KV cache need hardware FP8: vLLM runs FP8 weights on Ampere as W8A16 with Marlin
+#: kernels (docs: FP8 W8A8).
+NEEDS_FP8_HARDWARE = False
+
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ()

@@ -38,11 +38,13 @@ REASONS: tuple[str, ...] = (
     "approximate",                    # advisory: a byte count above 2**53, so rounded to the nearest double
     "format_not_runnable_on_engine",  # the engine does not load this weight format as stored (GGUF under vLLM ok,
                                       # under transformers dequantized; GPTQ under llama.cpp converted first)
+    "dtype_unsupported_on_gpu",       # FP8 weights / KV on a GPU without hardware FP8 (A100, T4 ...) under an
+                                      # engine that needs it (transformers, TensorRT-LLM)
 )
 #: The reasons that make ``fits`` False (the others are advice).
-BLOCKING_REASONS: frozenset[str] = frozenset((*REASONS[:6], REASONS[8]))
+BLOCKING_REASONS: frozenset[str] = frozenset((*REASONS[:6], REASONS[8], REASONS[9]))
 #: The reasons that need a GPU's memory to be decided (left out of an estimate without a GPU).
-GPU_REASONS: frozenset[str] = frozenset(REASONS[:5])
+GPU_REASONS: frozenset[str] = frozenset((*REASONS[:5], REASONS[9]))
 
 
 def reason_names(code: int) -> tuple[str, ...]:

@@ -15,13 +15,13 @@ import numpy as np
 import vramcore.grid._kernel as _kernel
 import vramcore.grid.pack as _pack
 import vramcore.grid.validation as _validation
-from vramcore.engines import EngineSpec, loads_format
+from vramcore.engines import EngineSpec, loads_format, needs_fp8_hardware
 from vramcore.grid.progress import Chunks, check_progress
 from vramcore.grid.resolve import gpu_memory_bytes, label, prepare_engines, resolve_gpu, resolve_model
 from vramcore.grid.results import REASONS, Sweep
 from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import DType
-from vramcore.storage.resolve import format_family, get_dtype
+from vramcore.storage.resolve import format_family, get_dtype, resolve_auto
 
 __all__ = ["CHUNK_CELLS", "compute", "run_sweep"]
 
@@ -31,6 +31,35 @@ CHUNK_CELLS = 1 << 22
 
 #: VC_WHY_FORMAT_NOT_RUNNABLE: the reasons bit of format_not_runnable_on_engine.
 FORMAT_NOT_RUNNABLE = 1 << REASONS.index("format_not_runnable_on_engine")
+#: VC_WHY_DTYPE_UNSUPPORTED_ON_GPU.
+DTYPE_UNSUPPORTED_ON_GPU = 1 << REASONS.index("dtype_unsupported_on_gpu")
+
+
+def _is_fp8(name: str | None) -> bool:
+    return name is not None and name.lower().replace("-", "_").startswith("fp8")
+
+
+def fp8_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
+                engines: Sequence[EngineSpec], gpu_fp8: Sequence[bool | None]) -> np.ndarray:
+    """Return a bool array (models, dtypes, gpus, engines): True for FP8 on a GPU without it, where it matters.
+
+    That is FP8 weights or an FP8 KV cache on a GPU whose ``fp8`` is False, under an
+    engine that needs hardware FP8 (its module's ``NEEDS_FP8_HARDWARE``).
+    """
+    out = np.zeros((len(specs), len(dtypes), len(gpu_fp8), len(engines)), dtype=bool)
+    lacking = np.array([f is False for f in gpu_fp8])
+    if not lacking.any():
+        return out
+    for e, engine in enumerate(engines):
+        if not needs_fp8_hardware(engine):
+            continue
+        kv_fp8 = _is_fp8(engine.kv_cache_dtype) or (kv_dtype is not None and _is_fp8(kv_dtype.name))
+        for j, dtype in enumerate(dtypes):
+            for i, spec in enumerate(specs):
+                weights = resolve_auto(spec) if dtype.name == "auto" else dtype
+                if kv_fp8 or format_family(weights) == "fp8" or _is_fp8(weights.name):
+                    out[i, j, :, e] = lacking
+    return out
 
 
 def format_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], engines: Sequence[EngineSpec]) -> np.ndarray:
@@ -47,7 +76,7 @@ def format_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], engines:
 def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
              contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray, gpu_large: np.ndarray,
              engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None,
-             progress: bool | None = None) -> dict[str, np.ndarray]:
+             progress: bool | None = None, gpu_fp8: Sequence[bool | None] = ()) -> dict[str, np.ndarray]:
     """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E)."""
     shape = (len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size, len(engines))
     _validation.check_grid_size(shape, 8 * len(_kernel.RESULT_FIELDS) + 1)
@@ -75,6 +104,11 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
         b = blocked[:, :, None, None, None, :]
         result["reasons"] |= np.where(b, FORMAT_NOT_RUNNABLE, 0).astype(np.uint16)
         result["fits"] &= ~b
+    no_fp8 = fp8_blocked(specs, dtypes, kv_dtype, [e for e, _, _ in engines], gpu_fp8)
+    if no_fp8.any():
+        b = no_fp8[:, :, None, None, :, :]
+        result["reasons"] |= np.where(b, DTYPE_UNSUPPORTED_ON_GPU, 0).astype(np.uint16)
+        result["fits"] &= ~b
     result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
     return result
 
@@ -97,7 +131,8 @@ def run_sweep(models: Any, dtypes: Any, contexts: Any, batches: Any, gpus: Any, 
     gpu_large = np.array([_pack.gpu_is_large(g.name, b) for g, b in zip(gpu_list, gpu_bytes, strict=True)],
                          dtype=np.float64)
     check_progress(progress)
-    out = compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, gpu_large, rows, n_threads, progress=progress)
+    out = compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, gpu_large, rows, n_threads, progress=progress,
+                  gpu_fp8=[g.fp8 for g in gpu_list])
     if not isinstance(engine, (list, tuple)):
         out = {k: v[..., 0] for k, v in out.items()}
     part_bytes = _pack.pack_weights(specs, dtype_list)  # cached per (format, spec): cheap a second time

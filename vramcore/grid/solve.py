@@ -30,7 +30,7 @@ from vramcore.grid.resolve import (
     resolve_gpu,
     resolve_model,
 )
-from vramcore.grid.run import format_blocked
+from vramcore.grid.run import format_blocked, fp8_blocked
 from vramcore.grid.sweep import sweep
 from vramcore.hardware.gpus import GPUSpec
 from vramcore.model.spec import ModelSpec
@@ -119,6 +119,8 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
     values = out.astype(np.int64).reshape(shape)
     blocked = format_blocked(specs, dtypes, p["engines"])  # an engine that does not load the format: nothing fits
     values[np.broadcast_to(blocked[:, :, None, None, :], shape)] = 0
+    no_fp8 = fp8_blocked(specs, dtypes, p["kv"], p["engines"], [g.fp8 for g in p["gpus"]])
+    values[np.broadcast_to(no_fp8[:, :, None, :, :], shape)] = 0
     dims: tuple[str, ...] = ("model", "dtype", fixed_dim, "gpu", "engine")
     coords: dict[str, tuple[Any, ...]] = {
         "model": tuple(s.name for s in specs), "dtype": tuple(d.name for d in dtypes),

@@ -93,6 +93,9 @@ class GPUSpec:
         Other names the catalog accepts for this GPU.
     source : str, optional
         Where the memory figures come from.
+    fp8 : bool or None, optional
+        Hardware FP8 (NVIDIA compute capability 8.9 and up, AMD MI300X); None
+        when unknown (nothing is refused on its account).
 
     Raises
     ------
@@ -123,8 +126,11 @@ class GPUSpec:
     bandwidth_bytes_per_s: float = 0.0
     aliases: tuple[str, ...] = ()
     source: str = "user-defined"
+    fp8: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.fp8 is not None and not isinstance(self.fp8, bool):
+            raise TypeError(f"GPUSpec.fp8 must be a bool or None, got {self.fp8!r}")
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"GPUSpec.name must be a non-empty str, got {self.name!r}")
         if not isinstance(self.vendor, str):
@@ -219,7 +225,7 @@ def _spec_from_entry(index: int, entry: Any) -> GPUSpec:
     """Validate one catalog entry and turn it into a GPUSpec."""
     if not isinstance(entry, dict):
         raise _entry_error(index, entry, "must be a JSON object")
-    keys = set(entry)
+    keys = set(entry) - {"fp8"}  # optional: hardware FP8, unknown when absent
     if keys != _ENTRY_KEYS:
         missing = sorted(_ENTRY_KEYS - keys)
         unknown = sorted(keys - _ENTRY_KEYS)
@@ -237,6 +243,9 @@ def _spec_from_entry(index: int, entry: Any) -> GPUSpec:
     aliases = entry["aliases"]
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise _entry_error(index, entry, "aliases must be a list of strings")
+    fp8 = entry.get("fp8")
+    if fp8 is not None and not isinstance(fp8, bool):
+        raise _entry_error(index, entry, f"fp8 must be true or false, got {fp8!r}")
     source = entry["source"]
     if not isinstance(source, str) or not source.strip():
         raise _entry_error(index, entry, "source must be a non-empty string")
@@ -253,6 +262,7 @@ def _spec_from_entry(index: int, entry: Any) -> GPUSpec:
             bandwidth_bytes_per_s=float(bandwidth) * 1e9,
             aliases=tuple(aliases),
             source=source,
+            fp8=fp8,
         )
     except (TypeError, ValueError) as exc:
         raise _entry_error(index, entry, str(exc)) from exc
