@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vramcore.model.spec import PARTS
+
 
 class TensorFile:
     """Mixin of the file readers' results; the class gives ``tensors`` and ``param_count``."""
@@ -18,6 +20,19 @@ class TensorFile:
     def data_bytes(self) -> int:
         """Return the exact bytes of all tensor data (``nbytes`` of every tensor)."""
         return sum(t.nbytes for t in self.tensors)
+
+    def bytes_by(self, key: str, keys: tuple[str, ...] = ()) -> dict[str, int]:
+        """Return the exact bytes of the tensors grouped by their attribute `key`; `keys` listed first (0 if none)."""
+        out = dict.fromkeys(keys, 0)
+        for t in self.tensors:
+            name = getattr(t, key)
+            out[name] = out.get(name, 0) + t.nbytes
+        return out
+
+    @property
+    def bytes_by_part(self) -> dict[str, int]:
+        """Exact bytes by :data:`vramcore.PARTS` entry."""
+        return self.bytes_by("part", PARTS)
 
     @property
     def bits_per_weight(self) -> float:

@@ -152,20 +152,9 @@ class GGUFModel(TensorFile):
         return sum(t.numel for t in self.tensors)
 
     @property
-    def bytes_by_part(self) -> dict[str, int]:
-        """Exact bytes by :data:`vramcore.PARTS` entry."""
-        out = dict.fromkeys(PARTS, 0)
-        for t in self.tensors:
-            out[t.part] += t.nbytes
-        return out
-
-    @property
     def bytes_by_type(self) -> dict[str, int]:
         """Exact bytes by GGML type."""
-        out: dict[str, int] = {}
-        for t in self.tensors:
-            out[t.ggml_type] = out.get(t.ggml_type, 0) + t.nbytes
-        return out
+        return self.bytes_by("ggml_type")
 
 
 class _Reader:

@@ -128,18 +128,7 @@ class SafetensorsCheckpoint(TensorFile):
     @property
     def bytes_by_dtype(self) -> dict[str, int]:
         """Exact bytes by safetensors dtype."""
-        out: dict[str, int] = {}
-        for t in self.tensors:
-            out[t.dtype] = out.get(t.dtype, 0) + t.nbytes
-        return out
-
-    @property
-    def bytes_by_part(self) -> dict[str, int]:
-        """Exact bytes by :data:`vramcore.PARTS` entry (from the tensor names)."""
-        out = dict.fromkeys(PARTS, 0)
-        for t in self.tensors:
-            out[t.part] += t.nbytes
-        return out
+        return self.bytes_by("dtype")
 
 
 def _fail(path: str, msg: str) -> ValueError:
