@@ -160,14 +160,36 @@ typedef struct {
 #define VC_INLINE static inline
 #endif
 
+/* ceil and floor without a call into libm (x86-64's baseline has no rounding
+ * instruction, so a plain ceil() is a function call in the kernel's hot loops):
+ * exact for every double -- those of magnitude 2^52 and up are integers already. */
+static inline double vc_ceil(double x)
+{
+    if (!(fabs(x) < 4503599627370496.0))
+        return x;
+    double t = (double)(long long)x;
+    return t < x ? t + 1.0 : t;
+}
+
+static inline double vc_floor(double x)
+{
+    if (!(fabs(x) < 4503599627370496.0))
+        return x;
+    double t = (double)(long long)x;
+    return t > x ? t - 1.0 : t;
+}
+
 static inline double vc_max(double a, double b) { return a > b ? a : b; }
 static inline double vc_min(double a, double b) { return a < b ? a : b; }
-static inline double vc_ceil_div(double a, double b) { return ceil(a / b); }
-static inline double vc_pad(double x, double to) { return to > 1.0 ? ceil(x / to) * to : x; }
+static inline double vc_ceil_div(double a, double b) { return vc_ceil(a / b); }
+static inline double vc_pad(double x, double to) { return to > 1.0 ? vc_ceil(x / to) * to : x; }
 
 /* A byte figure rounded up to a whole byte.  A fraction below 2^-44 of the value
  * (and below a quarter byte) is float noise -- 0.05 x 720 lands on 36.000...04 --
  * not a byte: it is dropped, so exact integers stay exact. */
-static inline double vc_whole(double x) { return ceil(x - vc_min(fabs(x) * 0x1p-44, 0.25)); }
+static inline double vc_whole(double x) { return vc_ceil(x - vc_min(fabs(x) * 0x1p-44, 0.25)); }
+
+/* 1.0 when x has a fractional part, else 0.0. */
+static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0; }
 
 static inline double vc_n_layers(const vc_model *m) { return m->n_full_layers + m->n_sliding_layers; }

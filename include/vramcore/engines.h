@@ -66,6 +66,8 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->group_size = p->layers;
     p->full_groups = p->sliding_groups = 0.0;
     p->attn_scores_token = p->layer_ubatch_token = p->attn_extra_token = 0.0;
+    p->unit_frac = 0.0;
+    p->need_max_len = -1.0;
     p->gpu_vocab_row = p->host_ubatch_token = p->host_logit_row = 0.0;
     if (kind == VC_ENGINE_LLAMACPP)
         vc_llamacpp_plan(m, d, pb, e, p);
@@ -76,6 +78,10 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     /* RotaryEmbedding's cos/sin cache, counted with the weights */
     if (e->rope_cache != 0.0 && m->max_context > 0.0)
         p->weights += m->max_context * m->rotary_dim * d->act_bytes;
+    /* which per-token rates make fractional bytes (most make whole ones: no rounding in the hot loop) */
+    p->kv_frac = vc_max(vc_is_frac(p->kv_full), vc_is_frac(p->kv_sliding));
+    p->act_frac = vc_max(vc_max(vc_is_frac(p->act_token), vc_is_frac(p->act_token_full)), vc_is_frac(p->logit_row));
+    p->host_frac = vc_max(vc_is_frac(p->kv_full_host), vc_is_frac(p->kv_sliding_host));
     /* whole bytes: an average pipeline stage's share is rounded up */
     p->weights = vc_whole(p->weights);
     p->host_weights = vc_whole(p->host_weights);

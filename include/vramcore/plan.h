@@ -43,6 +43,12 @@ typedef struct {
     double layers;               /* decoder layers on this GPU */
     double max_model_len;        /* longest sequence the engine accepts; 0 = any */
     double max_context;          /* the model's trained context; 0 = unknown */
+    double kv_frac;              /* 1 when a KV rate per token is fractional (sub-byte caches, stage shares):
+                                    the cache bytes need rounding up; 0: they are whole already */
+    double act_frac;             /* the same for the activation rates */
+    double host_frac;            /* the same for the host-side cache rates (llama.cpp) */
+    double unit_frac;            /* paged engines: 1 when a block id's bytes are fractional */
+    double need_max_len;         /* vLLM without sliding layers: blocks of one max_model_len request (else -1) */
     double sampler_bytes;        /* budgeted: bytes per sampler logit */
     double graphs_in_budget;
     double cuda_graph;

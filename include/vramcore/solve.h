@@ -39,7 +39,7 @@ static inline double vc_refine_max(const vc_plan *p, double fixed, double guess,
                                    double gpu_bytes, double large, int which)
 {
     double lo, hi, step;
-    guess = floor(vc_max(0.0, vc_min(guess, cap)));
+    guess = vc_floor(vc_max(0.0, vc_min(guess, cap)));
     if (vc_ok(p, fixed, guess, gpu_bytes, large, which)) {
         lo = guess;
         step = 1.0;
@@ -64,7 +64,7 @@ static inline double vc_refine_max(const vc_plan *p, double fixed, double guess,
         }
     }
     while (hi - lo > 1.0) {          /* invariant: ok(lo), !ok(hi) */
-        double mid = floor((lo + hi) / 2.0);
+        double mid = vc_floor((lo + hi) / 2.0);
         if (vc_ok(p, fixed, mid, gpu_bytes, large, which))
             lo = mid;
         else

@@ -14,7 +14,7 @@ static inline double vc_pp_layer_share(const vc_model *m, const vc_engine *e)
 {
     double L = vc_n_layers(m);
     if (e->pp > 1.0)
-        return ceil(L / e->pp) / L;
+        return vc_ceil(L / e->pp) / L;
     return 1.0;
 }
 

@@ -99,16 +99,15 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
     result["reasons"] = result["reasons"].astype(np.uint16)
     result["fits"] = fits.reshape(shape)
-    blocked = format_blocked(specs, dtypes, [e for e, _, _ in engines])
-    if blocked.any():  # an engine that does not load a weight format as stored: no figure of it fits
-        b = blocked[:, :, None, None, None, :]
-        result["reasons"] |= np.where(b, FORMAT_NOT_RUNNABLE, 0).astype(np.uint16)
-        result["fits"] &= ~b
+    # an engine that does not load a weight format as stored, FP8 on a GPU without it: no figure of it fits
+    reasons, fits_ = result["reasons"], result["fits"]
+    for i, j, e in zip(*np.nonzero(format_blocked(specs, dtypes, [e for e, _, _ in engines])), strict=True):
+        reasons[i, j, ..., e] |= FORMAT_NOT_RUNNABLE
+        fits_[i, j, ..., e] = False
     no_fp8 = fp8_blocked(specs, dtypes, kv_dtype, [e for e, _, _ in engines], gpu_fp8)
-    if no_fp8.any():
-        b = no_fp8[:, :, None, None, :, :]
-        result["reasons"] |= np.where(b, DTYPE_UNSUPPORTED_ON_GPU, 0).astype(np.uint16)
-        result["fits"] &= ~b
+    for i, j, g, e in zip(*np.nonzero(no_fp8), strict=True):
+        reasons[i, j, :, :, g, e] |= DTYPE_UNSUPPORTED_ON_GPU
+        fits_[i, j, :, :, g, e] = False
     result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
     return result
 

@@ -117,10 +117,13 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
                   p["gpu_large"], caps, _pack.plans_scratch(len(specs), len(dtypes), len(p["rows"])), out,
                   0, len(specs) * len(dtypes) * fixed.size, threads)
     values = out.astype(np.int64).reshape(shape)
-    blocked = format_blocked(specs, dtypes, p["engines"])  # an engine that does not load the format: nothing fits
-    values[np.broadcast_to(blocked[:, :, None, None, :], shape)] = 0
+    # an engine that does not load the format, FP8 on a GPU without it: nothing fits
+    blocked = format_blocked(specs, dtypes, p["engines"])
+    for i, j, e in zip(*np.nonzero(blocked), strict=True):
+        values[i, j, :, :, e] = 0
     no_fp8 = fp8_blocked(specs, dtypes, p["kv"], p["engines"], [g.fp8 for g in p["gpus"]])
-    values[np.broadcast_to(no_fp8[:, :, None, :, :], shape)] = 0
+    for i, j, g, e in zip(*np.nonzero(no_fp8), strict=True):
+        values[i, j, :, g, e] = 0
     dims: tuple[str, ...] = ("model", "dtype", fixed_dim, "gpu", "engine")
     coords: dict[str, tuple[Any, ...]] = {
         "model": tuple(s.name for s in specs), "dtype": tuple(d.name for d in dtypes),

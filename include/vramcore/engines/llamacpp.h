@@ -106,16 +106,20 @@ VC_INLINE void vc_llamacpp_row(const vc_plan *p, double context, double batch, v
     double cells = vc_llamacpp_cells(p, context, batch);
     double swa = p->kv_sliding > 0.0 || p->kv_sliding_host > 0.0 ? vc_llamacpp_swa_cells(p, context, batch) : 0.0;
     double ub = vc_min(p->ubatch, cells);
-    q->kv = vc_whole(p->kv_full * cells + p->kv_sliding * swa);
+    q->kv = p->kv_frac != 0.0 ? vc_whole(p->kv_full * cells + p->kv_sliding * swa)
+                              : p->kv_full * cells + p->kv_sliding * swa;
     /* compute buffer of the worst-case ubatch (n_kv = the whole cache) */
-    q->act = vc_whole(ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
-                              p->attn_scores_token * cells + p->attn_extra_token));
+    /* whole already: ubatch, cells and the f32 row sizes are integers */
+    q->act = ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
+                         p->attn_scores_token * cells + p->attn_extra_token);
     q->ovh = p->cuda_context;
     /* host: token embeddings and layers left on the CPU with their cache, the
      * logits output buffer (n_vocab x n_seq f32) and the host compute buffer
      * (input embeddings + f32 KQ mask) */
-    q->host = vc_whole(p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
-              + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0));
+    q->host = p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
+              + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0);
+    if (p->host_frac != 0.0)
+        q->host = vc_whole(q->host);
     q->capacity = cells;
     q->per_seq = context;
     q->inv_per_seq = 1.0 / context;
@@ -130,7 +134,7 @@ VC_INLINE void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double context
     s->ovh = q->ovh;
     s->total = p->weights + s->kv + s->act + s->ovh;
     r->kv_capacity_tokens = q->capacity;
-    r->max_concurrency = floor(q->capacity / context);
+    r->max_concurrency = vc_floor(q->capacity / context);
     s->why = 0;
     s->spare = INFINITY;
 }
@@ -164,6 +168,6 @@ VC_INLINE double vc_llamacpp_guess_at(const vc_guess *s, double fixed, double gp
         return cap;
     double g = (gpu_bytes - s->base) * s->scale - s->shift;
     /* cells rounded down to the padding, shared among the sequences */
-    double cells = floor(g / s->mult) * s->mult;
-    return floor(cells / fixed);     /* cells / batch = context; cells / context = batch */
+    double cells = vc_floor(g / s->mult) * s->mult;
+    return vc_floor(cells / fixed);     /* cells / batch = context; cells / context = batch */
 }

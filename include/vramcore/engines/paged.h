@@ -33,13 +33,15 @@ static inline void vc_paged_plan(vc_plan *p)
     if (p->full_share > 0.0 && p->sliding_share > 0.0) {
         double lo = vc_min(p->full_share, p->sliding_share), hi = vc_max(p->full_share, p->sliding_share);
         p->group_size = hi < 1.5 * lo ? hi : lo;
-        p->full_groups = ceil(p->full_share / p->group_size);
-        p->sliding_groups = ceil(p->sliding_share / p->group_size);
+        p->full_groups = vc_ceil(p->full_share / p->group_size);
+        p->sliding_groups = vc_ceil(p->sliding_share / p->group_size);
     } else {
         p->group_size = p->layers;
         p->full_groups = p->full_share > 0.0 ? 1.0 : 0.0;
         p->sliding_groups = p->sliding_share > 0.0 ? 1.0 : 0.0;
     }
+    p->unit_frac = vc_is_frac(p->page * p->group_size);
+    p->need_max_len = -1.0;
 }
 
 /* Layer-blocks one request of `context` tokens needs.  Full layers:
@@ -74,12 +76,12 @@ VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, doubl
                                int check_max_model_len, vc_result *r, vc_parts *s)
 {
     double unit = p->page * p->group_size;             /* bytes of one block id */
-    double blocks = budget > 0.0 && unit > 0.0 ? floor(budget / unit) : 0.0;
-    s->kv = vc_whole(blocks * unit);
+    double blocks = budget > 0.0 && unit > 0.0 ? vc_floor(budget / unit) : 0.0;
+    s->kv = p->unit_frac != 0.0 ? vc_whole(blocks * unit) : blocks * unit;
     s->total = p->weights + s->kv + s->act + s->ovh;
     r->kv_blocks = blocks;
     /* vLLM logs num_blocks // groups x block_size tokens (kv_cache_utils.py) */
-    r->kv_capacity_tokens = floor(blocks / vc_max(p->full_groups + p->sliding_groups, 1.0)) * p->block_size;
+    r->kv_capacity_tokens = vc_floor(blocks / vc_max(p->full_groups + p->sliding_groups, 1.0)) * p->block_size;
     double need = vc_blocks_per_request(p, context, a.ubatch);
     double required = batch * need;
     r->max_concurrency = need > 0.0 ? blocks / need : 0.0;
@@ -89,12 +91,16 @@ VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, doubl
     else if (r->max_concurrency < batch)
         s->why |= VC_WHY_KV_BELOW_BATCH;
     if (check_max_model_len && p->max_model_len > 0.0) {
-        double need_max = vc_blocks_per_request(p, p->max_model_len, a.ubatch);
+        double need_max = p->need_max_len >= 0.0 ? p->need_max_len
+                                                 : vc_blocks_per_request(p, p->max_model_len, a.ubatch);
         if (blocks < need_max)
             s->why |= VC_WHY_KV_BELOW_MAX_MODEL_LEN;
         required = vc_max(required, need_max);
     }
-    s->spare = -vc_whole(-(budget > 0.0 ? (blocks - required) * unit : budget - required * unit));
+    if (budget > 0.0 && p->unit_frac == 0.0)
+        s->spare = (blocks - required) * unit;     /* whole already */
+    else
+        s->spare = -vc_whole(-(budget > 0.0 ? (blocks - required) * unit : budget - required * unit));
 }
 
 /* Inverse questions: blocks are fixed by the budget (`r`, one sequence of the
@@ -103,5 +109,5 @@ VC_INLINE double vc_paged_guess_from(const vc_plan *p, const vc_result *r, doubl
 {
     if (which == 1)
         return r->max_concurrency;
-    return p->full_groups > 0.0 ? floor(r->kv_blocks / (fixed * p->full_groups)) * p->block_size : cap;
+    return p->full_groups > 0.0 ? vc_floor(r->kv_blocks / (fixed * p->full_groups)) * p->block_size : cap;
 }

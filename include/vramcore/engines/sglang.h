@@ -25,7 +25,7 @@ VC_INLINE vc_auto vc_sglang_auto(const vc_plan *p, double gpu_bytes, double larg
         double reserved = 512.0 + vc_max(a.ubatch, 2048.0) * 1.5 + graph_bs * 2.0 + p->tp_pp / 8.0 * 1024.0;
         if (gib > 60.0)
             reserved = vc_max(reserved, 10240.0);
-        a.fraction = vc_max(0.05, floor((mib - reserved) / mib * 1000.0 + 0.5) / 1000.0);
+        a.fraction = vc_max(0.05, vc_floor((mib - reserved) / mib * 1000.0 + 0.5) / 1000.0);
     }
     return a;
 }

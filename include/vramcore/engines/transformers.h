@@ -20,9 +20,9 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
     double act_seq = p->full_logits != 0.0 ? context * p->act_token_full
                                            : context * p->act_token + p->logit_row;
     /* whole bytes: a fractional part (a quantized cache, the slack) is rounded up */
-    q->kv = vc_whole(batch * kv_seq);
-    q->act = vc_whole(batch * act_seq);
-    q->ovh = p->cuda_context + vc_whole(p->reserve * (q->kv + q->act));
+    q->kv = p->kv_frac != 0.0 ? vc_whole(batch * kv_seq) : batch * kv_seq;
+    q->act = p->act_frac != 0.0 ? vc_whole(batch * act_seq) : batch * act_seq;
+    q->ovh = p->cuda_context + (p->reserve > 0.0 ? vc_whole(p->reserve * (q->kv + q->act)) : 0.0);
     /* everything but the constant part scales with the batch */
     q->per_seq = (kv_seq + act_seq) * (1.0 + p->reserve);
     q->inv_per_seq = 1.0 / q->per_seq;
@@ -43,7 +43,7 @@ VC_INLINE void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu
     double free_ = gpu_bytes - p->weights - p->cuda_context;
     double n = 0.0;
     if (free_ > 0.0) {
-        n = floor(free_ * q->inv_per_seq);
+        n = vc_floor(free_ * q->inv_per_seq);
         if ((n + 1.0) * q->per_seq <= free_)
             n += 1.0;
         else if (n > 0.0 && n * q->per_seq > free_)

@@ -17,6 +17,9 @@
 static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, vc_plan *p)
 {
     p->max_model_len = e->max_model_len > 0.0 ? e->max_model_len : m->max_context;
+    /* without sliding layers one max_model_len request's blocks do not depend on the GPU: once here */
+    if (p->sliding_groups == 0.0 && p->max_model_len > 0.0)
+        p->need_max_len = vc_blocks_per_request(p, p->max_model_len, 0.0);
 }
 
 VC_INLINE void vc_vllm_gpu(const vc_plan *p, double context, double batch, double gpu_bytes, double large_gpu,
