@@ -78,7 +78,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.cache_utils import get_layer_types_and_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS_DIR = REPO / "vramcore" / "data" / "models"
+DEFAULT_MODELS_DIR = REPO / "vramcore" / "model" / "data"
 DEFAULT_OUTPUT = REPO / "tests" / "data" / "transformers_measured.json"
 REFERENCE_CANDIDATES = [
     REPO / "shared" / "reference" / "transformers_facts.json",
