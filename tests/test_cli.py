@@ -344,3 +344,12 @@ def test_errors_name_flags_and_commands(capsys: pytest.CaptureFixture[str], argv
                                         never: str) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 2 and says in err and never not in err
+
+
+def test_dtypes_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "dtypes", "--kind", "all", "--json")
+    assert code == 0 and json.loads(out) == vramcore.list_dtypes("all")
+    code, out, _ = run(capsys, "dtypes", "--kv", "llamacpp", "--json")
+    assert {r["name"]: r["bits"] for r in json.loads(out)}["q8_0"] == 8.5
+    code, _, err = run(capsys, "sweep", "Qwen3-8B", "--dtype", "bf17")
+    assert code == 2 and "`vramcore dtypes --kind all`" in err and "list_dtypes" not in err

@@ -297,7 +297,7 @@ VALUES = ["H100", "24GiB", "8k", "1:64:x2", "0", "-1", "1e999", "nan", "bf16,int
 
 
 @FUZZ
-@given(command=st.sampled_from(["estimate", "sweep", "fit", "models", "gpus", "card", "plot", "nope"]),
+@given(command=st.sampled_from(["estimate", "sweep", "fit", "models", "gpus", "card", "plot", "dtypes", "nope"]),
        sub=st.sampled_from(["", "context", "batch", "gpus", "dtype", "estimate"]),
        words=st.lists(st.sampled_from(FLAGS) | st.sampled_from(VALUES), max_size=6))
 def test_fuzz_cli_never_shows_a_traceback(command: str, sub: str, words: list[str]) -> None:

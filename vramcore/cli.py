@@ -248,6 +248,12 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--company", help="case-insensitive substring of the company")
     m.add_argument("--json", action="store_true", help="print JSON (every card field)")
 
+    dt = _sub(sub, "dtypes", "list the weight dtypes and formats, or an engine's KV-cache types",
+              "examples:\n  vramcore dtypes\n  vramcore dtypes --kind all\n  vramcore dtypes --kv llamacpp\n")
+    dt.add_argument("--kind", choices=("plain", "formats", "all"), default="plain",
+                    help="plain element types (default), quantization formats, or both")
+    dt.add_argument("--kv", metavar="ENGINE", help="the KV-cache types ENGINE offers, by its own names")
+    dt.add_argument("--json", action="store_true", help="print JSON")
     g = _sub(sub, "gpus", "list the GPU catalog (filterable)",
              "examples:\n  vramcore gpus\n  vramcore gpus --min-memory 40GiB --vendor nvidia\n"
              "  vramcore gpus h100 --json\n\nMemory filters compare the nvidia-smi total "
@@ -412,6 +418,27 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dtypes(args: argparse.Namespace) -> int:
+    import vramcore
+
+    if args.kv is not None:
+        from vramcore.storage.kv import ENGINE_KV_TYPES
+
+        kind = vramcore.get_engine(args.kv).kind
+        rows = [{"name": n, "bits": b} for n, b in ENGINE_KV_TYPES[kind].items()]
+        if args.json:
+            _print_json(rows)
+        else:
+            print("\n".join(f"{r['name']:<10} {r['bits']:g} bits" for r in rows))
+        return 0
+    names = vramcore.list_dtypes(args.kind)
+    if args.json:
+        _print_json(names)
+    else:
+        print("\n".join(names))
+    return 0
+
+
 def _cmd_gpus(args: argparse.Namespace) -> int:
     from vramcore.hardware.gpus import get_gpu, list_gpus
 
@@ -563,7 +590,7 @@ def _ndindex(shape: tuple[int, ...]) -> Any:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "estimate": _cmd_estimate, "sweep": _cmd_sweep, "fit": _cmd_fit, "models": _cmd_models, "gpus": _cmd_gpus,
-    "card": _cmd_card, "plot": _cmd_plot,
+    "card": _cmd_card, "plot": _cmd_plot, "dtypes": _cmd_dtypes,
 }
 
 
@@ -573,7 +600,9 @@ _FLAG_OF = {"dtypes": "--dtype", "dtype": "--dtype", "kv_dtype": "--kv-dtype", "
             "batch": "--batch", "n_gpus": "--n-gpus", "tp": "--tp", "pp": "--pp", "gpu_memory": "--gpu-memory",
             "models": "MODEL", "model": "MODEL", "kv_cache_dtype": "--kv-cache-dtype",
             "cache_type_k": "--cache-type-k", "cache_type_v": "--cache-type-v"}
-_COMMAND_OF = {"vramcore.list_models()": "`vramcore models`", "vramcore.list_gpus()": "`vramcore gpus`"}
+_COMMAND_OF = {"vramcore.list_models()": "`vramcore models`", "vramcore.list_gpus()": "`vramcore gpus`",
+               "vramcore.list_dtypes()": "`vramcore dtypes --kind all`",
+               "vramcore.list_engines()": "`vramcore --help`"}
 
 
 def _cli_message(text: str) -> str:
