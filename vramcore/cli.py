@@ -426,6 +426,8 @@ def _cmd_dtypes(args: argparse.Namespace) -> int:
 
         kind = vramcore.get_engine(args.kv).kind
         rows = [{"name": n, "bits": b} for n, b in ENGINE_KV_TYPES[kind].items()]
+        rows += [{"name": n, "bits": vramcore.get_dtype(n).bits} for n in vramcore.list_dtypes()
+                 if n not in ENGINE_KV_TYPES[kind]]  # every engine also takes the plain dtypes
         if args.json:
             _print_json(rows)
         else:

@@ -45,8 +45,7 @@ ENGINE_KV_TYPES: dict[str, dict[str, float]] = {
     "vllm": {"bfloat16": 16.0, "float16": 16.0, "fp8": 8.0, "fp8_e4m3": 8.0, "fp8_e5m2": 8.0},
     "sglang": {"bf16": 16.0, "bfloat16": 16.0, "fp8_e4m3": 8.0, "fp8_e5m2": 8.0},
     "trtllm": {"fp8": 8.0, "int8": 8.0, "nvfp4": 4.5},
-    "transformers": {"bf16": 16.0, "fp16": 16.0, "fp32": 32.0, "fp8": 8.0, "fp8_e4m3": 8.0, "fp8_e5m2": 8.0,
-                     "int8": 8.0, "int4": 4.0},
+    "transformers": {},  # the plain dtypes below, by vramcore's names
 }
 
 
@@ -86,5 +85,6 @@ def kv_bits(engine_kind: str, name: str, argname: str = "kv_cache_dtype") -> flo
     try:  # a plain element type by vramcore's own names (bf16, fp8, int4 ...)
         return float(get_dtype(name, argname=argname, allow_formats=False).bits)
     except ValueError:
+        offers = f"{', '.join(table)} or a plain dtype" if table else "the plain dtypes"
         raise ValueError(f"{argname}={name!r} is not a KV-cache type of {engine_kind}; it offers "
-                         f"{', '.join(table)} (or a plain dtype: {', '.join(list_dtypes())})") from None
+                         f"{offers} ({', '.join(list_dtypes())})") from None

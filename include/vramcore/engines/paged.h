@@ -41,7 +41,6 @@ static inline void vc_paged_plan(vc_plan *p)
         p->sliding_groups = p->sliding_share > 0.0 ? 1.0 : 0.0;
     }
     p->unit_frac = vc_is_frac(p->page * p->group_size);
-    p->need_max_len = -1.0;
 }
 
 /* Layer-blocks one request of `context` tokens needs.  Full layers:
