@@ -14,10 +14,11 @@ from vramcore import GPUSpec, ModelSpec
 
 SEED = "DeepSeek-R1-Distill-Llama-8B"
 ENGINES = vramcore.list_engines()
+INFERENCE = [e for e in ENGINES if vramcore.get_engine(e).kind != "train"]
 
 
 def test_engine_catalog_and_knobs() -> None:
-    assert ENGINES == ["transformers", "vllm", "sglang", "trtllm", "llamacpp"]
+    assert ENGINES == ["transformers", "vllm", "sglang", "trtllm", "llamacpp", "train", "lora", "qlora"]
     assert vramcore.get_engine("llama.cpp").name == "llamacpp"
     v = vramcore.get_engine("vllm", gpu_memory_utilization=0.8, block_size=32, enforce_eager=True)
     assert (v.mem_fraction, v.block_size, v.cuda_graph_bytes) == (0.8, 32, 0)
@@ -81,7 +82,7 @@ def test_gpu_memory_semantics() -> None:
 
 def test_engine_axis_compares_engines_side_by_side() -> None:
     s = vramcore.sweep(SEED, ["bf16", "int4"], [4096, 32768], [1, 16], ["H100", "L40S"], engine=ENGINES)
-    assert s.shape == (1, 2, 2, 2, 2, 5) and s.dims[-1] == "engine" and s.engines == tuple(ENGINES)
+    assert s.shape == (1, 2, 2, 2, 2, len(ENGINES)) and s.dims[-1] == "engine" and s.engines == tuple(ENGINES)
     for e, name in enumerate(ENGINES):
         single = vramcore.sweep(SEED, ["bf16", "int4"], [4096, 32768], [1, 16], ["H100", "L40S"], engine=name)
         for field in ("total_bytes", "kv_cache_bytes", "fits", "max_concurrency", "host_bytes"):
@@ -193,7 +194,7 @@ def test_max_batch_is_exact(spec: ModelSpec, engine: str, context: int, gib: int
 
 def test_inverse_answers_on_real_models() -> None:
     sol = vramcore.max_context([SEED, "Qwen3-8B"], ["bf16", "int4"], [1, 8], ["H100", "RTX-4090"],
-                               engine=ENGINES)
+                               engine=INFERENCE)
     assert sol.dims == ("model", "dtype", "batch", "gpu", "engine")
     assert sol.values.shape == (2, 2, 2, 2, 5)
     # the seed fits its whole 128K window on an H100 at batch 1 under transformers

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 import vramcore
 from vramcore import EngineSpec, GPUSpec, ModelSpec, get_dtype, get_engine
+from vramcore.engines.base import TRAIN_OPTIMIZERS, TRAIN_PRECISIONS
 from vramcore.grid.reference import (
     BLOCKING,
     FIELDS,
@@ -53,7 +54,8 @@ PAGED = ("vllm", "sglang", "trtllm")
 DTYPES = vramcore.list_dtypes()
 #: Rounded double operations allowed per field (room to spare over the chains in formulas.h).
 ROUNDINGS: dict[str, int] = {"weights_bytes": 24, "kv_cache_bytes": 16, "activation_bytes": 16,
-                             "overhead_bytes": 24, "total_bytes": 32, "host_bytes": 32}
+                             "overhead_bytes": 24, "total_bytes": 32, "host_bytes": 32, "gradients_bytes": 24,
+                             "optimizer_bytes": 24, "master_weights_bytes": 24, "trainable_params": 0}
 #: Fields that depend on the KV budget of a paged engine.
 BUDGET_FIELDS = frozenset({"kv_cache_bytes", "total_bytes", "headroom_bytes", "fits", "kv_capacity_tokens",
                            "kv_blocks", "max_concurrency"})
@@ -78,7 +80,7 @@ def resolved_layout(kind: str, layout: dict[str, int]) -> tuple[int, int]:
     if "tp" in layout:
         return layout["tp"], layout["pp"]
     n = layout["n_gpus"]
-    return (1, n) if kind in ("transformers", "llamacpp") else (n, 1)
+    return (1, n) if get_engine(kind).kind in ("transformers", "llamacpp", "train") else (n, 1)
 
 
 def knobs_st(kind: str, max_layers: int, pp: int) -> st.SearchStrategy[dict[str, Any]]:
@@ -108,6 +110,17 @@ def knobs_st(kind: str, max_layers: int, pp: int) -> st.SearchStrategy[dict[str,
             "cuda_graphs_in_budget": st.booleans(),
             "enforce_eager": st.booleans(),
         })
+    elif get_engine(kind).kind == "train":
+        common.update({
+            "optimizer": st.sampled_from(TRAIN_OPTIMIZERS), "precision": st.sampled_from(list(TRAIN_PRECISIONS)),
+            "recompute": st.sampled_from(["none", "selective", "full"]),
+            "attention": st.sampled_from(["sdpa", "flash", "eager"]), "zero": st.integers(0, 3),
+            "dp": st.integers(2, 64) | st.sampled_from([2, 8]), "momentum": st.sampled_from([0.0, 0.9]),
+            "grad_accum_fp32": st.booleans(), "offload_optimizer": st.booleans(), "offload_params": st.booleans(),
+        })
+        if kind != "train":
+            common["lora_rank"] = st.sampled_from([1, 8, 16]) | st.integers(1, 256)
+        return st.fixed_dictionaries({}, optional=common).map(_zero_rules)
     elif kind == "llamacpp":
         common.update({
             # n_gpu_layers >= 0 over several pipeline stages is not documented (the oracle refuses it)
@@ -123,6 +136,18 @@ def knobs_st(kind: str, max_layers: int, pp: int) -> st.SearchStrategy[dict[str,
         # a quantized V cache needs flash attention (llama.cpp refuses it otherwise: tested apart)
         return st.fixed_dictionaries({}, optional=common).map(_flash_for_quantized_v)
     return st.fixed_dictionaries({}, optional=common)
+
+
+def _zero_rules(knobs: dict[str, Any]) -> dict[str, Any]:
+    """Offloading needs ZeRO (the optimizer: stage >= 1, the parameters: stage 3); ZeRO needs dp >= 2."""
+    zero = knobs.get("zero", 0)
+    if knobs.get("offload_optimizer") and zero < 1:
+        knobs["offload_optimizer"] = False
+    if knobs.get("offload_params") and zero < 3:
+        knobs["offload_params"] = False
+    if zero >= 1:
+        knobs.setdefault("dp", 2)
+    return knobs
 
 
 LLAMACPP_KV = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
@@ -252,7 +277,7 @@ def exact_denominator(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> 
             return None
         den *= d
     factors: list[float] = []
-    if engine.kind == "transformers":
+    if engine.kind in ("transformers", "train"):
         factors = [engine.allocator_reserve_fraction]
     elif engine.kind in PAGED:
         if engine.mem_fraction == 0:  # SGLang's default: thousandths
@@ -340,7 +365,8 @@ def assert_cell(got: dict[str, Any], exact: dict[str, Any], engine: EngineSpec, 
     assert got["gpu_bytes"] == rounded["gpu_bytes"]
     for field, k in ROUNDINGS.items():
         if field not in skip:
-            k = 0 if field == "overhead_bytes" and kind != "transformers" else k  # a sum of integer knobs
+            # a sum of integer knobs, except the allocator slack of transformers and training
+            k = 0 if field == "overhead_bytes" and kind not in ("transformers", "train") else k
             assert within(got[field], exact[field], k, extra), (field, got[field], rounded[field])
     # counts
     if "kv_blocks" not in skip:
@@ -533,7 +559,7 @@ def test_invalid_layouts_raise_in_both_for_every_engine(kind: str, layout: dict[
 def test_n_gpus_alone_means_stages_or_ranks_in_both(kind: str) -> None:
     # 3 GPUs: 3 pipeline stages of 16 layers for transformers / llama.cpp; tp=3 (32 heads) for the others
     spec = vramcore.get_model(LLAMA_1B).spec
-    if kind in ("transformers", "llamacpp"):
+    if get_engine(kind).kind in ("transformers", "llamacpp", "train"):
         e = vramcore.estimate(spec, context=4096, gpu="H100", engine=kind, n_gpus=3)
         r = reference_estimate(spec, get_dtype("bf16"), None, get_engine(kind), 3, 4096, 1,
                                vramcore.get_gpu("H100").usable_bytes)

@@ -123,7 +123,11 @@ def assert_cell(got: dict[str, Any], exact: dict[str, Any], strict: bool) -> Non
         assert not differ, differ
         return
     for field, k in ROUNDINGS.items():
-        assert within(got[field], exact[field], k), (field, got[field], rounded[field])
+        # byte counts are rounded up to whole bytes: where the exact value lies within float noise of an integer
+        # (a fraction under 0.25 at 2**48 and up, vc_whole in common.h) the ceiling may land one byte either side
+        byte = 1 if field.endswith("_bytes") else 0
+        assert within(got[field], exact[field], k) or abs(Fraction(got[field]) - exact[field]) <= byte + \
+            (k + 1) * U * abs(exact[field]), (field, got[field], rounded[field])
     assert got["gpu_bytes"] == rounded["gpu_bytes"]
     # headroom = gpu - total: the error of the total, plus its own rounding
     slack = (ROUNDINGS["total_bytes"] + 1) * U * exact["total_bytes"]

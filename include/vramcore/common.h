@@ -44,7 +44,8 @@ enum {
     VC_ENGINE_VLLM = 1,          /* paged cache sized from a memory budget after profiling */
     VC_ENGINE_SGLANG = 2,        /* token pool sized from mem_fraction_static */
     VC_ENGINE_TRTLLM = 3,        /* paged cache from a fraction of the free memory */
-    VC_ENGINE_LLAMACPP = 4       /* cache allocated for n_ctx cells up front */
+    VC_ENGINE_LLAMACPP = 4,      /* cache allocated for n_ctx cells up front */
+    VC_ENGINE_TRAIN = 5          /* a training step: model states + activations saved for backward */
 };
 
 /* Why a configuration does not fit, or what to know about it (vramcore.grid.results.REASONS,
@@ -89,6 +90,15 @@ typedef struct {
     double attn_kv_fraction;     /* share of attention weights in k/v projections (split over min(tp, kv_heads)) */
     double attn_replicated_fraction; /* share replicated on every TP rank (MLA latent projections) */
     double rotary_dim;           /* rotary embedding width (head dim; MLA: rope dim) */
+    /* what a training step saves for backward (engines/train.h, training.h) */
+    double norm_kind;            /* 0: RMSNorm in fp32, weight x its 16-bit cast (Llama, Qwen, Mistral ...);
+                                    1: Gemma's fp32 x (1 + weight) */
+    double norms_per_layer;      /* RMSNorms in a decoder layer (2; Gemma-2/3: 4) */
+    double qk_norm;              /* 1: per-head RMSNorm on q and k (Qwen3, Gemma-3) */
+    double attn_softcap;         /* 1: tanh soft-capping of the attention scores (Gemma-2) */
+    double final_softcap;        /* 1: tanh soft-capping of the logits (Gemma-2) */
+    double embed_scale;          /* 1: embeddings multiplied by a sqrt(hidden) scalar (Gemma) */
+    double attn_kinds;           /* distinct attention masks: 1 (full or sliding only) or 2 (both) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -127,7 +137,32 @@ typedef struct {
     double flash_attn;           /* llama.cpp: 1 = fused attention (no n_head x n_kv x n_ubatch scores) */
     double rope_cache;           /* 1 = the engine holds a cos/sin cache of max_context x rotary_dim */
     double kv_bits_v;            /* engine-level V cache width (llama.cpp cache_type_v); 0 = as K */
+    /* training (vramcore/engines/train.py) */
+    double grad_bytes;           /* bytes of a gradient per trainable element (the param dtype, or 4) */
+    double fp32_grad_bytes;      /* DeepSpeed mixed precision: the fp32 gradient partition per element (4) */
+    double master_bytes;         /* fp32 master weights per trainable element (mixed precision: 4) */
+    double zero;                 /* ZeRO stage 0-3 */
+    double dp;                   /* data-parallel degree (ZeRO shards over it) */
+    double offload_optimizer;    /* 1: optimizer states, master weights and fp32 grads on the host */
+    double offload_params;       /* 1: ZeRO-3 parameter partitions on the host */
+    double recompute;            /* 0 none, 1 selective (attention scores), 2 full (gradient checkpointing) */
+    double eager_attention;      /* 1: eager attention keeps the context x context scores */
+    double train_act_bytes;      /* bytes per activation element (0 = the dtype row's) */
 } vc_engine;
+
+/* One model under one training engine, computed per tensor in Python
+ * (vramcore/engines/train.py): what is stored, what is trained and what the
+ * optimizer keeps, by part, before any split. */
+typedef struct {
+    double weight_bytes[VC_N_PARTS]; /* every parameter as held for training (a QLoRA base in 4 bits) */
+    double trainable[VC_N_PARTS];    /* trainable elements (LoRA: the adapters, by the part they adapt) */
+    double optim_bytes[VC_N_PARTS];  /* optimizer state bytes */
+    double gather_bytes;         /* ZeRO-3: the largest layer's parameters, gathered whole */
+    double gather_grad_bytes;    /* ZeRO-3: ... and its gradients before the reduce-scatter */
+    double adapter_token_layer;  /* LoRA: bytes per token per layer the adapters save (fp32 input, A output) */
+    double dequant_bytes;        /* QLoRA: the largest weight dequantized to 16 bits at once */
+    double trainable_total;      /* trainable elements of the whole model (peft's count) */
+} vc_train;
 
 /* Everything one configuration produces (per GPU); the kernel writes the fields in
  * this order, fits (last) to its own array. */
@@ -141,7 +176,11 @@ typedef struct {
     double kv_capacity_tokens;   /* tokens of cache the engine holds per layer */
     double kv_blocks;            /* blocks (pages) of the paged engines; 0 otherwise */
     double max_concurrency;      /* sequences of `context` tokens that fit at once */
-    double host_bytes;           /* memory the engine keeps on the host (llama.cpp) */
+    double host_bytes;           /* memory the engine keeps on the host (llama.cpp, offloaded states) */
+    double gradients_bytes;      /* training: gradients (16-bit and fp32 partition) */
+    double optimizer_bytes;      /* training: optimizer states on the GPU */
+    double master_weights_bytes; /* training: fp32 master weights on the GPU */
+    double trainable_params;     /* training: trainable parameters of the whole model */
     double reasons;              /* VC_WHY_* bits, as a whole number */
     double fits;                 /* 1 or 0: no blocking reason */
 } vc_result;
@@ -150,6 +189,7 @@ typedef struct {
 #define VC_DTYPE_NFIELDS (sizeof(vc_dtype) / sizeof(double))
 #define VC_ENGINE_NFIELDS (sizeof(vc_engine) / sizeof(double))
 #define VC_RESULT_NFIELDS (sizeof(vc_result) / sizeof(double))
+#define VC_TRAIN_NFIELDS (sizeof(vc_train) / sizeof(double))
 
 /* The per-cell formulas (the engine headers and their dispatch) are forced inline
  * where the compiler allows it, so that one engine's path is straight code inside

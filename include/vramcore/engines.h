@@ -8,6 +8,7 @@
 
 #include "vramcore/engines/llamacpp.h"
 #include "vramcore/engines/sglang.h"
+#include "vramcore/engines/train.h"
 #include "vramcore/engines/transformers.h"
 #include "vramcore/engines/trtllm.h"
 #include "vramcore/engines/vllm.h"
@@ -24,7 +25,7 @@ static inline double vc_layer_share(const vc_model *m, const vc_engine *e)
  * context, batch or GPU: the shared part here, the engine's own fields in its
  * header. */
 static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                                const vc_engine *e, vc_plan *p)
+                                const vc_engine *e, const vc_train *t, vc_plan *p)
 {
     int kind = (int)e->kind;
     double share = vc_layer_share(m, e);
@@ -69,14 +70,19 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->unit_frac = 0.0;
     p->need_max_len = -1.0;
     p->gpu_vocab_row = p->host_ubatch_token = p->host_logit_row = 0.0;
-    if (kind == VC_ENGINE_LLAMACPP)
+    p->grads = p->optim = p->master = p->host_states = 0.0;
+    p->t_tok = p->t_pos = p->t_sq = p->t_sq1 = p->t_cst = p->tl_tok = p->tl_sq = p->tr_tok = 0.0;
+    p->dequant = p->trainable = 0.0;
+    if (kind == VC_ENGINE_TRAIN)
+        vc_train_plan(m, d, t, e, share, p);
+    else if (kind == VC_ENGINE_LLAMACPP)
         vc_llamacpp_plan(m, d, pb, e, p);
     else if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM)
         vc_paged_plan(p);
     if (kind == VC_ENGINE_VLLM)
         vc_vllm_plan(m, e, p);
     /* RotaryEmbedding's cos/sin cache, counted with the weights */
-    if (e->rope_cache != 0.0 && m->max_context > 0.0)
+    if (e->rope_cache != 0.0 && m->max_context > 0.0 && kind != VC_ENGINE_TRAIN)
         p->weights += m->max_context * m->rotary_dim * d->act_bytes;
     /* which per-token rates make fractional bytes (most make whole ones: no rounding in the hot loop) */
     p->kv_frac = vc_max(vc_is_frac(p->kv_full), vc_is_frac(p->kv_sliding));
@@ -94,6 +100,8 @@ VC_INLINE void vc_estimate_row(const vc_plan *p, double context, double batch, v
     int kind = (int)p->kind;
     if (kind == VC_ENGINE_TRANSFORMERS)
         vc_transformers_row(p, context, batch, q);
+    else if (kind == VC_ENGINE_TRAIN)
+        vc_train_row(p, context, batch, q);
     else if (kind == VC_ENGINE_LLAMACPP)
         vc_llamacpp_row(p, context, batch, q);
     else
@@ -115,6 +123,9 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
         break;
     case VC_ENGINE_LLAMACPP:
         vc_llamacpp_gpu(p, q, context, gpu_bytes, r, &s);
+        break;
+    case VC_ENGINE_TRAIN:
+        vc_train_gpu(q, r, &s);
         break;
     case VC_ENGINE_SGLANG:
         vc_sglang_gpu(p, context, batch, gpu_bytes, large_gpu, r, &s);
@@ -141,6 +152,10 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
     r->activation_bytes = s.act;
     r->overhead_bytes = s.ovh;
     r->total_bytes = s.total;
+    r->gradients_bytes = p->grads;
+    r->optimizer_bytes = p->optim;
+    r->master_weights_bytes = p->master;
+    r->trainable_params = p->trainable;
     /* memory left; for the budgeted engines what the cache has beyond the request */
     r->headroom_bytes = vc_min(gpu_bytes - s.total, s.spare);
     r->reasons = (double)why;

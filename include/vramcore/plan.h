@@ -62,6 +62,14 @@ typedef struct {
     double host_ubatch_token;    /* llama.cpp host compute per ubatch token (input embeddings) */
     double vocab;
     double tp_pp;                /* GPUs of one model replica */
+    /* training (engines/train.h): model states per GPU and the activation terms */
+    double grads, optim, master; /* gradients, optimizer states, master weights on this GPU */
+    double host_states;          /* offloaded states and parameters on the host */
+    double t_tok, t_pos, t_sq, t_sq1, t_cst; /* saved for backward: x b s, x s, x b s^2, x s^2, constant */
+    double tl_tok, tl_sq;        /* one layer's backward: x b s, x b s^2 */
+    double tr_tok;               /* the loss's backward: x b s */
+    double dequant;              /* QLoRA: one weight dequantized at a time */
+    double trainable;            /* trainable parameters of the whole model */
 } vc_plan;
 
 #define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))

@@ -10,11 +10,11 @@
 VC_INLINE int vc_fits(const vc_plan *p, double context, double batch, double gpu_bytes, double large)
 {
     int kind = (int)p->kind;
-    if (kind == VC_ENGINE_TRANSFORMERS || kind == VC_ENGINE_LLAMACPP) {
+    if (kind == VC_ENGINE_TRANSFORMERS || kind == VC_ENGINE_LLAMACPP || kind == VC_ENGINE_TRAIN) {
         /* the same sums as vc_estimate_gpu, without the other outputs */
         vc_row q;
         vc_estimate_row(p, context, batch, &q);
-        return p->weights + q.kv + q.act + q.ovh <= gpu_bytes
+        return q.total <= gpu_bytes
                && (p->max_model_len <= 0.0 || context <= p->max_model_len);
     }
     vc_result r;
@@ -85,6 +85,8 @@ static inline void vc_prepare_guess(const vc_plan *p, double fixed, int which, v
         vc_transformers_prepare_guess(p, fixed, which, s);
     } else if (kind == VC_ENGINE_LLAMACPP) {
         vc_llamacpp_prepare_guess(p, fixed, which, s);
+    } else if (kind == VC_ENGINE_TRAIN) {
+        vc_train_prepare_guess(p, fixed, which, s);
     } else {
         s->simple = 0;
         s->base = s->scale = s->shift = 0.0;
@@ -99,6 +101,8 @@ VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, 
         return vc_transformers_guess_at(s, gpu_bytes);
     if (kind == VC_ENGINE_LLAMACPP)
         return vc_llamacpp_guess_at(s, fixed, gpu_bytes, cap);
+    if (kind == VC_ENGINE_TRAIN)
+        return vc_train_guess_at(s, gpu_bytes);
     vc_result r;
     vc_estimate(p, which == 0 ? 1.0 : fixed, 1.0, gpu_bytes, large, &r);
     return vc_paged_guess_from(p, &r, fixed, cap, which);

@@ -54,8 +54,11 @@ def _engines() -> tuple[EngineSpec, ...]:
 def _table() -> dict[str, EngineSpec]:
     table: dict[str, EngineSpec] = {}
     for kind, engine in zip(ENGINE_KINDS, _engines(), strict=True):
-        for key in (engine.name, *importlib.import_module(f"{__name__}.{kind}").ALIASES):
+        module = importlib.import_module(f"{__name__}.{kind}")
+        for key in (engine.name, *module.ALIASES):
             table[normalize_name(key)] = engine
+        for key, variant in getattr(module, "VARIANTS", {}).items():
+            table[normalize_name(key)] = variant
     return table
 
 
@@ -66,8 +69,9 @@ def get_engine(name: str | EngineSpec, **knobs: Any) -> EngineSpec:
     ----------
     name : str or EngineSpec
         ``"transformers"``, ``"vllm"``, ``"sglang"``, ``"trtllm"``,
-        ``"llamacpp"`` (aliases: ``"hf"``, ``"llama.cpp"``, ``"tensorrt-llm"``);
-        an EngineSpec passes through.
+        ``"llamacpp"`` (aliases: ``"hf"``, ``"llama.cpp"``, ``"tensorrt-llm"``),
+        or a training step: ``"train"`` (full fine-tuning), ``"lora"``,
+        ``"qlora"``; an EngineSpec passes through.
     **knobs
         Overrides, by field or engine knob name (see :meth:`EngineSpec.with_options`).
 
@@ -102,6 +106,10 @@ def list_engines() -> list[str]:
     Examples
     --------
     >>> list_engines()
-    ['transformers', 'vllm', 'sglang', 'trtllm', 'llamacpp']
+    ['transformers', 'vllm', 'sglang', 'trtllm', 'llamacpp', 'train', 'lora', 'qlora']
     """
-    return [e.name for e in _engines()]
+    names = []
+    for kind, engine in zip(ENGINE_KINDS, _engines(), strict=True):
+        names.append(engine.name)
+        names.extend(v.name for v in getattr(importlib.import_module(f"{__name__}.{kind}"), "VARIANTS", {}).values())
+    return names

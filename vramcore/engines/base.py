@@ -28,7 +28,8 @@ import sys
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["ENGINE_KINDS", "GiB", "MiB", "EngineSpec"]
+__all__ = ["ENGINE_KINDS", "FSDP_STRATEGIES", "TRAIN_METHODS", "TRAIN_OPTIMIZERS", "TRAIN_PRECISIONS", "GiB", "MiB",
+           "EngineSpec"]
 
 MiB = 2**20
 GiB = 2**30
@@ -41,7 +42,26 @@ def np_generic_types() -> tuple[type, ...]:
 
 #: Engine kinds, in the order of the VC_ENGINE_* constants of include/vramcore/common.h (one module
 #: of this package and one header of include/vramcore/engines/ each).
-ENGINE_KINDS: tuple[str, ...] = ("transformers", "vllm", "sglang", "trtllm", "llamacpp")
+ENGINE_KINDS: tuple[str, ...] = ("transformers", "vllm", "sglang", "trtllm", "llamacpp", "train")
+
+#: Training knobs' values (vramcore/engines/train.py): ``method``; ``precision`` -> (parameter bytes, fp32
+#: master weights); ``recompute`` in the kernel's code order; ``attention``; ``optimizer``.
+TRAIN_METHODS: tuple[str, ...] = ("full", "lora", "qlora")
+TRAIN_PRECISIONS: dict[str, tuple[int, bool]] = {
+    "bf16-mixed": (2, True), "fp16-mixed": (2, True), "bf16": (2, False), "fp16": (2, False), "fp32": (4, False),
+}
+TRAIN_RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
+TRAIN_ATTENTION: tuple[str, ...] = ("sdpa", "flash", "eager")
+TRAIN_OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd", "adafactor", "lion", "adamw_8bit", "paged_adamw_8bit",
+                                     "lion_8bit", "paged_lion_8bit", "muon")
+#: transformers ``TrainingArguments.optim`` names accepted for ``optimizer`` (training_args.py, OptimizerNames).
+TRAIN_OPTIMIZER_ALIASES: dict[str, str] = {
+    "adamw_torch": "adamw", "adamw_torch_fused": "adamw", "adamw_hf": "adamw", "adamw_apex_fused": "adamw",
+    "adamw_bnb_8bit": "adamw_8bit", "bnb_8bit": "adamw_8bit", "paged_adamw_32bit": "adamw",
+    "lion_32bit": "lion", "paged_lion_32bit": "lion",
+}
+#: ``fsdp`` sharding strategies -> the ZeRO stage that shards the same states (PyTorch FSDP ShardingStrategy).
+FSDP_STRATEGIES: dict[str, int] = {"full_shard": 3, "hybrid_shard": 3, "shard_grad_op": 2, "no_shard": 0}
 
 _KNOB_ALIASES: dict[str, str] = {
     "gpu_memory_utilization": "mem_fraction",
@@ -52,6 +72,13 @@ _KNOB_ALIASES: dict[str, str] = {
     "max_num_tokens": "max_num_batched_tokens",
     "type_k": "cache_type_k",          # llama-cpp-python
     "type_v": "cache_type_v",
+    "r": "lora_rank",                  # peft LoraConfig
+    "lora_r": "lora_rank",
+    "target_modules": "lora_targets",
+    "optim": "optimizer",              # transformers TrainingArguments
+    "attn_implementation": "attention",
+    "zero_stage": "zero",
+    "data_parallel": "dp",
 }
 
 
@@ -161,9 +188,27 @@ class EngineSpec:
     nccl_bytes: int = 0
     cache_type_k: str | None = None
     cache_type_v: str | None = None
+    method: str = "full"
+    lora_rank: int = 16
+    lora_targets: str | tuple[str, ...] = "all-linear"
+    lora_dropout: float = 0.0
+    optimizer: str = "adamw"
+    momentum: float = 0.0
+    precision: str = "bf16-mixed"
+    grad_accum_fp32: bool = False
+    recompute: str = "none"
+    attention: str = "sdpa"
+    zero: int = 0
+    dp: int = 1
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    qlora_format: str = "bnb-nf4"
 
     def __post_init__(self) -> None:
+        if isinstance(self.lora_targets, list):
+            object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
         self._normalize()
+        self._check_training()
         for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
@@ -203,6 +248,51 @@ class EngineSpec:
         if not isinstance(self.sliding_cap_offset, int) or isinstance(self.sliding_cap_offset, bool):
             raise ValueError(f"EngineSpec.sliding_cap_offset must be an int, got {self.sliding_cap_offset!r}")
 
+    def _check_training(self) -> None:
+        """Validate the training knobs (every engine carries them; only kind ``"train"`` uses them)."""
+        optimizer = TRAIN_OPTIMIZER_ALIASES.get(self.optimizer, self.optimizer) if isinstance(self.optimizer, str) \
+            else self.optimizer
+        object.__setattr__(self, "optimizer", optimizer)
+        for name, options in (("method", TRAIN_METHODS), ("precision", tuple(TRAIN_PRECISIONS)),
+                              ("recompute", TRAIN_RECOMPUTE), ("attention", TRAIN_ATTENTION),
+                              ("optimizer", TRAIN_OPTIMIZERS)):
+            if getattr(self, name) not in options:
+                raise ValueError(f"EngineSpec.{name} must be one of {list(options)}, got {getattr(self, name)!r}")
+        for name, low, high in (("lora_rank", 1, 65536), ("zero", 0, 3), ("dp", 1, 1 << 20)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not (low <= value <= high):
+                raise ValueError(f"EngineSpec.{name} must be an int in [{low}, {high}], got {value!r}")
+        for name in ("lora_dropout", "momentum"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= value < 1.0):
+                raise ValueError(f"EngineSpec.{name} must be in [0, 1), got {value!r}")
+        for flag in ("grad_accum_fp32", "offload_optimizer", "offload_params"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
+        targets = self.lora_targets
+        if isinstance(targets, str):
+            if not targets:
+                raise ValueError("EngineSpec.lora_targets must be 'all-linear' or module names, got ''")
+        elif not (isinstance(targets, tuple) and targets and len(targets) <= 64
+                  and all(isinstance(t, str) and 0 < len(t) <= 100 for t in targets)):
+            raise TypeError(f"EngineSpec.lora_targets must be 'all-linear' or a list of module names, "
+                            f"got {str(targets)[:80]}")
+        if not isinstance(self.qlora_format, str):
+            raise TypeError(f"EngineSpec.qlora_format must be a format name, got {self.qlora_format!r}")
+        if self.kind != "train":
+            return
+        if self.offload_optimizer and self.zero < 1:
+            raise ValueError("offload_optimizer needs zero >= 1 (DeepSpeed ZeRO-Offload shards the optimizer)")
+        if self.offload_params and self.zero < 3:
+            raise ValueError("offload_params needs zero=3 (only ZeRO-3 partitions the parameters)")
+        if self.zero >= 1 and self.dp == 1:
+            import warnings
+
+            from vramcore._errors import VramcoreWarning
+
+            warnings.warn(f"engine {self.name!r}: ZeRO-{self.zero} with dp=1 shards over one GPU, which saves "
+                          "nothing; set dp to the data-parallel degree", VramcoreWarning, stacklevel=4)
+
     def _normalize(self) -> None:
         """Store numpy scalars (and 0-d arrays) as the Python bool / int / float the field holds; refuse arrays."""
         for f in fields(self):
@@ -210,7 +300,7 @@ class EngineSpec:
             if isinstance(value, np_generic_types()) and getattr(value, "ndim", 0) == 0:
                 value = value.item()  # type: ignore[attr-defined]  # numpy scalar or 0-d array
                 object.__setattr__(self, f.name, value)
-            if hasattr(value, "__len__") and not isinstance(value, str):
+            if hasattr(value, "__len__") and not isinstance(value, str) and f.name != "lora_targets":
                 raise TypeError(f"EngineSpec.{f.name} must be one value, got {type(value).__name__} "
                                 f"{str(value)[:60]}; sweep a list of engines to compare settings")
             if f.type in ("int", "float") and isinstance(value, float) and not math.isfinite(value):
@@ -256,11 +346,20 @@ class EngineSpec:
                 if value:
                     changes["cuda_graph_bytes"] = 0
                 continue
+            if key == "gradient_checkpointing":          # transformers TrainingArguments
+                changes["recompute"] = "full" if value else "none"
+                continue
+            if key == "fsdp":                            # PyTorch FSDP sharding strategy
+                if value not in FSDP_STRATEGIES:
+                    raise ValueError(f"fsdp must be one of {list(FSDP_STRATEGIES)}, got {value!r}")
+                changes["zero"] = FSDP_STRATEGIES[value]
+                continue
             field = _KNOB_ALIASES.get(key, key)
             if field not in valid or field == "name":
                 import difflib
 
-                options = sorted((valid - {"name"}) | set(_KNOB_ALIASES) | {"flash_attn", "enforce_eager"})
+                options = sorted((valid - {"name"}) | set(_KNOB_ALIASES)
+                                 | {"flash_attn", "enforce_eager", "gradient_checkpointing", "fsdp"})
                 close = difflib.get_close_matches(key, options, n=3)
                 hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise ValueError(f"unknown engine option {key!r} for engine {self.name!r}{hint}")

@@ -9,6 +9,7 @@ DTYPE_NFIELDS: int
 ENGINE_NFIELDS: int
 RESULT_NFIELDS: int
 PLAN_NFIELDS: int
+TRAIN_NFIELDS: int
 N_PARTS: int
 OPENMP: bool
 REASONS_BLOCKING: int
@@ -22,6 +23,7 @@ def grid(
     dtypes: _F64,
     part_bytes: _F64,
     engines: _F64,
+    train: _F64,
     contexts: _F64,
     batches: _F64,
     gpu_bytes: _F64,
@@ -39,6 +41,7 @@ def solve(
     dtypes: _F64,
     part_bytes: _F64,
     engines: _F64,
+    train: _F64,
     fixed: _F64,
     gpu_bytes: _F64,
     gpu_large: _F64,

@@ -22,6 +22,8 @@ cdef extern from "vramcore/formulas.h" nogil:
         pass
     ctypedef struct vc_plan:
         pass
+    ctypedef struct vc_train:
+        pass
     ctypedef struct vc_row:
         pass
     ctypedef struct vc_result:
@@ -35,6 +37,10 @@ cdef extern from "vramcore/formulas.h" nogil:
         double kv_blocks
         double max_concurrency
         double host_bytes
+        double gradients_bytes
+        double optimizer_bytes
+        double master_weights_bytes
+        double trainable_params
         double reasons
         double fits
     size_t VC_MODEL_NFIELDS
@@ -42,8 +48,10 @@ cdef extern from "vramcore/formulas.h" nogil:
     size_t VC_ENGINE_NFIELDS
     size_t VC_RESULT_NFIELDS
     size_t VC_PLAN_NFIELDS
+    size_t VC_TRAIN_NFIELDS
     int VC_N_PARTS
-    void vc_make_plan(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e, vc_plan *p)
+    void vc_make_plan(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e,
+                      const vc_train *t, vc_plan *p)
     void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
     void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch, double gpu_bytes,
                          double large_gpu, vc_result *r)
@@ -69,6 +77,7 @@ DTYPE_NFIELDS = VC_DTYPE_NFIELDS
 ENGINE_NFIELDS = VC_ENGINE_NFIELDS
 RESULT_NFIELDS = VC_RESULT_NFIELDS
 PLAN_NFIELDS = VC_PLAN_NFIELDS
+TRAIN_NFIELDS = VC_TRAIN_NFIELDS
 N_PARTS = VC_N_PARTS
 OPENMP = bool(vc_openmp_enabled())
 #: Bits of the `reasons` row that make a configuration not fit (VC_WHY_BLOCKING).
@@ -76,7 +85,8 @@ REASONS_BLOCKING = VC_WHY_BLOCKING
 #: Rows of the `out` array of grid(), in order (fits goes to its own uint8 array).
 RESULT_FIELDS = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                  "total_bytes", "headroom_bytes", "kv_capacity_tokens", "kv_blocks",
-                 "max_concurrency", "host_bytes", "reasons")
+                 "max_concurrency", "host_bytes", "gradients_bytes", "optimizer_bytes",
+                 "master_weights_bytes", "trainable_params", "reasons")
 
 
 def max_threads():
@@ -85,20 +95,21 @@ def max_threads():
 
 
 cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
-                 const double[:, ::1] engines, double[:, :, :, ::1] plans) noexcept nogil:
+                 const double[:, ::1] engines, const double[:, :, :, ::1] train,
+                 double[:, :, :, ::1] plans) noexcept nogil:
     cdef Py_ssize_t m, d, e
     for m in range(models.shape[0]):
         for d in range(dtypes.shape[0]):
             for e in range(engines.shape[0]):
                 vc_make_plan(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
                              &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
-                             <vc_plan *> &plans[m, d, e, 0])
+                             <const vc_train *> &train[m, d, e, 0], <vc_plan *> &plans[m, d, e, 0])
 
 
 cdef enum:
     _BLOCK = 64          # cells computed before their fields are written as contiguous runs
     _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/grid/resolve.py)
-    _N_OUT = 11          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
+    _N_OUT = 15          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
 
 
 cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,
@@ -145,14 +156,16 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
 
 
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
-         const double[:, ::1] engines, const double[::1] contexts, const double[::1] batches,
-         const double[::1] gpu_bytes, const double[::1] gpu_large, double[:, :, :, ::1] plans,
-         double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start, Py_ssize_t row_stop, int n_threads):
+         const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[::1] contexts,
+         const double[::1] batches, const double[::1] gpu_bytes, const double[::1] gpu_large,
+         double[:, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
+         Py_ssize_t row_stop, int n_threads):
     """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
     Each row holds its gpus x engines cells of every output (C order: model,
     dtype, context, batch, gpu, engine).  `plans` is scratch of shape (models,
-    dtypes, engines, PLAN_NFIELDS); `out` has one row per name in
+    dtypes, engines, PLAN_NFIELDS); `train` the (models, dtypes, engines,
+    TRAIN_NFIELDS) rows of the training engines (zeros elsewhere); `out` has one row per name in
     RESULT_FIELDS and one column per cell; `fits` one byte per cell.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
@@ -164,7 +177,7 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     if n_threads < 1:
         n_threads = 1
     with nogil:
-        _plans(models, dtypes, part_bytes, engines, plans)
+        _plans(models, dtypes, part_bytes, engines, train, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
         _grid_row(plans_p, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0], &gpu_large[0], n_g,
                   out_p, n_cells, fits_p, row)
@@ -188,7 +201,8 @@ cdef void _solve_row(int which, const double *plans, Py_ssize_t n_d, Py_ssize_t 
 
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
-          const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[::1] fixed,
+          const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[:, :, :, ::1] train,
+          const double[::1] fixed,
           const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
           double[:, :, :, ::1] plans, double[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
           int n_threads):
@@ -205,6 +219,6 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
     if n_threads < 1:
         n_threads = 1
     with nogil:
-        _plans(models, dtypes, part_bytes, engines, plans)
+        _plans(models, dtypes, part_bytes, engines, train, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
         _solve_row(which, plans_p, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0], n_g, &caps[0], out_p, row)

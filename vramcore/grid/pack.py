@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+import vramcore.engines.train as _train
 from vramcore.engines import EngineSpec
+from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
@@ -38,6 +40,13 @@ MODEL_FIELDS: tuple[str, ...] = (
     "attn_kv_fraction",
     "attn_replicated_fraction",
     "rotary_dim",
+    "norm_kind",
+    "norms_per_layer",
+    "qk_norm",
+    "attn_softcap",
+    "final_softcap",
+    "embed_scale",
+    "attn_kinds",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -45,6 +54,13 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "allocator_reserve", "mem_fraction", "block_size", "max_num_batched_tokens", "max_num_seqs",
     "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
     "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
+    "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
+    "recompute", "eager_attention", "train_act_bytes",
+)
+#: The ``vc_train`` row: three per-part vectors, then the scalars.
+TRAIN_FIELDS: tuple[str, ...] = (
+    *(f"weight_bytes.{p}" for p in PARTS), *(f"trainable.{p}" for p in PARTS), *(f"optim_bytes.{p}" for p in PARTS),
+    "gather_bytes", "gather_grad_bytes", "adapter_token_layer", "dequant_bytes", "trainable_total",
 )
 
 
@@ -99,6 +115,13 @@ def model_row(spec: ModelSpec) -> list[float]:
         "attn_kv_fraction": kv_fraction,
         "attn_replicated_fraction": replicated_fraction,
         "rotary_dim": float(spec.qk_rope_head_dim if spec.is_mla else spec.head_dim),  # type: ignore[arg-type]
+        "norm_kind": 1.0 if spec.norm_plus_one else 0.0,
+        "norms_per_layer": float(spec.norms_per_layer),
+        "qk_norm": float(spec.qk_norm),
+        "attn_softcap": float(spec.attn_softcap),
+        "final_softcap": float(spec.final_softcap),
+        "embed_scale": float(spec.embed_scale),
+        "attn_kinds": float((spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)),
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -158,8 +181,64 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
         "flash_attn": float(engine.flash_attn),
         "rope_cache": float(engine.rope_cache),
         "kv_bits_v": engine_kv_bits(engine)[1],
+        **_train_engine_fields(engine),
     }
     return [row[f] for f in ENGINE_FIELDS]
+
+
+def _train_engine_fields(engine: EngineSpec) -> dict[str, float]:
+    """Return the training fields of the ``vc_engine`` row (zeros for the inference engines)."""
+    if engine.kind != "train":
+        return dict.fromkeys(ENGINE_FIELDS[ENGINE_FIELDS.index("grad_bytes"):], 0.0)
+    grad, fp32_part, master, _ = _train.state_widths(engine)
+    return {
+        "grad_bytes": grad, "fp32_grad_bytes": fp32_part, "master_bytes": master, "zero": float(engine.zero),
+        "dp": float(engine.dp), "offload_optimizer": float(engine.offload_optimizer),
+        "offload_params": float(engine.offload_params),
+        "recompute": float(TRAIN_RECOMPUTE.index(engine.recompute)),
+        "eager_attention": float(engine.attention == "eager"),
+        "train_act_bytes": float(TRAIN_PRECISIONS[engine.precision][0]),
+    }
+
+
+def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
+    """Return the ``vc_train`` row of `spec` trained from `dtype` under `engine` (zeros for inference engines)."""
+    if engine.kind != "train":
+        return [0.0] * len(TRAIN_FIELDS)
+    base = _train.training_base(spec, dtype, engine)[0]
+    weights = dict(base.weight_bytes_by_part(spec))
+    trainable = _train.trainable_by_part(spec, engine)
+    grad = _train.state_widths(engine)[0]
+    if engine.method != "full":                 # the adapters are extra parameters, in their own dtype
+        for part, n in trainable.items():
+            weights[part] += n * grad
+    optim = _train.optimizer_bytes_by_part(spec, engine)
+    largest = _train.largest_module(spec)
+    per_elem = sum(base.weight_bytes_by_part(spec).values()) / max(1, spec.param_count)
+    act = TRAIN_PRECISIONS[engine.precision][0]
+    dequant = float(_train.largest_layer_matrix(spec) * act) if engine.method == "qlora" else 0.0
+    scalars = {
+        "gather_bytes": largest * (per_elem if engine.method != "full" else TRAIN_PRECISIONS[engine.precision][0]),
+        "gather_grad_bytes": float(largest * grad) if engine.method == "full" else 0.0,
+        "adapter_token_layer": _train.adapter_token_layer_bytes(spec, engine),
+        "dequant_bytes": dequant,
+        "trainable_total": float(sum(trainable.values())),
+    }
+    return ([float(weights[p]) for p in PARTS] + [float(trainable[p]) for p in PARTS]
+            + [float(optim[p]) for p in PARTS] + [float(scalars[f]) for f in TRAIN_FIELDS[3 * len(PARTS):]])
+
+
+def pack_train(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
+               engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
+    """Return the ``vc_train`` rows as a C-contiguous float64 array (models, dtypes, engines, len(TRAIN_FIELDS))."""
+    out = np.zeros((len(specs), len(dtypes), len(engines), len(TRAIN_FIELDS)), dtype=np.float64)
+    for k, (engine, _, _) in enumerate(engines):
+        if engine.kind != "train":
+            continue
+        for i, spec in enumerate(specs):
+            for j, dtype in enumerate(dtypes):
+                out[i, j, k] = train_row(spec, dtype, engine)
+    return out
 
 
 def engine_kv_bits(engine: EngineSpec) -> tuple[float, float]:

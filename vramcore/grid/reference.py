@@ -97,12 +97,16 @@ __all__ = ["DETAILS", "FIELDS", "MAX_COUNT", "reference_estimate", "reference_es
 #: Result keys, in the order of :class:`vramcore.Estimate`.
 FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
-                           "kv_blocks", "max_concurrency", "host_bytes", "reasons")
+                           "kv_blocks", "max_concurrency", "host_bytes", "gradients_bytes", "optimizer_bytes",
+                           "master_weights_bytes", "trainable_params", "reasons")
+#: The training fields, 0 under the inference engines.
+TRAIN_OUTPUTS: tuple[str, ...] = ("gradients_bytes", "optimizer_bytes", "master_weights_bytes", "trainable_params")
 
 #: Bits of ``reasons`` (vramcore.grid.results.REASONS, include/vramcore/common.h VC_WHY_*).
 WEIGHTS_EXCEED_GPU, TOTAL_EXCEEDS_GPU, NO_KV_BUDGET, KV_BELOW_BATCH = 1, 2, 4, 8
 KV_BELOW_MAX_MODEL_LEN, CONTEXT_BEYOND_MAX_MODEL_LEN, CONTEXT_BEYOND_TRAINED, APPROXIMATE = 16, 32, 64, 128
-BLOCKING = 63
+BLOCKING = 63 | 256   # with format_not_runnable_on_engine (training methods; set in Python by the kernel side)
+FORMAT_NOT_RUNNABLE = 256
 
 #: Extra keys of ``reference_estimate_exact(..., details=True)`` for the paged engines.
 DETAILS: tuple[str, ...] = ("budget_bytes", "block_bytes", "blocks_per_request", "kv_groups",
@@ -117,7 +121,7 @@ _LINEAR_PARTS = frozenset({"attention", "mlp_dense", "mlp_routed_experts", "mlp_
 _LAYER_PARTS = ("attention", "mlp_dense", "mlp_routed_experts", "mlp_shared_experts", "router", "norms")
 
 #: Engines that split layers over ``n_gpus`` (the others split tensors).
-_LAYER_SPLIT_KINDS = ("transformers", "llamacpp")
+_LAYER_SPLIT_KINDS = ("transformers", "llamacpp", "train")
 #: Engines that size their KV cache from a memory budget.
 _PAGED_KINDS = ("vllm", "sglang", "trtllm")
 
@@ -292,7 +296,12 @@ def _attention_split(spec: ModelSpec) -> tuple[Fraction, Fraction]:
 
 
 def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, pp: int) -> Fraction:
-    """Weights on the most loaded GPU.
+    """Weights on the most loaded GPU (see :func:`_split_parts`)."""
+    return _split_parts(spec, _stored_part_bytes(spec, dtype), tp, pp)
+
+
+def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, pp: int) -> Fraction:
+    """Return the share of per-part figures (bytes or elements) on the most loaded GPU.
 
     TP splits the attention and MLP matrices and the vocabulary; k/v projections
     split over at most kv_heads ranks; MLA latent projections, norms and the router
@@ -300,7 +309,6 @@ def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, pp: int) -> Fraction:
     layers, plus the embedding (first stage) or the lm_head (last stage; a tied
     lm_head is a second copy of the embedding there), whichever is larger.
     """
-    parts = _stored_part_bytes(spec, dtype)
     kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
     assert kv_heads is not None
     kv_share, replicated_share = _attention_split(spec)
@@ -787,6 +795,159 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
     return out
 
 
+# ---------------------------------------------------------------------- training
+def _norm_tensors(spec: ModelSpec, width: int, a: Fraction) -> list[Fraction]:
+    """Return the bytes per token one RMSNorm saves for backward.
+
+    Its fp32 input, the rsqrt, and the 16-bit cast its weight multiplies
+    (Llama style) or the fp32 normalized copy (Gemma's 1 + weight).
+    """
+    last = Fraction(4 * width) if spec.norm_plus_one else a * width
+    return [Fraction(4 * width), Fraction(4), last]
+
+
+def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str) -> tuple[Fraction, Fraction]:
+    """Return (bytes per token, bytes per query x key of one sequence) one decoder layer saves for backward."""
+    h = spec.hidden_size
+    heads = Fraction(spec.num_heads, tp)
+    if spec.is_mla:
+        kv_heads = heads
+        dk = spec.qk_nope_head_dim + spec.qk_rope_head_dim  # type: ignore[operator]
+        dv = spec.v_head_dim
+    else:
+        kv_heads = max(Fraction(1), Fraction(spec.num_kv_heads, tp))  # type: ignore[arg-type]
+        dk = dv = spec.head_dim
+    assert dk is not None and dv is not None
+    saved: list[Fraction] = []
+    for _ in range(spec.norms_per_layer):
+        saved += _norm_tensors(spec, h, a)
+    saved += [a * h, a * h]                   # the attention and MLP inputs, saved by their first linears
+    if spec.qk_norm:
+        saved += [4 * heads * dk, 4 * heads, a * heads * dk, 4 * kv_heads * dk, 4 * kv_heads, a * kv_heads * dk]
+    if spec.is_mla:
+        latent = spec.kv_lora_rank + spec.qk_rope_head_dim  # type: ignore[operator]
+        saved += _norm_tensors(spec, latent, a) + [a * latent]
+    scores = Fraction(0)
+    if eager:
+        saved += [a * heads * dk, a * heads * dk, a * heads * dv, a * heads * dv]  # q; k, v repeated; output
+        scores = heads * (4 + a + (a if spec.attn_softcap else 0))                 # fp32 softmax, 16-bit probs
+    else:
+        saved += [a * heads * dk, a * kv_heads * dk, a * kv_heads * dv, a * heads * dv, 4 * heads]  # + logsumexp
+    if mlp_kind == "dense":
+        saved += [a * Fraction(spec.intermediate_size, tp)] * 4
+    else:
+        ie = Fraction(spec.moe_intermediate_size, tp)  # type: ignore[arg-type]
+        saved += [Fraction(4 * spec.num_experts)] + [a * h + 4 * a * ie] * spec.experts_per_token
+        saved += [a * Fraction(spec.shared_expert_intermediate_size, tp)] * 4 + [a * h]
+    return sum(saved, Fraction(0)), scores
+
+
+def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int, pp: int, context: int,
+                       batch: int, adapter_token_layer: Fraction) -> Fraction:
+    """Return the activation peak of one training step, layer by layer over the stage's share of each kind."""
+    eager = engine.attention == "eager"
+    checkpointing = engine.recompute == "full"
+    selective = engine.recompute == "selective"
+    h, vocab = spec.hidden_size, Fraction(spec.vocab_size, tp)
+    share = _stage_share(spec, pp)
+    in_flight = pp                               # 1F1B: the first stage holds pp micro-batches
+    tokens, s2 = batch * context, context * context
+    kinds = spec.mlp_layer_types or ()
+    per_layer = {k: _layer_saved(spec, a, tp, eager, k) for k in set(kinds)}
+    layers_tok = sum((per_layer[k][0] + adapter_token_layer for k in kinds), Fraction(0)) * share
+    layers_sq = sum((per_layer[k][1] for k in kinds), Fraction(0)) * share
+    norm_consts = 4 * h * spec.norms_per_layer * spec.num_layers * share if spec.norm_plus_one else 0
+    one_tok = max(per_layer[k][0] for k in kinds) + adapter_token_layer
+    one_sq = max(per_layer[k][1] for k in kinds)
+    outer = sum(_norm_tensors(spec, h, a), Fraction(0)) + a * h + 4 * vocab + 16 \
+        + (a * vocab if spec.final_softcap else 0)
+    rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
+    per_sequence = context * (2 * a * rotary + (8 if checkpointing else 0))  # type: ignore[operator]
+    constant = 4 + (a if spec.embed_scale else 0) + (4 * h if spec.norm_plus_one else 0)
+    if checkpointing:
+        kinds_of_attention = (spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)
+        saved = tokens * (in_flight * spec.num_layers * share * a * h + outer)
+        saved += (s2 * a * kinds_of_attention if eager else 0)
+        layer_transient = tokens * one_tok + batch * s2 * one_sq
+    else:
+        saved = tokens * (in_flight * layers_tok + outer) + in_flight * norm_consts
+        saved += 0 if selective else in_flight * batch * s2 * layers_sq
+        layer_transient = batch * s2 * one_sq if selective else Fraction(0)
+    saved += per_sequence + constant + (8 if batch == 1 else 0)
+    widest = max(spec.intermediate_size if "dense" in kinds else 0,
+                 spec.experts_per_token * (spec.moe_intermediate_size or 0) + spec.shared_expert_intermediate_size)
+    layer_transient += tokens * (2 * a * h + 3 * a * Fraction(widest, tp))
+    loss_transient = tokens * (8 + a) * vocab
+    return saved + max(layer_transient, loss_transient)
+
+
+def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: int, context: int, batch: int,
+                gpu_bytes: int | None) -> dict[str, Any]:
+    """Estimate a training step: model states sharded by ZeRO stage, activations saved for backward."""
+    from vramcore.engines import train as rules  # the per-tensor rules (peft, optimizers), not formulas
+
+    base, trains = rules.training_base(spec, dtype, engine)
+    trainable = {p: Fraction(n) for p, n in rules.trainable_by_part(spec, engine).items()}
+    grad, fp32_grad, master_width, _ = (Fraction(x) for x in rules.state_widths(engine))
+    # a quantized base as its format stores it (vramcore.storage, exact per tensor); plain widths otherwise
+    stored = ({p: Fraction(b) for p, b in base.weight_bytes_by_part(spec).items()}
+              if engine.method == "qlora" or rules.format_family(base, spec) != "plain"
+              else _stored_part_bytes(spec, base))
+    base_bytes = sum(stored.values(), Fraction(0))
+    if engine.method != "full":
+        stored = {p: stored[p] + trainable[p] * grad for p in PARTS}
+    optim_parts = {p: Fraction(n) for p, n in rules.optimizer_bytes_by_part(spec, engine).items()}
+    dp, zero = engine.dp, engine.zero
+    weights_rank = _split_parts(spec, stored, tp, pp)
+    params = _split_parts(spec, trainable, tp, pp)
+    optim_rank = _split_parts(spec, optim_parts, tp, pp)
+    largest = max(t.numel for t in rules.list_tensors(spec))
+    param_bytes = Fraction(rules.PRECISIONS[engine.precision][0])
+    if engine.method == "full":
+        gather, gather_grad = largest * param_bytes, largest * grad
+    else:
+        gather = largest * base_bytes / spec.param_count
+        gather_grad = Fraction(0)
+    shard = dp if zero >= 1 else 1
+    grads16, grads32, master = params * grad, params * fp32_grad / shard, params * master_width / shard
+    optim = optim_rank / shard
+    if zero >= 3:
+        grads16 = Fraction(0) if fp32_grad else grads16 / dp  # DeepSpeed stage 3 counts the fp32 partition only
+    elif zero == 2:
+        grads16 = grads16 / dp
+    weights = weights_rank / dp + gather if zero >= 3 else weights_rank
+    host = Fraction(0)
+    if engine.offload_optimizer:
+        host = grads32 + master + optim
+        grads = grads16 if zero <= 1 else Fraction(0)
+        optim = master = Fraction(0)
+    else:
+        grads = grads16 + grads32
+    if zero >= 3:
+        grads += gather_grad
+        if engine.offload_params:
+            host += weights_rank / dp
+            weights = gather
+    a = param_bytes if engine.precision == "fp32" else Fraction(2)
+    adapter = Fraction(rules.adapter_token_layer_bytes(spec, engine))
+    dequant = rules.largest_layer_matrix(spec) * a if engine.method == "qlora" else 0
+    activations = _whole(_train_activations(spec, engine, a, tp, pp, context, batch, adapter) + dequant)
+    weights, grads, optim, master, host = (_whole(x) for x in (weights, grads, optim, master, host))
+    overhead = engine.cuda_context_bytes + _whole(Fraction(engine.allocator_reserve_fraction) * activations)
+    total = weights + grads + optim + master + activations + overhead
+    out: dict[str, Any] = dict.fromkeys(FIELDS)
+    out["_why"] = 0 if trains else FORMAT_NOT_RUNNABLE   # full fine-tuning of quantized weights, QLoRA over non-NF4
+    out.update(weights_bytes=weights, kv_cache_bytes=Fraction(0), activation_bytes=activations,
+               overhead_bytes=overhead, total_bytes=total, kv_capacity_tokens=Fraction(0), kv_blocks=Fraction(0),
+               host_bytes=host, gradients_bytes=grads, optimizer_bytes=optim, master_weights_bytes=master,
+               trainable_params=sum(trainable.values(), Fraction(0)))
+    if gpu_bytes is not None:
+        memory = Fraction(gpu_bytes)
+        out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
+                   max_concurrency=Fraction(0))
+    return out
+
+
 # ---------------------------------------------------------------------- public
 def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec,
                              n_gpus: int, context: int, batch: int, gpu_bytes: int | None, *,
@@ -875,12 +1036,17 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
         raise TypeError(f"gpu_name must be a str or None, got {gpu_name!r}")
     if engine.kind == "transformers":
         out = _transformers_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory)
+    elif engine.kind == "train":
+        out = _train_cell(spec, dtype, engine, tp_, pp_, context, batch, memory)
     elif engine.kind == "llamacpp":
         out = _llamacpp_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory)
     else:
         if memory is None:
             raise ValueError(f"engine {engine.name!r} sizes its KV cache from the GPU's memory; pass gpu_bytes")
         out = _paged_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory, gpu_name)
+    for name in TRAIN_OUTPUTS:
+        if out.get(name) is None:
+            out[name] = Fraction(0)
     _verdict(out, spec, engine, context)
     if details:
         return {**dict.fromkeys(DETAILS), **out}
@@ -1078,7 +1244,8 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     for name, value in (("weights_bytes", weights), ("kv_cache_bytes", kv), ("activation_bytes", activations),
                         ("overhead_bytes", overhead), ("total_bytes", total),
                         ("kv_capacity_tokens", ctx * bat), ("kv_blocks", 0.0),
-                        ("max_concurrency", concurrency), ("host_bytes", 0.0)):
+                        ("max_concurrency", concurrency), ("host_bytes", 0.0),
+                        *((name, 0.0) for name in TRAIN_OUTPUTS)):
         full = np.empty(shape, dtype=np.float64)
         full[...] = value
         out[name] = full

@@ -107,11 +107,12 @@ def resolve_parallelism(engine: EngineSpec, n_gpus: int, tp: int | None, pp: int
     """Return (tp, pp) for `engine`.
 
     With neither given, `n_gpus` GPUs mean pipeline stages for engines that
-    split layers (transformers ``device_map``, llama.cpp) and tensor
+    split layers (transformers ``device_map``, llama.cpp, training; data-parallel GPUs are the training
+    engine's ``dp``) and tensor
     parallelism for the serving engines (vLLM, SGLang, TensorRT-LLM).
     """
     if tp is None and pp is None:
-        return (1, n_gpus) if engine.kind in ("transformers", "llamacpp") else (n_gpus, 1)
+        return (1, n_gpus) if engine.kind in ("transformers", "llamacpp", "train") else (n_gpus, 1)
     tp_ = _validation.positive_int("tp", tp) if tp is not None else 1
     pp_ = _validation.positive_int("pp", pp) if pp is not None else 1
     if n_gpus != 1 and n_gpus != tp_ * pp_:

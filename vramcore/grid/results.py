@@ -60,7 +60,8 @@ def reason_names(code: int) -> tuple[str, ...]:
 #: Result fields, in the order of :class:`vramcore.Estimate`.
 FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
-                           "kv_blocks", "max_concurrency", "host_bytes", "reasons")
+                           "kv_blocks", "max_concurrency", "host_bytes", "gradients_bytes", "optimizer_bytes",
+                           "master_weights_bytes", "trainable_params", "reasons")
 #: Axis names of a sweep (a sixth, "engine", when several engines are swept).
 DIMS: tuple[str, ...] = ("model", "dtype", "context", "batch", "gpu")
 
@@ -117,7 +118,16 @@ class Estimate:
         concurrency for N tokens per request").
     host_bytes : float
         Host memory the engine uses (llama.cpp: embeddings, layers not
-        offloaded, the logits buffer).
+        offloaded, the logits buffer; training: offloaded optimizer states,
+        master weights, fp32 gradients and ZeRO-3 parameters, per GPU).
+    gradients_bytes, optimizer_bytes, master_weights_bytes : float
+        Training engines: gradients (16-bit, and DeepSpeed's fp32 partition),
+        optimizer states and fp32 master weights on the GPU; 0 for inference.
+        ``activation_bytes`` is then what autograd saves for backward plus the
+        backward's transient peak, logits and loss buffers included.
+    trainable_params : float
+        Training engines: trainable parameters of the whole model (LoRA: the
+        adapters, as peft counts them); 0 for inference.
     tp, pp : int
         Tensor- and pipeline-parallel degrees.
     weights_by_part : dict of str to float
@@ -153,6 +163,10 @@ class Estimate:
     kv_blocks: float = 0.0
     max_concurrency: float | None = 0.0
     host_bytes: float = 0.0
+    gradients_bytes: float = 0.0
+    optimizer_bytes: float = 0.0
+    master_weights_bytes: float = 0.0
+    trainable_params: float = 0.0
     tp: int = 1
     pp: int = 1
     weights_by_part: dict[str, float] = field(default_factory=dict)
@@ -207,14 +221,27 @@ class Estimate:
         par = f", tp={self.tp} pp={self.pp}" if self.n_gpus > 1 else ""
         head = (f"{self.model}: {self.dtype} weights, KV in {kv}, context {self.context:,} x batch "
                 f"{self.batch:,}, engine {self.engine}{par}")
-        rows = [
-            ("weights", self.weights_bytes),
-            ("KV cache", self.kv_cache_bytes),
-            ("activations", self.activation_bytes),
-            ("overhead", self.overhead_bytes),
-            ("total", self.total_bytes),
-        ]
+        training = self.gradients_bytes or self.optimizer_bytes or self.trainable_params
+        if training:
+            head = (f"{self.model}: {self.dtype} weights, sequence {self.context:,} x micro-batch {self.batch:,}, "
+                    f"engine {self.engine}{par}")
+            rows = [("weights", self.weights_bytes), ("gradients", self.gradients_bytes),
+                    ("optimizer", self.optimizer_bytes), ("master", self.master_weights_bytes),
+                    ("activations", self.activation_bytes), ("overhead", self.overhead_bytes),
+                    ("total", self.total_bytes)]
+        else:
+            rows = [
+                ("weights", self.weights_bytes),
+                ("KV cache", self.kv_cache_bytes),
+                ("activations", self.activation_bytes),
+                ("overhead", self.overhead_bytes),
+                ("total", self.total_bytes),
+            ]
         lines = [head] + [f"  {name:<12}{gib(v)}" for name, v in rows]
+        if training:
+            share = f" ({self.trainable_params / self.param_count:.2%} of {self.param_count:,})" \
+                if self.param_count else ""
+            lines.insert(1, f"  trainable {self.trainable_params:,.0f} parameters{share}")
         if self.weights_by_part:
             parts = ", ".join(f"{p} {b / GiB:.2f}" for p, b in self.weights_by_part.items() if b)
             lines.insert(2, f"    {self.bits_per_weight:.4g} bits/weight; whole model by part (GiB): {parts}")
@@ -296,6 +323,10 @@ class Sweep:
     kv_blocks: np.ndarray
     max_concurrency: np.ndarray
     host_bytes: np.ndarray
+    gradients_bytes: np.ndarray
+    optimizer_bytes: np.ndarray
+    master_weights_bytes: np.ndarray
+    trainable_params: np.ndarray
     reasons: np.ndarray
     tp: int = 1
     pp: int = 1

@@ -16,6 +16,7 @@ import vramcore.grid._kernel as _kernel
 import vramcore.grid.pack as _pack
 import vramcore.grid.validation as _validation
 from vramcore.engines import EngineSpec, loads_format, needs_fp8_hardware
+from vramcore.engines.train import training_base
 from vramcore.grid.progress import Chunks, check_progress
 from vramcore.grid.resolve import gpu_memory_bytes, label, prepare_engines, resolve_gpu, resolve_model
 from vramcore.grid.results import REASONS, Sweep
@@ -69,7 +70,10 @@ def format_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], engines:
         for i, spec in enumerate(specs):
             family = format_family(dtype, spec)
             for e, engine in enumerate(engines):
-                out[i, j, e] = not loads_format(engine, family)
+                if engine.kind == "train":      # what each method trains from (vramcore/engines/train.py)
+                    out[i, j, e] = not training_base(spec, dtype, engine)[1]
+                else:
+                    out[i, j, e] = not loads_format(engine, family)
     return out
 
 
@@ -86,6 +90,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
     part_bytes = _pack.pack_weights(specs, dtypes)
     engines_arr = _pack.pack_engines(engines)
+    train_arr = _pack.pack_train(specs, dtypes, engines)
     plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines))
     out = np.empty((len(_kernel.RESULT_FIELDS), cells), dtype=np.float64)
     fits = np.empty(cells, dtype=np.bool_)
@@ -94,7 +99,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     per_row = gpu_bytes.size * len(engines)
     with Chunks(rows, CHUNK_CELLS // per_row, per_row, progress) as chunks:  # Ctrl-C between chunks
         for start, stop in chunks:
-            _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, contexts, batches, gpu_bytes,
+            _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, train_arr, contexts, batches, gpu_bytes,
                          gpu_large, plans, out, fits_u8, start, stop, threads)
     result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
     result["reasons"] = result["reasons"].astype(np.uint16)

@@ -152,6 +152,15 @@ class ModelSpec:
     router_fp32 : bool
         The engine keeps router weights in fp32 whatever the weight dtype
         (transformers does for DeepSeek-V3).
+    norm_plus_one : bool
+        RMSNorm scales by ``1 + weight`` in fp32 (Gemma): a training step saves
+        an fp32 normalized copy per norm.
+    embed_scale : bool
+        Embeddings are multiplied by ``sqrt(hidden_size)`` (Gemma).
+    attn_softcap, final_softcap : bool
+        tanh soft-capping of the attention scores / of the logits (Gemma-2's
+        ``attn_logit_softcapping`` / ``final_logit_softcapping``): one more
+        tensor saved for backward.
     model_type : str, optional
         Hugging Face ``model_type`` the spec was read from, if any.
     quantization : str or DType, optional
@@ -211,6 +220,10 @@ class ModelSpec:
     router_bias: bool = False
     expert_bias: bool = False
     router_fp32: bool = False
+    norm_plus_one: bool = False
+    embed_scale: bool = False
+    attn_softcap: bool = False
+    final_softcap: bool = False
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
 
@@ -229,7 +242,8 @@ class ModelSpec:
             if value is not None and type(value) is not int:
                 object.__setattr__(self, name, int(value))
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "attention_sinks",
-                     "router_bias", "expert_bias", "router_fp32"):
+                     "router_bias", "expert_bias", "router_fp32", "norm_plus_one", "embed_scale", "attn_softcap",
+                     "final_softcap"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")

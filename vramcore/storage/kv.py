@@ -46,6 +46,7 @@ ENGINE_KV_TYPES: dict[str, dict[str, float]] = {
     "sglang": {"bf16": 16.0, "bfloat16": 16.0, "fp8_e4m3": 8.0, "fp8_e5m2": 8.0},
     "trtllm": {"fp8": 8.0, "int8": 8.0, "nvfp4": 4.5},
     "transformers": {},  # the plain dtypes below, by vramcore's names
+    "train": {},  # no KV cache in a training step: the setting is accepted and has no effect
 }
 
 

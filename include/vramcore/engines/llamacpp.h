@@ -129,6 +129,7 @@ VC_INLINE void vc_llamacpp_row(const vc_plan *p, double context, double batch, v
 VC_INLINE void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double context, double gpu_bytes,
                                    vc_result *r, vc_parts *s)
 {
+    (void)gpu_bytes;                /* the row decides everything; the GPU only checks the fit (engines.h) */
     s->kv = q->kv;
     s->act = q->act;
     s->ovh = q->ovh;

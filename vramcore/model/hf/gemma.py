@@ -5,24 +5,33 @@ from __future__ import annotations
 from vramcore.model.hf._reader import Fields, Reader, common_fields, set_layer_types
 
 
-def _gemma_common(r: Reader) -> Fields:
+def _gemma_common(r: Reader, capped: bool) -> Fields:
     # Gemma: four norms per layer, tied embeddings by default.
     out = common_fields(r, tie_default=True)
     bias = r.bool("attention_bias", False)
-    out.update(qkv_bias=bias, o_bias=bias, norms_per_layer=4)
+    # Gemma's RMSNorm scales by (1 + weight) and the embeddings by sqrt(hidden) (modeling_gemma2/3.py);
+    # Gemma-2 soft-caps attention scores and logits with tanh when the config sets a cap
+    out.update(qkv_bias=bias, o_bias=bias, norms_per_layer=4, norm_plus_one=True, embed_scale=True,
+               attn_softcap=_capped(r, "attn_logit_softcapping", capped),
+               final_softcap=_capped(r, "final_logit_softcapping", capped))
     return out
+
+
+def _capped(r: Reader, key: str, default: bool) -> bool:
+    # a key left out takes the config class's default: 50.0 / 30.0 in Gemma2Config, None in Gemma3TextConfig
+    return r.cfg[key] is not None if key in r.cfg else default
 
 
 def read_gemma2(r: Reader) -> Fields:
     """Fields of a ``gemma2`` config: even-indexed layers slide."""
-    out = _gemma_common(r)
+    out = _gemma_common(r, capped=True)
     set_layer_types(r, out, lambda i: (i + 1) % 2 != 0)
     return out
 
 
 def read_gemma3(r: Reader) -> Fields:
     """Fields of a ``gemma3_text`` config: q/k norms; every ``sliding_window_pattern``-th layer is global."""
-    out = _gemma_common(r)
+    out = _gemma_common(r, capped=False)
     out["qk_norm"] = True
     pattern = r.int("sliding_window_pattern", 6, minimum=1) if r.cfg.get("layer_types") is None else 1
     set_layer_types(r, out, lambda i: (i + 1) % pattern != 0)

@@ -1,0 +1,154 @@
+/*
+ * vramcore/training.h -- what one training step holds beyond the weights:
+ * gradients, optimizer states and master weights under ZeRO, and the
+ * activations autograd saves for the backward pass.  The training engine
+ * (engines/train.h) builds its plan from these; knobs and sources in
+ * vramcore/engines/train.py.
+ *
+ * Saved activations were measured tensor by tensor (each storage once) with
+ * torch.autograd.graph.saved_tensors_hooks on small copies of Llama-3.2-1B,
+ * Qwen3-0.6B and Gemma-2-2B (tools/measure_training.py ->
+ * tests/data/training_measured.json); the per-layer and the non-layer terms
+ * below reproduce those figures to the byte.  What each term is, in the
+ * measured models (a = bytes of a 16-bit activation element):
+ *
+ *   RMSNorm (Llama style): its fp32 input (4h), the rsqrt (4) and the 16-bit
+ *     cast the weight multiplies (a h); Gemma style: fp32 input, rsqrt and the
+ *     fp32 normalized copy (8h + 4), plus the fp32 (1 + weight) per norm;
+ *   the two norm outputs that feed linears (2 a h);
+ *   q/k norms (Qwen3, Gemma-3): fp32 input, rsqrt per head, 16-bit cast;
+ *   SDPA / flash: q and k after rotary, v, the output and the fp32 logsumexp
+ *     per head; eager: q, k and v repeated to every head, the reshaped output,
+ *     and per (query x key) the fp32 softmax and its 16-bit copy (+ the tanh of
+ *     soft-capping);
+ *   gated MLP: gate, up, act(gate) and act(gate) x up (4 a i);
+ *   outside the layers: the final norm and its output, the fp32 log-softmax of
+ *     the loss (4 V; + the tanh of logit soft-capping), token ids and labels
+ *     (8 + 8 bytes), the rotary cos/sin of one sequence (2 a rot) and the loss.
+ *
+ * Gradient checkpointing (non-reentrant) keeps each layer's input (a h) and,
+ * under eager attention, one 16-bit mask per attention kind; the layer's own
+ * tensors come back during its backward.  Mixture-of-experts and MLA layers
+ * follow the same rules on their own tensors but were not measured (the
+ * assumption is named in vramcore/engines/train.py).
+ */
+#pragma once
+
+#include "vramcore/weights.h"
+
+/* Bytes that scale with b x s (tok), with s only (pos: one sequence's rotary
+ * tables), with b x s^2 (sq: eager scores), with s^2 only (sq1: masks) and not
+ * at all (cst). */
+typedef struct {
+    double tok, pos, sq, sq1, cst;
+} vc_act_terms;
+
+/* One RMSNorm of width `w`, per token (cst: its constant fp32 (1 + weight)). */
+static inline double vc_norm_saved(const vc_model *m, double w, double a)
+{
+    return m->norm_kind != 0.0 ? 8.0 * w + 4.0 : 4.0 * w + 4.0 + a * w;
+}
+
+/* What one decoder layer saves for backward, per token, without the MLP; `sq`
+ * per (query x key) of one sequence; `cst` the norms' fp32 constants. */
+static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a, double tp, double eager)
+{
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0, 0.0};
+    double h = m->hidden;
+    double heads = m->num_heads / tp;
+    double kvh = m->mla_latent > 0.0 ? heads : vc_max(1.0, m->kv_heads / tp);
+    double q = heads * m->head_dim_k, k = kvh * m->head_dim_k, v = kvh * m->head_dim_v;
+    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a) + 2.0 * a * h;
+    if (m->norm_kind != 0.0)
+        t.cst = m->norms_per_layer * 4.0 * h;
+    if (m->qk_norm != 0.0)
+        t.tok += 4.0 * q + 4.0 * heads + a * q + 4.0 * k + 4.0 * kvh + a * k;
+    if (m->mla_latent > 0.0)       /* the compressed latent and its norm (not measured) */
+        t.tok += vc_norm_saved(m, m->mla_latent, a) + a * m->mla_latent;
+    if (eager != 0.0) {
+        t.tok += a * (q + heads * m->head_dim_k + 2.0 * heads * m->head_dim_v);
+        t.sq = heads * (4.0 + a + (m->attn_softcap != 0.0 ? a : 0.0));
+    } else {
+        t.tok += a * (q + k + v + heads * m->head_dim_v) + 4.0 * heads;
+    }
+    return t;
+}
+
+/* A dense gated MLP's saved tensors per token. */
+static inline double vc_dense_mlp_saved(const vc_model *m, double a, double tp)
+{
+    return 4.0 * a * m->dense_intermediate / tp;
+}
+
+/* A routed MLP's per token (not measured): the fp32 router probabilities, each
+ * routed copy of the token with its expert's gated MLP, the shared experts and
+ * the combined output. */
+static inline double vc_moe_mlp_saved(const vc_model *m, double a, double tp)
+{
+    return 4.0 * m->n_experts + m->experts_per_token * (a * m->hidden + 4.0 * a * m->expert_intermediate / tp)
+           + 4.0 * a * m->shared_intermediate / tp + a * m->hidden;
+}
+
+/* Everything outside the decoder layers: final norm and its output, the loss's
+ * fp32 log-softmax (its vocabulary split over TP), ids and labels, one
+ * sequence's rotary cos/sin, the loss scalar and Gemma's embedding scale. */
+static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp, double checkpointing)
+{
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0, 0.0};
+    double h = m->hidden;
+    t.tok = vc_norm_saved(m, h, a) + a * h + 4.0 * m->vocab / tp + 16.0;
+    if (m->final_softcap != 0.0)
+        t.tok += a * m->vocab / tp;
+    t.pos = 2.0 * a * m->rotary_dim + (checkpointing != 0.0 ? 8.0 : 0.0);
+    t.cst = 4.0 + (m->embed_scale != 0.0 ? a : 0.0) + (m->norm_kind != 0.0 ? 4.0 * h : 0.0);
+    return t;
+}
+
+/* Gradients, optimizer states and master weights on one GPU, and what is
+ * offloaded to the host: the per-part inputs split over TP / PP like the
+ * weights, then sharded over dp by ZeRO stage (DeepSpeed's accounting,
+ * estimate_zero2/3_model_states_mem_needs: stage 1 shards optimizer states and
+ * master weights, stage 2 also the gradients, stage 3 also the parameters,
+ * with the largest layer's parameters and gradients gathered whole). */
+typedef struct {
+    double weights, grads, optim, master, host;
+} vc_states;
+
+static inline vc_states vc_train_states(const vc_model *m, const vc_train *t, const vc_engine *e, double share)
+{
+    vc_states s;
+    double w = vc_weights_bytes(m, t->weight_bytes, e, share);
+    double n = vc_weights_bytes(m, t->trainable, e, share);
+    double opt = vc_weights_bytes(m, t->optim_bytes, e, share);
+    double dp = vc_max(1.0, e->dp), zero = e->zero;
+    double g16 = n * e->grad_bytes, g32 = n * e->fp32_grad_bytes, mw = n * e->master_bytes;
+    double sharded_states = (g32 + mw + opt) / (zero >= 1.0 ? dp : 1.0);
+    s.weights = zero >= 3.0 ? w / dp + t->gather_bytes : w;
+    s.host = 0.0;
+    if (zero >= 3.0)
+        g16 = g32 > 0.0 ? 0.0 : g16 / dp;   /* DeepSpeed stage 3 counts the fp32 partition only */
+    else if (zero >= 2.0)
+        g16 /= dp;
+    if (e->offload_optimizer != 0.0) {
+        s.host = sharded_states;
+        s.grads = (zero >= 2.0 ? 0.0 : g16);
+        s.optim = s.master = 0.0;
+    } else {
+        s.grads = g16 + g32 / (zero >= 1.0 ? dp : 1.0);
+        s.optim = opt / (zero >= 1.0 ? dp : 1.0);
+        s.master = mw / (zero >= 1.0 ? dp : 1.0);
+    }
+    if (zero >= 3.0) {
+        s.grads += t->gather_grad_bytes;
+        if (e->offload_params != 0.0) {
+            s.host += w / dp;
+            s.weights = t->gather_bytes;
+        }
+    }
+    s.weights = vc_whole(s.weights);
+    s.grads = vc_whole(s.grads);
+    s.optim = vc_whole(s.optim);
+    s.master = vc_whole(s.master);
+    s.host = vc_whole(s.host);
+    return s;
+}

@@ -1,0 +1,462 @@
+"""Training: one optimizer step of full fine-tuning, LoRA or QLoRA, as an engine.
+
+``get_engine("train")`` (full fine-tuning), ``get_engine("lora")`` and
+``get_engine("qlora")`` are one engine kind, ``"train"``, whose knobs are named
+as the training stacks name them (``method``, ``lora_rank``, ``lora_targets``,
+``optimizer``, ``precision``, ``recompute``, ``attention``, ``zero``, ``dp``,
+``offload_optimizer``, ``offload_params``; aliases such as
+``gradient_checkpointing``, ``fsdp``, ``target_modules``, ``optim`` and
+transformers' optimizer names are accepted).  ``context`` is the sequence
+length and ``batch`` the micro-batch per GPU.  The formulas are
+``include/vramcore/training.h`` and ``include/vramcore/engines/train.h``; this
+module holds the rules that need a model's tensors: which parameters LoRA
+adds (as peft counts them), what each optimizer keeps per tensor, and the
+per-element widths of gradients and master weights.
+
+Rules and their sources
+-----------------------
+- LoRA adds ``r x (in + out)`` parameters per adapted ``nn.Linear`` (peft
+  ``LoraLayer.update_layer``); "all-linear" adapts every ``nn.Linear`` but the
+  output layer (peft ``_maybe_include_all_linear_layers``).  transformers 5
+  stores the routed experts as fused 3-D parameters: peft 0.21 adapts them with
+  ``ParamWrapper`` at rank ``r`` per expert (``down_proj``) and ``2 r`` for the
+  fused ``gate_up_proj`` (its ``rank_pattern``), and the router as ``gate.weight``;
+  for the model types it converts (peft ``utils/transformers_weight_conversion.py``,
+  ``_MOE_TARGET_MODULE_MAPPING``: Mixtral's ``w1/w2/w3/gate``, the Qwen2-MoE group's
+  ``gate_proj/up_proj/down_proj/gate``) the named MLP projections go to the
+  experts only, so dense and shared-expert MLPs of those models are not adapted.
+  Measured: tests/data/training_measured.json (peft 0.21.2, every card family).
+- peft keeps adapters in float32 on a 16-bit base (``autocast_adapter_dtype=True``,
+  measured), so their gradients and optimizer states are float32 and need no
+  master copy.
+- Optimizer states per trainable tensor of ``n`` elements, measured after one
+  step (same file): AdamW / Adam two states, SGD with momentum one, Lion one
+  (bitsandbytes keeps it fp32), Muon one (2-D matrices; the rest AdamW),
+  Adafactor a row and a column vector for matrices (``4 (rows + cols) + 4``),
+  ``4 n + 4`` for vectors; 8-bit AdamW / Lion (bitsandbytes, paged or not) one
+  byte per state element plus an fp32 absmax per 256 elements, and the shared
+  256-entry fp32 quantization maps, with 32-bit states for tensors under 4096
+  elements (``min_8bit_size``).  States are fp32 under mixed precision (the
+  optimizer steps the fp32 master weights) and in the parameter dtype otherwise.
+- Mixed precision (``"bf16-mixed"`` / ``"fp16-mixed"``, DeepSpeed / Megatron
+  style): 16-bit parameters and gradients, fp32 master weights; under ZeRO >= 1
+  DeepSpeed also keeps an fp32 gradient partition.  ZeRO sharding and the
+  largest layer gathered under stage 3 follow DeepSpeed's own estimators
+  (``estimate_zero2_model_states_mem_needs``, ``..._zero3_...``), which the tests
+  reproduce byte for byte.  DeepSpeed's host figures add a 1.5 buffer factor and
+  per-process load copies that ``host_bytes`` (per GPU) leaves out.
+- Activations: see include/vramcore/training.h (measured per tensor on CPU).
+  Assumptions, not measured: the backward's transient (gradients of one layer,
+  ``2 a h + 3 a x MLP width`` per token; the loss's fp32 gradients,
+  ``(8 + a) V`` per token), pipeline stages holding ``pp`` micro-batches (1F1B),
+  hidden-sized tensors replicated over TP (no sequence parallelism), and LoRA
+  keeping full fine-tuning's activations plus, per adapted module, its fp32 input
+  and its A output (peft casts the input to the adapter dtype) -- frozen modules
+  save less, so this is an upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vramcore._errors import VramcoreWarning
+from vramcore.engines.base import TRAIN_METHODS, TRAIN_OPTIMIZERS, TRAIN_PRECISIONS, EngineSpec, MiB
+from vramcore.model.spec import PARTS, ModelSpec
+from vramcore.model.tensors import TensorInfo, list_tensors
+from vramcore.storage.dtypes import DType
+from vramcore.storage.resolve import format_family, get_dtype, resolve_auto
+
+__all__ = ["ENGINE", "METHODS", "OPTIMIZERS", "PRECISIONS", "LoraModule", "lora_modules", "optimizer_state_bytes",
+           "state_widths"]
+
+#: Full fine-tuning; ``get_engine("lora")`` / ``get_engine("qlora")`` are :data:`VARIANTS`.
+ENGINE = EngineSpec(
+    name="train",
+    kind="train",
+    method="full",
+    # the same CUDA context as inference (vramcore/engines/transformers.py)
+    cuda_context_bytes=512 * MiB,
+    # caching-allocator slack: 5 % of the activations (the transformers engine's assumption)
+    allocator_reserve_fraction=0.05,
+    flash_attn=True,
+)
+
+#: Other spellings :func:`vramcore.get_engine` accepts.
+ALIASES: tuple[str, ...] = ("training", "full", "finetune", "fine-tune", "sft")
+
+#: Named variants: ``get_engine("lora")`` is LoRA, ``get_engine("qlora")`` QLoRA over a 4-bit NF4 base.
+VARIANTS: dict[str, EngineSpec] = {
+    "lora": EngineSpec(name="lora", kind="train", method="lora"),
+    "qlora": EngineSpec(name="qlora", kind="train", method="qlora"),
+}
+
+#: Weight formats the engine trains from: plain weights; LoRA also over quantized bases peft supports
+#: (bitsandbytes, GPTQ, AWQ, compressed-tensors, FP8 -- peft ``tuners/lora`` dispatchers).
+LOADS: frozenset[str] = frozenset({"plain", "gptq", "awq", "compressed-tensors", "bitsandbytes", "fp8"})
+
+#: FP8 bases need hardware FP8, as under transformers.
+NEEDS_FP8_HARDWARE = True
+
+#: ``method`` values.
+METHODS = TRAIN_METHODS
+#: ``precision`` values: parameter bytes, whether fp32 master weights are kept.
+PRECISIONS = TRAIN_PRECISIONS
+#: ``optimizer`` values (transformers' ``optim`` names are aliases: engines.base.TRAIN_OPTIMIZER_ALIASES).
+OPTIMIZERS = TRAIN_OPTIMIZERS
+
+#: bitsandbytes: tensors under this many elements keep 32-bit states (``min_8bit_size``).
+BNB_MIN_8BIT_SIZE = 4096
+#: bitsandbytes: one fp32 absmax per block of this many state elements (blockwise quantization).
+BNB_BLOCK = 256
+#: bitsandbytes: the 256-entry fp32 dynamic quantization map of each 8-bit state, shared by all tensors.
+BNB_QMAP_BYTES = 256 * 4
+
+#: transformers 5 model types whose fused experts peft 0.21 converts, with the target names it maps
+#: (peft utils/transformers_weight_conversion.py, _MOE_TARGET_MODULE_MAPPING via transformers'
+#: conversion_mapping._MODEL_TO_CONVERSION_PATTERN).
+_QWEN2_MOE_MAP = {"gate": "router", "gate_proj": "experts.gate_up_proj", "up_proj": "experts.gate_up_proj",
+                  "down_proj": "experts.down_proj"}
+MOE_TARGET_MAPS: dict[str, dict[str, str]] = {
+    "mixtral": {"gate": "router", "w1": "experts.gate_up_proj", "w3": "experts.gate_up_proj",
+                "w2": "experts.down_proj"},
+    **{t: _QWEN2_MOE_MAP for t in ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "olmoe", "glm4_moe")},
+}
+#: The pairs peft refuses to target apart because they are fused into one parameter.
+_FUSED_PAIRS = {"mixtral": ("w1", "w3"), "qwen2_moe": ("gate_proj", "up_proj")}
+
+# llama.cpp tensor roles (vramcore.model.tensors) -> the Hugging Face module leaf name
+_LINEAR_NAMES = {
+    "attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj", "attn_qkv": "qkv_proj", "attn_output": "o_proj",
+    "attn_q_a": "q_a_proj", "attn_q_b": "q_b_proj", "attn_kv_a_mqa": "kv_a_proj_with_mqa",
+    "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj",
+    "ffn_gate_shexp": "gate_proj", "ffn_up_shexp": "up_proj", "ffn_down_shexp": "down_proj",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoraModule:
+    """One module LoRA can adapt, per layer, as peft shapes its adapter.
+
+    An adapter of rank ``r`` is ``lora_A`` of shape ``(k r, in_features)`` and
+    ``lora_B`` of shape ``(out_features, k r)`` with ``k = experts x rank_factor``
+    (peft ``ParamWrapper`` stacks the experts of a fused 3-D parameter; the fused
+    gate_up takes rank ``2 r``).
+
+    Attributes
+    ----------
+    name : str
+        The target name: a module leaf (``"q_proj"``) or, for fused experts and
+        the router, ``"experts.gate_up_proj"``, ``"experts.down_proj"``, ``"router"``.
+    part : str
+        The :data:`vramcore.PARTS` entry the adapter counts in.
+    in_features, out_features : int
+        Input and output width of one module (one expert).
+    experts : int
+        Experts stacked in the parameter (1 for a Linear).
+    rank_factor : int
+        2 for the fused gate_up projection, else 1.
+    layers : int
+        Layers holding the module.
+    linear : bool
+        True for an ``nn.Linear`` ("all-linear" takes it).
+    """
+
+    name: str
+    part: str
+    in_features: int
+    out_features: int
+    experts: int
+    rank_factor: int
+    layers: int
+    linear: bool
+
+    @property
+    def min_dim(self) -> int:
+        """The smallest dimension of one module: a rank above it is refused."""
+        return min(self.in_features, self.out_features)
+
+    def params(self, rank: int) -> int:
+        """Adapter parameters of rank `rank` over all layers."""
+        return self.layers * self.experts * self.rank_factor * rank * (self.in_features + self.out_features)
+
+    def shapes(self, rank: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Shapes of one layer's ``lora_A`` and ``lora_B``."""
+        k = self.experts * self.rank_factor * rank
+        return (k, self.in_features), (self.out_features, k)
+
+
+def lora_modules(spec: ModelSpec) -> tuple[LoraModule, ...]:
+    """Return the modules of `spec` LoRA can adapt, one entry per (name, part), counted over layers.
+
+    Examples
+    --------
+    >>> from vramcore import get_model
+    >>> [(m.name, m.in_features, m.out_features, m.layers) for m in lora_modules(get_model("Llama-3.2-1B").spec)][:2]
+    [('q_proj', 2048, 2048, 16), ('k_proj', 2048, 512, 16)]
+    """
+    found: dict[tuple[str, str], LoraModule] = {}
+
+    def add(name: str, part: str, fin: int, fout: int, experts: int = 1, factor: int = 1,
+            linear: bool = True) -> None:
+        key = (name, part)
+        old = found.get(key)
+        if old is not None and (old.in_features, old.out_features) != (fin, fout):
+            raise ValueError(f"{spec.name}: layers disagree on the shape of {name}")  # not in any supported family
+        found[key] = LoraModule(name, part, fin, fout, experts, factor, (old.layers if old else 0) + 1, linear)
+
+    by_layer: dict[int | None, dict[str, TensorInfo]] = {}
+    for t in list_tensors(spec):
+        if t.role not in ("bias", "norm"):
+            by_layer.setdefault(t.layer, {})[t.role] = t
+    for layer, roles in by_layer.items():
+        if layer is None:
+            continue
+        for role, t in roles.items():
+            if role in _LINEAR_NAMES:
+                name = "gate_up_proj" if role == "ffn_up" and spec.model_type == "phi3" else _LINEAR_NAMES[role]
+                add(name, t.part, t.shape[1], t.shape[0])
+        if "attn_k_b" in roles:                     # HF keeps kv_b_proj whole: kv_lora_rank -> heads x (nope + v)
+            kb, vb = roles["attn_k_b"], roles["attn_v_b"]
+            add("kv_b_proj", "attention", kb.shape[1], kb.shape[0] * kb.shape[2] + vb.shape[0] * vb.shape[1])
+        if "ffn_gate_exps" in roles:
+            g, d = roles["ffn_gate_exps"], roles["ffn_down_exps"]
+            n_exp, inter, h = g.shape
+            add("experts.gate_up_proj", g.part, h, 2 * inter, n_exp, 2, linear=False)
+            add("experts.down_proj", d.part, inter, h, n_exp, 1, linear=False)
+        if "ffn_gate_inp" in roles:
+            r = roles["ffn_gate_inp"]
+            add("router", r.part, r.shape[1], r.shape[0], linear=False)
+    head = by_layer.get(None, {}).get("output")
+    if head is not None:
+        add("lm_head", "lm_head", head.shape[1], head.shape[0])
+    return tuple(found.values())
+
+
+def adapted_modules(spec: ModelSpec, targets: str | Sequence[str], rank: int) -> tuple[LoraModule, ...]:
+    """Return the modules LoRA adapts for `targets`, as peft 0.21 resolves them on transformers 5.
+
+    Raises
+    ------
+    ValueError
+        No target names a module of the model, or gate and up projections of
+        fused experts targeted apart.
+
+    Warns
+    -----
+    VramcoreWarning
+        Target names that are not modules of the model (peft ignores them), or
+        a rank above the smallest dimension of a module named in `targets`
+        (under "all-linear", e.g. Mixtral's 8-expert router at rank 16, peft
+        builds such adapters silently and so does the count).
+    """
+    modules = lora_modules(spec)
+    moe_map = MOE_TARGET_MAPS.get(spec.model_type or "", {}) if spec.is_moe else {}
+    explicit = not isinstance(targets, str) or targets.lower() != "all-linear"
+    if isinstance(targets, str):
+        if targets.lower() != "all-linear":
+            targets = (targets,)
+        else:
+            # peft's all-linear: every nn.Linear but the output layer; on a converted MoE model the v4 expert and
+            # router names too, which the mapping below sends to the fused parameters
+            targets = tuple(dict.fromkeys([m.name for m in modules if m.linear and m.name != "lm_head"]
+                                          + list(moe_map)))
+    wanted = list(dict.fromkeys(targets))
+    fused = _FUSED_PAIRS.get("mixtral" if spec.model_type == "mixtral" else "qwen2_moe") if moe_map else None
+    if fused is not None and (fused[0] in wanted) != (fused[1] in wanted):
+        raise ValueError(f"lora_targets: {fused[0]} and {fused[1]} are one fused parameter (experts.gate_up_proj) "
+                         f"in {spec.name}; target both or neither (peft refuses one alone)")
+    names: set[str] = set()
+    for target in wanted:
+        names.add(moe_map.get(target, target) if target in moe_map else target)
+    # a name mapped to the experts is no longer a module target: dense / shared-expert MLPs of it are left alone
+    mapped_away = {t for t in wanted if t in moe_map}
+    chosen = tuple(m for m in modules if (m.name in names and not (m.linear and m.name in mapped_away)))
+    unknown = [t for t in wanted if t not in moe_map and not any(m.name == t for m in modules)]
+    if not chosen:
+        options = sorted({m.name for m in modules} | set(moe_map))
+        raise ValueError(f"lora_targets {list(wanted)} name no module of {spec.name}; its modules: {options} "
+                         "(or 'all-linear')")
+    if unknown:
+        warnings.warn(f"lora_targets {unknown} are not modules of {spec.name}; peft ignores them",
+                      VramcoreWarning, stacklevel=3)
+    over = [f"{m.name} ({m.min_dim})" for m in chosen if rank > m.min_dim]
+    if over and explicit:
+        # peft builds such an adapter (it is then no low-rank update, and bigger than the module's own delta)
+        warnings.warn(f"lora_rank {rank} is above the smallest dimension of {', '.join(over)} in {spec.name}; "
+                      "the adapter is counted as peft builds it", VramcoreWarning, stacklevel=3)
+    return chosen
+
+
+def trainable_by_part(spec: ModelSpec, engine: EngineSpec) -> dict[str, int]:
+    """Return the trainable parameters of `spec` under `engine`, by :data:`vramcore.PARTS`.
+
+    Full fine-tuning trains every parameter; LoRA and QLoRA only the adapters
+    (counted as peft counts them).
+
+    Examples
+    --------
+    >>> from vramcore import get_engine, get_model
+    >>> sum(trainable_by_part(get_model("Llama-3.2-1B").spec, get_engine("lora", lora_rank=16)).values())
+    11272192
+    """
+    if engine.method == "full":
+        return dict(spec.param_breakdown())
+    out = dict.fromkeys(PARTS, 0)
+    for m in adapted_modules(spec, engine.lora_targets, engine.lora_rank):
+        out[m.part] += m.params(engine.lora_rank)
+    return out
+
+
+def state_widths(engine: EngineSpec) -> tuple[float, float, float, int]:
+    """Return (gradient bytes, fp32 gradient-partition bytes, master-weight bytes, state dtype bytes) per element.
+
+    Full fine-tuning: gradients in the parameter dtype (fp32 with
+    ``grad_accum_fp32``); mixed precision adds fp32 master weights and, under
+    ZeRO >= 1, DeepSpeed's fp32 gradient partition.  LoRA adapters are fp32
+    (peft): fp32 gradients and states, no master copy.
+    """
+    param_bytes, mixed = PRECISIONS[engine.precision]
+    if engine.method != "full":
+        adapter = 4 if engine.precision != "bf16" and engine.precision != "fp16" else 2
+        return float(adapter), 0.0, 0.0, adapter
+    grad = 4.0 if engine.grad_accum_fp32 else float(param_bytes)
+    fp32_part = 4.0 if mixed and engine.zero >= 1 else 0.0
+    master = 4.0 if mixed else 0.0
+    return grad, fp32_part, master, 4 if mixed else param_bytes
+
+
+def _bnb_8bit(n: int, states: int, fp32: int) -> int:
+    if n < BNB_MIN_8BIT_SIZE:
+        return states * fp32 * n
+    return states * (n + 4 * math.ceil(n / BNB_BLOCK))
+
+
+def optimizer_state_bytes(optimizer: str, shape: tuple[int, ...], state_bytes: int, momentum: float = 0.0,
+                          is_embedding: bool = False) -> int:
+    """Return the optimizer state bytes of one trainable tensor (shared quantization maps excluded).
+
+    Parameters
+    ----------
+    optimizer : str
+        One of :data:`OPTIMIZERS`.
+    shape : tuple of int
+        The tensor's shape.
+    state_bytes : int
+        Bytes per element of 32/16-bit states (4 under mixed precision, else the parameter's).
+    momentum : float
+        SGD momentum (0: no state).
+    is_embedding : bool
+        Muon: embeddings and the output layer go to AdamW.
+
+    Examples
+    --------
+    >>> optimizer_state_bytes("adamw_8bit", (1024, 1024), 4)
+    2129920
+    >>> optimizer_state_bytes("adafactor", (1024, 1024), 4)
+    8196
+    """
+    n = math.prod(shape)
+    if optimizer in ("adamw", "adam"):
+        return 2 * state_bytes * n
+    if optimizer == "sgd":
+        return state_bytes * n if momentum > 0 else 0
+    if optimizer == "lion":
+        return 4 * n                                   # bitsandbytes keeps 32-bit Lion states in fp32
+    if optimizer == "muon":
+        if len(shape) == 2 and not is_embedding:
+            return state_bytes * n                     # the momentum buffer, in the parameter dtype
+        return 2 * state_bytes * n                     # the rest steps with AdamW
+    if optimizer == "adafactor":
+        if len(shape) >= 2:                            # factored: row and column second moments + RMS
+            lead = math.prod(shape[:-2])
+            return 4 * lead * (shape[-2] + shape[-1]) + 4
+        return 4 * n + 4
+    if optimizer in ("adamw_8bit", "paged_adamw_8bit"):
+        return _bnb_8bit(n, 2, 4)
+    if optimizer in ("lion_8bit", "paged_lion_8bit"):
+        return _bnb_8bit(n, 1, 4)
+    raise ValueError(f"unknown optimizer {optimizer!r}; one of {OPTIMIZERS}")
+
+
+def optimizer_bytes_by_part(spec: ModelSpec, engine: EngineSpec) -> dict[str, int]:
+    """Return the optimizer state bytes of the trainable tensors of `spec` under `engine`, by part."""
+    state = state_widths(engine)[3]
+    opt = engine.optimizer
+    out = dict.fromkeys(PARTS, 0)
+    if engine.method == "full":
+        for t in list_tensors(spec):
+            out[t.part] += optimizer_state_bytes(opt, t.shape, state, engine.momentum,
+                                                 t.role in ("token_embd", "output"))
+    else:
+        for m in adapted_modules(spec, engine.lora_targets, engine.lora_rank):
+            a_shape, b_shape = m.shapes(engine.lora_rank)
+            each = (optimizer_state_bytes(opt, a_shape, state, engine.momentum)
+                    + optimizer_state_bytes(opt, b_shape, state, engine.momentum))
+            out[m.part] += each * m.layers
+    if opt in ("adamw_8bit", "paged_adamw_8bit"):
+        out["norms"] += 2 * BNB_QMAP_BYTES
+    elif opt in ("lion_8bit", "paged_lion_8bit"):
+        out["norms"] += BNB_QMAP_BYTES
+    return out
+
+
+def adapter_token_layer_bytes(spec: ModelSpec, engine: EngineSpec) -> float:
+    """Bytes per token and layer the LoRA adapters save (an fp32 copy of each adapted input, the A output)."""
+    if engine.method == "full":
+        return 0.0
+    r = engine.lora_rank
+    total = 0.0
+    for m in adapted_modules(spec, engine.lora_targets, r):
+        if m.name == "lm_head":
+            continue
+        total += m.layers * (4.0 * m.in_features + 4.0 * m.rank_factor * r)
+    return total / spec.num_layers
+
+
+def largest_module(spec: ModelSpec) -> int:
+    """Elements of the largest parameter tensor (ZeRO-3 gathers one module at a time)."""
+    return max(t.numel for t in list_tensors(spec))
+
+
+def largest_layer_matrix(spec: ModelSpec) -> int:
+    """Elements of the largest weight matrix inside the decoder layers (QLoRA dequantizes one at a time)."""
+    sizes = [t.numel // (t.shape[0] if len(t.shape) == 3 else 1) for t in list_tensors(spec)
+             if t.layer is not None and t.is_matrix]
+    return max(sizes, default=0)
+
+
+def training_base(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[DType, bool]:
+    """Return the dtype the weights are held in while `engine` trains `spec` from `dtype`, and whether it can.
+
+    Full fine-tuning holds the parameters in the precision's dtype (bf16 for
+    ``"bf16-mixed"``, fp32 for ``"fp32"``), from plain 16/32-bit weights only;
+    LoRA freezes a plain base in that dtype and keeps a quantized one as stored
+    (int8 / int4 / fp8 widths and the formats peft adapts: bitsandbytes, GPTQ,
+    AWQ, compressed-tensors, FP8); QLoRA quantizes a plain base to the engine's
+    ``qlora_format`` (``"bnb-nf4"``) and keeps a 4-bit bitsandbytes one.
+    ``"auto"`` is the model's own format where the method trains from it, else
+    its plain weights.  The flag is False where the method cannot train from
+    `dtype` (full fine-tuning of quantized weights, QLoRA over anything but a
+    4-bit bitsandbytes base): the cell is then blocked
+    (``format_not_runnable_on_engine``) and its figures are those of the
+    dtype the method would use.
+    """
+    plain = get_dtype({2: "fp16" if engine.precision.startswith("fp16") else "bf16", 4: "fp32"}[
+        PRECISIONS[engine.precision][0]])
+    auto = dtype.name == "auto"
+    base = resolve_auto(spec) if auto else dtype
+    family = format_family(base, spec)
+    unquantized = family == "plain" and not base.quantized
+    if engine.method == "qlora":
+        if family == "bitsandbytes" and base.bits <= 4.5:
+            return base, True
+        # a plain base (or "auto" over another format: its dequantized weights) is quantized on load
+        return get_dtype(engine.qlora_format, argname="qlora_format"), unquantized or auto
+    if unquantized or auto and (engine.method == "full" or family not in LOADS):
+        return plain, True
+    if engine.method == "full":
+        return plain, False
+    return base, family in LOADS
