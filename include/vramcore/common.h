@@ -148,6 +148,7 @@ typedef struct {
     double recompute;            /* 0 none, 1 selective (attention scores), 2 full (gradient checkpointing) */
     double eager_attention;      /* 1: eager attention keeps the context x context scores */
     double train_act_bytes;      /* bytes per activation element (0 = the dtype row's) */
+    double backward_transient;   /* 1: the backward's transient peak on top of the saved tensors; 0: saved only */
 } vc_engine;
 
 /* One model under one training engine, computed per tensor in Python

@@ -27,7 +27,7 @@
  *     (8 + 8 bytes), the rotary cos/sin of one sequence (2 a rot) and the loss.
  *
  * Gradient checkpointing (non-reentrant) keeps each layer's input (a h) and,
- * under eager attention, one 16-bit mask per attention kind; the layer's own
+ * under eager attention, one 16-bit (b, 1, s, s) mask per attention kind; the layer's own
  * tensors come back during its backward.  Mixture-of-experts and MLA layers
  * follow the same rules on their own tensors but were not measured (the
  * assumption is named in vramcore/engines/train.py).
@@ -37,10 +37,9 @@
 #include "vramcore/weights.h"
 
 /* Bytes that scale with b x s (tok), with s only (pos: one sequence's rotary
- * tables), with b x s^2 (sq: eager scores), with s^2 only (sq1: masks) and not
- * at all (cst). */
+ * tables), with b x s^2 (sq: eager scores and masks) and not at all (cst). */
 typedef struct {
-    double tok, pos, sq, sq1, cst;
+    double tok, pos, sq, cst;
 } vc_act_terms;
 
 /* One RMSNorm of width `w`, per token (cst: its constant fp32 (1 + weight)). */
@@ -53,7 +52,7 @@ static inline double vc_norm_saved(const vc_model *m, double w, double a)
  * per (query x key) of one sequence; `cst` the norms' fp32 constants. */
 static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a, double tp, double eager)
 {
-    vc_act_terms t = {0.0, 0.0, 0.0, 0.0, 0.0};
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
     double h = m->hidden;
     double heads = m->num_heads / tp;
     double kvh = m->mla_latent > 0.0 ? heads : vc_max(1.0, m->kv_heads / tp);
@@ -94,7 +93,7 @@ static inline double vc_moe_mlp_saved(const vc_model *m, double a, double tp)
  * sequence's rotary cos/sin, the loss scalar and Gemma's embedding scale. */
 static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp, double checkpointing)
 {
-    vc_act_terms t = {0.0, 0.0, 0.0, 0.0, 0.0};
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
     double h = m->hidden;
     t.tok = vc_norm_saved(m, h, a) + a * h + 4.0 * m->vocab / tp + 16.0;
     if (m->final_softcap != 0.0)

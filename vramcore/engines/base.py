@@ -156,6 +156,49 @@ class EngineSpec:
         ``q5_0``, ``q5_1``, ``iq4_nl``, ``f16``, ``bf16``, ``f32``; see
         :mod:`vramcore.storage.kv`).  V defaults to K's type; a quantized V
         needs ``flash_attn`` (llama.cpp refuses it otherwise).
+    method : str
+        Training engines (kind ``"train"``, :mod:`vramcore.engines.train`):
+        ``"full"``, ``"lora"`` or ``"qlora"``.  The training fields below are
+        ignored by the inference engines.
+    lora_rank : int
+        LoRA rank ``r`` (peft ``LoraConfig.r``; alias ``r``, ``lora_r``).
+    lora_targets : str or tuple of str
+        ``"all-linear"`` or module names (``("q_proj", "v_proj")``; alias
+        ``target_modules``), resolved as peft 0.21 resolves them.
+    lora_dropout : float
+        Accepted for completeness; it does not change the memory counted.
+    optimizer : str
+        ``adamw``, ``adam``, ``sgd``, ``adafactor``, ``lion``, ``adamw_8bit``,
+        ``paged_adamw_8bit``, ``lion_8bit``, ``paged_lion_8bit``, ``muon``
+        (transformers ``optim`` names are aliases, e.g. ``adamw_torch``).
+    momentum : float
+        SGD momentum (0: SGD keeps no state).
+    precision : str
+        ``"bf16-mixed"`` (16-bit parameters and gradients, fp32 master weights
+        and states), ``"fp16-mixed"``, ``"bf16"``, ``"fp16"`` (pure), ``"fp32"``.
+    grad_accum_fp32 : bool
+        Gradients accumulated in fp32 instead of the parameter dtype.
+    recompute : str
+        ``"none"``, ``"selective"`` (attention scores recomputed) or ``"full"``
+        (gradient checkpointing of every layer; alias ``gradient_checkpointing=True``).
+    attention : str
+        ``"sdpa"`` / ``"flash"`` (no context x context scores kept) or ``"eager"``.
+    zero : int
+        DeepSpeed ZeRO stage 0-3 (alias ``fsdp="full_shard"`` = 3,
+        ``"shard_grad_op"`` = 2, ``"no_shard"`` = 0).
+    dp : int
+        Data-parallel degree the ZeRO stage shards over.
+    offload_optimizer : bool
+        Optimizer states, master weights and fp32 gradients on the host (ZeRO >= 1).
+    offload_params : bool
+        ZeRO-3 parameter partitions on the host.
+    qlora_format : str
+        The 4-bit format QLoRA quantizes a plain base to (``"bnb-nf4"``, the
+        bitsandbytes default; ``"bnb-nf4-dq"`` with double quantization).
+    backward_transient : bool
+        Count the backward's transient peak on top of the saved tensors (False:
+        only what autograd holds when the forward ends, the figure
+        ``tools/measure_training.py`` measures).
 
     Raises
     ------
@@ -203,6 +246,7 @@ class EngineSpec:
     offload_optimizer: bool = False
     offload_params: bool = False
     qlora_format: str = "bnb-nf4"
+    backward_transient: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.lora_targets, list):
@@ -266,7 +310,7 @@ class EngineSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= value < 1.0):
                 raise ValueError(f"EngineSpec.{name} must be in [0, 1), got {value!r}")
-        for flag in ("grad_accum_fp32", "offload_optimizer", "offload_params"):
+        for flag in ("grad_accum_fp32", "offload_optimizer", "offload_params", "backward_transient"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
         targets = self.lora_targets

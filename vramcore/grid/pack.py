@@ -55,7 +55,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
     "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
-    "recompute", "eager_attention", "train_act_bytes",
+    "recompute", "eager_attention", "train_act_bytes", "backward_transient",
 )
 #: The ``vc_train`` row: three per-part vectors, then the scalars.
 TRAIN_FIELDS: tuple[str, ...] = (
@@ -198,6 +198,7 @@ def _train_engine_fields(engine: EngineSpec) -> dict[str, float]:
         "recompute": float(TRAIN_RECOMPUTE.index(engine.recompute)),
         "eager_attention": float(engine.attention == "eager"),
         "train_act_bytes": float(TRAIN_PRECISIONS[engine.precision][0]),
+        "backward_transient": float(engine.backward_transient),
     }
 
 

@@ -867,7 +867,7 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     if checkpointing:
         kinds_of_attention = (spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)
         saved = tokens * (in_flight * spec.num_layers * share * a * h + outer)
-        saved += (s2 * a * kinds_of_attention if eager else 0)
+        saved += (batch * s2 * a * kinds_of_attention if eager else 0)   # the (b, 1, s, s) masks, kept
         layer_transient = tokens * one_tok + batch * s2 * one_sq
     else:
         saved = tokens * (in_flight * layers_tok + outer) + in_flight * norm_consts
@@ -878,6 +878,8 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
                  spec.experts_per_token * (spec.moe_intermediate_size or 0) + spec.shared_expert_intermediate_size)
     layer_transient += tokens * (2 * a * h + 3 * a * Fraction(widest, tp))
     loss_transient = tokens * (8 + a) * vocab
+    if not engine.backward_transient:
+        return saved
     return saved + max(layer_transient, loss_transient)
 
 
@@ -930,7 +932,7 @@ def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: 
             weights = gather
     a = param_bytes if engine.precision == "fp32" else Fraction(2)
     adapter = Fraction(rules.adapter_token_layer_bytes(spec, engine))
-    dequant = rules.largest_layer_matrix(spec) * a if engine.method == "qlora" else 0
+    dequant = rules.largest_layer_matrix(spec) * a if engine.method == "qlora" and engine.backward_transient else 0
     activations = _whole(_train_activations(spec, engine, a, tp, pp, context, batch, adapter) + dequant)
     weights, grads, optim, master, host = (_whole(x) for x in (weights, grads, optim, master, host))
     overhead = engine.cuda_context_bytes + _whole(Fraction(engine.allocator_reserve_fraction) * activations)

@@ -39,15 +39,14 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     p->host_states = s.host;
     if (ckpt) {
         p->t_tok = inflight * layers * a * h + o.tok;
-        p->t_sq = 0.0;
-        p->t_sq1 = e->eager_attention != 0.0 ? a * vc_max(1.0, m->attn_kinds) : 0.0;
+        /* eager: the 16-bit (b, 1, s, s) mask of each attention kind is a checkpoint input */
+        p->t_sq = e->eager_attention != 0.0 ? a * vc_max(1.0, m->attn_kinds) : 0.0;
         p->t_cst = o.cst;
         p->tl_tok = one_layer;          /* the layer being back-propagated, recomputed */
         p->tl_sq = at.sq;
     } else {
         p->t_tok = inflight * (layers * (at.tok + t->adapter_token_layer) + mlp_all) + o.tok;
-        p->t_sq = selective ? 0.0 : inflight * layers * at.sq;
-        p->t_sq1 = 0.0;
+        p->t_sq = selective ? 0.0 : inflight * layers * at.sq;   /* selective: scores recomputed */
         p->t_cst = o.cst + inflight * layers * at.cst;
         p->tl_tok = 0.0;
         p->tl_sq = selective ? at.sq : 0.0;   /* selective: one layer's scores recomputed */
@@ -60,6 +59,8 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
      * logits, then their 16-bit copy, over the (TP-split) vocabulary */
     p->tr_tok = (8.0 + a) * m->vocab / tp;
     p->dequant = t->dequant_bytes;
+    if (e->backward_transient == 0.0)   /* only what autograd holds when the forward ends (the measured figure) */
+        p->tl_tok = p->tl_sq = p->tr_tok = p->dequant = 0.0;
     p->trainable = t->trainable_total;
     p->act_frac = 1.0;
 }
@@ -68,7 +69,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
 VC_INLINE double vc_train_activations(const vc_plan *p, double context, double batch)
 {
     double bs = batch * context, s2 = context * context;
-    double saved = bs * p->t_tok + context * p->t_pos + batch * s2 * p->t_sq + s2 * p->t_sq1 + p->t_cst
+    double saved = bs * p->t_tok + context * p->t_pos + batch * s2 * p->t_sq + p->t_cst
                    + (batch == 1.0 ? 8.0 : 0.0);   /* batch 1: the labels stay a view of the padded (s + 1) row */
     double transient = vc_max(bs * p->tr_tok, bs * p->tl_tok + batch * s2 * p->tl_sq);
     return saved + transient + p->dequant;
@@ -107,13 +108,13 @@ VC_INLINE void vc_train_prepare_guess(const vc_plan *p, double fixed, int which,
     s->base = p->weights + p->grads + p->optim + p->master + p->cuda_context + res * (p->t_cst + p->dequant + 8.0);
     if (which == 0) {
         double b = fixed;
-        s->scale = res * (b * (p->t_sq + p->tl_sq) + p->t_sq1);                 /* s^2 */
+        s->scale = res * b * (p->t_sq + p->tl_sq);                               /* s^2 */
         s->shift = res * (b * (p->t_tok + p->tr_tok + p->tl_tok) + p->t_pos);    /* s */
     } else {
         double c = fixed, s2 = c * c;
         s->scale = 0.0;
         s->shift = res * (c * (p->t_tok + p->tr_tok + p->tl_tok) + s2 * (p->t_sq + p->tl_sq));  /* b */
-        s->base += res * (c * p->t_pos + s2 * p->t_sq1);
+        s->base += res * c * p->t_pos;
     }
 }
 
