@@ -227,6 +227,45 @@ def test_saved_activations_equal_measured_bytes(geometry: str, layers: int, impl
     assert got == measured
 
 
+def _lora_activation_cases() -> list[tuple[str, int, str, str, str, int, int]]:
+    out = []
+    for geometry, g in MEASURED["lora_activations"]["geometries"].items():
+        for layers, by_key in g["by_layers"].items():
+            for key, entry in by_key.items():
+                if "error" in entry:
+                    continue
+                for mode in ("no_checkpointing", "checkpointing", "autocast_no_checkpointing",
+                             "autocast_checkpointing"):
+                    for shape, x in entry[mode].items():
+                        out.append((geometry, int(layers), key, mode, shape, x["activation_bytes"],
+                                    entry["trainable"]))
+    return out
+
+
+@pytest.mark.parametrize(("geometry", "layers", "key", "mode", "shape", "measured", "trainable"),
+                         _lora_activation_cases(),
+                         ids=[f"{g}-L{n}-{k}-{m}-{s}" for g, n, k, m, s, _, _ in _lora_activation_cases()])
+def test_lora_saved_activations_equal_measured_bytes(geometry: str, layers: int, key: str, mode: str, shape: str,
+                                                     measured: int, trainable: int) -> None:
+    # peft LoRA r=16 on a bf16 base: "bf16" runs the forward plain (fp32 copies of each adapted input),
+    # "bf16-mixed" under torch.autocast as transformers' Trainer does (16-bit copies and adapter weights)
+    g = MEASURED["lora_activations"]["geometries"][geometry]
+    entry = g["by_layers"][str(layers)][key]
+    impl, target = key.split("/")
+    spec = vramcore.get_model(g["card"]).spec.replace(
+        num_layers=layers, vocab_size=MEASURED["lora_activations"]["small_vocab"],
+        layer_types=tuple(entry["layer_types"]) if entry["layer_types"] else None, name=f"{geometry}-small")
+    batch, context = (int(x[1:]) for x in shape.split("_"))
+    engine = get_engine("lora", lora_rank=MEASURED["lora_activations"]["rank"],
+                        lora_targets=target if target == "all-linear" else target.split("+"), attention=impl,
+                        recompute="none" if mode.endswith("no_checkpointing") else "full",
+                        precision="bf16-mixed" if mode.startswith("autocast") else "bf16",
+                        backward_transient=False)
+    e = vramcore.estimate(spec, context=context, batch=batch, engine=engine)
+    assert e.trainable_params == trainable
+    assert e.activation_bytes == measured
+
+
 def test_gemma2_has_no_sdpa_in_transformers() -> None:
     err = MEASURED["activations"]["geometries"]["Gemma-2-2B"]["by_layers"]["1"]["sdpa"]["error"]
     assert "does not support an attention implementation" in err

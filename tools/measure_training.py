@@ -20,7 +20,8 @@ Usage
 
 Options: ``--models-dir`` (default ``vramcore/model/data``), ``--output`` (default
 ``tests/data/training_measured.json``), ``--skip`` (any of ``peft deepspeed optimizers
-activations``, to leave a section out while iterating). No network access is needed: models are
+activations lora_activations``, to leave a section out while iterating), ``--update`` (keep the
+skipped sections of an existing output file). No network access is needed: models are
 built from their configs only, never downloaded. A library that is missing or fails is recorded
 in the JSON as ``{"error": "..."}`` in its section, and the other sections are still measured.
 
@@ -72,6 +73,14 @@ What is measured
     ``bytes_per_param`` is ``state_bytes / 1048576``. ``state_tensors`` gives each state entry's
     shape and dtype for a (1024, 1024) parameter, a (4096,) one and a (1000,) one (under the
     bitsandbytes ``min_8bit_size`` of 4096), stepped together in one optimizer.
+``lora_activations``
+    The same small copies (and layer counts, attention implementations and shapes) wrapped by
+    ``peft.get_peft_model`` with ``LoraConfig(r=16, lora_alpha=32, lora_dropout=0)`` for "all-linear"
+    and for ``["q_proj", "v_proj"]`` (``enable_input_require_grads`` so that checkpointing works over
+    the frozen embedding), measured the same way, with the forward plain and under
+    ``torch.autocast("cpu", dtype=torch.bfloat16)`` (keys ``autocast_...``; transformers' Trainer
+    with ``bf16=True`` runs the forward under autocast).  Key
+    ``lora_activations.geometries[name].by_layers[L][f"{impl}/{targets}"]``.
 ``activations``
     Small copies of three real configs (``ACTIVATION_GEOMETRIES``) keep hidden size, heads, KV
     heads, head_dim and intermediate size, with 1 and 2 layers (per-layer and non-layer parts
@@ -122,7 +131,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS_DIR = REPO / "vramcore" / "model" / "data"
 DEFAULT_OUTPUT = REPO / "tests" / "data" / "training_measured.json"
-SECTIONS = ("peft", "deepspeed", "optimizers", "activations")
+SECTIONS = ("peft", "deepspeed", "optimizers", "activations", "lora_activations")
 
 DTYPE = torch.bfloat16
 
@@ -826,6 +835,66 @@ def measure_activations(cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# LoRA activations: the same small copies wrapped by peft (adapters in fp32, as peft keeps them on a
+# 16-bit base), r=16, two target sets, with and without torch.autocast (transformers' Trainer with bf16=True
+# runs the forward under autocast)
+LORA_ACTIVATION_RANK = 16
+LORA_ACTIVATION_TARGETS: tuple[str | list[str], ...] = ("all-linear", ["q_proj", "v_proj"])
+
+
+def measure_lora_activations(cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from peft import LoraConfig, get_peft_model
+
+    out: dict[str, Any] = {
+        "rank": LORA_ACTIVATION_RANK, "small_vocab": SMALL_VOCAB, "dtype": dtype_name(DTYPE),
+        "shapes_batch_seq": [list(s) for s in SHAPES], "lora_dropout": 0.0, "geometries": {},
+    }
+    for name, fallback in ACTIVATION_GEOMETRIES:
+        card = name if name in cards else fallback
+        print(f"lora activations: {card}", file=sys.stderr)
+        geo: dict[str, Any] = {"card": card, "by_layers": {}}
+        for layers in LAYER_COUNTS:
+            per_layers: dict[str, Any] = {}
+            for impl in IMPLS:
+                for targets in LORA_ACTIVATION_TARGETS:
+                    key = f"{impl}/{target_key(targets)}"
+                    try:
+                        cfg = activation_config(cards[card], layers)
+                        torch.manual_seed(0)
+                        base = AutoModelForCausalLM.from_config(cfg, dtype=DTYPE, attn_implementation=impl)
+                        model = get_peft_model(base, LoraConfig(r=LORA_ACTIVATION_RANK, lora_alpha=32,
+                                                                target_modules=targets, lora_dropout=0.0,
+                                                                bias="none", task_type="CAUSAL_LM"))
+                        model.train()
+                        # gradient checkpointing on a frozen embedding needs inputs that require grad
+                        model.enable_input_require_grads()
+                    except Exception as exc:
+                        per_layers[key] = {"error": error_text(exc)}
+                        continue
+                    entry: dict[str, Any] = {
+                        "layer_types": list(getattr(cfg, "layer_types", None) or []),
+                        "trainable": model.get_nb_trainable_parameters()[0],
+                    }
+                    for autocast in (False, True):
+                        for checkpointing in (False, True):
+                            ck = ("autocast_" if autocast else "") + (
+                                "checkpointing" if checkpointing else "no_checkpointing")
+                            entry[ck] = {}
+                            for batch, seq in SHAPES:
+                                try:
+                                    with torch.autocast("cpu", dtype=DTYPE, enabled=autocast):
+                                        result = measure_activation_case(model, batch, seq, checkpointing)
+                                    result.pop("profiler", None)
+                                except Exception as exc:
+                                    result = {"error": error_text(exc)}
+                                entry[ck][f"b{batch}_s{seq}"] = result
+                    per_layers[key] = entry
+                    del model, base
+            geo["by_layers"][str(layers)] = per_layers
+        out["geometries"][name] = geo
+    return out
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -850,6 +919,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--skip", nargs="*", choices=SECTIONS, default=[])
+    parser.add_argument("--update", action="store_true",
+                        help="keep the sections of an existing --output that this run skips")
     args = parser.parse_args(argv)
 
     cards = load_cards(args.models_dir)
@@ -863,11 +934,15 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "versions": versions(),
     }
+    if args.update and args.output.exists():
+        kept = json.loads(args.output.read_text())
+        result.update({k: v for k, v in kept.items() if k in SECTIONS and k in args.skip})
     measures = {
         "peft": lambda: measure_peft(cards),
         "deepspeed": measure_deepspeed,
         "optimizers": measure_optimizers,
         "activations": lambda: measure_activations(cards),
+        "lora_activations": lambda: measure_lora_activations(cards),
     }
     for section, measure in measures.items():
         if section in args.skip:

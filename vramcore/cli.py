@@ -129,8 +129,11 @@ def _add_config_args(p: argparse.ArgumentParser, grid: bool) -> None:
     p.add_argument("--tp", default=None, help="tensor-parallel degree")
     p.add_argument("--pp", default=None, help="pipeline-parallel degree")
     p.add_argument("--engine", default="transformers",
-                   help="engine rules (transformers, vllm, sglang, trtllm, llamacpp)"
+                   help="engine rules (transformers, vllm, sglang, trtllm, llamacpp; train, lora, qlora)"
                    + ("; a comma list adds an engine axis" if grid else ""))
+    p.add_argument("--train", default=None, metavar="METHOD",
+                   help="a training step instead of inference: full, lora or qlora (context = sequence length, "
+                        "batch = micro-batch per GPU)" + ("; a comma list adds an engine axis" if grid else ""))
     knobs = p.add_argument_group("engine knobs, spelled as the engines spell them (default: the engine's own)")
     for flags, (_, kind, help_) in _KNOB_FLAGS.items():
         if kind == "flag":
@@ -160,6 +163,22 @@ _KNOB_FLAGS: dict[tuple[str, ...], tuple[str, str, str]] = {
                                                          "when quantized)"),
     ("--flash-attn", "-fa"): ("flash_attn", "flag", "llama.cpp: flash attention (on by default)"),
     ("--ubatch-size", "-ub"): ("n_ubatch", "count", "llama.cpp: physical batch (512)"),
+    # training (--train full|lora|qlora), named as peft / transformers / DeepSpeed name them
+    ("--lora-rank", "-r"): ("lora_rank", "count", "training: LoRA rank (16)"),
+    ("--lora-targets",): ("lora_targets", "list", "training: all-linear (default) or module names, comma list"),
+    ("--optimizer", "--optim"): ("optimizer", "type", "training: adamw (default), adam, sgd, adafactor, lion, "
+                                                      "adamw_8bit, paged_adamw_8bit, lion_8bit, muon"),
+    ("--momentum",): ("momentum", "fraction", "training: SGD momentum (0: no state)"),
+    ("--precision",): ("precision", "type", "training: bf16-mixed (default), fp16-mixed, bf16, fp16, fp32"),
+    ("--grad-accum-fp32",): ("grad_accum_fp32", "switch", "training: accumulate gradients in fp32"),
+    ("--recompute",): ("recompute", "type", "training: none (default), selective, full"),
+    ("--gradient-checkpointing",): ("gradient_checkpointing", "switch", "training: the same as --recompute full"),
+    ("--attention", "--attn-implementation"): ("attention", "type", "training: sdpa (default), flash, eager"),
+    ("--zero",): ("zero", "stage", "training: DeepSpeed ZeRO stage 0-3"),
+    ("--fsdp",): ("fsdp", "type", "training: FSDP sharding (full_shard = ZeRO-3, shard_grad_op = 2, no_shard)"),
+    ("--dp",): ("dp", "count", "training: data-parallel degree ZeRO / FSDP shards over"),
+    ("--offload-optimizer",): ("offload_optimizer", "switch", "training: optimizer states on the host (ZeRO >= 1)"),
+    ("--offload-params",): ("offload_params", "switch", "training: ZeRO-3 parameters on the host"),
 }
 
 
@@ -182,7 +201,25 @@ def _engine_arg(args: argparse.Namespace) -> Any:
             value = _count(flags[0], value)
         elif kind == "layers":
             value = -1 if value.strip() == "-1" else _count(flags[0], value)
+        elif kind == "stage":
+            if value.strip() not in ("0", "1", "2", "3"):
+                raise UsageError(f"{flags[0]}: expected a ZeRO stage 0, 1, 2 or 3, got {value!r}")
+            value = int(value)
+        elif kind == "list":
+            items = _split(value)
+            value = items[0] if items == ["all-linear"] else items
+            if not value:
+                raise UsageError(f"{flags[0]}: expected all-linear or module names, got {args.lora_targets!r}")
         knobs[knob] = value
+    if args.train is not None:
+        if args.engine != "transformers":
+            raise UsageError("--train and --engine both name the engine: give one (--train full,lora,qlora is "
+                             "the training engines' axis)")
+        methods = _split(args.train)
+        bad = [m for m in methods if m not in ("full", "lora", "qlora")]
+        if bad or not methods:
+            raise UsageError(f"--train: expected full, lora or qlora (a comma list for an axis), got {args.train!r}")
+        names = ["train" if m == "full" else m for m in methods]
     engines = [vramcore.get_engine(n, **knobs) for n in names] if knobs else names
     return engines if len(engines) > 1 else engines[0]
 

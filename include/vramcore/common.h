@@ -149,6 +149,7 @@ typedef struct {
     double eager_attention;      /* 1: eager attention keeps the context x context scores */
     double train_act_bytes;      /* bytes per activation element (0 = the dtype row's) */
     double backward_transient;   /* 1: the backward's transient peak on top of the saved tensors; 0: saved only */
+    double frozen_base;          /* 1: LoRA / QLoRA: the base is frozen, so its linears and norms save less */
 } vc_engine;
 
 /* One model under one training engine, computed per tensor in Python
@@ -160,7 +161,8 @@ typedef struct {
     double optim_bytes[VC_N_PARTS];  /* optimizer state bytes */
     double gather_bytes;         /* ZeRO-3: the largest layer's parameters, gathered whole */
     double gather_grad_bytes;    /* ZeRO-3: ... and its gradients before the reduce-scatter */
-    double adapter_token_layer;  /* LoRA: bytes per token per layer the adapters save (fp32 input, A output) */
+    double adapter_token_layer;  /* LoRA: bytes per token per layer the adapters save (their input, A output) */
+    double adapter_layer_bytes;  /* LoRA under autocast: the 16-bit copies of one layer's adapter weights */
     double dequant_bytes;        /* QLoRA: the largest weight dequantized to 16 bits at once */
     double trainable_total;      /* trainable elements of the whole model (peft's count) */
 } vc_train;

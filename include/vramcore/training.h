@@ -16,6 +16,12 @@
  *     cast the weight multiplies (a h); Gemma style: fp32 input, rsqrt and the
  *     fp32 normalized copy (8h + 4), plus the fp32 (1 + weight) per norm;
  *   the two norm outputs that feed linears (2 a h);
+ *   LoRA / QLoRA (a frozen base, measured with peft on the same copies): frozen
+ *     norms keep their fp32 input and rsqrt only, frozen linears keep not their
+ *     input (so neither the norm outputs, the down_proj input, the reshaped
+ *     eager output, the lm_head input nor the token ids are saved), and each
+ *     adapted module saves its input cast to the adapter's dtype and its A
+ *     output (computed per model in vramcore/engines/train.py);
  *   q/k norms (Qwen3, Gemma-3): fp32 input, rsqrt per head, 16-bit cast;
  *   SDPA / flash: q and k after rotary, v, the output and the fp32 logsumexp
  *     per head; eager: q, k and v repeated to every head, the reshaped output,
@@ -42,30 +48,40 @@ typedef struct {
     double tok, pos, sq, cst;
 } vc_act_terms;
 
-/* One RMSNorm of width `w`, per token (cst: its constant fp32 (1 + weight)). */
-static inline double vc_norm_saved(const vc_model *m, double w, double a)
+/* One RMSNorm of width `w`, per token (Gemma's constant fp32 (1 + weight) apart).
+ * A frozen norm keeps only its fp32 input and the rsqrt: the copy its weight
+ * multiplies is saved for the weight's gradient. */
+static inline double vc_norm_saved(const vc_model *m, double w, double a, double frozen)
 {
+    if (frozen != 0.0)
+        return 4.0 * w + 4.0;
     return m->norm_kind != 0.0 ? 8.0 * w + 4.0 : 4.0 * w + 4.0 + a * w;
 }
 
 /* What one decoder layer saves for backward, per token, without the MLP; `sq`
  * per (query x key) of one sequence; `cst` the norms' fp32 constants. */
-static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a, double tp, double eager)
+static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a, double tp, double eager,
+                                                    double frozen)
 {
     vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
     double h = m->hidden;
     double heads = m->num_heads / tp;
     double kvh = m->mla_latent > 0.0 ? heads : vc_max(1.0, m->kv_heads / tp);
     double q = heads * m->head_dim_k, k = kvh * m->head_dim_k, v = kvh * m->head_dim_v;
-    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a) + 2.0 * a * h;
+    /* the norms; their outputs are saved by the linears they feed unless those are frozen */
+    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 0.0 : 2.0 * a * h);
     if (m->norm_kind != 0.0)
         t.cst = m->norms_per_layer * 4.0 * h;
     if (m->qk_norm != 0.0)
-        t.tok += 4.0 * q + 4.0 * heads + a * q + 4.0 * k + 4.0 * kvh + a * k;
+        /* per-head norms over q and k: one rsqrt per head */
+        t.tok += vc_norm_saved(m, q, a, frozen) - 4.0 + 4.0 * heads + vc_norm_saved(m, k, a, frozen) - 4.0
+                 + 4.0 * kvh;
     if (m->mla_latent > 0.0)       /* the compressed latent and its norm (not measured) */
-        t.tok += vc_norm_saved(m, m->mla_latent, a) + a * m->mla_latent;
+        t.tok += vc_norm_saved(m, m->mla_latent, a, frozen) + a * m->mla_latent;
     if (eager != 0.0) {
-        t.tok += a * (q + heads * m->head_dim_k + 2.0 * heads * m->head_dim_v);
+        /* q, k and v repeated to every head; the reshaped output feeds o_proj (saved unless frozen) */
+        t.tok += a * (q + heads * m->head_dim_k + heads * m->head_dim_v)
+                 + (frozen != 0.0 ? 0.0 : a * heads * m->head_dim_v);
         t.sq = heads * (4.0 + a + (m->attn_softcap != 0.0 ? a : 0.0));
     } else {
         t.tok += a * (q + k + v + heads * m->head_dim_v) + 4.0 * heads;
@@ -73,33 +89,37 @@ static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a,
     return t;
 }
 
-/* A dense gated MLP's saved tensors per token. */
-static inline double vc_dense_mlp_saved(const vc_model *m, double a, double tp)
+/* A dense gated MLP's saved tensors per token (a frozen down_proj keeps not its input). */
+static inline double vc_dense_mlp_saved(const vc_model *m, double a, double tp, double frozen)
 {
-    return 4.0 * a * m->dense_intermediate / tp;
+    return (frozen != 0.0 ? 3.0 : 4.0) * a * m->dense_intermediate / tp;
 }
 
 /* A routed MLP's per token (not measured): the fp32 router probabilities, each
  * routed copy of the token with its expert's gated MLP, the shared experts and
  * the combined output. */
-static inline double vc_moe_mlp_saved(const vc_model *m, double a, double tp)
+static inline double vc_moe_mlp_saved(const vc_model *m, double a, double tp, double frozen)
 {
-    return 4.0 * m->n_experts + m->experts_per_token * (a * m->hidden + 4.0 * a * m->expert_intermediate / tp)
-           + 4.0 * a * m->shared_intermediate / tp + a * m->hidden;
+    double k = frozen != 0.0 ? 3.0 : 4.0;
+    return 4.0 * m->n_experts + m->experts_per_token * (a * m->hidden + k * a * m->expert_intermediate / tp)
+           + k * a * m->shared_intermediate / tp + a * m->hidden;
 }
 
 /* Everything outside the decoder layers: final norm and its output, the loss's
  * fp32 log-softmax (its vocabulary split over TP), ids and labels, one
  * sequence's rotary cos/sin, the loss scalar and Gemma's embedding scale. */
-static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp, double checkpointing)
+static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp, double checkpointing,
+                                          double frozen)
 {
     vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
     double h = m->hidden;
-    t.tok = vc_norm_saved(m, h, a) + a * h + 4.0 * m->vocab / tp + 16.0;
+    /* a frozen lm_head keeps not its input, a frozen embedding not the token ids: labels only */
+    t.tok = vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 8.0 : a * h + 16.0) + 4.0 * m->vocab / tp;
     if (m->final_softcap != 0.0)
         t.tok += a * m->vocab / tp;
     t.pos = 2.0 * a * m->rotary_dim + (checkpointing != 0.0 ? 8.0 : 0.0);
-    t.cst = 4.0 + (m->embed_scale != 0.0 ? a : 0.0) + (m->norm_kind != 0.0 ? 4.0 * h : 0.0);
+    /* the loss; Gemma's 16-bit sqrt(hidden) scalar (measured saved when the embedding trains, not otherwise) */
+    t.cst = 4.0 + (m->embed_scale != 0.0 && frozen == 0.0 ? a : 0.0) + (m->norm_kind != 0.0 ? 4.0 * h : 0.0);
     return t;
 }
 

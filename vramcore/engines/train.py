@@ -320,8 +320,7 @@ def state_widths(engine: EngineSpec) -> tuple[float, float, float, int]:
     """
     param_bytes, mixed = PRECISIONS[engine.precision]
     if engine.method != "full":
-        adapter = 4 if engine.precision != "bf16" and engine.precision != "fp16" else 2
-        return float(adapter), 0.0, 0.0, adapter
+        return 4.0, 0.0, 0.0, 4                        # fp32 adapters (peft autocast_adapter_dtype=True)
     grad = 4.0 if engine.grad_accum_fp32 else float(param_bytes)
     fp32_part = 4.0 if mixed and engine.zero >= 1 else 0.0
     master = 4.0 if mixed else 0.0
@@ -403,17 +402,47 @@ def optimizer_bytes_by_part(spec: ModelSpec, engine: EngineSpec) -> dict[str, in
     return out
 
 
-def adapter_token_layer_bytes(spec: ModelSpec, engine: EngineSpec) -> float:
-    """Bytes per token and layer the LoRA adapters save (an fp32 copy of each adapted input, the A output)."""
+def adapter_activation_bytes(spec: ModelSpec, engine: EngineSpec) -> tuple[float, float]:
+    """Return what the LoRA adapters save for backward: (bytes per token per layer, constant bytes per layer).
+
+    peft keeps the adapters in fp32 and casts each adapted module's input to
+    their dtype; ``lora_A`` saves that input and ``lora_B`` the rank-``r`` A
+    output (measured: tests/data/training_measured.json, ``lora_activations``).
+    Under mixed precision (the forward under ``torch.autocast``, as
+    transformers' Trainer runs it) autocast casts the input to 16 bits instead
+    (a 16-bit copy per module, ``a (in + r)`` per token) and keeps 16-bit copies
+    of the adapter weights (``a x`` the layer's adapter parameters, constant);
+    without autocast each module keeps an fp32 copy (``4 (in + r)``).  In fp32
+    the cast is a no-op: the inputs are the tensors the frozen layer already
+    has, counted once per distinct input (norm outputs, the attention output,
+    the down_proj input).  The output layer's adapter is left out (it does not
+    repeat per layer).
+    """
     if engine.method == "full":
-        return 0.0
+        return 0.0, 0.0
     r = engine.lora_rank
-    total = 0.0
+    mixed = PRECISIONS[engine.precision][1]
+    per_token = constant = 0.0
+    shared: set[str] = set()
     for m in adapted_modules(spec, engine.lora_targets, r):
         if m.name == "lm_head":
             continue
-        total += m.layers * (4.0 * m.in_features + 4.0 * m.rank_factor * r)
-    return total / spec.num_layers
+        a_out = m.experts * m.rank_factor * r if m.name.startswith("experts.") else m.rank_factor * r
+        if mixed:
+            per_token += m.layers * 2.0 * (m.in_features + a_out)
+            constant += 2.0 * m.params(r)
+        elif engine.precision != "fp32":
+            per_token += m.layers * 4.0 * (m.in_features + a_out)
+        else:
+            # fp32: the input is a tensor of the frozen layer; each distinct one once
+            source = {"q_proj": "attn_in", "k_proj": "attn_in", "v_proj": "attn_in", "qkv_proj": "attn_in",
+                      "q_a_proj": "attn_in", "kv_a_proj_with_mqa": "attn_in", "gate_proj": "mlp_in",
+                      "up_proj": "mlp_in", "gate_up_proj": "mlp_in", "router": "mlp_in",
+                      "experts.gate_up_proj": "mlp_in"}.get(m.name, m.name)
+            fresh = source not in shared and m.name != "o_proj"   # o_proj's input is the attention output
+            shared.add(source)
+            per_token += m.layers * 4.0 * ((m.in_features if fresh else 0) + a_out)
+    return per_token / spec.num_layers, constant / spec.num_layers
 
 
 def largest_module(spec: ModelSpec) -> int:

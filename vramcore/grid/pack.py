@@ -55,12 +55,13 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
     "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
-    "recompute", "eager_attention", "train_act_bytes", "backward_transient",
+    "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base",
 )
 #: The ``vc_train`` row: three per-part vectors, then the scalars.
 TRAIN_FIELDS: tuple[str, ...] = (
     *(f"weight_bytes.{p}" for p in PARTS), *(f"trainable.{p}" for p in PARTS), *(f"optim_bytes.{p}" for p in PARTS),
-    "gather_bytes", "gather_grad_bytes", "adapter_token_layer", "dequant_bytes", "trainable_total",
+    "gather_bytes", "gather_grad_bytes", "adapter_token_layer", "adapter_layer_bytes", "dequant_bytes",
+    "trainable_total",
 )
 
 
@@ -199,6 +200,7 @@ def _train_engine_fields(engine: EngineSpec) -> dict[str, float]:
         "eager_attention": float(engine.attention == "eager"),
         "train_act_bytes": float(TRAIN_PRECISIONS[engine.precision][0]),
         "backward_transient": float(engine.backward_transient),
+        "frozen_base": float(engine.method != "full"),
     }
 
 
@@ -218,10 +220,12 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
     per_elem = sum(base.weight_bytes_by_part(spec).values()) / max(1, spec.param_count)
     act = TRAIN_PRECISIONS[engine.precision][0]
     dequant = float(_train.largest_layer_matrix(spec) * act) if engine.method == "qlora" else 0.0
+    adapter = _train.adapter_activation_bytes(spec, engine)
     scalars = {
         "gather_bytes": largest * (per_elem if engine.method != "full" else TRAIN_PRECISIONS[engine.precision][0]),
         "gather_grad_bytes": float(largest * grad) if engine.method == "full" else 0.0,
-        "adapter_token_layer": _train.adapter_token_layer_bytes(spec, engine),
+        "adapter_token_layer": adapter[0],
+        "adapter_layer_bytes": adapter[1],
         "dequant_bytes": dequant,
         "trainable_total": float(sum(trainable.values())),
     }

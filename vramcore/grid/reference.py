@@ -796,18 +796,26 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
 
 
 # ---------------------------------------------------------------------- training
-def _norm_tensors(spec: ModelSpec, width: int, a: Fraction) -> list[Fraction]:
+def _norm_tensors(spec: ModelSpec, width: int, a: Fraction, frozen: bool, rsqrts: Fraction = Fraction(1)) \
+        -> list[Fraction]:
     """Return the bytes per token one RMSNorm saves for backward.
 
-    Its fp32 input, the rsqrt, and the 16-bit cast its weight multiplies
-    (Llama style) or the fp32 normalized copy (Gemma's 1 + weight).
+    Its fp32 input, the rsqrt (one per head for q/k norms), and -- for its
+    weight's gradient, so not when frozen -- the 16-bit cast the weight
+    multiplies (Llama style) or the fp32 normalized copy (Gemma's 1 + weight).
     """
+    if frozen:
+        return [Fraction(4 * width), 4 * rsqrts]
     last = Fraction(4 * width) if spec.norm_plus_one else a * width
-    return [Fraction(4 * width), Fraction(4), last]
+    return [Fraction(4 * width), 4 * rsqrts, last]
 
 
-def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str) -> tuple[Fraction, Fraction]:
-    """Return (bytes per token, bytes per query x key of one sequence) one decoder layer saves for backward."""
+def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str, frozen: bool) \
+        -> tuple[Fraction, Fraction]:
+    """Return (bytes per token, bytes per query x key of one sequence) one decoder layer saves for backward.
+
+    `frozen`: a LoRA base, whose frozen linears keep not their inputs.
+    """
     h = spec.hidden_size
     heads = Fraction(spec.num_heads, tp)
     if spec.is_mla:
@@ -820,32 +828,39 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
     assert dk is not None and dv is not None
     saved: list[Fraction] = []
     for _ in range(spec.norms_per_layer):
-        saved += _norm_tensors(spec, h, a)
-    saved += [a * h, a * h]                   # the attention and MLP inputs, saved by their first linears
+        saved += _norm_tensors(spec, h, a, frozen)
+    if not frozen:
+        saved += [a * h, a * h]               # the attention and MLP inputs, saved by their first linears
     if spec.qk_norm:
-        saved += [4 * heads * dk, 4 * heads, a * heads * dk, 4 * kv_heads * dk, 4 * kv_heads, a * kv_heads * dk]
+        saved += _norm_tensors(spec, heads * dk, a, frozen, heads)      # type: ignore[arg-type]
+        saved += _norm_tensors(spec, kv_heads * dk, a, frozen, kv_heads)  # type: ignore[arg-type]
     if spec.is_mla:
         latent = spec.kv_lora_rank + spec.qk_rope_head_dim  # type: ignore[operator]
-        saved += _norm_tensors(spec, latent, a) + [a * latent]
+        saved += _norm_tensors(spec, latent, a, frozen) + [a * latent]
     scores = Fraction(0)
     if eager:
-        saved += [a * heads * dk, a * heads * dk, a * heads * dv, a * heads * dv]  # q; k, v repeated; output
-        scores = heads * (4 + a + (a if spec.attn_softcap else 0))                 # fp32 softmax, 16-bit probs
+        saved += [a * heads * dk, a * heads * dk, a * heads * dv]      # q; k, v repeated to every head
+        if not frozen:
+            saved += [a * heads * dv]                                # the reshaped output, o_proj's input
+        scores = heads * (4 + a + (a if spec.attn_softcap else 0))   # fp32 softmax, 16-bit probs
     else:
         saved += [a * heads * dk, a * kv_heads * dk, a * kv_heads * dv, a * heads * dv, 4 * heads]  # + logsumexp
+    mlp_tensors = 3 if frozen else 4      # gate, up, act(gate) (and the down_proj input, unless frozen)
     if mlp_kind == "dense":
-        saved += [a * Fraction(spec.intermediate_size, tp)] * 4
+        saved += [a * Fraction(spec.intermediate_size, tp)] * mlp_tensors
     else:
         ie = Fraction(spec.moe_intermediate_size, tp)  # type: ignore[arg-type]
-        saved += [Fraction(4 * spec.num_experts)] + [a * h + 4 * a * ie] * spec.experts_per_token
-        saved += [a * Fraction(spec.shared_expert_intermediate_size, tp)] * 4 + [a * h]
+        saved += [Fraction(4 * spec.num_experts)] + [a * h + mlp_tensors * a * ie] * spec.experts_per_token
+        saved += [a * Fraction(spec.shared_expert_intermediate_size, tp)] * mlp_tensors + [a * h]
     return sum(saved, Fraction(0)), scores
 
 
 def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int, pp: int, context: int,
-                       batch: int, adapter_token_layer: Fraction) -> Fraction:
+                       batch: int, adapter: tuple[Fraction, Fraction]) -> Fraction:
     """Return the activation peak of one training step, layer by layer over the stage's share of each kind."""
     eager = engine.attention == "eager"
+    frozen = engine.method != "full"
+    adapter_token_layer, adapter_weights = adapter
     checkpointing = engine.recompute == "full"
     selective = engine.recompute == "selective"
     h, vocab = spec.hidden_size, Fraction(spec.vocab_size, tp)
@@ -853,17 +868,21 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     in_flight = pp                               # 1F1B: the first stage holds pp micro-batches
     tokens, s2 = batch * context, context * context
     kinds = spec.mlp_layer_types or ()
-    per_layer = {k: _layer_saved(spec, a, tp, eager, k) for k in set(kinds)}
+    per_layer = {k: _layer_saved(spec, a, tp, eager, k, frozen) for k in set(kinds)}
     layers_tok = sum((per_layer[k][0] + adapter_token_layer for k in kinds), Fraction(0)) * share
     layers_sq = sum((per_layer[k][1] for k in kinds), Fraction(0)) * share
-    norm_consts = 4 * h * spec.norms_per_layer * spec.num_layers * share if spec.norm_plus_one else 0
+    norm_consts = (4 * h * spec.norms_per_layer if spec.norm_plus_one else 0) + adapter_weights
+    norm_consts *= spec.num_layers * share
     one_tok = max(per_layer[k][0] for k in kinds) + adapter_token_layer
     one_sq = max(per_layer[k][1] for k in kinds)
-    outer = sum(_norm_tensors(spec, h, a), Fraction(0)) + a * h + 4 * vocab + 16 \
+    # the final norm, the lm_head's input and the token ids (not for a frozen lm_head / embedding), the
+    # labels, the loss's fp32 log-softmax
+    outer = sum(_norm_tensors(spec, h, a, frozen), Fraction(0)) + (8 if frozen else a * h + 16) + 4 * vocab \
         + (a * vocab if spec.final_softcap else 0)
     rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
     per_sequence = context * (2 * a * rotary + (8 if checkpointing else 0))  # type: ignore[operator]
-    constant = 4 + (a if spec.embed_scale else 0) + (4 * h if spec.norm_plus_one else 0)
+    # the loss scalar; Gemma's sqrt(hidden) scalar (saved when the embedding trains); its final norm's 1 + w
+    constant = 4 + (a if spec.embed_scale and not frozen else 0) + (4 * h if spec.norm_plus_one else 0)
     if checkpointing:
         kinds_of_attention = (spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)
         saved = tokens * (in_flight * spec.num_layers * share * a * h + outer)
@@ -931,7 +950,8 @@ def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: 
             host += weights_rank / dp
             weights = gather
     a = param_bytes if engine.precision == "fp32" else Fraction(2)
-    adapter = Fraction(rules.adapter_token_layer_bytes(spec, engine))
+    per_token_layer, per_layer = rules.adapter_activation_bytes(spec, engine)
+    adapter = (Fraction(per_token_layer), Fraction(per_layer))
     dequant = rules.largest_layer_matrix(spec) * a if engine.method == "qlora" and engine.backward_transient else 0
     activations = _whole(_train_activations(spec, engine, a, tp, pp, context, batch, adapter) + dequant)
     weights, grads, optim, master, host = (_whole(x) for x in (weights, grads, optim, master, host))

@@ -24,10 +24,11 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     double inflight = vc_max(1.0, e->pp);   /* 1F1B: the first stage holds pp micro-batches */
     int ckpt = e->recompute >= 2.0, selective = e->recompute == 1.0;
     vc_states s = vc_train_states(m, t, e, share);
-    vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention);
-    vc_act_terms o = vc_outer_saved(m, a, tp, ckpt ? 1.0 : 0.0);
-    double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp) : 0.0;
-    double moe = m->n_moe_layers > 0.0 && m->n_experts > 0.0 ? vc_moe_mlp_saved(m, a, tp) : 0.0;
+    double frozen = e->frozen_base;
+    vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention, frozen);
+    vc_act_terms o = vc_outer_saved(m, a, tp, ckpt ? 1.0 : 0.0, frozen);
+    double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp, frozen) : 0.0;
+    double moe = m->n_moe_layers > 0.0 && m->n_experts > 0.0 ? vc_moe_mlp_saved(m, a, tp, frozen) : 0.0;
     double mlp_all = share * (m->n_dense_mlp_layers * dense + m->n_moe_layers * moe);
     double one_layer = at.tok + vc_max(dense, moe) + t->adapter_token_layer;
     double widest = vc_max(m->n_dense_mlp_layers > 0.0 ? m->dense_intermediate : 0.0,
@@ -47,7 +48,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     } else {
         p->t_tok = inflight * (layers * (at.tok + t->adapter_token_layer) + mlp_all) + o.tok;
         p->t_sq = selective ? 0.0 : inflight * layers * at.sq;   /* selective: scores recomputed */
-        p->t_cst = o.cst + inflight * layers * at.cst;
+        p->t_cst = o.cst + inflight * layers * (at.cst + t->adapter_layer_bytes);
         p->tl_tok = 0.0;
         p->tl_sq = selective ? at.sq : 0.0;   /* selective: one layer's scores recomputed */
     }
