@@ -353,3 +353,62 @@ def test_dtypes_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert {r["name"]: r["bits"] for r in json.loads(out)}["q8_0"] == 8.5
     code, _, err = run(capsys, "sweep", "Qwen3-8B", "--dtype", "bf17")
     assert code == 2 and "`vramcore dtypes --kind all`" in err and "list_dtypes" not in err
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_estimate_train_qlora_as_the_issue_spells_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", SEED, "--train", "qlora", "--lora-rank", "16", "--optimizer",
+                       "paged_adamw_8bit", "--context", "4k", "--batch", "4", "--gpu", "RTX-4090", "--json")
+    assert code == 0
+    got = json.loads(out)
+    api = vramcore.estimate(SEED, context=4096, batch=4, gpu="RTX-4090",
+                            engine=vramcore.get_engine("qlora", lora_rank=16, optimizer="paged_adamw_8bit"))
+    assert got["engine"] == "qlora" and got["dtype"] == "bnb-nf4"
+    for field in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "master_weights_bytes",
+                  "activation_bytes", "total_bytes", "trainable_params"):
+        assert got[field] == getattr(api, field) and isinstance(got[field], int), field
+    assert got["trainable_params"] == 41943040     # peft: all-linear r=16 on a Llama-8B geometry
+    code, out, _ = run(capsys, "estimate", SEED, "--train", "qlora", "--context", "4k", "--gpu", "RTX-4090")
+    for word in ("trainable", "gradients", "optimizer", "master", "activations", "micro-batch"):
+        assert word in out
+
+
+def test_fit_batch_with_lora_and_training_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "fit", "batch", "Qwen3-8B", "--train", "lora", "--context", "8k", "--gpu", "L40S",
+                       "--recompute", "full", "--json")
+    assert code == 0
+    (row,) = json.loads(out)
+    engine = vramcore.get_engine("lora", recompute="full")
+    b = row["max_batch"]
+    assert b >= 1
+    assert vramcore.estimate("Qwen3-8B", context=8192, batch=b, gpu="L40S", engine=engine).fits
+    assert not vramcore.estimate("Qwen3-8B", context=8192, batch=b + 1, gpu="L40S", engine=engine).fits
+    code, out, _ = run(capsys, "estimate", "Llama-3.1-8B", "--train", "full", "--zero", "3", "--dp", "8",
+                       "--context", "8k", "--gpu", "H100", "--json")
+    e = vramcore.estimate("Llama-3.1-8B", context=8192, gpu="H100",
+                          engine=vramcore.get_engine("train", zero=3, dp=8))
+    assert code == 0 and json.loads(out)["total_bytes"] == e.total_bytes
+
+
+def test_sweep_train_methods_are_an_engine_axis(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sweep", "Qwen3-8B", "--train", "full,lora,qlora", "--context", "2k,8k",
+                       "--gpu", "H100", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert {r["engine"] for r in rows} == {"train", "lora", "qlora"} and len(rows) == 6
+
+
+def test_training_flag_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "estimate", SEED, "--train", "dpo", "--context", "1k")
+    assert code == 2 and "--train: expected full, lora or qlora" in err
+    code, _, err = run(capsys, "estimate", SEED, "--train", "lora", "--engine", "vllm", "--context", "1k")
+    assert code == 2 and "--train and --engine" in err
+    code, _, err = run(capsys, "estimate", SEED, "--train", "full", "--zero", "5", "--context", "1k")
+    assert code == 2 and "ZeRO stage 0, 1, 2 or 3" in err
+    code, _, err = run(capsys, "estimate", SEED, "--train", "full", "--optimizer", "adamax", "--context", "1k")
+    assert code == 2 and "optimizer must be one of" in err
+    code, _, err = run(capsys, "estimate", SEED, "--train", "lora", "--lora-targets", "q_proj,w9", "--context",
+                       "1k")
+    assert code == 0 and "w9" in err            # peft ignores names that are not modules: a named warning

@@ -142,7 +142,7 @@ def test_zero3_model_states_equal_deepspeed(case: dict[str, Any]) -> None:
 
 def test_zero3_with_one_gpu_warns() -> None:
     with pytest.warns(VramcoreWarning, match="ZeRO-3 with dp=1"):
-        get_engine("train", zero=3)
+        vramcore.estimate("Llama-3.2-1B", context=128, engine=get_engine("train", zero=3))
 
 
 def test_offload_needs_zero() -> None:

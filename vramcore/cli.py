@@ -21,10 +21,12 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vramcore._errors import VramcoreWarning
 from vramcore._units import is_size, parse_count, parse_counts, parse_size
 
 __all__ = ["main", "parse_count"]
@@ -644,6 +646,12 @@ _COMMAND_OF = {"vramcore.list_models()": "`vramcore models`", "vramcore.list_gpu
                "vramcore.list_engines()": "`vramcore --help`"}
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Print a warning as one ``vramcore: warning:`` line (no source location)."""
+    print(f"vramcore: warning: {message}", file=sys.stderr)
+
+
 def _cli_message(text: str) -> str:
     """Say an API error in the command line's words: flags, not Python arguments; commands, not functions."""
     text = re.sub(r"for argument '(\w+)'", lambda m: f"for {_FLAG_OF.get(m.group(1), m.group(1))}", text)
@@ -696,7 +704,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help / --version (0) and argparse usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
-        code = _COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            # vramcore's warnings are one line each on stderr, whatever filters the caller has set
+            warnings.simplefilter("default", VramcoreWarning)
+            warnings.showwarning = _show_warning
+            code = _COMMANDS[args.command](args)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
         return code
     except (ValueError, TypeError, ImportError) as exc:

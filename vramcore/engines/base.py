@@ -329,13 +329,6 @@ class EngineSpec:
             raise ValueError("offload_optimizer needs zero >= 1 (DeepSpeed ZeRO-Offload shards the optimizer)")
         if self.offload_params and self.zero < 3:
             raise ValueError("offload_params needs zero=3 (only ZeRO-3 partitions the parameters)")
-        if self.zero >= 1 and self.dp == 1:
-            import warnings
-
-            from vramcore._errors import VramcoreWarning
-
-            warnings.warn(f"engine {self.name!r}: ZeRO-{self.zero} with dp=1 shards over one GPU, which saves "
-                          "nothing; set dp to the data-parallel degree", VramcoreWarning, stacklevel=4)
 
     def _normalize(self) -> None:
         """Store numpy scalars (and 0-d arrays) as the Python bool / int / float the field holds; refuse arrays."""

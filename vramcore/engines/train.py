@@ -61,6 +61,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from vramcore._errors import VramcoreWarning
 from vramcore.engines.base import TRAIN_METHODS, TRAIN_OPTIMIZERS, TRAIN_PRECISIONS, EngineSpec, MiB
@@ -235,8 +236,19 @@ def lora_modules(spec: ModelSpec) -> tuple[LoraModule, ...]:
     return tuple(found.values())
 
 
-def adapted_modules(spec: ModelSpec, targets: str | Sequence[str], rank: int) -> tuple[LoraModule, ...]:
+def adapted_modules(spec: ModelSpec, targets: str | Sequence[str], rank: int, *,
+                    warn: bool = True) -> tuple[LoraModule, ...]:
     """Return the modules LoRA adapts for `targets`, as peft 0.21 resolves them on transformers 5.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    targets : str or sequence of str
+        ``"all-linear"`` or module names.
+    rank : int
+        The LoRA rank.
+    warn : bool
+        Emit the warnings below (the estimate paths emit them once per configuration).
 
     Raises
     ------
@@ -252,6 +264,16 @@ def adapted_modules(spec: ModelSpec, targets: str | Sequence[str], rank: int) ->
         (under "all-linear", e.g. Mixtral's 8-expert router at rank 16, peft
         builds such adapters silently and so does the count).
     """
+    chosen, notes = _resolve_targets(spec, targets if isinstance(targets, str) else tuple(targets), rank)
+    if warn:
+        for note in notes:
+            warnings.warn(note, VramcoreWarning, stacklevel=2)
+    return chosen
+
+
+@lru_cache(maxsize=256)
+def _resolve_targets(spec: ModelSpec, targets: str | tuple[str, ...], rank: int) \
+        -> tuple[tuple[LoraModule, ...], tuple[str, ...]]:
     modules = lora_modules(spec)
     moe_map = MOE_TARGET_MAPS.get(spec.model_type or "", {}) if spec.is_moe else {}
     explicit = not isinstance(targets, str) or targets.lower() != "all-linear"
@@ -268,26 +290,24 @@ def adapted_modules(spec: ModelSpec, targets: str | Sequence[str], rank: int) ->
     if fused is not None and (fused[0] in wanted) != (fused[1] in wanted):
         raise ValueError(f"lora_targets: {fused[0]} and {fused[1]} are one fused parameter (experts.gate_up_proj) "
                          f"in {spec.name}; target both or neither (peft refuses one alone)")
-    names: set[str] = set()
-    for target in wanted:
-        names.add(moe_map.get(target, target) if target in moe_map else target)
+    names = {moe_map.get(t, t) for t in wanted}
     # a name mapped to the experts is no longer a module target: dense / shared-expert MLPs of it are left alone
     mapped_away = {t for t in wanted if t in moe_map}
     chosen = tuple(m for m in modules if (m.name in names and not (m.linear and m.name in mapped_away)))
-    unknown = [t for t in wanted if t not in moe_map and not any(m.name == t for m in modules)]
     if not chosen:
         options = sorted({m.name for m in modules} | set(moe_map))
         raise ValueError(f"lora_targets {list(wanted)} name no module of {spec.name}; its modules: {options} "
                          "(or 'all-linear')")
+    notes = []
+    unknown = [t for t in wanted if t not in moe_map and not any(m.name == t for m in modules)]
     if unknown:
-        warnings.warn(f"lora_targets {unknown} are not modules of {spec.name}; peft ignores them",
-                      VramcoreWarning, stacklevel=3)
+        notes.append(f"lora_targets {unknown} are not modules of {spec.name}; peft ignores them")
     over = [f"{m.name} ({m.min_dim})" for m in chosen if rank > m.min_dim]
     if over and explicit:
         # peft builds such an adapter (it is then no low-rank update, and bigger than the module's own delta)
-        warnings.warn(f"lora_rank {rank} is above the smallest dimension of {', '.join(over)} in {spec.name}; "
-                      "the adapter is counted as peft builds it", VramcoreWarning, stacklevel=3)
-    return chosen
+        notes.append(f"lora_rank {rank} is above the smallest dimension of {', '.join(over)} in {spec.name}; "
+                     "the adapter is counted as peft builds it")
+    return chosen, tuple(notes)
 
 
 def trainable_by_part(spec: ModelSpec, engine: EngineSpec) -> dict[str, int]:
@@ -305,7 +325,7 @@ def trainable_by_part(spec: ModelSpec, engine: EngineSpec) -> dict[str, int]:
     if engine.method == "full":
         return dict(spec.param_breakdown())
     out = dict.fromkeys(PARTS, 0)
-    for m in adapted_modules(spec, engine.lora_targets, engine.lora_rank):
+    for m in adapted_modules(spec, engine.lora_targets, engine.lora_rank, warn=False):
         out[m.part] += m.params(engine.lora_rank)
     return out
 
@@ -390,7 +410,7 @@ def optimizer_bytes_by_part(spec: ModelSpec, engine: EngineSpec) -> dict[str, in
             out[t.part] += optimizer_state_bytes(opt, t.shape, state, engine.momentum,
                                                  t.role in ("token_embd", "output"))
     else:
-        for m in adapted_modules(spec, engine.lora_targets, engine.lora_rank):
+        for m in adapted_modules(spec, engine.lora_targets, engine.lora_rank, warn=False):
             a_shape, b_shape = m.shapes(engine.lora_rank)
             each = (optimizer_state_bytes(opt, a_shape, state, engine.momentum)
                     + optimizer_state_bytes(opt, b_shape, state, engine.momentum))
@@ -424,7 +444,7 @@ def adapter_activation_bytes(spec: ModelSpec, engine: EngineSpec) -> tuple[float
     mixed = PRECISIONS[engine.precision][1]
     per_token = constant = 0.0
     shared: set[str] = set()
-    for m in adapted_modules(spec, engine.lora_targets, r):
+    for m in adapted_modules(spec, engine.lora_targets, r, warn=False):
         if m.name == "lm_head":
             continue
         a_out = m.experts * m.rank_factor * r if m.name.startswith("experts.") else m.rank_factor * r
@@ -489,3 +509,25 @@ def training_base(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[DT
     if engine.method == "full":
         return plain, False
     return base, family in LOADS
+
+
+def weight_bytes_by_part(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> dict[str, float]:
+    """Return the bytes of every parameter while `engine` trains `spec` from `dtype`, by part.
+
+    The base as :func:`training_base` holds it, plus the LoRA adapters (fp32).
+
+    Examples
+    --------
+    >>> from vramcore import get_dtype, get_engine, get_model
+    >>> spec = get_model("Llama-3.2-1B").spec
+    >>> parts = weight_bytes_by_part(spec, get_dtype("auto"), get_engine("lora"))
+    >>> int(sum(parts.values()) - 2 * spec.param_count) == 4 * 11272192
+    True
+    """
+    base = training_base(spec, dtype, engine)[0]
+    out = dict(base.weight_bytes_by_part(spec))
+    if engine.method != "full":
+        grad = state_widths(engine)[0]
+        for part, n in trainable_by_part(spec, engine).items():
+            out[part] += n * grad
+    return out

@@ -7,11 +7,13 @@ include/vramcore/formulas.h (``vc_model``, ``vc_dtype``, ``vc_engine``);
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 import vramcore.engines.train as _train
+from vramcore._errors import VramcoreWarning
 from vramcore.engines import EngineSpec
 from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE
 from vramcore.model.spec import PARTS, ModelSpec
@@ -208,13 +210,15 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
     """Return the ``vc_train`` row of `spec` trained from `dtype` under `engine` (zeros for inference engines)."""
     if engine.kind != "train":
         return [0.0] * len(TRAIN_FIELDS)
+    if engine.method != "full":       # unknown target names, a rank above a module's width: said once, here
+        _train.adapted_modules(spec, engine.lora_targets, engine.lora_rank)
+    if engine.zero >= 1 and engine.dp == 1:
+        warnings.warn(f"engine {engine.name!r}: ZeRO-{engine.zero} with dp=1 shards over one GPU, which saves "
+                      "nothing; set dp to the data-parallel degree", VramcoreWarning, stacklevel=5)
     base = _train.training_base(spec, dtype, engine)[0]
-    weights = dict(base.weight_bytes_by_part(spec))
+    weights = _train.weight_bytes_by_part(spec, dtype, engine)
     trainable = _train.trainable_by_part(spec, engine)
     grad = _train.state_widths(engine)[0]
-    if engine.method != "full":                 # the adapters are extra parameters, in their own dtype
-        for part, n in trainable.items():
-            weights[part] += n * grad
     optim = _train.optimizer_bytes_by_part(spec, engine)
     largest = _train.largest_module(spec)
     per_elem = sum(base.weight_bytes_by_part(spec).values()) / max(1, spec.param_count)

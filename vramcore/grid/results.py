@@ -400,11 +400,22 @@ class Sweep:
         values: dict[str, Any] = {f: float(getattr(self, f)[index]) for f in FIELDS if f not in ("fits", "reasons")}
         values["fits"] = bool(self.fits[index])
         values["reasons"] = reason_names(int(self.reasons[index]))
+        dtype = self.dtype_of(i, j)
         if self.weights_part_bytes is not None:
             values["weights_by_part"] = dict(zip(PARTS, self.weights_part_bytes[i, j].tolist(), strict=True))
             values["param_count"] = self.specs[i].param_count
+        spec_engine = self.engine[index[5]] if isinstance(self.engine, tuple) else self.engine
+        if spec_engine.kind == "train":
+            # the weights as trained: the precision's dtype, a QLoRA base in 4 bits
+            from vramcore.engines.train import training_base, weight_bytes_by_part
+            from vramcore.storage.resolve import get_dtype
+
+            given = get_dtype(self.dtype_names[j] if self.dtype_names else dtype)
+            dtype = training_base(self.specs[i], given, spec_engine)[0].name
+            if self.weights_part_bytes is not None:
+                values["weights_by_part"] = weight_bytes_by_part(self.specs[i], given, spec_engine)
         return Estimate(
-            model=self.models[i], dtype=self.dtype_of(i, j), kv_dtype=self.kv_dtype,
+            model=self.models[i], dtype=dtype, kv_dtype=self.kv_dtype,
             context=int(self.contexts[k]), batch=int(self.batches[l]),
             gpu=self.gpu_names[m] if self.gpu_names else self.gpus[m],
             n_gpus=self.n_gpus, engine=engine, tp=self.tp, pp=self.pp, **values)

@@ -11,6 +11,7 @@ lists with one vectorised sweep per candidate.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ import numpy as np
 import vramcore.grid._kernel as _kernel
 import vramcore.grid.pack as _pack
 import vramcore.grid.validation as _validation
+from vramcore._errors import VramcoreWarning
 from vramcore.engines import EngineSpec, get_engine
 from vramcore.grid.resolve import (
     Counts,
@@ -254,7 +256,9 @@ def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str
 
     Each count is laid out as :func:`gpu_layout` says: tensor parallelism up to
     8 GPUs (one node), then pipeline stages of 8-GPU nodes; a count the model
-    cannot be split over is skipped for that model.
+    cannot be split over is skipped for that model.  A training engine under
+    ZeRO >= 1 (or FSDP) takes the count as its data-parallel degree ``dp``:
+    the answer is the smallest ZeRO / FSDP degree that fits.
 
     Parameters
     ----------
@@ -278,6 +282,10 @@ def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str
     4
     >>> min_gpus("Llama-3.1-405B", "bf16", 8192, 1, ["H100", "H200"]).values[0, 0, 0, 0].tolist()
     [16, 8]
+    >>> from vramcore import get_engine
+    >>> int(min_gpus("Llama-3.1-70B", "auto", 4096, 1, "H100",
+    ...              engine=get_engine("train", fsdp="full_shard", dp=2, recompute="full")).values[0, 0, 0, 0])
+    24
     """
     specs = tuple(resolve_model(m, "models") for m in _validation.as_list("models", models))
     dtype_list = _validation.as_list("dtypes", dtypes)
@@ -290,13 +298,19 @@ def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str
         raise TypeError("min_gpus takes one engine; call it once per engine")
     eng = get_engine(engine)
     result = np.zeros((len(specs), len(dtype_list), ctx.size, bat.size, len(gpu_list)), dtype=np.int64)
+    sharded = eng.kind == "train" and eng.zero >= 1
     for i, spec in enumerate(specs):
         for n in reversed(cands):      # smallest last, so it wins
-            layout = gpu_layout(spec, eng, n)
+            layout = (1, 1) if sharded else gpu_layout(spec, eng, n)
             if layout is None:
                 continue
-            s = sweep(spec, dtype_list, ctx, bat, gpu_list, kv_dtype=kv_dtype, engine=eng, tp=layout[0],
-                      pp=layout[1], gpu_memory=gpu_memory, n_threads=n_threads)
+            # training under ZeRO / FSDP: n GPUs are the data-parallel degree
+            run_eng = eng.with_options(dp=n) if sharded else eng
+            with warnings.catch_warnings():
+                if sharded:
+                    warnings.simplefilter("ignore", VramcoreWarning)   # dp=1: sharding over one GPU
+                s = sweep(spec, dtype_list, ctx, bat, gpu_list, kv_dtype=kv_dtype, engine=run_eng, tp=layout[0],
+                          pp=layout[1], gpu_memory=gpu_memory, n_threads=n_threads)
             result[i] = np.where(s.fits[0], n, result[i])
     coords: dict[str, tuple[Any, ...]] = {
         "model": tuple(s.name for s in specs),
