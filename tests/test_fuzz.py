@@ -254,7 +254,7 @@ ARGS = st.fixed_dictionaries({}, optional={
     "batches": st.sampled_from([1, 64, 0, 2**40, np.uint8(3), np.array([1.0, 2.0]), [True], None]),
     "gpus": st.sampled_from(["H100", "RTX-4090", "no-such-gpu", ["H100", "L4"], [], 7]),
     "engine": st.sampled_from(["transformers", "vllm", "llamacpp", "sglang", "trtllm", ["vllm", "llamacpp"],
-                               "nope", 3]),
+                               "train", "lora", "qlora", ["train", "lora", "qlora"], "nope", 3]),
     "n_threads": st.sampled_from([1, 2, 0, -3, 100_000, 2**31 - 1, 2**31, 2**64, 1.5, np.int32(2), None]),
     "n_gpus": st.sampled_from([1, 2, 8, 0, 3, 2**20]),
     "gpu_memory": st.sampled_from(["usable", "total", "cuda_visible", "half", 0, 2**30, 10**400]),
@@ -290,10 +290,13 @@ def test_gpu_spec_memory_is_bounded() -> None:
 FLAGS = ["--gpu", "--context", "--batch", "--dtype", "--engine", "--json", "--check", "--kv-dtype", "--tp",
          "--pp", "--n-gpus", "--gpu-memory", "-o", "--progress", "--no-progress", "--min-memory", "--family",
          "--gpu-memory-utilization", "--max-model-len", "--block-size", "--kv-cache-dtype", "-ngl", "-ctk", "-ctv",
-         "--no-flash-attn", "-ub", "--enforce-eager", "--mem-fraction-static"]
+         "--no-flash-attn", "-ub", "--enforce-eager", "--mem-fraction-static", "--train", "--lora-rank",
+         "--lora-targets", "--optimizer", "--precision", "--recompute", "--attention", "--zero", "--fsdp", "--dp",
+         "--offload-optimizer", "--offload-params", "--gradient-checkpointing"]
 VALUES = ["H100", "24GiB", "8k", "1:64:x2", "0", "-1", "1e999", "nan", "bf16,int4", "vllm", "9" * 40, "", ",",
           "1:2:x0", "1:100000000", "a=b", "/dev/null/x.csv", "DeepSeek-R1-Distill-Llama-8B", "--", "x",
-          "q8_0", "q4_0", "fp8_e5m2", "nvfp4", "0.95", "1.5", "llamacpp", "vllm,llamacpp"]
+          "q8_0", "q4_0", "fp8_e5m2", "nvfp4", "0.95", "1.5", "llamacpp", "vllm,llamacpp", "full,lora,qlora",
+          "qlora", "3", "q_proj,v_proj", "all-linear", "paged_adamw_8bit", "full_shard", "eager", "fp32"]
 
 
 @FUZZ
@@ -353,8 +356,26 @@ def test_engine_knobs_take_one_finite_value(knobs: dict[str, Any], exc: type[Exc
                                               "sliding_cap_offset", "cuda_graph_bytes", "enforce_eager"]),
                              NASTY_NUMBERS | LEAVES | st.just(np.array([1, 2])), max_size=3))
 def test_fuzz_engine_knobs(kind: str, knobs: dict[str, Any]) -> None:
+    _fuzz_estimate(kind, knobs)
+
+
+@FUZZ
+@given(kind=st.sampled_from(["train", "lora", "qlora"]),
+       model=st.sampled_from(["Qwen3-8B", "Qwen3-30B-A3B", "DeepSeek-R1", "Gemma-2-2B", "gpt-oss-20b"]),
+       knobs=st.dictionaries(st.sampled_from(["lora_rank", "lora_targets", "optimizer", "precision", "recompute",
+                                              "attention", "zero", "dp", "offload_optimizer", "offload_params",
+                                              "momentum", "fsdp", "r", "target_modules", "backward_transient"]),
+                             NASTY_NUMBERS | LEAVES | st.sampled_from(["all-linear", ["q_proj"], ["nope"], [],
+                                                                       "adamw_8bit", "eager", "full", 3, "fp32",
+                                                                       ["gate_proj"], "full_shard", 1, 0])
+                             | st.just(np.array([1, 2])), max_size=4))
+def test_fuzz_training_knobs(kind: str, model: str, knobs: dict[str, Any]) -> None:
+    _fuzz_estimate(kind, knobs, model)
+
+
+def _fuzz_estimate(kind: str, knobs: dict[str, Any], model: str = "Qwen3-8B") -> None:
     def run() -> Any:
-        return vramcore.estimate("Qwen3-8B", context=4096, gpu="H100", engine=vramcore.get_engine(kind, **knobs))
+        return vramcore.estimate(model, context=4096, gpu="H100", engine=vramcore.get_engine(kind, **knobs))
 
     e = only_documented(run)
     if e is not None:

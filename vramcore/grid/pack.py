@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -210,11 +211,17 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
     """Return the ``vc_train`` row of `spec` trained from `dtype` under `engine` (zeros for inference engines)."""
     if engine.kind != "train":
         return [0.0] * len(TRAIN_FIELDS)
-    if engine.method != "full":       # unknown target names, a rank above a module's width: said once, here
+    if engine.method != "full":       # unknown target names, a rank above a module's width: said here
         _train.adapted_modules(spec, engine.lora_targets, engine.lora_rank)
     if engine.zero >= 1 and engine.dp == 1:
         warnings.warn(f"engine {engine.name!r}: ZeRO-{engine.zero} with dp=1 shards over one GPU, which saves "
                       "nothing; set dp to the data-parallel degree", VramcoreWarning, stacklevel=5)
+    return list(_train_row(spec, dtype, engine))
+
+
+@lru_cache(maxsize=1024)
+def _train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[float, ...]:
+    """Compute the row per tensor; cached, as specs, dtypes and engines are immutable values."""
     base = _train.training_base(spec, dtype, engine)[0]
     weights = _train.weight_bytes_by_part(spec, dtype, engine)
     trainable = _train.trainable_by_part(spec, engine)
@@ -233,8 +240,8 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
         "dequant_bytes": dequant,
         "trainable_total": float(sum(trainable.values())),
     }
-    return ([float(weights[p]) for p in PARTS] + [float(trainable[p]) for p in PARTS]
-            + [float(optim[p]) for p in PARTS] + [float(scalars[f]) for f in TRAIN_FIELDS[3 * len(PARTS):]])
+    return tuple([float(weights[p]) for p in PARTS] + [float(trainable[p]) for p in PARTS]
+                 + [float(optim[p]) for p in PARTS] + [float(scalars[f]) for f in TRAIN_FIELDS[3 * len(PARTS):]])
 
 
 def pack_train(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
