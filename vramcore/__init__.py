@@ -37,7 +37,8 @@ _LAZY: dict[str, str] = {
     "EngineSpec": "vramcore.engines",
     "get_engine": "vramcore.engines",
     "list_engines": "vramcore.engines",
-    "Estimate": "vramcore.grid.results",
+    "Estimate": "vramcore.grid.record",
+    "Estimator": "vramcore.grid.cell",
     "estimate": "vramcore.grid.estimate",
     "GiB": "vramcore._units",
     "GB": "vramcore._units",
@@ -66,6 +67,7 @@ __all__ = [
     "DType",
     "EngineSpec",
     "Estimate",
+    "Estimator",
     "GGUFModel",
     "GPUSpec",
     "GiB",
@@ -102,8 +104,10 @@ if TYPE_CHECKING:
     from vramcore._errors import VramcoreWarning
     from vramcore._units import GB, GiB
     from vramcore.engines import EngineSpec, get_engine, list_engines
+    from vramcore.grid.cell import Estimator
     from vramcore.grid.estimate import estimate
-    from vramcore.grid.results import Estimate, Sweep
+    from vramcore.grid.record import Estimate
+    from vramcore.grid.results import Sweep
     from vramcore.grid.solve import Solution, best_dtype, max_batch, max_context, min_gpus
     from vramcore.grid.sweep import sweep
     from vramcore.hardware.gpus import GPUSpec, get_gpu, list_gpus

@@ -55,6 +55,8 @@ cdef extern from "vramcore/formulas.h" nogil:
     void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
     void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch, double gpu_bytes,
                          double large_gpu, vc_result *r)
+    void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes, double large_gpu,
+                     vc_result *r)
     ctypedef struct vc_guess:
         pass
     void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
@@ -222,3 +224,34 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
         _plans(models, dtypes, part_bytes, engines, train, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
         _solve_row(which, plans_p, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0], n_g, &caps[0], out_p, row)
+
+
+# ---------------------------------------------------------------------- one configuration (the scalar path)
+def cell_plan(const double[::1] model, const double[::1] dtype, const double[::1] part_bytes,
+              const double[::1] engine, const double[::1] train, double[::1] plan):
+    """Build one (model, dtype, engine) plan into `plan` (PLAN_NFIELDS doubles) from its packed rows.
+
+    The rows are any buffers of doubles (``array.array("d")``: no numpy needed)
+    of MODEL_NFIELDS, DTYPE_NFIELDS, N_PARTS, ENGINE_NFIELDS and TRAIN_NFIELDS
+    values, as vramcore/grid/pack.py builds them.
+    """
+    if (model.shape[0] != VC_MODEL_NFIELDS or dtype.shape[0] != VC_DTYPE_NFIELDS
+            or part_bytes.shape[0] != VC_N_PARTS or engine.shape[0] != VC_ENGINE_NFIELDS
+            or train.shape[0] != VC_TRAIN_NFIELDS or plan.shape[0] != VC_PLAN_NFIELDS):
+        raise ValueError("cell_plan: a row has the wrong number of fields")
+    vc_make_plan(<const vc_model *> &model[0], <const vc_dtype *> &dtype[0], &part_bytes[0],
+                 <const vc_engine *> &engine[0], <const vc_train *> &train[0], <vc_plan *> &plan[0])
+
+
+def cell(const double[::1] plan, double context, double batch, double gpu_bytes, double large_gpu):
+    """Return every vc_result field of one configuration of a `plan`, as a tuple (RESULT_FIELDS, then fits).
+
+    The same formulas as :func:`grid`, cell for cell: the figures are identical.
+    """
+    cdef vc_result r
+    if plan.shape[0] != VC_PLAN_NFIELDS:
+        raise ValueError("cell: the plan has the wrong number of fields")
+    vc_estimate(<const vc_plan *> &plan[0], context, batch, gpu_bytes, large_gpu, &r)
+    return (r.weights_bytes, r.kv_cache_bytes, r.activation_bytes, r.overhead_bytes, r.total_bytes,
+            r.headroom_bytes, r.kv_capacity_tokens, r.kv_blocks, r.max_concurrency, r.host_bytes,
+            r.gradients_bytes, r.optimizer_bytes, r.master_weights_bytes, r.trainable_params, r.reasons, r.fits)

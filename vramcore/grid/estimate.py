@@ -1,16 +1,14 @@
-"""One configuration: :func:`estimate`, one cell of the same kernel path as :func:`vramcore.sweep`."""
+"""One configuration: :func:`estimate`, through the scalar path (vramcore/grid/cell.py) over the kernel's formulas."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from vramcore._units import GB, GiB
-from vramcore.engines import EngineSpec, get_engine
-from vramcore.grid.results import GPU_REASONS, Estimate
-from vramcore.grid.run import run_sweep
-from vramcore.grid.validation import positive_int
-from vramcore.hardware.gpus import MAX_GPU_BYTES, GPUSpec
+from vramcore.engines import EngineSpec
+from vramcore.grid.cell import estimate_cell
+from vramcore.grid.record import Estimate
+from vramcore.hardware.gpus import GPUSpec
 
 __all__ = ["GB", "Estimate", "GiB", "estimate"]
 
@@ -99,20 +97,4 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
     >>> e.fits
     True
     """
-    context = positive_int("context", context)
-    batch = positive_int("batch", batch)
-    if isinstance(engine, (list, tuple)):
-        raise TypeError("engine must be one engine name or EngineSpec; use vramcore.sweep to compare engines")
-    if gpu is None and get_engine(engine).budgeted:
-        raise ValueError(f"engine {get_engine(engine).name!r} sizes its KV cache from the GPU's memory; pass gpu=")
-    target: str | GPUSpec = gpu if gpu is not None else GPUSpec(
-        name="none", vendor="none", memory_total_bytes=MAX_GPU_BYTES, source="placeholder")
-    s = run_sweep(model, dtype, context, batch, target, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus, tp=tp,
-                  pp=pp, gpu_memory=gpu_memory if gpu is not None else "usable", n_threads=1, progress=None)
-    cell = s.cell(0, 0, 0, 0, 0)
-    if gpu is None:
-        # nothing that depends on the GPU's memory is meaningful without one
-        advice = tuple(r for r in cell.reasons if r not in GPU_REASONS)
-        return replace(cell, gpu=None, gpu_bytes=None, fits=None, headroom_bytes=None, max_concurrency=None,
-                       reasons=advice)
-    return cell
+    return estimate_cell(model, dtype, kv_dtype, context, batch, gpu, n_gpus, engine, tp, pp, gpu_memory)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 import vramcore.engines.train as _train
 from vramcore._errors import VramcoreWarning
@@ -20,6 +19,9 @@ from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MODEL_FIELDS: tuple[str, ...] = (
     "n_full_layers",
@@ -132,6 +134,8 @@ def model_row(spec: ModelSpec) -> list[float]:
 
 def pack_models(specs: Sequence[ModelSpec]) -> np.ndarray:
     """Return a C-contiguous float64 array (len(specs), len(MODEL_FIELDS))."""
+    import numpy as np
+
     return np.ascontiguousarray(np.array([model_row(s) for s in specs], dtype=np.float64)
                                 .reshape(len(specs), len(MODEL_FIELDS)))
 
@@ -144,12 +148,16 @@ def dtype_row(dtype: DType, kv_dtype: DType | None) -> list[float]:
 
 def pack_dtypes(dtypes: Sequence[DType], kv_dtype: DType | None) -> np.ndarray:
     """Return a C-contiguous float64 array (len(dtypes), len(DTYPE_FIELDS))."""
+    import numpy as np
+
     return np.ascontiguousarray(np.array([dtype_row(d, kv_dtype) for d in dtypes], dtype=np.float64)
                                 .reshape(len(dtypes), len(DTYPE_FIELDS)))
 
 
 def pack_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType]) -> np.ndarray:
     """Return stored weight bytes as a C-contiguous float64 array (models, dtypes, len(PARTS))."""
+    import numpy as np
+
     out = np.empty((len(specs), len(dtypes), len(PARTS)), dtype=np.float64)
     for i, spec in enumerate(specs):
         for j, dtype in enumerate(dtypes):
@@ -247,6 +255,8 @@ def _train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[float
 def pack_train(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
                engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
     """Return the ``vc_train`` rows as a C-contiguous float64 array (models, dtypes, engines, len(TRAIN_FIELDS))."""
+    import numpy as np
+
     out = np.zeros((len(specs), len(dtypes), len(engines), len(TRAIN_FIELDS)), dtype=np.float64)
     for k, (engine, _, _) in enumerate(engines):
         if engine.kind != "train":
@@ -272,6 +282,8 @@ def gpu_is_large(gpu_name: str, gpu_bytes: float) -> bool:
 
 def plans_scratch(n_models: int, n_dtypes: int, n_engines: int) -> np.ndarray:
     """Scratch for the kernel's per-(model, dtype, engine) plans."""
+    import numpy as np
+
     import vramcore.grid._kernel as _kernel
 
     return np.empty((n_models, n_dtypes, n_engines, _kernel.PLAN_NFIELDS), dtype=np.float64)
@@ -279,5 +291,7 @@ def plans_scratch(n_models: int, n_dtypes: int, n_engines: int) -> np.ndarray:
 
 def pack_engines(engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
     """Return a C-contiguous float64 array (len(engines), len(ENGINE_FIELDS)) of (engine, tp, pp) rows."""
+    import numpy as np
+
     return np.ascontiguousarray(np.array([engine_row(e, tp, pp) for e, tp, pp in engines], dtype=np.float64)
                                 .reshape(len(engines), len(ENGINE_FIELDS)))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from os import PathLike
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Union
 
 import vramcore.grid._kernel as _kernel
 import vramcore.grid.pack as _pack
@@ -17,12 +15,15 @@ from vramcore.hardware.gpus import GPUSpec, get_gpu
 from vramcore.model.cards import ModelCard, get_model, is_model_name
 from vramcore.model.spec import ModelSpec
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = ["Counts", "ModelLike", "check_parallelism", "label", "gpu_memory_bytes", "prepare_engines", "resolve_gpu",
            "resolve_model", "resolve_parallelism"]
 
 ModelLike = str | ModelSpec | ModelCard | Mapping[str, Any] | PathLike[str]
 #: Contexts / batches: one count, a sequence of counts, or a 1-D array.
-Counts = int | Sequence[int] | np.ndarray
+Counts = Union[int, Sequence[int], "np.ndarray"]  # noqa: UP007 -- a forward reference: numpy loads lazily
 
 
 def resolve_model(model: Any, argname: str = "model") -> ModelSpec:

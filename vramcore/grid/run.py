@@ -15,14 +15,14 @@ import numpy as np
 import vramcore.grid._kernel as _kernel
 import vramcore.grid.pack as _pack
 import vramcore.grid.validation as _validation
-from vramcore.engines import EngineSpec, loads_format, needs_fp8_hardware
-from vramcore.engines.train import training_base
+from vramcore.engines import EngineSpec
+from vramcore.grid.cell import format_blocked_cell, fp8_blocked_cell
 from vramcore.grid.progress import Chunks, check_progress
 from vramcore.grid.resolve import gpu_memory_bytes, label, prepare_engines, resolve_gpu, resolve_model
 from vramcore.grid.results import REASONS, Sweep
 from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import DType
-from vramcore.storage.resolve import format_family, get_dtype, resolve_auto
+from vramcore.storage.resolve import get_dtype
 
 __all__ = ["CHUNK_CELLS", "compute", "run_sweep"]
 
@@ -36,44 +36,32 @@ FORMAT_NOT_RUNNABLE = 1 << REASONS.index("format_not_runnable_on_engine")
 DTYPE_UNSUPPORTED_ON_GPU = 1 << REASONS.index("dtype_unsupported_on_gpu")
 
 
-def _is_fp8(name: str | None) -> bool:
-    return name is not None and name.lower().replace("-", "_").startswith("fp8")
-
-
 def fp8_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
                 engines: Sequence[EngineSpec], gpu_fp8: Sequence[bool | None]) -> np.ndarray:
     """Return a bool array (models, dtypes, gpus, engines): True for FP8 on a GPU without it, where it matters.
 
     That is FP8 weights or an FP8 KV cache on a GPU whose ``fp8`` is False, under an
-    engine that needs hardware FP8 (its module's ``NEEDS_FP8_HARDWARE``).
+    engine that needs hardware FP8 (:func:`vramcore.grid.cell.fp8_blocked_cell`).
     """
     out = np.zeros((len(specs), len(dtypes), len(gpu_fp8), len(engines)), dtype=bool)
     lacking = np.array([f is False for f in gpu_fp8])
     if not lacking.any():
         return out
     for e, engine in enumerate(engines):
-        if not needs_fp8_hardware(engine):
-            continue
-        kv_fp8 = _is_fp8(engine.kv_cache_dtype) or (kv_dtype is not None and _is_fp8(kv_dtype.name))
         for j, dtype in enumerate(dtypes):
             for i, spec in enumerate(specs):
-                weights = resolve_auto(spec) if dtype.name == "auto" else dtype
-                if kv_fp8 or format_family(weights) == "fp8" or _is_fp8(weights.name):
+                if fp8_blocked_cell(spec, dtype, kv_dtype, engine):
                     out[i, j, :, e] = lacking
     return out
 
 
 def format_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], engines: Sequence[EngineSpec]) -> np.ndarray:
-    """Return a bool array (models, dtypes, engines): True where the engine does not load the weight format."""
+    """Return a bool array (models, dtypes, engines): True where the engine does not run the weight format."""
     out = np.zeros((len(specs), len(dtypes), len(engines)), dtype=bool)
     for j, dtype in enumerate(dtypes):
         for i, spec in enumerate(specs):
-            family = format_family(dtype, spec)
             for e, engine in enumerate(engines):
-                if engine.kind == "train":      # what each method trains from (vramcore/engines/train.py)
-                    out[i, j, e] = not training_base(spec, dtype, engine)[1]
-                else:
-                    out[i, j, e] = not loads_format(engine, family)
+                out[i, j, e] = format_blocked_cell(spec, dtype, engine)
     return out
 
 

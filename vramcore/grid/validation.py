@@ -10,11 +10,13 @@ import math
 import numbers
 import os
 import warnings
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vramcore._errors import VramcoreWarning
+from vramcore.engines.base import np_generic_types
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Largest count accepted for contexts and batches: byte counts stay exact doubles
 #: well beyond any real configuration, and products never overflow.
@@ -36,6 +38,8 @@ def positive_counts(name: str, values: Any) -> np.ndarray:
     ValueError
         Empty, not 1-D, non-integer, NaN, infinite, <= 0 or above 2**53.
     """
+    import numpy as np
+
     if isinstance(values, (bool, np.bool_)):
         raise TypeError(f"{name} must be a positive integer, got {values!r}")
     if isinstance(values, (str, bytes)):
@@ -81,9 +85,10 @@ def positive_int(name: str, value: Any) -> int:
 
     numpy integer and float scalars and 0-d arrays are accepted as the number they hold.
     """
-    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, float)):
+    numpy_types = np_generic_types()        # () until numpy is loaded: then no value is a numpy one
+    if numpy_types and isinstance(value, numpy_types) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # type: ignore[union-attr, attr-defined, unused-ignore]  # a numpy scalar
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, float)):
         raise TypeError(f"{name} must be a positive integer, got {_show(value)}")
     if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
