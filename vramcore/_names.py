@@ -8,7 +8,6 @@ fail with the same kind of message.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
@@ -163,6 +162,8 @@ def lookup(
         _unique(shown(k) for k in table if len(key) >= _MIN_PREFIX and k.startswith(key)),
         key=str.casefold,
     )
+    import difflib  # only when a name is not found
+
     close = difflib.get_close_matches(key, list(table), n=10, cutoff=_CUTOFF) if key else []
     names = _unique([*extended, *(shown(k) for k in close)])[:_MAX_SUGGESTIONS]
     if names:

@@ -23,7 +23,6 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from vramcore._errors import VramcoreWarning
@@ -226,14 +225,28 @@ def _engine_arg(args: argparse.Namespace) -> Any:
     return engines if len(engines) > 1 else engines[0]
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """Argparse's formatter with the terminal width from os (argparse's own default imports shutil: ~5 ms)."""
+    try:
+        width = os.get_terminal_size().columns - 2
+    except OSError:
+        width = 78
+    return argparse.RawDescriptionHelpFormatter(prog, width=max(40, width))
+
+
 def _sub(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help, description=help, epilog=epilog,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+                          formatter_class=_formatter)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser; with `only`, the other commands get no flags (argparse is slow to build)."""
+
+    def want(name: str) -> bool:
+        return only is None or only == name
+
     p = argparse.ArgumentParser(prog="vramcore", description="GPU memory for LLM configurations: does it fit?",
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=EXAMPLES, formatter_class=_formatter)
     from vramcore import __version__
 
     p.add_argument("--version", action="version", version=f"vramcore {__version__}")
@@ -244,7 +257,8 @@ def _parser() -> argparse.ArgumentParser:
              "  vramcore estimate Qwen3-8B --dtype int4 --gpu 24GiB --context 16k --batch 4 --check\n"
              "  vramcore estimate path/to/checkpoint --gpu L4 --json\n")
     e.add_argument("model", help="built-in name, config.json path or checkpoint folder")
-    _add_config_args(e, grid=False)
+    if want("estimate"):
+        _add_config_args(e, grid=False)
     e.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
     e.add_argument("--check", action="store_true", help="exit 1 when it does not fit (needs --gpu)")
 
@@ -256,7 +270,8 @@ def _parser() -> argparse.ArgumentParser:
              "files hold every result field in bytes; the table on stdout shows GiB (2**30 bytes).\n")
     s.add_argument("models", nargs="+", metavar="MODEL", help="built-in names, config.json paths or folders "
                    "(several, or a comma list)")
-    _add_config_args(s, grid=True)
+    if want("sweep"):
+        _add_config_args(s, grid=True)
     s.add_argument("-o", "--output", metavar="FILE", help="write .csv, .parquet or .json instead of a table")
     s.add_argument("--json", action="store_true", help="print JSON records (or, with -o, a JSON summary)")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -274,7 +289,8 @@ def _parser() -> argparse.ArgumentParser:
              "fits and one more does not.\n")
     f.add_argument("question", choices=("context", "batch", "gpus", "dtype"), help="what to solve for")
     f.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
-    _add_config_args(f, grid=True)
+    if want("fit"):
+        _add_config_args(f, grid=True)
     f.add_argument("--candidates", default=None,
                    help="fit gpus: GPU counts to try (default 1,2,4,8,16,24,32,48,64,96,128: tensor parallel up to "
                         "8, then 8-GPU pipeline stages)")
@@ -318,7 +334,8 @@ def _parser() -> argparse.ArgumentParser:
     def plot_kind(name: str, help: str, epilog: str) -> argparse.ArgumentParser:
         kind = _sub(psub, name, help, epilog)
         kind.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
-        _add_config_args(kind, grid=True)
+        if want("plot"):
+            _add_config_args(kind, grid=True)
         kind.add_argument("-o", "--output", metavar="FILE", required=True, help="image file (.png, .svg, .pdf)")
         return kind
 
@@ -403,7 +420,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import vramcore.io.export as _export
 
-    if args.output is not None and Path(args.output).suffix.lower() not in _export.FORMATS:
+    if args.output is not None and os.path.splitext(args.output)[1].lower() not in _export.FORMATS:
         raise UsageError(f"-o {args.output!r}: unknown extension; use {', '.join(_export.FORMATS)}")
     s = _grid(args)
     if args.output is not None:
@@ -522,7 +539,7 @@ def _cmd_card(args: argparse.Namespace) -> int:
 def _image_format(path: str) -> str:
     from matplotlib.figure import Figure
 
-    fmt = Path(path).suffix.lower().lstrip(".")
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
     supported = Figure().canvas.get_supported_filetypes()
     if fmt not in supported:
         raise UsageError(f"-o {path!r}: unknown image extension; use one of "
@@ -699,8 +716,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["estimate", "DeepSeek-R1-Distill-Llama-8B", "--context", "lots"])
     2
     """
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(words[0] if words and words[0] in _COMMANDS else None).parse_args(words)
     except SystemExit as exc:  # --help / --version (0) and argparse usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:

@@ -22,8 +22,8 @@ import functools
 import json
 import math
 import operator
+import os
 from dataclasses import dataclass
-from importlib import resources
 from numbers import Real
 from typing import Any
 
@@ -283,7 +283,8 @@ def _catalog() -> tuple[dict[str, GPUSpec], tuple[GPUSpec, ...]]:
     ValueError
         If the data file is malformed or two names or aliases collide.
     """
-    text = (resources.files("vramcore.hardware") / "data" / _DATA_FILE).read_text(encoding="utf-8")
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", _DATA_FILE), encoding="utf-8") as fh:
+        text = fh.read()
     data = json.loads(text)
     if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
         raise ValueError(f"vramcore/hardware/data/{_DATA_FILE}: expected an object with a 'gpus' list")

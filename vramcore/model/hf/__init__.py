@@ -19,7 +19,6 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from functools import cache
 from os import PathLike, fspath
-from pathlib import Path
 from typing import Any
 
 from vramcore.model.hf._reader import Fields, Reader, load_hf_config
@@ -108,6 +107,8 @@ def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str
     fields = reader(Reader(cfg, model_type))
     if name is None:
         if isinstance(source, (str, PathLike)):
+            from pathlib import Path  # only for files: a built-in card needs no pathlib
+
             p = Path(fspath(source))
             name = (p if p.is_dir() else p.parent).name or model_type
         else:

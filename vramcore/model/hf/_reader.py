@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from os import PathLike, fspath
-from pathlib import Path
 from typing import Any
 
 from vramcore.model.limits import CONFIG_KEYS, check_limit
@@ -48,6 +47,8 @@ def load_hf_config(source: Mapping[str, Any] | str | PathLike[str]) -> dict[str,
     if not isinstance(source, (str, PathLike)):
         raise TypeError(f"config must be a dict, a path to config.json or a folder, got "
                         f"{type(source).__name__}")
+    from pathlib import Path  # only for files: a built-in card needs no pathlib
+
     path = Path(fspath(source))
     if path.is_dir():
         path = path / "config.json"
