@@ -147,6 +147,32 @@ def run(quick: bool, threads: int, repeats: int, sample: int) -> dict[str, Any]:
     }
 
 
+#: Fields on demand timed beside the full sweep: a verdict only, and the total with its verdict.
+FIELD_SETS: tuple[tuple[str, ...], ...] = (("fits",), ("total_bytes", "fits"))
+
+
+def run_fields(quick: bool, repeats: int) -> dict[str, Any]:
+    """The forward sweep writing only some fields (``fields=``), one thread, with the fill floor of those bytes."""
+    g = build_grid(quick)
+    cells = len(g["specs"]) * len(g["dtypes"]) * g["contexts"].size * g["batches"].size * len(g["gpus"])
+    out: dict[str, Any] = {}
+    for chosen in FIELD_SETS:
+        t = best_of(repeats, lambda chosen=chosen: vramcore.sweep(
+            g["specs"], g["dtypes"], g["contexts"], g["batches"], g["gpus"], n_threads=1, progress=False,
+            fields=chosen))
+
+        def floor(chosen: tuple[str, ...] = chosen) -> list[np.ndarray]:
+            arrays = [np.empty(cells, dtype=np.bool_ if f == "fits" else np.float64) for f in chosen]
+            for a in arrays:
+                a.fill(1)
+            return arrays
+
+        f = best_of(repeats, floor)
+        out["+".join(chosen)] = {"cells": cells, "seconds": t, "cells_per_s": cells / t, "floor_seconds": f,
+                                 "over_floor": t / f}
+    return out
+
+
 #: Engines timed side by side: the inference kinds and the training engines (full, LoRA, QLoRA).
 BENCH_ENGINES: tuple[str, ...] = ("transformers", "vllm", "llamacpp", "train", "lora", "qlora")
 
@@ -212,6 +238,11 @@ def report(r: dict[str, Any]) -> str:
         f"  NumPy vs kernel: max relative difference {r['numpy_vs_kernel_max_rel_diff']:.1e}, "
         f"fits agree: {r['numpy_vs_kernel_fits_agree']}",
     ]
+    if "fields" in r:
+        lines += ["", "  fields on demand (sweep(..., fields=...)), 1 thread",
+                  f"  {'fields':<38}{'configs/s':>16}{'seconds':>12}{'x floor':>10}"]
+        for key, v in r["fields"].items():
+            lines.append(f"  {key:<38}{v['cells_per_s']:>16,.0f}{v['seconds']:>12.4f}{v['over_floor']:>10.2f}")
     if "engines" in r:
         lines += ["", "  forward sweep per engine, 1 thread (vramcore.sweep, packing included)",
                   f"  {'engine':<38}{'configs/s':>16}{'seconds':>12}"]
@@ -237,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--threads and --repeats must be >= 1")
     sample = args.sample or (200 if args.quick else 2000)
     result = run(args.quick, args.threads, args.repeats, sample)
+    result["fields"] = run_fields(args.quick, args.repeats)
     result["engines"] = run_engines(args.quick, args.repeats)
     result["inverse"] = run_inverse(args.quick, args.repeats)
     print(json.dumps(result, indent=2) if args.json else report(result))

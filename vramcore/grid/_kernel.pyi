@@ -34,6 +34,8 @@ def grid(
     row_start: int,
     row_stop: int,
     n_threads: int,
+    select: npt.NDArray[np.int32] | None = ...,
+    write_fits: bool = ...,
 ) -> None: ...
 def solve(
     which: int,

@@ -116,18 +116,19 @@ cdef enum:
 
 cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,
                     const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
-                    Py_ssize_t n_g, double *out, Py_ssize_t n_cells, unsigned char *fits,
-                    Py_ssize_t row) noexcept nogil:
+                    Py_ssize_t n_g, double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
+                    unsigned char *fits, Py_ssize_t row) noexcept nogil:
     """All gpus x engines cells of one (model, dtype, context, batch) row.
 
     Raw pointers (no memoryview reference counting per call); locals are per
-    call, so per thread.  `out` is the (RESULT_FIELDS, n_cells) array.
+    call, so per thread.  `out` is the (n_sel, n_cells) array: row k holds the
+    RESULT_FIELDS entry select[k]; `fits` is written unless NULL.
     """
     cdef Py_ssize_t b = row % n_b
     cdef Py_ssize_t rest = row // n_b
     cdef Py_ssize_t c = rest % n_c
     cdef Py_ssize_t md = rest // n_c          # m * n_d + d
-    cdef Py_ssize_t g, e, i, k, start, stop, base
+    cdef Py_ssize_t g, e, i, k, j, start, stop, base
     cdef Py_ssize_t per_row = n_g * n_e
     cdef double ctx = contexts[c], bat = batches[b]
     cdef vc_row q[_MAX_ENGINES]
@@ -149,11 +150,13 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
             e = i % n_e
             p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
             vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
-        for k in range(_N_OUT):         # one contiguous run per field, in vc_result order
+        for k in range(n_sel):          # one contiguous run per selected field
+            j = select[k]
             for i in range(start, stop):
-                out[k * n_cells + base + i] = (<const double *> &rs[i - start])[k]
-        for i in range(start, stop):
-            fits[base + i] = rs[i - start].fits != 0.0
+                out[k * n_cells + base + i] = (<const double *> &rs[i - start])[j]
+        if fits != NULL:
+            for i in range(start, stop):
+                fits[base + i] = rs[i - start].fits != 0.0
         start = stop
 
 
@@ -161,28 +164,47 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
          const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[::1] contexts,
          const double[::1] batches, const double[::1] gpu_bytes, const double[::1] gpu_large,
          double[:, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
-         Py_ssize_t row_stop, int n_threads):
+         Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True):
     """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
     Each row holds its gpus x engines cells of every output (C order: model,
     dtype, context, batch, gpu, engine).  `plans` is scratch of shape (models,
     dtypes, engines, PLAN_NFIELDS); `train` the (models, dtypes, engines,
     TRAIN_NFIELDS) rows of the training engines (zeros elsewhere); `out` has one row per name in
-    RESULT_FIELDS and one column per cell; `fits` one byte per cell.
+    RESULT_FIELDS and one column per cell; `fits` one byte per cell.  Fields on
+    demand: with `select` (indices into RESULT_FIELDS), `out` holds only those
+    rows, in that order (at least one row is allocated; `select` may be empty);
+    `write_fits` False leaves `fits` alone.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
-    cdef Py_ssize_t row
+    cdef Py_ssize_t row, k
     cdef const double *plans_p = &plans[0, 0, 0, 0]
     cdef double *out_p = &out[0, 0]
-    cdef unsigned char *fits_p = &fits[0]
+    cdef unsigned char *fits_p = &fits[0] if write_fits else NULL
+    cdef int all_fields[_N_OUT]
+    cdef const int *select_p = all_fields
+    cdef Py_ssize_t n_sel = _N_OUT
+    for k in range(_N_OUT):
+        all_fields[k] = <int> k
+    if select is not None:
+        n_sel = select.shape[0]
+        if n_sel > out.shape[0]:
+            raise ValueError("grid: out has fewer rows than the selected fields")
+        for k in range(n_sel):
+            if select[k] < 0 or select[k] >= _N_OUT:
+                raise ValueError(f"grid: field index {select[k]} out of range")
+        if n_sel > 0:
+            select_p = &select[0]
+    elif out.shape[0] < _N_OUT:
+        raise ValueError("grid: out needs a row per RESULT_FIELDS entry")
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, train, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
         _grid_row(plans_p, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0], &gpu_large[0], n_g,
-                  out_p, n_cells, fits_p, row)
+                  out_p, n_cells, select_p, n_sel, fits_p, row)
 
 
 cdef void _solve_row(int which, const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *fixed,

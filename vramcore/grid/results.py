@@ -86,23 +86,23 @@ class Sweep:
     kv_dtype: str | None
     engine: EngineSpec | tuple[EngineSpec, ...]
     n_gpus: int
-    weights_bytes: np.ndarray
-    kv_cache_bytes: np.ndarray
-    activation_bytes: np.ndarray
-    overhead_bytes: np.ndarray
-    total_bytes: np.ndarray
+    weights_bytes: np.ndarray | None
+    kv_cache_bytes: np.ndarray | None
+    activation_bytes: np.ndarray | None
+    overhead_bytes: np.ndarray | None
+    total_bytes: np.ndarray | None
     gpu_bytes: np.ndarray
-    fits: np.ndarray
-    headroom_bytes: np.ndarray
-    kv_capacity_tokens: np.ndarray
-    kv_blocks: np.ndarray
-    max_concurrency: np.ndarray
-    host_bytes: np.ndarray
-    gradients_bytes: np.ndarray
-    optimizer_bytes: np.ndarray
-    master_weights_bytes: np.ndarray
-    trainable_params: np.ndarray
-    reasons: np.ndarray
+    fits: np.ndarray | None
+    headroom_bytes: np.ndarray | None
+    kv_capacity_tokens: np.ndarray | None
+    kv_blocks: np.ndarray | None
+    max_concurrency: np.ndarray | None
+    host_bytes: np.ndarray | None
+    gradients_bytes: np.ndarray | None
+    optimizer_bytes: np.ndarray | None
+    master_weights_bytes: np.ndarray | None
+    trainable_params: np.ndarray | None
+    reasons: np.ndarray | None
     tp: int = 1
     pp: int = 1
     weights_part_bytes: np.ndarray | None = None
@@ -141,13 +141,29 @@ class Sweep:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """Names of the result fields, in :data:`FIELDS` order."""
-        return FIELDS
+        """Names of the result fields this sweep holds, in :data:`FIELDS` order (all unless ``fields=`` chose)."""
+        return tuple(f for f in FIELDS if getattr(self, f) is not None)
+
+    def field(self, name: str) -> np.ndarray:
+        """Return the array of result field `name`.
+
+        Raises
+        ------
+        ValueError
+            Not a result field, or one this sweep did not compute (``sweep(..., fields=...)``).
+        """
+        if name not in FIELDS:
+            raise ValueError(f"{name!r} is not a result field; the fields: {', '.join(FIELDS)}")
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"this sweep computed only {', '.join(self.fields)}; pass fields= with {name!r} "
+                             "(or leave fields out for every field)")
+        return value
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Grid shape (models, dtypes, contexts, batches, gpus[, engines])."""
-        return tuple(self.total_bytes.shape)
+        return tuple(self.gpu_bytes.shape)
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -164,17 +180,20 @@ class Sweep:
     @property
     def size(self) -> int:
         """Number of configurations."""
-        return int(self.total_bytes.size)
+        return int(self.gpu_bytes.size)
 
     def cell(self, *index: int) -> Any:
         """Return one cell, ``cell(i, j, k, l, m[, e])``, as an :class:`vramcore.Estimate`."""
         if len(index) != len(self.shape):
             raise ValueError(f"cell() takes {len(self.shape)} indices ({', '.join(self.dims)}), got {len(index)}")
         i, j, k, l, m = index[:5]  # noqa: E741
+        missing = [f for f in FIELDS if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"cell() needs every field; this sweep computed only {', '.join(self.fields)}")
         engine = self.engines[index[5]] if len(index) == 6 else self.engines[0]
         values: dict[str, Any] = {f: float(getattr(self, f)[index]) for f in FIELDS if f not in ("fits", "reasons")}
-        values["fits"] = bool(self.fits[index])
-        values["reasons"] = reason_names(int(self.reasons[index]))
+        values["fits"] = bool(self.field("fits")[index])
+        values["reasons"] = reason_names(int(self.field("reasons")[index]))
         spec_engine = self.engine[index[5]] if isinstance(self.engine, tuple) else self.engine
         given = get_dtype(self.dtype_names[j] if self.dtype_names else self.dtypes[j])
         # as the scalar path names them (vramcore.grid.cell): "auto" resolved, training's dtype and adapters
@@ -212,7 +231,7 @@ class Sweep:
         }
         if len(self.shape) == 6:
             columns["engine"] = np.asarray(self.engines, dtype=object)[idx[5]]
-        for f in FIELDS:
+        for f in self.fields:
             columns[f] = np.asarray(getattr(self, f)).reshape(-1)
         return pd.DataFrame(columns)
 
@@ -248,7 +267,7 @@ class Sweep:
         """
         import vramcore.io.export as _export
 
-        return _export.dataset(_export.axis_labels(self), {f: getattr(self, f) for f in FIELDS},
+        return _export.dataset(_export.axis_labels(self), {f: getattr(self, f) for f in self.fields},
                                _export.sweep_attrs(self))
 
     def to_parquet(self, path: str | PathLike[str]) -> None:

@@ -19,7 +19,7 @@ from vramcore.engines import EngineSpec
 from vramcore.grid.cell import format_blocked_cell, fp8_blocked_cell
 from vramcore.grid.progress import Chunks, check_progress
 from vramcore.grid.resolve import gpu_memory_bytes, label, prepare_engines, resolve_gpu, resolve_model
-from vramcore.grid.results import REASONS, Sweep
+from vramcore.grid.results import FIELDS, REASONS, Sweep
 from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.resolve import get_dtype
@@ -68,10 +68,17 @@ def format_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], engines:
 def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
              contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray, gpu_large: np.ndarray,
              engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None,
-             progress: bool | None = None, gpu_fp8: Sequence[bool | None] = ()) -> dict[str, np.ndarray]:
-    """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E)."""
+             progress: bool | None = None, gpu_fp8: Sequence[bool | None] = (),
+             fields: Sequence[str] | None = None) -> dict[str, np.ndarray | None]:
+    """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E).
+
+    `fields` (default: all): the result fields to compute and write; the others are None.
+    """
     shape = (len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size, len(engines))
-    _validation.check_grid_size(shape, 8 * len(_kernel.RESULT_FIELDS) + 1)
+    wanted = set(_kernel.RESULT_FIELDS) | {"fits"} if fields is None else set(fields)
+    rows_ = [k for k, name in enumerate(_kernel.RESULT_FIELDS) if name in wanted]
+    write_fits = "fits" in wanted
+    _validation.check_grid_size(shape, 8 * len(rows_) + int(write_fits))
     cells = math.prod(shape)
     threads = _validation.n_threads(n_threads, cells)
     models_arr = _pack.pack_models(specs)
@@ -80,34 +87,54 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     engines_arr = _pack.pack_engines(engines)
     train_arr = _pack.pack_train(specs, dtypes, engines)
     plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines))
-    out = np.empty((len(_kernel.RESULT_FIELDS), cells), dtype=np.float64)
-    fits = np.empty(cells, dtype=np.bool_)
+    out = np.empty((max(1, len(rows_)), cells if rows_ else 1), dtype=np.float64)
+    fits = np.empty(cells if write_fits else 1, dtype=np.bool_)
     fits_u8 = fits.view(np.uint8)
+    select = np.array(rows_, dtype=np.int32)
     rows = len(specs) * len(dtypes) * contexts.size * batches.size
     per_row = gpu_bytes.size * len(engines)
     with Chunks(rows, CHUNK_CELLS // per_row, per_row, progress) as chunks:  # Ctrl-C between chunks
         for start, stop in chunks:
             _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, train_arr, contexts, batches, gpu_bytes,
-                         gpu_large, plans, out, fits_u8, start, stop, threads)
-    result = {name: out[k].reshape(shape) for k, name in enumerate(_kernel.RESULT_FIELDS)}
-    result["reasons"] = result["reasons"].astype(np.uint16)
-    result["fits"] = fits.reshape(shape)
+                         gpu_large, plans, out, fits_u8, start, stop, threads, select, write_fits)
+    result: dict[str, np.ndarray | None] = dict.fromkeys((*_kernel.RESULT_FIELDS, "fits"))
+    for k, row in enumerate(rows_):
+        result[_kernel.RESULT_FIELDS[row]] = out[k].reshape(shape)
+    if result["reasons"] is not None:
+        result["reasons"] = result["reasons"].astype(np.uint16)
+    if write_fits:
+        result["fits"] = fits.reshape(shape)
     # an engine that does not load a weight format as stored, FP8 on a GPU without it: no figure of it fits
     reasons, fits_ = result["reasons"], result["fits"]
     for i, j, e in zip(*np.nonzero(format_blocked(specs, dtypes, [e for e, _, _ in engines])), strict=True):
-        reasons[i, j, ..., e] |= FORMAT_NOT_RUNNABLE
-        fits_[i, j, ..., e] = False
+        if reasons is not None:
+            reasons[i, j, ..., e] |= FORMAT_NOT_RUNNABLE
+        if fits_ is not None:
+            fits_[i, j, ..., e] = False
     no_fp8 = fp8_blocked(specs, dtypes, kv_dtype, [e for e, _, _ in engines], gpu_fp8)
     for i, j, g, e in zip(*np.nonzero(no_fp8), strict=True):
-        reasons[i, j, :, :, g, e] |= DTYPE_UNSUPPORTED_ON_GPU
-        fits_[i, j, :, :, g, e] = False
+        if reasons is not None:
+            reasons[i, j, :, :, g, e] |= DTYPE_UNSUPPORTED_ON_GPU
+        if fits_ is not None:
+            fits_[i, j, :, :, g, e] = False
     result["gpu_bytes"] = np.broadcast_to(gpu_bytes[None, None, None, None, :, None], shape)
     return result
 
 
+def _check_fields(fields: Any) -> tuple[str, ...] | None:
+    """Validate ``fields=``: None (every field) or result field names (``gpu_bytes`` is always there)."""
+    if fields is None:
+        return None
+    names = [fields] if isinstance(fields, str) else _validation.as_list("fields", fields)
+    for name in names:
+        if not isinstance(name, str) or name not in FIELDS:
+            raise ValueError(f"fields: {name!r} is not a result field; the fields: {', '.join(FIELDS)}")
+    return tuple(names)
+
+
 def run_sweep(models: Any, dtypes: Any, contexts: Any, batches: Any, gpus: Any, *, kv_dtype: str | None,
               engine: Any, n_gpus: int, tp: int | None, pp: int | None, gpu_memory: str | int,
-              n_threads: int | None, progress: bool | None) -> Sweep:
+              n_threads: int | None, progress: bool | None, fields: Any = None) -> Sweep:
     """Validate and resolve every argument of :func:`vramcore.sweep`, run the kernel, return the Sweep."""
     model_list = _validation.as_list("models", models)
     specs = tuple(resolve_model(m, "models") for m in model_list)
@@ -123,10 +150,12 @@ def run_sweep(models: Any, dtypes: Any, contexts: Any, batches: Any, gpus: Any, 
     gpu_large = np.array([_pack.gpu_is_large(g.name, b) for g, b in zip(gpu_list, gpu_bytes, strict=True)],
                          dtype=np.float64)
     check_progress(progress)
+    wanted = _check_fields(fields)
     out = compute(specs, dtype_list, kv, ctx, bat, gpu_bytes, gpu_large, rows, n_threads, progress=progress,
-                  gpu_fp8=[g.fp8 for g in gpu_list])
+                  gpu_fp8=[g.fp8 for g in gpu_list], fields=wanted)
     if not isinstance(engine, (list, tuple)):
-        out = {k: v[..., 0] for k, v in out.items()}
+        out = {k: (v[..., 0] if v is not None else None) for k, v in out.items()}
+    results: dict[str, Any] = out     # the fields not asked for stay None (Sweep.field says so)
     part_bytes = _pack.pack_weights(specs, dtype_list)  # cached per (format, spec): cheap a second time
     part_bytes.flags.writeable = False
     return Sweep(
@@ -137,4 +166,4 @@ def run_sweep(models: Any, dtypes: Any, contexts: Any, batches: Any, gpus: Any, 
         dtype_names=tuple(d.name for d in dtype_list), gpu_names=tuple(g.name for g in gpu_list),
         kv_dtype=kv.name if kv is not None else None,
         engine=tuple(engine_list) if isinstance(engine, (list, tuple)) else engine_list[0],
-        n_gpus=tp_ * pp_, tp=tp_, pp=pp_, weights_part_bytes=part_bytes, **out)
+        n_gpus=tp_ * pp_, tp=tp_, pp=pp_, weights_part_bytes=part_bytes, **results)

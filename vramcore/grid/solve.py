@@ -310,8 +310,8 @@ def min_gpus(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str
                 if sharded:
                     warnings.simplefilter("ignore", VramcoreWarning)   # dp=1: sharding over one GPU
                 s = sweep(spec, dtype_list, ctx, bat, gpu_list, kv_dtype=kv_dtype, engine=run_eng, tp=layout[0],
-                          pp=layout[1], gpu_memory=gpu_memory, n_threads=n_threads)
-            result[i] = np.where(s.fits[0], n, result[i])
+                          pp=layout[1], gpu_memory=gpu_memory, n_threads=n_threads, fields=("fits",))
+            result[i] = np.where(s.field("fits")[0], n, result[i])
     coords: dict[str, tuple[Any, ...]] = {
         "model": tuple(s.name for s in specs),
         "dtype": tuple(get_dtype(d, argname="dtypes").name for d in dtype_list),
@@ -357,8 +357,8 @@ def best_dtype(models: ModelLike | Sequence[ModelLike], contexts: Counts = 4096,
     if isinstance(engine, (list, tuple)):
         raise TypeError("best_dtype takes one engine; call it once per engine")
     s = sweep(models, list(dtypes), contexts, batches, gpus, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus,
-              tp=tp, pp=pp, gpu_memory=gpu_memory, n_threads=n_threads)
-    fits = s.fits                                         # (M, D, C, B, G)
+              tp=tp, pp=pp, gpu_memory=gpu_memory, n_threads=n_threads, fields=("fits",))
+    fits = s.field("fits")                                # (M, D, C, B, G)
     first = np.argmax(fits, axis=1)                       # first dtype that fits
     names = np.asarray(s.dtypes + ("",), dtype=object)
     index = np.where(fits.any(axis=1), first, len(s.dtypes))

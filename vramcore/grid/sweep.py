@@ -18,7 +18,8 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
           gpus: str | GPUSpec | Sequence[str | GPUSpec] = "H100-SXM-80GB", *,
           kv_dtype: str | None = None, engine: str | EngineSpec | Sequence[str | EngineSpec] = "transformers",
           n_gpus: int = 1, tp: int | None = None, pp: int | None = None, gpu_memory: str | int = "usable",
-          n_threads: int | None = None, progress: bool | None = None) -> Sweep:
+          n_threads: int | None = None, progress: bool | None = None,
+          fields: Sequence[str] | None = None) -> Sweep:
     """Estimate memory for every configuration of a Cartesian grid, in the compiled kernel.
 
     The grid is never materialised: the kernel decodes each cell's axis
@@ -65,6 +66,12 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
         ``2**23`` cells when stderr is a terminal; False never; True always.
         Grids run in chunks of ``CHUNK_CELLS`` cells; Ctrl-C stops between
         chunks with a ``KeyboardInterrupt`` that says how far it got.
+    fields : sequence of str, optional
+        Fields on demand: compute and write only these result fields
+        (:data:`FIELDS` names, e.g. ``("total_bytes", "fits")``); the others
+        are None on the Sweep (:meth:`Sweep.field` says which were computed).
+        A verdict-only sweep writes one byte a cell instead of about 120.
+        Default: every field.
 
     Returns
     -------
@@ -85,6 +92,8 @@ def sweep(models: ModelLike | Sequence[ModelLike], dtypes: str | Sequence[str] =
     4294967296
     >>> sweep("Llama-3.1-8B", contexts=16000, engine=["transformers", "vllm"]).dims[-1]
     'engine'
+    >>> sweep("Qwen3-8B", "bf16", [4096, 131072], 8, "RTX-4090", fields=("fits",)).fields  # gpu_bytes: a view
+    ('gpu_bytes', 'fits')
     """
     return run_sweep(models, dtypes, contexts, batches, gpus, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus,
-                     tp=tp, pp=pp, gpu_memory=gpu_memory, n_threads=n_threads, progress=progress)
+                     tp=tp, pp=pp, gpu_memory=gpu_memory, n_threads=n_threads, progress=progress, fields=fields)

@@ -258,6 +258,10 @@ def _gib(x: float) -> str:
 
 def write_table(sweep: Sweep, stream: IO[str], rows: int = ROWS_PER_BLOCK) -> None:
     """Write a readable fixed-width table: the axes, the parts in GiB, the GPU memory, headroom and fit."""
+    missing = [f for f in (*(f for f, _ in _TABLE), "fits", "reasons") if f not in sweep.fields]
+    if missing:
+        raise ValueError(f"the table shows {', '.join(missing)}, which this sweep did not compute (fields=); "
+                         "write a .csv, .parquet or .json file, or sweep every field")
     labels = axis_labels(sweep)
     widths = {d: max(len(d), *(len(str(v)) for v in labels[d])) for d in sweep.dims}
     heads = [f"{h} GiB" for _, h in _TABLE]
