@@ -412,3 +412,16 @@ def test_training_flag_errors(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "estimate", SEED, "--train", "lora", "--lora-targets", "q_proj,w9", "--context",
                        "1k")
     assert code == 0 and "w9" in err            # peft ignores names that are not modules: a named warning
+
+
+def test_sweep_fields_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "grid.csv"
+    code, _, _ = run(capsys, "sweep", "Qwen3-8B", "--context", "4k,128k", "--gpu", "H100,L4", "--fields",
+                     "total_bytes,fits", "-o", str(out))
+    assert code == 0
+    header = out.read_text().splitlines()[0].split(",")
+    assert header == ["model", "dtype", "context", "batch", "gpu", "total_bytes", "gpu_bytes", "fits"]
+    code, _, err = run(capsys, "sweep", "Qwen3-8B", "--fields", "fits")
+    assert code == 2 and "which this sweep did not compute" in err
+    code, _, err = run(capsys, "sweep", "Qwen3-8B", "--fields", "total", "--json")
+    assert code == 2 and "'total' is not a result field" in err

@@ -274,6 +274,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         _add_config_args(s, grid=True)
     s.add_argument("-o", "--output", metavar="FILE", help="write .csv, .parquet or .json instead of a table")
     s.add_argument("--json", action="store_true", help="print JSON records (or, with -o, a JSON summary)")
+    s.add_argument("--fields", metavar="LIST", help="compute and write only these result fields, a comma list "
+                   "(e.g. total_bytes,fits; with -o or --json: the table needs every part)")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: for large grids on a terminal; needs tqdm)")
 
@@ -393,7 +395,8 @@ def _grid(args: argparse.Namespace) -> Any:
         _counts("--batch", args.batch), [_gpu(g) for g in _split(args.gpu)], kv_dtype=args.kv_dtype,
         engine=_engine_arg(args), n_gpus=_count("--n-gpus", args.n_gpus),
         tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"), gpu_memory=_gpu_memory(args.gpu_memory),
-        progress=getattr(args, "progress", None))
+        progress=getattr(args, "progress", None),
+        fields=_split(args.fields) if getattr(args, "fields", None) else None)
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
