@@ -425,3 +425,15 @@ def test_sweep_fields_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert code == 2 and "which this sweep did not compute" in err
     code, _, err = run(capsys, "sweep", "Qwen3-8B", "--fields", "total", "--json")
     assert code == 2 and "'total' is not a result field" in err
+
+
+def test_llamacpp_ctx_size_and_parallel(capsys: pytest.CaptureFixture[str]) -> None:
+    # llama-server -c 32768 -np 4: four slots of 8192 cells (tools/server: n_ctx_slot = n_ctx / n_parallel)
+    code, out, _ = run(capsys, "estimate", "Qwen3-8B", "--engine", "llamacpp", "--dtype", "Q4_K_M", "-c", "32k",
+                       "-np", "4", "--json")
+    same = vramcore.estimate("Qwen3-8B", dtype="Q4_K_M", context=8192, batch=4, engine="llamacpp")
+    assert code == 0 and json.loads(out)["total_bytes"] == same.total_bytes
+    code, _, err = run(capsys, "estimate", "Qwen3-8B", "-c", "32k", "--context", "8k")
+    assert code == 2 and "--ctx-size and --context" in err
+    code, _, err = run(capsys, "estimate", "Qwen3-8B", "-c", "1000", "-np", "3")
+    assert code == 2 and "not a multiple of the 3 sequences" in err

@@ -261,6 +261,11 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         _add_config_args(e, grid=False)
     e.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
     e.add_argument("--check", action="store_true", help="exit 1 when it does not fit (needs --gpu)")
+    e.add_argument("--ctx-size", "-c", default=None, metavar="N",
+                   help="llama.cpp -c: the cache cells all sequences share (n_ctx); each of --parallel sequences "
+                        "gets N / parallel tokens (instead of --context)")
+    e.add_argument("--parallel", "-np", default=None, metavar="N",
+                   help="llama.cpp -np: sequences sharing --ctx-size (the same as --batch)")
 
     s = _sub(sub, "sweep", "a grid of configurations, as a table or to a .csv / .parquet / .json file",
              "examples:\n  vramcore sweep Qwen3-8B --context 4k,8k,32k,128k --batch 1:64:x2 --gpu H100,L4\n"
@@ -399,6 +404,25 @@ def _grid(args: argparse.Namespace) -> Any:
         fields=_split(args.fields) if getattr(args, "fields", None) else None)
 
 
+def _context_and_batch(args: argparse.Namespace) -> tuple[int, int]:
+    """--context / --batch, or llama.cpp's --ctx-size (-c) shared by --parallel (-np) sequences."""
+    batch = _count("--batch", args.batch)
+    if args.parallel is not None:
+        if args.batch != "1" and _count("--batch", args.batch) != _count("--parallel", args.parallel):
+            raise UsageError("--parallel and --batch both set the sequences: give one")
+        batch = _count("--parallel", args.parallel)
+    if args.ctx_size is None:
+        return _count("--context", args.context), batch
+    if args.context != "4096":
+        raise UsageError("--ctx-size and --context both set the context: give one (--ctx-size is llama.cpp's "
+                         "total n_ctx, shared by --parallel sequences)")
+    cells = _count("--ctx-size", args.ctx_size)
+    if cells % batch:
+        raise UsageError(f"--ctx-size {cells} is not a multiple of the {batch} sequences: llama.cpp gives each "
+                         "sequence n_ctx / parallel cells")
+    return cells // batch, batch
+
+
 def _cmd_estimate(args: argparse.Namespace) -> int:
     import vramcore
 
@@ -408,8 +432,9 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     gpu_memory = _gpu_memory(args.gpu_memory)
     if gpu is None and isinstance(gpu_memory, int):  # a size alone describes a custom GPU
         gpu, gpu_memory = _gpu(args.gpu_memory), "usable"
+    context, batch = _context_and_batch(args)
     est = vramcore.estimate(args.model, dtype=args.dtype or "auto", kv_dtype=args.kv_dtype,
-                            context=_count("--context", args.context), batch=_count("--batch", args.batch),
+                            context=context, batch=batch,
                             gpu=gpu, n_gpus=_count("--n-gpus", args.n_gpus), engine=_engine_arg(args),
                             tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"),
                             gpu_memory=gpu_memory)
