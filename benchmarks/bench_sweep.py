@@ -151,17 +151,22 @@ def run(quick: bool, threads: int, repeats: int, sample: int) -> dict[str, Any]:
 FIELD_SETS: tuple[tuple[str, ...], ...] = (("fits",), ("total_bytes", "fits"))
 
 
+def _one_thread_sweep(g: dict[str, Any], repeats: int, **options: Any) -> tuple[int, float]:
+    """(cells, best seconds) of ``vramcore.sweep`` over grid `g` on one thread with `options`."""
+    cells = len(g["specs"]) * len(g["dtypes"]) * g["contexts"].size * g["batches"].size * len(g["gpus"])
+    t = best_of(repeats, lambda: vramcore.sweep(g["specs"], g["dtypes"], g["contexts"], g["batches"], g["gpus"],
+                                                n_threads=1, progress=False, **options))
+    return cells, t
+
+
 def run_fields(quick: bool, repeats: int) -> dict[str, Any]:
     """The forward sweep writing only some fields (``fields=``), one thread, with the fill floor of those bytes."""
     g = build_grid(quick)
-    cells = len(g["specs"]) * len(g["dtypes"]) * g["contexts"].size * g["batches"].size * len(g["gpus"])
     out: dict[str, Any] = {}
     for chosen in FIELD_SETS:
-        t = best_of(repeats, lambda chosen=chosen: vramcore.sweep(
-            g["specs"], g["dtypes"], g["contexts"], g["batches"], g["gpus"], n_threads=1, progress=False,
-            fields=chosen))
+        cells, t = _one_thread_sweep(g, repeats, fields=chosen)
 
-        def floor(chosen: tuple[str, ...] = chosen) -> list[np.ndarray]:
+        def floor(chosen: tuple[str, ...] = chosen, cells: int = cells) -> list[np.ndarray]:
             arrays = [np.empty(cells, dtype=np.bool_ if f == "fits" else np.float64) for f in chosen]
             for a in arrays:
                 a.fill(1)
@@ -180,12 +185,9 @@ BENCH_ENGINES: tuple[str, ...] = ("transformers", "vllm", "llamacpp", "train", "
 def run_engines(quick: bool, repeats: int) -> dict[str, Any]:
     """The forward sweep of the same grid under each engine, on one thread (packing included)."""
     g = build_grid(quick)
-    cells = len(g["specs"]) * len(g["dtypes"]) * g["contexts"].size * g["batches"].size * len(g["gpus"])
     out: dict[str, Any] = {}
     for engine in BENCH_ENGINES:
-        t = best_of(repeats, lambda engine=engine: vramcore.sweep(
-            g["specs"], g["dtypes"], g["contexts"], g["batches"], g["gpus"], engine=engine, n_threads=1,
-            progress=False))
+        cells, t = _one_thread_sweep(g, repeats, engine=engine)
         out[engine] = {"cells": cells, "seconds": t, "cells_per_s": cells / t}
     return out
 
