@@ -111,3 +111,13 @@ def test_scalar_path_imports_no_numpy() -> None:
             "print('numpy' in sys.modules, e.fits, f.fits)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False True True"
+
+
+def test_equal_specs_that_differ_are_not_confused_by_the_cache() -> None:
+    # a ModelSpec's quantization (and model_type) are left out of its equality: the cache keys by identity
+    spec = vramcore.get_model("Llama-3.2-1B").spec
+    plain = vramcore.estimate(spec, context=1)
+    quant = spec.replace(quantization="Q4_K_M")
+    assert quant == spec
+    assert (vramcore.estimate(quant, context=1).dtype, plain.dtype) == ("Q4_K_M", "bf16")
+    assert vramcore.estimate(spec, context=1) == plain

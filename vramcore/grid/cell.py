@@ -239,11 +239,40 @@ class Estimator:
         return out
 
 
+class _Same:
+    """A cache key holding an object by identity.
+
+    Specs that compare equal may still differ (a ModelSpec's ``quantization``
+    and ``model_type`` are left out of its equality), so a cached plan is
+    reused only for the very object it was built from; the key keeps the
+    object alive, so its id is not reused while cached.
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+
+def _key(x: Any) -> Any:
+    return x if x is None or type(x) in (str, int) else _Same(x)
+
+
+def _unkey(x: Any) -> Any:
+    return x.obj if isinstance(x, _Same) else x
+
+
 @lru_cache(maxsize=256, typed=True)
 def _cached(model: Any, dtype: Any, kv_dtype: Any, engine: Any, n_gpus: Any, tp: Any, pp: Any,
             gpu_memory: Any) -> Estimator:
-    return Estimator(model, dtype=dtype, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus, tp=tp, pp=pp,
-                     gpu_memory=gpu_memory)
+    return Estimator(_unkey(model), dtype=_unkey(dtype), kv_dtype=_unkey(kv_dtype), engine=_unkey(engine),
+                     n_gpus=_unkey(n_gpus), tp=_unkey(tp), pp=_unkey(pp), gpu_memory=_unkey(gpu_memory))
 
 
 #: Which strings are built-in model names (cached: a path is read again each time, it may change).
@@ -273,7 +302,8 @@ def _estimator_and_hit(model: Any, dtype: Any, kv_dtype: Any, engine: Any, n_gpu
     if cacheable:
         try:
             misses = _cached.cache_info().misses
-            est = _cached(model, dtype, kv_dtype, engine, n_gpus, tp, pp, gpu_memory)
+            est = _cached(_key(model), _key(dtype), _key(kv_dtype), _key(engine), _key(n_gpus), _key(tp), _key(pp),
+                          _key(gpu_memory))
             return est, _cached.cache_info().misses == misses
         except TypeError as exc:
             if "unhashable" not in str(exc):
