@@ -121,3 +121,18 @@ def test_equal_specs_that_differ_are_not_confused_by_the_cache() -> None:
     assert quant == spec
     assert (vramcore.estimate(quant, context=1).dtype, plain.dtype) == ("Q4_K_M", "bf16")
     assert vramcore.estimate(spec, context=1) == plain
+
+
+def test_tensor_lists_and_lora_targets_follow_model_type_not_equality() -> None:
+    from vramcore.model.tensors import list_tensors
+
+    llama = ModelSpec(num_layers=2, hidden_size=64, num_heads=4, intermediate_size=128, vocab_size=100,
+                      model_type="llama")
+    phi3 = llama.replace(model_type="phi3")
+    assert llama == phi3                   # model_type is not part of a spec's equality ...
+    roles = {t.role for t in list_tensors(llama)}, {t.role for t in list_tensors(phi3)}
+    assert "attn_q" in roles[0] and "attn_qkv" in roles[1]   # ... but phi3 fuses q, k and v
+    lora = get_engine("lora", lora_targets=["qkv_proj"])
+    with pytest.raises(ValueError, match="name no module"):
+        vramcore.estimate(llama, context=16, engine=lora)
+    assert vramcore.estimate(phi3, context=16, engine=lora).trainable_params == 2 * 16 * (64 + 64 + 2 * 64)

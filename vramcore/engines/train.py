@@ -62,8 +62,10 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from vramcore._errors import VramcoreWarning
+from vramcore._identity import key, unkey
 from vramcore.engines.base import TRAIN_METHODS, TRAIN_OPTIMIZERS, TRAIN_PRECISIONS, EngineSpec, MiB
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
@@ -264,7 +266,7 @@ def adapted_modules(spec: ModelSpec, targets: str | Sequence[str], rank: int, *,
         (under "all-linear", e.g. Mixtral's 8-expert router at rank 16, peft
         builds such adapters silently and so does the count).
     """
-    chosen, notes = _resolve_targets(spec, targets if isinstance(targets, str) else tuple(targets), rank)
+    chosen, notes = _resolve_targets(key(spec), targets if isinstance(targets, str) else tuple(targets), rank)
     if warn:
         for note in notes:
             warnings.warn(note, VramcoreWarning, stacklevel=2)
@@ -272,8 +274,9 @@ def adapted_modules(spec: ModelSpec, targets: str | Sequence[str], rank: int, *,
 
 
 @lru_cache(maxsize=256)
-def _resolve_targets(spec: ModelSpec, targets: str | tuple[str, ...], rank: int) \
+def _resolve_targets(spec_key: Any, targets: str | tuple[str, ...], rank: int) \
         -> tuple[tuple[LoraModule, ...], tuple[str, ...]]:
+    spec: ModelSpec = unkey(spec_key)     # by identity: model_type (peft's MoE mapping) is not in its equality
     modules = lora_modules(spec)
     moe_map = MOE_TARGET_MAPS.get(spec.model_type or "", {}) if spec.is_moe else {}
     explicit = not isinstance(targets, str) or targets.lower() != "all-linear"

@@ -24,6 +24,7 @@ from typing import Any
 import vramcore.grid._kernel as _kernel
 import vramcore.grid.pack as _pack
 from vramcore._errors import VramcoreWarning
+from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec, loads_format, needs_fp8_hardware
 from vramcore.engines.train import training_base, weight_bytes_by_part
 from vramcore.grid.record import GPU_REASONS, REASONS, Estimate, reason_names
@@ -239,40 +240,11 @@ class Estimator:
         return out
 
 
-class _Same:
-    """A cache key holding an object by identity.
-
-    Specs that compare equal may still differ (a ModelSpec's ``quantization``
-    and ``model_type`` are left out of its equality), so a cached plan is
-    reused only for the very object it was built from; the key keeps the
-    object alive, so its id is not reused while cached.
-    """
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.obj is self.obj
-
-
-def _key(x: Any) -> Any:
-    return x if x is None or type(x) in (str, int) else _Same(x)
-
-
-def _unkey(x: Any) -> Any:
-    return x.obj if isinstance(x, _Same) else x
-
-
 @lru_cache(maxsize=256, typed=True)
 def _cached(model: Any, dtype: Any, kv_dtype: Any, engine: Any, n_gpus: Any, tp: Any, pp: Any,
             gpu_memory: Any) -> Estimator:
-    return Estimator(_unkey(model), dtype=_unkey(dtype), kv_dtype=_unkey(kv_dtype), engine=_unkey(engine),
-                     n_gpus=_unkey(n_gpus), tp=_unkey(tp), pp=_unkey(pp), gpu_memory=_unkey(gpu_memory))
+    return Estimator(unkey(model), dtype=unkey(dtype), kv_dtype=unkey(kv_dtype), engine=unkey(engine),
+                     n_gpus=unkey(n_gpus), tp=unkey(tp), pp=unkey(pp), gpu_memory=unkey(gpu_memory))
 
 
 #: Which strings are built-in model names (cached: a path is read again each time, it may change).
@@ -302,8 +274,8 @@ def _estimator_and_hit(model: Any, dtype: Any, kv_dtype: Any, engine: Any, n_gpu
     if cacheable:
         try:
             misses = _cached.cache_info().misses
-            est = _cached(_key(model), _key(dtype), _key(kv_dtype), _key(engine), _key(n_gpus), _key(tp), _key(pp),
-                          _key(gpu_memory))
+            est = _cached(key(model), key(dtype), key(kv_dtype), key(engine), key(n_gpus), key(tp), key(pp),
+                          key(gpu_memory))
             return est, _cached.cache_info().misses == misses
         except TypeError as exc:
             if "unhashable" not in str(exc):

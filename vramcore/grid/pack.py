@@ -10,10 +10,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import vramcore.engines.train as _train
 from vramcore._errors import VramcoreWarning
+from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec
 from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE
 from vramcore.model.spec import PARTS, ModelSpec
@@ -224,12 +225,13 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
     if engine.zero >= 1 and engine.dp == 1:
         warnings.warn(f"engine {engine.name!r}: ZeRO-{engine.zero} with dp=1 shards over one GPU, which saves "
                       "nothing; set dp to the data-parallel degree", VramcoreWarning, stacklevel=5)
-    return list(_train_row(spec, dtype, engine))
+    return list(_train_row(key(spec), key(dtype), key(engine)))
 
 
 @lru_cache(maxsize=1024)
-def _train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[float, ...]:
-    """Compute the row per tensor; cached, as specs, dtypes and engines are immutable values."""
+def _train_row(spec_key: Any, dtype_key: Any, engine_key: Any) -> tuple[float, ...]:
+    """Compute the row per tensor; cached per (spec, dtype, engine) object (vramcore._identity)."""
+    spec, dtype, engine = unkey(spec_key), unkey(dtype_key), unkey(engine_key)
     base = _train.training_base(spec, dtype, engine)[0]
     weights = _train.weight_bytes_by_part(spec, dtype, engine)
     trainable = _train.trainable_by_part(spec, engine)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from math import prod
 
+from vramcore._identity import Same
 from vramcore.model.spec import PARTS, ModelSpec
 
 __all__ = ["TensorInfo", "list_tensors", "sum_by_part"]
@@ -198,7 +199,8 @@ def _mlp(spec: ModelSpec, i: int) -> list[TensorInfo]:
 
 
 @lru_cache(maxsize=256)
-def _tensors(spec: ModelSpec) -> tuple[TensorInfo, ...]:
+def _tensors(spec_key: Same) -> tuple[TensorInfo, ...]:
+    spec: ModelSpec = spec_key.obj        # by identity: model_type (fused or named tensors) is not in its equality
     h, v = spec.hidden_size, spec.vocab_size
     out = [TensorInfo("token_embd.weight", (v, h), "embedding", None, "token_embd")]
     for i in range(spec.num_layers):
@@ -244,7 +246,7 @@ def list_tensors(spec: ModelSpec) -> tuple[TensorInfo, ...]:
     """
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
-    return _tensors(spec)
+    return _tensors(Same(spec))
 
 
 def sum_by_part(values: dict[str, int] | None = None) -> dict[str, int]:
