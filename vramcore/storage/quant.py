@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from math import prod
 
+from vramcore._identity import Same
 from vramcore._names import normalize_name
 from vramcore.model.hf.quantization import format_from_quantization_config, int_format_name
 from vramcore.model.spec import PARTS, ModelSpec
@@ -275,13 +276,14 @@ class QuantFormat(DType):
         >>> int(sum(parts.values()))
         4912898048
         """
-        return {p: float(n) for p, n in _bytes_by_part(self, spec)}
+        return {p: float(n) for p, n in _bytes_by_part(self, Same(spec))}
 
 
 @lru_cache(maxsize=1024)
-def _bytes_by_part(fmt: QuantFormat, spec: ModelSpec) -> tuple[tuple[str, int], ...]:
-    # keyed by the format and the spec's geometry (ModelSpec equality ignores name-free metadata only)
-    return tuple(storage_by_part(fmt.tensor_storage(spec)).items())
+def _bytes_by_part(fmt: QuantFormat, spec_key: Same) -> tuple[tuple[str, int], ...]:
+    # keyed by the format and the spec object: a spec's equality leaves out model_type, which names its
+    # tensors (phi3's fused attn_qkv takes another GGUF type than attn_q / attn_k / attn_v)
+    return tuple(storage_by_part(fmt.tensor_storage(spec_key.obj)).items())
 
 
 def storage_by_part(stored: tuple[StoredTensor, ...]) -> dict[str, int]:
