@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -84,7 +84,6 @@ ENGINE = EngineSpec(
     cuda_context_bytes=512 * MiB,
     # caching-allocator slack: 5 % of the activations (the transformers engine's assumption)
     allocator_reserve_fraction=0.05,
-    flash_attn=True,
 )
 
 #: Other spellings :func:`vramcore.get_engine` accepts.
@@ -92,8 +91,8 @@ ALIASES: tuple[str, ...] = ("training", "full", "finetune", "fine-tune", "sft")
 
 #: Named variants: ``get_engine("lora")`` is LoRA, ``get_engine("qlora")`` QLoRA over a 4-bit NF4 base.
 VARIANTS: dict[str, EngineSpec] = {
-    "lora": EngineSpec(name="lora", kind="train", method="lora"),
-    "qlora": EngineSpec(name="qlora", kind="train", method="qlora"),
+    "lora": replace(ENGINE, name="lora", method="lora"),
+    "qlora": replace(ENGINE, name="qlora", method="qlora"),
 }
 
 #: Weight formats the engine trains from: plain weights; LoRA also over quantized bases peft supports
