@@ -72,8 +72,9 @@ from vramcore.model.tensors import TensorInfo, list_tensors
 from vramcore.storage.dtypes import DType
 from vramcore.storage.resolve import format_family, get_dtype, resolve_auto
 
-__all__ = ["ENGINE", "METHODS", "OPTIMIZERS", "PRECISIONS", "LoraModule", "lora_modules", "optimizer_state_bytes",
-           "state_widths"]
+__all__ = ["ENGINE", "METHODS", "OPTIMIZERS", "PRECISIONS", "LoraModule", "adapted_modules", "adapter_activation_bytes",
+           "largest_layer_matrix", "largest_module", "lora_modules", "optimizer_bytes_by_part",
+           "optimizer_state_bytes", "state_widths", "trainable_by_part", "training_base", "weight_bytes_by_part"]
 
 #: Full fine-tuning; ``get_engine("lora")`` / ``get_engine("qlora")`` are :data:`VARIANTS`.
 ENGINE = EngineSpec(

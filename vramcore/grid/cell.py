@@ -126,8 +126,8 @@ class Estimator:
     True
     """
 
-    __slots__ = ("_blocked", "_constant", "_engine", "_fp8", "_gpus", "_gpu_memory", "_kv_name", "_plan", "_said",
-                 "_spec", "_weights_by_part", "engine", "spec")
+    __slots__ = ("_blocked", "_constant", "_fp8", "_gpus", "_gpu_memory", "_kv_name", "_plan", "_said",
+                 "_weights_by_part", "engine", "spec")
 
     def __init__(self, model: Any, *, dtype: str | DType = "auto", kv_dtype: str | None = None,
                  engine: str | EngineSpec = "transformers", n_gpus: int = 1, tp: int | None = None,
@@ -150,8 +150,7 @@ class Estimator:
         _kernel.cell_plan(array("d", _pack.model_row(spec)), array("d", _pack.dtype_row(dt, kv)),
                           array("d", [float(parts[p]) for p in PARTS]), array("d", _pack.engine_row(eng, tp_, pp_)),
                           array("d", train), plan)
-        self.spec, self.engine = spec, eng
-        self._spec, self._engine, self._plan, self._gpu_memory = spec, eng, plan, gpu_memory
+        self.spec, self.engine, self._plan, self._gpu_memory = spec, eng, plan, gpu_memory
         self._kv_name = kv.name if kv is not None else None
         self._blocked = format_blocked_cell(spec, dt, eng)
         self._fp8 = fp8_blocked_cell(spec, dt, kv, eng)
@@ -205,8 +204,8 @@ class Estimator:
             batch = positive_int("batch", batch)
         name: str | None
         if gpu is None:
-            if self._engine.budgeted:
-                raise ValueError(f"engine {self._engine.name!r} sizes its KV cache from the GPU's memory; "
+            if self.engine.budgeted:
+                raise ValueError(f"engine {self.engine.name!r} sizes its KV cache from the GPU's memory; "
                                  "pass gpu=")
             name, memory, fp8 = "none", gpu_memory_bytes(NO_GPU, "usable"), None
             large = 1.0 if _pack.gpu_is_large("none", memory) else 0.0
@@ -271,15 +270,11 @@ def _estimator_and_hit(model: Any, dtype: Any, kv_dtype: Any, engine: Any, n_gpu
         cacheable = named
     else:
         cacheable = isinstance(model, ModelSpec)
-    if cacheable:
-        try:
-            misses = _cached.cache_info().misses
-            est = _cached(key(model), key(dtype), key(kv_dtype), key(engine), key(n_gpus), key(tp), key(pp),
-                          key(gpu_memory))
-            return est, _cached.cache_info().misses == misses
-        except TypeError as exc:
-            if "unhashable" not in str(exc):
-                raise
+    if cacheable:                 # every key is hashable: values by value, objects by identity
+        misses = _cached.cache_info().misses
+        est = _cached(key(model), key(dtype), key(kv_dtype), key(engine), key(n_gpus), key(tp), key(pp),
+                      key(gpu_memory))
+        return est, _cached.cache_info().misses == misses
     return Estimator(model, dtype=dtype, kv_dtype=kv_dtype, engine=engine, n_gpus=n_gpus, tp=tp, pp=pp,
                      gpu_memory=gpu_memory), False
 
@@ -287,8 +282,6 @@ def _estimator_and_hit(model: Any, dtype: Any, kv_dtype: Any, engine: Any, n_gpu
 def estimate_cell(model: Any, dtype: Any, kv_dtype: Any, context: Any, batch: Any, gpu: Any, n_gpus: Any,
                   engine: Any, tp: Any, pp: Any, gpu_memory: Any) -> Estimate:
     """Return the Estimate of one configuration through the scalar path (what :func:`vramcore.estimate` does)."""
-    if isinstance(engine, (list, tuple)):
-        raise TypeError("engine must be one engine name or EngineSpec; use vramcore.sweep to compare engines")
     est, cached = _estimator_and_hit(model, dtype, kv_dtype, engine, n_gpus, tp, pp,
                                      gpu_memory if gpu is not None else "usable")
     if cached and est._said:
