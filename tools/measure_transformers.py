@@ -74,7 +74,7 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 from transformers.cache_utils import get_layer_types_and_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,7 +102,14 @@ CATEGORIES = (
     "mlp_shared_experts",
     "router",
     "norms",
+    "vision_tower",
+    "multimodal_projector",
 )
+
+# Multimodal wrappers (transformers 5 names): the encoder and the projector that feeds the decoder.
+# Qwen2.5-VL keeps its patch merger inside `visual`; it is the projector.
+VISION_PREFIXES = ("model.vision_tower.", "model.visual.", "model.vision_model.")
+PROJECTOR_PREFIXES = ("model.multi_modal_projector.", "model.visual.merger.")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -123,8 +130,10 @@ def load_inputs(models_dir: Path, reference: dict[str, Any] | None) -> dict[str,
     return inputs
 
 
-def build_text_config(raw: dict[str, Any], notes: list[str]) -> transformers.PreTrainedConfig:
-    """Build the transformers config of ``raw`` and return its text (decoder) part."""
+def build_configs(
+    raw: dict[str, Any], notes: list[str]
+) -> tuple[transformers.PreTrainedConfig, transformers.PreTrainedConfig]:
+    """Build the transformers config of ``raw``; return it and its text (decoder) part."""
     raw = dict(raw)
     if raw.pop("quantization_config", None) is not None:
         notes.append("quantization_config is not passed to transformers; the model is built unquantised.")
@@ -132,11 +141,11 @@ def build_text_config(raw: dict[str, Any], notes: list[str]) -> transformers.Pre
     text_config = config.get_text_config(decoder=True)
     if text_config is not config:
         notes.append(
-            f"Multimodal config ({config.model_type}): measured the text model only, built from "
-            f"text_config ({text_config.model_type}) with its CausalLM class; vision tower and "
-            "projector are not counted."
+            f"Multimodal config ({config.model_type}): parameters of the whole model built with "
+            f"AutoModelForImageTextToText (vision tower and projector included); the KV cache of the text "
+            f"model built from text_config ({text_config.model_type}) with its CausalLM class."
         )
-    return text_config
+    return config, text_config
 
 
 def pattern(name: str) -> str:
@@ -149,6 +158,10 @@ def pattern(name: str) -> str:
 
 def categorize(name: str) -> str:
     """Return the vramcore parameter category of a transformers parameter name."""
+    if name.startswith(PROJECTOR_PREFIXES):
+        return "multimodal_projector"
+    if name.startswith(VISION_PREFIXES):
+        return "vision_tower"
     if "embed_tokens" in name:
         return "embedding"
     if name.startswith("lm_head."):
@@ -169,10 +182,13 @@ def categorize(name: str) -> str:
     raise ValueError(f"parameter {name!r} fits no category")
 
 
-def measure_params(text_config: transformers.PreTrainedConfig, notes: list[str]) -> dict[str, Any]:
+def measure_params(config: transformers.PreTrainedConfig, multimodal: bool, notes: list[str]) -> dict[str, Any]:
     """Build the model on the meta device and count its parameters."""
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(text_config, dtype=DTYPE)
+        if multimodal:
+            model = AutoModelForImageTextToText.from_config(config, dtype=DTYPE)
+        else:
+            model = AutoModelForCausalLM.from_config(config, dtype=DTYPE)
     by_category: Counter[str] = Counter()
     attention_norms = 0
     by_pattern: dict[str, dict[str, int]] = {}
@@ -433,9 +449,10 @@ def kv_notes(full: transformers.PreTrainedConfig, kinds: dict[str, dict[str, Any
 def measure(raw: dict[str, Any]) -> dict[str, Any]:
     """Measure one model config."""
     notes: list[str] = []
-    text_config = build_text_config(raw, notes)
+    config, text_config = build_configs(raw, notes)
+    multimodal = text_config is not config
     result = {"model_type": raw.get("model_type"), "text_model_type": text_config.model_type}
-    result.update(measure_params(text_config, notes))
+    result.update(measure_params(config if multimodal else text_config, multimodal, notes))
     result["kv_cache"] = measure_kv(text_config, notes)
     result["notes"] = notes
     return result
@@ -475,11 +492,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--reference", type=Path, default=next((p for p in REFERENCE_CANDIDATES if p.exists()), None))
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME",
+        help="measure only these models and merge them into the existing output (the others keep the figures "
+        "of the release they were measured with; each merged entry records its own versions)",
+    )
     args = parser.parse_args(argv)
 
     transformers.logging.set_verbosity_error()
     reference = json.loads(args.reference.read_text()) if args.reference else None
     inputs = load_inputs(args.models_dir, reference)
+    if args.only:
+        missing = set(args.only) - set(inputs)
+        if missing:
+            parser.error(f"--only: no such model {sorted(missing)}")
+        inputs = {name: inputs[name] for name in args.only}
 
     models: dict[str, Any] = {}
     failures = 0
@@ -487,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name} ({entry['source']})", flush=True)
         try:
             models[name] = {"source": entry["source"], **measure(entry["config"])}
+            if args.only:
+                models[name]["measured_with"] = {"transformers": transformers.__version__, "torch": torch.__version__}
         except Exception as exc:  # report and carry on with the other models
             failures += 1
             print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
@@ -495,6 +524,12 @@ def main(argv: list[str] | None = None) -> int:
             diffs = compare_with_reference(models[name], reference["models"][name])
             print("  reference: " + ("matches" if not diffs else "DIFFERS\n    " + "\n    ".join(diffs)), flush=True)
 
+    if args.only and args.output.exists():
+        merged = json.loads(args.output.read_text())
+        merged["models"].update(models)
+        args.output.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
+        print(f"merged {len(models)} models into {args.output}" + (f"; {failures} failed" if failures else ""))
+        return 1 if failures else 0
     output = {
         "about": (
             "Measured by tools/measure_transformers.py (see its docstring for the method): parameters of the "

@@ -34,6 +34,8 @@ enum {
     VC_PART_NORMS,
     VC_PART_ROUTER,
     VC_PART_LM_HEAD,
+    VC_PART_VISION_TOWER,
+    VC_PART_MM_PROJECTOR,
     VC_N_PARTS
 };
 
@@ -92,9 +94,10 @@ typedef struct {
     double rotary_dim;           /* rotary embedding width (head dim; MLA: rope dim) */
     /* what a training step saves for backward (engines/train.h, training.h) */
     double norm_kind;            /* 0: RMSNorm in fp32, weight x its 16-bit cast (Llama, Qwen, Mistral ...);
-                                    1: Gemma's fp32 x (1 + weight) */
+                                    1: Gemma's fp32 x (1 + weight); 2: weight x the fp32 result (OLMo-2) */
     double norms_per_layer;      /* RMSNorms in a decoder layer (2; Gemma-2/3: 4) */
-    double qk_norm;              /* 1: per-head RMSNorm on q and k (Qwen3, Gemma-3) */
+    double qk_norm;              /* 1: per-head RMSNorm on q and k (Qwen3, Gemma-3); 2: over the whole q and
+                                    k projections (OLMo-2) */
     double attn_softcap;         /* 1: tanh soft-capping of the attention scores (Gemma-2) */
     double final_softcap;        /* 1: tanh soft-capping of the logits (Gemma-2) */
     double embed_scale;          /* 1: embeddings multiplied by a sqrt(hidden) scalar (Gemma) */

@@ -30,11 +30,19 @@ static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC
     return attn_rank + mlp_rank + pb[VC_PART_ROUTER] + pb[VC_PART_NORMS];
 }
 
+/* Bytes of one TP rank's share of a multimodal model's vision tower and
+ * projector: split like the decoder's matrices (vLLM's default
+ * mm_encoder_tp_mode "weights"), 0 for a text-only model. */
+static inline double vc_tower_weights_rank(const double pb[VC_N_PARTS], double tp)
+{
+    return (pb[VC_PART_VISION_TOWER] + pb[VC_PART_MM_PROJECTOR]) / tp;
+}
+
 /* Weights on the most loaded GPU holding `share` of the layers.  TP splits
- * attention and MLP matrices and the vocabulary; k/v projections split over at
- * most kv_heads ranks; norms and the router are replicated.  PP gives the first
- * stage the embedding and the last the lm_head (a tied lm_head is a second copy
- * there). */
+ * attention and MLP matrices, the vocabulary and the vision tower; k/v
+ * projections split over at most kv_heads ranks; norms and the router are
+ * replicated.  PP gives the first stage the embedding and the vision tower, and
+ * the last the lm_head (a tied lm_head is a second copy there). */
 static inline double vc_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e,
                                       double share)
 {
@@ -42,10 +50,11 @@ static inline double vc_weights_bytes(const vc_model *m, const double pb[VC_N_PA
     double layers = vc_layer_weights_rank(m, pb, tp) * share;
     double emb = pb[VC_PART_EMBEDDING] / tp;
     double head = pb[VC_PART_LM_HEAD] / tp;
+    double towers = vc_tower_weights_rank(pb, tp);
     if (e->pp > 1.0) {
         if (head == 0.0)
             head = emb;                 /* tied: the last stage loads its own copy */
-        return layers + vc_max(emb, head);
+        return layers + vc_max(emb + towers, head);
     }
-    return layers + emb + head;
+    return layers + emb + head + towers;
 }

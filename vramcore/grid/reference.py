@@ -307,7 +307,9 @@ def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, pp: int) 
     split over at most kv_heads ranks; MLA latent projections, norms and the router
     are replicated.  The most loaded pipeline stage holds ceil(L / pp) of the L
     layers, plus the embedding (first stage) or the lm_head (last stage; a tied
-    lm_head is a second copy of the embedding there), whichever is larger.
+    lm_head is a second copy of the embedding there), whichever is larger.  A
+    vision tower and projector split over TP like the matrices and sit on the
+    first stage.
     """
     kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
     assert kv_heads is not None
@@ -326,10 +328,11 @@ def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, pp: int) 
     layers_here = -(-spec.num_layers // pp)  # ceil
     on_gpu = rank_bytes * Fraction(layers_here, spec.num_layers)
     embedding, lm_head = parts["embedding"] / tp, parts["lm_head"] / tp
+    towers = (parts["vision_tower"] + parts["multimodal_projector"]) / tp
     if pp == 1:
-        return on_gpu + embedding + lm_head
+        return on_gpu + embedding + lm_head + towers
     last_stage_head = lm_head if lm_head else embedding
-    return on_gpu + max(embedding, last_stage_head)
+    return on_gpu + max(embedding + towers, last_stage_head)
 
 
 def _rope_cache_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> Fraction:
@@ -773,6 +776,7 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
         weights += (parts["lm_head"] or parts["embedding"]) / tp
     else:
         host += parts["lm_head"]
+    weights += (parts["vision_tower"] + parts["multimodal_projector"]) / tp  # mmproj, offloaded whatever -ngl says
     weights += _rope_cache_bytes(spec, dtype, engine)
     # token embeddings, the f32 logits buffer (n_vocab x n_seq) and the host compute buffer (inputs + KQ mask)
     host += parts["embedding"] + 4 * spec.vocab_size * batch + ubatch * 4 * (spec.hidden_size + cells)
@@ -802,11 +806,12 @@ def _norm_tensors(spec: ModelSpec, width: int, a: Fraction, frozen: bool, rsqrts
 
     Its fp32 input, the rsqrt (one per head for q/k norms), and -- for its
     weight's gradient, so not when frozen -- the 16-bit cast the weight
-    multiplies (Llama style) or the fp32 normalized copy (Gemma's 1 + weight).
+    multiplies (Llama style) or the fp32 normalized copy (Gemma's 1 + weight;
+    OLMo-2's weight times the fp32 normalized input, ``norm_weight_fp32``).
     """
     if frozen:
         return [Fraction(4 * width), 4 * rsqrts]
-    last = Fraction(4 * width) if spec.norm_plus_one else a * width
+    last = Fraction(4 * width) if spec.norm_plus_one or spec.norm_weight_fp32 else a * width
     return [Fraction(4 * width), 4 * rsqrts, last]
 
 
@@ -832,8 +837,10 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
     if not frozen:
         saved += [a * h, a * h]               # the attention and MLP inputs, saved by their first linears
     if spec.qk_norm:
-        saved += _norm_tensors(spec, heads * dk, a, frozen, heads)      # type: ignore[arg-type]
-        saved += _norm_tensors(spec, kv_heads * dk, a, frozen, kv_heads)  # type: ignore[arg-type]
+        # one rsqrt per head, or one per token for a norm over the whole projection (OLMo-2)
+        q_rsqrts, k_rsqrts = (Fraction(1), Fraction(1)) if spec.qk_norm_full_width else (heads, kv_heads)
+        saved += _norm_tensors(spec, heads * dk, a, frozen, q_rsqrts)      # type: ignore[arg-type]
+        saved += _norm_tensors(spec, kv_heads * dk, a, frozen, k_rsqrts)  # type: ignore[arg-type]
     if spec.is_mla:
         latent = spec.kv_lora_rank + spec.qk_rope_head_dim  # type: ignore[operator]
         saved += _norm_tensors(spec, latent, a, frozen) + [a * latent]

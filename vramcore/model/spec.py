@@ -19,6 +19,7 @@ from os import PathLike
 from typing import Any, Protocol, runtime_checkable
 
 from vramcore.model.limits import check_limit
+from vramcore.model.vision import VisionSpec
 
 __all__ = ["ATTENTION_KINDS", "MLP_KINDS", "PARTS", "ModelSpec"]
 
@@ -32,6 +33,8 @@ PARTS: tuple[str, ...] = (
     "norms",
     "router",
     "lm_head",
+    "vision_tower",
+    "multimodal_projector",
 )
 
 #: Attention kinds a layer may have (Hugging Face ``layer_types`` spelling).
@@ -69,7 +72,8 @@ def _check_int(name: str, value: object, *, minimum: int = 1, optional: bool = F
 _INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "vocab_size", "num_kv_heads",
                "head_dim", "max_context", "sliding_window", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim",
                "qk_nope_head_dim", "v_head_dim", "moe_intermediate_size", "num_experts", "experts_per_token",
-               "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer")
+               "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer", "index_n_heads",
+               "index_head_dim", "index_topk")
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -117,6 +121,11 @@ class ModelSpec:
         Biases on the dense MLP projections.
     qk_norm : bool
         Per-head RMSNorm on queries and keys (Qwen3, Gemma-3).
+    qk_norm_full_width : bool
+        The q/k norms span the whole projection instead of one head (OLMo-2):
+        weights of ``num_heads * head_dim`` and ``num_kv_heads * head_dim``
+        elements per layer (not ``head_dim`` each), one rsqrt per token.
+        Requires ``qk_norm``.
     attention_sinks : bool
         One learned sink logit per query head and layer (gpt-oss).
     norms_per_layer : int
@@ -133,6 +142,16 @@ class ModelSpec:
         Multi-head latent attention (DeepSeek-V2/V3).  Setting ``kv_lora_rank``
         makes the model MLA and requires the three head dims; ``q_lora_rank``
         None means a plain query projection.
+    index_n_heads, index_head_dim, index_topk : int, optional
+        The lightning indexer of DeepSeek Sparse Attention (DeepSeek-V3.2,
+        transformers ``DeepseekV32Indexer``): ``index_n_heads`` query heads of
+        ``index_head_dim`` from the q latent, one key of ``index_head_dim``
+        per token (LayerNorm'd) and a per-head weight projection; each query
+        attends to ``index_topk`` selected tokens.  Setting them requires MLA
+        with a ``q_lora_rank``.  Their parameters count under ``attention``
+        (the key's LayerNorm under ``norms``); the indexer's key cache
+        (``index_head_dim`` elements per token and layer) is not yet part of
+        the KV-cache figures.
     num_experts : int
         Routed experts per MoE layer (0: dense model).
     experts_per_token : int
@@ -155,12 +174,21 @@ class ModelSpec:
     norm_plus_one : bool
         RMSNorm scales by ``1 + weight`` in fp32 (Gemma): a training step saves
         an fp32 normalized copy per norm.
+    norm_weight_fp32 : bool
+        RMSNorm multiplies its weight into the fp32 normalized input before
+        casting back (OLMo-2's ``(weight * x).to(dtype)``, not Llama's
+        ``weight * x.to(dtype)``): a training step saves the fp32 normalized
+        copy per norm, with no constant.  Excludes ``norm_plus_one``.
     embed_scale : bool
         Embeddings are multiplied by ``sqrt(hidden_size)`` (Gemma).
     attn_softcap, final_softcap : bool
         tanh soft-capping of the attention scores / of the logits (Gemma-2's
         ``attn_logit_softcapping`` / ``final_logit_softcapping``): one more
         tensor saved for backward.
+    vision : VisionSpec, optional
+        The vision encoder and projector of a multimodal checkpoint (parts
+        ``vision_tower`` and ``multimodal_projector``); None for a text-only
+        model.  :attr:`text_only` is the same spec without it.
     model_type : str, optional
         Hugging Face ``model_type`` the spec was read from, if any.
     quantization : str or DType, optional
@@ -202,6 +230,7 @@ class ModelSpec:
     o_bias: bool = False
     mlp_bias: bool = False
     qk_norm: bool = False
+    qk_norm_full_width: bool = False
     attention_sinks: bool = False
     norms_per_layer: int = 2
     layer_types: tuple[str, ...] | None = None
@@ -211,6 +240,9 @@ class ModelSpec:
     qk_rope_head_dim: int | None = None
     qk_nope_head_dim: int | None = None
     v_head_dim: int | None = None
+    index_n_heads: int | None = None
+    index_head_dim: int | None = None
+    index_topk: int | None = None
     num_experts: int = 0
     experts_per_token: int = 0
     moe_intermediate_size: int | None = None
@@ -221,9 +253,11 @@ class ModelSpec:
     expert_bias: bool = False
     router_fp32: bool = False
     norm_plus_one: bool = False
+    norm_weight_fp32: bool = False
     embed_scale: bool = False
     attn_softcap: bool = False
     final_softcap: bool = False
+    vision: VisionSpec | None = None
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
 
@@ -232,7 +266,7 @@ class ModelSpec:
             _check_int(name, getattr(self, name))
         for name in ("num_kv_heads", "head_dim", "max_context", "sliding_window", "q_lora_rank",
                      "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
-                     "moe_intermediate_size"):
+                     "moe_intermediate_size", "index_n_heads", "index_head_dim", "index_topk"):
             _check_int(name, getattr(self, name), optional=True)
         for name in ("num_experts", "experts_per_token", "shared_expert_intermediate_size",
                      "first_dense_layers", "norms_per_layer"):
@@ -241,12 +275,14 @@ class ModelSpec:
             value = getattr(self, name)
             if value is not None and type(value) is not int:
                 object.__setattr__(self, name, int(value))
-        for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "attention_sinks",
-                     "router_bias", "expert_bias", "router_fp32", "norm_plus_one", "embed_scale", "attn_softcap",
-                     "final_softcap"):
+        for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "qk_norm_full_width",
+                     "attention_sinks", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
+                     "norm_weight_fp32", "embed_scale", "attn_softcap", "final_softcap"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
+        if self.vision is not None and not isinstance(self.vision, VisionSpec):
+            raise TypeError(f"ModelSpec.vision must be a VisionSpec or None, got {type(self.vision).__name__}")
         if self.quantization is not None and not isinstance(self.quantization, (str, WeightStorage)):
             raise TypeError(f"ModelSpec.quantization must be a str, a DType or None, got "
                             f"{self.quantization!r}")
@@ -273,6 +309,14 @@ class ModelSpec:
                     f"ModelSpec.head_dim is None and hidden_size ({self.hidden_size}) is not "
                     f"divisible by num_heads ({self.num_heads}); pass head_dim explicitly")
             set_(self, "head_dim", self.hidden_size // self.num_heads)
+
+        self._check_indexer()
+        if self.qk_norm_full_width and not self.qk_norm:
+            raise ValueError("ModelSpec.qk_norm_full_width needs qk_norm=True")
+        if self.qk_norm_full_width and self.is_mla:
+            raise ValueError("ModelSpec.qk_norm_full_width is for standard attention, not MLA (kv_lora_rank is set)")
+        if self.norm_weight_fp32 and self.norm_plus_one:
+            raise ValueError("ModelSpec.norm_weight_fp32 and norm_plus_one are two RMSNorm kinds; set one")
 
         # attention kind of every layer
         if self.layer_types is None:
@@ -309,6 +353,24 @@ class ModelSpec:
             if "moe" in self.mlp_layer_types and not self.num_experts:  # type: ignore[operator]
                 raise ValueError("ModelSpec.mlp_layer_types has 'moe' layers but num_experts is 0")
 
+    def _check_indexer(self) -> None:
+        # DeepseekV32Indexer (transformers 5.23): wq_b reads the q latent, the key splits into rope + rest
+        given = [n for n in ("index_n_heads", "index_head_dim") if getattr(self, n) is not None]
+        if not given:
+            if self.index_topk is not None:
+                raise ValueError("ModelSpec.index_topk needs index_n_heads and index_head_dim")
+            return
+        if len(given) == 1:
+            missing = "index_head_dim" if given == ["index_n_heads"] else "index_n_heads"
+            raise ValueError(f"ModelSpec.{missing} is required with {given[0]} (the sparse-attention indexer), "
+                             "got None")
+        if not self.is_mla or self.q_lora_rank is None:
+            raise ValueError("ModelSpec.index_n_heads / index_head_dim need MLA with a q_lora_rank (the indexer "
+                             "reads the q latent)")
+        if self.index_head_dim < self.qk_rope_head_dim:  # type: ignore[operator]
+            raise ValueError(f"ModelSpec.index_head_dim ({self.index_head_dim}) must be >= qk_rope_head_dim "
+                             f"({self.qk_rope_head_dim}): its first qk_rope_head_dim dims take the rotary")
+
     def _check_kinds(self, name: str, kinds: object, valid: tuple[str, ...]) -> tuple[str, ...]:
         if isinstance(kinds, str) or not hasattr(kinds, "__iter__"):
             raise TypeError(f"ModelSpec.{name} must be a sequence of str, got {kinds!r}")
@@ -326,6 +388,11 @@ class ModelSpec:
     def is_mla(self) -> bool:
         """True for multi-head latent attention (a ``kv_lora_rank`` is set)."""
         return self.kv_lora_rank is not None
+
+    @property
+    def has_indexer(self) -> bool:
+        """True for DeepSeek Sparse Attention: a lightning indexer per layer (``index_n_heads`` is set)."""
+        return self.index_n_heads is not None
 
     @property
     def is_moe(self) -> bool:
@@ -376,7 +443,15 @@ class ModelSpec:
             norms += kvr
             o = nh * vdim * h
             bias = (q_out + kvr + rope) if self.qkv_bias else 0
-            return q + kv + o + bias + (h if self.o_bias else 0), norms
+            indexer = 0
+            if self.index_n_heads is not None:
+                # DeepseekV32Indexer: wq_b (q latent -> heads x dim), wk (hidden -> dim), weights_proj
+                # (hidden -> heads), k_norm a LayerNorm (weight and bias) over dim
+                ih, idim = self.index_n_heads, self.index_head_dim
+                assert idim is not None and self.q_lora_rank is not None
+                indexer = self.q_lora_rank * ih * idim + h * idim + h * ih
+                norms += 2 * idim
+            return q + kv + o + bias + indexer + (h if self.o_bias else 0), norms
         hd, nkv = self.head_dim, self.num_kv_heads
         assert hd is not None and nkv is not None
         q_out, kv_out = nh * hd, nkv * hd
@@ -387,7 +462,10 @@ class ModelSpec:
             params += h
         if self.attention_sinks:
             params += nh
-        return params, (2 * hd if self.qk_norm else 0)
+        if not self.qk_norm:
+            return params, 0
+        # per-head norms hold head_dim weights each; OLMo-2's span the whole q and k projections
+        return params, (q_out + kv_out if self.qk_norm_full_width else 2 * hd)
 
     def param_breakdown(self) -> dict[str, int]:
         """Exact parameter counts by part, as transformers instantiates the model.
@@ -424,12 +502,20 @@ class ModelSpec:
             parts["mlp_routed_experts"] = e * expert * n_moe
             parts["mlp_shared_experts"] = 3 * h * self.shared_expert_intermediate_size * n_moe
             parts["router"] = (h * e + (e if self.router_bias else 0)) * n_moe
+        if self.vision is not None:
+            parts["vision_tower"] = self.vision.tower_params
+            parts["multimodal_projector"] = self.vision.projector_params
         return parts
 
     @property
     def param_count(self) -> int:
         """Total parameters (tied tensors once), exactly as transformers counts them."""
         return sum(self.param_breakdown().values())
+
+    @property
+    def text_only(self) -> ModelSpec:
+        """The text decoder alone: this spec without its vision tower and projector (itself when it has none)."""
+        return self if self.vision is None else dataclasses.replace(self, vision=None)
 
     @property
     def active_param_count(self) -> int:

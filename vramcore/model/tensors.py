@@ -47,10 +47,12 @@ class TensorInfo:
         What the tensor is, independent of the layer: ``"token_embd"``,
         ``"output"``, ``"attn_q"``, ``"attn_k"``, ``"attn_v"``, ``"attn_qkv"``,
         ``"attn_output"``, ``"attn_q_a"``, ``"attn_q_b"``, ``"attn_kv_a_mqa"``,
-        ``"attn_k_b"``, ``"attn_v_b"``, ``"attn_sinks"``, ``"ffn_gate"``,
+        ``"attn_k_b"``, ``"attn_v_b"``, ``"attn_sinks"``, ``"indexer_attn_q_b"``,
+        ``"indexer_attn_k"``, ``"indexer_proj"`` (DeepSeek-V3.2's indexer), ``"ffn_gate"``,
         ``"ffn_up"``, ``"ffn_down"`` (with ``_exps`` / ``_shexp`` suffixes for
-        routed / shared experts), ``"ffn_gate_inp"`` (router), ``"norm"`` or
-        ``"bias"``.
+        routed / shared experts), ``"ffn_gate_inp"`` (router), ``"norm"``,
+        ``"bias"`` or ``"vision"`` (a matrix, patch convolution or position
+        table of a vision tower or projector).
     """
 
     name: str
@@ -85,10 +87,14 @@ _NORM_NAMES = ("attn_norm", "ffn_norm", "post_attention_norm", "post_ffw_norm")
 
 def _norm_names(spec: ModelSpec) -> list[str]:
     # llama.cpp names: attn_norm / ffn_norm (Llama); Gemma-2/3 add post_attention_norm and
-    # post_ffw_norm; gpt-oss calls its pre-MLP norm post_attention_norm.
+    # post_ffw_norm; gpt-oss calls its pre-MLP norm post_attention_norm; OLMo-2 has only the two
+    # post-branch norms (post_attention_layernorm, post_feedforward_layernorm: LLM_ARCH_OLMO2's
+    # ATTN_POST_NORM / FFN_POST_NORM).
     n = spec.norms_per_layer
     if spec.model_type == "gpt_oss" and n == 2:
         return ["attn_norm", "post_attention_norm"]
+    if spec.model_type == "olmo2" and n == 2:
+        return ["post_attention_norm", "post_ffw_norm"]
     names = list(_NORM_NAMES[:n])
     names += [f"norm_{k}" for k in range(len(names), n)]
     return names
@@ -127,6 +133,8 @@ def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
             add("attn_kv_a_mqa", (kvr + rope,), suffix="bias")
         if spec.o_bias:
             add("attn_output", (h,), suffix="bias")
+        if spec.index_n_heads is not None:
+            out.extend(_indexer(spec, i))
         return out
 
     hd, nkv = spec.head_dim, spec.num_kv_heads
@@ -150,9 +158,25 @@ def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
     if spec.attention_sinks:
         add("attn_sinks", (nh,))
     if spec.qk_norm:
-        add("attn_q_norm", (hd,), "norms")
-        add("attn_k_norm", (hd,), "norms")
+        full = spec.qk_norm_full_width  # OLMo-2: one norm over the whole q and k projections
+        add("attn_q_norm", (q_out if full else hd,), "norms")
+        add("attn_k_norm", (kv_out if full else hd,), "norms")
     return out
+
+
+def _indexer(spec: ModelSpec, i: int) -> list[TensorInfo]:
+    # DeepSeek-V3.2's lightning indexer (transformers DeepseekV32Indexer: wq_b, wk, k_norm, weights_proj),
+    # under llama.cpp's indexer.* names
+    h, ih, idim, qr = spec.hidden_size, spec.index_n_heads, spec.index_head_dim, spec.q_lora_rank
+    assert ih is not None and idim is not None and qr is not None
+    blk = f"blk.{i}.indexer."
+    return [
+        TensorInfo(f"{blk}attn_q_b.weight", (ih * idim, qr), "attention", i, "indexer_attn_q_b"),
+        TensorInfo(f"{blk}attn_k.weight", (idim, h), "attention", i, "indexer_attn_k"),
+        TensorInfo(f"{blk}k_norm.weight", (idim,), "norms", i, "norm"),
+        TensorInfo(f"{blk}k_norm.bias", (idim,), "norms", i, "bias"),
+        TensorInfo(f"{blk}proj.weight", (ih, h), "attention", i, "indexer_proj"),
+    ]
 
 
 def _mlp(spec: ModelSpec, i: int) -> list[TensorInfo]:
@@ -211,6 +235,11 @@ def _tensors(spec_key: Same) -> tuple[TensorInfo, ...]:
     out.append(TensorInfo("output_norm.weight", (h,), "norms", None, "norm"))
     if not spec.tie_embeddings:
         out.append(TensorInfo("output.weight", (v, h), "lm_head", None, "output"))
+    if spec.vision is not None:  # a multimodal model: its mmproj tensors (llama.cpp names them v.* and mm.*)
+        for t in spec.vision.tensors:
+            part = "multimodal_projector" if t.projector else "vision_tower"
+            role = t.role if t.role in ("norm", "bias") else "vision"
+            out.append(TensorInfo(t.name, t.shape, part, None, role))
     return tuple(out)
 
 
@@ -218,7 +247,8 @@ def list_tensors(spec: ModelSpec) -> tuple[TensorInfo, ...]:
     """List the parameter tensors of `spec`, named as llama.cpp names them in a GGUF file.
 
     The order is the token embedding, then each layer (norms, attention, MLP),
-    then the output norm and (unless tied) the lm_head.  Sums by part equal
+    then the output norm, (unless tied) the lm_head and, for a multimodal
+    model, the vision tower and projector tensors.  Sums by part equal
     :meth:`ModelSpec.param_breakdown`.
 
     Parameters
@@ -255,7 +285,7 @@ def sum_by_part(values: dict[str, int] | None = None) -> dict[str, int]:
     Examples
     --------
     >>> sum_by_part({"attention": 3})["attention"], len(sum_by_part())
-    (3, 8)
+    (3, 10)
     """
     out = dict.fromkeys(PARTS, 0)
     if values:

@@ -37,15 +37,17 @@ VC_INLINE double vc_llamacpp_host_share(const vc_model *m, const vc_engine *e)
     return 1.0 - vc_min(vc_max(e->n_gpu_layers - 1.0, 0.0), L) / L;
 }
 
-/* GPU weights: the offloaded layers and the output matrix when it is offloaded;
- * token embeddings stay in host memory. */
+/* GPU weights: the offloaded layers and the output matrix when it is offloaded,
+ * and a multimodal model's projector file (mmproj: tower and projector, on the
+ * GPU unless --no-mmproj-offload, whatever -ngl says); token embeddings stay in
+ * host memory. */
 static inline double vc_llamacpp_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e)
 {
     double tp = e->tp;
     double layers = vc_layer_weights_rank(m, pb, tp) * vc_llamacpp_layer_share(m, e);
     double emb = pb[VC_PART_EMBEDDING] / tp;
     double head = pb[VC_PART_LM_HEAD] / tp;
-    return layers + (vc_llamacpp_output_on_gpu(e) ? (head > 0.0 ? head : emb) : 0.0);
+    return layers + (vc_llamacpp_output_on_gpu(e) ? (head > 0.0 ? head : emb) : 0.0) + vc_tower_weights_rank(pb, tp);
 }
 
 /* Host weights: token embeddings, the layers not offloaded, and the output

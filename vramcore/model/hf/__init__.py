@@ -30,10 +30,12 @@ _NOT_FAMILIES = frozenset({"quantization"})
 
 
 @cache
-def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[str, Any]]]:
-    """Collect ``READERS`` and ``DEFAULTS`` of every family module of this package."""
+def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[str, Any]],
+                         dict[str, Callable[[Reader, Fields], Fields]]]:
+    """Collect ``READERS``, ``DEFAULTS`` and ``TOWERS`` of every family module of this package."""
     readers: dict[str, Callable[[Reader], Fields]] = {}
     defaults: dict[str, dict[str, Any]] = {}
+    towers: dict[str, Callable[[Reader, Fields], Fields]] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_") or info.name in _NOT_FAMILIES:
             continue
@@ -43,18 +45,21 @@ def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[s
                 raise RuntimeError(f"model_type {model_type!r} is read by two family modules")
             readers[model_type] = reader
         defaults.update(getattr(module, "DEFAULTS", {}))
-    return readers, defaults
+        towers.update(getattr(module, "TOWERS", {}))
+    return readers, defaults, towers
 
 
 #: The ``model_type`` values :meth:`vramcore.ModelSpec.from_hf_config` reads.
-SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(sorted(_registry()[0]))
+SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(sorted(_registry()[0].keys() | _registry()[2].keys()))
 
 
 def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str | None = None) -> Fields:
     """Return the :class:`~vramcore.ModelSpec` fields a Hugging Face config describes.
 
-    Multimodal configs with a ``text_config`` (Gemma-3 4B and up) describe the
-    text decoder only; the vision tower is not part of the estimate.  A
+    Multimodal configs (Gemma-3 4B and up, Mistral-Small-3.1, Qwen2.5-VL) give
+    the text decoder's fields from their ``text_config`` and the vision tower
+    and projector as ``vision`` (a :class:`~vramcore.model.vision.VisionSpec`),
+    read by the family module's ``TOWERS`` entry for the top-level ``model_type``.  A
     ``quantization_config`` (GPTQ, AWQ, bitsandbytes, fp8, compressed-tensors,
     ModelOpt, mxfp4) is recorded as ``quantization``, the format the dtype
     ``"auto"`` resolves to.
@@ -81,6 +86,7 @@ def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str
         `source` is of another type.
     """
     cfg = load_hf_config(source)
+    full = cfg
     quantization = _quantization(cfg)
     model_type = cfg.get("model_type")
     text = cfg.get("text_config")
@@ -92,7 +98,7 @@ def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str
         cfg, model_type = merged, merged.get("model_type")
     if model_type is None:
         raise ValueError("config is missing field 'model_type'")
-    readers, all_defaults = _registry()
+    readers, all_defaults, towers = _registry()
     defaults = all_defaults.get(str(model_type))
     if defaults:
         cfg = {**defaults, **{k: v for k, v in cfg.items() if v is not None}}
@@ -105,6 +111,9 @@ def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str
         raise ValueError(f"unsupported model_type {model_type!r}{hint} (supported: "
                          f"{', '.join(SUPPORTED_MODEL_TYPES)})")
     fields = reader(Reader(cfg, model_type))
+    tower = towers.get(str(full.get("model_type")))
+    if tower is not None:  # a multimodal checkpoint: its vision tower and projector count too
+        fields.update(tower(Reader(full, str(full.get("model_type"))), fields))
     if name is None:
         if isinstance(source, (str, PathLike)):
             from pathlib import Path  # only for files: a built-in card needs no pathlib

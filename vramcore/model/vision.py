@@ -1,0 +1,385 @@
+"""Vision towers of multimodal models: their tensors, and the tokens an image costs.
+
+A multimodal checkpoint (Gemma-3 4B and up, Mistral-Small-3.1, Qwen2.5-VL ...)
+holds a vision encoder and a projector beside its text decoder.  A
+:class:`VisionSpec` lists their tensors exactly, as transformers instantiates
+them (built by the family readers in :mod:`vramcore.model.hf`, or by hand with
+:meth:`VisionSpec.vit`), and says how many context tokens one image becomes.
+:class:`~vramcore.ModelSpec` counts them in the parts ``vision_tower`` and
+``multimodal_projector``.
+
+Image tokens follow each family's processor in transformers 5.x:
+
+``"fixed"``
+    A fixed count per image whatever its size (Gemma-3's SigLIP at 896 px,
+    ``mm_tokens_per_image`` = 256 soft tokens) plus the begin / end markers
+    (``Gemma3Processor``: ``boi`` + 256 image tokens + ``eoi``).
+``"pixtral"``
+    The image is scaled down (never up) until its longest side fits
+    ``image_size``; every ``patch_size * merge_size`` pixels of a side are one
+    token, rounded up, and every row of tokens ends with ``[IMG_BREAK]`` (the
+    last with ``[IMG_END]``): ``rows * (cols + 1)`` (``PixtralProcessor``).
+``"qwen_vl"``
+    The image is resized to multiples of ``patch_size * merge_size`` pixels
+    with its area kept within ``[min_pixels, max_pixels]``
+    (``qwen2_vl.image_processing_qwen2_vl.smart_resize``); each such square is
+    one token, plus ``<|vision_start|>`` and ``<|vision_end|>``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+__all__ = ["DEFAULT_IMAGE_SIZE", "TOKEN_RULES", "VisionSpec", "VisionTensor"]
+
+#: How one image turns into context tokens (see the module docstring).
+TOKEN_RULES: tuple[str, ...] = ("fixed", "pixtral", "qwen_vl")
+
+#: Image size (width, height in pixels) assumed when a caller gives a count of images and no size.
+#: A dynamic-resolution model's cost depends on it; a fixed-size one (Gemma-3) ignores it.
+DEFAULT_IMAGE_SIZE: tuple[int, int] = (1024, 1024)
+
+#: Largest image side accepted, in pixels (far above any processor's limit; keeps token counts finite).
+MAX_IMAGE_SIDE = 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class VisionTensor:
+    """One parameter tensor of a vision tower or projector.
+
+    Attributes
+    ----------
+    name : str
+        Name as llama.cpp writes it in an ``mmproj`` GGUF (``"v.blk.0.attn_q.weight"``, ``"mm.0.weight"``).
+    shape : tuple of int
+        PyTorch order (rows, row length) for matrices; the patch convolution keeps its own shape.
+    projector : bool
+        The tensor belongs to the projector (``multimodal_projector``), not the encoder (``vision_tower``).
+    role : str
+        ``"norm"``, ``"bias"``, ``"position"``, ``"patch"`` or ``"linear"``.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    projector: bool
+    role: str
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return prod(self.shape)
+
+
+def _check_int(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"VisionSpec.{name} must be an int, got {value!r} ({type(value).__name__})")
+    if not minimum <= int(value) <= 2**40:
+        raise ValueError(f"VisionSpec.{name} must be in [{minimum}, 2**40], got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VisionSpec:
+    """A vision encoder and its projector: exact tensors, encoder geometry and the image-token rule.
+
+    Parameters
+    ----------
+    kind : str
+        The encoder family (``"siglip"``, ``"pixtral"``, ``"qwen2_5_vl"`` ...), a label.
+    tensors : tuple of VisionTensor
+        Every parameter tensor of the encoder and the projector.
+    hidden_size, num_layers, num_heads, intermediate_size : int
+        Encoder geometry.
+    patch_size : int
+        Pixels per patch side.
+    image_size : int
+        The encoder's native (fixed-size encoders) or largest (``"pixtral"``) image side, in pixels.
+    token_rule : str
+        One of :data:`TOKEN_RULES`.
+    tokens_per_image : int
+        Image tokens of a ``"fixed"`` encoder (0 otherwise).
+    merge_size : int
+        Patches merged per side into one token (``spatial_merge_size``; 1: none).
+    min_pixels, max_pixels : int
+        Area bounds of ``"qwen_vl"`` resizing.
+    marker_tokens : int
+        Tokens the processor adds around each image besides its rows
+        (``"fixed"``: boi/eoi, ``"qwen_vl"``: vision start/end).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A field has the wrong type or range.
+    """
+
+    kind: str
+    tensors: tuple[VisionTensor, ...]
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    patch_size: int
+    image_size: int
+    token_rule: str
+    tokens_per_image: int = 0
+    merge_size: int = 1
+    min_pixels: int = 56 * 56
+    max_pixels: int = 12845056
+    marker_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str):
+            raise TypeError(f"VisionSpec.kind must be a str, got {self.kind!r}")
+        if self.token_rule not in TOKEN_RULES:
+            raise ValueError(f"VisionSpec.token_rule must be one of {TOKEN_RULES}, got {self.token_rule!r}")
+        for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "patch_size", "image_size",
+                     "merge_size", "min_pixels", "max_pixels"):
+            object.__setattr__(self, name, _check_int(name, getattr(self, name)))
+        for name in ("tokens_per_image", "marker_tokens"):
+            object.__setattr__(self, name, _check_int(name, getattr(self, name), minimum=0))
+        if self.token_rule == "fixed" and not self.tokens_per_image:
+            raise ValueError("VisionSpec.tokens_per_image is required for token_rule 'fixed'")
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"VisionSpec.min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
+        tensors = tuple(self.tensors)
+        for t in tensors:
+            if not isinstance(t, VisionTensor):
+                raise TypeError(f"VisionSpec.tensors must hold VisionTensor entries, got {t!r}")
+        object.__setattr__(self, "tensors", tensors)
+
+    # ------------------------------------------------------------------ counts
+    @property
+    def tower_params(self) -> int:
+        """Parameters of the encoder (``vision_tower``)."""
+        return sum(t.numel for t in self.tensors if not t.projector)
+
+    @property
+    def projector_params(self) -> int:
+        """Parameters of the projector (``multimodal_projector``)."""
+        return sum(t.numel for t in self.tensors if t.projector)
+
+    def image_tokens(self, width: int | None = None, height: int | None = None) -> int:
+        """Return the context tokens one image of `width` x `height` pixels costs.
+
+        Parameters
+        ----------
+        width, height : int, optional
+            Image size in pixels; :data:`DEFAULT_IMAGE_SIZE` when left out.
+
+        Returns
+        -------
+        int
+            Image tokens plus the processor's markers around them.
+
+        Raises
+        ------
+        ValueError
+            A side is not a positive whole number of pixels (at most 2**20).
+
+        Examples
+        --------
+        >>> import vramcore
+        >>> vramcore.get_model("Gemma-3-27B").spec.vision.image_tokens()
+        258
+        """
+        w = _check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width)
+        h = _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height)
+        if self.token_rule == "fixed":
+            return self.tokens_per_image + self.marker_tokens
+        unit = self.patch_size * self.merge_size
+        if self.token_rule == "pixtral":
+            ratio = max(h / self.image_size, w / self.image_size)
+            if ratio > 1:  # scaled down with floor so that the longest side fits (PixtralImageProcessor)
+                h, w = math.floor(h / ratio), math.floor(w / ratio)
+            rows, cols = -(-h // unit), -(-w // unit)
+            return rows * (cols + 1) + self.marker_tokens
+        # qwen_vl: smart_resize to multiples of `unit` within the pixel bounds (Python's round, as there)
+        if max(h, w) / min(h, w) > 200:
+            raise ValueError(f"image aspect ratio must be at most 200 (the Qwen-VL processor's limit), got "
+                             f"{width} x {height}")
+        hb, wb = round(h / unit) * unit, round(w / unit) * unit
+        if hb * wb > self.max_pixels:
+            beta = math.sqrt(h * w / self.max_pixels)
+            hb = max(unit, math.floor(h / beta / unit) * unit)
+            wb = max(unit, math.floor(w / beta / unit) * unit)
+        elif hb * wb < self.min_pixels:
+            beta = math.sqrt(self.min_pixels / (h * w))
+            hb, wb = math.ceil(h * beta / unit) * unit, math.ceil(w * beta / unit) * unit
+        return (hb // unit) * (wb // unit) + self.marker_tokens
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def vit(cls, *, num_layers: int, hidden_size: int, intermediate_size: int, num_heads: int, patch_size: int,
+            image_size: int, text_hidden_size: int, tokens_per_image: int | None = None, num_channels: int = 3,
+            bias: bool = True, gated_mlp: bool = False, layernorm: bool = True, position_embeddings: bool = True,
+            merge_size: int = 1, kind: str = "vit") -> VisionSpec:
+        """Describe a plain ViT encoder and a one-matrix projector by hand.
+
+        A SigLIP / CLIP-style encoder: a patch convolution, learned position
+        embeddings (optional), ``num_layers`` pre-norm blocks (q, k, v, o and a
+        two- or three-matrix MLP, biases optional) and a final norm; the
+        projector is one ``hidden_size x text_hidden_size`` matrix.
+
+        Parameters
+        ----------
+        num_layers, hidden_size, intermediate_size, num_heads, patch_size, image_size : int
+            Encoder geometry.
+        text_hidden_size : int
+            Width of the text decoder the projector feeds.
+        tokens_per_image : int, optional
+            Tokens per image (fixed); defaults to ``(image_size // patch_size // merge_size) ** 2``.
+        num_channels : int
+            Input channels.
+        bias, gated_mlp, layernorm, position_embeddings : bool
+            Biases on every linear layer; a gated three-matrix MLP; LayerNorm (weight and bias) rather than
+            RMSNorm; learned position embeddings.
+        merge_size : int
+            Patches merged per side into one token.
+        kind : str
+            Label.
+
+        Returns
+        -------
+        VisionSpec
+
+        Examples
+        --------
+        >>> v = VisionSpec.vit(num_layers=2, hidden_size=64, intermediate_size=128, num_heads=4, patch_size=14,
+        ...                    image_size=224, text_hidden_size=256)
+        >>> v.image_tokens(), v.projector_params
+        (256, 16384)
+        """
+        side = image_size // patch_size
+        tensors = _vit_encoder(num_layers, hidden_size, intermediate_size, patch_size, num_channels, bias=bias,
+                               gated=gated_mlp, layernorm=layernorm,
+                               positions=side * side if position_embeddings else 0)
+        tensors.append(VisionTensor("mm.input_projection.weight", (text_hidden_size, hidden_size), True, "linear"))
+        tokens = (side // merge_size) ** 2 if tokens_per_image is None else tokens_per_image
+        return cls(kind=kind, tensors=tuple(tensors), hidden_size=hidden_size, num_layers=num_layers,
+                   num_heads=num_heads, intermediate_size=intermediate_size, patch_size=patch_size,
+                   image_size=image_size, token_rule="fixed", tokens_per_image=tokens, merge_size=merge_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the geometry and counts (no tensor list), JSON-serialisable."""
+        return {"kind": self.kind, "tower_params": self.tower_params, "projector_params": self.projector_params,
+                "hidden_size": self.hidden_size, "num_layers": self.num_layers, "num_heads": self.num_heads,
+                "intermediate_size": self.intermediate_size, "patch_size": self.patch_size,
+                "image_size": self.image_size, "token_rule": self.token_rule, "merge_size": self.merge_size}
+
+
+def _check_side(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= MAX_IMAGE_SIDE:
+        raise ValueError(f"image {name} must be a whole number of pixels in [1, {MAX_IMAGE_SIDE}], got {value!r}")
+    return int(value)
+
+
+def _linear(name: str, rows: int, cols: int, bias: bool, projector: bool = False) -> list[VisionTensor]:
+    out = [VisionTensor(f"{name}.weight", (rows, cols), projector, "linear")]
+    if bias:
+        out.append(VisionTensor(f"{name}.bias", (rows,), projector, "bias"))
+    return out
+
+
+def _norm(name: str, width: int, layernorm: bool, projector: bool = False) -> list[VisionTensor]:
+    out = [VisionTensor(f"{name}.weight", (width,), projector, "norm")]
+    if layernorm:
+        out.append(VisionTensor(f"{name}.bias", (width,), projector, "norm"))
+    return out
+
+
+def _vit_encoder(layers: int, hidden: int, inter: int, patch: int, channels: int, *, bias: bool, gated: bool,
+                 layernorm: bool, positions: int, qkv_fused: bool = False, patch_bias: bool | None = None,
+                 temporal_patch: int = 1, pre_norm: bool = False, post_norm: bool = True) -> list[VisionTensor]:
+    """Tensors of a pre-norm ViT encoder (llama.cpp ``mmproj`` names)."""
+    pb = bias if patch_bias is None else patch_bias
+    shape = (hidden, channels, temporal_patch, patch, patch) if temporal_patch > 1 else (hidden, channels, patch, patch)
+    out = [VisionTensor("v.patch_embd.weight", shape, False, "patch")]
+    if pb:
+        out.append(VisionTensor("v.patch_embd.bias", (hidden,), False, "bias"))
+    if positions:
+        out.append(VisionTensor("v.position_embd.weight", (positions, hidden), False, "position"))
+    if pre_norm:
+        out += _norm("v.pre_ln", hidden, layernorm)
+    for i in range(layers):
+        b = f"v.blk.{i}"
+        out += _norm(f"{b}.ln1", hidden, layernorm)
+        if qkv_fused:
+            out += _linear(f"{b}.attn_qkv", 3 * hidden, hidden, bias)
+        else:
+            for role in ("attn_q", "attn_k", "attn_v"):
+                out += _linear(f"{b}.{role}", hidden, hidden, bias)
+        out += _linear(f"{b}.attn_out", hidden, hidden, bias)
+        out += _norm(f"{b}.ln2", hidden, layernorm)
+        if gated:
+            out += _linear(f"{b}.ffn_gate", inter, hidden, bias)
+        out += _linear(f"{b}.ffn_up", inter, hidden, bias)
+        out += _linear(f"{b}.ffn_down", hidden, inter, bias)
+    if post_norm:
+        out += _norm("v.post_ln", hidden, layernorm)
+    return out
+
+
+# ---------------------------------------------------------------------- the families transformers builds
+
+
+def siglip_gemma3(vc: dict[str, Any], text_hidden: int, tokens_per_image: int) -> VisionSpec:
+    """Return Gemma-3's SigLIP encoder and ``Gemma3MultiModalProjector``.
+
+    transformers ``modeling_siglip.py`` / ``modeling_gemma3.py``: LayerNorms with bias, biased q/k/v/out and
+    fc1/fc2, learned positions, no head; the projector is a soft-embedding RMSNorm and one matrix without bias.
+    """
+    h, p, size = vc["hidden_size"], vc["patch_size"], vc["image_size"]
+    tensors = _vit_encoder(vc["num_hidden_layers"], h, vc["intermediate_size"], p, vc["num_channels"], bias=True,
+                           gated=False, layernorm=True, positions=(size // p) ** 2)
+    tensors += [VisionTensor("mm.soft_emb_norm.weight", (h,), True, "norm"),
+                VisionTensor("mm.input_projection.weight", (text_hidden, h), True, "linear")]
+    return VisionSpec(kind="siglip", tensors=tuple(tensors), hidden_size=h, num_layers=vc["num_hidden_layers"],
+                      num_heads=vc["num_attention_heads"], intermediate_size=vc["intermediate_size"], patch_size=p,
+                      image_size=size, token_rule="fixed", tokens_per_image=tokens_per_image, marker_tokens=2)
+
+
+def pixtral(vc: dict[str, Any], text_hidden: int, merge: int, projector_bias: bool) -> VisionSpec:
+    """Return Pixtral's encoder and ``Mistral3MultiModalProjector``.
+
+    transformers ``modeling_pixtral.py`` / ``modeling_mistral3.py``: no biases, RMSNorms, a gated MLP,
+    ``ln_pre``, 2-D RoPE (no position table); the projector is an RMSNorm, the patch merger
+    (``merge**2 * hidden -> hidden``) and two linears.
+    """
+    h, p = vc["hidden_size"], vc["patch_size"]
+    heads, hd = vc["num_attention_heads"], vc["head_dim"]
+    if heads * hd != h:
+        raise ValueError(f"vision_config: num_attention_heads * head_dim ({heads} * {hd}) must equal hidden_size "
+                         f"({h}) for a Pixtral encoder")
+    tensors = _vit_encoder(vc["num_hidden_layers"], h, vc["intermediate_size"], p, vc["num_channels"], bias=False,
+                           gated=True, layernorm=False, positions=0, pre_norm=True, post_norm=False)
+    tensors += _norm("mm.norm", h, False, projector=True)
+    tensors += _linear("mm.patch_merger", h, h * merge * merge, False, projector=True)
+    tensors += _linear("mm.1", text_hidden, h, projector_bias, projector=True)
+    tensors += _linear("mm.2", text_hidden, text_hidden, projector_bias, projector=True)
+    return VisionSpec(kind="pixtral", tensors=tuple(tensors), hidden_size=h, num_layers=vc["num_hidden_layers"],
+                      num_heads=heads, intermediate_size=vc["intermediate_size"], patch_size=p,
+                      image_size=vc["image_size"], token_rule="pixtral", merge_size=merge)
+
+
+def qwen2_5_vl(vc: dict[str, Any]) -> VisionSpec:
+    """Return Qwen2.5-VL's encoder and patch merger.
+
+    transformers ``modeling_qwen2_5_vl.py``: a bias-free 3-D patch convolution over ``temporal_patch_size``
+    frames, RMSNorms, fused biased qkv, biased gated MLP, no position table; the merger is an RMSNorm and two
+    biased linears over ``merge**2 * hidden``.
+    """
+    h, p, m = vc["hidden_size"], vc["patch_size"], vc["spatial_merge_size"]
+    tensors = _vit_encoder(vc["depth"], h, vc["intermediate_size"], p, vc["in_channels"], bias=True, gated=True,
+                           layernorm=False, positions=0, qkv_fused=True, patch_bias=False,
+                           temporal_patch=vc["temporal_patch_size"], post_norm=False)
+    wide = h * m * m
+    tensors += _norm("mm.ln_q", h, False, projector=True)
+    tensors += _linear("mm.0", wide, wide, True, projector=True)
+    tensors += _linear("mm.2", vc["out_hidden_size"], wide, True, projector=True)
+    return VisionSpec(kind="qwen2_5_vl", tensors=tuple(tensors), hidden_size=h, num_layers=vc["depth"],
+                      num_heads=vc["num_heads"], intermediate_size=vc["intermediate_size"], patch_size=p,
+                      image_size=p * m, token_rule="qwen_vl", merge_size=m, marker_tokens=2)
