@@ -1,7 +1,8 @@
 """Every built-in card against what Hugging Face transformers really builds.
 
 ``tests/data/transformers_measured.json`` is the output of ``tools/measure_transformers.py``
-(transformers 5.24.0, torch 2.13.0, CPU): parameters of each card's config built on the meta
+(transformers 5.24.0, torch 2.13.0, CPU; entries merged later with ``--only`` record their own
+``measured_with`` versions): parameters of each card's config built on the meta
 device (tied tensors once) and the bytes of the ``DynamicCache`` that real bf16 forward passes
 of a small copy return, per token and per layer kind, with the sliding-window cap.  The script
 files norms inside ``self_attn`` (q/k norms, MLA latent norms) under ``attention`` and reports
@@ -21,20 +22,29 @@ import vramcore
 DATA = json.loads((Path(__file__).parent / "data" / "transformers_measured.json").read_text())
 MODELS: dict[str, Any] = DATA["models"]
 CARD_NAMES = [name for name in MODELS if name in set(vramcore.list_models())]
+# configs of families without a card, measured by the same script (tests/data/hf_configs/*.json)
+EXTRA = {d["name"]: d for d in (json.loads(p.read_text())
+                                for p in sorted((Path(__file__).parent / "data" / "hf_configs").glob("*.json")))}
+
+
+def test_every_extra_config_was_measured() -> None:
+    assert set(EXTRA) <= set(MODELS)
 
 
 def test_every_card_was_measured() -> None:
     assert set(vramcore.list_models()) <= set(MODELS)
 
 
-@pytest.fixture(params=CARD_NAMES)
-def measured(request: pytest.FixtureRequest) -> tuple[vramcore.ModelCard, dict[str, Any]]:
-    return vramcore.get_model(request.param), MODELS[request.param]
+@pytest.fixture(params=CARD_NAMES + sorted(EXTRA))
+def measured(request: pytest.FixtureRequest) -> tuple[vramcore.ModelSpec, dict[str, Any]]:
+    name = request.param
+    if name in EXTRA:
+        return vramcore.ModelSpec.from_hf_config(EXTRA[name]["config"], name=name), MODELS[name]
+    return vramcore.get_model(name).spec, MODELS[name]
 
 
-def test_params_match_transformers(measured: tuple[vramcore.ModelCard, dict[str, Any]]) -> None:
-    card, m = measured
-    spec = card.spec
+def test_params_match_transformers(measured: tuple[vramcore.ModelSpec, dict[str, Any]]) -> None:
+    spec, m = measured
     assert spec.param_count == m["params"]["total"]
     expected = dict(m["params"]["by_category"])
     moved = m["params"].get("attention_internal_norms", 0)
@@ -44,17 +54,16 @@ def test_params_match_transformers(measured: tuple[vramcore.ModelCard, dict[str,
     assert got == {k: v for k, v in expected.items() if v}
 
 
-def test_router_dtype_as_built(measured: tuple[vramcore.ModelCard, dict[str, Any]]) -> None:
-    card, m = measured
+def test_router_dtype_as_built(measured: tuple[vramcore.ModelSpec, dict[str, Any]]) -> None:
+    spec, m = measured
     fp32 = m["params"].get("dtypes_as_built", {}).get("float32", 0)
-    assert card.spec.router_fp32 == (fp32 > 0)
+    assert spec.router_fp32 == (fp32 > 0)
     if fp32:
-        assert fp32 == card.spec.param_breakdown()["router"]
+        assert fp32 == spec.param_breakdown()["router"]
 
 
-def test_kv_cache_layout_matches_dynamic_cache(measured: tuple[vramcore.ModelCard, dict[str, Any]]) -> None:
-    card, m = measured
-    spec = card.spec
+def test_kv_cache_layout_matches_dynamic_cache(measured: tuple[vramcore.ModelSpec, dict[str, Any]]) -> None:
+    spec, m = measured
     kinds = m["kv_cache"]["layer_kinds"]
     assert {k: spec.layer_types.count(k) for k in set(spec.layer_types)} == {k: v["layers"] for k, v in kinds.items()}
     for kind in kinds.values():
@@ -62,12 +71,12 @@ def test_kv_cache_layout_matches_dynamic_cache(measured: tuple[vramcore.ModelCar
         if kind["window_cap_tokens"] is not None:
             assert kind["window_cap_rule"] == "window-1"
             assert kind["window_cap_tokens"] == spec.sliding_window - 1
-    assert vramcore.estimate(card, context=1).kv_cache_bytes == m["kv_cache"]["bytes_per_token_uncapped"]
+    assert vramcore.estimate(spec, context=1).kv_cache_bytes == m["kv_cache"]["bytes_per_token_uncapped"]
 
 
-def test_kv_cache_totals(measured: tuple[vramcore.ModelCard, dict[str, Any]]) -> None:
-    card, m = measured
+def test_kv_cache_totals(measured: tuple[vramcore.ModelSpec, dict[str, Any]]) -> None:
+    spec, m = measured
     totals = {int(k): v for k, v in m["kv_cache"]["kv_bytes_at_context_batch1"].items()}
     contexts = sorted(totals)
-    s = vramcore.sweep(card, "bf16", contexts, 1, "H100")
+    s = vramcore.sweep(spec, "bf16", contexts, 1, "H100")
     assert s.kv_cache_bytes[0, 0, :, 0, 0].tolist() == [totals[c] for c in contexts]

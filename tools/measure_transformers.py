@@ -21,7 +21,8 @@ built from their configs only, never downloaded.
 Inputs
 ------
 Every ``vramcore/model/data/*.json`` card (keys ``"name"`` and ``"config"``, the latter the
-Hugging Face ``config.json`` content) plus the seven configs of the reference file (key
+Hugging Face ``config.json`` content), every ``tests/data/hf_configs/*.json`` config of a family
+that has no card yet (same keys, plus ``"source"``), plus the seven configs of the reference file (key
 ``models.<name>.config``). A card and a reference model with the same name are measured once,
 from the card. The figures of the reference models are checked against the reference file and
 the comparison is printed.
@@ -80,6 +81,8 @@ from transformers.cache_utils import get_layer_types_and_kwargs
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS_DIR = REPO / "vramcore" / "model" / "data"
 DEFAULT_OUTPUT = REPO / "tests" / "data" / "transformers_measured.json"
+# Configs measured beside the cards (families without a card yet): {"name", "config", "source"} each.
+EXTRA_CONFIGS_DIR = REPO / "tests" / "data" / "hf_configs"
 REFERENCE_CANDIDATES = [
     REPO / "shared" / "reference" / "transformers_facts.json",
     REPO.parent / "shared" / "reference" / "transformers_facts.json",
@@ -121,12 +124,13 @@ def load_inputs(models_dir: Path, reference: dict[str, Any] | None) -> dict[str,
     if reference is not None:
         for name, entry in reference["models"].items():
             inputs[name] = {"config": entry["config"], "source": "reference"}
-    for path in sorted(models_dir.glob("*.json")):
-        card = json.loads(path.read_text())
-        inputs[card["name"]] = {
-            "config": card["config"],
-            "source": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
-        }
+    for folder in (models_dir, EXTRA_CONFIGS_DIR):
+        for path in sorted(folder.glob("*.json")):
+            card = json.loads(path.read_text())
+            inputs[card["name"]] = {
+                "config": card["config"],
+                "source": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
+            }
     return inputs
 
 
@@ -320,14 +324,39 @@ def cap_rule(cap: int, window: int) -> str:
     return "window" if offset == 0 else f"window{offset:+d}"
 
 
-def measure_kv(full: transformers.PreTrainedConfig, notes: list[str]) -> dict[str, Any]:
+def text_only_model(outer: transformers.PreTrainedConfig, small: transformers.PreTrainedConfig) -> Any:
+    """Build the multimodal model of ``outer`` around the small text config ``small``, for text-only passes.
+
+    For a family whose text config has no CausalLM class (Qwen2.5-VL): the wrapper runs ``input_ids`` alone
+    through its own decoder, so the cache is the one it really returns. Its vision tower keeps one layer.
+    """
+    d = outer.to_dict()
+    d["text_config"] = small.to_dict()
+    vision = d.get("vision_config") or {}
+    for key in ("depth", "num_hidden_layers"):
+        if key in vision:
+            vision[key] = 1
+    config = type(outer).from_dict(d)
+    return AutoModelForImageTextToText.from_config(config, dtype=DTYPE, attn_implementation="eager").eval()
+
+
+def measure_kv(
+    full: transformers.PreTrainedConfig, notes: list[str], outer: transformers.PreTrainedConfig | None = None
+) -> dict[str, Any]:
     """Measure the DynamicCache of a small copy of ``full`` and scale it to the full layer count."""
     full_types, full_kwargs = get_layer_types_and_kwargs(full)
     windows = {t: kw["sliding_window"] for t, kw in zip(full_types, full_kwargs, strict=True) if "sliding_window" in kw}
     small = small_copy(full)
     small_types, _ = get_layer_types_and_kwargs(small)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(small, dtype=DTYPE, attn_implementation="eager").eval()
+    try:
+        model = AutoModelForCausalLM.from_config(small, dtype=DTYPE, attn_implementation="eager").eval()
+    except ValueError:  # no CausalLM class for this text config: run the multimodal wrapper on text alone
+        if outer is None:
+            raise
+        model = text_only_model(outer, small)
+        notes.append(f"KV cache measured through {type(model).__name__} on text input alone (its text config "
+                     f"{small.model_type} has no CausalLM class).")
 
     ids = torch.randint(0, SMALL_VOCAB, (1, LONG_PROMPT + 1))
     short = run(model, ids[:, :SHORT_PROMPT])
@@ -443,6 +472,48 @@ def kv_notes(full: transformers.PreTrainedConfig, kinds: dict[str, dict[str, Any
     return notes
 
 
+# --------------------------------------------------------------------------- image tokens
+
+IMAGE_SIZES = ((1024, 1024), (640, 480), (1540, 1540), (3000, 2000), (100, 50), (4000, 300))
+
+
+def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, int] | None:
+    """Run the family's image processor on blank images of IMAGE_SIZES; return image tokens by ``"WxH"``.
+
+    The tokens are what the processor expands one image placeholder into, without the chat template's markers
+    around it: Qwen2.5-VL ``t * h * w / merge**2`` of ``image_grid_thw`` (processor settings of the published
+    ``preprocessor_config.json``: min_pixels 3136, max_pixels 12845056), Pixtral ``rows * (cols + 1)`` of the
+    resized ``image_sizes`` over ``patch_size * spatial_merge_size`` (``PixtralProcessor``: a break token per
+    row, the last one the end token). Needs Pillow; families without a dynamic processor return None.
+    """
+    import numpy as np
+
+    model_type = raw.get("model_type")
+    vision = raw.get("vision_config") or {}
+    out = {}
+    if model_type == "qwen2_5_vl":
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        merge = vision.get("spatial_merge_size", 2)
+        proc = Qwen2VLImageProcessorPil(min_pixels=3136, max_pixels=12845056, patch_size=vision.get("patch_size", 14),
+                                        merge_size=merge, temporal_patch_size=vision.get("temporal_patch_size", 2))
+        for w, h in IMAGE_SIZES:
+            t, gh, gw = proc(images=[np.zeros((h, w, 3), dtype=np.uint8)])["image_grid_thw"][0].tolist()
+            out[f"{w}x{h}"] = t * gh * gw // (merge * merge)
+    elif model_type == "mistral3":
+        from transformers.models.pixtral.image_processing_pil_pixtral import PixtralImageProcessorPil
+
+        unit = vision.get("patch_size", 16) * raw.get("spatial_merge_size", 2)
+        proc = PixtralImageProcessorPil(size={"longest_edge": vision.get("image_size", 1024)}, patch_size=unit)
+        for w, h in IMAGE_SIZES:
+            rh, rw = proc(images=[np.zeros((h, w, 3), dtype=np.uint8)])["image_sizes"][0]
+            out[f"{w}x{h}"] = int(rh) // unit * (int(rw) // unit + 1)
+    else:
+        return None
+    notes.append(f"image_tokens: {type(proc).__name__} on blank images of {len(IMAGE_SIZES)} sizes.")
+    return out
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -453,7 +524,11 @@ def measure(raw: dict[str, Any]) -> dict[str, Any]:
     multimodal = text_config is not config
     result = {"model_type": raw.get("model_type"), "text_model_type": text_config.model_type}
     result.update(measure_params(config if multimodal else text_config, multimodal, notes))
-    result["kv_cache"] = measure_kv(text_config, notes)
+    result["kv_cache"] = measure_kv(text_config, notes, config if multimodal else None)
+    if multimodal:
+        tokens = measure_image_tokens(raw, notes)
+        if tokens is not None:
+            result["image_tokens"] = tokens
     result["notes"] = notes
     return result
 

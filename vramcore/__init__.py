@@ -24,6 +24,7 @@ _moved.install()
 
 _LAZY: dict[str, str] = {
     "ModelSpec": "vramcore.model.spec",
+    "VisionSpec": "vramcore.model.vision",
     "PARTS": "vramcore.model.spec",
     "ModelCard": "vramcore.model.cards",
     "get_model": "vramcore.model.cards",
@@ -78,6 +79,7 @@ __all__ = [
     "Solution",
     "Sweep",
     "TensorInfo",
+    "VisionSpec",
     "VramcoreWarning",
     "__version__",
     "best_dtype",
@@ -115,6 +117,7 @@ if TYPE_CHECKING:
     from vramcore.model.hf import SUPPORTED_MODEL_TYPES
     from vramcore.model.spec import PARTS, ModelSpec
     from vramcore.model.tensors import TensorInfo, list_tensors
+    from vramcore.model.vision import VisionSpec
     from vramcore.storage.dtypes import DType
     from vramcore.storage.gguf import GGUFModel, read_gguf
     from vramcore.storage.quant import QuantFormat

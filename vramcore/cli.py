@@ -266,6 +266,10 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
                         "gets N / parallel tokens (instead of --context)")
     e.add_argument("--parallel", "-np", default=None, metavar="N",
                    help="llama.cpp -np: sequences sharing --ctx-size (the same as --batch)")
+    e.add_argument("--images", default="0", metavar="N",
+                   help="images in each sequence (a multimodal model): their tokens add to --context")
+    e.add_argument("--image-size", default=None, metavar="WxH",
+                   help="image width x height in pixels (default 1024x1024; Gemma-3 ignores it)")
 
     s = _sub(sub, "sweep", "a grid of configurations, as a table or to a .csv / .parquet / .json file",
              "examples:\n  vramcore sweep Qwen3-8B --context 4k,8k,32k,128k --batch 1:64:x2 --gpu H100,L4\n"
@@ -437,12 +441,28 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
                             context=context, batch=batch,
                             gpu=gpu, n_gpus=_count("--n-gpus", args.n_gpus), engine=_engine_arg(args),
                             tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"),
-                            gpu_memory=gpu_memory)
+                            gpu_memory=gpu_memory, images=_images(args.images),
+                            image_size=_image_size(args.image_size))
     if args.json:
         _print_json(est.to_dict())
     else:
         print(est)
     return 1 if args.check and est.fits is False else 0
+
+
+def _images(text: str) -> int:
+    if text.strip() == "0":
+        return 0
+    return _count("--images", text)
+
+
+def _image_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    w, sep, h = text.lower().partition("x")
+    if not sep:
+        raise UsageError(f"--image-size {text!r}: write width x height in pixels, e.g. 1024x768")
+    return _count("--image-size width", w), _count("--image-size height", h)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

@@ -16,7 +16,8 @@ __all__ = ["GB", "Estimate", "GiB", "estimate"]
 def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, context: int,
              batch: int = 1, gpu: str | GPUSpec | None = None, n_gpus: int = 1,
              engine: str | EngineSpec = "transformers", tp: int | None = None, pp: int | None = None,
-             gpu_memory: str | int = "usable") -> Estimate:
+             gpu_memory: str | int = "usable", images: int = 0,
+             image_size: tuple[int, int] | None = None) -> Estimate:
     """Estimate the GPU memory of one inference configuration.
 
     Under the default engine, ``"transformers"``, the estimate assumes (each
@@ -75,6 +76,14 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
         Tensor- and pipeline-parallel degrees.
     gpu_memory : {"usable", "cuda_visible", "total"} or int
         Which per-GPU memory figure to check against.
+    images : int
+        Images in each sequence (a multimodal model only).  Each adds the
+        tokens its processor makes of it (:meth:`vramcore.VisionSpec.image_tokens`:
+        Gemma-3 a fixed 256 + 2, Pixtral / Qwen-VL by resolution) to
+        `context`; :attr:`Estimate.context` is the total.
+    image_size : (int, int), optional
+        Width and height of each image in pixels;
+        :data:`vramcore.model.vision.DEFAULT_IMAGE_SIZE` (1024 x 1024) when left out.
 
     Returns
     -------
@@ -97,4 +106,31 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
     >>> e.fits
     True
     """
+    if images is not None and not (isinstance(images, int) and images == 0):
+        context = _with_images(model, context, images, image_size)
     return estimate_cell(model, dtype, kv_dtype, context, batch, gpu, n_gpus, engine, tp, pp, gpu_memory)
+
+
+#: Most images one sequence may hold (a bound, far above any engine's limit).
+MAX_IMAGES = 2**16
+
+
+def _with_images(model: Any, context: Any, images: Any, image_size: Any) -> int:
+    """Return `context` plus the tokens of `images` images of `image_size` in `model`'s processor."""
+    from vramcore.grid.resolve import resolve_model
+    from vramcore.grid.validation import positive_int
+
+    n = positive_int("images", images)
+    if n > MAX_IMAGES:
+        raise ValueError(f"images must be at most {MAX_IMAGES} per sequence, got {n}")
+    ctx = positive_int("context", context)
+    spec = resolve_model(model)
+    if spec.vision is None:
+        raise ValueError(f"images={n}: model {spec.name!r} has no vision tower (a text-only model)")
+    if image_size is None:
+        width = height = None
+    elif (isinstance(image_size, (tuple, list)) and len(image_size) == 2):
+        width, height = image_size
+    else:
+        raise ValueError(f"image_size must be (width, height) in pixels, got {image_size!r}")
+    return ctx + n * spec.vision.image_tokens(width, height)

@@ -1,0 +1,170 @@
+"""Multimodal models: vision towers and projectors counted, images costing context.
+
+Parameter counts by part and the image tokens of each processor are held to
+``tests/data/transformers_measured.json`` (``tools/measure_transformers.py``:
+the whole ``*ForConditionalGeneration`` model built on the meta device, and the
+family's image processor run on blank images).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vramcore
+from vramcore.grid.reference import reference_estimate
+from vramcore.model.vision import VisionSpec, VisionTensor
+
+DATA = Path(__file__).parent / "data"
+MEASURED: dict[str, Any] = json.loads((DATA / "transformers_measured.json").read_text())["models"]
+CONFIGS = {d["name"]: d["config"]
+           for d in (json.loads(p.read_text()) for p in sorted((DATA / "hf_configs").glob("*.json")))}
+MULTIMODAL_CARDS = ["Gemma-3-4B", "Gemma-3-12B", "Gemma-3-27B"]
+
+
+def _spec(name: str) -> vramcore.ModelSpec:
+    if name in CONFIGS:
+        return vramcore.ModelSpec.from_hf_config(CONFIGS[name], name=name)
+    return vramcore.get_model(name).spec
+
+
+@pytest.mark.parametrize("name", MULTIMODAL_CARDS + ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry"])
+def test_towers_counted_as_transformers_builds_them(name: str) -> None:
+    spec, m = _spec(name), MEASURED[name]
+    by = m["params"]["by_category"]
+    assert spec.vision is not None
+    assert spec.param_breakdown()["vision_tower"] == by["vision_tower"]
+    assert spec.param_breakdown()["multimodal_projector"] == by["multimodal_projector"]
+    assert spec.param_count == m["params"]["total"]
+    assert spec.text_only.param_count == m["params"]["total"] - by["vision_tower"] - by["multimodal_projector"]
+    text = spec.text_only
+    assert text.vision is None and text.text_only is text
+
+
+def test_gemma3_27b_weights_include_the_tower() -> None:
+    # the card: 27,432,406,640 parameters as Gemma3ForConditionalGeneration, 51.1 GiB in bf16
+    e = vramcore.estimate("Gemma-3-27B", context=4096)
+    assert e.weights_by_part["vision_tower"] == 2 * MEASURED["Gemma-3-27B"]["params"]["by_category"]["vision_tower"]
+    assert round(e.weights_bytes / 2**30, 1) == 51.1
+    text = vramcore.estimate(vramcore.get_model("Gemma-3-27B").spec.text_only, context=4096)
+    assert e.weights_bytes - text.weights_bytes == 2 * (e.weights_by_part["vision_tower"] // 2
+                                                        + e.weights_by_part["multimodal_projector"] // 2)
+    assert e.kv_cache_bytes == text.kv_cache_bytes
+
+
+@pytest.mark.parametrize("name", ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry"])
+def test_image_tokens_match_the_processor(name: str) -> None:
+    vision = _spec(name).vision
+    assert vision is not None
+    for size, tokens in MEASURED[name]["image_tokens"].items():
+        w, h = map(int, size.split("x"))
+        assert vision.image_tokens(w, h) - vision.marker_tokens == tokens, size
+
+
+def test_gemma3_image_is_a_fixed_256_soft_tokens() -> None:
+    # Gemma3Processor: boi + mm_tokens_per_image (256) image tokens + eoi, whatever the image size
+    vision = vramcore.get_model("Gemma-3-4B").spec.vision
+    assert vision is not None
+    assert {vision.image_tokens(w, h) for w, h in [(896, 896), (100, 3000), (4000, 4000)]} == {258}
+
+
+def test_images_add_their_tokens_to_the_context() -> None:
+    e0 = vramcore.estimate("Gemma-3-27B", context=8192, batch=2)
+    e = vramcore.estimate("Gemma-3-27B", context=8192, batch=2, images=3)
+    assert e.context == 8192 + 3 * 258
+    assert e.kv_cache_bytes > e0.kv_cache_bytes
+    assert e.kv_cache_bytes == vramcore.estimate("Gemma-3-27B", context=8192 + 774, batch=2).kv_cache_bytes
+    qwen = _spec("Qwen2.5-VL-7B-Instruct")
+    assert vramcore.estimate(qwen, context=100, images=2, image_size=(640, 480)).context == 100 + 2 * (391 + 2)
+
+
+def test_images_need_a_vision_tower_and_sane_sizes() -> None:
+    with pytest.raises(ValueError, match="no vision tower"):
+        vramcore.estimate("Qwen3-8B", context=100, images=1)
+    with pytest.raises(ValueError, match="image width"):
+        vramcore.estimate("Gemma-3-4B", context=100, images=1, image_size=(0, 10))
+    with pytest.raises(ValueError, match="image_size"):
+        vramcore.estimate("Gemma-3-4B", context=100, images=1, image_size=(10,))
+    with pytest.raises(ValueError, match="images"):
+        vramcore.estimate("Gemma-3-4B", context=100, images=10**9)
+    with pytest.raises(ValueError, match="aspect ratio"):
+        _spec("Qwen2.5-VL-7B-Instruct").vision.image_tokens(10_000, 10)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("engine,tp,pp", [("transformers", 1, 1), ("vllm", 2, 1), ("vllm", 1, 2), ("llamacpp", 1, 1),
+                                          ("sglang", 2, 1)])
+def test_kernel_and_oracle_place_the_towers_alike(engine: str, tp: int, pp: int) -> None:
+    spec = vramcore.get_model("Gemma-3-12B").spec
+    e = vramcore.estimate(spec, context=4096, engine=engine, tp=tp, pp=pp, n_gpus=tp * pp, gpu="H100")
+    r = reference_estimate(spec, vramcore.get_dtype("bf16"), None, vramcore.get_engine(engine), tp * pp, 4096, 1,
+                           int(e.gpu_bytes), tp=tp, pp=pp)
+    assert e.weights_bytes == pytest.approx(float(r["weights_bytes"]), abs=1)
+    text = vramcore.estimate(spec.text_only, context=4096, engine=engine, tp=tp, pp=pp, n_gpus=tp * pp, gpu="H100")
+    towers = 2 * (spec.vision.tower_params + spec.vision.projector_params)  # type: ignore[union-attr]
+    # split over TP like the matrices; on the first pipeline stage, which then outweighs the last
+    assert e.weights_bytes - text.weights_bytes == pytest.approx(towers / tp, abs=1) or pp > 1
+    assert e.weights_bytes >= text.weights_bytes
+
+
+def test_quantized_formats_keep_the_towers_in_16_bits() -> None:
+    spec = vramcore.get_model("Gemma-3-4B").spec
+    parts = vramcore.get_dtype("int4").weight_bytes_by_part(spec)
+    assert parts["vision_tower"] == 2 * spec.vision.tower_params  # type: ignore[union-attr]
+    tensors = vramcore.list_tensors(spec)
+    assert sum(t.numel for t in tensors if t.part == "vision_tower") == spec.vision.tower_params  # type: ignore[union-attr]
+    assert {t.part for t in tensors} >= {"vision_tower", "multimodal_projector"}
+
+
+def test_cli_images(capsys: pytest.CaptureFixture[str]) -> None:
+    from vramcore.cli import main
+
+    assert main(["estimate", "Gemma-3-4B", "--context", "1000", "--images", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["context"] == 1000 + 2 * 258
+    assert main(["estimate", "Qwen3-8B", "--images", "1"]) == 2
+    assert "no vision tower" in capsys.readouterr().err
+    assert main(["estimate", "Gemma-3-4B", "--images", "1", "--image-size", "12"]) == 2
+
+
+def test_vision_spec_by_hand_and_its_checks() -> None:
+    v = VisionSpec.vit(num_layers=2, hidden_size=64, intermediate_size=128, num_heads=4, patch_size=14,
+                       image_size=224, text_hidden_size=256)
+    # patch conv 64*3*14*14 + bias, 256 positions, per layer 2 LayerNorms + q/k/v/o + fc1/fc2 with biases, final LN
+    per_layer = 2 * 2 * 64 + 4 * (64 * 64 + 64) + (128 * 64 + 128) + (64 * 128 + 64)
+    assert v.tower_params == 64 * 3 * 14 * 14 + 64 + 256 * 64 + 2 * per_layer + 2 * 64
+    spec = vramcore.ModelSpec(num_layers=2, hidden_size=256, num_heads=4, intermediate_size=512, vocab_size=100,
+                              vision=v)
+    assert spec.param_count == spec.text_only.param_count + v.tower_params + v.projector_params
+    with pytest.raises(TypeError, match="vision"):
+        vramcore.ModelSpec(num_layers=2, hidden_size=256, num_heads=4, intermediate_size=512, vocab_size=100,
+                           vision="siglip")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="token_rule"):
+        VisionSpec(kind="x", tensors=(), hidden_size=1, num_layers=1, num_heads=1, intermediate_size=1,
+                   patch_size=1, image_size=1, token_rule="nope")
+    with pytest.raises(TypeError, match="VisionTensor"):
+        VisionSpec(kind="x", tensors=("w",), hidden_size=1, num_layers=1, num_heads=1,  # type: ignore[arg-type]
+                   intermediate_size=1, patch_size=1, image_size=1, token_rule="fixed", tokens_per_image=1)
+    assert VisionTensor("a", (2, 3), False, "linear").numel == 6
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda c: c["vision_config"].update(num_hidden_layers=10**6), "vision_config.num_hidden_layers"),
+    (lambda c: c["vision_config"].update(hidden_size=-3), "vision_config.hidden_size"),
+    (lambda c: c["vision_config"].update(vision_use_head=True), "vision_use_head"),
+    (lambda c: c.update(vision_config=[1]), "vision_config"),
+    (lambda c: c.update(mm_tokens_per_image=0), "mm_tokens_per_image"),
+])
+def test_bad_vision_configs_are_refused_by_name(mutate: Any, match: str) -> None:
+    cfg = json.loads(json.dumps(vramcore.get_model("Gemma-3-4B").config))
+    mutate(cfg)
+    with pytest.raises(ValueError, match=match):
+        vramcore.ModelSpec.from_hf_config(cfg)
+
+
+def test_qwen_vl_merger_must_feed_the_decoder_width() -> None:
+    cfg = json.loads(json.dumps(CONFIGS["Qwen2.5-VL-7B-Instruct"]))
+    cfg["vision_config"]["out_hidden_size"] = 1000
+    with pytest.raises(ValueError, match="out_hidden_size"):
+        vramcore.ModelSpec.from_hf_config(cfg)
