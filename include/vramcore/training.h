@@ -70,12 +70,13 @@ static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a,
     double q = heads * m->head_dim_k, k = kvh * m->head_dim_k, v = kvh * m->head_dim_v;
     /* the norms; their outputs are saved by the linears they feed unless those are frozen */
     t.tok = m->norms_per_layer * vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 0.0 : 2.0 * a * h);
-    if (m->norm_kind != 0.0)
+    if (m->norm_kind == 1.0)       /* Gemma's fp32 (1 + weight); OLMo-2's kind 2 keeps no constant */
         t.cst = m->norms_per_layer * 4.0 * h;
-    if (m->qk_norm != 0.0)
-        /* per-head norms over q and k: one rsqrt per head */
-        t.tok += vc_norm_saved(m, q, a, frozen) - 4.0 + 4.0 * heads + vc_norm_saved(m, k, a, frozen) - 4.0
-                 + 4.0 * kvh;
+    if (m->qk_norm != 0.0) {
+        /* norms over q and k: one rsqrt per head (1), or per token over the whole projection (2: OLMo-2) */
+        double rq = m->qk_norm == 2.0 ? 1.0 : heads, rk = m->qk_norm == 2.0 ? 1.0 : kvh;
+        t.tok += vc_norm_saved(m, q, a, frozen) - 4.0 + 4.0 * rq + vc_norm_saved(m, k, a, frozen) - 4.0 + 4.0 * rk;
+    }
     if (m->mla_latent > 0.0)       /* the compressed latent and its norm (not measured) */
         t.tok += vc_norm_saved(m, m->mla_latent, a, frozen) + a * m->mla_latent;
     if (eager != 0.0) {
@@ -119,7 +120,7 @@ static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp
         t.tok += a * m->vocab / tp;
     t.pos = 2.0 * a * m->rotary_dim + (checkpointing != 0.0 ? 8.0 : 0.0);
     /* the loss; Gemma's 16-bit sqrt(hidden) scalar (measured saved when the embedding trains, not otherwise) */
-    t.cst = 4.0 + (m->embed_scale != 0.0 && frozen == 0.0 ? a : 0.0) + (m->norm_kind != 0.0 ? 4.0 * h : 0.0);
+    t.cst = 4.0 + (m->embed_scale != 0.0 && frozen == 0.0 ? a : 0.0) + (m->norm_kind == 1.0 ? 4.0 * h : 0.0);
     return t;
 }
 

@@ -122,9 +122,9 @@ def model_row(spec: ModelSpec) -> list[float]:
         "attn_kv_fraction": kv_fraction,
         "attn_replicated_fraction": replicated_fraction,
         "rotary_dim": float(spec.qk_rope_head_dim if spec.is_mla else spec.head_dim),  # type: ignore[arg-type]
-        "norm_kind": 1.0 if spec.norm_plus_one else 0.0,
+        "norm_kind": 1.0 if spec.norm_plus_one else (2.0 if spec.norm_weight_fp32 else 0.0),
         "norms_per_layer": float(spec.norms_per_layer),
-        "qk_norm": float(spec.qk_norm),
+        "qk_norm": (2.0 if spec.qk_norm_full_width else 1.0) if spec.qk_norm else 0.0,
         "attn_softcap": float(spec.attn_softcap),
         "final_softcap": float(spec.final_softcap),
         "embed_scale": float(spec.embed_scale),

@@ -35,6 +35,9 @@ LIMITS: dict[str, int] = {
     "shared_expert_intermediate_size": 2**22,
     "first_dense_layers": 2**12,
     "norms_per_layer": 64,
+    "index_n_heads": 2**14,
+    "index_head_dim": 2**16,
+    "index_topk": 2**32,
 }
 
 #: Hugging Face config key -> the ModelSpec field whose bound it takes.
@@ -65,6 +68,11 @@ CONFIG_KEYS: dict[str, str] = {
     "sliding_window_pattern": "num_layers",
     "decoder_sparse_step": "num_layers",
     "moe_layer_freq": "num_layers",
+    "index_n_heads": "index_n_heads",
+    "index_head_dim": "index_head_dim",
+    "index_topk": "index_topk",
+    "shared_expert_intermediate_size": "shared_expert_intermediate_size",
+    "num_shared_experts": "num_experts",
 }
 
 
