@@ -90,8 +90,11 @@ def test_from_hf_config_path_and_folder(tmp_path: Path) -> None:
 
 
 def test_from_hf_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unsupported model_type 'lama'.*did you mean 'llama'"):
-        ModelSpec.from_hf_config({**R1_8B_CONFIG, "model_type": "lama"})
+    # an unknown model type is read as a Llama-like decoder, with a warning that names it (and a close match)
+    with pytest.warns(vramcore.UnknownModelWarning, match="model_type 'lama' is not one vramcore reads.*did you "
+                      "mean 'llama'"):
+        lama = ModelSpec.from_hf_config({**R1_8B_CONFIG, "model_type": "lama"})
+    assert lama.param_breakdown() == ModelSpec.from_hf_config(R1_8B_CONFIG).param_breakdown()
     missing = dict(R1_8B_CONFIG)
     del missing["num_hidden_layers"]
     with pytest.raises(ValueError, match="missing field 'num_hidden_layers'"):

@@ -59,6 +59,7 @@ _LAZY: dict[str, str] = {
     "min_gpus": "vramcore.grid.solve",
     "best_dtype": "vramcore.grid.solve",
     "VramcoreWarning": "vramcore._errors",
+    "UnknownModelWarning": "vramcore._errors",
 }
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "Solution",
     "Sweep",
     "TensorInfo",
+    "UnknownModelWarning",
     "VisionSpec",
     "VramcoreWarning",
     "__version__",
@@ -103,7 +105,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from vramcore._errors import VramcoreWarning
+    from vramcore._errors import UnknownModelWarning, VramcoreWarning
     from vramcore._units import GB, GiB
     from vramcore.engines import EngineSpec, get_engine, list_engines
     from vramcore.grid.cell import Estimator

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
 from os import PathLike, fspath
 from typing import Any
 
+from vramcore._errors import UnknownModelWarning
 from vramcore.model.hf._reader import Fields, Reader, load_hf_config
 from vramcore.model.hf.quantization import format_from_quantization_config
 
@@ -64,6 +66,14 @@ def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str
     ModelOpt, mxfp4) is recorded as ``quantization``, the format the dtype
     ``"auto"`` resolves to.
 
+    A ``model_type`` no family module reads is read as a Llama-like decoder
+    from the standard fields, with an :class:`~vramcore.UnknownModelWarning`
+    naming it and every assumption made (``vramcore/model/hf/_generic.py``);
+    an alias (``kimi_k2``) is read by its family.  A nested ``text_config``
+    is read for any ``model_type``; a multimodal wrapper no family module
+    reads gives its text decoder alone, with a warning that its towers are
+    not counted.
+
     Parameters
     ----------
     source : dict, str or path-like
@@ -81,14 +91,23 @@ def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str
     Raises
     ------
     ValueError
-        Unsupported ``model_type`` or a missing / malformed field.
+        No ``model_type``, a missing / malformed field (for an unknown model
+        type: every field the estimate needs, named at once), or layer kinds
+        a ModelSpec cannot hold.
     TypeError
         `source` is of another type.
+
+    Warns
+    -----
+    UnknownModelWarning
+        The ``model_type`` (or the multimodal wrapper around a known one) is
+        not one a family module reads.
     """
     cfg = load_hf_config(source)
     full = cfg
     quantization = _quantization(cfg)
     model_type = cfg.get("model_type")
+    wrapper = model_type
     text = cfg.get("text_config")
     if isinstance(text, Mapping):
         merged = dict(text)
@@ -98,22 +117,26 @@ def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str
         cfg, model_type = merged, merged.get("model_type")
     if model_type is None:
         raise ValueError("config is missing field 'model_type'")
+    if not isinstance(model_type, str) or not model_type:
+        raise ValueError(f"config field 'model_type' must be a non-empty string, got {str(model_type)[:80]!r}")
     readers, all_defaults, towers = _registry()
     defaults = all_defaults.get(str(model_type))
     if defaults:
         cfg = {**defaults, **{k: v for k, v in cfg.items() if v is not None}}
     reader = readers.get(model_type)
-    if reader is None:
-        import difflib
+    if reader is None:  # no family module reads it: a Llama-like read, every assumption in a warning
+        from vramcore.model.hf._generic import read_unknown
 
-        close = difflib.get_close_matches(str(model_type), SUPPORTED_MODEL_TYPES, n=3)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unsupported model_type {model_type!r}{hint} (supported: "
-                         f"{', '.join(SUPPORTED_MODEL_TYPES)})")
-    fields = reader(Reader(cfg, model_type))
+        fields = read_unknown(Reader(cfg, model_type), SUPPORTED_MODEL_TYPES)
+    else:
+        fields = reader(Reader(cfg, model_type))
     tower = towers.get(str(full.get("model_type")))
     if tower is not None:  # a multimodal checkpoint: its vision tower and projector count too
         fields.update(tower(Reader(full, str(full.get("model_type"))), fields))
+    if isinstance(text, Mapping) and wrapper not in SUPPORTED_MODEL_TYPES:
+        warnings.warn(f"model_type {wrapper!r} is a multimodal wrapper vramcore does not read: the estimate counts "
+                      f"its text_config ({model_type!r}) alone; its vision / audio towers and projectors are not "
+                      "counted", UnknownModelWarning, stacklevel=3)
     if name is None:
         if isinstance(source, (str, PathLike)):
             from pathlib import Path  # only for files: a built-in card needs no pathlib

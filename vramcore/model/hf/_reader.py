@@ -19,7 +19,8 @@ from vramcore.model.limits import CONFIG_KEYS, check_limit
 
 __all__ = ["Reader", "Fields", "common_fields", "load_hf_config", "set_layer_types"]
 
-#: What a family reader returns: ModelSpec keyword arguments.
+#: What a family reader returns: ModelSpec keyword arguments (a reader of an alias, such as ``kimi_k2``,
+#: sets ``model_type`` to the family it belongs to).
 Fields = dict[str, Any]
 
 
