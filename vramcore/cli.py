@@ -255,8 +255,10 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     e = _sub(sub, "estimate", "memory of one configuration: parts, total, GPU memory, fit and headroom",
              "examples:\n  vramcore estimate DeepSeek-R1-Distill-Llama-8B --gpu H100 --context 32k\n"
              "  vramcore estimate Qwen3-8B --dtype int4 --gpu 24GiB --context 16k --batch 4 --check\n"
-             "  vramcore estimate path/to/checkpoint --gpu L4 --json\n")
-    e.add_argument("model", help="built-in name, config.json path or checkpoint folder")
+             "  vramcore estimate path/to/checkpoint --gpu L4 --json\n"
+             "  vramcore estimate Qwen/Qwen3-8B-AWQ --gpu L4   # a Hugging Face id: the HF cache, else the Hub\n")
+    e.add_argument("model", help="built-in name, config.json path, checkpoint folder, or Hugging Face id "
+                                 "org/name[@revision] (read from the HF cache, else the Hub with vramcore[hub])")
     if want("estimate"):
         _add_config_args(e, grid=False)
     e.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
@@ -277,8 +279,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
              "  vramcore sweep Qwen3-8B --engine transformers,vllm --gpu H100 --json\n\n"
              "The file format follows the -o extension: .csv, .parquet (needs pyarrow) or .json (records);\n"
              "files hold every result field in bytes; the table on stdout shows GiB (2**30 bytes).\n")
-    s.add_argument("models", nargs="+", metavar="MODEL", help="built-in names, config.json paths or folders "
-                   "(several, or a comma list)")
+    s.add_argument("models", nargs="+", metavar="MODEL", help="built-in names, config.json paths, folders or "
+                   "Hugging Face ids org/name (several, or a comma list)")
     if want("sweep"):
         _add_config_args(s, grid=True)
     s.add_argument("-o", "--output", metavar="FILE", help="write .csv, .parquet or .json instead of a table")

@@ -29,14 +29,19 @@ Counts = Union[int, Sequence[int], "np.ndarray"]  # noqa: UP007 -- a forward ref
 def resolve_model(model: Any, argname: str = "model") -> ModelSpec:
     """Turn a built-in name, a card, a spec, a config dict or a config path into a :class:`ModelSpec`.
 
-    Also accepted: a ``.gguf`` file path (read with :func:`vramcore.read_gguf`)
-    and any object with a ``spec`` attribute holding a ModelSpec (a
-    :class:`vramcore.GGUFModel`, a :class:`vramcore.SafetensorsCheckpoint`).
+    Also accepted: a ``.gguf`` file path (read with :func:`vramcore.read_gguf`),
+    any object with a ``spec`` attribute holding a ModelSpec (a
+    :class:`vramcore.GGUFModel`, a :class:`vramcore.SafetensorsCheckpoint`), and a
+    Hugging Face id ``"org/name"`` or ``"org/name@revision"`` that is neither a card
+    nor an existing path: its cached snapshot, else its files on the Hub, with the
+    bytes measured from the safetensors headers
+    (:func:`vramcore.storage.pretrained.pretrained_spec`, once per process).
 
     Raises
     ------
     ValueError
-        Unknown name (close matches listed) or unreadable config.
+        Unknown name (close matches listed), unreadable config, or a Hugging Face
+        id that is neither cached nor downloadable (the message says what was tried).
     TypeError
         Any other type.
     """
@@ -57,6 +62,12 @@ def resolve_model(model: Any, argname: str = "model") -> ModelSpec:
             return get_model(model).spec
         if os.path.exists(model):
             return ModelSpec.from_hf_config(model)
+        if model.endswith(".json"):
+            raise ValueError(f"config: no such file {model!r}")
+        if "/" in model or "@" in model:  # a Hugging Face id: the local HF cache, then the Hub (once per process)
+            from vramcore.storage.pretrained import pretrained_spec
+
+            return pretrained_spec(model)
         return get_model(model).spec  # raises with close matches
     if isinstance(getattr(model, "spec", None), ModelSpec):
         return model.spec

@@ -577,6 +577,49 @@ class ModelSpec:
 
         return cls(**read_hf_config(config, name=name))
 
+    @classmethod
+    def from_pretrained(cls, model_id: str, revision: str | None = None) -> ModelSpec:
+        """Read a spec from a Hugging Face id: a built-in card, the local HF cache, then the Hub.
+
+        The id resolves in that order: a card that lists it among its names
+        (without a revision), the snapshot of `revision` in the Hugging Face
+        cache (``HF_HUB_CACHE``, ``HF_HOME``; ``refs/<revision>``), then the
+        repository's ``config.json`` on the Hub through ``huggingface_hub``
+        (``pip install "vramcore[hub]"``; its token for gated repositories).
+        Like :meth:`from_hf_config`, this reads the config (geometry and
+        ``quantization_config``); ``vramcore.estimate("org/name")`` and
+        :func:`vramcore.sweep` also read the checkpoint's safetensors headers
+        for the exact stored bytes.
+
+        Parameters
+        ----------
+        model_id : str
+            ``"org/name"`` (e.g. ``"Qwen/Qwen3-8B"``) or ``"org/name@revision"``.
+        revision : str, optional
+            Branch, tag or commit hash (default ``"main"``).
+
+        Returns
+        -------
+        ModelSpec
+            Named after the card, else the repository id (never a snapshot hash).
+
+        Raises
+        ------
+        ValueError
+            A bad id or revision, or none of the three found it (offline,
+            ``huggingface_hub`` not installed, gated, not found, no such
+            revision): the message says what was tried and how to fix it.
+
+        Examples
+        --------
+        >>> ModelSpec.from_pretrained("meta-llama/Llama-3.1-8B-Instruct").num_kv_heads
+        8
+        """
+        from vramcore.model.hub import pretrained_config
+
+        name, config = pretrained_config(model_id, revision)
+        return cls.from_hf_config(config, name=name)
+
     def replace(self, **changes: Any) -> ModelSpec:
         """Return a copy with some fields changed (validated again).
 

@@ -7,7 +7,9 @@ parses the header itself (huggingface/safetensors ``docs``: the format), caps
 its size (:data:`MAX_HEADER_BYTES`), and checks what the format requires:
 known dtypes, non-negative shapes, offsets whose span equals the tensor's
 bytes, tensors that neither overlap nor leave holes, and a buffer that ends
-exactly at the end of the file.  Tensor data is never read.
+exactly at the end of the file.  Tensor data is never read.  The same checks
+hold for headers fetched without their file (:func:`read_safetensors_headers`:
+the header bytes and the file's size, as a range request gives them).
 
 Quantized checkpoints pack several values per stored element; the parameter
 count unpacks them: GPTQ / AWQ ``qweight`` and compressed-tensors
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from os import PathLike, fspath
@@ -33,7 +35,8 @@ from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage._tensorfile import TensorFile
 from vramcore.storage.quant import MeasuredStorage
 
-__all__ = ["MAX_HEADER_BYTES", "SafetensorsCheckpoint", "SafetensorsTensor", "read_safetensors"]
+__all__ = ["MAX_HEADER_BYTES", "SafetensorsCheckpoint", "SafetensorsTensor", "header_length", "index_shards",
+           "read_safetensors", "read_safetensors_headers"]
 
 #: Largest JSON header accepted, in bytes (the reference implementation's limit).
 MAX_HEADER_BYTES = 100_000_000
@@ -144,71 +147,146 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def header_length(prefix: bytes, file_size: int, where: str) -> int:
+    """Return the header length ``N`` the first 8 bytes of a safetensors file give, checked against the file.
+
+    Parameters
+    ----------
+    prefix : bytes
+        The file's first 8 bytes (fewer when the file is shorter).
+    file_size : int
+        Size of the whole file in bytes (a local file's size, or a download's ``Content-Range`` total).
+    where : str
+        The file, for messages.
+
+    Returns
+    -------
+    int
+        ``N``, at most :data:`MAX_HEADER_BYTES` and at most ``file_size - 8``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 8 bytes, a length over the limit, or one that runs past the end of the file.
+    """
+    if len(prefix) != 8:
+        raise _fail(where, f"{file_size} bytes, too short for the 8-byte header length")
+    (n,) = struct.unpack("<Q", prefix)
+    if n > MAX_HEADER_BYTES:
+        raise _fail(where, f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")
+    if n > file_size - 8:
+        raise _fail(where, f"header length {n} runs past the end of the file ({file_size} bytes)")
+    return int(n)
+
+
 def _read_header(path: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """Parse and validate one file's header; return its tensor entries and metadata."""
+    """Read one local file's header and validate it; return its tensor entries and metadata."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        head = f.read(8)
-        if len(head) != 8:
-            raise _fail(path, f"{size} bytes, too short for the 8-byte header length")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER_BYTES:
-            raise _fail(path, f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")
-        if n > size - 8:
-            raise _fail(path, f"header length {n} runs past the end of the file ({size} bytes)")
+        n = header_length(f.read(8), size, path)
         raw = f.read(n)
     if len(raw) != n:
         raise _fail(path, "truncated header")
+    return _parse_header(raw, size, path)
+
+
+def _parse_header(raw: bytes, file_size: int, where: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse and validate the ``N`` header bytes of a `file_size`-byte file; return its tensor entries and metadata.
+
+    The same checks hold for a local file and for a header fetched by range request: the data buffer is
+    ``file_size - 8 - N`` bytes, and the tensors must tile it exactly.
+    """
+    n = len(raw)
+    if n > file_size - 8:
+        raise _fail(where, f"header length {n} runs past the end of the file ({file_size} bytes)")
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _fail(path, f"header is not valid JSON: {exc}") from None
+        raise _fail(where, f"header is not valid JSON: {exc}") from None
     except RecursionError:
-        raise _fail(path, "header JSON is nested too deeply") from None
+        raise _fail(where, "header JSON is nested too deeply") from None
     if not isinstance(header, dict):
-        raise _fail(path, "header is not a JSON object")
+        raise _fail(where, "header is not a JSON object")
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
-        raise _fail(path, "__metadata__ must map strings to strings")
-    data_size = size - 8 - n
+        raise _fail(where, "__metadata__ must map strings to strings")
+    data_size = file_size - 8 - n
     spans: list[tuple[int, int, str]] = []
     for name, info in header.items():
         if not isinstance(info, dict):
-            raise _fail(path, f"tensor {name!r}: entry is not an object")
+            raise _fail(where, f"tensor {name!r}: entry is not an object")
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
-            raise _fail(path, f"tensor {name!r}: unknown dtype {str(dtype)[:40]!r}")
+            raise _fail(where, f"tensor {name!r}: unknown dtype {str(dtype)[:40]!r}")
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                                   for d in shape):
-            raise _fail(path, f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+            raise _fail(where, f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}")
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
-            raise _fail(path, f"tensor {name!r}: data_offsets must be two integers, got {offsets!r}")
+            raise _fail(where, f"tensor {name!r}: data_offsets must be two integers, got {offsets!r}")
         begin, end = offsets
         if begin < 0 or end < begin:
-            raise _fail(path, f"tensor {name!r}: invalid data_offsets {offsets}")
+            raise _fail(where, f"tensor {name!r}: invalid data_offsets {offsets}")
         if end > data_size:
-            raise _fail(path, f"tensor {name!r}: data_offsets {offsets} run past the end of the file "
-                              f"({data_size} data bytes)")
+            raise _fail(where, f"tensor {name!r}: data_offsets {offsets} run past the end of the file "
+                               f"({data_size} data bytes)")
         numel = 1
         for d in shape:
             numel *= d
         nbytes = numel * DTYPE_BYTES[dtype]
         if nbytes.denominator != 1 or end - begin != nbytes:
-            raise _fail(path, f"tensor {name!r}: {dtype} {shape} takes {nbytes} bytes but data_offsets "
-                              f"span {end - begin}")
+            raise _fail(where, f"tensor {name!r}: {dtype} {shape} takes {nbytes} bytes but data_offsets "
+                               f"span {end - begin}")
         spans.append((begin, end, name))
     spans.sort()
     pos = 0
     for begin, end, name in spans:
         if begin < pos:
-            raise _fail(path, f"tensor {name!r} overlaps the tensor before it (offset {begin} < {pos})")
+            raise _fail(where, f"tensor {name!r} overlaps the tensor before it (offset {begin} < {pos})")
         if begin > pos:
-            raise _fail(path, f"a hole of {begin - pos} bytes precedes tensor {name!r}")
+            raise _fail(where, f"a hole of {begin - pos} bytes precedes tensor {name!r}")
         pos = end
     if pos != data_size:
-        raise _fail(path, f"the tensors cover {pos} bytes of a {data_size}-byte data buffer")
+        raise _fail(where, f"the tensors cover {pos} bytes of a {data_size}-byte data buffer")
     return header, meta
+
+
+def index_shards(index: Any, where: str, *, max_shards: int | None = None) -> list[str]:
+    """Return the shard file names a parsed ``model.safetensors.index.json`` maps its tensors to, in order.
+
+    Parameters
+    ----------
+    index : object
+        The parsed index (a dict with a ``"weight_map"`` object of tensor name -> shard file name).
+    where : str
+        The index, for messages.
+    max_shards : int, optional
+        Refuse an index naming more shards than this (a download bounds what it will fetch).
+
+    Returns
+    -------
+    list of str
+        Each shard once, in the order the weight map first names it.
+
+    Raises
+    ------
+    ValueError
+        No ``weight_map`` object, a shard that is not a plain file name in the index's folder (``../x``,
+        ``a/b``), or more than `max_shards` shards.
+    """
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ValueError(f"safetensors index {where!r}: no 'weight_map' object")
+    names: dict[str, None] = {}
+    for tensor, shard in weight_map.items():
+        if not isinstance(shard, str) or not shard or Path(shard).name != shard or shard in (".", "..") \
+                or "\\" in shard:
+            raise ValueError(f"safetensors index {where!r}: tensor {tensor!r} maps to {shard!r}, not a file "
+                             f"name in the index's folder")
+        names.setdefault(shard, None)
+        if max_shards is not None and len(names) > max_shards:
+            raise ValueError(f"safetensors index {where!r}: more than {max_shards} shards")
+    return list(names)
 
 
 def _files(path: str) -> list[str]:
@@ -231,17 +309,7 @@ def _files(path: str) -> list[str]:
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ValueError(f"safetensors index {path!r}: cannot read it as JSON: "
                              f"{exc if not isinstance(exc, RecursionError) else 'nested too deeply'}") from None
-        weight_map = index.get("weight_map") if isinstance(index, dict) else None
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise ValueError(f"safetensors index {path!r}: no 'weight_map' object")
-        names: list[str] = []
-        for tensor, shard in weight_map.items():
-            if not isinstance(shard, str) or not shard or Path(shard).name != shard or shard in (".", ".."):
-                raise ValueError(f"safetensors index {path!r}: tensor {tensor!r} maps to {shard!r}, not a file "
-                                 f"name in the index's folder")
-            if shard not in names:
-                names.append(shard)
-        files = [str(p.parent / s) for s in names]
+        files = [str(p.parent / s) for s in index_shards(index, path)]
         for f in files:
             if not os.path.isfile(f):
                 raise ValueError(f"safetensors index {path!r}: shard {Path(f).name!r} is missing")
@@ -372,9 +440,7 @@ def read_safetensors(path: str | PathLike[str], *, bits: int | None = None,
     """
     if not isinstance(path, (str, PathLike)):
         raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
-    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or bits not in (2, 3, 4, 8)):
-        raise (TypeError if not isinstance(bits, int) or isinstance(bits, bool) else ValueError)(
-            f"bits must be 2, 3, 4 or 8, got {bits!r}")
+    _check_bits(bits)
     p = fspath(path)
     files = _files(p)
     folder = Path(p) if Path(p).is_dir() else Path(p).parent
@@ -384,10 +450,74 @@ def read_safetensors(path: str | PathLike[str], *, bits: int | None = None,
         from vramcore.model.hf import load_hf_config
 
         config = load_hf_config(config_path)
+    return _checkpoint(p, [(f, *_read_header(f)) for f in files], config, bits, name or folder.name or None)
+
+
+def read_safetensors_headers(headers: Sequence[tuple[str, bytes, int]], *,
+                             config: Mapping[str, Any] | None = None, bits: int | None = None,
+                             name: str | None = None, source: str = "") -> SafetensorsCheckpoint:
+    """Read a checkpoint from its files' headers alone: what a download by range request gives.
+
+    Each header gets the checks :func:`read_safetensors` makes of a local file (the same code): known dtypes,
+    offsets that tile the data buffer, and a buffer that ends exactly at the end of the file, whose size is
+    given instead of measured.
+
+    Parameters
+    ----------
+    headers : sequence of (str, bytes, int)
+        One ``(file, header, file_size)`` per file: its name (or URL), the ``N`` bytes of JSON that follow
+        its 8-byte length, and the size of the whole file in bytes (e.g. the total of a ``Content-Range``).
+    config : dict, optional
+        The checkpoint's ``config.json``; with it, ``spec`` carries the measured bytes.
+    bits : int, optional
+        Bits per value of packed integer tensors, as for :func:`read_safetensors`.
+    name : str, optional
+        Label for the spec (default: the config's own name).
+    source : str, optional
+        Where the headers came from (a URL), kept as the checkpoint's ``path``.
+
+    Returns
+    -------
+    SafetensorsCheckpoint
+
+    Raises
+    ------
+    ValueError
+        A header that is not JSON or is inconsistent with its file size, no headers, or a tensor in two files.
+    TypeError
+        `bits` is not an int.
+
+    Examples
+    --------
+    >>> import json, struct
+    >>> raw = json.dumps({"w": {"dtype": "BF16", "shape": [2, 3], "data_offsets": [0, 12]}}).encode()
+    >>> ckpt = read_safetensors_headers([("model.safetensors", raw, 8 + len(raw) + 12)])
+    >>> ckpt.total_bytes, ckpt.param_count
+    (12, 6)
+    """
+    _check_bits(bits)
+    if not headers:
+        raise ValueError(f"safetensors checkpoint {source!r}: no files")
+    parsed = []
+    for file, raw, size in headers:
+        if not isinstance(raw, bytes) or isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"safetensors headers: ({file!r}, header, size) needs bytes and an int size")
+        parsed.append((file, *_parse_header(raw, size, file)))
+    return _checkpoint(source, parsed, dict(config) if config is not None else None, bits, name)
+
+
+def _check_bits(bits: int | None) -> None:
+    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or bits not in (2, 3, 4, 8)):
+        raise (TypeError if not isinstance(bits, int) or isinstance(bits, bool) else ValueError)(
+            f"bits must be 2, 3, 4 or 8, got {bits!r}")
+
+
+def _checkpoint(p: str, files: list[tuple[str, dict[str, Any], dict[str, str]]], config: dict[str, Any] | None,
+                bits: int | None, name: str | None) -> SafetensorsCheckpoint:
+    """Build the checkpoint from validated headers: ``(file, tensor entries, metadata)`` per file."""
     entries: dict[str, tuple[str, list[int], str]] = {}
     metadata: dict[str, str] = {}
-    for f in files:
-        header, meta = _read_header(f)
+    for f, header, meta in files:
         metadata.update(meta)
         for tname, info in header.items():
             if tname in entries:
@@ -406,7 +536,7 @@ def read_safetensors(path: str | PathLike[str], *, bits: int | None = None,
                                                                                       siblings, b), _part(tname)))
     spec = None
     if config is not None:
-        spec = ModelSpec.from_hf_config(config, name=name or folder.name or None)
+        spec = ModelSpec.from_hf_config(config, name=name)
         parts = dict.fromkeys(PARTS, 0)
         for t in tensors:
             parts[t.part] += t.nbytes
@@ -415,4 +545,5 @@ def read_safetensors(path: str | PathLike[str], *, bits: int | None = None,
         storage = MeasuredStorage(label, total * 8 / max(n_params, 1), 16, True, (),
                                   bytes_by_part=tuple(parts.items()), source=p)
         spec = spec.replace(quantization=storage)
-    return SafetensorsCheckpoint(path=p, files=tuple(files), tensors=tuple(tensors), metadata=metadata, spec=spec)
+    return SafetensorsCheckpoint(path=p, files=tuple(f for f, _, _ in files), tensors=tuple(tensors),
+                                 metadata=metadata, spec=spec)
