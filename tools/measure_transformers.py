@@ -22,7 +22,9 @@ Inputs
 ------
 Every ``vramcore/model/data/*.json`` card (keys ``"name"`` and ``"config"``, the latter the
 Hugging Face ``config.json`` content), every ``tests/data/hf_configs/*.json`` config of a family
-that has no card yet (same keys, plus ``"source"``), plus the seven configs of the reference file (key
+that has no card yet (same keys, plus ``"source"``; ``tests/data/hf_configs/pending/*.json`` for
+families whose cache vramcore cannot count yet, measured so that the figures are there when it can),
+plus the seven configs of the reference file (key
 ``models.<name>.config``). A card and a reference model with the same name are measured once,
 from the card. The figures of the reference models are checked against the reference file and
 the comparison is printed.
@@ -124,7 +126,7 @@ def load_inputs(models_dir: Path, reference: dict[str, Any] | None) -> dict[str,
     if reference is not None:
         for name, entry in reference["models"].items():
             inputs[name] = {"config": entry["config"], "source": "reference"}
-    for folder in (models_dir, EXTRA_CONFIGS_DIR):
+    for folder in (models_dir, EXTRA_CONFIGS_DIR, EXTRA_CONFIGS_DIR / "pending"):
         for path in sorted(folder.glob("*.json")):
             card = json.loads(path.read_text())
             inputs[card["name"]] = {
@@ -297,12 +299,19 @@ def small_copy(full: transformers.PreTrainedConfig) -> transformers.PreTrainedCo
         d["num_hidden_layers"] = len(d["layer_types"])
     else:
         d["num_hidden_layers"] = 2
+    if d.get("mlp_layer_types") and "sparse" in d["mlp_layer_types"]:  # DeepSeek-V3.2: one dense layer, then MoE
+        d["mlp_layer_types"] = ["dense"] + ["sparse"] * (d["num_hidden_layers"] - 1)
     return type(full).from_dict(d)
 
 
 def layer_bytes(layer: Any) -> tuple[int, int]:
-    """Return (bytes of the logical keys+values tensors, bytes of their storages)."""
+    """Return (bytes of the logical keys+values tensors, bytes of their storages).
+
+    A DSA layer (DeepSeek-V3.2, ``DynamicIndexedLayer``) also caches its indexer's keys; they count too.
+    """
     tensors = [layer.keys, layer.values]
+    if getattr(layer, "indexer_keys", None) is not None:
+        tensors.append(layer.indexer_keys)
     logical = sum(t.numel() * t.element_size() for t in tensors)
     storage = sum(t.untyped_storage().nbytes() for t in tensors)
     return logical, storage
@@ -417,6 +426,8 @@ def kind_entry(
         "cached_keys_dim": short.keys.shape[3],
         "cached_values_heads": short.values.shape[1],
         "cached_values_dim": short.values.shape[3],
+        **({"cached_indexer_keys_dim": short.indexer_keys.shape[-1]}
+           if getattr(short, "indexer_keys", None) is not None else {}),
         "sliding_window": window,
         "window_cap_rule": None,
         "window_cap_tokens": None,
@@ -517,9 +528,20 @@ def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, int
 # --------------------------------------------------------------------------- driver
 
 
+#: Model types transformers has no class for, mapped as transformers itself maps them: ``Kimi_K25Config``
+#: rewrites a ``kimi_k2`` text config to ``deepseek_v3`` (and Kimi-K2's own config.json loads a
+#: ``DeepseekV3Config`` through ``auto_map``).
+MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3"}
+
+
 def measure(raw: dict[str, Any]) -> dict[str, Any]:
     """Measure one model config."""
     notes: list[str] = []
+    if raw.get("model_type") in MODEL_TYPE_ALIASES:
+        alias = raw["model_type"]
+        raw = {**raw, "model_type": MODEL_TYPE_ALIASES[alias]}
+        notes.append(f"model_type {alias} has no transformers class: built as {raw['model_type']}, as "
+                     "transformers' Kimi_K25Config maps it.")
     config, text_config = build_configs(raw, notes)
     multimodal = text_config is not config
     result = {"model_type": raw.get("model_type"), "text_model_type": text_config.model_type}
