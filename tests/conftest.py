@@ -67,6 +67,13 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         fields["q_lora_rank"] = draw(st.none() | st.integers(1, 2048))
         fields.pop("head_dim", None)
         fields["num_kv_heads"] = num_heads
+        if fields["q_lora_rank"] is not None and draw(st.booleans()):  # DeepSeek-V3.2's sparse-attention indexer
+            fields["index_n_heads"] = draw(st.integers(1, 64))
+            fields["index_head_dim"] = draw(st.integers(fields["qk_rope_head_dim"], 256))
+            fields["index_topk"] = draw(st.none() | st.integers(1, 4096))
+    elif fields["qk_norm"]:
+        fields["qk_norm_full_width"] = draw(st.booleans())  # OLMo-2: one norm over the whole q / k projection
+    fields["norm_weight_fp32"] = draw(st.booleans())  # OLMo-2's RMSNorm: weight x the fp32 result
 
     attention = draw(st.sampled_from(["full", "sliding_all", "pattern"]))
     if attention != "full":

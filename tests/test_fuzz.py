@@ -80,7 +80,9 @@ CONFIG_KEYS = [*BASE_CONFIG, "head_dim", "tie_word_embeddings", "attention_bias"
                "num_local_experts", "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size",
                "decoder_sparse_step", "mlp_only_layers", "first_k_dense_replace", "moe_layer_freq", "q_lora_rank",
                "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "n_shared_experts",
-               "quantization_config", "text_config"]
+               "quantization_config", "text_config", "use_qk_norm", "qk_norm", "no_rope_layers",
+               "no_rope_layer_interval", "index_n_heads", "index_head_dim", "index_topk", "mlp_layer_types",
+               "shared_expert_intermediate_size", "num_shared_experts", "num_nextn_predict_layers"]
 MODEL_TYPES = sorted(vramcore.SUPPORTED_MODEL_TYPES) + ["kimi_k2", "mamba", "", "LLAMA"]
 QUANT_CONFIGS = st.fixed_dictionaries({"quant_method": st.sampled_from(
     ["gptq", "awq", "bitsandbytes", "fp8", "mxfp4", "modelopt", "compressed-tensors", "hqq", 7])},
@@ -97,13 +99,53 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
         if key == "quantization_config":
             cfg[key] = draw(QUANT_CONFIGS | JSONISH)
         elif key == "layer_types":
-            cfg[key] = draw(st.lists(st.sampled_from(["full_attention", "sliding_attention", "mamba", 3]),
+            cfg[key] = draw(st.lists(st.sampled_from(["full_attention", "sliding_attention", "mamba", 3,
+                                                      "linear_attention", "indexed_attention"]),
                                      max_size=4) | JSONISH)
         elif key == "text_config":
             cfg[key] = draw(st.builds(dict, st.just(BASE_CONFIG)) | JSONISH)
         else:
             cfg[key] = draw(NASTY_NUMBERS | LEAVES | JSONISH)
     return cfg
+
+
+# valid small configs of the families whose readers take more than the Llama fields, for mutation below
+_MOE = {"num_experts_per_tok": 2, "moe_intermediate_size": 32, "n_shared_experts": 1}
+_MLA = {"kv_lora_rank": 16, "q_lora_rank": 24, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8}
+FAMILY_BASES: list[dict[str, Any]] = [
+    {**BASE_CONFIG, "model_type": "glm4_moe", "n_routed_experts": 4, "first_k_dense_replace": 1, **_MOE},
+    {**BASE_CONFIG, "model_type": "deepseek_v32", "n_routed_experts": 4, "first_k_dense_replace": 1,
+     "index_n_heads": 2, "index_head_dim": 16, **_MOE, **_MLA},
+    {**BASE_CONFIG, "model_type": "kimi_k2", "n_routed_experts": 4, **_MOE, **_MLA},
+    {**BASE_CONFIG, "model_type": "smollm3", "no_rope_layers": [1, 0], "use_sliding_window": True,
+     "sliding_window": 16},
+    {**BASE_CONFIG, "model_type": "olmo2"},
+    {**BASE_CONFIG, "model_type": "unknown_family", "num_local_experts": 4, "num_experts_per_tok": 2,
+     "layer_types": ["sliding_attention", "full_attention"], "sliding_window": 16},
+    {"model_type": "unknown_wrapper", "text_config": {**BASE_CONFIG, "model_type": "olmo2"}},
+]
+
+
+@st.composite
+def family_configs(draw: st.DrawFn) -> dict[str, Any]:
+    cfg = dict(draw(st.sampled_from(FAMILY_BASES)))
+    if "text_config" in cfg:
+        cfg["text_config"] = dict(cfg["text_config"])
+    target = cfg.get("text_config", cfg)
+    for key in draw(st.lists(st.sampled_from(sorted({*CONFIG_KEYS, *target} - {"text_config"})), max_size=4,
+                             unique=True)):
+        target[key] = draw(NASTY_NUMBERS | LEAVES | JSONISH | st.just(None))
+    return cfg
+
+
+@FUZZ
+@given(cfg=family_configs())
+def test_fuzz_family_readers(cfg: dict[str, Any]) -> None:
+    spec = only_documented(lambda: vramcore.ModelSpec.from_hf_config(cfg))
+    if spec is not None:
+        e = only_documented(lambda: vramcore.estimate(spec, context=1024, gpu="H100"))
+        if e is not None:
+            assert all(math.isfinite(v) for v in (e.weights_bytes, e.kv_cache_bytes, e.total_bytes))
 
 
 @FUZZ

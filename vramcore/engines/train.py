@@ -136,6 +136,8 @@ _LINEAR_NAMES = {
     "attn_q_a": "q_a_proj", "attn_q_b": "q_b_proj", "attn_kv_a_mqa": "kv_a_proj_with_mqa",
     "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj",
     "ffn_gate_shexp": "gate_proj", "ffn_up_shexp": "up_proj", "ffn_down_shexp": "down_proj",
+    # DeepSeek-V3.2's indexer (DeepseekV32Indexer): nn.Linear modules too, so peft's all-linear adapts them
+    "indexer_attn_q_b": "wq_b", "indexer_attn_k": "wk", "indexer_proj": "weights_proj",
 }
 
 
