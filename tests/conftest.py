@@ -16,12 +16,14 @@ other under ``--import-mode=importlib``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from vramcore import EngineSpec, GPUSpec, ModelSpec, get_engine, list_dtypes
+from vramcore.model.recurrent import gated_deltanet, mamba2
 
 settings.register_profile("dev", max_examples=100)
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
@@ -84,6 +86,27 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
             st.sampled_from(["full_attention", "sliding_attention"]),
             min_size=num_layers, max_size=num_layers)))
 
+    if "kv_lora_rank" not in fields and draw(st.booleans()):  # a hybrid model: some layers recurrent
+        base = fields.get("layer_types") or (
+            ("sliding_attention" if "sliding_window" in fields else "full_attention"),) * num_layers
+        mask = draw(st.lists(st.booleans(), min_size=num_layers, max_size=num_layers))
+        hidden = fields["hidden_size"]
+        if draw(st.booleans()):
+            kind = "linear_attention"
+            rec = gated_deltanet(hidden=hidden, key_heads=draw(st.integers(1, 16)),
+                                 value_heads=draw(st.integers(1, 32)),
+                                 key_dim=draw(st.integers(1, 256)), value_dim=draw(st.integers(1, 256)),
+                                 conv_kernel=draw(st.integers(1, 8)))
+        else:
+            kind = "mamba"
+            rec = mamba2(hidden=hidden, heads=draw(st.integers(1, 128)), head_dim=draw(st.integers(1, 128)),
+                         state_size=draw(st.integers(1, 256)), groups=draw(st.integers(1, 8)),
+                         conv_kernel=draw(st.integers(1, 8)), conv_bias=draw(st.booleans()))
+        layers = tuple(kind if m else b for m, b in zip(mask, base, strict=True))
+        if kind in layers:
+            fields["layer_types"] = layers
+            fields["recurrent"] = dataclasses.replace(rec, ssm_fp32=draw(st.booleans()))
+            fields["attn_output_gate"] = draw(st.booleans())
     if draw(st.booleans()):  # mixture of experts
         experts = draw(st.sampled_from([1, 2, 8, 32, 64, 128, 256]) | st.integers(1, 300))
         fields["num_experts"] = experts
@@ -129,6 +152,9 @@ def engine_specs() -> st.SearchStrategy[EngineSpec]:
         allocator_reserve_fraction=fraction,
         kv_cache_dtype=st.none() | st.sampled_from(list_dtypes()),
         rope_cache=st.booleans(),
+        state_conv_offset=st.sampled_from([0, -1]),
+        state_conv_bits=st.sampled_from([0, 8, 16, 32]),
+        state_ssm_bits=st.sampled_from([0, 16, 32]),
     )
 
 

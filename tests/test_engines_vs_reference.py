@@ -328,6 +328,8 @@ def budget_boundary(exact: dict[str, Any]) -> tuple[bool, range]:
                  + exact["overhead_bytes"])
     err = 64 * U * magnitude
     budget, unit = exact["budget_bytes"], exact["block_bytes"]
+    if not unit:  # a model of recurrent layers only under SGLang / TensorRT-LLM: no KV block at all
+        return False, range(0, 1)
     q = budget / unit
     dq = err / unit + 64 * U * abs(q)
     lo, hi = max(math.floor(q - dq), 0), max(math.floor(q + dq), 0)

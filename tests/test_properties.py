@@ -92,7 +92,7 @@ def test_kv_with_sliding_layers_linear_until_the_window_then_full_layers_only(
     # beyond the cap only the full layers grow, at their share of the per-token bytes
     full, sliding = spec.n_full_layers, spec.n_sliding_layers
     for c, got in zip(above, kv[1 + len(below):, 0], strict=True):
-        assert got == math.ceil(one * (full * c + sliding * cap) / spec.num_layers)
+        assert got == math.ceil(one * (full * c + sliding * cap) / spec.n_attention_layers)
 
 
 # ---------------------------------------------------------------------- weights and totals
@@ -114,9 +114,9 @@ def test_total_is_the_sum_of_non_negative_parts(spec: ModelSpec, dtype: str, kv_
                                                 data: st.DataObject) -> None:
     e = vramcore.estimate(spec, dtype=dtype, kv_dtype=kv_dtype, context=context, batch=batch, gpu=gpu,
                           engine=engine, **data.draw(layouts(spec)))
-    parts = [e.weights_bytes, e.kv_cache_bytes, e.activation_bytes, e.overhead_bytes]
+    parts = [e.weights_bytes, e.kv_cache_bytes, e.state_bytes, e.activation_bytes, e.overhead_bytes]
     assert all(p >= 0 for p in parts)
-    assert e.total_bytes == e.weights_bytes + e.kv_cache_bytes + e.activation_bytes + e.overhead_bytes
+    assert e.total_bytes == sum(parts)  # a hybrid model's recurrent states beside the KV cache
     assert all(e.total_bytes >= p for p in parts)
     assert e.headroom_bytes == e.gpu_bytes - e.total_bytes
     assert e.fits is (e.total_bytes <= e.gpu_bytes)

@@ -68,14 +68,32 @@ def test_router_dtype_as_built(measured: tuple[vramcore.ModelSpec, dict[str, Any
 
 def test_kv_cache_layout_matches_dynamic_cache(measured: tuple[vramcore.ModelSpec, dict[str, Any]]) -> None:
     spec, m = measured
-    kinds = m["kv_cache"]["layer_kinds"]
+    kinds = {**m["kv_cache"]["layer_kinds"], **m["kv_cache"].get("state_kinds", {})}
     assert {k: spec.layer_types.count(k) for k in set(spec.layer_types)} == {k: v["layers"] for k, v in kinds.items()}
+    kinds = m["kv_cache"]["layer_kinds"]
     for kind in kinds.values():
         assert spec.kv_cache_width * 2 == kind["bytes_per_token_per_layer"]  # bf16 cache
         if kind["window_cap_tokens"] is not None:
             assert kind["window_cap_rule"] == "window-1"
             assert kind["window_cap_tokens"] == spec.sliding_window - 1
     assert vramcore.estimate(spec, context=1).kv_cache_bytes == m["kv_cache"]["bytes_per_token_uncapped"]
+
+
+def test_recurrent_state_matches_dynamic_cache(measured: tuple[vramcore.ModelSpec, dict[str, Any]]) -> None:
+    # hybrid models: LinearAttentionLayer's conv and recurrent states of one sequence (batch 1), per layer kind;
+    # models without recurrent layers keep none
+    spec, m = measured
+    states = m["kv_cache"].get("state_kinds", {})
+    per_seq = m["kv_cache"].get("state_bytes_per_sequence", 0)
+    assert (spec.recurrent is not None) == bool(states)
+    for kind, entry in states.items():
+        assert spec.recurrent is not None and kind == spec.recurrent.layer_type
+        (conv,), (ssm,) = entry["tensors"]["conv_states"], entry["tensors"]["recurrent_states"]
+        assert conv["shape"] == [1, spec.recurrent.conv_dim, spec.recurrent.conv_kernel]  # the whole kernel
+        assert conv["dtype"] == "bfloat16" and ssm["dtype"] == "float32"
+        assert ssm["shape"][1:] == [spec.recurrent.state_heads, spec.recurrent.state_rows, spec.recurrent.state_cols]
+    for batch in (1, 3):
+        assert vramcore.estimate(spec, context=64, batch=batch).state_bytes == batch * per_seq
 
 
 def test_kv_cache_totals(measured: tuple[vramcore.ModelSpec, dict[str, Any]]) -> None:

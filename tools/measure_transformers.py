@@ -62,6 +62,15 @@ What is measured
     layer keeps, written as a rule of the window (``"window-1"``) and applied to the full
     config's window. Layer counts per kind come from the full config through the same
     function ``DynamicCache`` uses to pick its layer classes.
+
+    Recurrent layers of hybrid models (``LinearAttentionLayer``: gated DeltaNet, Mamba) hold
+    no keys: ``state_kinds`` gives, per layer kind, the shapes and dtypes of their
+    ``conv_states`` and ``recurrent_states`` for one sequence and their bytes
+    (``bytes_per_sequence_per_layer``), checked not to change with the prompt or a decode
+    step; ``state_bytes_per_sequence`` sums them over the full config's layers.
+``image_tokens``
+    Multimodal configs with a dynamic-resolution processor: the tokens one image of each of
+    ``IMAGE_SIZES`` becomes (see :func:`measure_image_tokens`).
 """
 
 from __future__ import annotations
@@ -172,8 +181,8 @@ def categorize(name: str) -> str:
         return "embedding"
     if name.startswith("lm_head."):
         return "lm_head"
-    if ".self_attn." in name:
-        return "attention"
+    if ".self_attn." in name or ".linear_attn." in name or ".mixer." in name:
+        return "attention"  # the token mixer: attention, gated DeltaNet or Mamba
     if ".mlp." in name:
         sub = name.split(".mlp.", 1)[1]
         if sub.startswith("experts."):
@@ -206,7 +215,7 @@ def measure_params(config: transformers.PreTrainedConfig, multimodal: bool, note
         entry = by_pattern.setdefault(pattern(name), {"count": 0, "elements": 0})
         entry["count"] += 1
         entry["elements"] += param.numel()
-        if ".self_attn." in name and NORM.search(name):
+        if (".self_attn." in name or ".linear_attn." in name or ".mixer." in name) and NORM.search(name):
             attention_norms += param.numel()
         if param.dtype != DTYPE:
             dtype = str(param.dtype).removeprefix("torch.")
@@ -371,11 +380,20 @@ def measure_kv(
     short = run(model, ids[:, :SHORT_PROMPT])
     long_prefill = run(model, ids[:, :LONG_PROMPT])
     # The decode step updates the same cache object: read the prefill state first.
-    after_prefill = [(layer.keys.shape[-2], layer_bytes(layer)) for layer in long_prefill.layers]
+    after_prefill = [(layer.keys.shape[-2], layer_bytes(layer)) if hasattr(layer, "keys") else state_tensors(layer)
+                     for layer in long_prefill.layers]
     decoded = run(model, ids[:, LONG_PROMPT:], long_prefill)
 
     kinds: dict[str, dict[str, Any]] = {}
+    state_kinds: dict[str, dict[str, Any]] = {}
     for i, kind in enumerate(small_types):
+        if not hasattr(short.layers[i], "keys"):  # a recurrent layer: a fixed state per sequence
+            entry = state_entry(short.layers[i], after_prefill[i], decoded.layers[i])
+            entry["layers"] = full_types.count(kind)
+            first = state_kinds.setdefault(kind, entry)
+            if first["bytes_per_sequence_per_layer"] != entry["bytes_per_sequence_per_layer"]:
+                raise RuntimeError(f"layers of kind {kind} differ in state size")
+            continue
         entry = kind_entry(short.layers[i], after_prefill[i], decoded.layers[i], windows.get(kind))
         entry["layers"] = full_types.count(kind)
         if kinds.setdefault(kind, entry)["bytes_per_token_per_layer"] != entry["bytes_per_token_per_layer"]:
@@ -391,6 +409,9 @@ def measure_kv(
     return {
         "bytes_per_token_uncapped": sum(e["layers"] * e["bytes_per_token_per_layer"] for e in kinds.values()),
         "layer_kinds": kinds,
+        **({"state_kinds": state_kinds,
+            "state_bytes_per_sequence": sum(e["layers"] * e["bytes_per_sequence_per_layer"]
+                                            for e in state_kinds.values())} if state_kinds else {}),
         "layer_types_from": layer_types_from,
         "num_hidden_layers": len(full_types),
         "kv_bytes_at_context_batch1": {
@@ -407,6 +428,29 @@ def measure_kv(
             "attn_implementation": "eager",
         },
     }
+
+
+def state_tensors(layer: Any) -> dict[str, list[tuple[tuple[int, ...], str]]]:
+    """Return the shapes and dtypes of a recurrent cache layer's state tensors (``conv_states``, ``recurrent_states``
+    or ``ssm_states``), by attribute name."""
+    out: dict[str, list[tuple[tuple[int, ...], str]]] = {}
+    for name, value in vars(layer).items():
+        items = value.values() if isinstance(value, dict) else (value if isinstance(value, (list, tuple)) else [value])
+        tensors = [t for t in items if torch.is_tensor(t)]
+        if tensors:
+            out[name] = [(tuple(t.shape), str(t.dtype).removeprefix("torch.")) for t in tensors]
+    return out
+
+
+def state_entry(short: Any, after_prefill: dict[str, Any], decoded: Any) -> dict[str, Any]:
+    """Describe a recurrent cache layer: its state tensors (batch 1) must not grow with the prompt or a decode step."""
+    shapes = state_tensors(short)
+    if shapes != after_prefill or shapes != state_tensors(decoded):
+        raise RuntimeError(f"a recurrent layer's state changed size: {shapes} / {after_prefill}")
+    per_seq = sum(int(torch.Size(shape).numel()) * torch.empty((), dtype=getattr(torch, dtype)).element_size()
+                  for entries in shapes.values() for shape, dtype in entries)
+    return {"cache_layer_class": type(short).__name__, "bytes_per_sequence_per_layer": per_seq,
+            "tensors": {k: [{"shape": list(sh), "dtype": dt} for sh, dt in v] for k, v in shapes.items()}}
 
 
 def kind_entry(

@@ -29,3 +29,20 @@ static inline double vc_kv_bytes_per_token_layer(const vc_model *m, const vc_dty
     double heads = m->mla_latent > 0.0 ? m->kv_heads / e->tp : vc_max(1.0, m->kv_heads / e->tp);
     return heads * (m->head_dim_k * bits_k + m->head_dim_v * bits_v) / 8.0;
 }
+
+/* Bytes of one sequence's recurrent state in one recurrent layer on one TP rank
+ * (hybrid models): the causal convolution's window, kernel + offset inputs of
+ * every channel (transformers keeps the whole kernel, the serving engines its
+ * past inputs only), and the recurrent matrix, in the engine's widths or the
+ * model's own (an fp32 recurrent state where its reference code keeps one).
+ * Channels and heads split over TP ranks. */
+static inline double vc_state_bytes_per_seq_layer(const vc_model *m, const vc_dtype *d, const vc_engine *e)
+{
+    if (m->n_state_layers <= 0.0)
+        return 0.0;
+    double conv_bits = e->state_conv_bits > 0.0 ? e->state_conv_bits : 8.0 * d->act_bytes;
+    double ssm_bits = e->state_ssm_bits > 0.0 ? e->state_ssm_bits
+                                              : (m->state_ssm_fp32 != 0.0 ? 32.0 : 8.0 * d->act_bytes);
+    double conv = m->state_conv_dim * vc_max(0.0, m->state_conv_kernel + e->state_conv_offset) * conv_bits;
+    return (conv + m->state_ssm_elems * ssm_bits) / 8.0 / e->tp;
+}

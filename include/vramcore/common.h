@@ -102,6 +102,12 @@ typedef struct {
     double final_softcap;        /* 1: tanh soft-capping of the logits (Gemma-2) */
     double embed_scale;          /* 1: embeddings multiplied by a sqrt(hidden) scalar (Gemma) */
     double attn_kinds;           /* distinct attention masks: 1 (full or sliding only) or 2 (both) */
+    /* hybrid models: layers with a recurrent mixer keep a fixed state per sequence, no KV cache */
+    double n_state_layers;       /* layers with a recurrent mixer (gated DeltaNet, Mamba2) */
+    double state_conv_dim;       /* channels of one layer's causal convolution */
+    double state_conv_kernel;    /* its kernel width */
+    double state_ssm_elems;      /* recurrent-state elements of one sequence in one layer */
+    double state_ssm_fp32;       /* 1: the model's reference code keeps the recurrent state in fp32 */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -140,6 +146,11 @@ typedef struct {
     double flash_attn;           /* llama.cpp: 1 = fused attention (no n_head x n_kv x n_ubatch scores) */
     double rope_cache;           /* 1 = the engine holds a cos/sin cache of max_context x rotary_dim */
     double kv_bits_v;            /* engine-level V cache width (llama.cpp cache_type_v); 0 = as K */
+    double state_conv_offset;    /* a recurrent layer's conv state keeps kernel + offset inputs (0 or -1) */
+    double state_conv_bits;      /* conv-state width; 0 = the compute dtype */
+    double state_ssm_bits;       /* recurrent-state width; 0 = the model's rule (fp32 or the compute dtype) */
+    double state_blocks;         /* vLLM: state blocks a request takes per recurrent KV group (mamba_cache_mode
+                                    none 1, align 2; 0 = all: one per block of max_model_len) */
     /* training (vramcore/engines/train.py) */
     double grad_bytes;           /* bytes of a gradient per trainable element (the param dtype, or 4) */
     double fp32_grad_bytes;      /* DeepSpeed mixed precision: the fp32 gradient partition per element (4) */
@@ -187,6 +198,7 @@ typedef struct {
     double optimizer_bytes;      /* training: optimizer states on the GPU */
     double master_weights_bytes; /* training: fp32 master weights on the GPU */
     double trainable_params;     /* training: trainable parameters of the whole model */
+    double state_bytes;          /* hybrid models: the recurrent states of the sequences (not per token) */
     double reasons;              /* VC_WHY_* bits, as a whole number */
     double fits;                 /* 1 or 0: no blocking reason */
 } vc_result;
@@ -238,4 +250,7 @@ static inline double vc_whole(double x) { return vc_ceil(x - vc_min(fabs(x) * 0x
 /* 1.0 when x has a fractional part, else 0.0. */
 static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0; }
 
-static inline double vc_n_layers(const vc_model *m) { return m->n_full_layers + m->n_sliding_layers; }
+static inline double vc_n_layers(const vc_model *m)
+{
+    return m->n_full_layers + m->n_sliding_layers + m->n_state_layers;
+}

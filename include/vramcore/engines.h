@@ -73,6 +73,9 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->grads = p->optim = p->master = p->host_states = 0.0;
     p->t_tok = p->t_pos = p->t_sq = p->t_cst = p->tl_tok = p->tl_sq = p->tr_tok = 0.0;
     p->dequant = p->trainable = 0.0;
+    p->state_seq = m->n_state_layers * share * vc_state_bytes_per_seq_layer(m, d, e);
+    p->state_page = vc_state_bytes_per_seq_layer(m, d, e);
+    p->state_groups = p->state_blocks = p->state_seq_host = 0.0;
     if (kind == VC_ENGINE_TRAIN)
         vc_train_plan(m, d, t, e, share, p);
     else if (kind == VC_ENGINE_LLAMACPP)
@@ -105,7 +108,7 @@ VC_INLINE void vc_estimate_row(const vc_plan *p, double context, double batch, v
     else if (kind == VC_ENGINE_LLAMACPP)
         vc_llamacpp_row(p, context, batch, q);
     else
-        q->kv = q->act = q->ovh = q->per_seq = q->inv_per_seq = q->host = q->capacity = q->total = 0.0;
+        q->kv = q->act = q->ovh = q->per_seq = q->inv_per_seq = q->host = q->capacity = q->total = q->state = 0.0;
 }
 
 /* Every figure of one configuration from its row part.  `large_gpu` is 1 for the
@@ -114,6 +117,7 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
                                    double gpu_bytes, double large_gpu, vc_result *r)
 {
     vc_parts s;
+    s.state = q->state;
     r->weights_bytes = p->weights;
     r->host_bytes = q->host;
     r->kv_blocks = 0.0;
@@ -156,6 +160,7 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
     r->optimizer_bytes = p->optim;
     r->master_weights_bytes = p->master;
     r->trainable_params = p->trainable;
+    r->state_bytes = s.state;
     /* memory left; for the budgeted engines what the cache has beyond the request */
     r->headroom_bytes = vc_min(gpu_bytes - s.total, s.spare);
     r->reasons = (double)why;

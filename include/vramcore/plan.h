@@ -70,6 +70,11 @@ typedef struct {
     double tr_tok;               /* the loss's backward: x b s */
     double dequant;              /* QLoRA: one weight dequantized at a time */
     double trainable;            /* trainable parameters of the whole model */
+    double state_seq;            /* hybrid models: recurrent-state bytes of one sequence on this GPU */
+    double state_seq_host;       /* llama.cpp: ... of the recurrent layers left on the host */
+    double state_page;           /* paged engines: bytes of one recurrent layer's state page (padded) */
+    double state_groups;         /* vLLM: KV groups of recurrent layers */
+    double state_blocks;         /* vLLM: blocks a request takes in each recurrent group (0: max_model_len's) */
 } vc_plan;
 
 #define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))
@@ -77,14 +82,14 @@ typedef struct {
 /* The part of a configuration that does not depend on the GPU (transformers and
  * llama.cpp; the budgeted engines size everything from the GPU). */
 typedef struct {
-    double kv, act, ovh, per_seq, inv_per_seq, host, capacity, total;
+    double kv, act, ovh, per_seq, inv_per_seq, host, capacity, total, state;
 } vc_row;
 
 /* The four parts of one configuration, as an engine computes them, with the
  * engine's own reasons (VC_WHY_*) and the memory its cache has to spare beyond
  * the request (INFINITY for engines whose cache is sized by the request). */
 typedef struct {
-    double kv, act, ovh, total, spare;
+    double kv, act, ovh, total, spare, state;
     int why;
 } vc_parts;
 

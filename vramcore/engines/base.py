@@ -156,6 +156,19 @@ class EngineSpec:
         ``q5_0``, ``q5_1``, ``iq4_nl``, ``f16``, ``bf16``, ``f32``; see
         :mod:`vramcore.storage.kv`).  V defaults to K's type; a quantized V
         needs ``flash_attn`` (llama.cpp refuses it otherwise).
+    state_conv_offset : int
+        Hybrid models: a recurrent layer's convolution state keeps
+        ``conv_kernel + state_conv_offset`` inputs per channel (transformers
+        0: the whole kernel; vLLM, SGLang, llama.cpp -1: the past inputs).
+    state_conv_bits, state_ssm_bits : int
+        Widths of the convolution and the recurrent state (bits); 0 = the
+        compute dtype, and for the recurrent state the model's own rule
+        (:attr:`vramcore.model.recurrent.StateSpec.ssm_fp32`).  llama.cpp
+        keeps both in f32.
+    mamba_cache_mode : {"none", "align", "all"}
+        vLLM hybrid models: state blocks a request takes in each recurrent
+        KV group (``--mamba-cache-mode``: 1, 2 with prefix caching's aligned
+        copy, or one per block of ``max_model_len``).
     method : str
         Training engines (kind ``"train"``, :mod:`vramcore.engines.train`):
         ``"full"``, ``"lora"`` or ``"qlora"``.  The training fields below are
@@ -231,6 +244,10 @@ class EngineSpec:
     nccl_bytes: int = 0
     cache_type_k: str | None = None
     cache_type_v: str | None = None
+    state_conv_offset: int = 0
+    state_conv_bits: int = 0
+    state_ssm_bits: int = 0
+    mamba_cache_mode: str = "align"
     method: str = "full"
     lora_rank: int = 16
     lora_targets: str | tuple[str, ...] = "all-linear"
@@ -291,6 +308,14 @@ class EngineSpec:
             raise ValueError(f"EngineSpec.allocator_reserve_fraction must be in [0, 1), got {res!r}")
         if not isinstance(self.sliding_cap_offset, int) or isinstance(self.sliding_cap_offset, bool):
             raise ValueError(f"EngineSpec.sliding_cap_offset must be an int, got {self.sliding_cap_offset!r}")
+        if self.state_conv_offset not in (0, -1) or isinstance(self.state_conv_offset, bool):
+            raise ValueError(f"EngineSpec.state_conv_offset must be 0 or -1, got {self.state_conv_offset!r}")
+        if self.mamba_cache_mode not in ("none", "align", "all"):
+            raise ValueError(f"EngineSpec.mamba_cache_mode must be 'none', 'align' or 'all', got "
+                             f"{self.mamba_cache_mode!r}")
+        for name in ("state_conv_bits", "state_ssm_bits"):
+            if getattr(self, name) not in (0, 8, 16, 32) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"EngineSpec.{name} must be 0 (auto), 8, 16 or 32, got {getattr(self, name)!r}")
 
     def _check_training(self) -> None:
         """Validate the training knobs (every engine carries them; only kind ``"train"`` uses them)."""

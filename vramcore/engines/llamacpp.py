@@ -13,6 +13,11 @@ from vramcore.engines.base import EngineSpec, MiB
 ENGINE = EngineSpec(
     name="llamacpp",
     kind="llamacpp",
+    # hybrid models: llama_memory_recurrent's r (conv, d_conv - 1 inputs) and s (recurrent) tensors are f32
+    # whatever the cache type (src/llama-model.cpp, create_memory; src/llama-hparams.cpp n_embd_r / n_embd_s)
+    state_conv_offset=-1,
+    state_conv_bits=32,
+    state_ssm_bits=32,
     mla_compressed=True,
     # CUDA runtime context + cuBLAS workspace of a ggml process (assumption)
     cuda_context_bytes=256 * MiB,

@@ -12,6 +12,10 @@ from vramcore.engines.base import EngineSpec, GiB, MiB
 ENGINE = EngineSpec(
     name="sglang",
     kind="sglang",
+    # hybrid models: conv (kernel - 1) x channels in bf16, recurrent state in fp32 (--mamba-ssm-dtype default;
+    # srt/configs/mamba_utils.py, mamba2_state_dtype)
+    state_conv_offset=-1,
+    state_ssm_bits=32,
     mla_compressed=True,
     cuda_context_bytes=512 * MiB,
     allocator_reserve_fraction=0.0,

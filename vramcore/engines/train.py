@@ -140,6 +140,12 @@ _LINEAR_NAMES = {
     "indexer_attn_q_b": "wq_b", "indexer_attn_k": "wk", "indexer_proj": "weights_proj",
 }
 
+# Recurrent mixers' nn.Linear modules, by mixer kind (transformers Qwen3NextGatedDeltaNet, Mamba2Mixer)
+_MIXER_LINEAR_NAMES = {
+    "gated_deltanet": {"ssm_in": "in_proj_qkvz", "ssm_ba": "in_proj_ba", "ssm_out": "out_proj"},
+    "mamba2": {"ssm_in": "in_proj", "ssm_out": "out_proj"},
+}
+
 
 @dataclass(frozen=True, slots=True)
 class LoraModule:
@@ -223,6 +229,8 @@ def lora_modules(spec: ModelSpec) -> tuple[LoraModule, ...]:
             if role in _LINEAR_NAMES:
                 name = "gate_up_proj" if role == "ffn_up" and spec.model_type == "phi3" else _LINEAR_NAMES[role]
                 add(name, t.part, t.shape[1], t.shape[0])
+            elif spec.recurrent is not None and role in _MIXER_LINEAR_NAMES[spec.recurrent.kind]:
+                add(_MIXER_LINEAR_NAMES[spec.recurrent.kind][role], t.part, t.shape[1], t.shape[0])
         if "attn_k_b" in roles:                     # HF keeps kv_b_proj whole: kv_lora_rank -> heads x (nope + v)
             kb, vb = roles["attn_k_b"], roles["attn_v_b"]
             add("kv_b_proj", "attention", kb.shape[1], kb.shape[0] * kb.shape[2] + vb.shape[0] * vb.shape[1])

@@ -10,6 +10,10 @@ from vramcore.engines.base import EngineSpec, MiB
 ENGINE = EngineSpec(
     name="transformers",
     kind="transformers",
+    # hybrid models: DynamicCache's LinearAttentionLayer keeps the whole conv kernel in the model dtype and
+    # the recurrent state as the kernels return it, fp32 (measured: tools/measure_transformers.py state_kinds)
+    state_conv_offset=0,
+    state_ssm_bits=32,
     # DynamicSlidingWindowLayer keeps the last window - 1 tokens (measured with
     # transformers 5.24: Gemma-2-9B sliding layers hold 4095 tokens for window 4096;
     # shared/reference/transformers_facts.json).

@@ -12,6 +12,10 @@ from vramcore.engines.base import EngineSpec, GiB, MiB
 ENGINE = EngineSpec(
     name="trtllm",
     kind="trtllm",
+    # hybrid models: conv (d_conv - 1) x channels and the recurrent state in the model dtype
+    # (mamba_ssm_cache_dtype "auto"; tensorrt_llm/_torch/pyexecutor/mamba_cache_manager.py)
+    state_conv_offset=-1,
+    state_ssm_bits=16,
     mla_compressed=True,
     cuda_context_bytes=512 * MiB,
     allocator_reserve_fraction=0.0,

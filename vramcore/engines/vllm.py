@@ -16,6 +16,12 @@ from vramcore.engines.base import EngineSpec, GiB, MiB
 ENGINE = EngineSpec(
     name="vllm",
     kind="vllm",
+    # hybrid models: conv state (kernel - 1) x channels in mamba_cache_dtype (auto: the model dtype), recurrent
+    # state in mamba_ssm_cache_dtype (auto: the model dtype, fp32 where the model's config asks for it)
+    # (vllm/model_executor/layers/mamba/mamba_utils.py, MambaStateShapeCalculator / MambaStateDtypeCalculator);
+    # mamba_cache_mode "align" with prefix caching on (vllm/config/cache.py)
+    state_conv_offset=-1,
+    mamba_cache_mode="align",
     mla_compressed=True,
     # measured before the budget is taken (init snapshot): not in the budget
     cuda_context_bytes=512 * MiB,

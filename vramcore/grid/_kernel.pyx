@@ -41,6 +41,7 @@ cdef extern from "vramcore/formulas.h" nogil:
         double optimizer_bytes
         double master_weights_bytes
         double trainable_params
+        double state_bytes
         double reasons
         double fits
     size_t VC_MODEL_NFIELDS
@@ -88,7 +89,7 @@ REASONS_BLOCKING = VC_WHY_BLOCKING
 RESULT_FIELDS = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                  "total_bytes", "headroom_bytes", "kv_capacity_tokens", "kv_blocks",
                  "max_concurrency", "host_bytes", "gradients_bytes", "optimizer_bytes",
-                 "master_weights_bytes", "trainable_params", "reasons")
+                 "master_weights_bytes", "trainable_params", "state_bytes", "reasons")
 
 
 def max_threads():
@@ -111,7 +112,7 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
 cdef enum:
     _BLOCK = 64          # cells computed before their fields are written as contiguous runs
     _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/grid/resolve.py)
-    _N_OUT = 15          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
+    _N_OUT = 16          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
 
 
 cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,
@@ -276,4 +277,5 @@ def cell(const double[::1] plan, double context, double batch, double gpu_bytes,
     vc_estimate(<const vc_plan *> &plan[0], context, batch, gpu_bytes, large_gpu, &r)
     return (r.weights_bytes, r.kv_cache_bytes, r.activation_bytes, r.overhead_bytes, r.total_bytes,
             r.headroom_bytes, r.kv_capacity_tokens, r.kv_blocks, r.max_concurrency, r.host_bytes,
-            r.gradients_bytes, r.optimizer_bytes, r.master_weights_bytes, r.trainable_params, r.reasons, r.fits)
+            r.gradients_bytes, r.optimizer_bytes, r.master_weights_bytes, r.trainable_params, r.state_bytes,
+            r.reasons, r.fits)

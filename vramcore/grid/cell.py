@@ -212,7 +212,7 @@ class Estimator:
         else:
             name, memory, large, fp8 = self._gpu(gpu)
         r = _kernel.cell(self._plan, float(context), float(batch), memory, large)
-        code = int(r[14])
+        code = int(r[15])
         if self._blocked:
             code |= FORMAT_NOT_RUNNABLE
         if self._fp8 and fp8 is False:
@@ -224,14 +224,14 @@ class Estimator:
             reasons = reason_names(code & ~_GPU_BITS)
         else:
             gpu_bytes, headroom, concurrency, reasons = memory, r[5], r[8], reason_names(code)
-            fits = bool(r[15]) and not code & (FORMAT_NOT_RUNNABLE | DTYPE_UNSUPPORTED_ON_GPU)
+            fits = bool(r[16]) and not code & (FORMAT_NOT_RUNNABLE | DTYPE_UNSUPPORTED_ON_GPU)
         values = {
             "model": c[0], "dtype": c[1], "kv_dtype": c[2], "context": context, "batch": batch, "gpu": name,
             "n_gpus": c[3], "engine": c[4], "weights_bytes": r[0], "kv_cache_bytes": r[1],
             "activation_bytes": r[2], "overhead_bytes": r[3], "total_bytes": r[4], "gpu_bytes": gpu_bytes,
             "fits": fits, "headroom_bytes": headroom, "kv_capacity_tokens": r[6], "kv_blocks": r[7],
             "max_concurrency": concurrency, "host_bytes": r[9], "gradients_bytes": r[10], "optimizer_bytes": r[11],
-            "master_weights_bytes": r[12], "trainable_params": r[13], "tp": c[5], "pp": c[6],
+            "master_weights_bytes": r[12], "trainable_params": r[13], "state_bytes": r[14], "tp": c[5], "pp": c[6],
             "weights_by_part": dict(self._weights_by_part), "param_count": c[7], "reasons": reasons,
         }
         out = object.__new__(Estimate)            # every field set here: no __init__ round trip per call

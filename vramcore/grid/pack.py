@@ -53,6 +53,11 @@ MODEL_FIELDS: tuple[str, ...] = (
     "final_softcap",
     "embed_scale",
     "attn_kinds",
+    "n_state_layers",
+    "state_conv_dim",
+    "state_conv_kernel",
+    "state_ssm_elems",
+    "state_ssm_fp32",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -60,6 +65,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "allocator_reserve", "mem_fraction", "block_size", "max_num_batched_tokens", "max_num_seqs",
     "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
     "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
+    "state_conv_offset", "state_conv_bits", "state_ssm_bits", "state_blocks",
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
     "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base",
 )
@@ -71,9 +77,26 @@ TRAIN_FIELDS: tuple[str, ...] = (
 )
 
 
+def _state_fields(spec: ModelSpec) -> dict[str, float]:
+    """Return the recurrent-state fields of the ``vc_model`` row (zeros for a model without recurrent layers)."""
+    rec = spec.recurrent
+    if rec is None:
+        return {"n_state_layers": 0.0, "state_conv_dim": 0.0, "state_conv_kernel": 0.0, "state_ssm_elems": 0.0,
+                "state_ssm_fp32": 0.0}
+    return {"n_state_layers": float(spec.n_state_layers), "state_conv_dim": float(rec.conv_dim),
+            "state_conv_kernel": float(rec.conv_kernel), "state_ssm_elems": float(rec.ssm_elems),
+            "state_ssm_fp32": float(rec.ssm_fp32)}
+
+
 def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
-    """Shares of one layer's attention weights in k/v projections and in TP-replicated projections."""
-    attn = spec.param_breakdown()["attention"] / spec.num_layers  # every layer has the same attention
+    """Shares of the attention part's weights in k/v projections and in TP-replicated projections.
+
+    The attention part holds every layer's token mixer: in a hybrid model the
+    recurrent mixers too, whose projections split over TP like q and o.
+    """
+    if not spec.n_attention_layers:
+        return 0.0, 0.0  # recurrent layers only: every projection splits over TP
+    attn = spec.param_breakdown()["attention"] / spec.n_attention_layers  # per attention layer, mixers included
     h = spec.hidden_size
     if spec.is_mla:
         # q_a_proj and kv_a_proj_with_mqa are replicated on every TP rank in vLLM's
@@ -129,6 +152,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "final_softcap": float(spec.final_softcap),
         "embed_scale": float(spec.embed_scale),
         "attn_kinds": float((spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)),
+        **_state_fields(spec),
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -194,6 +218,10 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
         "flash_attn": float(engine.flash_attn),
         "rope_cache": float(engine.rope_cache),
         "kv_bits_v": engine_kv_bits(engine)[1],
+        "state_conv_offset": float(engine.state_conv_offset),
+        "state_conv_bits": float(engine.state_conv_bits),
+        "state_ssm_bits": float(engine.state_ssm_bits),
+        "state_blocks": {"none": 1.0, "align": 2.0, "all": 0.0}[engine.mamba_cache_mode],
         **_train_engine_fields(engine),
     }
     return [row[f] for f in ENGINE_FIELDS]

@@ -52,7 +52,7 @@ def reason_names(code: int) -> tuple[str, ...]:
 FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
                            "kv_blocks", "max_concurrency", "host_bytes", "gradients_bytes", "optimizer_bytes",
-                           "master_weights_bytes", "trainable_params", "reasons")
+                           "master_weights_bytes", "trainable_params", "state_bytes", "reasons")
 @dataclass(frozen=True)
 class Estimate:
     """Memory of one configuration.  Byte counts are floats holding exact integers up to 2**53.
@@ -115,6 +115,14 @@ class Estimate:
     trainable_params : float
         Training engines: trainable parameters of the whole model (LoRA: the
         adapters, as peft counts them); 0 for inference.
+    state_bytes : float
+        Hybrid models (recurrent layers): the fixed-size states of the
+        ``batch`` sequences, whatever the context.  transformers and llama.cpp
+        hold them beside the KV cache, SGLang (a MambaPool of its whole slots)
+        and TensorRT-LLM (one slot per request of max_batch_size) in a pool of
+        their own, all counted in ``total_bytes``; vLLM pages them in the KV
+        pool, so they are the part of ``kv_cache_bytes`` the request's states
+        take.  0 for models without recurrent layers.
     tp, pp : int
         Tensor- and pipeline-parallel degrees.
     weights_by_part : dict of str to float
@@ -154,6 +162,7 @@ class Estimate:
     optimizer_bytes: float = 0.0
     master_weights_bytes: float = 0.0
     trainable_params: float = 0.0
+    state_bytes: float = 0.0
     tp: int = 1
     pp: int = 1
     weights_by_part: dict[str, float] = field(default_factory=dict)
@@ -220,6 +229,7 @@ class Estimate:
             rows = [
                 ("weights", self.weights_bytes),
                 ("KV cache", self.kv_cache_bytes),
+                *([("states", self.state_bytes)] if self.state_bytes else []),
                 ("activations", self.activation_bytes),
                 ("overhead", self.overhead_bytes),
                 ("total", self.total_bytes),

@@ -87,7 +87,7 @@ from typing import Any
 import numpy as np
 
 from vramcore.engines import EngineSpec
-from vramcore.model.spec import PARTS, ModelSpec
+from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 
@@ -98,7 +98,7 @@ __all__ = ["DETAILS", "FIELDS", "MAX_COUNT", "reference_estimate", "reference_es
 FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
                            "kv_blocks", "max_concurrency", "host_bytes", "gradients_bytes", "optimizer_bytes",
-                           "master_weights_bytes", "trainable_params", "reasons")
+                           "master_weights_bytes", "trainable_params", "state_bytes", "reasons")
 #: The training fields, 0 under the inference engines.
 TRAIN_OUTPUTS: tuple[str, ...] = ("gradients_bytes", "optimizer_bytes", "master_weights_bytes", "trainable_params")
 
@@ -283,7 +283,11 @@ def _attention_split(spec: ModelSpec) -> tuple[Fraction, Fraction]:
     are replicated on every rank.
     """
     h = spec.hidden_size
-    per_layer = Fraction(spec.param_breakdown()["attention"], spec.num_layers)
+    # the attention part holds every token mixer (a hybrid model's recurrent mixers too): the k/v share is
+    # that of the attention layers' k/v projections in the whole part, taken per attention layer
+    if not spec.n_attention_layers:
+        return Fraction(0), Fraction(0)  # recurrent layers only: every projection splits over TP
+    per_layer = Fraction(spec.param_breakdown()["attention"], spec.n_attention_layers)
     if spec.is_mla:
         assert spec.kv_lora_rank is not None and spec.qk_rope_head_dim is not None
         kv_a_proj = h * (spec.kv_lora_rank + spec.qk_rope_head_dim)  # kv_a_proj_with_mqa
@@ -365,10 +369,34 @@ def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int) -> int:
     for kind in spec.layer_types or ():
         if kind == "full_attention":
             tokens += context
-        else:
-            assert kind == "sliding_attention"
+        elif kind == "sliding_attention":
             tokens += min(context, _sliding_cap(spec, engine))
+        else:
+            assert kind in STATE_LAYER_KINDS  # a recurrent layer: a state, no tokens
     return tokens
+
+
+def _state_bytes_per_seq_layer(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int) -> Fraction:
+    """Bytes of one sequence's state in one recurrent layer on one TP rank (0 without recurrent layers).
+
+    The convolution keeps ``conv_kernel + engine.state_conv_offset`` inputs of
+    every channel in ``state_conv_bits`` (0: the compute dtype); the recurrent
+    matrix takes ``state_ssm_bits`` (0: fp32 when the model asks for it, else
+    the compute dtype); channels and heads split over `tp`.
+    """
+    rec = spec.recurrent
+    if rec is None:
+        return Fraction(0)
+    compute_bits = 8 * _compute_bytes(dtype)
+    conv_bits = engine.state_conv_bits or compute_bits
+    ssm_bits = engine.state_ssm_bits or (32 if rec.ssm_fp32 else compute_bits)
+    conv = rec.conv_elems(engine.state_conv_offset) * conv_bits
+    return Fraction(conv + rec.ssm_elems * ssm_bits, 8 * tp)
+
+
+def _state_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: int, batch: int) -> Fraction:
+    """Recurrent states of `batch` sequences on the most loaded pipeline stage."""
+    return batch * spec.n_state_layers * _stage_share(spec, pp) * _state_bytes_per_seq_layer(spec, dtype, engine, tp)
 
 
 def _sliding_cap(spec: ModelSpec, engine: EngineSpec) -> int:
@@ -492,8 +520,7 @@ def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
     for kind in spec.layer_types or ():
         if kind == "full_attention":
             full += 1
-        else:
-            assert kind == "sliding_attention"
+        elif kind == "sliding_attention":
             sliding += 1
     return full, sliding
 
@@ -509,18 +536,20 @@ def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
     weights = _whole(_weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine))
     kv = _whole(_kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, batch))
     activations = _whole(_activation_bytes(spec, act_bytes, engine, tp, context, batch))
-    overhead = engine.cuda_context_bytes + _whole(reserve * (kv + activations))
-    total = weights + kv + activations + overhead
+    state = _whole(_state_bytes(spec, dtype, engine, tp, pp, batch))
+    overhead = engine.cuda_context_bytes + _whole(reserve * (kv + activations + state))
+    total = weights + kv + activations + state + overhead
     out: dict[str, Any] = dict.fromkeys(FIELDS)
     out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations,
                overhead_bytes=overhead, total_bytes=total, kv_capacity_tokens=Fraction(context * batch),
-               kv_blocks=Fraction(0), host_bytes=Fraction(0))
+               kv_blocks=Fraction(0), host_bytes=Fraction(0), state_bytes=state)
     if gpu_bytes is not None:
         memory = Fraction(gpu_bytes)
         # sequences of `context` tokens the memory left after weights and context holds
         free = memory - weights - engine.cuda_context_bytes
         per_seq = (_kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, 1)
-                   + _activation_bytes(spec, act_bytes, engine, tp, context, 1)) * (1 + reserve)
+                   + _activation_bytes(spec, act_bytes, engine, tp, context, 1)
+                   + _state_bytes(spec, dtype, engine, tp, pp, 1)) * (1 + reserve)
         out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
                    max_concurrency=Fraction(math.floor(free / per_seq)) if free > 0 else Fraction(0))
     return out
@@ -584,19 +613,21 @@ def _serving_settings(engine: EngineSpec, gpu_bytes: int, gpu_name: str | None, 
     return tokens, seqs, fraction, margin
 
 
-def _kv_groups(full: Fraction, sliding: Fraction) -> tuple[Fraction, int, int]:
-    """Return (group size, full groups, sliding groups) of the layers on one GPU.
+def _kv_groups(full: Fraction, sliding: Fraction, state: Fraction = Fraction(0)) -> tuple[Fraction, int, int, int]:
+    """Return (group size, full groups, sliding groups, recurrent groups) of the layers on one GPU.
 
     vLLM (vllm/v1/core/kv_cache_utils.py, get_kv_cache_groups): one kind alone
-    is one group of every layer; hybrid models use groups of the smaller kind's
-    count (the larger's when it is under 1.5 x the smaller), each kind split
-    into ceil(count / group size) groups (the last padded).
+    is one group of every layer; hybrid models use groups of the smallest
+    kind's count (the largest's when it is under 1.5 x the smallest), each kind
+    split into ceil(count / group size) groups (the last padded).
     """
-    if not (full and sliding):
-        return full + sliding, int(full > 0), int(sliding > 0)
-    small, large = min(full, sliding), max(full, sliding)
+    counts = [c for c in (full, sliding, state) if c]
+    if len(counts) < 2:
+        return full + sliding + state, int(full > 0), int(sliding > 0), int(state > 0)
+    small, large = min(counts), max(counts)
     size = large if large < Fraction(3, 2) * small else small
-    return size, math.ceil(full / size), math.ceil(sliding / size)
+    return (size, math.ceil(full / size) if full else 0, math.ceil(sliding / size) if sliding else 0,
+            math.ceil(state / size) if state else 0)
 
 
 def _blocks_per_request(context: int, block: int, window: int | None, tokens: int, full_groups: int,
@@ -689,25 +720,71 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
     # KV geometry of the layers on this GPU, kind by kind
     full, sliding = _layers_by_kind(spec)
     share = _stage_share(spec, pp)
-    group_size, full_groups, sliding_groups = _kv_groups(full * share, sliding * share)
-    page = engine.block_size * _kv_layer_bytes_per_token(spec, _kv_bytes_per_elem(dtype, kv_dtype, engine), engine,
-                                                         tp)
+    per_req_state = _state_bytes(spec, dtype, engine, tp, pp, 1)  # a hybrid model's recurrent states
+    per_token = _kv_layer_bytes_per_token(spec, _kv_bytes_per_elem(dtype, kv_dtype, engine), engine, tp)
+    block = engine.block_size
+    state_layers = spec.n_state_layers * share if engine.kind == "vllm" else Fraction(0)
+    max_len = _max_model_len(spec, engine)
+    if state_layers:
+        # vLLM pages the states in the KV pool: the attention block grows to 16 x cdiv(state page, 16 x bytes
+        # per token) and the state page is padded to it (HybridAttentionMambaModelConfig)
+        state_page = _state_bytes_per_seq_layer(spec, dtype, engine, tp)
+        if full + sliding:
+            block = max(block, 16 * math.ceil(state_page / (16 * per_token)))
+            page = block * per_token
+        else:
+            page = state_page
+    else:
+        page = block * per_token
+    group_size, full_groups, sliding_groups, state_groups = _kv_groups(full * share, sliding * share, state_layers)
     block_bytes = page * group_size  # one block id: a page in each of group-size layers
-    blocks = math.floor(budget / block_bytes) if budget > 0 else 0
+
+    def state_blocks(ctx: int) -> int:
+        mode = {"none": 1, "align": 2}.get(engine.mamba_cache_mode)
+        return state_groups * (mode if mode is not None else -(-max(max_len, ctx) // block))
+
+    if engine.kind == "sglang" and per_req_state and budget > 0:
+        # a MambaPool of whole requests' states: mamba_full_memory_ratio 0.9 / 1.9 of the budget (plus a dummy
+        # slot); the token pool gets the rest
+        slots = math.floor(budget * Fraction(9, 19) / per_req_state)
+        budget -= slots * per_req_state
+    else:
+        slots = 0
+    pool = (seqs + 2) * per_req_state if engine.kind == "trtllm" else Fraction(0)
+    if pool:  # TensorRT-LLM: one state slot per request of max_batch_size (+2) before the KV fraction
+        budget = _kv_budget(engine, fraction, memory - pool, weights, profile, non_torch)
+    blocks = math.floor(budget / block_bytes) if budget > 0 and block_bytes else 0
     kv = _whole(blocks * block_bytes)
-    need = _blocks_per_request(context, engine.block_size, spec.sliding_window, tokens, full_groups,
-                               sliding_groups)
-    total = weights + kv + profile + overhead
+    need = _blocks_per_request(context, block, spec.sliding_window, tokens, full_groups,
+                               sliding_groups) + state_blocks(context)
+    state = Fraction(0)
+    if state_groups:
+        state = batch * state_blocks(context) * block_bytes  # pages inside kv
+    elif engine.kind == "sglang" and per_req_state:
+        state = (slots + 1) * per_req_state if slots else Fraction(0)
+    elif pool:
+        state = pool
+    total = weights + kv + profile + overhead + (state if not state_groups else 0)
     # what the pool must hold: the request, and for vLLM one sequence of max_model_len (checked at start-up)
     why, required = 0, batch * need
+    # a model of recurrent layers only needs no KV block: the engine's state slots bound it
+    concurrency: Any = Fraction(blocks, need) if need else (math.inf if per_req_state else Fraction(0))
     if budget <= 0:
         why |= NO_KV_BUDGET
     elif blocks < batch * need:
         why |= KV_BELOW_BATCH
-    max_len = _max_model_len(spec, engine)
+    if engine.kind == "sglang" and per_req_state:
+        running = slots // 5   # MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO 3 + the radix cache's 2 buffers
+        concurrency = min(concurrency, Fraction(running))
+        if running < batch:
+            why |= KV_BELOW_BATCH
+    if pool:
+        concurrency = min(concurrency, Fraction(seqs))
+        if seqs < batch:
+            why |= KV_BELOW_BATCH
     if engine.kind == "vllm" and max_len:
-        need_max = _blocks_per_request(max_len, engine.block_size, spec.sliding_window, tokens, full_groups,
-                                       sliding_groups)
+        need_max = _blocks_per_request(max_len, block, spec.sliding_window, tokens, full_groups,
+                                       sliding_groups) + state_blocks(max_len)
         if blocks < need_max:
             why |= KV_BELOW_MAX_MODEL_LEN
         required = max(required, need_max)
@@ -716,8 +793,9 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
         "weights_bytes": weights, "kv_cache_bytes": Fraction(kv), "activation_bytes": profile,
         "overhead_bytes": overhead, "total_bytes": total, "gpu_bytes": memory, "_why": why, "_spare": spare,
         # vLLM logs num_blocks // len(kv_cache_groups) * block_size tokens
-        "kv_capacity_tokens": Fraction(blocks // (full_groups + sliding_groups) * engine.block_size),
-        "kv_blocks": Fraction(blocks), "max_concurrency": Fraction(blocks, need), "host_bytes": Fraction(0),
+        "kv_capacity_tokens": Fraction(blocks // max(full_groups + sliding_groups + state_groups, 1) * block),
+        "kv_blocks": Fraction(blocks), "max_concurrency": concurrency, "host_bytes": Fraction(0),
+        "state_bytes": Fraction(state),
         "budget_bytes": budget, "block_bytes": block_bytes, "blocks_per_request": need,
         "kv_groups": full_groups + sliding_groups, "mem_fraction": fraction, "mem_fraction_margin": margin,
         "profile_tokens": tokens, "profile_seqs": seqs,
@@ -764,8 +842,17 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
     kv_bytes = _kv_bytes_per_elem(dtype, kv_dtype, engine)
     gpu_layers, host_layers = _layer_weights(spec, dtype, tp), _layer_weights(spec, dtype, 1)
     gpu_token, host_token = (_kv_layer_bytes_per_token(spec, kv_bytes, engine, t) for t in (tp, 1))
-    weights = kv = host = Fraction(0)
+    weights = kv = host = state = Fraction(0)
+    # a recurrent layer keeps one cell of state per sequence (llama_memory_recurrent, n_seq_max = batch)
+    gpu_state, host_state = (batch * _state_bytes_per_seq_layer(spec, dtype, engine, t) for t in (tp, 1))
     for i, kind in enumerate(spec.layer_types or ()):
+        if kind in STATE_LAYER_KINDS:
+            if i in offloaded:
+                weights += share * gpu_layers[i]
+                state += share * gpu_state
+            else:
+                host += host_layers[i] + host_state
+            continue
         tokens = cells if kind == "full_attention" else swa_cells
         if i in offloaded:
             weights += share * gpu_layers[i]
@@ -787,11 +874,12 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
     scores_row = 0 if engine.flash_attn else 4 * spec.num_heads * cells + 4 * 7 * spec.hidden_size
     activations = Fraction(ubatch * max(logits_row, ffn_row, scores_row))
     overhead = Fraction(engine.cuda_context_bytes)
-    weights, kv, host = (_whole(x) for x in (weights, kv, host))  # whole bytes
-    total = weights + kv + activations + overhead
+    weights, kv, host, state = (_whole(x) for x in (weights, kv, host, state))  # whole bytes
+    total = weights + kv + activations + state + overhead
     out: dict[str, Any] = dict.fromkeys(FIELDS)
     out.update(weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=activations, overhead_bytes=overhead,
-               total_bytes=total, kv_capacity_tokens=Fraction(cells), kv_blocks=Fraction(0), host_bytes=host)
+               total_bytes=total, kv_capacity_tokens=Fraction(cells), kv_blocks=Fraction(0), host_bytes=host,
+               state_bytes=state)
     if gpu_bytes is not None:
         memory = Fraction(gpu_bytes)
         out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
@@ -1073,7 +1161,7 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
         if memory is None:
             raise ValueError(f"engine {engine.name!r} sizes its KV cache from the GPU's memory; pass gpu_bytes")
         out = _paged_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory, gpu_name)
-    for name in TRAIN_OUTPUTS:
+    for name in (*TRAIN_OUTPUTS, "state_bytes"):
         if out.get(name) is None:
             out[name] = Fraction(0)
     _verdict(out, spec, engine, context)
@@ -1254,17 +1342,20 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     kv_seq = (full_elems * ctx + sliding_elems * np.minimum(ctx, cap)) * kv_bytes
     act_seq = ctx * (peak_elems * act_bytes)
     logits_seq = 0.0 if engine.full_logits else vocab * (act_bytes + 4.0)
+    state_seq = np.array([[float(_state_bytes(s, d, engine, tp_, pp_, 1)) for d in dtypes] for s in specs],
+                         dtype=np.float64).reshape(len(specs), len(dtypes), 1, 1, 1)
     # per configuration, at (M, D, C, B, 1)
     def whole(x: Any) -> Any:  # vc_whole
         return np.ceil(x - np.minimum(np.abs(x) * 2.0**-44, 0.25))
 
     kv = whole(bat * kv_seq)
     activations = whole(bat * act_seq + bat * logits_seq)
-    overhead = cuda + whole(reserve * (kv + activations))
-    total = weights + kv + activations + overhead
+    state = whole(bat * state_seq)
+    overhead = cuda + whole(reserve * (kv + activations + state))
+    total = weights + kv + activations + state + overhead
     # sequences that fit, at (M, D, C, 1, G)
     free = gpu - weights - cuda
-    per_seq = (kv_seq + act_seq + logits_seq) * (1.0 + reserve)
+    per_seq = (kv_seq + act_seq + logits_seq + state_seq) * (1.0 + reserve)
     with np.errstate(divide="ignore", invalid="ignore"):
         concurrency = np.where(free > 0.0, np.floor(free / per_seq), 0.0)
 
@@ -1274,7 +1365,7 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
                         ("overhead_bytes", overhead), ("total_bytes", total),
                         ("kv_capacity_tokens", ctx * bat), ("kv_blocks", 0.0),
                         ("max_concurrency", concurrency), ("host_bytes", 0.0),
-                        *((name, 0.0) for name in TRAIN_OUTPUTS)):
+                        *((name, 0.0) for name in TRAIN_OUTPUTS), ("state_bytes", state)):
         full = np.empty(shape, dtype=np.float64)
         full[...] = value
         out[name] = full

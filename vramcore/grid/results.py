@@ -103,6 +103,7 @@ class Sweep:
     master_weights_bytes: np.ndarray | None
     trainable_params: np.ndarray | None
     reasons: np.ndarray | None
+    state_bytes: np.ndarray | None = None
     tp: int = 1
     pp: int = 1
     weights_part_bytes: np.ndarray | None = None

@@ -19,6 +19,7 @@ from os import PathLike
 from typing import Any, Protocol, runtime_checkable
 
 from vramcore.model.limits import check_limit
+from vramcore.model.recurrent import StateSpec
 from vramcore.model.vision import VisionSpec
 
 __all__ = ["ATTENTION_KINDS", "MLP_KINDS", "PARTS", "ModelSpec"]
@@ -37,8 +38,12 @@ PARTS: tuple[str, ...] = (
     "multimodal_projector",
 )
 
-#: Attention kinds a layer may have (Hugging Face ``layer_types`` spelling).
-ATTENTION_KINDS: tuple[str, ...] = ("full_attention", "sliding_attention")
+#: Token-mixer kinds a layer may have (Hugging Face ``layer_types`` spelling): attention with a per-token
+#: KV cache, or a recurrent mixer with a fixed state per sequence (:mod:`vramcore.model.recurrent`).
+ATTENTION_KINDS: tuple[str, ...] = ("full_attention", "sliding_attention", "linear_attention", "mamba")
+
+#: The kinds whose cache is a fixed state per sequence.
+STATE_LAYER_KINDS: tuple[str, ...] = ("linear_attention", "mamba")
 
 #: MLP kinds a layer may have.
 MLP_KINDS: tuple[str, ...] = ("dense", "moe")
@@ -132,8 +137,9 @@ class ModelSpec:
         Norm weight vectors of width ``hidden_size`` per layer (2 for Llama,
         4 for Gemma-2/3).  A final norm is always added.
     layer_types : tuple of str, optional
-        Attention kind of every layer, ``"full_attention"`` or
-        ``"sliding_attention"``.  None means all full, or all sliding when
+        Token-mixer kind of every layer, ``"full_attention"``,
+        ``"sliding_attention"`` or, in hybrid models, ``"linear_attention"``
+        / ``"mamba"`` (see `recurrent`).  None means all full, or all sliding when
         ``sliding_window`` is given (the Hugging Face rule for configs with a
         window and no ``layer_types``).
     sliding_window : int, optional
@@ -185,6 +191,18 @@ class ModelSpec:
         tanh soft-capping of the attention scores / of the logits (Gemma-2's
         ``attn_logit_softcapping`` / ``final_logit_softcapping``): one more
         tensor saved for backward.
+    recurrent : StateSpec, optional
+        The recurrent mixer of the ``"linear_attention"`` / ``"mamba"``
+        layers of a hybrid model (Qwen3-Next's gated DeltaNet, Mamba2): its
+        tensors (counted under ``attention``, its internal norm under
+        ``norms``) and the fixed state each sequence keeps instead of a KV
+        cache.  Required exactly when ``layer_types`` has such layers.
+    attn_output_gate : bool
+        The query projection also yields a sigmoid output gate per head
+        (Qwen3-Next's gated attention): ``q_proj`` is twice as wide.
+    shared_expert_gate : bool
+        A ``hidden -> 1`` gate scales the shared experts' output (Qwen2-MoE,
+        Qwen3-Next); counted under ``router``.
     vision : VisionSpec, optional
         The vision encoder and projector of a multimodal checkpoint (parts
         ``vision_tower`` and ``multimodal_projector``); None for a text-only
@@ -257,6 +275,9 @@ class ModelSpec:
     embed_scale: bool = False
     attn_softcap: bool = False
     final_softcap: bool = False
+    recurrent: StateSpec | None = None
+    attn_output_gate: bool = False
+    shared_expert_gate: bool = False
     vision: VisionSpec | None = None
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
@@ -281,6 +302,10 @@ class ModelSpec:
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
+        for name in ("attn_output_gate", "shared_expert_gate"):
+            _check_bool(name, getattr(self, name))
+        if self.recurrent is not None and not isinstance(self.recurrent, StateSpec):
+            raise TypeError(f"ModelSpec.recurrent must be a StateSpec or None, got {type(self.recurrent).__name__}")
         if self.vision is not None and not isinstance(self.vision, VisionSpec):
             raise TypeError(f"ModelSpec.vision must be a VisionSpec or None, got {type(self.vision).__name__}")
         if self.quantization is not None and not isinstance(self.quantization, (str, WeightStorage)):
@@ -325,6 +350,15 @@ class ModelSpec:
         else:
             set_(self, "layer_types", self._check_kinds("layer_types", self.layer_types, ATTENTION_KINDS))
         assert self.layer_types is not None
+        state_kinds = {k for k in self.layer_types if k in STATE_LAYER_KINDS}
+        if state_kinds and self.recurrent is None:
+            raise ValueError(f"ModelSpec.layer_types has {sorted(state_kinds)} layers: a recurrent mixer "
+                             f"(ModelSpec.recurrent, a StateSpec) is required")
+        if self.recurrent is not None and state_kinds != {self.recurrent.layer_type}:
+            raise ValueError(f"ModelSpec.recurrent is a {self.recurrent.kind} mixer, whose layers are "
+                             f"{self.recurrent.layer_type!r}; layer_types has {sorted(state_kinds) or 'none'}")
+        if self.recurrent is not None and self.is_mla:
+            raise ValueError("ModelSpec.recurrent: a hybrid recurrent model with MLA attention is not supported")
         if "sliding_attention" in self.layer_types and self.sliding_window is None:
             raise ValueError("ModelSpec.sliding_window is required when layer_types has "
                              "'sliding_attention' layers, got None")
@@ -410,6 +444,16 @@ class ModelSpec:
         return (self.layer_types or ()).count("sliding_attention")
 
     @property
+    def n_state_layers(self) -> int:
+        """Layers with a recurrent mixer (a fixed state per sequence, no KV cache)."""
+        return sum(1 for k in self.layer_types or () if k in STATE_LAYER_KINDS)
+
+    @property
+    def n_attention_layers(self) -> int:
+        """Layers with attention (full or sliding): the layers that hold a KV cache."""
+        return self.n_full_layers + self.n_sliding_layers
+
+    @property
     def n_moe_layers(self) -> int:
         """Layers with a mixture-of-experts MLP."""
         return (self.mlp_layer_types or ()).count("moe")
@@ -421,8 +465,20 @@ class ModelSpec:
 
     @property
     def kv_layers(self) -> int:
-        """Layers that hold a KV cache (all decoder layers of the supported architectures)."""
-        return self.num_layers
+        """Layers that hold a KV cache: every attention layer (recurrent layers keep a state instead)."""
+        return self.n_attention_layers
+
+    @property
+    def state_elems_per_seq(self) -> tuple[int, int]:
+        """Return (convolution, recurrent) state elements one sequence keeps over all recurrent layers.
+
+        The convolution keeps the whole kernel, as transformers does; engines
+        that keep ``kernel - 1`` inputs subtract one column per channel.
+        """
+        if self.recurrent is None:
+            return 0, 0
+        n = self.n_state_layers
+        return n * self.recurrent.conv_elems(), n * self.recurrent.ssm_elems
 
     # ------------------------------------------------------------------ parameters
     def _attention_params_per_layer(self) -> tuple[int, int]:
@@ -455,7 +511,8 @@ class ModelSpec:
         hd, nkv = self.head_dim, self.num_kv_heads
         assert hd is not None and nkv is not None
         q_out, kv_out = nh * hd, nkv * hd
-        params = h * q_out + 2 * h * kv_out + q_out * h
+        # a gated attention's q_proj also yields the output gate (Qwen3NextAttention: heads x head_dim x 2)
+        params = h * q_out * (2 if self.attn_output_gate else 1) + 2 * h * kv_out + q_out * h
         if self.qkv_bias:
             params += q_out + 2 * kv_out
         if self.o_bias:
@@ -488,8 +545,12 @@ class ModelSpec:
         parts = dict.fromkeys(PARTS, 0)
         parts["embedding"] = self.vocab_size * h
         parts["lm_head"] = 0 if self.tie_embeddings else self.vocab_size * h
-        parts["attention"] = attn * L
-        parts["norms"] = (self.norms_per_layer * h + attn_norms) * L + h
+        n_attn, n_state = self.n_attention_layers, self.n_state_layers
+        parts["attention"] = attn * n_attn
+        parts["norms"] = self.norms_per_layer * h * L + attn_norms * n_attn + h
+        if self.recurrent is not None:
+            parts["attention"] += self.recurrent.params * n_state
+            parts["norms"] += self.recurrent.norm_params * n_state
         dense = 3 * h * self.intermediate_size
         if self.mlp_bias:
             dense += 2 * self.intermediate_size + h
@@ -501,7 +562,7 @@ class ModelSpec:
             expert = 3 * h * ei + ((2 * ei + h) if self.expert_bias else 0)
             parts["mlp_routed_experts"] = e * expert * n_moe
             parts["mlp_shared_experts"] = 3 * h * self.shared_expert_intermediate_size * n_moe
-            parts["router"] = (h * e + (e if self.router_bias else 0)) * n_moe
+            parts["router"] = (h * e + (e if self.router_bias else 0) + (h if self.shared_expert_gate else 0)) * n_moe
         if self.vision is not None:
             parts["vision_tower"] = self.vision.tower_params
             parts["multimodal_projector"] = self.vision.projector_params
@@ -625,7 +686,8 @@ class ModelSpec:
 
         Derived fields are re-derived when not given: ``layer_types`` when
         ``num_layers`` changes, ``mlp_layer_types`` when ``num_layers``,
-        ``num_experts`` or ``first_dense_layers`` changes.
+        ``num_experts`` or ``first_dense_layers`` changes; ``recurrent`` is
+        dropped when the new ``layer_types`` have no recurrent layer.
 
         Examples
         --------
@@ -636,6 +698,10 @@ class ModelSpec:
         """
         if "num_layers" in changes:
             changes.setdefault("layer_types", None)
+        if "layer_types" in changes and "recurrent" not in changes:
+            kinds = changes["layer_types"] or ()
+            if not any(k in STATE_LAYER_KINDS for k in kinds):
+                changes["recurrent"] = None  # no recurrent layer left: the mixer goes with them
         if changes.keys() & {"num_layers", "num_experts", "first_dense_layers"}:
             changes.setdefault("mlp_layer_types", None)
         return dataclasses.replace(self, **changes)

@@ -104,6 +104,12 @@ def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
     h, nh = spec.hidden_size, spec.num_heads
     blk = f"blk.{i}."
     out: list[TensorInfo] = []
+    if spec.recurrent is not None and spec.layer_types is not None and spec.layer_types[i] == spec.recurrent.layer_type:
+        for t in spec.recurrent.tensors:  # a recurrent mixer (llama.cpp's ssm_* names)
+            part = "norms" if t.role == "norm" else "attention"
+            role = {"linear": t.name.split(".")[0], "conv": "ssm_conv1d"}.get(t.role, t.role)
+            out.append(TensorInfo(blk + t.name, t.shape, part, i, "bias" if t.role == "param" else role))
+        return out
 
     def add(role: str, shape: tuple[int, ...], part: str = "attention", suffix: str = "weight") -> None:
         kind = "bias" if suffix == "bias" else ("norm" if role.endswith("_norm") else role)
@@ -140,7 +146,15 @@ def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
     hd, nkv = spec.head_dim, spec.num_kv_heads
     assert hd is not None and nkv is not None
     q_out, kv_out = nh * hd, nkv * hd
-    if spec.model_type == "phi3":  # fused qkv_proj
+    if spec.attn_output_gate:  # Qwen3-Next: q_proj yields the query and its output gate
+        add("attn_q", (2 * q_out, h))
+        add("attn_k", (kv_out, h))
+        add("attn_v", (kv_out, h))
+        if spec.qkv_bias:
+            add("attn_q", (2 * q_out,), suffix="bias")
+            add("attn_k", (kv_out,), suffix="bias")
+            add("attn_v", (kv_out,), suffix="bias")
+    elif spec.model_type == "phi3":  # fused qkv_proj
         add("attn_qkv", (q_out + 2 * kv_out, h))
         if spec.qkv_bias:
             add("attn_qkv", (q_out + 2 * kv_out,), suffix="bias")
@@ -207,6 +221,8 @@ def _mlp(spec: ModelSpec, i: int) -> list[TensorInfo]:
     add("ffn_gate_inp", (e, h), "router")
     if spec.router_bias:
         add("ffn_gate_inp", (e,), "router", "bias")
+    if spec.shared_expert_gate:
+        add("ffn_gate_inp_shexp", (1, h), "router")
     add("ffn_gate_exps", (e, ei, h), "mlp_routed_experts")
     add("ffn_up_exps", (e, ei, h), "mlp_routed_experts")
     add("ffn_down_exps", (e, h, ei), "mlp_routed_experts")

@@ -83,6 +83,8 @@ static inline void vc_llamacpp_plan(const vc_model *m, const vc_dtype *d, const 
     p->gpu_vocab_row = vc_llamacpp_output_on_gpu(e) ? (m->vocab + m->hidden) * 4.0 : 0.0;
     p->host_ubatch_token = m->hidden * 4.0;
     p->host_logit_row = m->vocab * 4.0;
+    /* recurrent layers left on the CPU keep their states there (one cell per sequence) */
+    p->state_seq_host = m->n_state_layers * vc_llamacpp_host_share(m, e) * vc_state_bytes_per_seq_layer(m, d, &e_host);
 }
 
 /* Cells of the unified cache for n_seq = batch sequences of `context` tokens
@@ -115,27 +117,32 @@ VC_INLINE void vc_llamacpp_row(const vc_plan *p, double context, double batch, v
     q->act = ub * vc_max(vc_max(p->gpu_vocab_row, p->layer_ubatch_token),
                          p->attn_scores_token * cells + p->attn_extra_token);
     q->ovh = p->cuda_context;
+    /* hybrid models: llama_memory_recurrent keeps one cell per sequence (n_seq_max = batch) in every
+     * recurrent layer (src/llama-memory-recurrent.cpp) */
+    q->state = vc_whole(batch * p->state_seq);
     /* host: token embeddings and layers left on the CPU with their cache, the
      * logits output buffer (n_vocab x n_seq f32) and the host compute buffer
      * (input embeddings + f32 KQ mask) */
     q->host = p->host_weights + p->kv_full_host * cells + p->kv_sliding_host * swa
-              + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0);
+              + p->host_logit_row * batch + ub * (p->host_ubatch_token + cells * 4.0)
+              + batch * p->state_seq_host;
     if (p->host_frac != 0.0)
         q->host = vc_whole(q->host);
     q->capacity = cells;
     q->per_seq = context;
     q->inv_per_seq = 1.0 / context;
-    q->total = p->weights + q->kv + q->act + q->ovh;
+    q->total = p->weights + q->kv + q->act + q->state + q->ovh;
 }
 
 VC_INLINE void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double context, double gpu_bytes,
                                    vc_result *r, vc_parts *s)
 {
+    (void)p;
     (void)gpu_bytes;                /* the row decides everything; the GPU only checks the fit (engines.h) */
     s->kv = q->kv;
     s->act = q->act;
     s->ovh = q->ovh;
-    s->total = p->weights + s->kv + s->act + s->ovh;
+    s->total = q->total;
     r->kv_capacity_tokens = q->capacity;
     r->max_concurrency = vc_floor(q->capacity / context);
     s->why = 0;
@@ -156,8 +163,8 @@ VC_INLINE void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int whi
         vc_llamacpp_row(p, fixed, c1 / fixed, &q1);
         vc_llamacpp_row(p, fixed, (c1 + pad) / fixed, &q2);
     }
-    double slope = (q2.kv + q2.act - q1.kv - q1.act) / pad;
-    s->base = p->weights + q1.kv + q1.act + q1.ovh;
+    double slope = (q2.kv + q2.act + q2.state - q1.kv - q1.act - q1.state) / pad;
+    s->base = p->weights + q1.kv + q1.act + q1.state + q1.ovh;
     s->scale = slope > 0.0 ? 1.0 / slope : 0.0;
     s->shift = -c1;
     s->mult = pad;

@@ -36,7 +36,8 @@ static inline void vc_paged_plan(vc_plan *p)
         p->full_groups = vc_ceil(p->full_share / p->group_size);
         p->sliding_groups = vc_ceil(p->sliding_share / p->group_size);
     } else {
-        p->group_size = p->layers;
+        /* the attention layers (a hybrid model's recurrent layers keep their states apart) */
+        p->group_size = p->full_share + p->sliding_share;
         p->full_groups = p->full_share > 0.0 ? 1.0 : 0.0;
         p->sliding_groups = p->sliding_share > 0.0 ? 1.0 : 0.0;
     }
@@ -46,10 +47,20 @@ static inline void vc_paged_plan(vc_plan *p)
 /* Layer-blocks one request of `context` tokens needs.  Full layers:
  * ceil(context / block); sliding layers (vLLM SlidingWindowSpec):
  * ceil(min(window - 1 + max_num_batched_tokens, context) / block) + 1. */
+/* vLLM hybrid models: the blocks of a request's recurrent states, state_blocks
+ * in each recurrent group (mamba_cache_mode "all": one per block of max_model_len). */
+VC_INLINE double vc_state_blocks_per_request(const vc_plan *p, double context)
+{
+    if (p->state_groups <= 0.0)
+        return 0.0;
+    return p->state_groups * (p->state_blocks > 0.0 ? p->state_blocks
+                                                    : vc_ceil_div(vc_max(p->max_model_len, context), p->block_size));
+}
+
 VC_INLINE double vc_blocks_per_request(const vc_plan *p, double context, double ubatch)
 {
     double B = p->block_size;
-    double blocks = p->full_groups * vc_ceil_div(context, B);
+    double blocks = p->full_groups * vc_ceil_div(context, B) + vc_state_blocks_per_request(p, context);
     if (p->sliding_groups > 0.0) {
         double t = vc_min(p->window - 1.0 + ubatch, context);
         blocks += p->sliding_groups * (vc_ceil_div(t, B) + 1.0);
@@ -80,10 +91,14 @@ VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, doubl
     s->total = p->weights + s->kv + s->act + s->ovh;
     r->kv_blocks = blocks;
     /* vLLM logs num_blocks // groups x block_size tokens (kv_cache_utils.py) */
-    r->kv_capacity_tokens = vc_floor(blocks / vc_max(p->full_groups + p->sliding_groups, 1.0)) * p->block_size;
+    r->kv_capacity_tokens = vc_floor(blocks / vc_max(p->full_groups + p->sliding_groups + p->state_groups, 1.0))
+                            * p->block_size;
     double need = vc_blocks_per_request(p, context, a.ubatch);
     double required = batch * need;
-    r->max_concurrency = need > 0.0 ? blocks / need : 0.0;
+    if (p->state_groups > 0.0)      /* the requests' states: pages of the same pool, inside kv */
+        s->state = batch * vc_state_blocks_per_request(p, context) * unit;
+    /* a model of recurrent layers only needs no KV block: the engine's state slots bound it */
+    r->max_concurrency = need > 0.0 ? blocks / need : (p->state_seq > 0.0 ? INFINITY : 0.0);
     s->why = 0;
     if (budget <= 0.0)
         s->why |= VC_WHY_NO_KV_BUDGET;

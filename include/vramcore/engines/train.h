@@ -78,7 +78,7 @@ VC_INLINE double vc_train_activations(const vc_plan *p, double context, double b
 
 VC_INLINE void vc_train_row(const vc_plan *p, double context, double batch, vc_row *q)
 {
-    q->kv = 0.0;
+    q->kv = q->state = 0.0;   /* a training step keeps no cache and no recurrent state across steps */
     q->act = vc_whole(vc_train_activations(p, context, batch));
     q->ovh = p->cuda_context + (p->reserve > 0.0 ? vc_whole(p->reserve * q->act) : 0.0);
     q->per_seq = q->inv_per_seq = 0.0;

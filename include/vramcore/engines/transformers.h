@@ -22,13 +22,15 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
     /* whole bytes: a fractional part (a quantized cache, the slack) is rounded up */
     q->kv = p->kv_frac != 0.0 ? vc_whole(batch * kv_seq) : batch * kv_seq;
     q->act = p->act_frac != 0.0 ? vc_whole(batch * act_seq) : batch * act_seq;
-    q->ovh = p->cuda_context + (p->reserve > 0.0 ? vc_whole(p->reserve * (q->kv + q->act)) : 0.0);
+    /* hybrid models: each sequence's recurrent states (a fixed size, whatever the context) */
+    q->state = vc_whole(batch * p->state_seq);
+    q->ovh = p->cuda_context + (p->reserve > 0.0 ? vc_whole(p->reserve * (q->kv + q->act + q->state)) : 0.0);
     /* everything but the constant part scales with the batch */
-    q->per_seq = (kv_seq + act_seq) * (1.0 + p->reserve);
+    q->per_seq = (kv_seq + act_seq + p->state_seq) * (1.0 + p->reserve);
     q->inv_per_seq = 1.0 / q->per_seq;
     q->host = 0.0;
     q->capacity = context * batch;
-    q->total = p->weights + q->kv + q->act + q->ovh;
+    q->total = p->weights + q->kv + q->act + q->state + q->ovh;
 }
 
 VC_INLINE void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu_bytes, vc_result *r,
@@ -67,6 +69,7 @@ VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int
     s->base = p->weights + p->cuda_context;
     if (which == 0) {
         double batch = fixed;
+        s->base += batch * p->state_seq * (1.0 + p->reserve);   /* the states do not grow with the context */
         s->scale = inv_res / (batch * (p->kv_full + p->kv_sliding + per_tok));
         s->shift = logits / (p->kv_full + p->kv_sliding + per_tok);
         if (p->kv_sliding > 0.0) {
@@ -77,7 +80,7 @@ VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int
     } else {
         double context = fixed;
         double kv_seq = p->kv_full * context + p->kv_sliding * vc_min(context, p->sliding_cap);
-        s->scale = inv_res / (kv_seq + context * per_tok + logits);
+        s->scale = inv_res / (kv_seq + context * per_tok + logits + p->state_seq);
         s->shift = 0.0;
     }
 }

@@ -14,6 +14,17 @@ VC_INLINE void vc_trtllm_gpu(const vc_plan *p, double context, double batch, dou
 {
     vc_auto a = vc_paged_auto(p, large_gpu);
     vc_paged_profile(p, a, s);
-    double budget = a.fraction * (gpu_bytes - p->weights - s->act - s->ovh);
+    /* hybrid models: the Mamba cache manager holds one state slot per request of max_batch_size (plus a
+     * padding and an attention-DP slot) before the KV cache takes its fraction of what is free
+     * (tensorrt_llm/_torch/pyexecutor/mamba_cache_manager.py) */
+    double pool = p->state_seq > 0.0 ? (a.seqs + 2.0) * p->state_seq : 0.0;
+    double budget = a.fraction * (gpu_bytes - p->weights - s->act - s->ovh - pool);
     vc_paged_finish(p, a, budget, context, batch, 0, r, s);
+    if (pool > 0.0) {
+        s->state = pool;
+        s->total += pool;
+        r->max_concurrency = vc_min(r->max_concurrency, a.seqs);
+        if (a.seqs < batch)
+            s->why |= VC_WHY_KV_BELOW_BATCH;
+    }
 }

@@ -14,8 +14,40 @@
 #include "vramcore/engines/paged.h"
 
 /* The longest sequence vLLM accepts: its max_model_len, else the model's trained context. */
+/* Hybrid models (vllm/model_executor/models/config.py, HybridAttentionMambaModelConfig;
+ * vllm/v1/core/kv_cache_utils.py, _get_kv_cache_groups_uniform_page_size): every
+ * layer's page has one size, so the attention block grows to 16 x
+ * cdiv(state page, 16 x attention bytes per token) tokens and the state page is
+ * padded to it; the layers group by kind into groups of the smallest kind's count
+ * (the largest's when within 1.5x) sharing one block pool; a request takes
+ * `state_blocks` blocks in each recurrent group (mamba_cache_mode). */
+static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, vc_plan *p)
+{
+    double state_share = p->layers - p->full_share - p->sliding_share;
+    double per_token = p->block_size > 0.0 ? p->page / p->block_size : 0.0;
+    if (per_token > 0.0 && p->full_share + p->sliding_share > 0.0) {
+        double b = 16.0 * vc_ceil_div(p->state_page, 16.0 * per_token);
+        p->block_size = vc_max(p->block_size, b);
+        p->page = p->block_size * per_token;
+    } else {
+        p->page = p->state_page;                    /* no attention layer: the state page alone */
+    }
+    double lo = state_share, hi = state_share;
+    if (p->full_share > 0.0) { lo = vc_min(lo, p->full_share); hi = vc_max(hi, p->full_share); }
+    if (p->sliding_share > 0.0) { lo = vc_min(lo, p->sliding_share); hi = vc_max(hi, p->sliding_share); }
+    p->group_size = hi < 1.5 * lo ? hi : lo;
+    p->full_groups = p->full_share > 0.0 ? vc_ceil(p->full_share / p->group_size) : 0.0;
+    p->sliding_groups = p->sliding_share > 0.0 ? vc_ceil(p->sliding_share / p->group_size) : 0.0;
+    p->state_groups = vc_ceil(state_share / p->group_size);
+    p->state_blocks = e->state_blocks;
+    p->unit_frac = vc_is_frac(p->page * p->group_size);
+    (void)m;
+}
+
 static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, vc_plan *p)
 {
+    if (m->n_state_layers > 0.0)
+        vc_vllm_hybrid_plan(m, e, p);
     p->max_model_len = e->max_model_len > 0.0 ? e->max_model_len : m->max_context;
     /* without sliding layers one max_model_len request's blocks do not depend on the GPU: once here */
     if (p->sliding_groups == 0.0 && p->max_model_len > 0.0)

@@ -1,0 +1,203 @@
+"""Recurrent token mixers of hybrid models: their tensors, and the fixed-size state a sequence keeps.
+
+Hybrid decoders (Qwen3-Next, Granite-4.0-H, Nemotron-H, Falcon-H1 ...) replace
+attention in some layers by a recurrent mixer whose cache is not per token but
+a fixed state per sequence: a causal-convolution window and a recurrent
+matrix.  A :class:`StateSpec` describes one such layer exactly (its tensors as
+transformers builds them, and the state shapes); the layers that use it are
+marked ``"linear_attention"`` (gated DeltaNet) or ``"mamba"`` (Mamba2) in
+:attr:`vramcore.ModelSpec.layer_types`.
+
+State per sequence and layer, in elements:
+
+- convolution: ``conv_dim x conv_len``, where transformers keeps the whole
+  kernel (``conv_len = conv_kernel``) and the serving engines the kernel's
+  past inputs only (``conv_kernel - 1``; an engine rule,
+  :attr:`vramcore.EngineSpec.state_conv_offset`);
+- recurrent: ``state_heads x state_rows x state_cols`` (gated DeltaNet:
+  value heads x key dim x value dim; Mamba2: heads x head dim x state size).
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from math import prod
+
+__all__ = ["STATE_KINDS", "MixerTensor", "StateSpec", "gated_deltanet", "mamba2"]
+
+#: Recurrent mixer kinds, and the ``layer_types`` entry of the layers that use each.
+STATE_KINDS: dict[str, str] = {"gated_deltanet": "linear_attention", "mamba2": "mamba"}
+
+
+@dataclass(frozen=True, slots=True)
+class MixerTensor:
+    """One parameter tensor of a recurrent mixer (one layer's).
+
+    Attributes
+    ----------
+    name : str
+        Name within the layer as llama.cpp writes it (``"ssm_in.weight"``, ``"ssm_conv1d.weight"``).
+    shape : tuple of int
+        PyTorch order.
+    role : str
+        ``"linear"`` (a matrix quantizers may quantize), ``"conv"``, ``"norm"`` or ``"param"`` (a small vector:
+        ``A_log``, ``D``, ``dt_bias``, biases).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    role: str
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return prod(self.shape)
+
+
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= 2**24:
+        raise ValueError(f"StateSpec.{name} must be an int in [1, 2**24], got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateSpec:
+    """One recurrent mixer layer: exact tensors and the per-sequence state.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`STATE_KINDS`.
+    tensors : tuple of MixerTensor
+        Every parameter tensor of one layer's mixer.
+    conv_dim : int
+        Channels of the causal convolution.
+    conv_kernel : int
+        Its kernel width.
+    state_heads, state_rows, state_cols : int
+        Shape of the recurrent state of one sequence.
+    ssm_fp32 : bool
+        The model's config asks the serving engines for an fp32 recurrent
+        state (NemotronH ``mamba_ssm_cache_dtype``, Qwen3.5
+        ``mamba_ssm_dtype``); vLLM follows it, else keeps the model dtype.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A field is out of range or of the wrong type.
+    """
+
+    kind: str
+    tensors: tuple[MixerTensor, ...]
+    conv_dim: int
+    conv_kernel: int
+    state_heads: int
+    state_rows: int
+    state_cols: int
+    ssm_fp32: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in STATE_KINDS:
+            raise ValueError(f"StateSpec.kind must be one of {tuple(STATE_KINDS)}, got {self.kind!r}")
+        for name in ("conv_dim", "conv_kernel", "state_heads", "state_rows", "state_cols"):
+            object.__setattr__(self, name, _positive(name, getattr(self, name)))
+        tensors = tuple(self.tensors)
+        for t in tensors:
+            if not isinstance(t, MixerTensor):
+                raise TypeError(f"StateSpec.tensors must hold MixerTensor entries, got {t!r}")
+        object.__setattr__(self, "tensors", tensors)
+        if not isinstance(self.ssm_fp32, bool):
+            raise TypeError(f"StateSpec.ssm_fp32 must be a bool, got {self.ssm_fp32!r}")
+
+    @property
+    def layer_type(self) -> str:
+        """The ``layer_types`` entry of the layers that use this mixer."""
+        return STATE_KINDS[self.kind]
+
+    @property
+    def params(self) -> int:
+        """Parameters of one layer's mixer, its internal norm excluded (counted under ``attention``)."""
+        return sum(t.numel for t in self.tensors if t.role != "norm")
+
+    @property
+    def norm_params(self) -> int:
+        """Parameters of the mixer's internal norm (counted under ``norms``)."""
+        return sum(t.numel for t in self.tensors if t.role == "norm")
+
+    @property
+    def ssm_elems(self) -> int:
+        """Recurrent-state elements of one sequence in one layer."""
+        return self.state_heads * self.state_rows * self.state_cols
+
+    def conv_elems(self, offset: int = 0) -> int:
+        """Convolution-state elements of one sequence in one layer keeping ``conv_kernel + offset`` inputs."""
+        return self.conv_dim * max(0, self.conv_kernel + offset)
+
+
+def _linear(name: str, rows: int, cols: int) -> MixerTensor:
+    return MixerTensor(f"{name}.weight", (rows, cols), "linear")
+
+
+def gated_deltanet(*, hidden: int, key_heads: int, value_heads: int, key_dim: int, value_dim: int,
+                   conv_kernel: int) -> StateSpec:
+    """Return Qwen3-Next's gated DeltaNet mixer (transformers ``Qwen3NextGatedDeltaNet``).
+
+    ``in_proj_qkvz`` (hidden -> 2 key widths + 2 value widths), ``in_proj_ba``
+    (hidden -> 2 x value heads), a bias-free depthwise ``conv1d`` over
+    ``2 x key width + value width`` channels, ``dt_bias`` and ``A_log`` (one per
+    value head), a gated RMSNorm of the value head dim and ``out_proj``.
+
+    Examples
+    --------
+    >>> s = gated_deltanet(hidden=2048, key_heads=16, value_heads=32, key_dim=128, value_dim=128, conv_kernel=4)
+    >>> s.params, s.ssm_elems, s.conv_elems(-1)
+    (33718336, 524288, 24576)
+    """
+    kw, vw = key_heads * key_dim, value_heads * value_dim
+    conv_dim = 2 * kw + vw
+    tensors = (
+        _linear("ssm_in", 2 * kw + 2 * vw, hidden),
+        _linear("ssm_ba", 2 * value_heads, hidden),
+        MixerTensor("ssm_conv1d.weight", (conv_dim, 1, conv_kernel), "conv"),
+        MixerTensor("ssm_dt.bias", (value_heads,), "param"),
+        MixerTensor("ssm_a", (value_heads,), "param"),
+        MixerTensor("ssm_norm.weight", (value_dim,), "norm"),
+        _linear("ssm_out", hidden, vw),
+    )
+    return StateSpec(kind="gated_deltanet", tensors=tensors, conv_dim=conv_dim, conv_kernel=conv_kernel,
+                     state_heads=value_heads, state_rows=key_dim, state_cols=value_dim)
+
+
+def mamba2(*, hidden: int, heads: int, head_dim: int, state_size: int, groups: int, conv_kernel: int,
+           conv_bias: bool = True, proj_bias: bool = False) -> StateSpec:
+    """Return a Mamba2 mixer (transformers ``Mamba2Mixer`` / ``GraniteMoeHybridMambaLayer`` / ``NemotronHMamba2Mixer``).
+
+    ``in_proj`` (hidden -> 2 x inner + 2 x groups x state + heads, inner =
+    heads x head dim), a depthwise ``conv1d`` over ``inner + 2 x groups x
+    state`` channels (with bias unless `conv_bias` is false), ``dt_bias``,
+    ``A_log`` and ``D`` (one per head), a gated RMSNorm of width inner and
+    ``out_proj`` (biases on both projections when `proj_bias`).
+
+    Examples
+    --------
+    >>> s = mamba2(hidden=1536, heads=48, head_dim=64, state_size=128, groups=1, conv_kernel=4)
+    >>> s.ssm_elems, s.conv_dim
+    (393216, 3328)
+    """
+    inner = heads * head_dim
+    conv_dim = inner + 2 * groups * state_size
+    proj = 2 * inner + 2 * groups * state_size + heads
+    tensors = [_linear("ssm_in", proj, hidden)]
+    if proj_bias:
+        tensors.append(MixerTensor("ssm_in.bias", (proj,), "param"))
+    tensors.append(MixerTensor("ssm_conv1d.weight", (conv_dim, 1, conv_kernel), "conv"))
+    if conv_bias:
+        tensors.append(MixerTensor("ssm_conv1d.bias", (conv_dim,), "param"))
+    tensors += [MixerTensor("ssm_dt.bias", (heads,), "param"), MixerTensor("ssm_a", (heads,), "param"),
+                MixerTensor("ssm_d", (heads,), "param"), MixerTensor("ssm_norm.weight", (inner,), "norm"),
+                _linear("ssm_out", hidden, inner)]
+    if proj_bias:
+        tensors.append(MixerTensor("ssm_out.bias", (hidden,), "param"))
+    return StateSpec(kind="mamba2", tensors=tuple(tensors), conv_dim=conv_dim, conv_kernel=conv_kernel,
+                     state_heads=heads, state_rows=head_dim, state_cols=state_size)
