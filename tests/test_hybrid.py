@@ -27,14 +27,11 @@ MEASURED = json.loads((DATA / "transformers_measured.json").read_text())["models
 
 
 def _qwen35_9b_like() -> ModelSpec:
-    # Qwen3.5-9B's token-mixer geometry as llama.cpp reports it below: 32 layers, every 4th full attention
-    # (4 KV heads x 256), the other 24 gated DeltaNet (16 key heads x 128, 32 value heads x 128, kernel 4)
-    gdn = gated_deltanet(hidden=4096, key_heads=16, value_heads=32, key_dim=128, value_dim=128, conv_kernel=4)
-    return ModelSpec(name="qwen3.5-9b-geometry", num_layers=32, hidden_size=4096, num_heads=16, num_kv_heads=4,
-                     head_dim=256, intermediate_size=12288, vocab_size=248320, max_context=262144,
-                     layer_types=tuple("full_attention" if (i + 1) % 4 == 0 else "linear_attention"
-                                       for i in range(32)),
-                     recurrent=gdn, attn_output_gate=True, qk_norm=True)
+    # transformers' Qwen3_5Config defaults: Qwen3.5-9B's text model (8.95 B parameters, as llama-bench prints for
+    # its GGUF): 32 layers, every 4th full attention (4 KV heads x 256), the other 24 gated DeltaNet (16 key heads
+    # x 128, 32 value heads x 128, kernel 4); the GGUF holds the text model alone
+    config = json.loads((DATA / "hf_configs" / "qwen3.5-defaults.json").read_text())["config"]
+    return ModelSpec.from_hf_config(config, name="qwen3.5-defaults").text_only
 
 
 def test_qwen3_next_counts_like_transformers() -> None:
@@ -161,3 +158,25 @@ def test_a_model_of_recurrent_layers_only() -> None:
         e = vramcore.estimate(spec, context=100_000, batch=2, engine=engine, gpu="L4")
         assert e.kv_cache_bytes == 0 or engine in ("vllm", "sglang", "trtllm")
         assert e.state_bytes > 0 and e.fits
+
+
+def test_qwen3_5_reads_split_projections_and_the_fp32_state_request() -> None:
+    spec = _qwen35_9b_like()
+    assert spec.param_count == 8_953_803_264  # llama-bench: "qwen35 9B Q4_K - Small | 8.95 B"
+    names = {t.name.split(".", 2)[2] for t in vramcore.list_tensors(spec) if t.layer == 0}
+    assert {"ssm_in_qkv.weight", "ssm_in_z.weight", "ssm_in_b.weight", "ssm_in_a.weight"} <= names
+    lora = vramcore.get_engine("lora")
+    e = vramcore.estimate(spec, context=1024, engine=lora)
+    # peft's all-linear takes the four input projections and out_proj of the 24 DeltaNet layers too
+    gdn = 24 * 16 * ((4096 + 8192) + (4096 + 4096) + (4096 + 32) + (4096 + 32) + (4096 + 4096))
+    attn = 8 * 16 * ((4096 + 8192) + (4096 + 1024) * 2 + (4096 + 4096))
+    mlp = 32 * 16 * 3 * (4096 + 12288)
+    assert e.trainable_params == gdn + attn + mlp
+    cfg = json.loads((DATA / "hf_configs" / "qwen3.5-defaults.json").read_text())["config"]
+    fp32 = ModelSpec.from_hf_config({**cfg, "text_config": {"mamba_ssm_dtype": "float32"}})
+    assert fp32.recurrent is not None and fp32.recurrent.ssm_fp32
+    vllm16 = vramcore.estimate(spec, context=1024, engine="vllm", gpu="H100")
+    vllm32 = vramcore.estimate(fp32.text_only, context=1024, engine="vllm", gpu="H100")
+    assert vllm32.kv_blocks < vllm16.kv_blocks  # a larger state page raises the block size
+    with pytest.raises(ValueError, match="mamba_ssm_dtype"):
+        ModelSpec.from_hf_config({**cfg, "text_config": {"mamba_ssm_dtype": 32}})

@@ -31,7 +31,8 @@ def _spec(name: str) -> vramcore.ModelSpec:
     return vramcore.get_model(name).spec
 
 
-@pytest.mark.parametrize("name", MULTIMODAL_CARDS + ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry"])
+@pytest.mark.parametrize("name", MULTIMODAL_CARDS + ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry",
+                                  "Qwen3.5-defaults"])
 def test_towers_counted_as_transformers_builds_them(name: str) -> None:
     spec, m = _spec(name), MEASURED[name]
     by = m["params"]["by_category"]
@@ -55,7 +56,7 @@ def test_gemma3_27b_weights_include_the_tower() -> None:
     assert e.kv_cache_bytes == text.kv_cache_bytes
 
 
-@pytest.mark.parametrize("name", ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry"])
+@pytest.mark.parametrize("name", ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry", "Qwen3.5-defaults"])
 def test_image_tokens_match_the_processor(name: str) -> None:
     vision = _spec(name).vision
     assert vision is not None

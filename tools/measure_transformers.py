@@ -546,11 +546,15 @@ def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, int
     model_type = raw.get("model_type")
     vision = raw.get("vision_config") or {}
     out = {}
-    if model_type == "qwen2_5_vl":
+    if model_type in ("qwen2_5_vl", "qwen3_5"):
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
         merge = vision.get("spatial_merge_size", 2)
-        proc = Qwen2VLImageProcessorPil(min_pixels=3136, max_pixels=12845056, patch_size=vision.get("patch_size", 14),
+        # pixel bounds of the published preprocessor_config.json files: Qwen2.5-VL 3136 - 12845056, Qwen3-VL (whose
+        # processor Qwen3.5 uses) 65536 - 16777216
+        lo, hi = (3136, 12845056) if model_type == "qwen2_5_vl" else (65536, 16777216)
+        proc = Qwen2VLImageProcessorPil(min_pixels=lo, max_pixels=hi,
+                                        patch_size=vision.get("patch_size", 14 if model_type == "qwen2_5_vl" else 16),
                                         merge_size=merge, temporal_patch_size=vision.get("temporal_patch_size", 2))
         for w, h in IMAGE_SIZES:
             t, gh, gw = proc(images=[np.zeros((h, w, 3), dtype=np.uint8)])["image_grid_thw"][0].tolist()

@@ -142,7 +142,10 @@ _LINEAR_NAMES = {
 
 # Recurrent mixers' nn.Linear modules, by mixer kind (transformers Qwen3NextGatedDeltaNet, Mamba2Mixer)
 _MIXER_LINEAR_NAMES = {
-    "gated_deltanet": {"ssm_in": "in_proj_qkvz", "ssm_ba": "in_proj_ba", "ssm_out": "out_proj"},
+    "gated_deltanet": {"ssm_in": "in_proj_qkvz", "ssm_ba": "in_proj_ba", "ssm_out": "out_proj",
+                       # Qwen3.5's four input projections
+                       "ssm_in_qkv": "in_proj_qkv", "ssm_in_z": "in_proj_z", "ssm_in_b": "in_proj_b",
+                       "ssm_in_a": "in_proj_a"},
     "mamba2": {"ssm_in": "in_proj", "ssm_out": "out_proj"},
 }
 

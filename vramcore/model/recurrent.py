@@ -140,13 +140,15 @@ def _linear(name: str, rows: int, cols: int) -> MixerTensor:
 
 
 def gated_deltanet(*, hidden: int, key_heads: int, value_heads: int, key_dim: int, value_dim: int,
-                   conv_kernel: int) -> StateSpec:
+                   conv_kernel: int, split: bool = False) -> StateSpec:
     """Return Qwen3-Next's gated DeltaNet mixer (transformers ``Qwen3NextGatedDeltaNet``).
 
     ``in_proj_qkvz`` (hidden -> 2 key widths + 2 value widths), ``in_proj_ba``
     (hidden -> 2 x value heads), a bias-free depthwise ``conv1d`` over
     ``2 x key width + value width`` channels, ``dt_bias`` and ``A_log`` (one per
     value head), a gated RMSNorm of the value head dim and ``out_proj``.
+    With `split` (Qwen3.5's ``Qwen3_5GatedDeltaNet``) the same parameters are
+    four projections: ``in_proj_qkv``, ``in_proj_z``, ``in_proj_b``, ``in_proj_a``.
 
     Examples
     --------
@@ -156,9 +158,14 @@ def gated_deltanet(*, hidden: int, key_heads: int, value_heads: int, key_dim: in
     """
     kw, vw = key_heads * key_dim, value_heads * value_dim
     conv_dim = 2 * kw + vw
+    inputs: tuple[MixerTensor, ...]
+    if split:
+        inputs = (_linear("ssm_in_qkv", 2 * kw + vw, hidden), _linear("ssm_in_z", vw, hidden),
+                  _linear("ssm_in_b", value_heads, hidden), _linear("ssm_in_a", value_heads, hidden))
+    else:
+        inputs = (_linear("ssm_in", 2 * kw + 2 * vw, hidden), _linear("ssm_ba", 2 * value_heads, hidden))
     tensors = (
-        _linear("ssm_in", 2 * kw + 2 * vw, hidden),
-        _linear("ssm_ba", 2 * value_heads, hidden),
+        *inputs,
         MixerTensor("ssm_conv1d.weight", (conv_dim, 1, conv_kernel), "conv"),
         MixerTensor("ssm_dt.bias", (value_heads,), "param"),
         MixerTensor("ssm_a", (value_heads,), "param"),

@@ -365,6 +365,33 @@ def pixtral(vc: dict[str, Any], text_hidden: int, merge: int, projector_bias: bo
                       image_size=vc["image_size"], token_rule="pixtral", merge_size=merge)
 
 
+def qwen3_vl(vc: dict[str, Any], deepstack: int = 0) -> VisionSpec:
+    """Return the Qwen3-VL / Qwen3.5 encoder and patch merger.
+
+    transformers ``modeling_qwen3_vl.py`` / ``modeling_qwen3_5.py``: a biased 3-D patch convolution, a learned
+    position table of ``num_position_embeddings``, LayerNorms with bias, fused biased qkv, a two-matrix biased
+    MLP; the merger is a LayerNorm over the encoder width and two biased linears over ``merge**2 * hidden``;
+    Qwen3-VL adds `deepstack` more mergers (LayerNorm over the merged width) fed from inner layers.
+    """
+    h, p, m = vc["hidden_size"], vc["patch_size"], vc["spatial_merge_size"]
+    tensors = _vit_encoder(vc["depth"], h, vc["intermediate_size"], p, vc["in_channels"], bias=True, gated=False,
+                           layernorm=True, positions=vc["num_position_embeddings"], qkv_fused=True,
+                           temporal_patch=vc["temporal_patch_size"], post_norm=False)
+    wide = h * m * m
+    tensors += _norm("mm.norm", h, True, projector=True)
+    tensors += _linear("mm.0", wide, wide, True, projector=True)
+    tensors += _linear("mm.2", vc["out_hidden_size"], wide, True, projector=True)
+    for i in range(deepstack):
+        tensors += _norm(f"mm.deepstack.{i}.norm", wide, True, projector=True)
+        tensors += _linear(f"mm.deepstack.{i}.0", wide, wide, True, projector=True)
+        tensors += _linear(f"mm.deepstack.{i}.2", vc["out_hidden_size"], wide, True, projector=True)
+    # Qwen3-VL's preprocessor_config.json: 16 px patches merged 2 x 2, 65,536 to 16,777,216 pixels
+    return VisionSpec(kind="qwen3_vl", tensors=tuple(tensors), hidden_size=h, num_layers=vc["depth"],
+                      num_heads=vc["num_heads"], intermediate_size=vc["intermediate_size"], patch_size=p,
+                      image_size=p * m, token_rule="qwen_vl", merge_size=m, min_pixels=65536,
+                      max_pixels=16777216, marker_tokens=2)
+
+
 def qwen2_5_vl(vc: dict[str, Any]) -> VisionSpec:
     """Return Qwen2.5-VL's encoder and patch merger.
 
