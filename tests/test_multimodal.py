@@ -32,7 +32,7 @@ def _spec(name: str) -> vramcore.ModelSpec:
 
 
 @pytest.mark.parametrize("name", MULTIMODAL_CARDS + ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry",
-                                  "Qwen3.5-defaults"])
+                                  "Qwen3.5-defaults", "Llama-4-Scout-17B-16E-geometry"])
 def test_towers_counted_as_transformers_builds_them(name: str) -> None:
     spec, m = _spec(name), MEASURED[name]
     by = m["params"]["by_category"]
@@ -56,7 +56,8 @@ def test_gemma3_27b_weights_include_the_tower() -> None:
     assert e.kv_cache_bytes == text.kv_cache_bytes
 
 
-@pytest.mark.parametrize("name", ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry", "Qwen3.5-defaults"])
+@pytest.mark.parametrize("name", ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry", "Qwen3.5-defaults",
+                                  "Llama-4-Scout-17B-16E-geometry"])
 def test_image_tokens_match_the_processor(name: str) -> None:
     vision = _spec(name).vision
     assert vision is not None
@@ -169,3 +170,20 @@ def test_qwen_vl_merger_must_feed_the_decoder_width() -> None:
     cfg["vision_config"]["out_hidden_size"] = 1000
     with pytest.raises(ValueError, match="out_hidden_size"):
         vramcore.ModelSpec.from_hf_config(cfg)
+
+
+def test_llama4_chunked_layers_cache_like_a_window_of_the_chunk() -> None:
+    # transformers caches chunked_attention layers with DynamicSlidingWindowLayer (window = attention_chunk_size);
+    # measured: 36 chunked layers keep 8191 tokens, the 12 NoPE layers every token
+    spec = _spec("Llama-4-Scout-17B-16E-geometry")
+    assert spec.layer_types.count("chunked_attention") == 36 and spec.n_full_layers == 12
+    assert spec.sliding_window == 8192 and spec.n_sliding_layers == 36
+    per_token = 2 * 8 * 128 * 2
+    for context in (4096, 8191, 100_000):
+        e = vramcore.estimate(spec, context=context)
+        assert e.kv_cache_bytes == per_token * (12 * context + 36 * min(context, 8191))
+    assert spec.param_count == 108_641_793_536   # "109B" (Meta's model card)
+    with pytest.raises(ValueError, match="no_rope_layers"):
+        vramcore.ModelSpec.from_hf_config({"model_type": "llama4", "text_config": {"no_rope_layers": [1, 0]}})
+    with pytest.raises(ValueError, match="moe_layers"):
+        vramcore.ModelSpec.from_hf_config({"model_type": "llama4", "text_config": {"moe_layers": [48]}})

@@ -122,8 +122,9 @@ CATEGORIES = (
 
 # Multimodal wrappers (transformers 5 names): the encoder and the projector that feeds the decoder.
 # Qwen2.5-VL keeps its patch merger inside `visual`; it is the projector.
-VISION_PREFIXES = ("model.vision_tower.", "model.visual.", "model.vision_model.")
-PROJECTOR_PREFIXES = ("model.multi_modal_projector.", "model.visual.merger.")
+# Llama-4 keeps them at the top level (vision_model., multi_modal_projector., language_model.).
+VISION_PREFIXES = ("model.vision_tower.", "model.visual.", "model.vision_model.", "vision_model.")
+PROJECTOR_PREFIXES = ("model.multi_modal_projector.", "model.visual.merger.", "multi_modal_projector.")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -179,12 +180,12 @@ def categorize(name: str) -> str:
         return "vision_tower"
     if "embed_tokens" in name:
         return "embedding"
-    if name.startswith("lm_head."):
+    if name.startswith(("lm_head.", "language_model.lm_head.")):
         return "lm_head"
     if ".self_attn." in name or ".linear_attn." in name or ".mixer." in name:
         return "attention"  # the token mixer: attention, gated DeltaNet or Mamba
-    if ".mlp." in name:
-        sub = name.split(".mlp.", 1)[1]
+    if ".mlp." in name or ".feed_forward." in name:  # Llama-4 calls its MLP feed_forward
+        sub = name.split(".mlp." if ".mlp." in name else ".feed_forward.", 1)[1]
         if sub.startswith("experts."):
             return "mlp_routed_experts"
         if sub.startswith(("shared_experts.", "shared_expert.")):
@@ -567,6 +568,18 @@ def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, int
         for w, h in IMAGE_SIZES:
             rh, rw = proc(images=[np.zeros((h, w, 3), dtype=np.uint8)])["image_sizes"][0]
             out[f"{w}x{h}"] = int(rh) // unit * (int(rw) // unit + 1)
+    elif model_type == "llama4":
+        from transformers.models.llama4.image_processing_llama4 import Llama4ImageProcessor
+
+        tile = vision.get("image_size", 448)
+        per_tile = (tile // vision.get("patch_size", 14)) ** 2 // round(1 / vision.get("pixel_shuffle_ratio", 0.5) ** 2)
+        proc = Llama4ImageProcessor(size={"height": tile, "width": tile})  # tiles of the encoder's image size
+        for w, h in IMAGE_SIZES:
+            rows, cols = proc(images=[np.zeros((h, w, 3), dtype=np.uint8)])["aspect_ratios"][0].tolist()
+            # Llama4Processor._prompt_split_image: start, the tiles with their separators, <|image|>, the global
+            # view, end
+            tiles = rows * cols
+            out[f"{w}x{h}"] = 3 + per_tile + ((tiles * per_tile + tiles) if tiles > 1 else 0)
     else:
         return None
     notes.append(f"image_tokens: {type(proc).__name__} on blank images of {len(IMAGE_SIZES)} sizes.")

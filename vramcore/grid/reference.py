@@ -87,7 +87,7 @@ from typing import Any
 import numpy as np
 
 from vramcore.engines import EngineSpec
-from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, ModelSpec
+from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 
@@ -369,7 +369,7 @@ def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int) -> int:
     for kind in spec.layer_types or ():
         if kind == "full_attention":
             tokens += context
-        elif kind == "sliding_attention":
+        elif kind in WINDOWED_KINDS:
             tokens += min(context, _sliding_cap(spec, engine))
         else:
             assert kind in STATE_LAYER_KINDS  # a recurrent layer: a state, no tokens
@@ -520,7 +520,7 @@ def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
     for kind in spec.layer_types or ():
         if kind == "full_attention":
             full += 1
-        elif kind == "sliding_attention":
+        elif kind in WINDOWED_KINDS:
             sliding += 1
     return full, sliding
 

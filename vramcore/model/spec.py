@@ -40,7 +40,13 @@ PARTS: tuple[str, ...] = (
 
 #: Token-mixer kinds a layer may have (Hugging Face ``layer_types`` spelling): attention with a per-token
 #: KV cache, or a recurrent mixer with a fixed state per sequence (:mod:`vramcore.model.recurrent`).
-ATTENTION_KINDS: tuple[str, ...] = ("full_attention", "sliding_attention", "linear_attention", "mamba")
+ATTENTION_KINDS: tuple[str, ...] = ("full_attention", "sliding_attention", "chunked_attention", "linear_attention",
+                                    "mamba")
+
+#: The attention kinds whose cache is bounded by ``sliding_window`` tokens: a sliding window, or chunked local
+#: attention (Llama-4), which every engine caches the same way (transformers cache_utils: "from a cache point of
+#: view, sliding and chunked are the same in how they should behave, only the mask differs").
+WINDOWED_KINDS: tuple[str, ...] = ("sliding_attention", "chunked_attention")
 
 #: The kinds whose cache is a fixed state per sequence.
 STATE_LAYER_KINDS: tuple[str, ...] = ("linear_attention", "mamba")
@@ -138,7 +144,9 @@ class ModelSpec:
         4 for Gemma-2/3).  A final norm is always added.
     layer_types : tuple of str, optional
         Token-mixer kind of every layer, ``"full_attention"``,
-        ``"sliding_attention"`` or, in hybrid models, ``"linear_attention"``
+        ``"sliding_attention"``, ``"chunked_attention"`` (local attention
+        within chunks of ``sliding_window`` tokens, cached like a window of
+        that size) or, in hybrid models, ``"linear_attention"``
         / ``"mamba"`` (see `recurrent`).  None means all full, or all sliding when
         ``sliding_window`` is given (the Hugging Face rule for configs with a
         window and no ``layer_types``).
@@ -359,7 +367,7 @@ class ModelSpec:
                              f"{self.recurrent.layer_type!r}; layer_types has {sorted(state_kinds) or 'none'}")
         if self.recurrent is not None and self.is_mla:
             raise ValueError("ModelSpec.recurrent: a hybrid recurrent model with MLA attention is not supported")
-        if "sliding_attention" in self.layer_types and self.sliding_window is None:
+        if any(k in WINDOWED_KINDS for k in self.layer_types) and self.sliding_window is None:
             raise ValueError("ModelSpec.sliding_window is required when layer_types has "
                              "'sliding_attention' layers, got None")
 
@@ -441,7 +449,7 @@ class ModelSpec:
     @property
     def n_sliding_layers(self) -> int:
         """Layers with sliding-window attention."""
-        return (self.layer_types or ()).count("sliding_attention")
+        return sum(1 for k in self.layer_types or () if k in WINDOWED_KINDS)
 
     @property
     def n_state_layers(self) -> int:

@@ -24,6 +24,14 @@ Image tokens follow each family's processor in transformers 5.x:
     with its area kept within ``[min_pixels, max_pixels]``
     (``qwen2_vl.image_processing_qwen2_vl.smart_resize``); each such square is
     one token, plus ``<|vision_start|>`` and ``<|vision_end|>``.
+``"tiles"``
+    Llama-4: the image goes on the canvas of ``a x b`` tiles of ``image_size``
+    pixels (``a x b <= max_tiles``, 16) that upscales it least, else
+    downscales it least (``Llama4ImageProcessor``, ``get_best_fit``); each
+    tile is ``tokens_per_image`` tokens, a global view adds one more tile when
+    there are several, with a separator after every tile but each row's last
+    and one per row, plus ``<|image_start|>``, ``<|image|>`` and
+    ``<|image_end|>`` (``Llama4Processor._prompt_split_image``).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from typing import Any
 __all__ = ["DEFAULT_IMAGE_SIZE", "TOKEN_RULES", "VisionSpec", "VisionTensor"]
 
 #: How one image turns into context tokens (see the module docstring).
-TOKEN_RULES: tuple[str, ...] = ("fixed", "pixtral", "qwen_vl")
+TOKEN_RULES: tuple[str, ...] = ("fixed", "pixtral", "qwen_vl", "tiles")
 
 #: Image size (width, height in pixels) assumed when a caller gives a count of images and no size.
 #: A dynamic-resolution model's cost depends on it; a fixed-size one (Gemma-3) ignores it.
@@ -107,8 +115,9 @@ class VisionSpec:
     min_pixels, max_pixels : int
         Area bounds of ``"qwen_vl"`` resizing.
     marker_tokens : int
-        Tokens the processor adds around each image besides its rows
-        (``"fixed"``: boi/eoi, ``"qwen_vl"``: vision start/end).
+        Tokens around each image that the chat template adds, beyond what the
+        processor expands the image into (``"fixed"``: boi/eoi, ``"qwen_vl"``:
+        vision start/end).
 
     Raises
     ------
@@ -130,6 +139,7 @@ class VisionSpec:
     min_pixels: int = 56 * 56
     max_pixels: int = 12845056
     marker_tokens: int = 0
+    max_tiles: int = 16
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str):
@@ -137,12 +147,12 @@ class VisionSpec:
         if self.token_rule not in TOKEN_RULES:
             raise ValueError(f"VisionSpec.token_rule must be one of {TOKEN_RULES}, got {self.token_rule!r}")
         for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "patch_size", "image_size",
-                     "merge_size", "min_pixels", "max_pixels"):
+                     "merge_size", "min_pixels", "max_pixels", "max_tiles"):
             object.__setattr__(self, name, _check_int(name, getattr(self, name)))
         for name in ("tokens_per_image", "marker_tokens"):
             object.__setattr__(self, name, _check_int(name, getattr(self, name), minimum=0))
-        if self.token_rule == "fixed" and not self.tokens_per_image:
-            raise ValueError("VisionSpec.tokens_per_image is required for token_rule 'fixed'")
+        if self.token_rule in ("fixed", "tiles") and not self.tokens_per_image:
+            raise ValueError(f"VisionSpec.tokens_per_image is required for token_rule {self.token_rule!r}")
         if self.min_pixels > self.max_pixels:
             raise ValueError(f"VisionSpec.min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
         tensors = tuple(self.tensors)
@@ -190,6 +200,11 @@ class VisionSpec:
         h = _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height)
         if self.token_rule == "fixed":
             return self.tokens_per_image + self.marker_tokens
+        if self.token_rule == "tiles":
+            rows, cols = _best_canvas(h, w, self.image_size, self.max_tiles)
+            tiles = rows * cols
+            body = (tiles + 1) * self.tokens_per_image + tiles if tiles > 1 else self.tokens_per_image
+            return 3 + body + self.marker_tokens  # <|image_start|>, <|image|>, <|image_end|> are the processor's
         unit = self.patch_size * self.merge_size
         if self.token_rule == "pixtral":
             ratio = max(h / self.image_size, w / self.image_size)
@@ -269,6 +284,23 @@ class VisionSpec:
                 "hidden_size": self.hidden_size, "num_layers": self.num_layers, "num_heads": self.num_heads,
                 "intermediate_size": self.intermediate_size, "patch_size": self.patch_size,
                 "image_size": self.image_size, "token_rule": self.token_rule, "merge_size": self.merge_size}
+
+
+def _best_canvas(height: int, width: int, tile: int, max_tiles: int) -> tuple[int, int]:
+    """Return (rows, cols) of Llama-4's canvas for an image: the least upscaling, else the least downscaling.
+
+    Every ``rows x cols <= max_tiles`` is a candidate; the scale of one is the
+    smaller of ``rows x tile / height`` and ``cols x tile / width``; ties take
+    the smaller canvas (``image_processing_llama4.get_best_fit``).
+    """
+    from fractions import Fraction
+
+    options = [(min(Fraction(r * tile, height), Fraction(c * tile, width)), r * c, r, c)
+               for r in range(1, max_tiles + 1) for c in range(1, max_tiles // r + 1)]
+    up = [o for o in options if o[0] >= 1]
+    scale = min(o[0] for o in up) if up else max(o[0] for o in options)
+    _, _, rows, cols = min(o for o in options if o[0] == scale)
+    return rows, cols
 
 
 def _check_side(name: str, value: object) -> int:
@@ -363,6 +395,36 @@ def pixtral(vc: dict[str, Any], text_hidden: int, merge: int, projector_bias: bo
     return VisionSpec(kind="pixtral", tensors=tuple(tensors), hidden_size=h, num_layers=vc["num_hidden_layers"],
                       num_heads=heads, intermediate_size=vc["intermediate_size"], patch_size=p,
                       image_size=vc["image_size"], token_rule="pixtral", merge_size=merge)
+
+
+def llama4(vc: dict[str, Any], text_hidden: int) -> VisionSpec:
+    """Return Llama-4's vision encoder, its pixel-shuffle adapter and the projector.
+
+    transformers ``modeling_llama4.py``: an unfolded-patch linear without bias, a class embedding and a
+    position table of ``(image_size / patch)**2 + 1`` rows, LayerNorms (with bias) before and after the
+    encoder and around each block's biased attention and two-matrix MLP; the adapter (``vision_adapter``,
+    counted with the tower as transformers nests it there) is two bias-free linears, ``intermediate_size ->
+    projector_input_dim -> projector_output_dim``; the projector one linear ``vision_output_dim -> text
+    hidden`` (with bias when ``multi_modal_projector_bias``).
+    """
+    h, p, size = vc["hidden_size"], vc["patch_size"], vc["image_size"]
+    side = size // p
+    tensors = [VisionTensor("v.patch_embd.weight", (h, vc["num_channels"] * p * p), False, "patch"),
+               VisionTensor("v.class_embd", (h,), False, "position"),
+               VisionTensor("v.position_embd.weight", (side * side + 1, h), False, "position")]
+    tensors += _norm("v.pre_ln", h, True)
+    tensors += _norm("v.post_ln", h, True)
+    tensors += _vit_encoder(vc["num_hidden_layers"], h, vc["intermediate_size"], p, 0, bias=True, gated=False,
+                            layernorm=True, positions=0, patch_bias=False, post_norm=False)[1:]  # patch: above
+    tensors += _linear("v.adapter.fc1", vc["projector_input_dim"], vc["intermediate_size"], False)
+    tensors += _linear("v.adapter.fc2", vc["projector_output_dim"], vc["projector_input_dim"], False)
+    tensors += _linear("mm.linear_1", text_hidden, vc["vision_output_dim"], vc["multi_modal_projector_bias"],
+                       projector=True)
+    ratio = vc["pixel_shuffle_ratio"]
+    per_tile = side * side // round(1 / (ratio * ratio))
+    return VisionSpec(kind="llama4", tensors=tuple(tensors), hidden_size=h, num_layers=vc["num_hidden_layers"],
+                      num_heads=vc["num_attention_heads"], intermediate_size=vc["intermediate_size"], patch_size=p,
+                      image_size=size, token_rule="tiles", tokens_per_image=per_tile)
 
 
 def qwen3_vl(vc: dict[str, Any], deepstack: int = 0) -> VisionSpec:
