@@ -32,7 +32,8 @@ def _spec(name: str) -> vramcore.ModelSpec:
 
 
 @pytest.mark.parametrize("name", MULTIMODAL_CARDS + ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry",
-                                  "Qwen3.5-defaults", "Llama-4-Scout-17B-16E-geometry"])
+                                  "Qwen3.5-defaults", "Llama-4-Scout-17B-16E-geometry", "Qwen3-VL-defaults",
+                                  "Qwen3-VL-MoE-defaults"])
 def test_towers_counted_as_transformers_builds_them(name: str) -> None:
     spec, m = _spec(name), MEASURED[name]
     by = m["params"]["by_category"]
@@ -57,7 +58,7 @@ def test_gemma3_27b_weights_include_the_tower() -> None:
 
 
 @pytest.mark.parametrize("name", ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry", "Qwen3.5-defaults",
-                                  "Llama-4-Scout-17B-16E-geometry"])
+                                  "Llama-4-Scout-17B-16E-geometry", "Qwen3-VL-defaults"])
 def test_image_tokens_match_the_processor(name: str) -> None:
     vision = _spec(name).vision
     assert vision is not None
@@ -187,3 +188,26 @@ def test_llama4_chunked_layers_cache_like_a_window_of_the_chunk() -> None:
         vramcore.ModelSpec.from_hf_config({"model_type": "llama4", "text_config": {"no_rope_layers": [1, 0]}})
     with pytest.raises(ValueError, match="moe_layers"):
         vramcore.ModelSpec.from_hf_config({"model_type": "llama4", "text_config": {"moe_layers": [48]}})
+
+
+def test_a_checkpoints_tower_tensors_count_as_towers(tmp_path: Path) -> None:
+    # transformers' tensor names of the multimodal families: the towers and projectors by their prefixes
+    import struct
+
+    names = {"model.vision_tower.encoder.layers.0.self_attn.q_proj.weight": "vision_tower",
+             "model.visual.blocks.0.attn.qkv.weight": "vision_tower",
+             "vision_model.model.layers.0.mlp.fc1.weight": "vision_tower",
+             "model.visual.merger.mlp.0.weight": "multimodal_projector",
+             "model.visual.deepstack_merger_list.0.linear_fc1.weight": "multimodal_projector",
+             "model.multi_modal_projector.linear_1.weight": "multimodal_projector",
+             "model.language_model.layers.0.self_attn.q_proj.weight": "attention"}
+    header, offset = {}, 0
+    for name in names:
+        header[name] = {"dtype": "BF16", "shape": [4, 4], "data_offsets": [offset, offset + 32]}
+        offset += 32
+    raw = json.dumps(header).encode()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
+    ckpt = vramcore.read_safetensors(path)
+    parts = ckpt.bytes_by_part
+    assert parts["vision_tower"] == 3 * 32 and parts["multimodal_projector"] == 3 * 32 and parts["attention"] == 32

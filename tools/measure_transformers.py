@@ -124,7 +124,8 @@ CATEGORIES = (
 # Qwen2.5-VL keeps its patch merger inside `visual`; it is the projector.
 # Llama-4 keeps them at the top level (vision_model., multi_modal_projector., language_model.).
 VISION_PREFIXES = ("model.vision_tower.", "model.visual.", "model.vision_model.", "vision_model.")
-PROJECTOR_PREFIXES = ("model.multi_modal_projector.", "model.visual.merger.", "multi_modal_projector.")
+PROJECTOR_PREFIXES = ("model.multi_modal_projector.", "model.visual.merger.", "multi_modal_projector.",
+                      "model.visual.deepstack_merger_list.")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -547,7 +548,7 @@ def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, int
     model_type = raw.get("model_type")
     vision = raw.get("vision_config") or {}
     out = {}
-    if model_type in ("qwen2_5_vl", "qwen3_5"):
+    if model_type in ("qwen2_5_vl", "qwen3_5", "qwen3_vl", "qwen3_vl_moe"):
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
         merge = vision.get("spatial_merge_size", 2)

@@ -322,6 +322,12 @@ def _part(name: str) -> str:
     comps = name.lower().split(".")
     joined = "." + ".".join(comps) + "."
     in_layer = any(c.isdigit() for c in comps)
+    # a multimodal checkpoint's towers (transformers names: Gemma-3 / Mistral-3 vision_tower, Qwen-VL visual
+    # with its merger, Llama-4 vision_model, every family's multi_modal_projector)
+    if any(c in ("multi_modal_projector", "mm_projector", "merger", "deepstack_merger_list") for c in comps):
+        return "multimodal_projector"
+    if any(c in ("vision_tower", "visual", "vision_model", "vision_encoder") for c in comps):
+        return "vision_tower"
     if "lm_head" in comps or "output_layer" in comps:
         return "lm_head"
     if any(c in ("embed_tokens", "wte", "tok_embeddings", "word_embeddings", "embed") for c in comps):
