@@ -207,10 +207,9 @@ def test_nested_text_config_of_a_known_and_an_unknown_wrapper() -> None:
 
 
 # ----------------------------------------------------------------------------- DeepSeek-V3.2 (pending cache)
-def test_deepseek_v32_parameters_match_transformers_and_the_indexer_cache_is_pending() -> None:
+def test_deepseek_v32_parameters_and_indexer_cache_match_transformers() -> None:
     (name, entry), = PENDING.items()
-    with pytest.warns(VramcoreWarning, match="indexer's key cache \\(128 more elements"):
-        spec = ModelSpec.from_hf_config(entry["config"], name=name)
+    spec = ModelSpec.from_hf_config(entry["config"], name=name)
     m = MEASURED[name]
     assert spec.param_count == m["params"]["total"] == 671_877_929_216
     expected = dict(m["params"]["by_category"])
@@ -224,8 +223,11 @@ def test_deepseek_v32_parameters_match_transformers_and_the_indexer_cache_is_pen
     kind = m["kv_cache"]["layer_kinds"]["indexed_attention"]
     assert kind["layers"] == spec.num_layers and kind["cached_indexer_keys_dim"] == spec.index_head_dim
     assert kind["bytes_per_token_per_layer"] == 2 * (spec.kv_cache_width + spec.index_head_dim)
-    # today: only the latent is counted
-    assert vramcore.estimate(spec, context=1).kv_cache_bytes == 2 * spec.kv_cache_width * spec.num_layers
+    # the transformers engine counts both, as measured
+    assert vramcore.estimate(spec, context=1).kv_cache_bytes == kind["bytes_per_token_per_layer"] * spec.num_layers
+    # vLLM keeps the indexer key in fp8 with an fp32 scale per 128 elements (DeepseekV32IndexerCache): 132 B
+    e = vramcore.estimate(spec, dtype="fp8", context=4096, engine="vllm", n_gpus=8, gpu="H200")
+    assert e.kv_blocks and (e.kv_cache_bytes / e.kv_blocks) == 16 * spec.num_layers * (2 * 576 + 132)
     by_part: dict[str, int] = {}
     for t in vramcore.list_tensors(spec):
         by_part[t.part] = by_part.get(t.part, 0) + t.numel

@@ -18,16 +18,25 @@ static inline double vc_kv_elems_per_token_layer(const vc_model *m, const vc_eng
     return heads * (m->head_dim_k + m->head_dim_v);
 }
 
-/* Bytes of one token in one layer.  K and V may be stored apart at different widths
- * (llama.cpp cache_type_k / cache_type_v); an MLA latent is one K-type row. */
-static inline double vc_kv_bytes_per_token_layer(const vc_model *m, const vc_dtype *d, const vc_engine *e)
+/* Bytes of the attention's own K and V (or latent) of one token in one layer.  K and V
+ * may be stored apart at different widths (llama.cpp cache_type_k / cache_type_v); an
+ * MLA latent is one K-type row. */
+static inline double vc_attn_kv_bytes_per_token_layer(const vc_model *m, const vc_engine *e, double bits_k)
 {
-    double bits_k = e->kv_bits > 0.0 ? e->kv_bits : d->kv_bits;
     double bits_v = e->kv_bits_v > 0.0 ? e->kv_bits_v : bits_k;
     if (bits_v == bits_k || (m->mla_latent > 0.0 && e->mla_compressed != 0.0))
         return vc_kv_elems_per_token_layer(m, e) * bits_k / 8.0;
     double heads = m->mla_latent > 0.0 ? m->kv_heads / e->tp : vc_max(1.0, m->kv_heads / e->tp);
     return heads * (m->head_dim_k * bits_k + m->head_dim_v * bits_v) / 8.0;
+}
+
+/* Bytes of one token in one layer: the attention's K and V, and DeepSeek-V3.2's
+ * indexer key (one per token and layer, on every rank, at the engine's indexer width). */
+static inline double vc_kv_bytes_per_token_layer(const vc_model *m, const vc_dtype *d, const vc_engine *e)
+{
+    double bits_k = e->kv_bits > 0.0 ? e->kv_bits : d->kv_bits;
+    double index = m->index_kv_elems * (e->index_bits > 0.0 ? e->index_bits : bits_k) / 8.0;
+    return index + vc_attn_kv_bytes_per_token_layer(m, e, bits_k);
 }
 
 /* Bytes of one sequence's recurrent state in one recurrent layer on one TP rank

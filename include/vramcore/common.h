@@ -108,6 +108,7 @@ typedef struct {
     double state_conv_kernel;    /* its kernel width */
     double state_ssm_elems;      /* recurrent-state elements of one sequence in one layer */
     double state_ssm_fp32;       /* 1: the model's reference code keeps the recurrent state in fp32 */
+    double index_kv_elems;       /* DeepSeek-V3.2: the sparse-attention indexer's key per token and layer */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -149,6 +150,7 @@ typedef struct {
     double state_conv_offset;    /* a recurrent layer's conv state keeps kernel + offset inputs (0 or -1) */
     double state_conv_bits;      /* conv-state width; 0 = the compute dtype */
     double state_ssm_bits;       /* recurrent-state width; 0 = the model's rule (fp32 or the compute dtype) */
+    double index_bits;           /* width of the indexer's cached key (bits per element); 0 = the K cache's */
     double state_blocks;         /* vLLM: state blocks a request takes per recurrent KV group (mamba_cache_mode
                                     none 1, align 2; 0 = all: one per block of max_model_len) */
     /* training (vramcore/engines/train.py) */

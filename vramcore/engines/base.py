@@ -165,6 +165,10 @@ class EngineSpec:
         compute dtype, and for the recurrent state the model's own rule
         (:attr:`vramcore.model.recurrent.StateSpec.ssm_fp32`).  llama.cpp
         keeps both in f32.
+    index_cache_bits : float
+        DeepSeek-V3.2: bits per element of the sparse-attention indexer's
+        cached key (``index_head_dim`` per token and layer, on every rank); 0
+        = the K cache's width (transformers keeps it in the compute dtype).
     mamba_cache_mode : {"none", "align", "all"}
         vLLM hybrid models: state blocks a request takes in each recurrent
         KV group (``--mamba-cache-mode``: 1, 2 with prefix caching's aligned
@@ -248,6 +252,7 @@ class EngineSpec:
     state_conv_bits: int = 0
     state_ssm_bits: int = 0
     mamba_cache_mode: str = "align"
+    index_cache_bits: float = 0.0
     method: str = "full"
     lora_rank: int = 16
     lora_targets: str | tuple[str, ...] = "all-linear"
@@ -310,6 +315,9 @@ class EngineSpec:
             raise ValueError(f"EngineSpec.sliding_cap_offset must be an int, got {self.sliding_cap_offset!r}")
         if self.state_conv_offset not in (0, -1) or isinstance(self.state_conv_offset, bool):
             raise ValueError(f"EngineSpec.state_conv_offset must be 0 or -1, got {self.state_conv_offset!r}")
+        icb = self.index_cache_bits
+        if isinstance(icb, bool) or not isinstance(icb, (int, float)) or not 0 <= icb <= 64:
+            raise ValueError(f"EngineSpec.index_cache_bits must be in [0, 64] (0 = the K cache's), got {icb!r}")
         if self.mamba_cache_mode not in ("none", "align", "all"):
             raise ValueError(f"EngineSpec.mamba_cache_mode must be 'none', 'align' or 'all', got "
                              f"{self.mamba_cache_mode!r}")

@@ -12,6 +12,9 @@ from vramcore.engines.base import EngineSpec, GiB, MiB
 ENGINE = EngineSpec(
     name="sglang",
     kind="sglang",
+    # DeepSeek-V3.2 (NSA): the indexer's keys are fp8 with one fp32 scale per 128-element block
+    # (srt/mem_cache: the NSA token pool's index_k_with_scale buffer)
+    index_cache_bits=8.25,
     # hybrid models: conv (kernel - 1) x channels in bf16, recurrent state in fp32 (--mamba-ssm-dtype default;
     # srt/configs/mamba_utils.py, mamba2_state_dtype)
     state_conv_offset=-1,

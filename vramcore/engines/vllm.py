@@ -16,6 +16,10 @@ from vramcore.engines.base import EngineSpec, GiB, MiB
 ENGINE = EngineSpec(
     name="vllm",
     kind="vllm",
+    # DeepSeek-V3.2: the indexer's key cache is fp8 with one fp32 scale per 128 elements, whatever
+    # kv_cache_dtype says (vllm/model_executor/models/deepseek_v2.py, DeepseekV32IndexerCache: head_dim +
+    # head_dim // 128 x 4 bytes)
+    index_cache_bits=8.25,
     # hybrid models: conv state (kernel - 1) x channels in mamba_cache_dtype (auto: the model dtype), recurrent
     # state in mamba_ssm_cache_dtype (auto: the model dtype, fp32 where the model's config asks for it)
     # (vllm/model_executor/layers/mamba/mamba_utils.py, MambaStateShapeCalculator / MambaStateDtypeCalculator);

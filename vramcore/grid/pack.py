@@ -58,6 +58,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "state_conv_kernel",
     "state_ssm_elems",
     "state_ssm_fp32",
+    "index_kv_elems",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -65,7 +66,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "allocator_reserve", "mem_fraction", "block_size", "max_num_batched_tokens", "max_num_seqs",
     "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
     "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
-    "state_conv_offset", "state_conv_bits", "state_ssm_bits", "state_blocks",
+    "state_conv_offset", "state_conv_bits", "state_ssm_bits", "index_bits", "state_blocks",
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
     "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base",
 )
@@ -153,6 +154,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "embed_scale": float(spec.embed_scale),
         "attn_kinds": float((spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)),
         **_state_fields(spec),
+        "index_kv_elems": float(spec.index_head_dim or 0) if spec.has_indexer else 0.0,
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -221,6 +223,7 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
         "state_conv_offset": float(engine.state_conv_offset),
         "state_conv_bits": float(engine.state_conv_bits),
         "state_ssm_bits": float(engine.state_ssm_bits),
+        "index_bits": float(engine.index_cache_bits),
         "state_blocks": {"none": 1.0, "align": 2.0, "all": 0.0}[engine.mamba_cache_mode],
         **_train_engine_fields(engine),
     }

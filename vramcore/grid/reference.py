@@ -501,8 +501,21 @@ def _kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: tuple[Fraction, Fractio
                               tp: int) -> Fraction:
     """Bytes one layer caches per token on one TP rank (max(1, kv_heads // tp) heads; MLA latent replicated).
 
-    K and V at their own widths; a compressed MLA latent is one K-type row.
+    K and V at their own widths; a compressed MLA latent is one K-type row;
+    DeepSeek-V3.2's indexer key (``index_head_dim``, on every rank) at the
+    engine's ``index_cache_bits`` (0: the K width).
     """
+    k, v = kv_bytes
+    index = Fraction(0)
+    if spec.has_indexer:
+        assert spec.index_head_dim is not None
+        index = spec.index_head_dim * (Fraction(engine.index_cache_bits) / 8 if engine.index_cache_bits else k)
+    return index + _attn_kv_layer_bytes_per_token(spec, kv_bytes, engine, tp)
+
+
+def _attn_kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine: EngineSpec,
+                                   tp: int) -> Fraction:
+    """Return the attention's own K and V (or latent) bytes of :func:`_kv_layer_bytes_per_token`."""
     k, v = kv_bytes
     if k == v or (spec.is_mla and engine.mla_compressed):
         return _kv_elems_per_token(spec, engine, tp) * k
@@ -1321,9 +1334,12 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     act_bytes = per_dtype([_compute_bytes(d) for d in dtypes])
     kv_bytes = per_dtype([_kv_bytes_per_elem(d, kv_dtype, engine)[0] for d in dtypes])  # K = V under transformers
     # KV elements per token on this GPU of the full and of the sliding layers
-    full_elems = per_model([s.n_full_layers * sh * _kv_elems_per_token(s, engine, tp_)
+    if engine.index_cache_bits and any(s.has_indexer for s in specs):
+        raise ValueError("reference_grid_numpy: an indexer cache at its own width (index_cache_bits) is not "
+                         "modelled here; use reference_estimate")
+    full_elems = per_model([s.n_full_layers * sh * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                             for s, sh in zip(specs, shares, strict=True)])
-    sliding_elems = per_model([s.n_sliding_layers * sh * _kv_elems_per_token(s, engine, tp_)
+    sliding_elems = per_model([s.n_sliding_layers * sh * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                                for s, sh in zip(specs, shares, strict=True)])
     cap = per_model([_sliding_cap(s, engine) if s.n_sliding_layers else 0 for s in specs])
     peak = [_peak_elems_per_token(s, tp_) for s in specs]

@@ -164,8 +164,8 @@ class ModelSpec:
         attends to ``index_topk`` selected tokens.  Setting them requires MLA
         with a ``q_lora_rank``.  Their parameters count under ``attention``
         (the key's LayerNorm under ``norms``); the indexer's key cache
-        (``index_head_dim`` elements per token and layer) is not yet part of
-        the KV-cache figures.
+        (``index_head_dim`` elements per token and layer, on every TP rank)
+        counts in the KV cache, at the engine's ``index_cache_bits``.
     num_experts : int
         Routed experts per MoE layer (0: dense model).
     experts_per_token : int

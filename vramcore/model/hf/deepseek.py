@@ -9,9 +9,6 @@ transformers' own ``Kimi_K25Config`` rewrites a ``kimi_k2`` text config to
 
 from __future__ import annotations
 
-import warnings
-
-from vramcore._errors import VramcoreWarning
 from vramcore.model.hf._reader import Fields, Reader, common_fields, config_layer_types
 
 
@@ -66,9 +63,9 @@ def read_deepseek_v32(r: Reader) -> Fields:
     (128), selecting ``index_topk`` (2048) tokens.  Every layer caches the MLA
     latent (``layer_types`` is ``"indexed_attention"`` throughout).  The
     indexer also caches one key of ``index_head_dim`` per token and layer
-    (transformers ``DynamicIndexedLayer.indexer_keys``, bf16; vLLM stores it
-    in fp8 with a scale): that cache kind is not counted yet, and a
-    :class:`~vramcore.VramcoreWarning` says so.
+    (transformers ``DynamicIndexedLayer.indexer_keys``, bf16; vLLM and SGLang
+    store it in fp8 with a scale per 128: ``EngineSpec.index_cache_bits``),
+    counted in the KV cache.
     """
     out = _mla_moe(r)
     n = out["num_layers"]
@@ -89,10 +86,6 @@ def read_deepseek_v32(r: Reader) -> Fields:
                              "'indexed_attention'")
     out.update(index_n_heads=r.int("index_n_heads", 64), index_head_dim=r.int("index_head_dim", 128),
                index_topk=r.int("index_topk", 2048))
-    warnings.warn(f"deepseek_v32: the KV cache counts the MLA latent ({out['kv_lora_rank']} + "
-                  f"{out['qk_rope_head_dim']} elements per token and layer) but not yet the sparse-attention "
-                  f"indexer's key cache ({out['index_head_dim']} more elements per token and layer)",
-                  VramcoreWarning, stacklevel=2)
     return out
 
 
