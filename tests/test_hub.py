@@ -139,6 +139,9 @@ def write_snapshot(cache: Path, repo_id: str, files: dict[str, bytes], commit: s
 def _clear() -> None:
     pretrained._resolve.cache_clear()
     hub._pretrained_config.cache_clear()
+    from vramcore.grid import cell
+
+    cell._cached.cache_clear()  # the scalar path keeps an Estimator per resolved id
 
 
 @pytest.fixture
@@ -439,6 +442,26 @@ def test_an_id_resolves_once_per_process(hf_cache: Path) -> None:
     assert resolve_model("acme/once") is first
     est = vramcore.Estimator("acme/once")
     assert est(context=64, batch=1).total_bytes == vramcore.estimate("acme/once", context=64).total_bytes
+
+
+def test_the_scalar_path_keeps_a_resolved_ids_estimator(hf_cache: Path) -> None:
+    # a per-call tool calls estimate("org/name") over and over: the id's Estimator is built once, as a card name's
+    from vramcore.grid.cell import estimator_for
+
+    write_snapshot(hf_cache, "acme/kept", {"config.json": json.dumps(CONFIG).encode()})
+    assert estimator_for("acme/kept") is estimator_for("acme/kept")
+    assert vramcore.estimate("acme/kept", context=64).model == "acme/kept"
+    local = hf_cache.parent / "acme" / "kept"   # a path of the same spelling is read as a path, not cached
+    local.mkdir(parents=True)
+    (local / "config.json").write_text(json.dumps(CONFIG))
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(hf_cache.parent)
+    try:
+        assert estimator_for("acme/kept") is not estimator_for("acme/kept")
+    finally:
+        os.chdir(cwd)
 
 
 def test_sweep_of_ids(hf_cache: Path) -> None:

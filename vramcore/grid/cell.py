@@ -15,6 +15,7 @@ by the same predicates, :func:`format_blocked_cell` and
 
 from __future__ import annotations
 
+import os
 import warnings
 from array import array
 from collections.abc import Hashable
@@ -267,7 +268,10 @@ def _estimator_and_hit(model: Any, dtype: Any, kv_dtype: Any, engine: Any, n_gpu
             named = is_model_name(model)
             if len(_NAMES) < 4096:
                 _NAMES[model] = named
-        cacheable = named
+        # a Hugging Face id that is no local path resolves once per process (vramcore.storage.pretrained):
+        # its Estimator can be kept as a built-in name's is
+        cacheable = named or (("/" in model or "@" in model) and not model.lower().endswith((".json", ".gguf"))
+                              and not os.path.exists(model))
     else:
         cacheable = isinstance(model, ModelSpec)
     if cacheable:                 # every key is hashable: values by value, objects by identity
