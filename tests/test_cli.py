@@ -437,3 +437,11 @@ def test_llamacpp_ctx_size_and_parallel(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and "--ctx-size and --context" in err
     code, _, err = run(capsys, "estimate", "Qwen3-8B", "-c", "1000", "-np", "3")
     assert code == 2 and "not a multiple of the 3 sequences" in err
+
+
+def test_an_empty_engine_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # found by the CLI fuzz: --engine '' used to end in an internal IndexError
+    for command in (["estimate", "Qwen3-8B"], ["sweep", "Qwen3-8B"]):
+        assert main([*command, "--engine", ""]) == 2
+        err = capsys.readouterr().err
+        assert "--engine: expected an engine name" in err and "Traceback" not in err

@@ -123,7 +123,38 @@ FAMILY_BASES: list[dict[str, Any]] = [
     {**BASE_CONFIG, "model_type": "unknown_family", "num_local_experts": 4, "num_experts_per_tok": 2,
      "layer_types": ["sliding_attention", "full_attention"], "sliding_window": 16},
     {"model_type": "unknown_wrapper", "text_config": {**BASE_CONFIG, "model_type": "olmo2"}},
+    # hybrid recurrent and multimodal families: their recurrent mixers and vision towers are read too
+    {**BASE_CONFIG, "model_type": "qwen3_next", "head_dim": 16, "num_experts": 4, "num_experts_per_tok": 2,
+     "moe_intermediate_size": 32, "shared_expert_intermediate_size": 32, "linear_num_key_heads": 2,
+     "linear_num_value_heads": 4, "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_conv_kernel_dim": 4,
+     "full_attention_interval": 2},
+    {"model_type": "qwen3_5", "text_config": {**BASE_CONFIG, "model_type": "qwen3_5_text", "head_dim": 16,
+                                              "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+                                              "linear_key_head_dim": 8, "linear_value_head_dim": 8},
+     "vision_config": {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+                       "out_hidden_size": 64, "num_position_embeddings": 16}},
+    {"model_type": "gemma3", "text_config": {**BASE_CONFIG, "model_type": "gemma3_text", "head_dim": 16},
+     "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "image_size": 56, "patch_size": 14, "vision_use_head": False}, "mm_tokens_per_image": 16},
+    {"model_type": "mistral3", "text_config": {**BASE_CONFIG, "model_type": "mistral"}, "spatial_merge_size": 2,
+     "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "image_size": 112, "patch_size": 14}},
+    {**BASE_CONFIG, "model_type": "qwen2_5_vl", "vision_config": {
+        "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64}},
+    {"model_type": "qwen3_vl", "text_config": {**BASE_CONFIG, "model_type": "qwen3_vl_text"},
+     "vision_config": {"depth": 4, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+                       "out_hidden_size": 64, "num_position_embeddings": 16, "deepstack_visual_indexes": [1, 2]}},
+    {"model_type": "llama4", "text_config": {**BASE_CONFIG, "model_type": "llama4_text", "num_local_experts": 4,
+                                             "intermediate_size_mlp": 128, "attention_chunk_size": 32},
+     "vision_config": {"hidden_size": 32, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 2, "image_size": 56, "patch_size": 14, "vision_output_dim": 64,
+                       "projector_input_dim": 64, "projector_output_dim": 64}},
 ]
+VISION_KEYS = ["hidden_size", "intermediate_size", "num_hidden_layers", "depth", "num_attention_heads", "num_heads",
+               "image_size", "patch_size", "spatial_merge_size", "temporal_patch_size", "out_hidden_size",
+               "num_position_embeddings", "deepstack_visual_indexes", "pixel_shuffle_ratio", "vision_output_dim",
+               "projector_input_dim", "projector_output_dim", "vision_use_head", "head_dim", "num_channels",
+               "in_channels", "multi_modal_projector_bias"]
 
 
 @st.composite
@@ -135,6 +166,14 @@ def family_configs(draw: st.DrawFn) -> dict[str, Any]:
     for key in draw(st.lists(st.sampled_from(sorted({*CONFIG_KEYS, *target} - {"text_config"})), max_size=4,
                              unique=True)):
         target[key] = draw(NASTY_NUMBERS | LEAVES | JSONISH | st.just(None))
+    if isinstance(cfg.get("vision_config"), dict) and draw(st.booleans()):  # the tower's own fields
+        vision = cfg["vision_config"] = dict(cfg["vision_config"])
+        for key in draw(st.lists(st.sampled_from(VISION_KEYS), min_size=1, max_size=3, unique=True)):
+            vision[key] = draw(NASTY_NUMBERS | LEAVES | JSONISH | st.just(None))
+    for key in draw(st.lists(st.sampled_from(["mm_tokens_per_image", "spatial_merge_size", "vision_config",
+                                              "tie_word_embeddings", "multimodal_projector_bias"]),
+                             max_size=1)):
+        cfg[key] = draw(NASTY_NUMBERS | LEAVES | JSONISH)
     return cfg
 
 
@@ -334,19 +373,21 @@ FLAGS = ["--gpu", "--context", "--batch", "--dtype", "--engine", "--json", "--ch
          "--gpu-memory-utilization", "--max-model-len", "--block-size", "--kv-cache-dtype", "-ngl", "-ctk", "-ctv",
          "--no-flash-attn", "-ub", "--enforce-eager", "--mem-fraction-static", "--train", "--lora-rank",
          "--lora-targets", "--optimizer", "--precision", "--recompute", "--attention", "--zero", "--fsdp", "--dp",
-         "--offload-optimizer", "--offload-params", "--gradient-checkpointing"]
+         "--offload-optimizer", "--offload-params", "--gradient-checkpointing", "--images", "--image-size"]
 VALUES = ["H100", "24GiB", "8k", "1:64:x2", "0", "-1", "1e999", "nan", "bf16,int4", "vllm", "9" * 40, "", ",",
           "1:2:x0", "1:100000000", "a=b", "/dev/null/x.csv", "DeepSeek-R1-Distill-Llama-8B", "--", "x",
           "q8_0", "q4_0", "fp8_e5m2", "nvfp4", "0.95", "1.5", "llamacpp", "vllm,llamacpp", "full,lora,qlora",
-          "qlora", "3", "q_proj,v_proj", "all-linear", "paged_adamw_8bit", "full_shard", "eager", "fp32"]
+          "qlora", "3", "q_proj,v_proj", "all-linear", "paged_adamw_8bit", "full_shard", "eager", "fp32",
+          "1024x768", "0x5", "x", "Gemma-3-4B", "100000000x1"]
 
 
 @FUZZ
 @given(command=st.sampled_from(["estimate", "sweep", "fit", "models", "gpus", "card", "plot", "dtypes", "nope"]),
        sub=st.sampled_from(["", "context", "batch", "gpus", "dtype", "estimate"]),
-       words=st.lists(st.sampled_from(FLAGS) | st.sampled_from(VALUES), max_size=6))
-def test_fuzz_cli_never_shows_a_traceback(command: str, sub: str, words: list[str]) -> None:
-    argv = [command] + ([sub] if sub else []) + ["Qwen3-8B"] + words
+       words=st.lists(st.sampled_from(FLAGS) | st.sampled_from(VALUES), max_size=6),
+       model=st.sampled_from(["Qwen3-8B", "Gemma-3-4B"]))
+def test_fuzz_cli_never_shows_a_traceback(command: str, sub: str, words: list[str], model: str) -> None:
+    argv = [command] + ([sub] if sub else []) + [model] + words
     out, err = io.StringIO(), io.StringIO()
     with hang_guard(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
             warnings.catch_warnings():

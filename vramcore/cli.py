@@ -188,6 +188,11 @@ def _engine_arg(args: argparse.Namespace) -> Any:
     import vramcore
 
     names = _split(args.engine)
+    if not names:
+        from vramcore.engines import list_engines
+
+        raise UsageError(f"--engine: expected an engine name ({', '.join(list_engines())}) or a comma list, "
+                         f"got {args.engine!r}")
     knobs: dict[str, Any] = {}
     for flags, (knob, kind, _) in _KNOB_FLAGS.items():
         value = getattr(args, flags[0].lstrip("-").replace("-", "_"))
