@@ -16,11 +16,13 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vramcore.model.limits import check_limit
-from vramcore.model.recurrent import StateSpec
-from vramcore.model.vision import VisionSpec
+
+if TYPE_CHECKING:
+    from vramcore.model.recurrent import StateSpec
+    from vramcore.model.vision import VisionSpec
 
 __all__ = ["ATTENTION_KINDS", "MLP_KINDS", "PARTS", "ModelSpec"]
 
@@ -312,10 +314,19 @@ class ModelSpec:
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
         for name in ("attn_output_gate", "shared_expert_gate"):
             _check_bool(name, getattr(self, name))
-        if self.recurrent is not None and not isinstance(self.recurrent, StateSpec):
-            raise TypeError(f"ModelSpec.recurrent must be a StateSpec or None, got {type(self.recurrent).__name__}")
-        if self.vision is not None and not isinstance(self.vision, VisionSpec):
-            raise TypeError(f"ModelSpec.vision must be a VisionSpec or None, got {type(self.vision).__name__}")
+        # the tower and mixer modules load only for the models that have them (a CLI call for a plain card
+        # does not pay for their dataclasses)
+        if self.recurrent is not None:
+            from vramcore.model.recurrent import StateSpec
+
+            if not isinstance(self.recurrent, StateSpec):
+                raise TypeError(f"ModelSpec.recurrent must be a StateSpec or None, got "
+                                f"{type(self.recurrent).__name__}")
+        if self.vision is not None:
+            from vramcore.model.vision import VisionSpec
+
+            if not isinstance(self.vision, VisionSpec):
+                raise TypeError(f"ModelSpec.vision must be a VisionSpec or None, got {type(self.vision).__name__}")
         if self.quantization is not None and not isinstance(self.quantization, (str, WeightStorage)):
             raise TypeError(f"ModelSpec.quantization must be a str, a DType or None, got "
                             f"{self.quantization!r}")

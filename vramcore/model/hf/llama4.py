@@ -6,7 +6,6 @@ import math
 
 from vramcore.model.hf._reader import Fields, Reader, common_fields, config_layer_types
 from vramcore.model.hf.vision_towers import _sub
-from vramcore.model.vision import llama4
 
 
 def read_llama4_text(r: Reader) -> Fields:
@@ -73,6 +72,8 @@ _VISION = {"hidden_size": 768, "num_hidden_layers": 34, "num_attention_heads": 1
 
 def towers_llama4(r: Reader, text: Fields) -> Fields:
     """Llama-4's vision encoder, pixel-shuffle adapter and projector (embeddings untied unless the config ties)."""
+    from vramcore.model.vision import llama4  # loaded with the first model that has one
+
     vc = _sub(r, "vision_config", _VISION)
     raw = r.cfg.get("vision_config") or {}
     ratio = raw.get("pixel_shuffle_ratio", 0.5)

@@ -6,8 +6,6 @@ import dataclasses
 
 from vramcore.model.hf._reader import Fields, Reader, common_fields, config_layer_types
 from vramcore.model.hf.vision_towers import _sub
-from vramcore.model.recurrent import gated_deltanet
-from vramcore.model.vision import qwen3_vl
 
 
 def read_qwen3_5_text(r: Reader) -> Fields:
@@ -19,6 +17,8 @@ def read_qwen3_5_text(r: Reader) -> Fields:
     ``mamba_ssm_dtype`` of ``"float32"`` asks the serving engines for an fp32
     recurrent state.
     """
+    from vramcore.model.recurrent import gated_deltanet  # loaded with the first model that has one
+
     out = common_fields(r, tie_default=False)
     n = out["num_layers"]
     types = config_layer_types(r, n)
@@ -52,6 +52,8 @@ _VISION = {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_hea
 
 def towers_qwen3_5(r: Reader, text: Fields) -> Fields:
     """Qwen3.5's vision tower and merger; embeddings tied only when the outer config says so (default untied)."""
+    from vramcore.model.vision import qwen3_vl  # loaded with the first model that has one
+
     vc = _sub(r, "vision_config", _VISION)
     return {"vision": qwen3_vl(vc), "tie_embeddings": r.bool("tie_word_embeddings", False)}
 

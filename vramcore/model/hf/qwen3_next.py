@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from vramcore.model.hf._reader import Fields, Reader, config_layer_types
 from vramcore.model.hf.qwen import read_qwen3_moe
-from vramcore.model.recurrent import gated_deltanet
 
 
 def read_qwen3_next(r: Reader) -> Fields:
@@ -16,6 +15,8 @@ def read_qwen3_next(r: Reader) -> Fields:
     MoE layers add one shared expert of ``shared_expert_intermediate_size``
     and its ``hidden -> 1`` gate.
     """
+    from vramcore.model.recurrent import gated_deltanet  # loaded with the first model that has one
+
     out = read_qwen3_moe(r)
     n = out["num_layers"]
     types = config_layer_types(r, n)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from vramcore.model.hf._reader import Fields, Reader
 from vramcore.model.hf.qwen import read_qwen3, read_qwen3_moe
 from vramcore.model.hf.vision_towers import _sub
-from vramcore.model.vision import qwen3_vl
 
 # Qwen3VLVisionConfig defaults (transformers configuration_qwen3_vl.py)
 _VISION = {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16, "in_channels": 3,
@@ -18,6 +17,8 @@ def towers_qwen3_vl(r: Reader, text: Fields) -> Fields:
 
     Embeddings are tied as the outer config says (``Qwen3VLConfig`` default untied).
     """
+    from vramcore.model.vision import qwen3_vl  # loaded with the first model that has one
+
     vc = _sub(r, "vision_config", _VISION)
     raw = r.cfg.get("vision_config") or {}
     indexes = raw.get("deepstack_visual_indexes", [8, 16, 24])

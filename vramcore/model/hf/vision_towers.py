@@ -18,7 +18,6 @@ from typing import Any
 
 from vramcore.model.hf._reader import Fields, Reader
 from vramcore.model.hf.qwen import read_qwen2
-from vramcore.model.vision import pixtral, qwen2_5_vl, siglip_gemma3
 
 
 def _sub(r: Reader, key: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,6 +60,8 @@ _SIGLIP = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 1
 
 def towers_gemma3(r: Reader, text: Fields) -> Fields:
     """Gemma-3: SigLIP encoder (``vision_use_head`` off in every published config) and the soft-token projector."""
+    from vramcore.model.vision import siglip_gemma3  # loaded with the first model that has one
+
     vc = _sub(r, "vision_config", _SIGLIP)
     if vc.pop("vision_use_head"):
         raise ValueError("config field 'vision_config.vision_use_head' is true: Gemma-3 builds its SigLIP "
@@ -76,6 +77,8 @@ _PIXTRAL = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers":
 
 def towers_mistral3(r: Reader, text: Fields) -> Fields:
     """Mistral-Small-3.1 / 3.2 (``mistral3``): Pixtral encoder, RMSNorm + patch merger + two-layer projector."""
+    from vramcore.model.vision import pixtral  # loaded with the first model that has one
+
     vc = _sub(r, "vision_config", _PIXTRAL)
     raw = r.cfg.get("vision_config") or {}
     heads = vc["num_attention_heads"]
@@ -92,6 +95,8 @@ _QWEN25_VL = {"depth": 32, "hidden_size": 3584, "intermediate_size": 3420, "num_
 
 def towers_qwen2_5_vl(r: Reader, text: Fields) -> Fields:
     """Qwen2.5-VL: its ViT with a 2x2 patch merger into the decoder's width."""
+    from vramcore.model.vision import qwen2_5_vl  # loaded with the first model that has one
+
     vc = _sub(r, "vision_config", _QWEN25_VL)
     if vc["out_hidden_size"] != text["hidden_size"]:
         raise ValueError(f"config field 'vision_config.out_hidden_size' ({vc['out_hidden_size']}) must equal the "
