@@ -42,8 +42,9 @@ What is measured
     ``self_attn``: projections, biases, q/k norms, sinks, MLA a/b projections and their
     layernorms), ``mlp_dense`` (MLP of dense layers), ``mlp_routed_experts``,
     ``mlp_shared_experts``, ``router`` (``mlp.gate`` / ``mlp.router`` / ``shared_expert_gate``
-    of MoE layers) and ``norms`` (per-layer input / post-attention / pre- and post-feedforward
-    norms and the final norm). ``attention_internal_norms`` counts the norms inside
+    of MoE layers; Granite's ``block_sparse_moe`` router and experts and its ``shared_mlp``, which is the
+    dense MLP where a config has no experts) and ``norms`` (per-layer input / post-attention / pre- and
+    post-feedforward norms and the final norm). ``attention_internal_norms`` counts the norms inside
     ``self_attn`` apart: the reference file files them under ``norms``, and the check below
     moves them there before comparing. ``by_pattern`` gives every parameter name with layer
     indices replaced by ``N`` (number of tensors, elements in all).
@@ -67,7 +68,8 @@ What is measured
     no keys: ``state_kinds`` gives, per layer kind, the shapes and dtypes of their
     ``conv_states`` and ``recurrent_states`` for one sequence and their bytes
     (``bytes_per_sequence_per_layer``), checked not to change with the prompt or a decode
-    step; ``state_bytes_per_sequence`` sums them over the full config's layers.
+    step; ``state_bytes_per_sequence`` sums them over the full config's layers. transformers names
+    every such kind ``linear_attention``; a Mamba mixer's layers are filed as ``mamba``, vramcore's name.
 ``image_tokens``
     Multimodal configs with a dynamic-resolution processor: the tokens one image of each of
     ``IMAGE_SIZES`` becomes (see :func:`measure_image_tokens`).
@@ -173,6 +175,12 @@ def pattern(name: str) -> str:
 # --------------------------------------------------------------------------- parameters
 
 
+def is_token_mixer(name: str) -> bool:
+    """True for a parameter of a layer's token mixer: attention, gated DeltaNet (``linear_attn``) or Mamba
+    (``mixer``; Bamba and Granite-4.0-H call it ``mamba``)."""
+    return any(part in name for part in (".self_attn.", ".linear_attn.", ".mixer.", ".mamba."))
+
+
 def categorize(name: str) -> str:
     """Return the vramcore parameter category of a transformers parameter name."""
     if name.startswith(PROJECTOR_PREFIXES):
@@ -183,8 +191,12 @@ def categorize(name: str) -> str:
         return "embedding"
     if name.startswith(("lm_head.", "language_model.lm_head.")):
         return "lm_head"
-    if ".self_attn." in name or ".linear_attn." in name or ".mixer." in name:
+    if is_token_mixer(name):
         return "attention"  # the token mixer: attention, gated DeltaNet or Mamba
+    if ".block_sparse_moe." in name:  # Granite MoE families: block_sparse_moe.router / .experts
+        return "mlp_routed_experts" if ".block_sparse_moe.experts." in name else "router"
+    if ".shared_mlp." in name:  # Granite's shared expert (the dense MLP where there are no experts: measure_params)
+        return "mlp_shared_experts"
     if ".mlp." in name or ".feed_forward." in name:  # Llama-4 calls its MLP feed_forward
         sub = name.split(".mlp." if ".mlp." in name else ".feed_forward.", 1)[1]
         if sub.startswith("experts."):
@@ -217,12 +229,16 @@ def measure_params(config: transformers.PreTrainedConfig, multimodal: bool, note
         entry = by_pattern.setdefault(pattern(name), {"count": 0, "elements": 0})
         entry["count"] += 1
         entry["elements"] += param.numel()
-        if (".self_attn." in name or ".linear_attn." in name or ".mixer." in name) and NORM.search(name):
+        if is_token_mixer(name) and NORM.search(name):
             attention_norms += param.numel()
         if param.dtype != DTYPE:
             dtype = str(param.dtype).removeprefix("torch.")
             other_dtypes[dtype] += param.numel()
             other_dtype_patterns[pattern(name)] = dtype
+    if by_category["mlp_shared_experts"] and not by_category["mlp_routed_experts"]:
+        # a shared MLP with no routed experts beside it is the dense MLP (granitemoehybrid with num_local_experts 0)
+        by_category["mlp_dense"] += by_category.pop("mlp_shared_experts")
+        notes.append("No routed experts: the shared MLP (shared_mlp) is the dense MLP, counted under mlp_dense.")
     total = sum(by_category.values())
 
     embed = model.get_input_embeddings().weight
@@ -310,6 +326,9 @@ def small_copy(full: transformers.PreTrainedConfig) -> transformers.PreTrainedCo
         d["num_hidden_layers"] = len(d["layer_types"])
     else:
         d["num_hidden_layers"] = 2
+    if d.get("attn_layer_indices"):  # Bamba names its attention layers by index: a Mamba2 layer, then attention
+        d["attn_layer_indices"] = [1]
+        d["num_hidden_layers"] = 2
     if d.get("mlp_layer_types") and "sparse" in d["mlp_layer_types"]:  # DeepSeek-V3.2: one dense layer, then MoE
         d["mlp_layer_types"] = ["dense"] + ["sparse"] * (d["num_hidden_layers"] - 1)
     return type(full).from_dict(d)
@@ -392,7 +411,7 @@ def measure_kv(
         if not hasattr(short.layers[i], "keys"):  # a recurrent layer: a fixed state per sequence
             entry = state_entry(short.layers[i], after_prefill[i], decoded.layers[i])
             entry["layers"] = full_types.count(kind)
-            first = state_kinds.setdefault(kind, entry)
+            first = state_kinds.setdefault(recurrent_kind(model, i, kind), entry)
             if first["bytes_per_sequence_per_layer"] != entry["bytes_per_sequence_per_layer"]:
                 raise RuntimeError(f"layers of kind {kind} differ in state size")
             continue
@@ -430,6 +449,21 @@ def measure_kv(
             "attn_implementation": "eager",
         },
     }
+
+
+def recurrent_kind(model: Any, index: int, kind: str) -> str:
+    """Return vramcore's name for the kind of recurrent layer `index`: ``"mamba"`` for a Mamba mixer, else `kind`.
+
+    transformers 5.24 calls every recurrent layer ``linear_attention`` (configs' ``"mamba"`` entries are remapped to
+    it); vramcore's ``layer_types`` keep ``linear_attention`` for gated DeltaNet and ``mamba`` for Mamba mixers
+    (Bamba and Granite-4.0-H keep theirs as ``layers.N.mamba``, Mamba2 models as ``layers.N.mixer``).
+    """
+    at = re.compile(rf"(^|\.)layers\.{index}$")
+    for name, module in model.named_modules():
+        if at.search(name) and (getattr(module, "mamba", None) is not None
+                                or "Mamba" in type(getattr(module, "mixer", None)).__name__):
+            return "mamba"
+    return kind
 
 
 def state_tensors(layer: Any) -> dict[str, list[tuple[tuple[int, ...], str]]]:

@@ -38,6 +38,10 @@ LIMITS: dict[str, int] = {
     "index_n_heads": 2**14,
     "index_head_dim": 2**16,
     "index_topk": 2**32,
+    # recurrent mixers (StateSpec): a convolution kernel (Mamba d_conv is 4 in every public model), the inner-width
+    # factor of a Mamba mixer (2)
+    "conv_kernel": 2**10,
+    "mamba_expand": 2**6,
 }
 
 #: Hugging Face config key -> the ModelSpec field whose bound it takes.
@@ -73,6 +77,15 @@ CONFIG_KEYS: dict[str, str] = {
     "index_topk": "index_topk",
     "shared_expert_intermediate_size": "shared_expert_intermediate_size",
     "num_shared_experts": "num_experts",
+    # Mamba2 mixers (bamba, granitemoehybrid): heads and groups bounded like attention heads, head and state widths
+    # like head_dim; Granite's shared MLP like an MLP
+    "mamba_n_heads": "num_heads",
+    "mamba_n_groups": "num_heads",
+    "mamba_d_head": "head_dim",
+    "mamba_d_state": "head_dim",
+    "mamba_d_conv": "conv_kernel",
+    "mamba_expand": "mamba_expand",
+    "shared_intermediate_size": "intermediate_size",
 }
 
 
