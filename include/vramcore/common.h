@@ -109,6 +109,11 @@ typedef struct {
     double state_ssm_elems;      /* recurrent-state elements of one sequence in one layer */
     double state_ssm_fp32;       /* 1: the model's reference code keeps the recurrent state in fp32 */
     double index_kv_elems;       /* DeepSeek-V3.2: the sparse-attention indexer's key per token and layer */
+    /* multimodal models: the largest image, as vLLM's profiling run feeds the vision encoder */
+    double mm_item_features;     /* embeddings of the largest image (0: a text-only model) */
+    double mm_item_patches;      /* patches the encoder runs over for it */
+    double mm_patch_hidden;      /* elements per patch at the encoder's peak of the encoder's width (not split) */
+    double mm_patch_inter;       /* ... of its MLP's intermediate width (split over TP ranks) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -151,6 +156,7 @@ typedef struct {
     double state_conv_bits;      /* conv-state width; 0 = the compute dtype */
     double state_ssm_bits;       /* recurrent-state width; 0 = the model's rule (fp32 or the compute dtype) */
     double index_bits;           /* width of the indexer's cached key (bits per element); 0 = the K cache's */
+    double mm_limit;             /* vLLM limit_mm_per_prompt (images); 0: text-only mode, no tower loaded */
     double state_blocks;         /* vLLM: state blocks a request takes per recurrent KV group (mamba_cache_mode
                                     none 1, align 2; 0 = all: one per block of max_model_len) */
     /* training (vramcore/engines/train.py) */

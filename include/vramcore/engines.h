@@ -32,7 +32,16 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     double ptl = vc_kv_bytes_per_token_layer(m, d, e);
     double peak = vc_layer_peak_elems_per_token(m, e->tp);
     p->kind = e->kind;
-    p->weights = vc_weights_bytes(m, pb, e, share);
+    if (kind == VC_ENGINE_VLLM && e->mm_limit == 0.0) {
+        /* vLLM's text-only mode (limit_mm_per_prompt 0 for every modality) never builds the towers */
+        double text_pb[VC_N_PARTS];
+        for (int i = 0; i < VC_N_PARTS; i++)
+            text_pb[i] = pb[i];
+        text_pb[VC_PART_VISION_TOWER] = text_pb[VC_PART_MM_PROJECTOR] = 0.0;
+        p->weights = vc_weights_bytes(m, text_pb, e, share);
+    } else {
+        p->weights = vc_weights_bytes(m, pb, e, share);
+    }
     p->host_weights = 0.0;
     p->kv_full = m->n_full_layers * share * ptl;
     p->kv_sliding = m->n_sliding_layers * share * ptl;
@@ -76,6 +85,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->state_seq = m->n_state_layers * share * vc_state_bytes_per_seq_layer(m, d, e);
     p->state_page = vc_state_bytes_per_seq_layer(m, d, e);
     p->state_groups = p->state_blocks = p->state_seq_host = 0.0;
+    p->mm_features = p->mm_enc_item = p->mm_held_token = p->mm_limit = 0.0;
     if (kind == VC_ENGINE_TRAIN)
         vc_train_plan(m, d, t, e, share, p);
     else if (kind == VC_ENGINE_LLAMACPP)
@@ -83,7 +93,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     else if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM)
         vc_paged_plan(p);
     if (kind == VC_ENGINE_VLLM)
-        vc_vllm_plan(m, e, p);
+        vc_vllm_plan(m, e, d, p);
     /* RotaryEmbedding's cos/sin cache, counted with the weights */
     if (e->rope_cache != 0.0 && m->max_context > 0.0 && kind != VC_ENGINE_TRAIN)
         p->weights += m->max_context * m->rotary_dim * d->act_bytes;

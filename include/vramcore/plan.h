@@ -75,6 +75,10 @@ typedef struct {
     double state_page;           /* paged engines: bytes of one recurrent layer's state page (padded) */
     double state_groups;         /* vLLM: KV groups of recurrent layers */
     double state_blocks;         /* vLLM: blocks a request takes in each recurrent group (0: max_model_len's) */
+    double mm_features;          /* vLLM multimodal profile: embeddings of the largest image (0: none) */
+    double mm_enc_item;          /* ... the encoder's peak bytes for it on this GPU */
+    double mm_held_token;        /* ... bytes of one embedding held for the decoder */
+    double mm_limit;             /* ... images per prompt */
 } vc_plan;
 
 #define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))

@@ -169,6 +169,11 @@ class EngineSpec:
         DeepSeek-V3.2: bits per element of the sparse-attention indexer's
         cached key (``index_head_dim`` per token and layer, on every rank); 0
         = the K cache's width (transformers keeps it in the compute dtype).
+    limit_mm_per_prompt : int
+        vLLM ``--limit-mm-per-prompt`` (images): the profiling run feeds the
+        vision encoder the largest image as often as the encoder budget and
+        ``max_num_seqs`` x this allow (default 999, vLLM's); 0 is vLLM's
+        text-only mode: no encoder profile and no tower loaded.
     mamba_cache_mode : {"none", "align", "all"}
         vLLM hybrid models: state blocks a request takes in each recurrent
         KV group (``--mamba-cache-mode``: 1, 2 with prefix caching's aligned
@@ -253,6 +258,7 @@ class EngineSpec:
     state_ssm_bits: int = 0
     mamba_cache_mode: str = "align"
     index_cache_bits: float = 0.0
+    limit_mm_per_prompt: int = 999
     method: str = "full"
     lora_rank: int = 16
     lora_targets: str | tuple[str, ...] = "all-linear"
@@ -315,6 +321,9 @@ class EngineSpec:
             raise ValueError(f"EngineSpec.sliding_cap_offset must be an int, got {self.sliding_cap_offset!r}")
         if self.state_conv_offset not in (0, -1) or isinstance(self.state_conv_offset, bool):
             raise ValueError(f"EngineSpec.state_conv_offset must be 0 or -1, got {self.state_conv_offset!r}")
+        lim = self.limit_mm_per_prompt
+        if isinstance(lim, bool) or not isinstance(lim, int) or not 0 <= lim <= 2**20:
+            raise ValueError(f"EngineSpec.limit_mm_per_prompt must be an int in [0, 2**20], got {lim!r}")
         icb = self.index_cache_bits
         if isinstance(icb, bool) or not isinstance(icb, (int, float)) or not 0 <= icb <= 64:
             raise ValueError(f"EngineSpec.index_cache_bits must be in [0, 64] (0 = the K cache's), got {icb!r}")

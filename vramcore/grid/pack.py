@@ -59,6 +59,10 @@ MODEL_FIELDS: tuple[str, ...] = (
     "state_ssm_elems",
     "state_ssm_fp32",
     "index_kv_elems",
+    "mm_item_features",
+    "mm_item_patches",
+    "mm_patch_hidden",
+    "mm_patch_inter",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -66,7 +70,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "allocator_reserve", "mem_fraction", "block_size", "max_num_batched_tokens", "max_num_seqs",
     "cuda_graph_bytes", "non_torch_bytes", "ctx_pad", "n_gpu_layers", "swa_full", "max_model_len",
     "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
-    "state_conv_offset", "state_conv_bits", "state_ssm_bits", "index_bits", "state_blocks",
+    "state_conv_offset", "state_conv_bits", "state_ssm_bits", "index_bits", "mm_limit", "state_blocks",
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
     "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base",
 )
@@ -87,6 +91,16 @@ def _state_fields(spec: ModelSpec) -> dict[str, float]:
     return {"n_state_layers": float(spec.n_state_layers), "state_conv_dim": float(rec.conv_dim),
             "state_conv_kernel": float(rec.conv_kernel), "state_ssm_elems": float(rec.ssm_elems),
             "state_ssm_fp32": float(rec.ssm_fp32)}
+
+
+def _vision_fields(spec: ModelSpec) -> dict[str, float]:
+    """Return the ``vc_model`` fields of a multimodal model's largest image (zeros for a text-only model)."""
+    v = spec.vision
+    if v is None:
+        return {"mm_item_features": 0.0, "mm_item_patches": 0.0, "mm_patch_hidden": 0.0, "mm_patch_inter": 0.0}
+    return {"mm_item_features": float(v.max_item_features), "mm_item_patches": float(v.max_item_patches),
+            "mm_patch_hidden": float(2 * v.hidden_size),
+            "mm_patch_inter": float((3 if v.mlp_gated else 2) * v.intermediate_size)}
 
 
 def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
@@ -155,6 +169,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "attn_kinds": float((spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)),
         **_state_fields(spec),
         "index_kv_elems": float(spec.index_head_dim or 0) if spec.has_indexer else 0.0,
+        **_vision_fields(spec),
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -224,6 +239,7 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
         "state_conv_bits": float(engine.state_conv_bits),
         "state_ssm_bits": float(engine.state_ssm_bits),
         "index_bits": float(engine.index_cache_bits),
+        "mm_limit": float(engine.limit_mm_per_prompt),
         "state_blocks": {"none": 1.0, "align": 2.0, "all": 0.0}[engine.mamba_cache_mode],
         **_train_engine_fields(engine),
     }

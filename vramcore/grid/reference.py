@@ -716,16 +716,59 @@ def _verdict(out: dict[str, Any], spec: ModelSpec, engine: EngineSpec, context: 
     out.update(reasons=why, fits=not why & BLOCKING, headroom_bytes=left if spare is None else min(left, spare))
 
 
+def _mm_profile_items(spec: ModelSpec, engine: EngineSpec, tokens: int, seqs: int) -> int:
+    """Largest images vLLM's profiling run feeds the encoder at once (vllm/multimodal/budget.py).
+
+    As many as the encoder budget, max(max_num_batched_tokens, one image's
+    embeddings), holds, at most max_num_seqs x the images one max_model_len
+    prompt takes (at most ``limit_mm_per_prompt``), at least one.
+    """
+    assert spec.vision is not None
+    toks = spec.vision.max_item_features
+    max_len = _max_model_len(spec, engine)
+    per_prompt = min(engine.limit_mm_per_prompt, max_len // toks) if max_len else engine.limit_mm_per_prompt
+    return max(1, min(max(tokens, toks) // toks, seqs * max(1, per_prompt)))
+
+
+def _mm_held_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: int, seqs: int) -> Fraction:
+    """Bytes of the profiled images' embeddings, held while the decoder's dummy pass runs."""
+    assert spec.vision is not None
+    items = _mm_profile_items(spec, engine, tokens, seqs)
+    return items * spec.vision.max_item_features * spec.hidden_size * _compute_bytes(dtype)
+
+
+def _mm_encoder_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: int, seqs: int,
+                      tp: int) -> Fraction:
+    """The vision encoder's peak over the profiled images on one TP rank.
+
+    Per patch: the residual and its normed copy at the encoder's width, and
+    the MLP's intermediate rows (3 gated, 2 otherwise) split over TP ranks --
+    a named assumption (:attr:`vramcore.VisionSpec.peak_elems_per_patch`).
+    """
+    v = spec.vision
+    assert v is not None
+    items = _mm_profile_items(spec, engine, tokens, seqs)
+    per_patch = 2 * v.hidden_size + Fraction((3 if v.mlp_gated else 2) * v.intermediate_size, tp)
+    return items * v.max_item_patches * per_patch * _compute_bytes(dtype)
+
+
 def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,
                 context: int, batch: int, gpu_bytes: int, gpu_name: str | None) -> dict[str, Any]:
     """Estimate under vLLM, SGLang or TensorRT-LLM: a block pool sized from a memory budget."""
     memory = Fraction(gpu_bytes)
     tokens, seqs, fraction, margin = _serving_settings(engine, gpu_bytes, gpu_name, tp, pp)
-    weights = _whole(_weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine))
+    text_only = engine.kind == "vllm" and engine.limit_mm_per_prompt == 0  # vLLM never builds the towers then
+    parts = _stored_part_bytes(spec, dtype)
+    if text_only:
+        parts = {**parts, "vision_tower": Fraction(0), "multimodal_projector": Fraction(0)}
+    weights = _whole(_split_parts(spec, parts, tp, pp) + _rope_cache_bytes(spec, dtype, engine))
     # profiling run: a forward over the token budget, or the sampler over one logits row per request
     forward = tokens * _peak_elems_per_token(spec, tp) * _compute_bytes(dtype)
     sampler = min(seqs, tokens) * spec.vocab_size * Fraction(engine.sampler_bytes_per_logit)
     profile = _whole(max(forward, sampler))
+    if engine.kind == "vllm" and spec.vision is not None and not text_only:
+        profile = _whole(max(profile + _mm_held_bytes(spec, dtype, engine, tokens, seqs),
+                             _mm_encoder_bytes(spec, dtype, engine, tokens, seqs, tp)))
     non_torch = engine.non_torch_bytes + (engine.nccl_bytes if tp * pp > 1 else 0)
     overhead = Fraction(engine.cuda_context_bytes + non_torch + engine.cuda_graph_bytes)
     budget = _kv_budget(engine, fraction, memory, weights, profile, non_torch)

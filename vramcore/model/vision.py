@@ -278,6 +278,65 @@ class VisionSpec:
                    num_heads=num_heads, intermediate_size=intermediate_size, patch_size=patch_size,
                    image_size=image_size, token_rule="fixed", tokens_per_image=tokens, merge_size=merge_size)
 
+    @property
+    def largest_image(self) -> tuple[int, int]:
+        """Width and height of the image that makes the most tokens (vLLM's profiling dummy).
+
+        The encoder's native size for ``"fixed"`` encoders, ``image_size`` squared for Pixtral, the largest
+        square within ``max_pixels`` for Qwen-VL, a full canvas of tiles for Llama-4
+        (vLLM ``get_image_size_with_most_features`` of each family).
+        """
+        if self.token_rule == "qwen_vl":
+            unit = self.patch_size * self.merge_size
+            side = math.isqrt(self.max_pixels) // unit * unit
+            return side, side
+        if self.token_rule == "tiles":
+            return self.image_size * self.max_tiles, self.image_size  # 1 x max_tiles tiles: the most tokens
+        return self.image_size, self.image_size
+
+    @property
+    def max_item_tokens(self) -> int:
+        """Context tokens of the largest image (:attr:`largest_image`), markers included."""
+        return self.image_tokens(*self.largest_image)
+
+    @property
+    def max_item_patches(self) -> int:
+        """Patches the encoder runs over for the largest image (every tile and the global view of Llama-4)."""
+        w, h = self.largest_image
+        if self.token_rule == "tiles":
+            rows, cols = _best_canvas(h, w, self.image_size, self.max_tiles)
+            tiles = rows * cols + (1 if rows * cols > 1 else 0)
+            return tiles * (self.image_size // self.patch_size) ** 2
+        if self.token_rule == "qwen_vl":
+            return (h // self.patch_size) * (w // self.patch_size)
+        side = -(-self.image_size // self.patch_size) if self.token_rule == "pixtral" else \
+            self.image_size // self.patch_size
+        return side * side
+
+    @property
+    def max_item_features(self) -> int:
+        """Embeddings the encoder hands the decoder for the largest image (the tokens without markers or breaks)."""
+        if self.token_rule == "fixed":
+            return self.tokens_per_image
+        if self.token_rule == "tiles":
+            w, h = self.largest_image
+            rows, cols = _best_canvas(h, w, self.image_size, self.max_tiles)
+            return (rows * cols + (1 if rows * cols > 1 else 0)) * self.tokens_per_image
+        return self.max_item_patches // (self.merge_size * self.merge_size)
+
+    @property
+    def mlp_gated(self) -> bool:
+        """The encoder's MLP is gated (gate, up, down projections)."""
+        return any(t.name.endswith("ffn_gate.weight") for t in self.tensors)
+
+    @property
+    def peak_elems_per_patch(self) -> int:
+        """Elements per patch alive at the encoder's peak: the residual and its normed copy, and the MLP's
+        intermediate rows (gate, up and their product for a gated MLP; fc1 and its activation otherwise), with
+        fused attention (no patch x patch scores).  A named assumption, not a measurement.
+        """
+        return 2 * self.hidden_size + (3 if self.mlp_gated else 2) * self.intermediate_size
+
     def to_dict(self) -> dict[str, Any]:
         """Return the geometry and counts (no tensor list), JSON-serialisable."""
         return {"kind": self.kind, "tower_params": self.tower_params, "projector_params": self.projector_params,

@@ -44,8 +44,14 @@ static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, vc
     (void)m;
 }
 
-static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, vc_plan *p)
+static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_dtype *d, vc_plan *p)
 {
+    if (m->mm_item_features > 0.0 && e->mm_limit > 0.0) {
+        p->mm_features = m->mm_item_features;
+        p->mm_enc_item = m->mm_item_patches * (m->mm_patch_hidden + m->mm_patch_inter / e->tp) * d->act_bytes;
+        p->mm_held_token = m->hidden * d->act_bytes;
+        p->mm_limit = e->mm_limit;
+    }
     if (m->n_state_layers > 0.0)
         vc_vllm_hybrid_plan(m, e, p);
     p->max_model_len = e->max_model_len > 0.0 ? e->max_model_len : m->max_context;
@@ -59,6 +65,17 @@ VC_INLINE void vc_vllm_gpu(const vc_plan *p, double context, double batch, doubl
 {
     vc_auto a = vc_paged_auto(p, large_gpu);
     vc_paged_profile(p, a, s);
+    if (p->mm_features > 0.0) {
+        /* multimodal models (vllm/v1/worker/gpu_model_runner.py, profile_run; vllm/multimodal/budget.py): the
+         * encoder runs over a batch of the largest image, as many as the encoder budget (max of
+         * max_num_batched_tokens and one item's embeddings) holds, at most max_num_seqs x the images a
+         * max_model_len prompt takes; its outputs stay while the decoder's dummy pass runs */
+        double toks = p->mm_features;
+        double per_prompt = p->max_model_len > 0.0 ? vc_min(p->mm_limit, vc_floor(p->max_model_len / toks))
+                                                   : p->mm_limit;
+        double items = vc_max(1.0, vc_min(vc_floor(vc_max(a.ubatch, toks) / toks), a.seqs * vc_max(1.0, per_prompt)));
+        s->act = vc_whole(vc_max(s->act + items * toks * p->mm_held_token, items * p->mm_enc_item));
+    }
     double budget = a.fraction * gpu_bytes - p->weights - s->act - p->non_torch
                     - (p->graphs_in_budget != 0.0 ? p->cuda_graph : 0.0);
     vc_paged_finish(p, a, budget, context, batch, 1, r, s);
