@@ -739,7 +739,7 @@ def _mm_held_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: in
 
 def _mm_encoder_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: int, seqs: int,
                       tp: int) -> Fraction:
-    """The vision encoder's peak over the profiled images on one TP rank.
+    """Return the vision encoder's peak bytes over the profiled images on one TP rank.
 
     Per patch: the residual and its normed copy at the encoder's width, and
     the MLP's intermediate rows (3 gated, 2 otherwise) split over TP ranks --

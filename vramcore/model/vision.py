@@ -331,9 +331,11 @@ class VisionSpec:
 
     @property
     def peak_elems_per_patch(self) -> int:
-        """Elements per patch alive at the encoder's peak: the residual and its normed copy, and the MLP's
-        intermediate rows (gate, up and their product for a gated MLP; fc1 and its activation otherwise), with
-        fused attention (no patch x patch scores).  A named assumption, not a measurement.
+        """Elements per patch alive at the encoder's peak (a named assumption, not a measurement).
+
+        The residual and its normed copy, and the MLP's intermediate rows (gate,
+        up and their product for a gated MLP; fc1 and its activation otherwise),
+        with fused attention (no patch x patch scores).
         """
         return 2 * self.hidden_size + (3 if self.mlp_gated else 2) * self.intermediate_size
 
