@@ -26,7 +26,7 @@ from vramcore._errors import UnknownModelWarning
 from vramcore.model.hf._reader import Fields, Reader, load_hf_config
 from vramcore.model.hf.quantization import format_from_quantization_config
 
-__all__ = ["SUPPORTED_MODEL_TYPES", "load_hf_config", "read_hf_config"]
+__all__ = ["REFUSED_MODEL_TYPES", "SUPPORTED_MODEL_TYPES", "load_hf_config", "read_hf_config"]
 
 _NOT_FAMILIES = frozenset({"quantization"})
 
@@ -34,7 +34,7 @@ _NOT_FAMILIES = frozenset({"quantization"})
 @cache
 def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[str, Any]],
                          dict[str, Callable[[Reader, Fields], Fields]]]:
-    """Collect ``READERS``, ``DEFAULTS`` and ``TOWERS`` of every family module of this package."""
+    """Collect ``READERS`` (``REFUSED`` too), ``DEFAULTS`` and ``TOWERS`` of every family module of this package."""
     readers: dict[str, Callable[[Reader], Fields]] = {}
     defaults: dict[str, dict[str, Any]] = {}
     towers: dict[str, Callable[[Reader, Fields], Fields]] = {}
@@ -42,7 +42,7 @@ def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[s
         if info.name.startswith("_") or info.name in _NOT_FAMILIES:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
-        for model_type, reader in module.READERS.items():
+        for model_type, reader in (*module.READERS.items(), *getattr(module, "REFUSED", {}).items()):
             if model_type in readers:
                 raise RuntimeError(f"model_type {model_type!r} is read by two family modules")
             readers[model_type] = reader
@@ -51,8 +51,22 @@ def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[s
     return readers, defaults, towers
 
 
-#: The ``model_type`` values :meth:`vramcore.ModelSpec.from_hf_config` reads.
-SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(sorted(_registry()[0].keys() | _registry()[2].keys()))
+@cache
+def _refused() -> frozenset[str]:
+    """Return the model types a family module reads only to refuse them with the reason (``REFUSED``)."""
+    out: set[str] = set()
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_") and info.name not in _NOT_FAMILIES:
+            out |= set(getattr(importlib.import_module(f"{__name__}.{info.name}"), "REFUSED", {}))
+    return frozenset(out)
+
+
+#: The ``model_type`` values :meth:`vramcore.ModelSpec.from_hf_config` reads (refused families left out:
+#: :data:`REFUSED_MODEL_TYPES`).
+SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(sorted((_registry()[0].keys() | _registry()[2].keys()) - _refused()))
+
+#: Model types refused with the reason a ModelSpec cannot count them yet (Nemotron-H, Falcon-H1, Jamba).
+REFUSED_MODEL_TYPES: tuple[str, ...] = tuple(sorted(_refused()))
 
 
 def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str | None = None) -> Fields:

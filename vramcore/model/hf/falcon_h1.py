@@ -28,4 +28,7 @@ def read_falcon_h1(r: Reader) -> Fields:
         "one token mixer. A ModelSpec would need a layer kind with both")
 
 
-READERS = {"falcon_h1": read_falcon_h1}
+#: Read only to be refused with the reason: not in :data:`vramcore.SUPPORTED_MODEL_TYPES`.
+REFUSED = {"falcon_h1": read_falcon_h1}
+
+READERS: dict[str, object] = {}

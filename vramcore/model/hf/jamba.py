@@ -34,4 +34,7 @@ def read_jamba(r: Reader) -> Fields:
         "fits a ModelSpec; a mamba1 recurrent mixer kind would make it readable")
 
 
-READERS = {"jamba": read_jamba}
+#: Read only to be refused with the reason: not in :data:`vramcore.SUPPORTED_MODEL_TYPES`.
+REFUSED = {"jamba": read_jamba}
+
+READERS: dict[str, object] = {}

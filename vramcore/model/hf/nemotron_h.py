@@ -33,4 +33,7 @@ def read_nemotron_h(r: Reader) -> Fields:
         "that MLP kind")
 
 
-READERS = {"nemotron_h": read_nemotron_h}
+#: Read only to be refused with the reason: not in :data:`vramcore.SUPPORTED_MODEL_TYPES`.
+REFUSED = {"nemotron_h": read_nemotron_h}
+
+READERS: dict[str, object] = {}
