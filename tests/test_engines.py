@@ -167,10 +167,18 @@ def _fits(spec: ModelSpec, engine: str, context: int, batch: int, gpu: GPUSpec) 
     return bool(vramcore.estimate(spec, context=context, batch=batch, gpu=gpu, engine=engine).fits)
 
 
+def _trainable(spec: ModelSpec, engine: str) -> ModelSpec:
+    """`spec`, its recurrent layers made attention layers under a training engine (which refuses them)."""
+    if vramcore.get_engine(engine).kind == "train" and spec.recurrent is not None:
+        return spec.replace(layer_types=None)
+    return spec
+
+
 @settings(max_examples=30)
 @given(spec=st.from_type(ModelSpec), engine=st.sampled_from(ENGINES), batch=st.integers(1, 64),
        gib=st.integers(1, 200))
 def test_max_context_is_exact(spec: ModelSpec, engine: str, batch: int, gib: int) -> None:
+    spec = _trainable(spec, engine)
     gpu = GPUSpec(name="g", vendor="x", memory_total_bytes=gib * 2**30)
     c = int(vramcore.max_context(spec, "bf16", batch, gpu, engine=engine).values[0, 0, 0, 0])
     cap = spec.max_context or 2**53
@@ -185,6 +193,7 @@ def test_max_context_is_exact(spec: ModelSpec, engine: str, batch: int, gib: int
 @given(spec=st.from_type(ModelSpec), engine=st.sampled_from(ENGINES), context=st.integers(1, 2**17),
        gib=st.integers(1, 200))
 def test_max_batch_is_exact(spec: ModelSpec, engine: str, context: int, gib: int) -> None:
+    spec = _trainable(spec, engine)
     gpu = GPUSpec(name="g", vendor="x", memory_total_bytes=gib * 2**30)
     b = int(vramcore.max_batch(spec, "bf16", context, gpu, engine=engine).values[0, 0, 0, 0])
     if b > 0:

@@ -301,7 +301,6 @@ def test_bamba_defaults_are_the_config_class_defaults() -> None:
 @pytest.mark.parametrize(("model_type", "reason"), [
     ("nemotron_h", r"Nemotron-H.*one of a Mamba2 mixer, attention, an MLP or an MoE.*mixer-only and MLP-only"),
     ("falcon_h1", r"Falcon-H1.*attention and a Mamba2 mixer in parallel.*one token mixer"),
-    ("jamba", r"Jamba.*Mamba1 mixers.*Mamba2 and gated DeltaNet mixers only"),
 ])
 def test_hybrids_that_do_not_fit_are_refused_with_the_reason(model_type: str, reason: str) -> None:
     cfg = {"model_type": model_type, "num_hidden_layers": 4, "hidden_size": 64, "num_attention_heads": 4,

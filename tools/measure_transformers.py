@@ -326,6 +326,9 @@ def small_copy(full: transformers.PreTrainedConfig) -> transformers.PreTrainedCo
         d["num_hidden_layers"] = len(d["layer_types"])
     else:
         d["num_hidden_layers"] = 2
+    if d.get("attn_layer_period"):  # Jamba places attention by period and offset: a Mamba1 layer, then attention
+        d.update(attn_layer_period=2, attn_layer_offset=1, expert_layer_period=2, expert_layer_offset=1,
+                 num_hidden_layers=2)
     if d.get("attn_layer_indices"):  # Bamba names its attention layers by index: a Mamba2 layer, then attention
         d["attn_layer_indices"] = [1]
         d["num_hidden_layers"] = 2

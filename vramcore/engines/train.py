@@ -73,6 +73,7 @@ from vramcore.storage.dtypes import DType
 from vramcore.storage.resolve import format_family, get_dtype, resolve_auto
 
 __all__ = ["ENGINE", "METHODS", "OPTIMIZERS", "PRECISIONS", "LoraModule", "adapted_modules", "adapter_activation_bytes",
+           "check_trainable",
            "largest_layer_matrix", "largest_module", "lora_modules", "optimizer_bytes_by_part",
            "optimizer_state_bytes", "state_widths", "trainable_by_part", "training_base", "weight_bytes_by_part"]
 
@@ -147,6 +148,7 @@ _MIXER_LINEAR_NAMES = {
                        "ssm_in_qkv": "in_proj_qkv", "ssm_in_z": "in_proj_z", "ssm_in_b": "in_proj_b",
                        "ssm_in_a": "in_proj_a"},
     "mamba2": {"ssm_in": "in_proj", "ssm_out": "out_proj"},
+    "mamba1": {"ssm_in": "in_proj", "ssm_x": "x_proj", "ssm_dt": "dt_proj", "ssm_out": "out_proj"},
 }
 
 
@@ -491,6 +493,21 @@ def largest_layer_matrix(spec: ModelSpec) -> int:
     sizes = [t.numel // (t.shape[0] if len(t.shape) == 3 else 1) for t in list_tensors(spec)
              if t.layer is not None and t.is_matrix]
     return max(sizes, default=0)
+
+
+def check_trainable(spec: ModelSpec) -> None:
+    """Refuse a training estimate the formulas cannot make honestly.
+
+    Raises
+    ------
+    ValueError
+        `spec` has recurrent layers: what a gated DeltaNet or Mamba layer saves
+        for backward (its chunked scan's intermediates) is not modelled yet.
+    """
+    if spec.recurrent is not None:
+        raise ValueError(f"training {spec.name!r}: the activations a {spec.recurrent.kind} layer saves for backward "
+                         "are not modelled yet, so hybrid recurrent models have no training estimate (inference "
+                         "engines estimate them)")
 
 
 def training_base(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[DType, bool]:

@@ -267,6 +267,7 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
     """Return the ``vc_train`` row of `spec` trained from `dtype` under `engine` (zeros for inference engines)."""
     if engine.kind != "train":
         return [0.0] * len(TRAIN_FIELDS)
+    _train.check_trainable(spec)
     if engine.method != "full":       # unknown target names, a rank above a module's width: said here
         _train.adapted_modules(spec, engine.lora_targets, engine.lora_rank)
     if engine.zero >= 1 and engine.dp == 1:

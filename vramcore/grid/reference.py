@@ -1058,6 +1058,8 @@ def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: 
     """Estimate a training step: model states sharded by ZeRO stage, activations saved for backward."""
     from vramcore.engines import train as rules  # the per-tensor rules (peft, optimizers), not formulas
 
+    rules.check_trainable(spec)
+
     base, trains = rules.training_base(spec, dtype, engine)
     trainable = {p: Fraction(n) for p, n in rules.trainable_by_part(spec, engine).items()}
     grad, fp32_grad, master_width, _ = (Fraction(x) for x in rules.state_widths(engine))

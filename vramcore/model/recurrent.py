@@ -24,10 +24,10 @@ import numbers
 from dataclasses import dataclass
 from math import prod
 
-__all__ = ["STATE_KINDS", "MixerTensor", "StateSpec", "gated_deltanet", "mamba2"]
+__all__ = ["STATE_KINDS", "MixerTensor", "StateSpec", "gated_deltanet", "mamba1", "mamba2"]
 
 #: Recurrent mixer kinds, and the ``layer_types`` entry of the layers that use each.
-STATE_KINDS: dict[str, str] = {"gated_deltanet": "linear_attention", "mamba2": "mamba"}
+STATE_KINDS: dict[str, str] = {"gated_deltanet": "linear_attention", "mamba2": "mamba", "mamba1": "mamba"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +208,40 @@ def mamba2(*, hidden: int, heads: int, head_dim: int, state_size: int, groups: i
         tensors.append(MixerTensor("ssm_out.bias", (hidden,), "param"))
     return StateSpec(kind="mamba2", tensors=tuple(tensors), conv_dim=conv_dim, conv_kernel=conv_kernel,
                      state_heads=heads, state_rows=head_dim, state_cols=state_size)
+
+
+def mamba1(*, hidden: int, inner: int, state_size: int, conv_kernel: int, dt_rank: int, conv_bias: bool = True,
+           proj_bias: bool = False, dt_norms: bool = True) -> StateSpec:
+    """Return a Mamba1 mixer (transformers ``JambaMambaMixer``).
+
+    ``in_proj`` (hidden -> 2 x inner), a depthwise ``conv1d`` over the inner
+    width (with bias unless `conv_bias` is false), ``x_proj`` (inner -> dt rank
+    + 2 x state), ``dt_proj`` (dt rank -> inner, biased), ``A_log`` (inner x
+    state), ``D`` (inner), ``out_proj`` (inner -> hidden; biases on both
+    projections when `proj_bias`) and, with `dt_norms` (Jamba), RMSNorms over
+    the dt rank and over B and C.  The state is the inner width x state per
+    sequence.
+
+    Examples
+    --------
+    >>> s = mamba1(hidden=4096, inner=8192, state_size=16, conv_kernel=4, dt_rank=256)
+    >>> s.ssm_elems, s.conv_dim, s.norm_params
+    (131072, 8192, 288)
+    """
+    tensors = [_linear("ssm_in", 2 * inner, hidden)]
+    if proj_bias:
+        tensors.append(MixerTensor("ssm_in.bias", (2 * inner,), "param"))
+    tensors.append(MixerTensor("ssm_conv1d.weight", (inner, 1, conv_kernel), "conv"))
+    if conv_bias:
+        tensors.append(MixerTensor("ssm_conv1d.bias", (inner,), "param"))
+    tensors += [_linear("ssm_x", dt_rank + 2 * state_size, inner), _linear("ssm_dt", inner, dt_rank),
+                MixerTensor("ssm_dt.bias", (inner,), "param"), MixerTensor("ssm_a", (inner, state_size), "param"),
+                MixerTensor("ssm_d", (inner,), "param"), _linear("ssm_out", hidden, inner)]
+    if proj_bias:
+        tensors.append(MixerTensor("ssm_out.bias", (hidden,), "param"))
+    if dt_norms:
+        tensors += [MixerTensor("ssm_dt_norm.weight", (dt_rank,), "norm"),
+                    MixerTensor("ssm_b_norm.weight", (state_size,), "norm"),
+                    MixerTensor("ssm_c_norm.weight", (state_size,), "norm")]
+    return StateSpec(kind="mamba1", tensors=tuple(tensors), conv_dim=inner, conv_kernel=conv_kernel,
+                     state_heads=inner, state_rows=1, state_cols=state_size)

@@ -32,16 +32,19 @@ static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, vc
     } else {
         p->page = p->state_page;                    /* no attention layer: the state page alone */
     }
-    double lo = state_share, hi = state_share;
-    if (p->full_share > 0.0) { lo = vc_min(lo, p->full_share); hi = vc_max(hi, p->full_share); }
-    if (p->sliding_share > 0.0) { lo = vc_min(lo, p->sliding_share); hi = vc_max(hi, p->sliding_share); }
-    p->group_size = hi < 1.5 * lo ? hi : lo;
-    p->full_groups = p->full_share > 0.0 ? vc_ceil(p->full_share / p->group_size) : 0.0;
-    p->sliding_groups = p->sliding_share > 0.0 ? vc_ceil(p->sliding_share / p->group_size) : 0.0;
-    p->state_groups = vc_ceil(state_share / p->group_size);
+    /* the groups from the whole layer counts (every kind's share of a pipeline stage has the same factor:
+     * the ratios stay exact integers' ratios, with no float noise under the ceilings) */
+    double nf = m->n_full_layers, ns = m->n_sliding_layers, nr = m->n_state_layers;
+    double lo = nr, hi = nr;
+    if (nf > 0.0) { lo = vc_min(lo, nf); hi = vc_max(hi, nf); }
+    if (ns > 0.0) { lo = vc_min(lo, ns); hi = vc_max(hi, ns); }
+    double g = hi < 1.5 * lo ? hi : lo;
+    p->full_groups = nf > 0.0 ? vc_ceil(nf / g) : 0.0;
+    p->sliding_groups = ns > 0.0 ? vc_ceil(ns / g) : 0.0;
+    p->state_groups = vc_ceil(nr / g);
+    p->group_size = g * (state_share / nr);     /* the group's layers on this GPU */
     p->state_blocks = e->state_blocks;
     p->unit_frac = vc_is_frac(p->page * p->group_size);
-    (void)m;
 }
 
 static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_dtype *d, vc_plan *p)

@@ -1,40 +1,55 @@
-"""Jamba (``jamba``): refused, with the reason; its recurrent layers are Mamba1, which vramcore has no mixer for.
-
-Jamba's layer plan fits a :class:`~vramcore.ModelSpec` (an attention or Mamba
-mixer and a dense or MoE MLP per layer, from ``attn_layer_period`` /
-``attn_layer_offset`` and ``expert_layer_period`` / ``expert_layer_offset``),
-but its mixer is Mamba1 (transformers ``JambaMambaMixer``: ``in_proj`` to two
-inner widths, ``x_proj`` to ``dt_rank + 2 x state``, ``dt_proj``, ``A_log`` of
-inner x state, ``D`` per channel, RMSNorms on dt, B and C; a recurrent state
-of inner x state per sequence), and :mod:`vramcore.model.recurrent` describes
-Mamba2 and gated DeltaNet only.  A ``mamba1`` StateSpec kind, with its LoRA
-module names beside the Mamba2 ones (``vramcore/engines/train.py``), would
-make it readable; until then it is refused rather than read as a Llama.
-"""
+"""Jamba (``jamba``): Mamba1 layers with an attention layer every ``attn_layer_period``, MoE every other layer."""
 
 from __future__ import annotations
 
-from vramcore.model.hf._reader import Fields, Reader
+from vramcore.model.hf._reader import Fields, Reader, common_fields
 
 __all__ = ["read_jamba"]
 
 
 def read_jamba(r: Reader) -> Fields:
-    """Refuse a ``jamba`` config with the reason (see the module docstring).
+    """Fields of a ``jamba`` config (transformers ``configuration_jamba.py`` / ``modeling_jamba.py``).
 
-    Raises
-    ------
-    ValueError
-        Always.
+    Layer ``i`` attends when ``i % attn_layer_period == attn_layer_offset``
+    (no biases, no position embedding), else it is a Mamba1 mixer
+    (``JambaMambaMixer``: inner = ``mamba_expand x hidden``, ``mamba_d_state``,
+    ``mamba_d_conv``, ``mamba_dt_rank`` (``"auto"``: ceil(hidden / 16)), RMSNorms
+    on dt, B and C); its MLP is an MoE of ``num_experts`` (top
+    ``num_experts_per_tok``) when ``i % expert_layer_period ==
+    expert_layer_offset``, else dense.
     """
-    raise ValueError(
-        f"model_type {r.model_type!r} (Jamba) is not supported yet: its recurrent layers are Mamba1 mixers (x_proj, "
-        "dt_proj, A of inner x state, D per channel, dt/B/C norms; a state of inner x state per sequence), and "
-        "vramcore describes Mamba2 and gated DeltaNet mixers only. Its attention / Mamba and dense / MoE interleave "
-        "fits a ModelSpec; a mamba1 recurrent mixer kind would make it readable")
+    from vramcore.model.recurrent import mamba1  # loaded with the first model that has one
+
+    out = common_fields(r, tie_default=False)
+    n, h = out["num_layers"], out["hidden_size"]
+    period, offset = r.int("attn_layer_period", 8, minimum=1), r.int("attn_layer_offset", 4)
+    e_period, e_offset = r.int("expert_layer_period", 2, minimum=1), r.int("expert_layer_offset", 1)
+    experts = r.int("num_experts", 16)
+    expand = r.int("mamba_expand", 2, minimum=1)
+    rank_raw = r.cfg.get("mamba_dt_rank", "auto")
+    dt_rank = -(-h // 16) if rank_raw == "auto" else r.int("mamba_dt_rank", minimum=1)
+    state = mamba1(hidden=h, inner=expand * h, state_size=r.int("mamba_d_state", 16, minimum=1),
+                   conv_kernel=r.int("mamba_d_conv", 4, minimum=1), dt_rank=dt_rank,
+                   conv_bias=r.bool("mamba_conv_bias", True), proj_bias=r.bool("mamba_proj_bias", False))
+    out.update(
+        layer_types=tuple("full_attention" if i % period == offset else "mamba" for i in range(n)),
+        recurrent=state,
+        num_experts=experts,
+        experts_per_token=r.int("num_experts_per_tok", 2) if experts else 0,
+        moe_intermediate_size=out["intermediate_size"] if experts else None,
+        mlp_layer_types=tuple("moe" if experts and i % e_period == e_offset else "dense" for i in range(n)),
+    )
+    if "mamba" not in out["layer_types"]:
+        out["recurrent"] = None
+    return out
 
 
-#: Read only to be refused with the reason: not in :data:`vramcore.SUPPORTED_MODEL_TYPES`.
-REFUSED = {"jamba": read_jamba}
+READERS = {"jamba": read_jamba}
 
-READERS: dict[str, object] = {}
+# JambaConfig defaults (transformers configuration_jamba.py): Jamba-v0.1
+DEFAULTS = {
+    "jamba": {
+        "vocab_size": 65536, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 262144,
+    },
+}
