@@ -27,7 +27,6 @@ import vramcore.grid.pack as _pack
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec, loads_format, needs_fp8_hardware
-from vramcore.engines.train import training_base, weight_bytes_by_part
 from vramcore.grid.record import GPU_REASONS, REASONS, Estimate, reason_names
 from vramcore.grid.resolve import gpu_memory_bytes, prepare_engines, resolve_gpu, resolve_model
 from vramcore.grid.validation import MAX_COUNT, positive_int
@@ -61,6 +60,8 @@ def format_blocked_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> bo
     the training methods train from what :func:`vramcore.engines.train.training_base` allows.
     """
     if engine.kind == "train":
+        from vramcore.engines.train import training_base  # the training rules load with the first training engine
+
         return not training_base(spec, dtype, engine)[1]
     return not loads_format(engine, format_family(dtype, spec))
 
@@ -81,6 +82,8 @@ def fp8_blocked_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engi
 def result_dtype_name(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> str:
     """Return the weight format an Estimate names: ``"auto"`` resolved; under training, the dtype trained in."""
     if engine.kind == "train":
+        from vramcore.engines.train import training_base
+
         return training_base(spec, dtype, engine)[0].name
     return resolve_auto(spec).name if dtype.name == "auto" else dtype.name
 
@@ -88,6 +91,8 @@ def result_dtype_name(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> str:
 def result_weights_by_part(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> dict[str, float]:
     """Return the whole model's stored weight bytes by part, as an Estimate reports them."""
     if engine.kind == "train":
+        from vramcore.engines.train import weight_bytes_by_part
+
         return weight_bytes_by_part(spec, dtype, engine)
     parts = dtype.weight_bytes_by_part(spec)
     return {p: float(parts[p]) for p in PARTS}

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import vramcore.engines.train as _train
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec
@@ -23,6 +22,13 @@ from vramcore.storage.kv import kv_bits
 
 if TYPE_CHECKING:
     import numpy as np
+
+def _train() -> Any:
+    """Return the training rules (vramcore.engines.train), imported with the first training engine (~4 ms)."""
+    import vramcore.engines.train as rules
+
+    return rules
+
 
 MODEL_FIELDS: tuple[str, ...] = (
     "n_full_layers",
@@ -250,7 +256,7 @@ def _train_engine_fields(engine: EngineSpec) -> dict[str, float]:
     """Return the training fields of the ``vc_engine`` row (zeros for the inference engines)."""
     if engine.kind != "train":
         return dict.fromkeys(ENGINE_FIELDS[ENGINE_FIELDS.index("grad_bytes"):], 0.0)
-    grad, fp32_part, master, _ = _train.state_widths(engine)
+    grad, fp32_part, master, _ = _train().state_widths(engine)
     return {
         "grad_bytes": grad, "fp32_grad_bytes": fp32_part, "master_bytes": master, "zero": float(engine.zero),
         "dp": float(engine.dp), "offload_optimizer": float(engine.offload_optimizer),
@@ -267,9 +273,9 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
     """Return the ``vc_train`` row of `spec` trained from `dtype` under `engine` (zeros for inference engines)."""
     if engine.kind != "train":
         return [0.0] * len(TRAIN_FIELDS)
-    _train.check_trainable(spec)
+    _train().check_trainable(spec)
     if engine.method != "full":       # unknown target names, a rank above a module's width: said here
-        _train.adapted_modules(spec, engine.lora_targets, engine.lora_rank)
+        _train().adapted_modules(spec, engine.lora_targets, engine.lora_rank)
     if engine.zero >= 1 and engine.dp == 1:
         warnings.warn(f"engine {engine.name!r}: ZeRO-{engine.zero} with dp=1 shards over one GPU, which saves "
                       "nothing; set dp to the data-parallel degree", VramcoreWarning, stacklevel=5)
@@ -280,16 +286,16 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
 def _train_row(spec_key: Any, dtype_key: Any, engine_key: Any) -> tuple[float, ...]:
     """Compute the row per tensor; cached per (spec, dtype, engine) object (vramcore._identity)."""
     spec, dtype, engine = unkey(spec_key), unkey(dtype_key), unkey(engine_key)
-    base = _train.training_base(spec, dtype, engine)[0]
-    weights = _train.weight_bytes_by_part(spec, dtype, engine)
-    trainable = _train.trainable_by_part(spec, engine)
-    grad = _train.state_widths(engine)[0]
-    optim = _train.optimizer_bytes_by_part(spec, engine)
-    largest = _train.largest_module(spec)
+    base = _train().training_base(spec, dtype, engine)[0]
+    weights = _train().weight_bytes_by_part(spec, dtype, engine)
+    trainable = _train().trainable_by_part(spec, engine)
+    grad = _train().state_widths(engine)[0]
+    optim = _train().optimizer_bytes_by_part(spec, engine)
+    largest = _train().largest_module(spec)
     per_elem = sum(base.weight_bytes_by_part(spec).values()) / max(1, spec.param_count)
     act = TRAIN_PRECISIONS[engine.precision][0]
-    dequant = float(_train.largest_layer_matrix(spec) * act) if engine.method == "qlora" else 0.0
-    adapter = _train.adapter_activation_bytes(spec, engine)
+    dequant = float(_train().largest_layer_matrix(spec) * act) if engine.method == "qlora" else 0.0
+    adapter = _train().adapter_activation_bytes(spec, engine)
     scalars = {
         "gather_bytes": largest * (per_elem if engine.method != "full" else TRAIN_PRECISIONS[engine.precision][0]),
         "gather_grad_bytes": float(largest * grad) if engine.method == "full" else 0.0,
