@@ -243,10 +243,11 @@ def _llamacpp_uneven_offload(spec: ModelSpec, engine: EngineSpec) -> bool:
     n = min(max(engine.n_gpu_layers - 1, 0), n_layers)
     if engine.n_gpu_layers < 0 or n in (0, n_layers):
         return False
-    for kinds, kind in ((spec.layer_types, "full_attention"), (spec.mlp_layer_types, "moe")):
+    for kinds in (spec.layer_types, spec.mlp_layer_types):  # every kind: full, sliding, chunked, recurrent; MLPs
         assert kinds is not None
-        if kinds[n_layers - n:].count(kind) * n_layers != kinds.count(kind) * n:
-            return True
+        for kind in set(kinds):
+            if kinds[n_layers - n:].count(kind) * n_layers != kinds.count(kind) * n:
+                return True
     return False
 
 
