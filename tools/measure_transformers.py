@@ -33,8 +33,10 @@ What is measured
 ----------------
 ``params``
     The model is built with ``AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)``
-    on the ``meta`` device. For a multimodal config (one with a ``text_config``, such as
-    gemma3) the text model is built from the text config with its CausalLM class.
+    on the ``meta`` device. A multimodal config (one with a ``text_config``, such as gemma3) is
+    built whole with ``AutoModelForImageTextToText``: its vision tower and projector count as
+    ``vision_tower`` and ``multimodal_projector`` (by the parameter name prefixes
+    ``VISION_PREFIXES`` / ``PROJECTOR_PREFIXES``).
     ``total`` sums ``named_parameters()``, which yields a tied tensor once.
 
     ``by_category`` splits that total by parameter name; empty categories are left out:
