@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from vramcore.model.hf._reader import Fields, Reader, common_fields, config_layer_types
+from vramcore.model.hf._reader import Fields, Reader, common_fields
+from vramcore.model.hf.qwen3_next import deltanet_layer_types, deltanet_mixer
 from vramcore.model.hf.vision_towers import _sub
 
 
@@ -17,24 +18,10 @@ def read_qwen3_5_text(r: Reader) -> Fields:
     ``mamba_ssm_dtype`` of ``"float32"`` asks the serving engines for an fp32
     recurrent state.
     """
-    from vramcore.model.recurrent import gated_deltanet  # loaded with the first model that has one
-
     out = common_fields(r, tie_default=False)
-    n = out["num_layers"]
-    types = config_layer_types(r, n)
-    if types is None:
-        interval = r.int("full_attention_interval", 4, minimum=1)
-        types = tuple("full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(n))
-    unknown = sorted(set(types) - {"full_attention", "linear_attention"})
-    if unknown:
-        raise ValueError(f"config field 'layer_types' of a {r.model_type} model may hold full_attention and "
-                         f"linear_attention layers, got {unknown}")
+    types = deltanet_layer_types(r, out["num_layers"])
     bias = r.bool("attention_bias", False)
-    state = gated_deltanet(hidden=out["hidden_size"], key_heads=r.int("linear_num_key_heads", minimum=1),
-                           value_heads=r.int("linear_num_value_heads", minimum=1),
-                           key_dim=r.int("linear_key_head_dim", minimum=1),
-                           value_dim=r.int("linear_value_head_dim", minimum=1),
-                           conv_kernel=r.int("linear_conv_kernel_dim", minimum=1), split=True)
+    state = deltanet_mixer(r, out["hidden_size"], split=True)
     ssm_dtype = r.cfg.get("mamba_ssm_dtype")
     if ssm_dtype is not None and not isinstance(ssm_dtype, str):
         raise ValueError(f"config field 'mamba_ssm_dtype' must be a dtype name, got {ssm_dtype!r}")

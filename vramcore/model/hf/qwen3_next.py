@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vramcore.model.hf._reader import Fields, Reader, config_layer_types
 from vramcore.model.hf.qwen import read_qwen3_moe
 
@@ -15,31 +17,44 @@ def read_qwen3_next(r: Reader) -> Fields:
     MoE layers add one shared expert of ``shared_expert_intermediate_size``
     and its ``hidden -> 1`` gate.
     """
-    from vramcore.model.recurrent import gated_deltanet  # loaded with the first model that has one
-
     out = read_qwen3_moe(r)
-    n = out["num_layers"]
+    out.update(
+        layer_types=deltanet_layer_types(r, out["num_layers"]),
+        attn_output_gate=True,
+        shared_expert_intermediate_size=r.int("shared_expert_intermediate_size", 0),
+        shared_expert_gate=r.int("shared_expert_intermediate_size", 0) > 0,
+        recurrent=deltanet_mixer(r, out["hidden_size"]),
+    )
+    out.pop("sliding_window", None)
+    return out
+
+
+def deltanet_layer_types(r: Reader, n: int) -> tuple[str, ...]:
+    """Return the layer kinds of a gated-DeltaNet hybrid.
+
+    The config's ``layer_types``, else every ``full_attention_interval``-th
+    layer (default 4) full attention and the others ``linear_attention``.
+    """
     types = config_layer_types(r, n)
     if types is None:
         interval = r.int("full_attention_interval", 4, minimum=1)
         types = tuple("full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(n))
     unknown = sorted(set(types) - {"full_attention", "linear_attention"})
     if unknown:
-        raise ValueError(f"config field 'layer_types' of a qwen3_next model may hold full_attention and "
+        raise ValueError(f"config field 'layer_types' of a {r.model_type} model may hold full_attention and "
                          f"linear_attention layers, got {unknown}")
-    out.update(
-        layer_types=types,
-        attn_output_gate=True,
-        shared_expert_intermediate_size=r.int("shared_expert_intermediate_size", 0),
-        shared_expert_gate=r.int("shared_expert_intermediate_size", 0) > 0,
-        recurrent=gated_deltanet(hidden=out["hidden_size"], key_heads=r.int("linear_num_key_heads", minimum=1),
-                                 value_heads=r.int("linear_num_value_heads", minimum=1),
-                                 key_dim=r.int("linear_key_head_dim", minimum=1),
-                                 value_dim=r.int("linear_value_head_dim", minimum=1),
-                                 conv_kernel=r.int("linear_conv_kernel_dim", minimum=1)),
-    )
-    out.pop("sliding_window", None)
-    return out
+    return types
+
+
+def deltanet_mixer(r: Reader, hidden: int, split: bool = False) -> Any:
+    """Return the gated-DeltaNet mixer the config's ``linear_*`` fields describe (a StateSpec)."""
+    from vramcore.model.recurrent import gated_deltanet  # loaded with the first model that has one
+
+    return gated_deltanet(hidden=hidden, key_heads=r.int("linear_num_key_heads", minimum=1),
+                          value_heads=r.int("linear_num_value_heads", minimum=1),
+                          key_dim=r.int("linear_key_head_dim", minimum=1),
+                          value_dim=r.int("linear_value_head_dim", minimum=1),
+                          conv_kernel=r.int("linear_conv_kernel_dim", minimum=1), split=split)
 
 
 READERS = {"qwen3_next": read_qwen3_next}
