@@ -205,6 +205,12 @@ class Estimate:
         return asdict(self)
 
     @property
+    def _states_in_cache(self) -> bool:
+        """True when the recurrent states are pages of the KV pool (vLLM): the total does not add them again."""
+        parts = self.weights_bytes + self.kv_cache_bytes + self.activation_bytes + self.overhead_bytes
+        return abs(self.total_bytes - parts) < abs(self.total_bytes - parts - self.state_bytes)
+
+    @property
     def total_gib(self) -> float:
         """Total in GiB (2**30 bytes)."""
         return self.total_bytes / GiB
@@ -229,12 +235,14 @@ class Estimate:
             rows = [
                 ("weights", self.weights_bytes),
                 ("KV cache", self.kv_cache_bytes),
-                *([("states", self.state_bytes)] if self.state_bytes else []),
+                *([("states", self.state_bytes)] if self.state_bytes and not self._states_in_cache else []),
                 ("activations", self.activation_bytes),
                 ("overhead", self.overhead_bytes),
                 ("total", self.total_bytes),
             ]
         lines = [head] + [f"  {name:<12}{gib(v)}" for name, v in rows]
+        if self.state_bytes and self._states_in_cache and not training:  # vLLM pages the states in its pool
+            lines.insert(3, f"    of which {self.state_bytes / GiB:.2f} GiB the sequences' recurrent states")
         if training:
             share = f" ({self.trainable_params / self.param_count:.2%} of {self.param_count:,})" \
                 if self.param_count else ""
