@@ -83,7 +83,8 @@ CONFIG_KEYS = [*BASE_CONFIG, "head_dim", "tie_word_embeddings", "attention_bias"
                "quantization_config", "text_config", "use_qk_norm", "qk_norm", "no_rope_layers",
                "no_rope_layer_interval", "index_n_heads", "index_head_dim", "index_topk", "mlp_layer_types",
                "shared_expert_intermediate_size", "num_shared_experts", "num_nextn_predict_layers"]
-MODEL_TYPES = sorted(vramcore.SUPPORTED_MODEL_TYPES) + ["kimi_k2", "mamba", "", "LLAMA", "nemotron_h", "falcon_h1"]
+MODEL_TYPES = sorted(vramcore.SUPPORTED_MODEL_TYPES) + ["kimi_k2", "mamba", "", "LLAMA", "nemotron_h", "falcon_h1",
+                                                        "mllama"]
 QUANT_CONFIGS = st.fixed_dictionaries({"quant_method": st.sampled_from(
     ["gptq", "awq", "bitsandbytes", "fp8", "mxfp4", "modelopt", "compressed-tensors", "hqq", 7])},
     optional={"bits": NASTY_NUMBERS, "group_size": NASTY_NUMBERS, "load_in_4bit": LEAVES,

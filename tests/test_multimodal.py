@@ -249,3 +249,17 @@ def test_vllm_qwen2_5_vl_l4_log() -> None:
     engine = vramcore.get_engine("vllm", max_model_len=2048, max_num_batched_tokens=2048)
     e = vramcore.estimate(_spec("Qwen2.5-VL-7B-Instruct"), context=2048, engine=engine, gpu="L4")
     assert e.kv_cache_bytes / 2**30 == pytest.approx(1.81, rel=0.05)
+
+
+def test_llama_3_2_vision_is_refused_with_the_reason() -> None:
+    # its cross-attention layers cache K and V once per image; read as self-attention they would be wrong
+    from vramcore.model.hf import REFUSED_MODEL_TYPES
+
+    assert {"mllama", "mllama_text_model"} <= set(REFUSED_MODEL_TYPES)
+    assert "mllama" not in vramcore.SUPPORTED_MODEL_TYPES
+    text = {"model_type": "mllama_text_model", "num_hidden_layers": 40, "hidden_size": 4096,
+            "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256,
+            "cross_attention_layers": [3, 8, 13, 18, 23, 28, 33, 38]}
+    for cfg in ({"model_type": "mllama", "text_config": text, "vision_config": {}}, text):
+        with pytest.raises(ValueError, match="cross_attention_layers.*cached once per image"):
+            vramcore.ModelSpec.from_hf_config(cfg)
