@@ -103,6 +103,9 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
                          state_size=draw(st.integers(1, 256)), groups=draw(st.integers(1, 8)),
                          conv_kernel=draw(st.integers(1, 8)), conv_bias=draw(st.booleans()))
         layers = tuple(kind if m else b for m, b in zip(mask, base, strict=True))
+        if draw(st.booleans()):  # Nemotron-H-like: some layers with no token mixer at all (MLP-only blocks)
+            drop = draw(st.lists(st.booleans(), min_size=num_layers, max_size=num_layers))
+            layers = tuple("none" if d and k != kind else k for d, k in zip(drop, layers, strict=True))
         if kind in layers:
             fields["layer_types"] = layers
             fields["recurrent"] = dataclasses.replace(rec, ssm_fp32=draw(st.booleans()))
@@ -121,6 +124,7 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         else:
             fields["mlp_layer_types"] = tuple(draw(st.lists(
                 st.sampled_from(["dense", "moe"]), min_size=num_layers, max_size=num_layers)))
+    fields["mlp_gated"] = draw(st.booleans()) if draw(st.booleans()) else True  # Nemotron-H: up and down only
     return ModelSpec(**fields)
 
 

@@ -169,8 +169,9 @@ def _fits(spec: ModelSpec, engine: str, context: int, batch: int, gpu: GPUSpec) 
 
 def _trainable(spec: ModelSpec, engine: str) -> ModelSpec:
     """`spec`, its recurrent layers made attention layers under a training engine (which refuses them)."""
-    if vramcore.get_engine(engine).kind == "train" and spec.recurrent is not None:
-        return spec.replace(layer_types=None)
+    if vramcore.get_engine(engine).kind == "train" and (spec.recurrent is not None or not spec.mlp_gated
+                                                        or "none" in (spec.layer_types or ())):
+        return spec.replace(layer_types=None, mlp_gated=True)
     return spec
 
 

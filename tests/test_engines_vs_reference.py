@@ -223,8 +223,10 @@ def grids(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _without_recurrent(spec: ModelSpec) -> ModelSpec:
-    """`spec` with its recurrent layers made attention layers (a training engine refuses recurrent ones)."""
-    return spec if spec.recurrent is None else spec.replace(layer_types=None)
+    """`spec` as a training engine takes it: recurrent and mixer-less layers made attention ones, a gated MLP."""
+    if spec.recurrent is None and spec.mlp_gated and "none" not in (spec.layer_types or ()):
+        return spec
+    return spec.replace(layer_types=None, mlp_gated=True)
 
 
 # ---------------------------------------------------------------------- known kernel bugs
@@ -455,7 +457,8 @@ def test_engine_sweep_equals_oracle_cell_for_cell(grid: dict[str, Any]) -> None:
 @st.composite
 def questions(draw: st.DrawFn) -> dict[str, Any]:
     spec = draw(st.from_type(ModelSpec))
-    kinds = [k for k in KINDS if spec.recurrent is None or get_engine(k).kind != "train"]
+    trainable = _without_recurrent(spec) is spec
+    kinds = [k for k in KINDS if trainable or get_engine(k).kind != "train"]
     engines = [get_engine(kind, **draw(knobs_st(kind, spec.num_layers, 1))) for kind in kinds]
     gpu = draw(gpu_cards(model_scale([spec], engines)))
     return {"spec": spec, "dtype": draw(st.sampled_from(DTYPES)), "engines": engines, "gpu": gpu}

@@ -299,7 +299,6 @@ def test_bamba_defaults_are_the_config_class_defaults() -> None:
 
 
 @pytest.mark.parametrize(("model_type", "reason"), [
-    ("nemotron_h", r"Nemotron-H.*one of a Mamba2 mixer, attention, an MLP or an MoE.*mixer-only and MLP-only"),
     ("falcon_h1", r"Falcon-H1.*attention and a Mamba2 mixer in parallel.*one token mixer"),
 ])
 def test_hybrids_that_do_not_fit_are_refused_with_the_reason(model_type: str, reason: str) -> None:

@@ -201,3 +201,32 @@ def test_training_a_hybrid_model_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="not modelled yet"):
         reference_estimate(QWEN3_NEXT, vramcore.get_dtype("bf16"), None, vramcore.get_engine("lora"), 1, 1024, 1,
                            None)
+
+
+def test_nemotron_h_one_sub_block_layers() -> None:
+    # transformers' NemotronHConfig defaults: blocks Mamba2, MoE, attention, MLP (one norm and one sub-block each);
+    # measured: 1,968,355,712 parameters, one Mamba2 state and one attention layer's cache
+    spec = ModelSpec.from_hf_config({"model_type": "nemotron_h"})
+    assert spec.param_count == 1_968_355_712
+    assert spec.layer_types == ("mamba", "none", "full_attention", "none")
+    assert spec.mlp_layer_types == ("none", "moe", "none", "dense")
+    assert not spec.mlp_gated and spec.norms_per_layer == 1 and spec.router_fp32
+    names = {t.name.split(".", 2)[2] for t in vramcore.list_tensors(spec) if t.layer is not None}
+    assert "ffn_gate.weight" not in names and {"ffn_up.weight", "ffn_down.weight", "ffn_up_exps.weight"} <= names
+    # the pattern string of older configs reads the same
+    older = ModelSpec.from_hf_config({"model_type": "nemotron_h", "hybrid_override_pattern": "ME*-"})
+    assert older == spec
+    # state: 128 heads x 64 x 128 fp32 and (4 - 1) x 10240 conv channels under vLLM, over TP 2
+    e = vramcore.estimate(spec, context=1024, engine=vramcore.get_engine("vllm", mamba_cache_mode="none"),
+                          n_gpus=2, gpu="H100")
+    assert e.state_bytes >= (128 * 64 * 128 * 4 + 3 * 10240 * 2) // 2  # one state page, padded to the block
+    assert e.kv_blocks > 0
+    assert vramcore.estimate(spec, context=1024, batch=3).state_bytes == 3 * (128 * 64 * 128 * 4 + 10240 * 4 * 2)
+    # pipeline stages share the blocks, MLP-only ones included: 2 of 4 on the busier stage
+    two = vramcore.estimate(spec, context=1024, engine="llamacpp", n_gpus=2)
+    one = vramcore.estimate(spec, context=1024, engine="llamacpp")
+    assert two.weights_bytes < one.weights_bytes
+    with pytest.raises(ValueError, match="ungated MLP or a one-sub-block layer"):
+        vramcore.estimate(spec.replace(layer_types=None, recurrent=None), context=64, engine="train")
+    with pytest.raises(ValueError, match="layers_block_type"):
+        ModelSpec.from_hf_config({"model_type": "nemotron_h", "layers_block_type": ["mamba", "rnn"]})

@@ -189,10 +189,22 @@ def categorize(name: str) -> str:
         return "multimodal_projector"
     if name.startswith(VISION_PREFIXES):
         return "vision_tower"
-    if "embed_tokens" in name:
+    if "embed_tokens" in name or name == "model.embeddings.weight":  # Nemotron-H: model.embeddings
         return "embedding"
     if name.startswith(("lm_head.", "language_model.lm_head.")):
         return "lm_head"
+    if name == "model.norm_f.weight":  # Nemotron-H's final norm
+        return "norms"
+    if ".mixer." in name:  # Nemotron-H calls every block's one sub-block "mixer": its MLP and MoE blocks too
+        sub = name.split(".mixer.", 1)[1]
+        if sub.startswith("experts."):
+            return "mlp_routed_experts"
+        if sub.startswith("shared_experts."):
+            return "mlp_shared_experts"
+        if sub.startswith("gate."):
+            return "router"
+        if sub.startswith(("up_proj.", "down_proj.")):
+            return "mlp_dense"
     if is_token_mixer(name):
         return "attention"  # the token mixer: attention, gated DeltaNet or Mamba
     if ".block_sparse_moe." in name:  # Granite MoE families: block_sparse_moe.router / .experts
@@ -406,14 +418,16 @@ def measure_kv(
     short = run(model, ids[:, :SHORT_PROMPT])
     long_prefill = run(model, ids[:, :LONG_PROMPT])
     # The decode step updates the same cache object: read the prefill state first.
-    after_prefill = [(layer.keys.shape[-2], layer_bytes(layer)) if hasattr(layer, "keys") else state_tensors(layer)
-                     for layer in long_prefill.layers]
+    after_prefill = [(layer.keys.shape[-2], layer_bytes(layer)) if getattr(layer, "keys", None) is not None
+                     else state_tensors(layer) for layer in long_prefill.layers]
     decoded = run(model, ids[:, LONG_PROMPT:], long_prefill)
 
     kinds: dict[str, dict[str, Any]] = {}
     state_kinds: dict[str, dict[str, Any]] = {}
     for i, kind in enumerate(small_types):
-        if not hasattr(short.layers[i], "keys"):  # a recurrent layer: a fixed state per sequence
+        if kind in ("moe", "mlp", "dummy"):  # Nemotron-H's MLP-only blocks: no cache (DynamicCache's DummyLayer)
+            continue
+        if getattr(short.layers[i], "keys", None) is None:  # a recurrent layer: a fixed state per sequence
             entry = state_entry(short.layers[i], after_prefill[i], decoded.layers[i])
             entry["layers"] = full_types.count(kind)
             first = state_kinds.setdefault(recurrent_kind(model, i, kind), entry)

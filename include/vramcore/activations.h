@@ -12,7 +12,8 @@
  *   attention: q, k, v, their rotary copies and the attention output
  *              (3 x q width + 3 x kv width; fused SDPA / flash attention keeps
  *              no context x context score matrix);
- *   dense MLP: gate, up and act(gate) * up (3 x intermediate);
+ *   dense MLP: gate, up and act(gate) * up (3 x intermediate; an ungated MLP:
+ *              up and act(up), 2 x);
  *   MoE MLP:   fp32 router logits (2 x n_experts in 16-bit units), the output
  *              accumulator (hidden), one expert at a time over an even share of
  *              the tokens (3 x expert width x top-k / n_experts) and the shared
@@ -24,11 +25,11 @@ static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp)
     double attn = 3.0 * q_width + 3.0 * kv_width;
     double mlp = 0.0;
     if (m->n_dense_mlp_layers > 0.0)
-        mlp = 3.0 * m->dense_intermediate / tp;
+        mlp = m->mlp_rows * m->dense_intermediate / tp;
     if (m->n_moe_layers > 0.0 && m->n_experts > 0.0) {
         double moe = 2.0 * m->n_experts + m->hidden
-                   + 3.0 * m->expert_intermediate / tp * m->experts_per_token / m->n_experts
-                   + 3.0 * m->shared_intermediate / tp;
+                   + m->mlp_rows * m->expert_intermediate / tp * m->experts_per_token / m->n_experts
+                   + m->mlp_rows * m->shared_intermediate / tp;
         mlp = vc_max(mlp, moe);
     }
     return 2.0 * m->hidden + vc_max(attn, mlp);

@@ -114,6 +114,8 @@ typedef struct {
     double mm_item_patches;      /* patches the encoder runs over for it */
     double mm_patch_hidden;      /* elements per patch at the encoder's peak of the encoder's width (not split) */
     double mm_patch_inter;       /* ... of its MLP's intermediate width (split over TP ranks) */
+    double n_mixerless_layers;   /* layers with no token mixer (Nemotron-H's MLP-only blocks) */
+    double mlp_rows;             /* intermediate-wide rows of an MLP at its peak: 3 gated (gate, up, product), 2 not */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -260,5 +262,5 @@ static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0;
 
 static inline double vc_n_layers(const vc_model *m)
 {
-    return m->n_full_layers + m->n_sliding_layers + m->n_state_layers;
+    return m->n_full_layers + m->n_sliding_layers + m->n_state_layers + m->n_mixerless_layers;
 }

@@ -508,6 +508,9 @@ def check_trainable(spec: ModelSpec) -> None:
         raise ValueError(f"training {spec.name!r}: the activations a {spec.recurrent.kind} layer saves for backward "
                          "are not modelled yet, so hybrid recurrent models have no training estimate (inference "
                          "engines estimate them)")
+    if not spec.mlp_gated or "none" in (spec.layer_types or ()) or "none" in (spec.mlp_layer_types or ()):
+        raise ValueError(f"training {spec.name!r}: what an ungated MLP or a one-sub-block layer saves for backward "
+                         "is not modelled yet (inference engines estimate the model)")
 
 
 def training_base(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[DType, bool]:

@@ -69,6 +69,8 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mm_item_patches",
     "mm_patch_hidden",
     "mm_patch_inter",
+    "n_mixerless_layers",
+    "mlp_rows",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -176,6 +178,8 @@ def model_row(spec: ModelSpec) -> list[float]:
         **_state_fields(spec),
         "index_kv_elems": float(spec.index_head_dim or 0) if spec.has_indexer else 0.0,
         **_vision_fields(spec),
+        "n_mixerless_layers": float(spec.n_mixerless_layers),
+        "mlp_rows": 3.0 if spec.mlp_gated else 2.0,
     }
     return [row[f] for f in MODEL_FIELDS]
 

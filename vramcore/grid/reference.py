@@ -372,7 +372,7 @@ def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int) -> int:
         elif kind in WINDOWED_KINDS:
             tokens += min(context, _sliding_cap(spec, engine))
         else:
-            assert kind in STATE_LAYER_KINDS  # a recurrent layer: a state, no tokens
+            assert kind in STATE_LAYER_KINDS or kind == "none"  # a recurrent layer (a state) or no mixer
     return tokens
 
 
@@ -428,16 +428,19 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int) -> Frac
     kv_width = max(Fraction(1), Fraction(kv_heads, tp)) * key_dim
     residual = 2 * spec.hidden_size  # residual stream + its normed copy
     attention = 3 * q_width + 3 * kv_width  # q, k, v, rotary copies of q and k, attention output
-    if mlp_kind == "dense":
-        mlp = Fraction(3 * spec.intermediate_size, tp)  # gate, up, act(gate) * up
+    rows = 3 if spec.mlp_gated else 2  # gate, up, act(gate) * up; or up, act(up)
+    if mlp_kind == "none":
+        mlp = Fraction(0)
+    elif mlp_kind == "dense":
+        mlp = Fraction(rows * spec.intermediate_size, tp)
     else:
         assert mlp_kind == "moe" and spec.moe_intermediate_size is not None
         experts = spec.num_experts
         mlp = (2 * experts  # fp32 router logits, in 16-bit units
                + spec.hidden_size  # output accumulator
                # one expert at a time over its even share of the tokens
-               + Fraction(3 * spec.moe_intermediate_size * spec.experts_per_token, tp * experts)
-               + Fraction(3 * spec.shared_expert_intermediate_size, tp))
+               + Fraction(rows * spec.moe_intermediate_size * spec.experts_per_token, tp * experts)
+               + Fraction(rows * spec.shared_expert_intermediate_size, tp))
     return residual + max(attention, mlp)
 
 
@@ -494,7 +497,7 @@ def _layer_weights(spec: ModelSpec, dtype: DType, tp: int) -> list[Fraction]:
     dense = parts["mlp_dense"] / n_dense / tp if n_dense else Fraction(0)
     moe = ((parts["mlp_routed_experts"] + parts["mlp_shared_experts"]) / n_moe / tp + parts["router"] / n_moe
            if n_moe else Fraction(0))
-    return [attention_rank + norms + (dense if kind == "dense" else moe) for kind in kinds]
+    return [attention_rank + norms + (dense if kind == "dense" else moe if kind == "moe" else 0) for kind in kinds]
 
 
 def _kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine: EngineSpec,
@@ -909,6 +912,12 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
             else:
                 host += host_layers[i] + host_state
             continue
+        if kind == "none":  # an MLP-only block: weights, no cache
+            if i in offloaded:
+                weights += share * gpu_layers[i]
+            else:
+                host += host_layers[i]
+            continue
         tokens = cells if kind == "full_attention" else swa_cells
         if i in offloaded:
             weights += share * gpu_layers[i]
@@ -926,7 +935,7 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
 
     # GPU compute buffer: one ubatch of the f32 graph
     logits_row = 4 * (spec.vocab_size + spec.hidden_size) if output_on_gpu else 0
-    ffn_row = 4 * (2 * spec.intermediate_size + 4 * spec.hidden_size)
+    ffn_row = 4 * ((2 if spec.mlp_gated else 1) * spec.intermediate_size + 4 * spec.hidden_size)
     scores_row = 0 if engine.flash_attn else 4 * spec.num_heads * cells + 4 * 7 * spec.hidden_size
     activations = Fraction(ubatch * max(logits_row, ffn_row, scores_row))
     overhead = Fraction(engine.cuda_context_bytes)

@@ -43,7 +43,7 @@ PARTS: tuple[str, ...] = (
 #: Token-mixer kinds a layer may have (Hugging Face ``layer_types`` spelling): attention with a per-token
 #: KV cache, or a recurrent mixer with a fixed state per sequence (:mod:`vramcore.model.recurrent`).
 ATTENTION_KINDS: tuple[str, ...] = ("full_attention", "sliding_attention", "chunked_attention", "linear_attention",
-                                    "mamba")
+                                    "mamba", "none")
 
 #: The attention kinds whose cache is bounded by ``sliding_window`` tokens: a sliding window, or chunked local
 #: attention (Llama-4), which every engine caches the same way (transformers cache_utils: "from a cache point of
@@ -53,8 +53,8 @@ WINDOWED_KINDS: tuple[str, ...] = ("sliding_attention", "chunked_attention")
 #: The kinds whose cache is a fixed state per sequence.
 STATE_LAYER_KINDS: tuple[str, ...] = ("linear_attention", "mamba")
 
-#: MLP kinds a layer may have.
-MLP_KINDS: tuple[str, ...] = ("dense", "moe")
+#: MLP kinds a layer may have ("none": a mixer-only block, as Nemotron-H's).
+MLP_KINDS: tuple[str, ...] = ("dense", "moe", "none")
 
 
 @runtime_checkable
@@ -213,6 +213,12 @@ class ModelSpec:
     shared_expert_gate : bool
         A ``hidden -> 1`` gate scales the shared experts' output (Qwen2-MoE,
         Qwen3-Next); counted under ``router``.
+    mlp_gated : bool
+        Every MLP (dense, routed and shared experts) is gated: gate, up and
+        down projections.  False: up and down only (Nemotron-H's squared-ReLU
+        MLP).  Layers of ``layer_types`` ``"none"`` have no token mixer and of
+        ``mlp_layer_types`` ``"none"`` no MLP (Nemotron-H's one-sub-block
+        layers).
     vision : VisionSpec, optional
         The vision encoder and projector of a multimodal checkpoint (parts
         ``vision_tower`` and ``multimodal_projector``); None for a text-only
@@ -288,6 +294,7 @@ class ModelSpec:
     recurrent: StateSpec | None = None
     attn_output_gate: bool = False
     shared_expert_gate: bool = False
+    mlp_gated: bool = True
     vision: VisionSpec | None = None
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
@@ -312,7 +319,7 @@ class ModelSpec:
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
-        for name in ("attn_output_gate", "shared_expert_gate"):
+        for name in ("attn_output_gate", "shared_expert_gate", "mlp_gated"):
             _check_bool(name, getattr(self, name))
         # the tower and mixer modules load only for the models that have them (a CLI call for a plain card
         # does not pay for their dataclasses)
@@ -468,6 +475,11 @@ class ModelSpec:
         return sum(1 for k in self.layer_types or () if k in STATE_LAYER_KINDS)
 
     @property
+    def n_mixerless_layers(self) -> int:
+        """Layers with no token mixer (``layer_types`` ``"none"``: Nemotron-H's MLP-only blocks)."""
+        return (self.layer_types or ()).count("none")
+
+    @property
     def n_attention_layers(self) -> int:
         """Layers with attention (full or sliding): the layers that hold a KV cache."""
         return self.n_full_layers + self.n_sliding_layers
@@ -570,17 +582,18 @@ class ModelSpec:
         if self.recurrent is not None:
             parts["attention"] += self.recurrent.params * n_state
             parts["norms"] += self.recurrent.norm_params * n_state
-        dense = 3 * h * self.intermediate_size
+        mats = 3 if self.mlp_gated else 2  # gate, up, down (or up, down)
+        dense = mats * h * self.intermediate_size
         if self.mlp_bias:
-            dense += 2 * self.intermediate_size + h
+            dense += (mats - 1) * self.intermediate_size + h
         parts["mlp_dense"] = dense * self.n_dense_mlp_layers
         n_moe = self.n_moe_layers
         if n_moe:
             e, ei = self.num_experts, self.moe_intermediate_size
             assert ei is not None
-            expert = 3 * h * ei + ((2 * ei + h) if self.expert_bias else 0)
+            expert = mats * h * ei + (((mats - 1) * ei + h) if self.expert_bias else 0)
             parts["mlp_routed_experts"] = e * expert * n_moe
-            parts["mlp_shared_experts"] = 3 * h * self.shared_expert_intermediate_size * n_moe
+            parts["mlp_shared_experts"] = mats * h * self.shared_expert_intermediate_size * n_moe
             parts["router"] = (h * e + (e if self.router_bias else 0) + (h if self.shared_expert_gate else 0)) * n_moe
         if self.vision is not None:
             parts["vision_tower"] = self.vision.tower_params

@@ -104,6 +104,8 @@ def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
     h, nh = spec.hidden_size, spec.num_heads
     blk = f"blk.{i}."
     out: list[TensorInfo] = []
+    if spec.layer_types is not None and spec.layer_types[i] == "none":
+        return out  # an MLP-only block (Nemotron-H)
     if spec.recurrent is not None and spec.layer_types is not None and spec.layer_types[i] == spec.recurrent.layer_type:
         for t in spec.recurrent.tensors:  # a recurrent mixer (llama.cpp's ssm_* names)
             part = "norms" if t.role == "norm" else "attention"
@@ -203,16 +205,21 @@ def _mlp(spec: ModelSpec, i: int) -> list[TensorInfo]:
         out.append(TensorInfo(f"{blk}{role}.{suffix}", shape, part, i, kind))
 
     assert spec.mlp_layer_types is not None
+    if spec.mlp_layer_types[i] == "none":
+        return out  # a mixer-only block (Nemotron-H)
+    gated = spec.mlp_gated
     if spec.mlp_layer_types[i] == "dense":
         ff = spec.intermediate_size
         if spec.model_type == "phi3":  # fused gate_up_proj, stored by llama.cpp as ffn_up
             add("ffn_up", (2 * ff, h), "mlp_dense")
         else:
-            add("ffn_gate", (ff, h), "mlp_dense")
+            if gated:
+                add("ffn_gate", (ff, h), "mlp_dense")
             add("ffn_up", (ff, h), "mlp_dense")
         add("ffn_down", (h, ff), "mlp_dense")
         if spec.mlp_bias:
-            add("ffn_gate", (ff,), "mlp_dense", "bias")
+            if gated:
+                add("ffn_gate", (ff,), "mlp_dense", "bias")
             add("ffn_up", (ff,), "mlp_dense", "bias")
             add("ffn_down", (h,), "mlp_dense", "bias")
         return out
@@ -223,16 +230,19 @@ def _mlp(spec: ModelSpec, i: int) -> list[TensorInfo]:
         add("ffn_gate_inp", (e,), "router", "bias")
     if spec.shared_expert_gate:
         add("ffn_gate_inp_shexp", (1, h), "router")
-    add("ffn_gate_exps", (e, ei, h), "mlp_routed_experts")
+    if gated:
+        add("ffn_gate_exps", (e, ei, h), "mlp_routed_experts")
     add("ffn_up_exps", (e, ei, h), "mlp_routed_experts")
     add("ffn_down_exps", (e, h, ei), "mlp_routed_experts")
     if spec.expert_bias:
-        add("ffn_gate_exps", (e, ei), "mlp_routed_experts", "bias")
+        if gated:
+            add("ffn_gate_exps", (e, ei), "mlp_routed_experts", "bias")
         add("ffn_up_exps", (e, ei), "mlp_routed_experts", "bias")
         add("ffn_down_exps", (e, h), "mlp_routed_experts", "bias")
     s = spec.shared_expert_intermediate_size
     if s:
-        add("ffn_gate_shexp", (s, h), "mlp_shared_experts")
+        if gated:
+            add("ffn_gate_shexp", (s, h), "mlp_shared_experts")
         add("ffn_up_shexp", (s, h), "mlp_shared_experts")
         add("ffn_down_shexp", (h, s), "mlp_shared_experts")
     return out

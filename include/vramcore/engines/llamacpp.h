@@ -78,7 +78,7 @@ static inline void vc_llamacpp_plan(const vc_model *m, const vc_dtype *d, const 
     if (p->ubatch <= 0.0)
         p->ubatch = 512.0;           /* llama.cpp's default n_ubatch (common/common.h) */
     p->attn_scores_token = e->flash_attn != 0.0 ? 0.0 : m->num_heads * 4.0;
-    p->layer_ubatch_token = (2.0 * m->dense_intermediate + 4.0 * m->hidden) * 4.0;
+    p->layer_ubatch_token = ((m->mlp_rows - 1.0) * m->dense_intermediate + 4.0 * m->hidden) * 4.0;
     p->attn_extra_token = e->flash_attn != 0.0 ? 0.0 : 7.0 * m->hidden * 4.0;
     p->gpu_vocab_row = vc_llamacpp_output_on_gpu(e) ? (m->vocab + m->hidden) * 4.0 : 0.0;
     p->host_ubatch_token = m->hidden * 4.0;

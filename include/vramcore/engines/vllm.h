@@ -23,7 +23,8 @@
  * `state_blocks` blocks in each recurrent group (mamba_cache_mode). */
 static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, vc_plan *p)
 {
-    double state_share = p->layers - p->full_share - p->sliding_share;
+    double share = p->layers / vc_n_layers(m);      /* the stage's share of every layer kind */
+    double state_share = m->n_state_layers * share;
     double per_token = p->block_size > 0.0 ? p->page / p->block_size : 0.0;
     if (per_token > 0.0 && p->full_share + p->sliding_share > 0.0) {
         double b = 16.0 * vc_ceil_div(p->state_page, 16.0 * per_token);
@@ -42,7 +43,7 @@ static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, vc
     p->full_groups = nf > 0.0 ? vc_ceil(nf / g) : 0.0;
     p->sliding_groups = ns > 0.0 ? vc_ceil(ns / g) : 0.0;
     p->state_groups = vc_ceil(nr / g);
-    p->group_size = g * (state_share / nr);     /* the group's layers on this GPU */
+    p->group_size = g * share;                  /* the group's layers on this GPU */
     p->state_blocks = e->state_blocks;
     p->unit_frac = vc_is_frac(p->page * p->group_size);
 }
