@@ -91,7 +91,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     else if (kind == VC_ENGINE_LLAMACPP)
         vc_llamacpp_plan(m, d, pb, e, p);
     else if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM)
-        vc_paged_plan(p);
+        vc_paged_plan(m, p);
     if (kind == VC_ENGINE_VLLM)
         vc_vllm_plan(m, e, d, p);
     /* RotaryEmbedding's cos/sin cache, counted with the weights */

@@ -28,13 +28,17 @@ VC_INLINE vc_auto vc_paged_auto(const vc_plan *p, double large_gpu)
  * group size = the smaller kind's count (the larger's when within 1.5x); each
  * kind splits into ceil(n / group size) groups; one block id is one page in
  * each of group-size tensors. */
-static inline void vc_paged_plan(vc_plan *p)
+static inline void vc_paged_plan(const vc_model *m, vc_plan *p)
 {
     if (p->full_share > 0.0 && p->sliding_share > 0.0) {
-        double lo = vc_min(p->full_share, p->sliding_share), hi = vc_max(p->full_share, p->sliding_share);
-        p->group_size = hi < 1.5 * lo ? hi : lo;
-        p->full_groups = vc_ceil(p->full_share / p->group_size);
-        p->sliding_groups = vc_ceil(p->sliding_share / p->group_size);
+        /* from the whole layer counts: a pipeline stage's share multiplies every kind alike, and the ratios of
+         * integers leave no float noise under the ceilings */
+        double nf = m->n_full_layers, ns = m->n_sliding_layers;
+        double lo = vc_min(nf, ns), hi = vc_max(nf, ns);
+        double g = hi < 1.5 * lo ? hi : lo;
+        p->group_size = g * (p->full_share / nf);
+        p->full_groups = vc_ceil(nf / g);
+        p->sliding_groups = vc_ceil(ns / g);
     } else {
         /* the attention layers (a hybrid model's recurrent layers keep their states apart) */
         p->group_size = p->full_share + p->sliding_share;
