@@ -106,9 +106,9 @@ def _vision_fields(spec: ModelSpec) -> dict[str, float]:
     v = spec.vision
     if v is None:
         return {"mm_item_features": 0.0, "mm_item_patches": 0.0, "mm_patch_hidden": 0.0, "mm_patch_inter": 0.0}
+    wide, inter = v.peak_elems_split
     return {"mm_item_features": float(v.max_item_features), "mm_item_patches": float(v.max_item_patches),
-            "mm_patch_hidden": float(2 * v.hidden_size),
-            "mm_patch_inter": float((3 if v.mlp_gated else 2) * v.intermediate_size)}
+            "mm_patch_hidden": float(wide), "mm_patch_inter": float(inter)}
 
 
 def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:

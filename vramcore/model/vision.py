@@ -337,7 +337,12 @@ class VisionSpec:
         up and their product for a gated MLP; fc1 and its activation otherwise),
         with fused attention (no patch x patch scores).
         """
-        return 2 * self.hidden_size + (3 if self.mlp_gated else 2) * self.intermediate_size
+        return sum(self.peak_elems_split)
+
+    @property
+    def peak_elems_split(self) -> tuple[int, int]:
+        """Return :attr:`peak_elems_per_patch` as (the encoder-wide rows, the MLP-wide rows split over TP ranks)."""
+        return 2 * self.hidden_size, (3 if self.mlp_gated else 2) * self.intermediate_size
 
     def to_dict(self) -> dict[str, Any]:
         """Return the geometry and counts (no tensor list), JSON-serialisable."""
