@@ -84,6 +84,22 @@ def test_images_add_their_tokens_to_the_context() -> None:
     assert vramcore.estimate(qwen, context=100, images=2, image_size=(640, 480)).context == 100 + 2 * (391 + 2)
 
 
+def test_images_with_a_config_path_read_the_file_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import vramcore.model.hf as hf
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIGS["Qwen2.5-VL-7B-Instruct"]))
+    reads: list[object] = []
+    real = hf.load_hf_config
+    monkeypatch.setattr(hf, "load_hf_config", lambda p, *a, **k: reads.append(p) or real(p, *a, **k))
+    e = vramcore.estimate(str(path), context=100, images=2, image_size=(640, 480), engine="vllm", gpu="L4")
+    assert len(reads) == 1
+    assert e.context == 100 + 2 * (391 + 2)
+    same = vramcore.estimate(_spec("Qwen2.5-VL-7B-Instruct"), context=e.context, engine="vllm", gpu="L4")
+    assert (e.weights_bytes, e.kv_cache_bytes, e.activation_bytes, e.total_bytes) == \
+        (same.weights_bytes, same.kv_cache_bytes, same.activation_bytes, same.total_bytes)
+
+
 def test_images_need_a_vision_tower_and_sane_sizes() -> None:
     with pytest.raises(ValueError, match="no vision tower"):
         vramcore.estimate("Qwen3-8B", context=100, images=1)

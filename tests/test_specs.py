@@ -130,6 +130,8 @@ def test_supported_model_types() -> None:
         ({"sliding_window": 0}, ValueError, "sliding_window must be >= 1, got 0"),
         ({"sliding_window": -5}, ValueError, "sliding_window must be >= 1"),
         ({"layer_types": ("sliding_attention",) * 32}, ValueError, "sliding_window is required"),
+        ({"layer_types": ("chunked_attention", "full_attention") * 16}, ValueError,
+         "sliding_window is required when layer_types has 'chunked_attention' layers"),
         ({"layer_types": ("full_attention",) * 3}, ValueError, "has 3 entries, expected num_layers=32"),
         ({"layer_types": ("local",) * 32}, ValueError, r"layer_types\[0\] = 'local'"),
         ({"kv_lora_rank": 512}, ValueError, "qk_rope_head_dim is required for MLA"),

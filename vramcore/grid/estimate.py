@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from vramcore._units import GB, GiB
@@ -107,7 +108,7 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
     True
     """
     if images is not None and not (isinstance(images, int) and images == 0):
-        context = _with_images(model, context, images, image_size)
+        model, context = _with_images(model, context, images, image_size)  # the model is read once
     return estimate_cell(model, dtype, kv_dtype, context, batch, gpu, n_gpus, engine, tp, pp, gpu_memory)
 
 
@@ -115,8 +116,12 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
 MAX_IMAGES = 2**16
 
 
-def _with_images(model: Any, context: Any, images: Any, image_size: Any) -> int:
-    """Return `context` plus the tokens of `images` images of `image_size` in `model`'s processor."""
+def _with_images(model: Any, context: Any, images: Any, image_size: Any) -> tuple[Any, int]:
+    """Return `model` resolved and `context` plus the tokens of `images` images of `image_size` in its processor.
+
+    A built-in name or Hugging Face id is returned as given (its Estimator is cached by name); anything else
+    as the spec it was read into, so that a config file is not read a second time.
+    """
     from vramcore.grid.resolve import resolve_model
     from vramcore.grid.validation import positive_int
 
@@ -133,4 +138,5 @@ def _with_images(model: Any, context: Any, images: Any, image_size: Any) -> int:
         width, height = image_size
     else:
         raise ValueError(f"image_size must be (width, height) in pixels, got {image_size!r}")
-    return ctx + n * spec.vision.image_tokens(width, height)
+    resolved = model if isinstance(model, str) and not os.path.exists(model) else spec
+    return resolved, ctx + n * spec.vision.image_tokens(width, height)

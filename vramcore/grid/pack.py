@@ -23,6 +23,7 @@ from vramcore.storage.kv import kv_bits
 if TYPE_CHECKING:
     import numpy as np
 
+
 def _train() -> Any:
     """Return the training rules (vramcore.engines.train), imported with the first training engine (~4 ms)."""
     import vramcore.engines.train as rules
@@ -290,16 +291,17 @@ def train_row(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> list[float]:
 def _train_row(spec_key: Any, dtype_key: Any, engine_key: Any) -> tuple[float, ...]:
     """Compute the row per tensor; cached per (spec, dtype, engine) object (vramcore._identity)."""
     spec, dtype, engine = unkey(spec_key), unkey(dtype_key), unkey(engine_key)
-    base = _train().training_base(spec, dtype, engine)[0]
-    weights = _train().weight_bytes_by_part(spec, dtype, engine)
-    trainable = _train().trainable_by_part(spec, engine)
-    grad = _train().state_widths(engine)[0]
-    optim = _train().optimizer_bytes_by_part(spec, engine)
-    largest = _train().largest_module(spec)
+    rules = _train()
+    base = rules.training_base(spec, dtype, engine)[0]
+    weights = rules.weight_bytes_by_part(spec, dtype, engine)
+    trainable = rules.trainable_by_part(spec, engine)
+    grad = rules.state_widths(engine)[0]
+    optim = rules.optimizer_bytes_by_part(spec, engine)
+    largest = rules.largest_module(spec)
     per_elem = sum(base.weight_bytes_by_part(spec).values()) / max(1, spec.param_count)
     act = TRAIN_PRECISIONS[engine.precision][0]
-    dequant = float(_train().largest_layer_matrix(spec) * act) if engine.method == "qlora" else 0.0
-    adapter = _train().adapter_activation_bytes(spec, engine)
+    dequant = float(rules.largest_layer_matrix(spec) * act) if engine.method == "qlora" else 0.0
+    adapter = rules.adapter_activation_bytes(spec, engine)
     scalars = {
         "gather_bytes": largest * (per_elem if engine.method != "full" else TRAIN_PRECISIONS[engine.precision][0]),
         "gather_grad_bytes": float(largest * grad) if engine.method == "full" else 0.0,

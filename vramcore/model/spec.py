@@ -385,9 +385,10 @@ class ModelSpec:
                              f"{self.recurrent.layer_type!r}; layer_types has {sorted(state_kinds) or 'none'}")
         if self.recurrent is not None and self.is_mla:
             raise ValueError("ModelSpec.recurrent: a hybrid recurrent model with MLA attention is not supported")
-        if any(k in WINDOWED_KINDS for k in self.layer_types) and self.sliding_window is None:
-            raise ValueError("ModelSpec.sliding_window is required when layer_types has "
-                             "'sliding_attention' layers, got None")
+        windowed = sorted({k for k in self.layer_types if k in WINDOWED_KINDS})
+        if windowed and self.sliding_window is None:
+            raise ValueError(f"ModelSpec.sliding_window is required when layer_types has "
+                             f"{' / '.join(map(repr, windowed))} layers, got None")
 
         # MoE
         if self.num_experts:
@@ -498,18 +499,6 @@ class ModelSpec:
     def kv_layers(self) -> int:
         """Layers that hold a KV cache: every attention layer (recurrent layers keep a state instead)."""
         return self.n_attention_layers
-
-    @property
-    def state_elems_per_seq(self) -> tuple[int, int]:
-        """Return (convolution, recurrent) state elements one sequence keeps over all recurrent layers.
-
-        The convolution keeps the whole kernel, as transformers does; engines
-        that keep ``kernel - 1`` inputs subtract one column per channel.
-        """
-        if self.recurrent is None:
-            return 0, 0
-        n = self.n_state_layers
-        return n * self.recurrent.conv_elems(), n * self.recurrent.ssm_elems
 
     # ------------------------------------------------------------------ parameters
     def _attention_params_per_layer(self) -> tuple[int, int]:
