@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ import vramcore
 from vramcore import ModelSpec
 from vramcore.engines.train import lora_modules
 from vramcore.grid.reference import reference_estimate
-from vramcore.model.recurrent import StateSpec, gated_deltanet, mamba2
+from vramcore.model.recurrent import MixerTensor, StateSpec, gated_deltanet, mamba2
 
 MiB, GiB = 2**20, 2**30
 DATA = Path(__file__).parent / "data"
@@ -230,3 +231,19 @@ def test_nemotron_h_one_sub_block_layers() -> None:
         vramcore.estimate(spec.replace(layer_types=None, recurrent=None), context=64, engine="train")
     with pytest.raises(ValueError, match="layers_block_type"):
         ModelSpec.from_hf_config({"model_type": "nemotron_h", "layers_block_type": ["mamba", "rnn"]})
+
+
+@pytest.mark.parametrize("args,error,match", [
+    (("ssm_in.weight", (-4, 8), "linear"), ValueError, r"'ssm_in.weight': shape dims must be >= 1, got \(-4, 8\)"),
+    (("ssm_in.weight", (4, "8"), "linear"), TypeError, "shape must be a tuple of ints"),
+    (("ssm_in.weight", (4, True), "linear"), TypeError, "shape must be a tuple of ints"),
+    (("ssm_in.weight", (), "linear"), ValueError, "1 to 5 dims"),
+    (("ssm_in.weight", (2**21,) * 2, "linear"), ValueError, "more than 1099511627776 elements"),
+    (("ssm_in.weight", (4, 8), "matrix"), ValueError, "role must be one of"),
+    ((None, (4, 8), "linear"), TypeError, "MixerTensor.name must be a str"),
+])
+def test_hand_written_mixer_tensors_are_checked(args: tuple[Any, ...], error: type[Exception], match: str) -> None:
+    # a negative or huge dim would otherwise become a negative or absurd parameter count without a word
+    with pytest.raises(error, match=match):
+        MixerTensor(*args)
+    assert MixerTensor("ssm_in.weight", [4, 8], "linear").shape == (4, 8)  # a list is taken as the tuple

@@ -279,3 +279,15 @@ def test_llama_3_2_vision_is_refused_with_the_reason() -> None:
     for cfg in ({"model_type": "mllama", "text_config": text, "vision_config": {}}, text):
         with pytest.raises(ValueError, match="cross_attention_layers.*cached once per image"):
             vramcore.ModelSpec.from_hf_config(cfg)
+
+
+@pytest.mark.parametrize("args,error,match", [
+    (("v.blk.0.attn_q.weight", (0, 8), False, "linear"), ValueError, "shape dims must be >= 1"),
+    (("v.blk.0.attn_q.weight", (8, 8), 1, "linear"), TypeError, "projector must be a bool"),
+    (("v.blk.0.attn_q.weight", (8, 8), False, "conv"), ValueError, "role must be one of"),
+    (("v.patch_embd.weight", (8, 3, 2, 14, 14, 1), False, "patch"), ValueError, "1 to 5 dims"),
+])
+def test_hand_written_vision_tensors_are_checked(args: tuple[Any, ...], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        VisionTensor(*args)
+    assert VisionTensor("v.patch_embd.weight", (8, 3, 2, 14, 14), False, "patch").numel == 8 * 3 * 2 * 14 * 14

@@ -8,7 +8,7 @@ at most ~160 layers, 32k hidden, 128 heads, 512 experts, 256k vocabulary and
 
 from __future__ import annotations
 
-__all__ = ["LIMITS", "MAX_INT", "check_limit"]
+__all__ = ["LIMITS", "MAX_INT", "MAX_TENSOR_ELEMS", "check_limit", "check_tensor"]
 
 #: Largest integer any count may take before its own bound applies (byte counts stay exact doubles).
 MAX_INT = 2**53
@@ -103,3 +103,48 @@ def check_limit(field: str, value: int, where: str) -> None:
     bound = LIMITS.get(field, MAX_INT)
     if value > bound:
         raise ValueError(f"{where} must be <= {bound}, got {value}")
+
+
+#: Most elements one tensor of a vision tower or recurrent mixer may hold (far above any real tensor's ~2**30).
+MAX_TENSOR_ELEMS = 2**40
+
+
+def check_tensor(where: str, name: object, shape: object, role: object, roles: tuple[str, ...]) -> tuple[int, ...]:
+    """Check one hand-written tensor (a name, a shape of 1-5 positive ints, a known role); return the shape.
+
+    Raises
+    ------
+    TypeError
+        `name` or `role` is not a str, or `shape` not a sequence of ints.
+    ValueError
+        An empty shape or one of more than 5 dims (a Conv3d weight has 5), a dim below 1, more than
+        :data:`MAX_TENSOR_ELEMS` elements, or a role outside `roles`.
+
+    Examples
+    --------
+    >>> check_tensor("VisionTensor", "v.blk.0.attn_q.weight", [8, 8], "linear", ("linear",))
+    (8, 8)
+    >>> check_tensor("VisionTensor", "w", (0, 8), "linear", ("linear",))
+    Traceback (most recent call last):
+    ...
+    ValueError: VisionTensor 'w': shape dims must be >= 1, got (0, 8)
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{where}.name must be a str, got {name!r}")
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"{where} {name!r}: shape must be a tuple of ints, got {shape!r}")
+    dims = tuple(shape)
+    if any(isinstance(d, bool) or not isinstance(d, int) for d in dims):
+        raise TypeError(f"{where} {name!r}: shape must be a tuple of ints, got {shape!r}")
+    if not 1 <= len(dims) <= 5:
+        raise ValueError(f"{where} {name!r}: shape must have 1 to 5 dims, got {dims!r}")
+    if min(dims) < 1:
+        raise ValueError(f"{where} {name!r}: shape dims must be >= 1, got {dims!r}")
+    elems = 1
+    for d in dims:
+        elems *= min(d, MAX_TENSOR_ELEMS + 1)  # capped so that a huge dim cannot build a huge int
+        if elems > MAX_TENSOR_ELEMS:
+            raise ValueError(f"{where} {name!r}: shape {dims!r} holds more than {MAX_TENSOR_ELEMS} elements")
+    if role not in roles:
+        raise ValueError(f"{where} {name!r}: role must be one of {roles}, got {role!r}")
+    return dims

@@ -24,10 +24,15 @@ import numbers
 from dataclasses import dataclass
 from math import prod
 
+from vramcore.model.limits import check_tensor
+
 __all__ = ["STATE_KINDS", "MixerTensor", "StateSpec", "gated_deltanet", "mamba1", "mamba2"]
 
 #: Recurrent mixer kinds, and the ``layer_types`` entry of the layers that use each.
 STATE_KINDS: dict[str, str] = {"gated_deltanet": "linear_attention", "mamba2": "mamba", "mamba1": "mamba"}
+
+#: What a mixer tensor may be (:attr:`MixerTensor.role`).
+MIXER_ROLES: tuple[str, ...] = ("linear", "conv", "norm", "param")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +48,21 @@ class MixerTensor:
     role : str
         ``"linear"`` (a matrix quantizers may quantize), ``"conv"``, ``"norm"`` or ``"param"`` (a small vector:
         ``A_log``, ``D``, ``dt_bias``, biases).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A shape that is not 1 to 5 positive ints (at most 2**40 elements) or an unknown role
+        (:func:`vramcore.model.limits.check_tensor`).
     """
 
     name: str
     shape: tuple[int, ...]
     role: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", check_tensor("MixerTensor", self.name, self.shape, self.role,
+                                                       MIXER_ROLES))
 
     @property
     def numel(self) -> int:

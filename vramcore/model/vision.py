@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any
 
+from vramcore.model.limits import check_tensor
+
 __all__ = ["DEFAULT_IMAGE_SIZE", "TOKEN_RULES", "VisionSpec", "VisionTensor"]
 
 #: How one image turns into context tokens (see the module docstring).
@@ -50,6 +52,9 @@ TOKEN_RULES: tuple[str, ...] = ("fixed", "pixtral", "qwen_vl", "tiles")
 #: Image size (width, height in pixels) assumed when a caller gives a count of images and no size.
 #: A dynamic-resolution model's cost depends on it; a fixed-size one (Gemma-3) ignores it.
 DEFAULT_IMAGE_SIZE: tuple[int, int] = (1024, 1024)
+
+#: What a tower or projector tensor may be (:attr:`VisionTensor.role`).
+VISION_ROLES: tuple[str, ...] = ("norm", "bias", "position", "patch", "linear")
 
 #: Largest image side accepted, in pixels (far above any processor's limit; keeps token counts finite).
 MAX_IMAGE_SIDE = 2**20
@@ -69,12 +74,24 @@ class VisionTensor:
         The tensor belongs to the projector (``multimodal_projector``), not the encoder (``vision_tower``).
     role : str
         ``"norm"``, ``"bias"``, ``"position"``, ``"patch"`` or ``"linear"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A shape that is not 1 to 5 positive ints (at most 2**40 elements), an unknown role, or a
+        `projector` that is not a bool (:func:`vramcore.model.limits.check_tensor`).
     """
 
     name: str
     shape: tuple[int, ...]
     projector: bool
     role: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", check_tensor("VisionTensor", self.name, self.shape, self.role,
+                                                       VISION_ROLES))
+        if not isinstance(self.projector, bool):
+            raise TypeError(f"VisionTensor {self.name!r}: projector must be a bool, got {self.projector!r}")
 
     @property
     def numel(self) -> int:
@@ -392,10 +409,10 @@ def _norm(name: str, width: int, layernorm: bool, projector: bool = False) -> li
 def _vit_encoder(layers: int, hidden: int, inter: int, patch: int, channels: int, *, bias: bool, gated: bool,
                  layernorm: bool, positions: int, qkv_fused: bool = False, patch_bias: bool | None = None,
                  temporal_patch: int = 1, pre_norm: bool = False, post_norm: bool = True) -> list[VisionTensor]:
-    """Tensors of a pre-norm ViT encoder (llama.cpp ``mmproj`` names)."""
+    """Tensors of a pre-norm ViT encoder (llama.cpp ``mmproj`` names); `channels` 0: no patch convolution."""
     pb = bias if patch_bias is None else patch_bias
     shape = (hidden, channels, temporal_patch, patch, patch) if temporal_patch > 1 else (hidden, channels, patch, patch)
-    out = [VisionTensor("v.patch_embd.weight", shape, False, "patch")]
+    out = [VisionTensor("v.patch_embd.weight", shape, False, "patch")] if channels else []
     if pb:
         out.append(VisionTensor("v.patch_embd.bias", (hidden,), False, "bias"))
     if positions:
@@ -481,7 +498,7 @@ def llama4(vc: dict[str, Any], text_hidden: int) -> VisionSpec:
     tensors += _norm("v.pre_ln", h, True)
     tensors += _norm("v.post_ln", h, True)
     tensors += _vit_encoder(vc["num_hidden_layers"], h, vc["intermediate_size"], p, 0, bias=True, gated=False,
-                            layernorm=True, positions=0, patch_bias=False, post_norm=False)[1:]  # patch: above
+                            layernorm=True, positions=0, patch_bias=False, post_norm=False)  # patch: above
     tensors += _linear("v.adapter.fc1", vc["projector_input_dim"], vc["intermediate_size"], False)
     tensors += _linear("v.adapter.fc2", vc["projector_output_dim"], vc["projector_input_dim"], False)
     tensors += _linear("mm.linear_1", text_hidden, vc["vision_output_dim"], vc["multi_modal_projector_bias"],
