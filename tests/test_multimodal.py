@@ -291,3 +291,15 @@ def test_hand_written_vision_tensors_are_checked(args: tuple[Any, ...], error: t
     with pytest.raises(error, match=match):
         VisionTensor(*args)
     assert VisionTensor("v.patch_embd.weight", (8, 3, 2, 14, 14), False, "patch").numel == 8 * 3 * 2 * 14 * 14
+
+
+def test_a_tiled_canvas_is_bounded() -> None:
+    # the canvas search tries every a x b <= max_tiles: a hand-written 10**9 would hang image_tokens
+    import dataclasses
+
+    vision = _spec("Llama-4-Scout-17B-16E-geometry").vision
+    assert vision is not None and vision.max_tiles == 16
+    with pytest.raises(ValueError, match=r"VisionSpec.max_tiles must be in \[1, 1024\], got 1000000000"):
+        dataclasses.replace(vision, max_tiles=10**9)
+    wide = dataclasses.replace(vision, max_tiles=1024)
+    assert wide.image_tokens(336 * 1024, 336) > vision.image_tokens(336 * 1024, 336)

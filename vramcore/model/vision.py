@@ -56,6 +56,9 @@ DEFAULT_IMAGE_SIZE: tuple[int, int] = (1024, 1024)
 #: What a tower or projector tensor may be (:attr:`VisionTensor.role`).
 VISION_ROLES: tuple[str, ...] = ("norm", "bias", "position", "patch", "linear")
 
+#: Most tiles one image's canvas may hold (``"tiles"``): far above Llama-4's 16.
+MAX_TILES = 2**10
+
 #: Largest image side accepted, in pixels (far above any processor's limit; keeps token counts finite).
 MAX_IMAGE_SIDE = 2**20
 
@@ -135,6 +138,10 @@ class VisionSpec:
         Tokens around each image that the chat template adds, beyond what the
         processor expands the image into (``"fixed"``: boi/eoi, ``"qwen_vl"``:
         vision start/end).
+    max_tiles : int
+        ``"tiles"``: most tiles of ``image_size`` pixels one image's canvas
+        may hold (``Llama4ImageProcessor``'s ``max_patches``, 16 by default; at
+        most 1024, which keeps the canvas search short).
 
     Raises
     ------
@@ -168,6 +175,8 @@ class VisionSpec:
             object.__setattr__(self, name, _check_int(name, getattr(self, name)))
         for name in ("tokens_per_image", "marker_tokens"):
             object.__setattr__(self, name, _check_int(name, getattr(self, name), minimum=0))
+        if self.max_tiles > MAX_TILES:  # _best_canvas tries every a x b <= max_tiles
+            raise ValueError(f"VisionSpec.max_tiles must be in [1, {MAX_TILES}], got {self.max_tiles!r}")
         if self.token_rule in ("fixed", "tiles") and not self.tokens_per_image:
             raise ValueError(f"VisionSpec.tokens_per_image is required for token_rule {self.token_rule!r}")
         if self.min_pixels > self.max_pixels:
