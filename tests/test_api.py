@@ -23,6 +23,8 @@ def test_kernel_struct_layout_matches_pack() -> None:
     assert _kernel.DTYPE_NFIELDS == len(_pack.DTYPE_FIELDS)
     assert _kernel.ENGINE_NFIELDS == len(_pack.ENGINE_FIELDS)
     assert _kernel.N_PARTS == len(vramcore.PARTS)
+    assert _kernel.TRAIN_NFIELDS == len(_pack.TRAIN_FIELDS)
+    assert _kernel.PLACE_NFIELDS == len(_pack.PLACE_FIELDS)
     assert _kernel.RESULT_NFIELDS == len(_kernel.RESULT_FIELDS) + 1  # + fits, written to its own array
 
 

@@ -15,10 +15,10 @@ memory thresholds, some named A100).  Precision, as in test_kernel_vs_reference:
   block boundary, an SGLang default fraction on a rounding tie): those cells
   are reported as a hypothesis event and their budget-dependent fields skipped.
 
-Configurations hit by a kernel bug this oracle found are kept out of the
-random grids by :func:`known_bug_fields` (only the fields the bug touches are
-skipped), and each bug has a strict xfail test below that names it; when a bug
-is fixed its test XPASSes and fails, as a reminder to drop its filter.
+A kernel bug this oracle finds is fixed, with a regression test below that
+names it (the last two, llama.cpp offloading its *last* layers, are
+``test_llamacpp_offloads_the_last_layers``); none is filtered out of the
+random grids.
 """
 
 from __future__ import annotations
@@ -239,30 +239,6 @@ def _vllm_tokens(gpu_bytes: int, gpu_name: str) -> int:
     return 8192 if gpu_bytes >= 70 * GiB and "a100" not in gpu_name.lower() else 2048
 
 
-def _llamacpp_uneven_offload(spec: ModelSpec, engine: EngineSpec) -> bool:
-    """Partial offload whose last n - 1 layers are not a proportional sample of the layer kinds."""
-    n_layers = spec.num_layers
-    n = min(max(engine.n_gpu_layers - 1, 0), n_layers)
-    if engine.n_gpu_layers < 0 or n in (0, n_layers):
-        return False
-    for kinds in (spec.layer_types, spec.mlp_layer_types):  # every kind: full, sliding, chunked, recurrent; MLPs
-        assert kinds is not None
-        for kind in set(kinds):
-            if kinds[n_layers - n:].count(kind) * n_layers != kinds.count(kind) * n:
-                return True
-    return False
-
-
-def known_bug_fields(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int, gpu_bytes: int,
-                     gpu_name: str) -> frozenset[str]:
-    """Fields the kernel gets wrong for this configuration (each is an xfail test below)."""
-    skip: set[str] = set()
-    kind = engine.kind
-    if kind == "llamacpp" and _llamacpp_uneven_offload(spec, engine):  # test_llamacpp_offloads_the_last_layers
-        skip |= {"weights_bytes", "kv_cache_bytes", "total_bytes", "headroom_bytes", "fits", "host_bytes"}
-    return frozenset(skip)
-
-
 # ---------------------------------------------------------------------- comparing one cell
 def _dyadic_den(x: Fraction, limit: int) -> int | None:
     d = x.denominator
@@ -443,11 +419,9 @@ def test_engine_sweep_equals_oracle_cell_for_cell(grid: dict[str, Any]) -> None:
                     abs(exact["headroom_bytes"]))
         strict = den is not None and 8 * 4 * scale * den < 2**53 and context * batch < 2**40
         strict_cells += strict
-        skip = known_bug_fields(spec, engine, tp, pp, gpu.usable_bytes, gpu.name)
-        event(f"{engine.kind}: {'bit-exact' if strict else 'rounded'}{', fits' if exact['fits'] else ''}"
-              f"{', known bug' if skip else ''}")
-        note(f"cell {idx}: {engine} tp={tp} pp={pp} strict={strict} skip={sorted(skip)}")
-        assert_cell(got, exact, engine, strict, context, batch, skip)
+        event(f"{engine.kind}: {'bit-exact' if strict else 'rounded'}{', fits' if exact['fits'] else ''}")
+        note(f"cell {idx}: {engine} tp={tp} pp={pp} strict={strict}")
+        assert_cell(got, exact, engine, strict, context, batch, frozenset())
     event(f"bit-exact cells: {'all' if strict_cells == s.size else 'some' if strict_cells else 'none'}")
     for engine in grid["engines"]:
         event(f"engine {engine.kind}")
@@ -469,19 +443,12 @@ def _fits_per_oracle(q: dict[str, Any], engine: EngineSpec, context: int, batch:
     return verdict(exact, context, batch, cells_slack(engine, exact))
 
 
-def _bug_free(q: dict[str, Any], engine: EngineSpec) -> bool:
-    skip = known_bug_fields(q["spec"], engine, 1, 1, q["gpu"].usable_bytes, q["gpu"].name)
-    return "fits" not in skip
-
-
 @settings(deadline=None)
 @given(questions(), st.integers(1, 64) | batches_st)
 def test_max_context_fits_per_oracle_and_one_more_does_not(q: dict[str, Any], batch: int) -> None:
     sol = vramcore.max_context(q["spec"], q["dtype"], batch, q["gpu"], engine=q["engines"])
     cap = q["spec"].max_context or 2**53
     for e, engine in enumerate(q["engines"]):
-        if not _bug_free(q, engine):
-            continue
         c = int(sol.values[0, 0, 0, 0, e])
         assert 0 <= c <= cap
         if c > 0:
@@ -496,8 +463,6 @@ def test_max_context_fits_per_oracle_and_one_more_does_not(q: dict[str, Any], ba
 def test_max_batch_fits_per_oracle_and_one_more_does_not(q: dict[str, Any], context: int) -> None:
     sol = vramcore.max_batch(q["spec"], q["dtype"], context, q["gpu"], engine=q["engines"])
     for e, engine in enumerate(q["engines"]):
-        if not _bug_free(q, engine):
-            continue
         b = int(sol.values[0, 0, 0, 0, e])
         assert 0 <= b <= 2**53
         if b > 0:
@@ -699,15 +664,14 @@ def test_sglang_default_fraction_reserves_the_configured_chunk() -> None:
     assert e.kv_blocks == r["kv_blocks"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "formulas.h vc_layer_share / vc_make_plan: llama.cpp n_gpu_layers offloads the output layer and the LAST "
-    "n - 1 layers, but the kernel takes a proportional share of every layer kind; wrong whenever those layers "
-    "are not a proportional sample (DeepSeek-V3 -ngl 4: three MoE layers offloaded, the kernel averages in the "
-    "3 dense ones: 63.04 GiB on the GPU instead of 66.04; Gemma-2-9B -ngl 2 at 16384 tokens: the last layer is "
-    "a full-attention layer, 128 MiB of cache, the kernel caches half a full and half a sliding layer, 82 MiB)"))
 @pytest.mark.parametrize(("model", "ngl", "field"), [("DeepSeek-V3", 4, "weights_bytes"),
                                                      ("Gemma-2-9B", 2, "kv_cache_bytes")])
 def test_llamacpp_offloads_the_last_layers(model: str, ngl: int, field: str) -> None:
+    # llama.cpp n_gpu_layers offloads the output layer and the LAST n - 1 layers (src/llama-model.cpp,
+    # load_tensors), so the kinds on the GPU are those layers' own, not a proportional sample: DeepSeek-V3
+    # -ngl 4 offloads three MoE layers (66.04 GiB; averaging in the 3 dense layers said 63.04); Gemma-2-9B -ngl 2
+    # at 16384 tokens keeps its last layer, a full-attention one, on the GPU: 128 MiB of cache (averaging a full
+    # and a sliding layer said 82 MiB)
     spec = vramcore.get_model(model).spec
     engine = get_engine("llamacpp", n_gpu_layers=ngl)
     e = vramcore.estimate(spec, context=16384, engine=engine, dtype="bf16")

@@ -191,6 +191,22 @@ typedef struct {
     double trainable_total;      /* trainable elements of the whole model (peft's count) */
 } vc_train;
 
+/* Where one model's decoder layers sit under one engine layout, by kind, as
+ * counts (vramcore/grid/pack.py, place_row): on the most loaded GPU, and in host
+ * memory (llama.cpp's layers not offloaded).  llama.cpp's -ngl n puts the last
+ * n - 1 layers on the GPU, so these are the kinds of those very layers; a
+ * pipeline stage holds ceil(L / pp) of the L layers, taken as that share of
+ * every kind. */
+typedef struct {
+    double gpu_layers;           /* decoder layers (every kind) */
+    double gpu_full;             /* ... with full attention */
+    double gpu_sliding;          /* ... with sliding-window or chunked attention */
+    double gpu_state;            /* ... with a recurrent mixer */
+    double gpu_dense;            /* ... with a dense MLP */
+    double gpu_moe;              /* ... with a mixture-of-experts MLP */
+    double host_layers, host_full, host_sliding, host_state, host_dense, host_moe;
+} vc_place;
+
 /* Everything one configuration produces (per GPU); the kernel writes the fields in
  * this order, fits (last) to its own array. */
 typedef struct {
@@ -218,6 +234,7 @@ typedef struct {
 #define VC_ENGINE_NFIELDS (sizeof(vc_engine) / sizeof(double))
 #define VC_RESULT_NFIELDS (sizeof(vc_result) / sizeof(double))
 #define VC_TRAIN_NFIELDS (sizeof(vc_train) / sizeof(double))
+#define VC_PLACE_NFIELDS (sizeof(vc_place) / sizeof(double))
 
 /* The per-cell formulas (the engine headers and their dispatch) are forced inline
  * where the compiler allows it, so that one engine's path is straight code inside

@@ -13,22 +13,13 @@
 #include "vramcore/engines/trtllm.h"
 #include "vramcore/engines/vllm.h"
 
-/* Share of the decoder layers on the most loaded GPU. */
-static inline double vc_layer_share(const vc_model *m, const vc_engine *e)
-{
-    if ((int)e->kind == VC_ENGINE_LLAMACPP)
-        return vc_llamacpp_layer_share(m, e);
-    return vc_pp_layer_share(m, e);
-}
-
 /* Everything about one (model, dtype, engine) triple that does not depend on
  * context, batch or GPU: the shared part here, the engine's own fields in its
  * header. */
 static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                                const vc_engine *e, const vc_train *t, vc_plan *p)
+                                const vc_engine *e, const vc_train *t, const vc_place *l, vc_plan *p)
 {
     int kind = (int)e->kind;
-    double share = vc_layer_share(m, e);
     double ptl = vc_kv_bytes_per_token_layer(m, d, e);
     double peak = vc_layer_peak_elems_per_token(m, e->tp);
     p->kind = e->kind;
@@ -38,13 +29,13 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
         for (int i = 0; i < VC_N_PARTS; i++)
             text_pb[i] = pb[i];
         text_pb[VC_PART_VISION_TOWER] = text_pb[VC_PART_MM_PROJECTOR] = 0.0;
-        p->weights = vc_weights_bytes(m, text_pb, e, share);
+        p->weights = vc_weights_bytes(m, text_pb, e, l);
     } else {
-        p->weights = vc_weights_bytes(m, pb, e, share);
+        p->weights = vc_weights_bytes(m, pb, e, l);
     }
     p->host_weights = 0.0;
-    p->kv_full = m->n_full_layers * share * ptl;
-    p->kv_sliding = m->n_sliding_layers * share * ptl;
+    p->kv_full = l->gpu_full * ptl;
+    p->kv_sliding = l->gpu_sliding * ptl;
     p->kv_full_host = p->kv_sliding_host = 0.0;
     p->window = m->sliding_window;
     p->sliding_cap = m->sliding_window + e->sliding_cap_offset;
@@ -62,9 +53,9 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->non_torch = e->non_torch_bytes;
     p->mem_fraction = e->mem_fraction;
     p->block_size = e->block_size;
-    p->layers = vc_n_layers(m) * share;
-    p->full_share = m->n_full_layers * share;
-    p->sliding_share = m->n_sliding_layers * share;
+    p->layers = l->gpu_layers;
+    p->full_share = l->gpu_full;
+    p->sliding_share = l->gpu_sliding;
     p->max_model_len = e->max_model_len;
     p->max_context = m->max_context;
     p->sampler_bytes = e->sampler_bytes;
@@ -82,18 +73,18 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->grads = p->optim = p->master = p->host_states = 0.0;
     p->t_tok = p->t_pos = p->t_sq = p->t_cst = p->tl_tok = p->tl_sq = p->tr_tok = 0.0;
     p->dequant = p->trainable = 0.0;
-    p->state_seq = m->n_state_layers * share * vc_state_bytes_per_seq_layer(m, d, e);
+    p->state_seq = l->gpu_state * vc_state_bytes_per_seq_layer(m, d, e);
     p->state_page = vc_state_bytes_per_seq_layer(m, d, e);
     p->state_groups = p->state_blocks = p->state_seq_host = 0.0;
     p->mm_features = p->mm_enc_item = p->mm_held_token = p->mm_limit = 0.0;
     if (kind == VC_ENGINE_TRAIN)
-        vc_train_plan(m, d, t, e, share, p);
+        vc_train_plan(m, d, t, e, l, p);
     else if (kind == VC_ENGINE_LLAMACPP)
-        vc_llamacpp_plan(m, d, pb, e, p);
+        vc_llamacpp_plan(m, d, pb, e, l, p);
     else if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM)
         vc_paged_plan(m, p);
     if (kind == VC_ENGINE_VLLM)
-        vc_vllm_plan(m, e, d, p);
+        vc_vllm_plan(m, e, d, l, p);
     /* RotaryEmbedding's cos/sin cache, counted with the weights */
     if (e->rope_cache != 0.0 && m->max_context > 0.0 && kind != VC_ENGINE_TRAIN)
         p->weights += m->max_context * m->rotary_dim * d->act_bytes;

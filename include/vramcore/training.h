@@ -134,12 +134,13 @@ typedef struct {
     double weights, grads, optim, master, host;
 } vc_states;
 
-static inline vc_states vc_train_states(const vc_model *m, const vc_train *t, const vc_engine *e, double share)
+static inline vc_states vc_train_states(const vc_model *m, const vc_train *t, const vc_engine *e,
+                                        const vc_place *l)
 {
     vc_states s;
-    double w = vc_weights_bytes(m, t->weight_bytes, e, share);
-    double n = vc_weights_bytes(m, t->trainable, e, share);
-    double opt = vc_weights_bytes(m, t->optim_bytes, e, share);
+    double w = vc_weights_bytes(m, t->weight_bytes, e, l);
+    double n = vc_weights_bytes(m, t->trainable, e, l);
+    double opt = vc_weights_bytes(m, t->optim_bytes, e, l);
     double dp = vc_max(1.0, e->dp), zero = e->zero;
     double g16 = n * e->grad_bytes, g32 = n * e->fp32_grad_bytes, mw = n * e->master_bytes;
     double sharded_states = (g32 + mw + opt) / (zero >= 1.0 ? dp : 1.0);

@@ -2,32 +2,35 @@
  * vramcore/weights.h -- weights on the most loaded GPU of a tensor x pipeline
  * parallel layout.  The stored bytes of each part come in from Python
  * (vramcore/storage/, exact per format); this header only splits them.
- * Engines that place layers their own way (llama.cpp's -ngl) pass their own
- * share of the layers (engines/llamacpp.h).
+ * Which layers sit on the GPU comes in as counts by kind (vc_place, from
+ * vramcore/grid/pack.py): a pipeline stage's share, or llama.cpp's -ngl.
  */
 #pragma once
 
 #include "vramcore/common.h"
 
-/* Share of the decoder layers on the most loaded pipeline stage: ceil(L / pp) of L. */
-static inline double vc_pp_layer_share(const vc_model *m, const vc_engine *e)
+/* Bytes of one TP rank's share of the per-layer weights of the layers `l`
+ * places (on the GPU, or with host = 1 in host memory).  Every layer holds an
+ * even share of the token mixers (attention and recurrent) and norms; dense
+ * MLPs sit in the dense layers, experts and routers in the MoE layers. */
+static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC_N_PARTS], double tp,
+                                           const vc_place *l, int host)
 {
     double L = vc_n_layers(m);
-    if (e->pp > 1.0)
-        return vc_ceil(L / e->pp) / L;
-    return 1.0;
-}
-
-/* Bytes of one TP rank's share of the per-layer weights of the whole model. */
-static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC_N_PARTS], double tp)
-{
+    double layers = host ? l->host_layers : l->gpu_layers;
+    double dense = host ? l->host_dense : l->gpu_dense;
+    double moe = host ? l->host_moe : l->gpu_moe;
     double attn = pb[VC_PART_ATTENTION];
     double kvf = m->attn_kv_fraction, repf = m->attn_replicated_fraction;
     double kv_split = m->kv_heads > 0.0 ? vc_min(tp, m->kv_heads) : tp;
     double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf) / tp + attn * kvf / kv_split + attn * repf : attn;
-    double mlp_rank = (pb[VC_PART_MLP_DENSE] + pb[VC_PART_MLP_ROUTED_EXPERTS]
-                       + pb[VC_PART_MLP_SHARED_EXPERTS]) / tp;
-    return attn_rank + mlp_rank + pb[VC_PART_ROUTER] + pb[VC_PART_NORMS];
+    double out = (attn_rank + pb[VC_PART_NORMS]) * (layers / L);
+    if (m->n_dense_mlp_layers > 0.0)
+        out += pb[VC_PART_MLP_DENSE] / tp * (dense / m->n_dense_mlp_layers);
+    if (m->n_moe_layers > 0.0)
+        out += ((pb[VC_PART_MLP_ROUTED_EXPERTS] + pb[VC_PART_MLP_SHARED_EXPERTS]) / tp + pb[VC_PART_ROUTER])
+               * (moe / m->n_moe_layers);
+    return out;
 }
 
 /* Bytes of one TP rank's share of a multimodal model's vision tower and
@@ -38,16 +41,16 @@ static inline double vc_tower_weights_rank(const double pb[VC_N_PARTS], double t
     return (pb[VC_PART_VISION_TOWER] + pb[VC_PART_MM_PROJECTOR]) / tp;
 }
 
-/* Weights on the most loaded GPU holding `share` of the layers.  TP splits
+/* Weights on the most loaded GPU, holding the layers `l` places there.  TP splits
  * attention and MLP matrices, the vocabulary and the vision tower; k/v
  * projections split over at most kv_heads ranks; norms and the router are
  * replicated.  PP gives the first stage the embedding and the vision tower, and
  * the last the lm_head (a tied lm_head is a second copy there). */
 static inline double vc_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e,
-                                      double share)
+                                      const vc_place *l)
 {
     double tp = e->tp;
-    double layers = vc_layer_weights_rank(m, pb, tp) * share;
+    double layers = vc_layer_weights_rank(m, pb, tp, l, 0);
     double emb = pb[VC_PART_EMBEDDING] / tp;
     double head = pb[VC_PART_LM_HEAD] / tp;
     double towers = vc_tower_weights_rank(pb, tp);

@@ -10,6 +10,7 @@ ENGINE_NFIELDS: int
 RESULT_NFIELDS: int
 PLAN_NFIELDS: int
 TRAIN_NFIELDS: int
+PLACE_NFIELDS: int
 N_PARTS: int
 OPENMP: bool
 REASONS_BLOCKING: int
@@ -24,6 +25,7 @@ def grid(
     part_bytes: _F64,
     engines: _F64,
     train: _F64,
+    place: _F64,
     contexts: _F64,
     batches: _F64,
     gpu_bytes: _F64,
@@ -44,6 +46,7 @@ def solve(
     part_bytes: _F64,
     engines: _F64,
     train: _F64,
+    place: _F64,
     fixed: _F64,
     gpu_bytes: _F64,
     gpu_large: _F64,
@@ -54,6 +57,6 @@ def solve(
     row_stop: int,
     n_threads: int,
 ) -> None: ...
-def cell_plan(model: object, dtype: object, part_bytes: object, engine: object, train: object,
+def cell_plan(model: object, dtype: object, part_bytes: object, engine: object, train: object, place: object,
               plan: object) -> None: ...
 def cell(plan: object, context: float, batch: float, gpu_bytes: float, large_gpu: float) -> tuple[float, ...]: ...

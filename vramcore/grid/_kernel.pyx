@@ -24,6 +24,8 @@ cdef extern from "vramcore/formulas.h" nogil:
         pass
     ctypedef struct vc_train:
         pass
+    ctypedef struct vc_place:
+        pass
     ctypedef struct vc_row:
         pass
     ctypedef struct vc_result:
@@ -50,9 +52,10 @@ cdef extern from "vramcore/formulas.h" nogil:
     size_t VC_RESULT_NFIELDS
     size_t VC_PLAN_NFIELDS
     size_t VC_TRAIN_NFIELDS
+    size_t VC_PLACE_NFIELDS
     int VC_N_PARTS
     void vc_make_plan(const vc_model *m, const vc_dtype *d, const double *pb, const vc_engine *e,
-                      const vc_train *t, vc_plan *p)
+                      const vc_train *t, const vc_place *l, vc_plan *p)
     void vc_estimate_row(const vc_plan *p, double context, double batch, vc_row *q)
     void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch, double gpu_bytes,
                          double large_gpu, vc_result *r)
@@ -81,6 +84,7 @@ ENGINE_NFIELDS = VC_ENGINE_NFIELDS
 RESULT_NFIELDS = VC_RESULT_NFIELDS
 PLAN_NFIELDS = VC_PLAN_NFIELDS
 TRAIN_NFIELDS = VC_TRAIN_NFIELDS
+PLACE_NFIELDS = VC_PLACE_NFIELDS
 N_PARTS = VC_N_PARTS
 OPENMP = bool(vc_openmp_enabled())
 #: Bits of the `reasons` row that make a configuration not fit (VC_WHY_BLOCKING).
@@ -98,7 +102,7 @@ def max_threads():
 
 
 cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
-                 const double[:, ::1] engines, const double[:, :, :, ::1] train,
+                 const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, ::1] place,
                  double[:, :, :, ::1] plans) noexcept nogil:
     cdef Py_ssize_t m, d, e
     for m in range(models.shape[0]):
@@ -106,7 +110,8 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
             for e in range(engines.shape[0]):
                 vc_make_plan(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
                              &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
-                             <const vc_train *> &train[m, d, e, 0], <vc_plan *> &plans[m, d, e, 0])
+                             <const vc_train *> &train[m, d, e, 0], <const vc_place *> &place[m, e, 0],
+                             <vc_plan *> &plans[m, d, e, 0])
 
 
 cdef enum:
@@ -162,7 +167,8 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
 
 
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
-         const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[::1] contexts,
+         const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, ::1] place,
+         const double[::1] contexts,
          const double[::1] batches, const double[::1] gpu_bytes, const double[::1] gpu_large,
          double[:, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
          Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True):
@@ -171,7 +177,8 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     Each row holds its gpus x engines cells of every output (C order: model,
     dtype, context, batch, gpu, engine).  `plans` is scratch of shape (models,
     dtypes, engines, PLAN_NFIELDS); `train` the (models, dtypes, engines,
-    TRAIN_NFIELDS) rows of the training engines (zeros elsewhere); `out` has one row per name in
+    TRAIN_NFIELDS) rows of the training engines (zeros elsewhere); `place` the
+    (models, engines, PLACE_NFIELDS) layer placements; `out` has one row per name in
     RESULT_FIELDS and one column per cell; `fits` one byte per cell.  Fields on
     demand: with `select` (indices into RESULT_FIELDS), `out` holds only those
     rows, in that order (at least one row is allocated; `select` may be empty);
@@ -202,7 +209,7 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     if n_threads < 1:
         n_threads = 1
     with nogil:
-        _plans(models, dtypes, part_bytes, engines, train, plans)
+        _plans(models, dtypes, part_bytes, engines, train, place, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
         _grid_row(plans_p, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0], &gpu_large[0], n_g,
                   out_p, n_cells, select_p, n_sel, fits_p, row)
@@ -227,7 +234,7 @@ cdef void _solve_row(int which, const double *plans, Py_ssize_t n_d, Py_ssize_t 
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
           const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[:, :, :, ::1] train,
-          const double[::1] fixed,
+          const double[:, :, ::1] place, const double[::1] fixed,
           const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
           double[:, :, :, ::1] plans, double[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
           int n_threads):
@@ -244,26 +251,28 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
     if n_threads < 1:
         n_threads = 1
     with nogil:
-        _plans(models, dtypes, part_bytes, engines, train, plans)
+        _plans(models, dtypes, part_bytes, engines, train, place, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
         _solve_row(which, plans_p, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0], n_g, &caps[0], out_p, row)
 
 
 # ---------------------------------------------------------------------- one configuration (the scalar path)
 def cell_plan(const double[::1] model, const double[::1] dtype, const double[::1] part_bytes,
-              const double[::1] engine, const double[::1] train, double[::1] plan):
+              const double[::1] engine, const double[::1] train, const double[::1] place, double[::1] plan):
     """Build one (model, dtype, engine) plan into `plan` (PLAN_NFIELDS doubles) from its packed rows.
 
     The rows are any buffers of doubles (``array.array("d")``: no numpy needed)
-    of MODEL_NFIELDS, DTYPE_NFIELDS, N_PARTS, ENGINE_NFIELDS and TRAIN_NFIELDS
-    values, as vramcore/grid/pack.py builds them.
+    of MODEL_NFIELDS, DTYPE_NFIELDS, N_PARTS, ENGINE_NFIELDS, TRAIN_NFIELDS and
+    PLACE_NFIELDS values, as vramcore/grid/pack.py builds them.
     """
     if (model.shape[0] != VC_MODEL_NFIELDS or dtype.shape[0] != VC_DTYPE_NFIELDS
             or part_bytes.shape[0] != VC_N_PARTS or engine.shape[0] != VC_ENGINE_NFIELDS
-            or train.shape[0] != VC_TRAIN_NFIELDS or plan.shape[0] != VC_PLAN_NFIELDS):
+            or train.shape[0] != VC_TRAIN_NFIELDS or place.shape[0] != VC_PLACE_NFIELDS
+            or plan.shape[0] != VC_PLAN_NFIELDS):
         raise ValueError("cell_plan: a row has the wrong number of fields")
     vc_make_plan(<const vc_model *> &model[0], <const vc_dtype *> &dtype[0], &part_bytes[0],
-                 <const vc_engine *> &engine[0], <const vc_train *> &train[0], <vc_plan *> &plan[0])
+                 <const vc_engine *> &engine[0], <const vc_train *> &train[0], <const vc_place *> &place[0],
+                 <vc_plan *> &plan[0])
 
 
 def cell(const double[::1] plan, double context, double batch, double gpu_bytes, double large_gpu):

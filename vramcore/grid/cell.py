@@ -155,7 +155,7 @@ class Estimator:
             train = _pack.train_row(spec, dt, eng)
         _kernel.cell_plan(array("d", _pack.model_row(spec)), array("d", _pack.dtype_row(dt, kv)),
                           array("d", [float(parts[p]) for p in PARTS]), array("d", _pack.engine_row(eng, tp_, pp_)),
-                          array("d", train), plan)
+                          array("d", train), array("d", _pack.place_row(spec, eng, tp_, pp_)), plan)
         self.spec, self.engine, self._plan, self._gpu_memory = spec, eng, plan, gpu_memory
         self._kv_name = kv.name if kv is not None else None
         self._blocked = format_blocked_cell(spec, dt, eng)

@@ -1,8 +1,8 @@
 """Specs -> struct-of-doubles rows for the kernel: the one bridge to C.
 
 The column order of each row matches the field order of the structs in
-include/vramcore/formulas.h (``vc_model``, ``vc_dtype``, ``vc_engine``);
-``tests/test_kernel_contract.py`` checks the counts against the compiled module.
+include/vramcore/common.h (``vc_model``, ``vc_dtype``, ``vc_engine``, ``vc_train``,
+``vc_place``); ``tests/test_api.py`` checks the counts against the compiled module.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec
 from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE
-from vramcore.model.spec import PARTS, ModelSpec
+from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 
@@ -83,6 +83,9 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
     "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base",
 )
+#: The ``vc_place`` row: the layers on the most loaded GPU by kind, then those in host memory.
+PLACE_FIELDS: tuple[str, ...] = tuple(f"{where}_{kind}" for where in ("gpu", "host")
+                                      for kind in ("layers", "full", "sliding", "state", "dense", "moe"))
 #: The ``vc_train`` row: three per-part vectors, then the scalars.
 TRAIN_FIELDS: tuple[str, ...] = (
     *(f"weight_bytes.{p}" for p in PARTS), *(f"trainable.{p}" for p in PARTS), *(f"optim_bytes.{p}" for p in PARTS),
@@ -217,6 +220,45 @@ def pack_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType]) -> np.ndar
             parts = dtype.weight_bytes_by_part(spec)
             out[i, j] = [parts[p] for p in PARTS]
     return out
+
+
+def _kind_counts(spec: ModelSpec, layers: range) -> list[float]:
+    """Return the counts of `layers` by kind: all, full, sliding (or chunked), recurrent, dense MLP, MoE MLP."""
+    kinds = spec.layer_types or ()
+    mlps = spec.mlp_layer_types or ()
+    return [float(len(layers)),
+            float(sum(1 for i in layers if kinds[i] == "full_attention")),
+            float(sum(1 for i in layers if kinds[i] in WINDOWED_KINDS)),
+            float(sum(1 for i in layers if kinds[i] in STATE_LAYER_KINDS)),
+            float(sum(1 for i in layers if mlps[i] == "dense")),
+            float(sum(1 for i in layers if mlps[i] == "moe"))]
+
+
+def place_row(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[float]:
+    """Return the ``vc_place`` row: where `spec`'s layers sit under `engine` on `tp` x `pp` GPUs.
+
+    llama.cpp with ``n_gpu_layers = n >= 0`` offloads the last ``n - 1``
+    layers (src/llama-model.cpp, load_tensors: ``i_gpu_start = n_layer + 1 -
+    ngl``), so the counts are those layers' own kinds and the rest are in host
+    memory.  Otherwise every layer is on a GPU, and the most loaded pipeline
+    stage holds ``ceil(L / pp)`` of the ``L`` layers, taken as that share of
+    every kind (``vramcore.grid.reference`` counts the same way).
+    """
+    n_layers = spec.num_layers
+    if engine.kind == "llamacpp" and engine.n_gpu_layers >= 0:
+        on_gpu = min(max(engine.n_gpu_layers - 1, 0), n_layers)
+        return (_kind_counts(spec, range(n_layers - on_gpu, n_layers))
+                + _kind_counts(spec, range(n_layers - on_gpu)))
+    share = -(-n_layers // pp) / n_layers if pp > 1 else 1.0
+    return [share * c for c in _kind_counts(spec, range(n_layers))] + [0.0] * 6
+
+
+def pack_place(specs: Sequence[ModelSpec], engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
+    """Return the ``vc_place`` rows as a C-contiguous float64 array (models, engines, len(PLACE_FIELDS))."""
+    import numpy as np
+
+    return np.ascontiguousarray(np.array([[place_row(s, e, tp, pp) for e, tp, pp in engines] for s in specs],
+                                         dtype=np.float64).reshape(len(specs), len(engines), len(PLACE_FIELDS)))
 
 
 def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:

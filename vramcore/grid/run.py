@@ -86,6 +86,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     part_bytes = _pack.pack_weights(specs, dtypes)
     engines_arr = _pack.pack_engines(engines)
     train_arr = _pack.pack_train(specs, dtypes, engines)
+    place_arr = _pack.pack_place(specs, engines)
     plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines))
     out = np.empty((max(1, len(rows_)), cells if rows_ else 1), dtype=np.float64)
     fits = np.empty(cells if write_fits else 1, dtype=np.bool_)
@@ -95,8 +96,8 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     per_row = gpu_bytes.size * len(engines)
     with Chunks(rows, CHUNK_CELLS // per_row, per_row, progress) as chunks:  # Ctrl-C between chunks
         for start, stop in chunks:
-            _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, train_arr, contexts, batches, gpu_bytes,
-                         gpu_large, plans, out, fits_u8, start, stop, threads, select, write_fits)
+            _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, train_arr, place_arr, contexts, batches,
+                         gpu_bytes, gpu_large, plans, out, fits_u8, start, stop, threads, select, write_fits)
     result: dict[str, np.ndarray | None] = dict.fromkeys((*_kernel.RESULT_FIELDS, "fits"))
     for k, row in enumerate(rows_):
         result[_kernel.RESULT_FIELDS[row]] = out[k].reshape(shape)

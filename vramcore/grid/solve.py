@@ -116,7 +116,7 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
     out = np.empty(cells, dtype=np.float64)
     _kernel.solve(which, _pack.pack_models(specs), _pack.pack_dtypes(dtypes, p["kv"]),
                   _pack.pack_weights(specs, dtypes), _pack.pack_engines(p["rows"]),
-                  _pack.pack_train(specs, dtypes, p["rows"]), fixed, p["gpu_bytes"],
+                  _pack.pack_train(specs, dtypes, p["rows"]), _pack.pack_place(specs, p["rows"]), fixed, p["gpu_bytes"],
                   p["gpu_large"], caps, _pack.plans_scratch(len(specs), len(dtypes), len(p["rows"])), out,
                   0, len(specs) * len(dtypes) * fixed.size, threads)
     values = out.astype(np.int64).reshape(shape)

@@ -12,15 +12,10 @@
 #include "vramcore/plan.h"
 
 /* llama.cpp offloads the output layer first, then the last n_gpu_layers - 1
- * repeating layers (src/llama-model.cpp, load_tensors: i_gpu_start = n_layer + 1 - ngl);
- * -ngl -1 offloads everything, split over pipeline stages. */
-VC_INLINE double vc_llamacpp_layer_share(const vc_model *m, const vc_engine *e)
-{
-    double L = vc_n_layers(m);
-    if (e->n_gpu_layers >= 0.0)
-        return vc_min(vc_max(e->n_gpu_layers - 1.0, 0.0), L) / L;
-    return vc_pp_layer_share(m, e);
-}
+ * repeating layers (src/llama-model.cpp, load_tensors: i_gpu_start = n_layer + 1 - ngl),
+ * so the kinds on the GPU are those of the last layers: vramcore/grid/pack.py
+ * counts them into the placement (vc_place); -ngl -1 offloads everything,
+ * split over pipeline stages. */
 
 /* The output layer is offloaded as soon as one layer is. */
 VC_INLINE int vc_llamacpp_output_on_gpu(const vc_engine *e)
@@ -28,23 +23,15 @@ VC_INLINE int vc_llamacpp_output_on_gpu(const vc_engine *e)
     return e->n_gpu_layers < 0.0 || e->n_gpu_layers >= 1.0;
 }
 
-/* Share of the decoder layers left in host memory (not offloaded). */
-VC_INLINE double vc_llamacpp_host_share(const vc_model *m, const vc_engine *e)
-{
-    double L = vc_n_layers(m);
-    if (e->n_gpu_layers < 0.0)
-        return 0.0;
-    return 1.0 - vc_min(vc_max(e->n_gpu_layers - 1.0, 0.0), L) / L;
-}
-
 /* GPU weights: the offloaded layers and the output matrix when it is offloaded,
  * and a multimodal model's projector file (mmproj: tower and projector, on the
  * GPU unless --no-mmproj-offload, whatever -ngl says); token embeddings stay in
  * host memory. */
-static inline double vc_llamacpp_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e)
+static inline double vc_llamacpp_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e,
+                                                const vc_place *l)
 {
     double tp = e->tp;
-    double layers = vc_layer_weights_rank(m, pb, tp) * vc_llamacpp_layer_share(m, e);
+    double layers = vc_layer_weights_rank(m, pb, tp, l, 0);
     double emb = pb[VC_PART_EMBEDDING] / tp;
     double head = pb[VC_PART_LM_HEAD] / tp;
     return layers + (vc_llamacpp_output_on_gpu(e) ? (head > 0.0 ? head : emb) : 0.0) + vc_tower_weights_rank(pb, tp);
@@ -53,9 +40,9 @@ static inline double vc_llamacpp_weights_bytes(const vc_model *m, const double p
 /* Host weights: token embeddings, the layers not offloaded, and the output
  * matrix when it is not offloaded. */
 static inline double vc_llamacpp_host_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS],
-                                                    const vc_engine *e)
+                                                    const vc_engine *e, const vc_place *l)
 {
-    double layers = vc_layer_weights_rank(m, pb, 1.0) * vc_llamacpp_host_share(m, e);
+    double layers = vc_layer_weights_rank(m, pb, 1.0, l, 1);
     return layers + pb[VC_PART_EMBEDDING] + (vc_llamacpp_output_on_gpu(e) ? 0.0 : pb[VC_PART_LM_HEAD]);
 }
 
@@ -65,16 +52,16 @@ static inline double vc_llamacpp_host_weights_bytes(const vc_model *m, const dou
  * (2 x n_ff + 4 x hidden); the logits with the final hidden rows when the output
  * layer is on the GPU (fits logged CI buffers). */
 static inline void vc_llamacpp_plan(const vc_model *m, const vc_dtype *d, const double pb[VC_N_PARTS],
-                                    const vc_engine *e, vc_plan *p)
+                                    const vc_engine *e, const vc_place *l, vc_plan *p)
 {
     /* layers left on the CPU keep their whole cache (no tensor split there) */
     vc_engine e_host = *e;
     e_host.tp = 1.0;
     double ptl_host = vc_kv_bytes_per_token_layer(m, d, &e_host);
-    p->weights = vc_llamacpp_weights_bytes(m, pb, e);
-    p->host_weights = vc_llamacpp_host_weights_bytes(m, pb, e);
-    p->kv_full_host = m->n_full_layers * vc_llamacpp_host_share(m, e) * ptl_host;
-    p->kv_sliding_host = m->n_sliding_layers * vc_llamacpp_host_share(m, e) * ptl_host;
+    p->weights = vc_llamacpp_weights_bytes(m, pb, e, l);
+    p->host_weights = vc_llamacpp_host_weights_bytes(m, pb, e, l);
+    p->kv_full_host = l->host_full * ptl_host;
+    p->kv_sliding_host = l->host_sliding * ptl_host;
     if (p->ubatch <= 0.0)
         p->ubatch = 512.0;           /* llama.cpp's default n_ubatch (common/common.h) */
     p->attn_scores_token = e->flash_attn != 0.0 ? 0.0 : m->num_heads * 4.0;
@@ -84,7 +71,7 @@ static inline void vc_llamacpp_plan(const vc_model *m, const vc_dtype *d, const 
     p->host_ubatch_token = m->hidden * 4.0;
     p->host_logit_row = m->vocab * 4.0;
     /* recurrent layers left on the CPU keep their states there (one cell per sequence) */
-    p->state_seq_host = m->n_state_layers * vc_llamacpp_host_share(m, e) * vc_state_bytes_per_seq_layer(m, d, &e_host);
+    p->state_seq_host = l->host_state * vc_state_bytes_per_seq_layer(m, d, &e_host);
 }
 
 /* Cells of the unified cache for n_seq = batch sequences of `context` tokens

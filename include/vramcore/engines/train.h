@@ -16,20 +16,20 @@
 #include "vramcore/training.h"
 
 static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_train *t, const vc_engine *e,
-                                 double share, vc_plan *p)
+                                 const vc_place *l, vc_plan *p)
 {
     double a = e->train_act_bytes > 0.0 ? e->train_act_bytes : d->act_bytes;
     double tp = e->tp, h = m->hidden;
-    double layers = vc_n_layers(m) * share;
+    double layers = l->gpu_layers;
     double inflight = vc_max(1.0, e->pp);   /* 1F1B: the first stage holds pp micro-batches */
     int ckpt = e->recompute >= 2.0, selective = e->recompute == 1.0;
-    vc_states s = vc_train_states(m, t, e, share);
+    vc_states s = vc_train_states(m, t, e, l);
     double frozen = e->frozen_base;
     vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention, frozen);
     vc_act_terms o = vc_outer_saved(m, a, tp, ckpt ? 1.0 : 0.0, frozen);
     double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp, frozen) : 0.0;
     double moe = m->n_moe_layers > 0.0 && m->n_experts > 0.0 ? vc_moe_mlp_saved(m, a, tp, frozen) : 0.0;
-    double mlp_all = share * (m->n_dense_mlp_layers * dense + m->n_moe_layers * moe);
+    double mlp_all = l->gpu_dense * dense + l->gpu_moe * moe;
     double one_layer = at.tok + vc_max(dense, moe) + t->adapter_token_layer;
     double widest = vc_max(m->n_dense_mlp_layers > 0.0 ? m->dense_intermediate : 0.0,
                            m->experts_per_token * m->expert_intermediate + m->shared_intermediate) / tp;

@@ -21,10 +21,9 @@
  * padded to it; the layers group by kind into groups of the smallest kind's count
  * (the largest's when within 1.5x) sharing one block pool; a request takes
  * `state_blocks` blocks in each recurrent group (mamba_cache_mode). */
-static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, vc_plan *p)
+static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, const vc_place *l, vc_plan *p)
 {
-    double share = p->layers / vc_n_layers(m);      /* the stage's share of every layer kind */
-    double state_share = m->n_state_layers * share;
+    double share = l->gpu_layers / vc_n_layers(m);  /* the stage's share of every layer kind */
     double per_token = p->block_size > 0.0 ? p->page / p->block_size : 0.0;
     if (per_token > 0.0 && p->full_share + p->sliding_share > 0.0) {
         double b = 16.0 * vc_ceil_div(p->state_page, 16.0 * per_token);
@@ -48,7 +47,8 @@ static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, vc
     p->unit_frac = vc_is_frac(p->page * p->group_size);
 }
 
-static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_dtype *d, vc_plan *p)
+static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_dtype *d, const vc_place *l,
+                                vc_plan *p)
 {
     if (m->mm_item_features > 0.0 && e->mm_limit > 0.0) {
         p->mm_features = m->mm_item_features;
@@ -57,7 +57,7 @@ static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_
         p->mm_limit = e->mm_limit;
     }
     if (m->n_state_layers > 0.0)
-        vc_vllm_hybrid_plan(m, e, p);
+        vc_vllm_hybrid_plan(m, e, l, p);
     p->max_model_len = e->max_model_len > 0.0 ? e->max_model_len : m->max_context;
     /* without sliding layers one max_model_len request's blocks do not depend on the GPU: once here */
     if (p->sliding_groups == 0.0 && p->max_model_len > 0.0)
