@@ -185,11 +185,11 @@ def test_ctrl_c_while_writing_keeps_the_old_file(capsys: pytest.CaptureFixture[s
     path = tmp_path / "g.csv"
     path.write_text("old contents\n")
 
-    def interrupted(sweep: object, stream: io.TextIOBase, rows: int = 0) -> None:
+    def interrupted(sweep: object, blocks: object, stream: io.TextIOBase) -> None:
         stream.write("model,dtype\nhalf a ro")
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(_export._WRITERS, "csv", interrupted)
+    monkeypatch.setitem(_export._BLOCK_WRITERS, "csv", interrupted)
     code, _, err = run(capsys, "sweep", SEED, "-o", str(path))
     assert code == 130 and "no output written" in err
     assert path.read_text() == "old contents\n"

@@ -1,10 +1,10 @@
 """Engine figures against what real engines logged.
 
 vLLM rows: llm-d benchmark, ``config_explorer/empirical-vllm-memory-results.md``
-(https://github.com/llm-d/llm-d-benchmark; the TP=2 Qwen3-32B row from the fork
-manoelmarques/llm-d-benchmark, same path): H100 80GB (CUDA-visible 79.18 GiB),
-gpu_memory_utilization 0.9, max_model_len 16000, block_size 128, prefix caching,
-vLLM V1 API server defaults.  Each row logs "Model loading took W GiB", the peak
+(https://github.com/llm-d/llm-d-benchmark, 2026-01-26 to 2026-02-26, removed in April 2026; the TP=2
+Qwen3-32B row also in the fork manoelmarques/llm-d-benchmark, same path): H100 80GB (CUDA-visible
+79.18 GiB), gpu_memory_utilization 0.9, max_model_len 16000 unless a row says 32000, block_size 128,
+prefix caching, vLLM V1 API server defaults.  Each row logs "Model loading took W GiB", the peak
 activation of the profiling run, non-torch memory and "Available KV cache memory".
 
 llama.cpp rows: ggml-org CI, build 4396 (b0d6b66b7), Tesla V100-PCIE-16GB
@@ -26,8 +26,8 @@ VLLM_LLMD = vramcore.get_engine("vllm", block_size=128, max_model_len=16000)
 
 
 def _close(got: float, logged: float) -> bool:
-    # logs print two decimals of GiB; the activation model is good to ~0.06 GiB
-    return abs(got - logged) <= max(0.005 * logged, 0.1)
+    # issue #11: within 0.5 % of the logged figure, or 0.01 GiB where the log's two decimals are coarser
+    return abs(got - logged) <= max(0.005 * abs(logged), 0.01)
 
 
 def test_llama_3_1_8b_h100_kv_budget_within_half_percent() -> None:
@@ -43,28 +43,84 @@ def test_llama_3_1_8b_h100_kv_budget_within_half_percent() -> None:
     assert e.fits
 
 
+# Every row of the llm-d table (all versions of config_explorer/empirical-vllm-memory-results.md, 2026-01-26 to
+# 2026-02-26, and the fork's TP=2 row) is held here except three, which vramcore misses by more than issue #11
+# allows (figures logged -> ours):
+#   gpt-oss-20b   weights 13.47 -> 12.83 GiB (-4.7 %), KV 50.28 -> 50.87 GiB (+1.2 %)
+#   gpt-oss-120b  weights 64.38 -> 60.78 GiB (-5.6 %); its row adds up to gpu_memory_utilization 0.95
+#                 (64.38 + 7.38 + 0.13 + 3.33 = 75.22 = 0.95 x 79.18), KV 3.33 -> 6.87 GiB there
+#   vLLM's Triton MXFP4 MoE path on Hopper keeps each expert's uint8 scales and adds a swizzled copy padded
+#   to 256 rows, and casts the expert biases to fp32 (mxfp4.py, Mxfp4MoEMethod.process_weights_after_loading);
+#   "Model loading took" counts both.
+#   Mistral-Small-3.2-24B (vLLM 0.11.0, utilisation 0.95) peak activation 2.12 -> 4.90 GiB, KV 28.20 -> 25.43
+#   GiB (-9.8 %): 0.11.0 still sampled with FlashInfer's top-k/top-p kernel by default (no sort of the
+#   1024 x vocab logits; vllm-project/vllm#26859 made it opt-in after 0.11.0), while sampler_bytes_per_logit
+#   (38.75) is the PyTorch sort path the other rows ran.
 @pytest.mark.parametrize(
-    ("model", "dtype", "tp", "weights", "peak", "non_torch", "kv"),
+    ("model", "dtype", "tp", "max_model_len", "weights", "peak", "non_torch", "kv"),
     [
-        ("Llama-3.1-8B", "bf16", 1, 14.99, 4.76, 0.13, 51.38),
-        ("Qwen3-0.6B", "bf16", 1, 1.12, 5.56, 0.13, 64.45),
-        ("Qwen3-32B", "bf16", 1, 61.03, 5.64, 0.14, 4.45),
-        ("Qwen3-32B", "bf16", 2, 30.59, 5.64, 0.54, 34.49),
-        ("Llama-3.1-70B", "fp8_e4m3", 2, 33.88, 4.84, 0.55, 32.0),  # Llama-3.3-70B FP8-dynamic, same geometry
+        # | Llama-3.1-8B | SUCCESS | 14.99 | 4.76 | 0.13 | -0.45 | 51.38 | 1 | 16000 |
+        ("Llama-3.1-8B", "bf16", 1, 16000, 14.99, 4.76, 0.13, 51.38),
+        # | Qwen3-0.6B | SUCCESS | 1.12 | 5.56 | 0.13 | 0.10 | 64.45 | 1 | 16000 |
+        ("Qwen3-0.6B", "bf16", 1, 16000, 1.12, 5.56, 0.13, 64.45),
+        # | Qwen3-0.6B | SUCCESS | 1.12 | 5.56 | 0.13 | 0.10 | 64.45 | 1 | 32000 | (the profile run and the
+        # budget do not depend on max_model_len)
+        ("Qwen3-0.6B", "bf16", 1, 32000, 1.12, 5.56, 0.13, 64.45),
+        # | Qwen3-32B | SUCCESS | 61.03 | 5.64 | 0.14 | -0.88 | 4.45 | 1 | 16000 |
+        ("Qwen3-32B", "bf16", 1, 16000, 61.03, 5.64, 0.14, 4.45),
+        # (llm-d from 745f62f, and the fork): | Qwen3-32B | SUCCESS | 30.59 | 5.64 | 0.54 | -0.33 | 34.49 | 2 | 16000 |
+        ("Qwen3-32B", "bf16", 2, 16000, 30.59, 5.64, 0.54, 34.49),
+        # | Llama-3.3-70B-FP8 (TP=2) | SUCCESS | 33.88 | 4.84 | 0.55 | -0.42 | 32.0 | 2 | 16000 |
+        # (RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic, Llama-3.1-70B geometry)
+        ("Llama-3.1-70B", "fp8_e4m3", 2, 16000, 33.88, 4.84, 0.55, 32.0),
+        # the same row in the checkpoint's own format (compressed-tensors FP8, one scale per output channel)
+        ("Llama-3.1-70B", "fp8-channel", 2, 16000, 33.88, 4.84, 0.55, 32.0),
     ],
 )
-def test_llmd_vllm_rows(model: str, dtype: str, tp: int, weights: float, peak: float, non_torch: float,
-                        kv: float) -> None:
-    e = vramcore.estimate(model, dtype=dtype, context=16000, gpu="H100", engine=VLLM_LLMD, tp=tp)
+def test_llmd_vllm_rows(model: str, dtype: str, tp: int, max_model_len: int, weights: float, peak: float,
+                        non_torch: float, kv: float) -> None:
+    engine = vramcore.get_engine("vllm", block_size=128, max_model_len=max_model_len)
+    e = vramcore.estimate(model, dtype=dtype, context=max_model_len, gpu="H100", engine=engine, tp=tp)
     assert _close(e.weights_bytes / GiB, weights)
     assert abs(e.activation_bytes / GiB - peak) <= 0.15  # one sampler constant for every model
     assert _close(e.kv_cache_bytes / GiB, kv)
+    assert e.fits
 
 
-def test_llmd_vllm_row_that_does_not_fit() -> None:
-    # Llama-3.3-70B FP8 on one H100: 71.26 - 67.72 - 4.84 - 0.14 < 0 -> "No available memory for the cache blocks"
-    e = vramcore.estimate("Llama-3.1-70B", dtype="fp8_e4m3", context=16000, gpu="H100", engine=VLLM_LLMD)
+@pytest.mark.parametrize("dtype", ["fp8_e4m3", "fp8-channel"])
+def test_llmd_vllm_row_that_does_not_fit(dtype: str) -> None:
+    # | Llama-3.3-70B-FP8 (TP=1) | FAILED | 67.72 | N/A | N/A | N/A | -1.44 | 1 | 16000 |; its detailed section:
+    # peak activation 4.84 GiB, non-torch 0.14 GiB, 71.26 - 67.72 - 4.84 - 0.14 < 0 -> "No available memory
+    # for the cache blocks"
+    e = vramcore.estimate("Llama-3.1-70B", dtype=dtype, context=16000, gpu="H100", engine=VLLM_LLMD)
+    assert _close(e.weights_bytes / GiB, 67.72)
+    assert abs(e.activation_bytes / GiB - 4.84) <= 0.15
     assert e.kv_cache_bytes == 0 and e.kv_blocks == 0 and e.fits is False
+    assert "no_kv_budget" in e.reasons
+
+
+def test_llmd_vllm_qwen3_32b_at_32000_does_not_start() -> None:
+    # | Qwen3-32B | FAILED | 61.03 | 5.64 | 0.14 | N/A | N/A | 1 | 32000 |: the same 4.45 GiB budget as at 16000
+    # (71.26 - 61.03 - 5.64 - 0.14), short of one 32000-token request (250 blocks of 128 x 64 layers x 8 KV
+    # heads x 256 x 2 B = 7.81 GiB), so vLLM refuses to start
+    engine = vramcore.get_engine("vllm", block_size=128, max_model_len=32000)
+    e = vramcore.estimate("Qwen3-32B", dtype="bf16", context=32000, gpu="H100", engine=engine)
+    assert _close(e.weights_bytes / GiB, 61.03)
+    assert abs(e.activation_bytes / GiB - 5.64) <= 0.15
+    assert _close(e.kv_cache_bytes / GiB, 4.45)
+    assert e.kv_capacity_tokens < 32000 and e.fits is False
+    assert "kv_below_max_model_len" in e.reasons
+
+
+def test_llmd_vllm_deepseek_r1_does_not_load_on_one_h100() -> None:
+    # | Deepseek-R1 | FAILED | N/A | N/A | N/A | N/A | N/A | 1 | 16000 | (FP8 checkpoint, 128 x 128 block scales):
+    # out of memory while loading, "Tried to allocate 3.50 GiB" (one MoE layer's FP8 down_proj, 256 experts x
+    # 7168 x 2048 B) with 75.16 GiB already held by PyTorch
+    e = vramcore.estimate("DeepSeek-R1", dtype="fp8-block128", context=16000, gpu="H100", engine=VLLM_LLMD)
+    spec = vramcore.get_model("DeepSeek-R1").spec
+    assert spec.num_experts * spec.hidden_size * (spec.moe_intermediate_size or 0) == 3.5 * GiB
+    assert e.weights_bytes > 80 * GiB and e.fits is False  # about 627 GiB
+    assert "weights_exceed_gpu" in e.reasons
 
 
 def test_vllm_needed_kv_for_qwen3_coder_480b() -> None:

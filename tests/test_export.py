@@ -107,11 +107,11 @@ def test_atomic_write_keeps_old_file_on_error(grid: vramcore.Sweep, tmp_path: Pa
     path = tmp_path / "out.csv"
     path.write_text("previous\n")
 
-    def interrupted(sweep: object, stream: io.TextIOBase, rows: int = 0) -> None:
+    def interrupted(sweep: object, blocks: object, stream: io.TextIOBase) -> None:
         stream.write("model,dtype\npartial")
         raise KeyboardInterrupt("simulated Ctrl-C while writing")
 
-    monkeypatch.setitem(_export._WRITERS, "csv", interrupted)
+    monkeypatch.setitem(_export._BLOCK_WRITERS, "csv", interrupted)
     with pytest.raises(KeyboardInterrupt, match="simulated"):
         _export.write(grid, path)
     assert path.read_text() == "previous\n"

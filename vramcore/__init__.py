@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "GB": "vramcore._units",
     "Sweep": "vramcore.grid.results",
     "sweep": "vramcore.grid.sweep",
+    "sweep_to": "vramcore.grid.stream",
     "SUPPORTED_MODEL_TYPES": "vramcore.model.hf",
     "QuantFormat": "vramcore.storage.quant",
     "TensorInfo": "vramcore.model.tensors",
@@ -102,6 +103,7 @@ __all__ = [
     "read_safetensors",
     "show_config",
     "sweep",
+    "sweep_to",
 ]
 
 if TYPE_CHECKING:
@@ -113,6 +115,7 @@ if TYPE_CHECKING:
     from vramcore.grid.record import Estimate
     from vramcore.grid.results import Sweep
     from vramcore.grid.solve import Solution, best_dtype, max_batch, max_context, min_gpus
+    from vramcore.grid.stream import sweep_to
     from vramcore.grid.sweep import sweep
     from vramcore.hardware.gpus import GPUSpec, get_gpu, list_gpus
     from vramcore.model.cards import ModelCard, get_model, list_models

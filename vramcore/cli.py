@@ -402,17 +402,22 @@ def _models_arg(values: Sequence[str]) -> list[str]:
     return out
 
 
+def _grid_args(args: argparse.Namespace) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Return the positional and keyword arguments of the sweep the grid flags describe."""
+    return ((_models_arg(args.models), _split(args.dtype or "auto"), _counts("--context", args.context),
+             _counts("--batch", args.batch), [_gpu(g) for g in _split(args.gpu)]),
+            {"kv_dtype": args.kv_dtype, "engine": _engine_arg(args), "n_gpus": _count("--n-gpus", args.n_gpus),
+             "tp": _optional_count(args, "tp"), "pp": _optional_count(args, "pp"),
+             "gpu_memory": _gpu_memory(args.gpu_memory), "progress": getattr(args, "progress", None),
+             "fields": _split(args.fields) if getattr(args, "fields", None) else None})
+
+
 def _grid(args: argparse.Namespace) -> Any:
     """Run the sweep the grid flags describe."""
     import vramcore
 
-    return vramcore.sweep(
-        _models_arg(args.models), _split(args.dtype or "auto"), _counts("--context", args.context),
-        _counts("--batch", args.batch), [_gpu(g) for g in _split(args.gpu)], kv_dtype=args.kv_dtype,
-        engine=_engine_arg(args), n_gpus=_count("--n-gpus", args.n_gpus),
-        tp=_optional_count(args, "tp"), pp=_optional_count(args, "pp"), gpu_memory=_gpu_memory(args.gpu_memory),
-        progress=getattr(args, "progress", None),
-        fields=_split(args.fields) if getattr(args, "fields", None) else None)
+    positional, keywords = _grid_args(args)
+    return vramcore.sweep(*positional, **keywords)
 
 
 def _context_and_batch(args: argparse.Namespace) -> tuple[int, int]:
@@ -477,16 +482,26 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.output is not None and os.path.splitext(args.output)[1].lower() not in _export.FORMATS:
         raise UsageError(f"-o {args.output!r}: unknown extension; use {', '.join(_export.FORMATS)}")
-    s = _grid(args)
     if args.output is not None:
-        fmt = _write_output(args.output, lambda: _export.write(s, args.output))
-        summary = {"path": args.output, "format": fmt, "rows": s.size, "dims": list(s.dims), "shape": list(s.shape)}
+        # streamed part by part (vramcore.sweep_to): a grid larger than memory still writes
+        import math
+
+        from vramcore.grid.stream import grid_layout, sweep_to
+
+        positional, keywords = _grid_args(args)
+        fmt = _write_output(args.output, lambda: sweep_to(args.output, *positional, **keywords))
+        models, dtypes, contexts, batches, gpus = positional
+        dims, shape = grid_layout(models, dtypes, contexts, batches, gpus, keywords["engine"])
+        rows = math.prod(shape)
+        summary = {"path": args.output, "format": fmt, "rows": rows, "dims": list(dims), "shape": list(shape)}
         if args.json:
             _print_json(summary)
         else:
-            print(f"wrote {s.size:,} rows ({' x '.join(map(str, s.shape))} {', '.join(s.dims)}) to "
+            print(f"wrote {rows:,} rows ({' x '.join(map(str, shape))} {', '.join(dims)}) to "
                   f"{args.output} ({fmt})", file=sys.stderr)
-    elif args.json:
+        return 0
+    s = _grid(args)
+    if args.json:
         _export.write_json(s, sys.stdout)
     else:
         _export.write_table(s, sys.stdout)

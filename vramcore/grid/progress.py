@@ -97,10 +97,13 @@ class Chunks:
         for start in range(0, self.n_rows, self.rows_per_chunk):
             stop = min(self.n_rows, start + self.rows_per_chunk)
             yield start, stop
-            cells = (stop - start) * self.cells_per_row
-            self.done_cells += cells
-            if self._bar is not None:
-                self._bar.update(cells)
+            self.advance((stop - start) * self.cells_per_row)
+
+    def advance(self, cells: int) -> None:
+        """Count `cells` more as done (the loops that do not iterate over row bounds call this)."""
+        self.done_cells += cells
+        if self._bar is not None:
+            self._bar.update(cells)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

@@ -17,7 +17,7 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
     from vramcore.grid.results import Sweep
 
-__all__ = ["FORMATS", "ROWS_PER_BLOCK", "atomic_path", "axis_labels", "dataset", "field_attrs", "iter_blocks",
-           "require", "write", "write_csv", "write_json", "write_parquet", "write_table"]
+__all__ = ["FORMATS", "ROWS_PER_BLOCK", "atomic_path", "axis_labels", "csv_blocks", "dataset", "field_attrs",
+           "format_of", "iter_blocks", "json_blocks", "parquet_blocks", "require", "write", "write_blocks", "write_csv",
+           "write_json", "write_parquet", "write_table"]
 
 #: Long-format rows per block when streaming a sweep out.
 ROWS_PER_BLOCK = 1 << 20
@@ -198,13 +199,23 @@ def arrow_schema_metadata(sweep: Sweep) -> dict[bytes, bytes]:
 
 def write_parquet(sweep: Sweep, path: str | os.PathLike[str], rows: int = ROWS_PER_BLOCK) -> None:
     """Write the long format to one Parquet file (one row group per block), atomically."""
+    parquet_blocks(sweep, iter_blocks(sweep, rows), path)
+
+
+def parquet_blocks(sweep: Sweep, blocks: Iterable[Mapping[str, np.ndarray]], path: str | os.PathLike[str]) -> None:
+    """Write long-format `blocks` (of `sweep`'s axes and fields) to one Parquet file, a row group each, atomically.
+
+    `sweep` names the columns and the schema metadata; the blocks may come
+    from it or, streamed, from the sweeps of consecutive parts of one grid
+    (:func:`vramcore.sweep_to`).
+    """
     require("pyarrow", "parquet", "Parquet output")
     import pyarrow.parquet as pq
 
     with atomic_path(path) as tmp:
         writer = None
         try:
-            for block in iter_blocks(sweep, rows):
+            for block in blocks:
                 table = _arrow_block(block, sweep.dims)
                 if writer is None:
                     schema = table.schema.with_metadata(arrow_schema_metadata(sweep))
@@ -231,21 +242,31 @@ def _rows(block: Mapping[str, np.ndarray]) -> Iterator[tuple[Any, ...]]:
 
 def write_csv(sweep: Sweep, stream: IO[str], rows: int = ROWS_PER_BLOCK) -> None:
     """Write the long format as CSV: a header, then one line per cell; bytes as exact integers."""
+    csv_blocks(sweep, iter_blocks(sweep, rows), stream)
+
+
+def csv_blocks(sweep: Sweep, blocks: Iterable[Mapping[str, np.ndarray]], stream: IO[str]) -> None:
+    """Write long-format `blocks` as CSV under the header of `sweep`'s axes and fields."""
     import csv
 
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow([*sweep.dims, *sweep.fields])
-    for block in iter_blocks(sweep, rows):
+    for block in blocks:
         writer.writerows(tuple("true" if v is True else "false" if v is False else v for v in row)
                          for row in _rows(block))
 
 
 def write_json(sweep: Sweep, stream: IO[str], rows: int = ROWS_PER_BLOCK) -> None:
     """Write the long format as a JSON array of records (one object per cell); bytes as exact integers."""
+    json_blocks(sweep, iter_blocks(sweep, rows), stream)
+
+
+def json_blocks(sweep: Sweep, blocks: Iterable[Mapping[str, np.ndarray]], stream: IO[str]) -> None:
+    """Write long-format `blocks` as one JSON array of records named by `sweep`'s axes and fields."""
     names = [*sweep.dims, *sweep.fields]
     stream.write("[")
     first = True
-    for block in iter_blocks(sweep, rows):
+    for block in blocks:
         for row in _rows(block):
             stream.write(("\n" if first else ",\n") + json.dumps(dict(zip(names, row, strict=True))))
             first = False
@@ -286,7 +307,28 @@ def write_table(sweep: Sweep, stream: IO[str], rows: int = ROWS_PER_BLOCK) -> No
                  "beyond the request); every figure is per GPU\n")
 
 
-_WRITERS: dict[str, Callable[[Sweep, IO[str]], None]] = {"csv": write_csv, "json": write_json}
+_BLOCK_WRITERS: dict[str, Callable[[Sweep, Iterable[Mapping[str, np.ndarray]], IO[str]], None]] = {
+    "csv": csv_blocks, "json": json_blocks}
+
+
+def format_of(path: str | os.PathLike[str]) -> str:
+    """Return the output format `path`'s extension names (.csv, .parquet, .json).
+
+    Raises
+    ------
+    ValueError
+        Unknown extension (the message lists the known ones).
+
+    Examples
+    --------
+    >>> format_of("grid.PARQUET")
+    'parquet'
+    """
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot tell the format of {os.fspath(path)!r}: use one of "
+                         f"{', '.join(FORMATS)}")
+    return fmt
 
 
 def write(sweep: Sweep, path: str | os.PathLike[str]) -> str:
@@ -304,13 +346,21 @@ def write(sweep: Sweep, path: str | os.PathLike[str]) -> str:
     ImportError
         Parquet without pyarrow.
     """
-    fmt = FORMATS.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise ValueError(f"cannot tell the format of {os.fspath(path)!r}: use one of "
-                         f"{', '.join(FORMATS)}")
+    return write_blocks(sweep, iter_blocks(sweep), path)
+
+
+def write_blocks(sweep: Sweep, blocks: Iterable[Mapping[str, np.ndarray]], path: str | os.PathLike[str]) -> str:
+    """Write long-format `blocks` of `sweep`'s columns to `path` in the format its extension names, atomically.
+
+    Returns
+    -------
+    str
+        The format written.
+    """
+    fmt = format_of(path)
     if fmt == "parquet":
-        write_parquet(sweep, path)
+        parquet_blocks(sweep, blocks, path)
         return fmt
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as stream:
-        _WRITERS[fmt](sweep, stream)
+        _BLOCK_WRITERS[fmt](sweep, blocks, stream)
     return fmt
