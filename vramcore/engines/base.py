@@ -51,6 +51,8 @@ TRAIN_PRECISIONS: dict[str, tuple[int, bool]] = {
     "bf16-mixed": (2, True), "fp16-mixed": (2, True), "bf16": (2, False), "fp16": (2, False), "fp32": (4, False),
 }
 TRAIN_RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
+#: How an engine holds MXFP4 experts once loaded (EngineSpec.mxfp4_layout; vramcore.engines.vllm.mxfp4_loaded).
+MXFP4_LAYOUTS: tuple[str, ...] = ("stored", "triton", "triton-keep-scales")
 TRAIN_ATTENTION: tuple[str, ...] = ("sdpa", "flash", "eager")
 TRAIN_OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd", "adafactor", "lion", "adamw_8bit", "paged_adamw_8bit",
                                      "lion_8bit", "paged_lion_8bit", "muon")
@@ -178,6 +180,14 @@ class EngineSpec:
         vLLM hybrid models: state blocks a request takes in each recurrent
         KV group (``--mamba-cache-mode``: 1, 2 with prefix caching's aligned
         copy, or one per block of ``max_model_len``).
+    mxfp4_layout : {"stored", "triton", "triton-keep-scales"}
+        How the engine holds MXFP4 experts (gpt-oss) once loaded: as stored
+        (every engine but vLLM; vLLM's Marlin path, GPUs without the Triton
+        kernels' swizzle); vLLM's Triton MoE backend on Hopper, the default
+        there (``"triton"``: scales swizzled with their output rows padded to
+        256, expert biases in fp32); or the same with the checkpoint's scales
+        kept beside the swizzled ones (``"triton-keep-scales"``, vLLM 0.11.1
+        until vllm-project/vllm#46549, the llm-d logs' version).
     method : str
         Training engines (kind ``"train"``, :mod:`vramcore.engines.train`):
         ``"full"``, ``"lora"`` or ``"qlora"``.  The training fields below are
@@ -257,6 +267,7 @@ class EngineSpec:
     state_conv_bits: int = 0
     state_ssm_bits: int = 0
     mamba_cache_mode: str = "align"
+    mxfp4_layout: str = "stored"
     index_cache_bits: float = 0.0
     limit_mm_per_prompt: int = 999
     method: str = "full"
@@ -327,6 +338,9 @@ class EngineSpec:
         icb = self.index_cache_bits
         if isinstance(icb, bool) or not isinstance(icb, (int, float)) or not 0 <= icb <= 64:
             raise ValueError(f"EngineSpec.index_cache_bits must be in [0, 64] (0 = the K cache's), got {icb!r}")
+        if self.mxfp4_layout not in MXFP4_LAYOUTS:
+            raise ValueError(f"EngineSpec.mxfp4_layout must be one of {', '.join(map(repr, MXFP4_LAYOUTS))}, got "
+                             f"{self.mxfp4_layout!r}")
         if self.mamba_cache_mode not in ("none", "align", "all"):
             raise ValueError(f"EngineSpec.mamba_cache_mode must be 'none', 'align' or 'all', got "
                              f"{self.mamba_cache_mode!r}")

@@ -4,7 +4,51 @@ Its rules are the fields of :data:`ENGINE` (defaults with their sources); the
 formulas are ``include/vramcore/engines/vllm.h``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from vramcore.engines.base import EngineSpec, GiB, MiB
+
+if TYPE_CHECKING:
+    from vramcore.model.spec import ModelSpec
+
+
+def _round_up(x: int, to: int) -> int:
+    return -(-x // to) * to
+
+
+def mxfp4_loaded_extra(spec: ModelSpec, layout: str) -> int:
+    """Return the bytes vLLM holds beyond the stored MXFP4 experts of `spec`, for the layout `layout`.
+
+    vLLM's Triton MoE backend on Hopper (vllm/model_executor/layers/quantization/mxfp4.py,
+    Mxfp4MoEMethod.process_weights_after_loading, Triton branch) swizzles each
+    expert's E8M0 scales with triton_kernels' ``HopperMXScaleLayout``
+    (``mx_axis=1``, ``num_warps=8``), which pads the output rows to a multiple
+    of 2 x 8 x 2 x 8 = 256 and the K / 32 columns to an even count (w13:
+    2 x intermediate rows of hidden / 32; w2: hidden rows of intermediate /
+    32); the values' swizzle keeps their bytes.  The expert biases become
+    fp32.  Up to vllm-project/vllm#46549 ("Free unused MXFP4 scales in OAI
+    Triton Backend") the checkpoint's scales stayed allocated beside the
+    swizzled copy (``"triton-keep-scales"``).  Per-rank padding under tensor
+    parallelism is not modelled: the extra bytes split over TP with the
+    experts.
+
+    Examples
+    --------
+    >>> from vramcore import get_model
+    >>> round(mxfp4_loaded_extra(get_model("gpt-oss-20b").spec, "triton-keep-scales") / 2**30, 4)
+    0.5891
+    """
+    if layout == "stored" or not spec.num_experts or spec.moe_intermediate_size is None:
+        return 0
+    h, i, e = spec.hidden_size, spec.moe_intermediate_size, spec.num_experts
+    stored = 2 * i * (h // 32) + h * (i // 32)
+    swizzled = _round_up(2 * i, 256) * _round_up(h // 32, 2) + _round_up(h, 256) * _round_up(i // 32, 2)
+    extra = swizzled if layout == "triton-keep-scales" else swizzled - stored
+    if spec.expert_bias:
+        extra += (2 * i + h) * 2          # bf16 -> fp32
+    return e * spec.n_moe_layers * extra
 
 #: vLLM (V1 engine).  KV budget = total x gpu_memory_utilization - weights - peak
 #: activation of the profiling run - non-torch memory
@@ -26,6 +70,8 @@ ENGINE = EngineSpec(
     # mamba_cache_mode "align" with prefix caching on (vllm/config/cache.py)
     state_conv_offset=-1,
     mamba_cache_mode="align",
+    # MXFP4 experts (gpt-oss): the Triton MoE backend vLLM picks on Hopper (mxfp4.py, get_mxfp4_backend)
+    mxfp4_layout="triton",
     mla_compressed=True,
     # measured before the budget is taken (init snapshot): not in the budget
     cuda_context_bytes=512 * MiB,

@@ -101,7 +101,7 @@ def max_threads():
     return vc_max_threads()
 
 
-cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
+cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, :, ::1] part_bytes,
                  const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, ::1] place,
                  double[:, :, :, ::1] plans) noexcept nogil:
     cdef Py_ssize_t m, d, e
@@ -109,7 +109,7 @@ cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const
         for d in range(dtypes.shape[0]):
             for e in range(engines.shape[0]):
                 vc_make_plan(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
-                             &part_bytes[m, d, 0], <const vc_engine *> &engines[e, 0],
+                             &part_bytes[m, d, e, 0], <const vc_engine *> &engines[e, 0],
                              <const vc_train *> &train[m, d, e, 0], <const vc_place *> &place[m, e, 0],
                              <vc_plan *> &plans[m, d, e, 0])
 
@@ -166,7 +166,7 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
         start = stop
 
 
-def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, ::1] part_bytes,
+def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, :, ::1] part_bytes,
          const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, ::1] place,
          const double[::1] contexts,
          const double[::1] batches, const double[::1] gpu_bytes, const double[::1] gpu_large,
@@ -176,7 +176,8 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
 
     Each row holds its gpus x engines cells of every output (C order: model,
     dtype, context, batch, gpu, engine).  `plans` is scratch of shape (models,
-    dtypes, engines, PLAN_NFIELDS); `train` the (models, dtypes, engines,
+    dtypes, engines, PLAN_NFIELDS); `part_bytes` the (models, dtypes, engines, N_PARTS) weight
+    bytes as each engine holds them; `train` the (models, dtypes, engines,
     TRAIN_NFIELDS) rows of the training engines (zeros elsewhere); `place` the
     (models, engines, PLACE_NFIELDS) layer placements; `out` has one row per name in
     RESULT_FIELDS and one column per cell; `fits` one byte per cell.  Fields on
@@ -233,7 +234,7 @@ cdef void _solve_row(int which, const double *plans, Py_ssize_t n_d, Py_ssize_t 
 
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
-          const double[:, :, ::1] part_bytes, const double[:, ::1] engines, const double[:, :, :, ::1] train,
+          const double[:, :, :, ::1] part_bytes, const double[:, ::1] engines, const double[:, :, :, ::1] train,
           const double[:, :, ::1] place, const double[::1] fixed,
           const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
           double[:, :, :, ::1] plans, double[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,

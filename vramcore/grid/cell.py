@@ -32,7 +32,7 @@ from vramcore.grid.resolve import gpu_memory_bytes, prepare_engines, resolve_gpu
 from vramcore.grid.validation import MAX_COUNT, positive_int
 from vramcore.hardware.gpus import MAX_GPU_BYTES, GPUSpec
 from vramcore.model.cards import is_model_name
-from vramcore.model.spec import PARTS, ModelSpec
+from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.resolve import format_family, get_dtype, resolve_auto
 
@@ -89,13 +89,12 @@ def result_dtype_name(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> str:
 
 
 def result_weights_by_part(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> dict[str, float]:
-    """Return the whole model's stored weight bytes by part, as an Estimate reports them."""
+    """Return the whole model's weight bytes by part as the engine holds them, as an Estimate reports them."""
     if engine.kind == "train":
         from vramcore.engines.train import weight_bytes_by_part
 
         return weight_bytes_by_part(spec, dtype, engine)
-    parts = dtype.weight_bytes_by_part(spec)
-    return {p: float(parts[p]) for p in PARTS}
+    return _pack.engine_part_bytes(spec, dtype, engine)
 
 
 class Estimator:
@@ -147,14 +146,14 @@ class Estimator:
         eng = rows[0][0]
         gpu_memory_bytes(_ANY_GPU, gpu_memory)        # validate the choice once (each GPU is checked when used)
         plan = array("d", bytes(8 * _kernel.PLAN_NFIELDS))
-        parts = dt.weight_bytes_by_part(spec)
+        parts = _pack.engine_part_bytes(spec, dt, eng)
         with warnings.catch_warnings(record=True) as said:
             # what the configuration warns about (a LoRA target that is no module, ZeRO over one GPU) is kept,
             # so that an estimate from a cached Estimator says it again (say_again)
             warnings.simplefilter("always", VramcoreWarning)
             train = _pack.train_row(spec, dt, eng)
         _kernel.cell_plan(array("d", _pack.model_row(spec)), array("d", _pack.dtype_row(dt, kv)),
-                          array("d", [float(parts[p]) for p in PARTS]), array("d", _pack.engine_row(eng, tp_, pp_)),
+                          array("d", list(parts.values())), array("d", _pack.engine_row(eng, tp_, pp_)),
                           array("d", train), array("d", _pack.place_row(spec, eng, tp_, pp_)), plan)
         self.spec, self.engine, self._plan, self._gpu_memory = spec, eng, plan, gpu_memory
         self._kv_name = kv.name if kv is not None else None

@@ -19,6 +19,7 @@ from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE
 from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
+from vramcore.storage.resolve import format_family
 
 if TYPE_CHECKING:
     import numpy as np
@@ -219,6 +220,37 @@ def pack_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType]) -> np.ndar
         for j, dtype in enumerate(dtypes):
             parts = dtype.weight_bytes_by_part(spec)
             out[i, j] = [parts[p] for p in PARTS]
+    return out
+
+
+def engine_part_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> dict[str, float]:
+    """Return the whole model's weight bytes by part as `engine` holds them once loaded.
+
+    As stored, except where the engine's layout differs: vLLM's MXFP4 experts
+    (``EngineSpec.mxfp4_layout``, :func:`vramcore.engines.vllm.mxfp4_loaded_extra`).
+    """
+    parts = {p: float(b) for p, b in dtype.weight_bytes_by_part(spec).items()}
+    if engine.mxfp4_layout != "stored" and format_family(dtype, spec) == "mxfp4":
+        from vramcore.engines.vllm import mxfp4_loaded_extra
+
+        parts["mlp_routed_experts"] += mxfp4_loaded_extra(spec, engine.mxfp4_layout)
+    return {p: parts[p] for p in PARTS}
+
+
+def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
+                        engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
+    """Return weight bytes as each engine holds them (:func:`engine_part_bytes`), (models, dtypes, engines, parts)."""
+    import numpy as np
+
+    out = np.empty((len(specs), len(dtypes), len(engines), len(PARTS)), dtype=np.float64)
+    stored = pack_weights(specs, dtypes)
+    for k, (engine, _, _) in enumerate(engines):
+        out[:, :, k] = stored
+        if engine.mxfp4_layout == "stored":
+            continue
+        for i, spec in enumerate(specs):
+            for j, dtype in enumerate(dtypes):
+                out[i, j, k] = list(engine_part_bytes(spec, dtype, engine).values())
     return out
 
 

@@ -87,9 +87,11 @@ from typing import Any
 import numpy as np
 
 from vramcore.engines import EngineSpec
+from vramcore.engines.vllm import mxfp4_loaded_extra
 from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
+from vramcore.storage.resolve import format_family
 
 __all__ = ["DETAILS", "FIELDS", "MAX_COUNT", "reference_estimate", "reference_estimate_exact",
            "reference_grid_numpy"]
@@ -762,6 +764,9 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
     tokens, seqs, fraction, margin = _serving_settings(engine, gpu_bytes, gpu_name, tp, pp)
     text_only = engine.kind == "vllm" and engine.limit_mm_per_prompt == 0  # vLLM never builds the towers then
     parts = _stored_part_bytes(spec, dtype)
+    if engine.mxfp4_layout != "stored" and format_family(dtype, spec) == "mxfp4":
+        # vLLM's Triton MoE layout of MXFP4 experts: swizzled, padded scales and fp32 biases
+        parts["mlp_routed_experts"] += mxfp4_loaded_extra(spec, engine.mxfp4_layout)
     if text_only:
         parts = {**parts, "vision_tower": Fraction(0), "multimodal_projector": Fraction(0)}
     weights = _whole(_split_parts(spec, parts, tp, pp) + _rope_cache_bytes(spec, dtype, engine))

@@ -83,7 +83,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     threads = _validation.n_threads(n_threads, cells)
     models_arr = _pack.pack_models(specs)
     dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
-    part_bytes = _pack.pack_weights(specs, dtypes)
+    part_bytes = _pack.pack_loaded_weights(specs, dtypes, engines)
     engines_arr = _pack.pack_engines(engines)
     train_arr = _pack.pack_train(specs, dtypes, engines)
     place_arr = _pack.pack_place(specs, engines)

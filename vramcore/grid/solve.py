@@ -115,7 +115,7 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
     threads = _validation.n_threads(n_threads, cells * 8)
     out = np.empty(cells, dtype=np.float64)
     _kernel.solve(which, _pack.pack_models(specs), _pack.pack_dtypes(dtypes, p["kv"]),
-                  _pack.pack_weights(specs, dtypes), _pack.pack_engines(p["rows"]),
+                  _pack.pack_loaded_weights(specs, dtypes, p["rows"]), _pack.pack_engines(p["rows"]),
                   _pack.pack_train(specs, dtypes, p["rows"]), _pack.pack_place(specs, p["rows"]), fixed, p["gpu_bytes"],
                   p["gpu_large"], caps, _pack.plans_scratch(len(specs), len(dtypes), len(p["rows"])), out,
                   0, len(specs) * len(dtypes) * fixed.size, threads)
