@@ -352,6 +352,20 @@ def test_fuzz_sweep_arguments(kwargs: dict[str, Any]) -> None:
         assert np.isfinite(s.total_bytes).all()
 
 
+@FUZZ
+@given(kwargs=ARGS, suffix=st.sampled_from([".csv", ".json", ".parquet", ".txt", ""]),
+       chunk=st.sampled_from([1, 3, 2**22, 0, -1, 1.5, None]))
+def test_fuzz_sweep_to_arguments(tmp_path_factory: pytest.TempPathFactory, kwargs: dict[str, Any], suffix: str,
+                                 chunk: Any) -> None:
+    folder = tmp_path_factory.mktemp("sweep_to")
+    path = folder / f"grid{suffix}"
+    fmt = only_documented(lambda: vramcore.sweep_to(path, "Qwen3-8B", **kwargs, chunk_cells=chunk))
+    if fmt is None:
+        assert list(folder.iterdir()) == []      # refused: no file, no temporary
+    else:
+        assert [p.name for p in folder.iterdir()] == [path.name] and path.stat().st_size > 0
+
+
 def test_n_threads_far_above_the_cores_is_clipped_with_a_warning() -> None:
     with hang_guard(), pytest.warns(vramcore.VramcoreWarning, match="n_threads=100000 clipped to"):
         s = vramcore.sweep("Qwen3-8B", contexts=[1024, 2048], n_threads=100_000)
