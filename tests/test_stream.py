@@ -58,7 +58,9 @@ def test_streamed_parquet_equals_the_sweeps(tmp_path: Path) -> None:
     assert pq.ParquetFile(streamed).num_row_groups == 9 * 2
 
 
-def test_only_one_part_is_ever_computed_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def part_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The cells of each part sweep_to computes, in order (its run_sweep calls, recorded)."""
     sizes: list[int] = []
     real = _stream.run_sweep
 
@@ -68,8 +70,12 @@ def test_only_one_part_is_ever_computed_at_a_time(tmp_path: Path, monkeypatch: p
         return s
 
     monkeypatch.setattr(_stream, "run_sweep", recording)
+    return sizes
+
+
+def test_only_one_part_is_ever_computed_at_a_time(tmp_path: Path, part_sizes: list[int]) -> None:
     vramcore.sweep_to(tmp_path / "g.csv", *GRID, chunk_cells=12)
-    assert sum(sizes) == 3 * 3 * 3 * 2 and max(sizes) <= 12 and len(sizes) > 1
+    assert sum(part_sizes) == 3 * 3 * 3 * 2 and max(part_sizes) <= 12 and len(part_sizes) > 1
 
 
 def test_the_bar_counts_cells_once_their_rows_are_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,22 +147,13 @@ def test_a_grid_larger_than_memory_streams(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []      # interrupted: no partial file
 
 
-def test_cli_sweep_output_streams(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_sweep_output_streams(tmp_path: Path, capsys: pytest.CaptureFixture[str], part_sizes: list[int]) -> None:
     from vramcore.cli import main
 
-    calls: list[int] = []
-    real = _stream.run_sweep
-
-    def recording(*args: Any, **kwargs: Any) -> vramcore.Sweep:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_stream, "run_sweep", recording)
     path = tmp_path / "g.json"
     assert main(["sweep", "Qwen3-8B", "--dtype", "bf16,int4", "--context", "4096,8192", "-o", str(path),
                  "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary == {"path": str(path), "format": "json", "rows": 4,
                        "dims": ["model", "dtype", "context", "batch", "gpu"], "shape": [1, 2, 2, 1, 1]}
-    assert calls and len(json.loads(path.read_text())) == 4
+    assert sum(part_sizes) == 4 and len(json.loads(path.read_text())) == 4
