@@ -138,11 +138,12 @@ def sweep_to(path: str | os.PathLike[str], models: ModelLike | Sequence[ModelLik
     chunk = _validation.positive_int("chunk_cells", chunk_cells)
     check_progress(progress)
     axes: list[Any] = [_validation.as_list("models", models), _validation.as_list("dtypes", dtypes),
-            _validation.positive_counts("contexts", contexts), _validation.positive_counts("batches", batches)]
+                       _validation.positive_counts("contexts", contexts),
+                       _validation.positive_counts("batches", batches)]
     gpu_list = _validation.as_list("gpus", gpus)
-    shape = grid_layout(models, dtypes, contexts, batches, gpus, engine)[1]
-    if len(shape) == len(DIMS):
-        shape = (*shape, 1)           # one engine: a trailing axis of one, dropped by each part's sweep
+    # one engine: a trailing axis of one, dropped by each part's sweep
+    n_engines = len(_validation.as_list("engine", engine)) if isinstance(engine, (list, tuple)) else 1
+    shape = (*(len(a) for a in axes), len(gpu_list), n_engines)
     kwargs: dict[str, Any] = {"kv_dtype": kv_dtype, "engine": engine, "n_gpus": n_gpus, "tp": tp, "pp": pp,
                               "gpu_memory": gpu_memory, "n_threads": n_threads, "progress": False,
                               "fields": fields}
