@@ -40,6 +40,8 @@ from vramcore.grid.reference import (
     FIELDS,
     _layer_weights,
     _sglang_mem_fraction_static,
+    _Stage,
+    _stages,
     _stored_part_bytes,
     _weights_bytes,
     reference_estimate,
@@ -495,8 +497,6 @@ def test_layouts_raise_in_both_or_neither(case: dict[str, Any]) -> None:
     try:
         want: Any = reference_estimate(spec, get_dtype("bf16"), None, engine, layout["n_gpus"], 4096, 1,
                                        gpu.usable_bytes, tp=layout.get("tp"), pp=layout.get("pp"), gpu_name="g")
-    except NotImplementedError:
-        assume(False)  # llama.cpp n_gpu_layers >= 0 over pipeline stages: not documented
     except ValueError as exc:
         want = exc
     if isinstance(want, ValueError):
@@ -590,12 +590,6 @@ def test_llamacpp_offload_beyond_the_layers_raises_in_both() -> None:
                               None)["host_bytes"] > 0
 
 
-def test_oracle_refuses_undocumented_llamacpp_pipelines() -> None:
-    spec = vramcore.get_model(LLAMA_1B).spec
-    with pytest.raises(NotImplementedError, match="n_gpu_layers >= 0"):
-        reference_estimate(spec, get_dtype("bf16"), None, get_engine("llamacpp", n_gpu_layers=9), 2, 4096, 1, None)
-
-
 # ---------------------------------------------------------------------- the oracle's own facts
 @given(st.from_type(ModelSpec), st.sampled_from(DTYPES), st.sampled_from([1, 2, 4, 8]))
 def test_oracle_layer_by_layer_weights_sum_to_the_part_by_part_weights(spec: ModelSpec, dtype: str, tp: int) -> None:
@@ -603,7 +597,14 @@ def test_oracle_layer_by_layer_weights_sum_to_the_part_by_part_weights(spec: Mod
     d = get_dtype(dtype)
     parts = _stored_part_bytes(spec, d)
     by_layer = sum(_layer_weights(spec, d, tp), Fraction(0))
-    assert by_layer + (parts["embedding"] + parts["lm_head"]) / tp == _weights_bytes(spec, d, tp, 1)
+    whole = _Stage(tuple(range(spec.num_layers)), first=True, last=True)
+    towers = (parts["vision_tower"] + parts["multimodal_projector"]) / tp
+    assert by_layer + (parts["embedding"] + parts["lm_head"]) / tp + towers == _weights_bytes(spec, d, tp, whole)
+    # the stages of a pipeline hold every layer once: each one's layers sum to the whole model's
+    stages = _stages(spec, get_engine("vllm"), min(4, spec.num_layers))
+    assert sorted(i for st_ in stages for i in st_.layers) == list(range(spec.num_layers))
+    layers_only = [_Stage(st_.layers, first=False, last=False) for st_ in stages]
+    assert sum(_weights_bytes(spec, d, tp, st_) for st_ in layers_only) == by_layer
     assert {k: float(v) for k, v in parts.items()} == d.weight_bytes_by_part(spec)  # the package agrees
 
 

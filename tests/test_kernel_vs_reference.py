@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import event, given, note, settings
+from hypothesis import assume, event, given, note, settings
 from hypothesis import strategies as st
 
 import vramcore
@@ -75,7 +75,8 @@ def grids(draw: st.DrawFn) -> dict[str, Any]:
         "gpus": draw(st.lists(st.from_type(GPUSpec), min_size=1, max_size=2)),
         "engine": draw(st.from_type(EngineSpec)),
         "layout": layout,
-        "single_gpu": tp * pp == 1,
+        # pipeline stages hold whole layers: their figures are as exact as one GPU's; TP splits are not
+        "whole_tensors": tp == 1,
     }
 
 
@@ -84,7 +85,7 @@ def _dyadic(x: Fraction, max_denominator: int) -> bool:
     return d <= max_denominator and d & (d - 1) == 0
 
 
-def exact_regime(spec: ModelSpec, engine: EngineSpec, single_gpu: bool, exact: dict[str, Any]) -> bool:
+def exact_regime(spec: ModelSpec, engine: EngineSpec, whole_tensors: bool, exact: dict[str, Any]) -> bool:
     """True when every intermediate of the kernel is an exactly representable double.
 
     The non-integer factors are the allocator fraction and the MoE expert share;
@@ -93,7 +94,7 @@ def exact_regime(spec: ModelSpec, engine: EngineSpec, single_gpu: bool, exact: d
     is exact while 8 x total x den < 2**53.
     """
     reserve = Fraction(engine.allocator_reserve_fraction)
-    if not single_gpu or not _dyadic(reserve, 2**10):
+    if not whole_tensors or not _dyadic(reserve, 2**10):
         return False
     den = reserve.denominator
     if spec.n_moe_layers:
@@ -110,9 +111,38 @@ def within(got: float, exact: Fraction, roundings: int) -> bool:
     return abs(Fraction(got) - exact) <= (roundings + 1) * U * abs(exact)
 
 
+#: The figures of a pipeline that are not one stage's own: every stage's reasons, the smallest of the others.
+COMBINED = ("reasons", "fits", "headroom_bytes", "max_concurrency", "kv_capacity_tokens", "gpu_bytes")
+
+
 def assert_cell(got: dict[str, Any], exact: dict[str, Any], strict: bool) -> None:
-    """Check one cell of kernel (or NumPy) results against the exact oracle."""
-    rounded = {k: v if v is None or isinstance(v, bool) else float(v) for k, v in exact.items()}
+    """Check one cell of kernel (or NumPy) results against the exact oracle.
+
+    Under pipeline stages the breakdown is the binding stage's.  Outside the
+    exact regime, two stages whose totals (or block counts) the doubles cannot
+    tell apart may bind either way: the kernel's cell then holds the figures
+    of one of those stages, with the pipeline's combined fields.
+    """
+    stages = exact.get("stages") or []
+    try:
+        _assert_one_cell(got, exact, strict)
+    except AssertionError:
+        if strict or len(stages) < 2:
+            raise
+        slack = (ROUNDINGS["total_bytes"] + 1) * U * max(abs(c["total_bytes"]) for c in stages) + 1
+        ties = [c for c in stages if abs(c["total_bytes"] - exact["total_bytes"]) <= slack
+                or abs(c["kv_blocks"] - exact["kv_blocks"]) <= 1]
+        for cell in ties:
+            try:
+                _assert_one_cell(got, {**cell, **{f: exact[f] for f in COMBINED}}, strict)
+                return
+            except AssertionError:
+                continue
+        raise
+
+
+def _assert_one_cell(got: dict[str, Any], exact: dict[str, Any], strict: bool) -> None:
+    rounded = {k: v if v is None or isinstance(v, bool) else float(v) for k, v in exact.items() if k in FIELDS}
     # a floor of a rounded quotient may land one off an integer the exact quotient just misses
     concurrency = exact["max_concurrency"]
     k = 0 if strict else ROUNDINGS["total_bytes"]
@@ -144,7 +174,7 @@ def oracle_cell(grid: dict[str, Any], i: int, j: int, k: int, b: int, gpu_bytes:
     layout = grid["layout"]
     return reference_estimate_exact(grid["specs"][i], get_dtype(grid["dtypes"][j]), kv, grid["engine"],
                                     layout["n_gpus"], grid["contexts"][k], grid["batches"][b], gpu_bytes,
-                                    tp=layout.get("tp"), pp=layout.get("pp"))
+                                    tp=layout.get("tp"), pp=layout.get("pp"), details=True)
 
 
 @settings(deadline=None)  # the exact oracle is slow on purpose
@@ -159,7 +189,7 @@ def test_sweep_equals_oracle_cell_for_cell(grid: dict[str, Any]) -> None:
         i, j, k, b, m = idx
         exact = oracle_cell(grid, i, j, k, b, grid["gpus"][m].usable_bytes)
         got = {f: getattr(s, f)[idx].item() for f in FIELDS}
-        strict = exact_regime(grid["specs"][i], grid["engine"], grid["single_gpu"], exact)
+        strict = exact_regime(grid["specs"][i], grid["engine"], grid["whole_tensors"], exact)
         strict_cells += strict
         note(f"cell {idx}: strict={strict}")
         assert_cell(got, exact, strict)
@@ -169,6 +199,8 @@ def test_sweep_equals_oracle_cell_for_cell(grid: dict[str, Any]) -> None:
 @settings(deadline=None)
 @given(grids())
 def test_numpy_broadcast_equals_scalar_oracle(grid: dict[str, Any]) -> None:
+    layout = grid["layout"]
+    assume(layout["n_gpus"] == layout.get("tp", 1))  # one pipeline stage: the broadcast's model
     dtypes = [get_dtype(d) for d in grid["dtypes"]]
     kv = get_dtype(grid["kv_dtype"]) if grid["kv_dtype"] is not None else None
     usable = [g.usable_bytes for g in grid["gpus"]]
@@ -183,7 +215,7 @@ def test_numpy_broadcast_equals_scalar_oracle(grid: dict[str, Any]) -> None:
         i, j, k, b, m = idx
         exact = oracle_cell(grid, i, j, k, b, usable[m])
         got = {f: g[f][idx].item() for f in FIELDS}
-        assert_cell(got, exact, exact_regime(grid["specs"][i], grid["engine"], grid["single_gpu"], exact))
+        assert_cell(got, exact, exact_regime(grid["specs"][i], grid["engine"], grid["whole_tensors"], exact))
 
 
 @given(st.from_type(ModelSpec), st.sampled_from(DTYPES), st.integers(1, 2**16), st.integers(1, 16),

@@ -7,7 +7,8 @@
 
 #include "vramcore/common.h"
 
-/* Elements per token alive at the peak inside one decoder layer on one TP rank.
+/* Elements per token alive at the peak inside one decoder layer on one TP rank,
+ * over the MLP kinds of the layers `l` places on the GPU (a pipeline stage's own).
  * Residual stream and its normed copy (2 x hidden), plus the larger of
  *   attention: q, k, v, their rotary copies and the attention output
  *              (3 x q width + 3 x kv width; fused SDPA / flash attention keeps
@@ -18,15 +19,15 @@
  *              accumulator (hidden), one expert at a time over an even share of
  *              the tokens (3 x expert width x top-k / n_experts) and the shared
  *              experts (3 x shared width). */
-static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp)
+static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp, const vc_place *l)
 {
     double q_width = m->num_heads * m->head_dim_k / tp;
     double kv_width = vc_max(1.0, m->kv_heads / tp) * m->head_dim_k;
     double attn = 3.0 * q_width + 3.0 * kv_width;
     double mlp = 0.0;
-    if (m->n_dense_mlp_layers > 0.0)
+    if (l->gpu_dense > 0.0)
         mlp = m->mlp_rows * m->dense_intermediate / tp;
-    if (m->n_moe_layers > 0.0 && m->n_experts > 0.0) {
+    if (l->gpu_moe > 0.0 && m->n_experts > 0.0) {
         double moe = 2.0 * m->n_experts + m->hidden
                    + m->mlp_rows * m->expert_intermediate / tp * m->experts_per_token / m->n_experts
                    + m->mlp_rows * m->shared_intermediate / tp;

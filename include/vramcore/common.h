@@ -192,11 +192,14 @@ typedef struct {
 } vc_train;
 
 /* Where one model's decoder layers sit under one engine layout, by kind, as
- * counts (vramcore/grid/pack.py, place_row): on the most loaded GPU, and in host
- * memory (llama.cpp's layers not offloaded).  llama.cpp's -ngl n puts the last
- * n - 1 layers on the GPU, so these are the kinds of those very layers; a
- * pipeline stage holds ceil(L / pp) of the L layers, taken as that share of
- * every kind. */
+ * counts (vramcore/grid/pack.py, place_rows): on one GPU, and in host memory
+ * (llama.cpp's layers not offloaded).  llama.cpp's -ngl n puts the last n - 1
+ * layers on the GPUs, so these are the kinds of those very layers.  Under
+ * pipeline parallelism there is one row per distinct stage, holding that
+ * stage's own layers (each engine's partition rule, pack.py stage_layers);
+ * the first stage also holds the embedding and the vision tower, the last the
+ * output layer, and the figures of a configuration combine the stages'
+ * (engines.h, vc_estimate_stages). */
 typedef struct {
     double gpu_layers;           /* decoder layers (every kind) */
     double gpu_full;             /* ... with full attention */
@@ -205,6 +208,13 @@ typedef struct {
     double gpu_dense;            /* ... with a dense MLP */
     double gpu_moe;              /* ... with a mixture-of-experts MLP */
     double host_layers, host_full, host_sliding, host_state, host_dense, host_moe;
+    double first_stage;          /* 1: the stage holds the embedding and the vision tower (and runs the encoder) */
+    double last_stage;           /* 1: the stage holds the output layer (and computes logits, samples, the loss) */
+    double in_flight;            /* training under 1F1B: micro-batches whose activations the stage holds */
+    double group_layers;         /* paged engines: the stage's layers in its fullest KV-cache group (vLLM's
+                                  * groups of the whole model, get_kv_cache_groups; one block id is a page in
+                                  * each of them, get_kv_cache_config_from_groups) */
+    double n_stages;             /* distinct stage rows of this (model, engine), read from its first row */
 } vc_place;
 
 /* Everything one configuration produces (per GPU); the kernel writes the fields in

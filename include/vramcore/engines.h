@@ -21,7 +21,8 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
 {
     int kind = (int)e->kind;
     double ptl = vc_kv_bytes_per_token_layer(m, d, e);
-    double peak = vc_layer_peak_elems_per_token(m, e->tp);
+    double peak = vc_layer_peak_elems_per_token(m, e->tp, l);
+    int last = l->last_stage != 0.0;   /* logits, the sampler and the loss are the last stage's */
     p->kind = e->kind;
     if (kind == VC_ENGINE_VLLM && e->mm_limit == 0.0) {
         /* vLLM's text-only mode (limit_mm_per_prompt 0 for every modality) never builds the towers */
@@ -40,9 +41,9 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->window = m->sliding_window;
     p->sliding_cap = m->sliding_window + e->sliding_cap_offset;
     p->act_token = peak * d->act_bytes;
-    p->act_token_full = vc_max(peak, m->hidden + m->vocab / e->tp) * d->act_bytes;
+    p->act_token_full = (last ? vc_max(peak, m->hidden + m->vocab / e->tp) : peak) * d->act_bytes;
     p->full_logits = e->full_logits;
-    p->logit_row = m->vocab * (d->act_bytes + 4.0);
+    p->logit_row = last ? m->vocab * (d->act_bytes + 4.0) : 0.0;
     p->cuda_context = e->cuda_context_bytes;
     p->reserve = e->allocator_reserve;
     p->ctx_pad = e->ctx_pad;
@@ -58,7 +59,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->sliding_share = l->gpu_sliding;
     p->max_model_len = e->max_model_len;
     p->max_context = m->max_context;
-    p->sampler_bytes = e->sampler_bytes;
+    p->sampler_bytes = last ? e->sampler_bytes : 0.0;
     p->graphs_in_budget = e->graphs_in_budget;
     p->cuda_graph = e->cuda_graph_bytes;
     p->page = e->block_size * ptl;
@@ -82,7 +83,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     else if (kind == VC_ENGINE_LLAMACPP)
         vc_llamacpp_plan(m, d, pb, e, l, p);
     else if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM)
-        vc_paged_plan(m, p);
+        vc_paged_plan(m, l, p);
     if (kind == VC_ENGINE_VLLM)
         vc_vllm_plan(m, e, d, l, p);
     /* RotaryEmbedding's cos/sin cache, counted with the weights */
@@ -174,4 +175,39 @@ VC_INLINE void vc_estimate(const vc_plan *p, double context, double batch, doubl
     vc_row q;
     vc_estimate_row(p, context, batch, &q);
     vc_estimate_gpu(p, &q, context, batch, gpu_bytes, large_gpu, r);
+}
+
+/* Pipeline stages: one configuration's figures from the plans of its `n`
+ * distinct stages (p[0] .. p[n - 1]), each a GPU of its own.  Every stage must
+ * fit, so the reasons are all the stages' together, the headroom the smallest
+ * and the concurrency and capacity the smallest.  The other figures are the
+ * binding stage's: for the budgeted engines the stage with the fewest blocks
+ * (vLLM gives every stage the smallest block count, kv_cache_utils.py,
+ * get_kv_cache_configs), for the others the stage holding the most memory. */
+VC_INLINE void vc_estimate_stages(const vc_plan *p, int n, double context, double batch, double gpu_bytes,
+                                  double large_gpu, vc_result *r)
+{
+    int kind = (int)p->kind;
+    int budgeted = kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM;
+    vc_estimate(&p[0], context, batch, gpu_bytes, large_gpu, r);
+    double head = r->headroom_bytes, conc = r->max_concurrency, cap = r->kv_capacity_tokens;
+    int why = (int)r->reasons;
+    for (int k = 1; k < n; k++) {
+        vc_result t;
+        vc_estimate(&p[k], context, batch, gpu_bytes, large_gpu, &t);
+        int binds = budgeted ? (t.kv_blocks < r->kv_blocks
+                                || (t.kv_blocks == r->kv_blocks && t.headroom_bytes < r->headroom_bytes))
+                             : t.total_bytes > r->total_bytes;
+        head = vc_min(head, t.headroom_bytes);
+        conc = vc_min(conc, t.max_concurrency);
+        cap = vc_min(cap, t.kv_capacity_tokens);
+        why |= (int)t.reasons;
+        if (binds)
+            *r = t;
+    }
+    r->headroom_bytes = head;
+    r->max_concurrency = conc;
+    r->kv_capacity_tokens = cap;
+    r->reasons = (double)why;
+    r->fits = (why & VC_WHY_BLOCKING) == 0;
 }

@@ -118,3 +118,4 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed,
         guess = 0.0;
     return vc_refine_max(p, fixed, guess, cap, gpu_bytes, large, which);
 }
+

@@ -41,23 +41,23 @@ static inline double vc_tower_weights_rank(const double pb[VC_N_PARTS], double t
     return (pb[VC_PART_VISION_TOWER] + pb[VC_PART_MM_PROJECTOR]) / tp;
 }
 
-/* Weights on the most loaded GPU, holding the layers `l` places there.  TP splits
- * attention and MLP matrices, the vocabulary and the vision tower; k/v
- * projections split over at most kv_heads ranks; norms and the router are
- * replicated.  PP gives the first stage the embedding and the vision tower, and
- * the last the lm_head (a tied lm_head is a second copy there). */
+/* Weights on one GPU of the stage `l` places.  TP splits attention and MLP
+ * matrices, the vocabulary and the vision tower; k/v projections split over at
+ * most kv_heads ranks; norms and the router are replicated.  PP gives the first
+ * stage the embedding and the vision tower, and the last the lm_head (a tied
+ * lm_head is a second copy there). */
 static inline double vc_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e,
                                       const vc_place *l)
 {
     double tp = e->tp;
-    double layers = vc_layer_weights_rank(m, pb, tp, l, 0);
+    double out = vc_layer_weights_rank(m, pb, tp, l, 0);
     double emb = pb[VC_PART_EMBEDDING] / tp;
     double head = pb[VC_PART_LM_HEAD] / tp;
-    double towers = vc_tower_weights_rank(pb, tp);
-    if (e->pp > 1.0) {
-        if (head == 0.0)
-            head = emb;                 /* tied: the last stage loads its own copy */
-        return layers + vc_max(emb + towers, head);
-    }
-    return layers + emb + head + towers;
+    if (e->pp > 1.0 && head == 0.0)
+        head = emb;                     /* tied: the last stage loads its own copy */
+    if (l->first_stage != 0.0)
+        out += emb + vc_tower_weights_rank(pb, tp);
+    if (l->last_stage != 0.0)
+        out += head;
+    return out;
 }

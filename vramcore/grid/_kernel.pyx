@@ -25,7 +25,7 @@ cdef extern from "vramcore/formulas.h" nogil:
     ctypedef struct vc_train:
         pass
     ctypedef struct vc_place:
-        pass
+        double n_stages
     ctypedef struct vc_row:
         pass
     ctypedef struct vc_result:
@@ -61,6 +61,8 @@ cdef extern from "vramcore/formulas.h" nogil:
                          double large_gpu, vc_result *r)
     void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes, double large_gpu,
                      vc_result *r)
+    void vc_estimate_stages(const vc_plan *p, int n, double context, double batch, double gpu_bytes,
+                            double large_gpu, vc_result *r)
     ctypedef struct vc_guess:
         pass
     void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
@@ -102,16 +104,23 @@ def max_threads():
 
 
 cdef void _plans(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, :, ::1] part_bytes,
-                 const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, ::1] place,
-                 double[:, :, :, ::1] plans) noexcept nogil:
-    cdef Py_ssize_t m, d, e
+                 const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, :, ::1] place,
+                 double[:, :, :, :, ::1] plans) noexcept nogil:
+    cdef Py_ssize_t m, d, e, k
     for m in range(models.shape[0]):
         for d in range(dtypes.shape[0]):
             for e in range(engines.shape[0]):
-                vc_make_plan(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
-                             &part_bytes[m, d, e, 0], <const vc_engine *> &engines[e, 0],
-                             <const vc_train *> &train[m, d, e, 0], <const vc_place *> &place[m, e, 0],
-                             <vc_plan *> &plans[m, d, e, 0])
+                for k in range(place.shape[2]):
+                    vc_make_plan(<const vc_model *> &models[m, 0], <const vc_dtype *> &dtypes[d, 0],
+                                 &part_bytes[m, d, e, 0], <const vc_engine *> &engines[e, 0],
+                                 <const vc_train *> &train[m, d, e, 0], <const vc_place *> &place[m, e, k, 0],
+                                 <vc_plan *> &plans[m, d, e, k, 0])
+
+
+cdef inline int _n_stages(const double *place, Py_ssize_t m, Py_ssize_t e, Py_ssize_t n_e,
+                          Py_ssize_t n_s) noexcept nogil:
+    """Distinct pipeline stages of (model m, engine e): the n_stages field of its first place row."""
+    return <int> (<const vc_place *> (place + (m * n_e + e) * n_s * VC_PLACE_NFIELDS)).n_stages
 
 
 cdef enum:
@@ -120,7 +129,8 @@ cdef enum:
     _N_OUT = 16          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
 
 
-cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts, Py_ssize_t n_c,
+cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d, Py_ssize_t n_e,
+                    const double *contexts, Py_ssize_t n_c,
                     const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
                     Py_ssize_t n_g, double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
                     unsigned char *fits, Py_ssize_t row) noexcept nogil:
@@ -128,21 +138,27 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
 
     Raw pointers (no memoryview reference counting per call); locals are per
     call, so per thread.  `out` is the (n_sel, n_cells) array: row k holds the
-    RESULT_FIELDS entry select[k]; `fits` is written unless NULL.
+    RESULT_FIELDS entry select[k]; `fits` is written unless NULL.  An engine
+    split into several distinct pipeline stages (n_stages > 1) combines its
+    stages' figures per cell (vc_estimate_stages); the others reuse their row part.
     """
     cdef Py_ssize_t b = row % n_b
     cdef Py_ssize_t rest = row // n_b
     cdef Py_ssize_t c = rest % n_c
     cdef Py_ssize_t md = rest // n_c          # m * n_d + d
+    cdef Py_ssize_t m = md // n_d
     cdef Py_ssize_t g, e, i, k, j, start, stop, base
+    cdef int ns[_MAX_ENGINES]
     cdef Py_ssize_t per_row = n_g * n_e
     cdef double ctx = contexts[c], bat = batches[b]
     cdef vc_row q[_MAX_ENGINES]
     cdef vc_result rs[_BLOCK]
     cdef const vc_plan *p
     for e in range(n_e):
-        p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
-        vc_estimate_row(p, ctx, bat, &q[e])
+        ns[e] = _n_stages(place, m, e, n_e, n_s)
+        if ns[e] == 1:
+            p = <const vc_plan *> (plans + (md * n_e + e) * n_s * VC_PLAN_NFIELDS)
+            vc_estimate_row(p, ctx, bat, &q[e])
     # the row's cells in blocks: compute into a small local buffer, then write each
     # output field as one contiguous run (few interleaved write streams)
     base = row * per_row
@@ -154,8 +170,11 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
         for i in range(start, stop):
             g = i // n_e
             e = i % n_e
-            p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
-            vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
+            p = <const vc_plan *> (plans + (md * n_e + e) * n_s * VC_PLAN_NFIELDS)
+            if ns[e] == 1:
+                vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
+            else:
+                vc_estimate_stages(p, ns[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
         for k in range(n_sel):          # one contiguous run per selected field
             j = select[k]
             for i in range(start, stop):
@@ -166,20 +185,34 @@ cdef void _grid_row(const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const d
         start = stop
 
 
+cdef void _check_stages(const double[:, :, :, ::1] place, double[:, :, :, :, ::1] plans) except *:
+    """Refuse a place array whose n_stages fields point past its stage rows, or plans of another stage count."""
+    cdef Py_ssize_t m, e
+    cdef double n
+    if plans.shape[3] != place.shape[2]:
+        raise ValueError("grid: plans and place disagree on the number of stage rows")
+    for m in range(place.shape[0]):
+        for e in range(place.shape[1]):
+            n = (<const vc_place *> &place[m, e, 0, 0]).n_stages
+            if not (1.0 <= n <= place.shape[2]) or n != <int> n:
+                raise ValueError(f"grid: n_stages {n} of (model {m}, engine {e}) is not in 1..{place.shape[2]}")
+
+
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, :, ::1] part_bytes,
-         const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, ::1] place,
+         const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, :, ::1] place,
          const double[::1] contexts,
          const double[::1] batches, const double[::1] gpu_bytes, const double[::1] gpu_large,
-         double[:, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
+         double[:, :, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
          Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True):
     """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
     Each row holds its gpus x engines cells of every output (C order: model,
     dtype, context, batch, gpu, engine).  `plans` is scratch of shape (models,
-    dtypes, engines, PLAN_NFIELDS); `part_bytes` the (models, dtypes, engines, N_PARTS) weight
+    dtypes, engines, stages, PLAN_NFIELDS); `part_bytes` the (models, dtypes, engines, N_PARTS) weight
     bytes as each engine holds them; `train` the (models, dtypes, engines,
     TRAIN_NFIELDS) rows of the training engines (zeros elsewhere); `place` the
-    (models, engines, PLACE_NFIELDS) layer placements; `out` has one row per name in
+    (models, engines, stages, PLACE_NFIELDS) layer placements, one row per
+    distinct pipeline stage (n_stages of them valid); `out` has one row per name in
     RESULT_FIELDS and one column per cell; `fits` one byte per cell.  Fields on
     demand: with `select` (indices into RESULT_FIELDS), `out` holds only those
     rows, in that order (at least one row is allocated; `select` may be empty);
@@ -187,8 +220,9 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
-    cdef Py_ssize_t row, k
-    cdef const double *plans_p = &plans[0, 0, 0, 0]
+    cdef Py_ssize_t row, k, n_s = place.shape[2]
+    cdef const double *plans_p = &plans[0, 0, 0, 0, 0]
+    cdef const double *place_p = &place[0, 0, 0, 0]
     cdef double *out_p = &out[0, 0]
     cdef unsigned char *fits_p = &fits[0] if write_fits else NULL
     cdef int all_fields[_N_OUT]
@@ -207,37 +241,50 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
             select_p = &select[0]
     elif out.shape[0] < _N_OUT:
         raise ValueError("grid: out needs a row per RESULT_FIELDS entry")
+    _check_stages(place, plans)
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, train, place, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
-        _grid_row(plans_p, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0], &gpu_large[0], n_g,
-                  out_p, n_cells, select_p, n_sel, fits_p, row)
+        _grid_row(plans_p, place_p, n_s, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0],
+                  &gpu_large[0], n_g, out_p, n_cells, select_p, n_sel, fits_p, row)
 
 
-cdef void _solve_row(int which, const double *plans, Py_ssize_t n_d, Py_ssize_t n_e, const double *fixed,
+cdef void _solve_row(int which, const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d,
+                     Py_ssize_t n_e, const double *fixed,
                      Py_ssize_t n_f, const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g,
                      const double *caps, double *out, Py_ssize_t row) noexcept nogil:
-    """All gpus x engines answers of one (model, dtype, fixed) row; locals are per call (per thread)."""
+    """All gpus x engines answers of one (model, dtype, fixed) row; locals are per call (per thread).
+
+    Under pipeline stages every stage must fit: the answer is the smallest of
+    the stages' (each later stage solved below the answer so far).
+    """
     cdef Py_ssize_t f = row % n_f
     cdef Py_ssize_t md = row // n_f            # m * n_d + d
     cdef Py_ssize_t m = md // n_d
-    cdef Py_ssize_t g, e
+    cdef Py_ssize_t g, e, k, at
+    cdef int ns
     cdef vc_guess s
     cdef const vc_plan *p
     for e in range(n_e):
-        p = <const vc_plan *> (plans + (md * n_e + e) * VC_PLAN_NFIELDS)
-        vc_prepare_guess(p, fixed[f], which, &s)
-        for g in range(n_g):
-            out[(row * n_g + g) * n_e + e] = vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
+        ns = _n_stages(place, m, e, n_e, n_s)
+        for k in range(ns):
+            p = <const vc_plan *> (plans + ((md * n_e + e) * n_s + k) * VC_PLAN_NFIELDS)
+            vc_prepare_guess(p, fixed[f], which, &s)
+            for g in range(n_g):
+                at = (row * n_g + g) * n_e + e
+                if k == 0:
+                    out[at] = vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
+                elif out[at] > 0.0:
+                    out[at] = vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], out[at], which)
 
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
           const double[:, :, :, ::1] part_bytes, const double[:, ::1] engines, const double[:, :, :, ::1] train,
-          const double[:, :, ::1] place, const double[::1] fixed,
+          const double[:, :, :, ::1] place, const double[::1] fixed,
           const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
-          double[:, :, :, ::1] plans, double[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
+          double[:, :, :, :, ::1] plans, double[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
           int n_threads):
     """Inverse questions over rows [row_start, row_stop) of the flattened (model, dtype, fixed) grid.
 
@@ -246,45 +293,60 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
     Each row holds gpus x engines answers (C order: model, dtype, fixed, gpu, engine).
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_e = engines.shape[0], n_f = fixed.shape[0], n_g = gpu_bytes.shape[0]
-    cdef Py_ssize_t row
-    cdef const double *plans_p = &plans[0, 0, 0, 0]
+    cdef Py_ssize_t row, n_s = place.shape[2]
+    cdef const double *plans_p = &plans[0, 0, 0, 0, 0]
+    cdef const double *place_p = &place[0, 0, 0, 0]
     cdef double *out_p = &out[0]
+    _check_stages(place, plans)
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, train, place, plans)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
-        _solve_row(which, plans_p, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0], n_g, &caps[0], out_p, row)
+        _solve_row(which, plans_p, place_p, n_s, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0], n_g,
+                   &caps[0], out_p, row)
 
 
 # ---------------------------------------------------------------------- one configuration (the scalar path)
 def cell_plan(const double[::1] model, const double[::1] dtype, const double[::1] part_bytes,
               const double[::1] engine, const double[::1] train, const double[::1] place, double[::1] plan):
-    """Build one (model, dtype, engine) plan into `plan` (PLAN_NFIELDS doubles) from its packed rows.
+    """Build one (model, dtype, engine) plan into `plan` (PLAN_NFIELDS doubles a stage) from its packed rows.
 
     The rows are any buffers of doubles (``array.array("d")``: no numpy needed)
-    of MODEL_NFIELDS, DTYPE_NFIELDS, N_PARTS, ENGINE_NFIELDS, TRAIN_NFIELDS and
-    PLACE_NFIELDS values, as vramcore/grid/pack.py builds them.
+    of MODEL_NFIELDS, DTYPE_NFIELDS, N_PARTS, ENGINE_NFIELDS and TRAIN_NFIELDS
+    values, and `place` of PLACE_NFIELDS values per distinct pipeline stage (its
+    first row's n_stages of them), as vramcore/grid/pack.py builds them; `plan`
+    holds PLAN_NFIELDS values per stage.
     """
+    cdef Py_ssize_t k, n
     if (model.shape[0] != VC_MODEL_NFIELDS or dtype.shape[0] != VC_DTYPE_NFIELDS
             or part_bytes.shape[0] != VC_N_PARTS or engine.shape[0] != VC_ENGINE_NFIELDS
-            or train.shape[0] != VC_TRAIN_NFIELDS or place.shape[0] != VC_PLACE_NFIELDS
-            or plan.shape[0] != VC_PLAN_NFIELDS):
+            or train.shape[0] != VC_TRAIN_NFIELDS or place.shape[0] < VC_PLACE_NFIELDS
+            or place.shape[0] % VC_PLACE_NFIELDS):
         raise ValueError("cell_plan: a row has the wrong number of fields")
-    vc_make_plan(<const vc_model *> &model[0], <const vc_dtype *> &dtype[0], &part_bytes[0],
-                 <const vc_engine *> &engine[0], <const vc_train *> &train[0], <const vc_place *> &place[0],
-                 <vc_plan *> &plan[0])
+    n = <Py_ssize_t> (<const vc_place *> &place[0]).n_stages
+    if n != place.shape[0] // VC_PLACE_NFIELDS or plan.shape[0] != n * VC_PLAN_NFIELDS:
+        raise ValueError("cell_plan: place and plan must hold n_stages rows each")
+    for k in range(n):
+        vc_make_plan(<const vc_model *> &model[0], <const vc_dtype *> &dtype[0], &part_bytes[0],
+                     <const vc_engine *> &engine[0], <const vc_train *> &train[0],
+                     <const vc_place *> &place[k * VC_PLACE_NFIELDS], <vc_plan *> &plan[k * VC_PLAN_NFIELDS])
 
 
 def cell(const double[::1] plan, double context, double batch, double gpu_bytes, double large_gpu):
     """Return every vc_result field of one configuration of a `plan`, as a tuple (RESULT_FIELDS, then fits).
 
+    `plan` holds one PLAN_NFIELDS row per distinct pipeline stage (cell_plan).
     The same formulas as :func:`grid`, cell for cell: the figures are identical.
     """
     cdef vc_result r
-    if plan.shape[0] != VC_PLAN_NFIELDS:
+    cdef Py_ssize_t n = plan.shape[0] // VC_PLAN_NFIELDS
+    if n < 1 or plan.shape[0] % VC_PLAN_NFIELDS:
         raise ValueError("cell: the plan has the wrong number of fields")
-    vc_estimate(<const vc_plan *> &plan[0], context, batch, gpu_bytes, large_gpu, &r)
+    if n == 1:
+        vc_estimate(<const vc_plan *> &plan[0], context, batch, gpu_bytes, large_gpu, &r)
+    else:
+        vc_estimate_stages(<const vc_plan *> &plan[0], <int> n, context, batch, gpu_bytes, large_gpu, &r)
     return (r.weights_bytes, r.kv_cache_bytes, r.activation_bytes, r.overhead_bytes, r.total_bytes,
             r.headroom_bytes, r.kv_capacity_tokens, r.kv_blocks, r.max_concurrency, r.host_bytes,
             r.gradients_bytes, r.optimizer_bytes, r.master_weights_bytes, r.trainable_params, r.state_bytes,

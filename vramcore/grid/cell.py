@@ -145,7 +145,8 @@ class Estimator:
         _, rows, tp_, pp_ = prepare_engines(engine, (spec,), n_gpus, tp, pp)
         eng = rows[0][0]
         gpu_memory_bytes(_ANY_GPU, gpu_memory)        # validate the choice once (each GPU is checked when used)
-        plan = array("d", bytes(8 * _kernel.PLAN_NFIELDS))
+        place = array("d", _pack.place_row(spec, eng, tp_, pp_))   # one row per distinct pipeline stage
+        plan = array("d", bytes(8 * _kernel.PLAN_NFIELDS * (len(place) // _kernel.PLACE_NFIELDS)))
         parts = _pack.engine_part_bytes(spec, dt, eng)
         with warnings.catch_warnings(record=True) as said:
             # what the configuration warns about (a LoRA target that is no module, ZeRO over one GPU) is kept,
@@ -154,7 +155,7 @@ class Estimator:
             train = _pack.train_row(spec, dt, eng)
         _kernel.cell_plan(array("d", _pack.model_row(spec)), array("d", _pack.dtype_row(dt, kv)),
                           array("d", list(parts.values())), array("d", _pack.engine_row(eng, tp_, pp_)),
-                          array("d", train), array("d", _pack.place_row(spec, eng, tp_, pp_)), plan)
+                          array("d", train), place, plan)
         self.spec, self.engine, self._plan, self._gpu_memory = spec, eng, plan, gpu_memory
         self._kv_name = kv.name if kv is not None else None
         self._blocked = format_blocked_cell(spec, dt, eng)

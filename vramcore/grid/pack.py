@@ -84,9 +84,10 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
     "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base",
 )
-#: The ``vc_place`` row: the layers on the most loaded GPU by kind, then those in host memory.
-PLACE_FIELDS: tuple[str, ...] = tuple(f"{where}_{kind}" for where in ("gpu", "host")
-                                      for kind in ("layers", "full", "sliding", "state", "dense", "moe"))
+#: The ``vc_place`` row: a stage's layers on its GPU by kind, those in host memory, then the stage's role.
+PLACE_FIELDS: tuple[str, ...] = (*(f"{where}_{kind}" for where in ("gpu", "host")
+                                   for kind in ("layers", "full", "sliding", "state", "dense", "moe")),
+                                 "first_stage", "last_stage", "in_flight", "group_layers", "n_stages")
 #: The ``vc_train`` row: three per-part vectors, then the scalars.
 TRAIN_FIELDS: tuple[str, ...] = (
     *(f"weight_bytes.{p}" for p in PARTS), *(f"trainable.{p}" for p in PARTS), *(f"optim_bytes.{p}" for p in PARTS),
@@ -254,7 +255,7 @@ def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
     return out
 
 
-def _kind_counts(spec: ModelSpec, layers: range) -> list[float]:
+def _kind_counts(spec: ModelSpec, layers: Sequence[int]) -> list[float]:
     """Return the counts of `layers` by kind: all, full, sliding (or chunked), recurrent, dense MLP, MoE MLP."""
     kinds = spec.layer_types or ()
     mlps = spec.mlp_layer_types or ()
@@ -266,31 +267,130 @@ def _kind_counts(spec: ModelSpec, layers: range) -> list[float]:
             float(sum(1 for i in layers if mlps[i] == "moe"))]
 
 
-def place_row(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[float]:
-    """Return the ``vc_place`` row: where `spec`'s layers sit under `engine` on `tp` x `pp` GPUs.
+def stage_layers(engine: EngineSpec, n_layers: int, pp: int) -> list[Sequence[int]]:
+    """Return the decoder layers of each of `pp` pipeline stages under `engine`, in order.
 
-    llama.cpp with ``n_gpu_layers = n >= 0`` offloads the last ``n - 1``
-    layers (src/llama-model.cpp, load_tensors: ``i_gpu_start = n_layer + 1 -
-    ngl``), so the counts are those layers' own kinds and the rest are in host
-    memory.  Otherwise every layer is on a GPU, and the most loaded pipeline
-    stage holds ``ceil(L / pp)`` of the ``L`` layers, taken as that share of
-    every kind (``vramcore.grid.reference`` counts the same way).
+    vLLM and SGLang give the layers left over by ``n_layers // pp`` to the
+    stages before the last, counting back from the second-to-last
+    (vllm/distributed/utils.py and sglang/srt/distributed/utils.py,
+    get_pp_indices).  TensorRT-LLM gives them to the first stages
+    (tensorrt_llm/mapping.py, pp_layers: ``torch.tensor_split``), and so do the
+    transformers and training engines -- a named assumption there: DeepSpeed's
+    ``partition_uniform`` splits that way, accelerate's balanced device map by
+    memory.  llama.cpp's split is :func:`place_rows`' own.
+    """
+    base, extra = divmod(n_layers, pp)
+    if engine.kind in ("vllm", "sglang"):
+        sizes = [base + (pp - 1 - extra <= k < pp - 1) for k in range(pp)]
+    else:
+        sizes = [base + (k < extra) for k in range(pp)]
+    bounds = [sum(sizes[:k]) for k in range(pp + 1)]
+    return [range(bounds[k], bounds[k + 1]) for k in range(pp)]
+
+
+def _llamacpp_devices(spec: ModelSpec, engine: EngineSpec, pp: int) -> tuple[list[list[int]], int, range]:
+    """Return llama.cpp's layers per GPU, the GPU of the output layer (-1: host) and the layers left on the host.
+
+    load_tensors (src/llama-model.cpp) offloads the items ``i_gpu_start = n_layer
+    + 1 - ngl`` .. ``n_layer`` (the output layer is item ``n_layer``; ``-ngl -1``:
+    all of them) and puts item ``il`` on the GPU whose share of the split holds
+    ``(il - i_gpu_start) / n_offloaded``: on `pp` equal GPUs (the default
+    ``--tensor-split`` follows free memory; equal shares are the assumption)
+    GPU ``floor((il - i_gpu_start) x pp / n_offloaded)``.
     """
     n_layers = spec.num_layers
-    if engine.kind == "llamacpp" and engine.n_gpu_layers >= 0:
-        on_gpu = min(max(engine.n_gpu_layers - 1, 0), n_layers)
-        return (_kind_counts(spec, range(n_layers - on_gpu, n_layers))
-                + _kind_counts(spec, range(n_layers - on_gpu)))
-    share = -(-n_layers // pp) / n_layers if pp > 1 else 1.0
-    return [share * c for c in _kind_counts(spec, range(n_layers))] + [0.0] * 6
+    n_items = n_layers + 1
+    ngl = engine.n_gpu_layers
+    offloaded = n_items if ngl < 0 else min(ngl, n_items)
+    start = n_items - offloaded
+    devices: list[list[int]] = [[] for _ in range(pp)]
+    output = -1
+    for il in range(start, n_items):
+        d = (il - start) * pp // offloaded
+        if il == n_layers:
+            output = d
+        else:
+            devices[d].append(il)
+    return devices, output, range(min(start, n_layers))
+
+
+def _group_layers(spec: ModelSpec, engine: EngineSpec, layers: Sequence[int]) -> float:
+    """Return how many of `layers` the fullest of a paged engine's KV-cache groups holds.
+
+    vLLM groups the layers of the whole model (vllm/v1/core/kv_cache_utils.py,
+    get_kv_cache_groups): each kind's layers in order -- full, sliding, and
+    under vLLM the recurrent ones, which page their states in the same pool --
+    cut into runs of the group size (the smallest kind's count, the largest's
+    when within 1.5x; one kind: one group); a stage pages a block id in each of
+    its layers of the fullest group (get_kv_cache_config_from_groups).
+    """
+    kinds = spec.layer_types or ()
+    wanted: list[frozenset[str]] = [frozenset({"full_attention"}), frozenset(WINDOWED_KINDS)]
+    if engine.kind == "vllm":
+        wanted.append(frozenset(STATE_LAYER_KINDS))
+    lists = [ids for ids in ([i for i, k in enumerate(kinds) if k in want] for want in wanted) if ids]
+    if not lists:
+        return 0.0
+    lo, hi = min(len(x) for x in lists), max(len(x) for x in lists)
+    size = hi if hi < 1.5 * lo else lo
+    here = set(layers)
+    return float(max(sum(1 for i in ids[j:j + size] if i in here)
+                     for ids in lists for j in range(0, len(ids), size)))
+
+
+def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[list[float]]:
+    """Return the ``vc_place`` rows of `spec` under `engine` on `tp` x `pp` GPUs: one per distinct stage.
+
+    Each stage holds its own layers (:func:`stage_layers`; llama.cpp's ``-ngl``
+    and layer split: :func:`_llamacpp_devices`), counted by kind; the first
+    also holds the embedding and the vision tower, the last the output layer;
+    under 1F1B training stage ``k`` holds ``pp - k`` micro-batches.  Stages
+    with the same row are listed once, in order of their first appearance
+    (``vramcore.grid.reference`` combines every stage the same way).
+    """
+    n_layers = spec.num_layers
+    rows: list[list[float]] = []
+    if engine.kind == "llamacpp":
+        devices, output, host = _llamacpp_devices(spec, engine, pp)
+        host_counts = _kind_counts(spec, host)
+        for d, layers in enumerate(devices):
+            rows.append(_kind_counts(spec, layers) + host_counts
+                        + [float(d == 0), float(d == output), 1.0, 0.0])
+    else:
+        paged = engine.kind in ("vllm", "sglang", "trtllm")
+        for k, stage in enumerate(stage_layers(engine, n_layers, pp)):
+            in_flight = float(pp - k) if engine.kind == "train" else 1.0
+            rows.append(_kind_counts(spec, stage) + [0.0] * 6
+                        + [float(k == 0), float(k == pp - 1), in_flight,
+                           _group_layers(spec, engine, stage) if paged else 0.0])
+    distinct: list[list[float]] = []
+    for row in rows:
+        if row not in distinct:
+            distinct.append(row)
+    return [row + [float(len(distinct))] for row in distinct]
+
+
+def place_row(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[float]:
+    """Return the ``vc_place`` rows of :func:`place_rows`, flattened into one buffer (the scalar path's)."""
+    return [x for row in place_rows(spec, engine, tp, pp) for x in row]
 
 
 def pack_place(specs: Sequence[ModelSpec], engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
-    """Return the ``vc_place`` rows as a C-contiguous float64 array (models, engines, len(PLACE_FIELDS))."""
+    """Return the ``vc_place`` rows as a C-contiguous float64 array (models, engines, stages, len(PLACE_FIELDS)).
+
+    ``stages`` is the most distinct stages of any (model, engine); the rows
+    beyond a pair's own ``n_stages`` repeat its first and are never read.
+    """
     import numpy as np
 
-    return np.ascontiguousarray(np.array([[place_row(s, e, tp, pp) for e, tp, pp in engines] for s in specs],
-                                         dtype=np.float64).reshape(len(specs), len(engines), len(PLACE_FIELDS)))
+    rows = [[place_rows(s, e, tp, pp) for e, tp, pp in engines] for s in specs]
+    n_s = max((len(r) for per_model in rows for r in per_model), default=1)
+    out = np.empty((len(specs), len(engines), n_s, len(PLACE_FIELDS)), dtype=np.float64)
+    for i, per_model in enumerate(rows):
+        for j, stages in enumerate(per_model):
+            out[i, j, :len(stages)] = stages
+            out[i, j, len(stages):] = stages[0]
+    return out
 
 
 def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
@@ -416,13 +516,13 @@ def gpu_is_large(gpu_name: str, gpu_bytes: float) -> bool:
     return gpu_bytes >= 70 * 2**30 and "a100" not in gpu_name.lower()
 
 
-def plans_scratch(n_models: int, n_dtypes: int, n_engines: int) -> np.ndarray:
-    """Scratch for the kernel's per-(model, dtype, engine) plans."""
+def plans_scratch(n_models: int, n_dtypes: int, n_engines: int, n_stages: int = 1) -> np.ndarray:
+    """Scratch for the kernel's per-(model, dtype, engine, stage) plans."""
     import numpy as np
 
     import vramcore.grid._kernel as _kernel
 
-    return np.empty((n_models, n_dtypes, n_engines, _kernel.PLAN_NFIELDS), dtype=np.float64)
+    return np.empty((n_models, n_dtypes, n_engines, n_stages, _kernel.PLAN_NFIELDS), dtype=np.float64)
 
 
 def pack_engines(engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:

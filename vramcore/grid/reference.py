@@ -32,9 +32,17 @@ exact quotient sits within that rounding of an integer).
 Every figure is per GPU, the most loaded one, for ``tp`` tensor-parallel ranks
 times ``pp`` pipeline stages (``n_gpus = tp * pp``; with neither given,
 transformers and llama.cpp spread their layers over ``n_gpus`` pipeline stages,
-the serving engines use ``n_gpus`` tensor-parallel ranks).  A pipeline stage
-holds ``ceil(L / pp)`` of the ``L`` layers, taken as that share of every layer
-kind (the documented rule names no particular layers).
+the serving engines use ``n_gpus`` tensor-parallel ranks).  Each stage is
+estimated on its own layers (vLLM and SGLang give the layers ``L % pp`` leaves
+over to the stages before the last, counting back from the second-to-last;
+TensorRT-LLM, transformers and training to the first stages; llama.cpp puts
+item ``il`` of its offloaded range, output layer last, on GPU ``floor((il -
+start) x pp / offloaded)``); the first stage holds the embedding, the vision
+tower and the encoder's profile, the last the output layer, the logits, the
+sampler and the loss; under 1F1B stage ``k`` holds ``pp - k`` micro-batches.
+The figures are the binding stage's (the fewest KV blocks for the budgeted
+engines, the most memory for the others), with every stage's reasons, the
+smallest headroom, concurrency and capacity.
 
 The rules per engine, with the sources the project documents:
 
@@ -81,6 +89,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -301,44 +310,44 @@ def _attention_split(spec: ModelSpec) -> tuple[Fraction, Fraction]:
     return (k_proj + v_proj + biases) / per_layer, Fraction(0)
 
 
-def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, pp: int) -> Fraction:
-    """Weights on the most loaded GPU (see :func:`_split_parts`)."""
-    return _split_parts(spec, _stored_part_bytes(spec, dtype), tp, pp)
+def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, stage: _Stage) -> Fraction:
+    """Weights on one GPU of `stage` (see :func:`_split_parts`)."""
+    return _split_parts(spec, _stored_part_bytes(spec, dtype), tp, stage)
 
 
-def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, pp: int) -> Fraction:
-    """Return the share of per-part figures (bytes or elements) on the most loaded GPU.
+def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _Stage) -> Fraction:
+    """Return the share of per-part figures (bytes or elements) on one GPU of `stage`.
 
     TP splits the attention and MLP matrices and the vocabulary; k/v projections
     split over at most kv_heads ranks; MLA latent projections, norms and the router
-    are replicated.  The most loaded pipeline stage holds ceil(L / pp) of the L
-    layers, plus the embedding (first stage) or the lm_head (last stage; a tied
-    lm_head is a second copy of the embedding there), whichever is larger.  A
-    vision tower and projector split over TP like the matrices and sit on the
-    first stage.
+    are replicated.  Every layer holds an even share of the attention (every
+    token mixer) and norms parts, each dense-MLP layer an even share of the dense
+    MLP, each MoE layer of the experts and router; the stage holds its own
+    layers' shares, and the embedding and the vision tower and projector if it
+    is the first, the lm_head if it is the last (a tied lm_head is a second copy
+    of the embedding there when the stages are several).
     """
     kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
     assert kv_heads is not None
     kv_share, replicated_share = _attention_split(spec)
-    rank_bytes = Fraction(0)
-    for part in _LAYER_PARTS:
-        if part == "attention":
-            attention = parts[part]
-            kv = attention * kv_share
-            replicated = attention * replicated_share
-            rank_bytes += (attention - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated
-        elif part in ("router", "norms"):
-            rank_bytes += parts[part]
-        else:
-            rank_bytes += parts[part] / tp
-    layers_here = -(-spec.num_layers // pp)  # ceil
-    on_gpu = rank_bytes * Fraction(layers_here, spec.num_layers)
+    attention = parts["attention"]
+    kv, replicated = attention * kv_share, attention * replicated_share
+    mixer = (attention - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated + parts["norms"]
+    mlps = spec.mlp_layer_types or ()
+    here = [mlps[i] for i in stage.layers]
+    n_dense, n_moe = mlps.count("dense"), mlps.count("moe")
+    on_gpu = mixer * Fraction(len(here), spec.num_layers)
+    if n_dense:
+        on_gpu += parts["mlp_dense"] / tp * Fraction(here.count("dense"), n_dense)
+    if n_moe:
+        experts = (parts["mlp_routed_experts"] + parts["mlp_shared_experts"]) / tp + parts["router"]
+        on_gpu += experts * Fraction(here.count("moe"), n_moe)
     embedding, lm_head = parts["embedding"] / tp, parts["lm_head"] / tp
-    towers = (parts["vision_tower"] + parts["multimodal_projector"]) / tp
-    if pp == 1:
-        return on_gpu + embedding + lm_head + towers
-    last_stage_head = lm_head if lm_head else embedding
-    return on_gpu + max(embedding + towers, last_stage_head)
+    if stage.first:
+        on_gpu += embedding + (parts["vision_tower"] + parts["multimodal_projector"]) / tp
+    if stage.last:
+        on_gpu += lm_head if lm_head or stage.first else embedding
+    return on_gpu
 
 
 def _rope_cache_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> Fraction:
@@ -365,10 +374,11 @@ def _kv_elems_per_token(spec: ModelSpec, engine: EngineSpec, tp: int) -> Fractio
     return heads * spec.head_dim * 2
 
 
-def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int) -> int:
-    """Tokens held by all layers together for one sequence of `context` tokens."""
+def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int, layers: Sequence[int]) -> int:
+    """Tokens held by `layers` together for one sequence of `context` tokens."""
     tokens = 0
-    for kind in spec.layer_types or ():
+    kinds = spec.layer_types or ()
+    for kind in (kinds[i] for i in layers):
         if kind == "full_attention":
             tokens += context
         elif kind in WINDOWED_KINDS:
@@ -396,9 +406,9 @@ def _state_bytes_per_seq_layer(spec: ModelSpec, dtype: DType, engine: EngineSpec
     return Fraction(conv + rec.ssm_elems * ssm_bits, 8 * tp)
 
 
-def _state_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: int, batch: int) -> Fraction:
-    """Recurrent states of `batch` sequences on the most loaded pipeline stage."""
-    return batch * spec.n_state_layers * _stage_share(spec, pp) * _state_bytes_per_seq_layer(spec, dtype, engine, tp)
+def _state_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, stage: _Stage, batch: int) -> Fraction:
+    """Recurrent states of `batch` sequences in the recurrent layers of `stage`."""
+    return batch * stage.count(spec, STATE_LAYER_KINDS) * _state_bytes_per_seq_layer(spec, dtype, engine, tp)
 
 
 def _sliding_cap(spec: ModelSpec, engine: EngineSpec) -> int:
@@ -411,10 +421,10 @@ def _sliding_cap(spec: ModelSpec, engine: EngineSpec) -> int:
     return cap
 
 
-def _kv_cache_bytes(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine: EngineSpec, tp: int, pp: int,
-                    context: int, batch: int) -> Fraction:
-    share = Fraction(-(-spec.num_layers // pp), spec.num_layers)
-    per_seq = _cached_tokens(spec, engine, context) * share * _kv_layer_bytes_per_token(spec, kv_bytes, engine, tp)
+def _kv_cache_bytes(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine: EngineSpec, tp: int,
+                    stage: _Stage, context: int, batch: int) -> Fraction:
+    per_seq = _cached_tokens(spec, engine, context, stage.layers) * _kv_layer_bytes_per_token(spec, kv_bytes, engine,
+                                                                                               tp)
     return batch * per_seq
 
 
@@ -446,11 +456,12 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int) -> Frac
     return residual + max(attention, mlp)
 
 
-def _peak_elems_per_token(spec: ModelSpec, tp: int) -> Fraction:
-    """Return the largest per-layer peak over the layers (each MLP kind evaluated once)."""
+def _peak_elems_per_token(spec: ModelSpec, tp: int, layers: Sequence[int] | None = None) -> Fraction:
+    """Return the largest per-layer peak over `layers` (default: all; each MLP kind evaluated once)."""
     by_kind: dict[str, Fraction] = {}
     peak = Fraction(0)
-    for kind in spec.mlp_layer_types or ():
+    mlps = spec.mlp_layer_types or ()
+    for kind in (mlps if layers is None else [mlps[i] for i in layers]):
         if kind not in by_kind:
             by_kind[kind] = _layer_peak_elems_per_token(spec, kind, tp)
         peak = max(peak, by_kind[kind])
@@ -458,8 +469,10 @@ def _peak_elems_per_token(spec: ModelSpec, tp: int) -> Fraction:
 
 
 def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int, context: int,
-                      batch: int) -> Fraction:
-    per_token = _peak_elems_per_token(spec, tp)
+                      batch: int, stage: _Stage) -> Fraction:
+    per_token = _peak_elems_per_token(spec, tp, stage.layers)
+    if not stage.last:  # the logits are the last stage's
+        return batch * context * per_token * act_bytes
     if engine.full_logits:
         # final hidden states + this rank's logits of every position, in the compute dtype
         per_token = max(per_token, spec.hidden_size + Fraction(spec.vocab_size, tp))
@@ -470,9 +483,59 @@ def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, 
 
 
 # ---------------------------------------------------------------------- layer by layer, engine by engine
-def _stage_share(spec: ModelSpec, pp: int) -> Fraction:
-    """Share of the layers on the most loaded pipeline stage: ceil(L / pp) of L."""
-    return Fraction(-(-spec.num_layers // pp), spec.num_layers)
+@dataclass(frozen=True)
+class _Stage:
+    """One GPU of a pipeline: its decoder layers, its role, and (llama.cpp) the layers left in host memory."""
+
+    layers: tuple[int, ...]
+    first: bool
+    last: bool
+    in_flight: int = 1          # training under 1F1B: the micro-batches it holds
+    host: tuple[int, ...] = ()
+
+    def count(self, spec: ModelSpec, kinds: Any) -> int:
+        """Return how many of the stage's layers are of a layer type in `kinds`."""
+        types = spec.layer_types or ()
+        return sum(1 for i in self.layers if types[i] in kinds)
+
+
+def _stages(spec: ModelSpec, engine: EngineSpec, pp: int) -> list[_Stage]:
+    """Return the `pp` pipeline stages of `spec` under `engine`, in order (see the module docstring)."""
+    n = spec.num_layers
+    if engine.kind == "llamacpp":
+        items = n + 1                                   # the output layer is item n
+        offloaded = items if engine.n_gpu_layers < 0 else min(engine.n_gpu_layers, items)
+        start = items - offloaded
+        gpu_of = {il: (il - start) * pp // offloaded for il in range(start, items)}
+        host = tuple(range(min(start, n)))
+        return [_Stage(tuple(i for i in range(n) if gpu_of.get(i) == d), d == 0, gpu_of.get(n) == d, 1, host)
+                for d in range(pp)]
+    sizes = [n // pp] * pp
+    for i in range(n % pp):
+        if engine.kind in ("vllm", "sglang"):
+            sizes[-2 - i] += 1                          # get_pp_indices: partitions[-i] for i = 2, 3, ...
+        else:
+            sizes[i] += 1                               # torch.tensor_split
+    stages, at = [], 0
+    for k, size in enumerate(sizes):
+        stages.append(_Stage(tuple(range(at, at + size)), k == 0, k == pp - 1,
+                             pp - k if engine.kind == "train" else 1))
+        at += size
+    return stages
+
+
+def _group_layers(spec: ModelSpec, engine: EngineSpec, stage: _Stage) -> int:
+    """Return the most layers of `stage` in one of vLLM's KV-cache groups (runs of each kind's layers, in order)."""
+    types = spec.layer_types or ()
+    kinds = [{"full_attention"}, set(WINDOWED_KINDS)] + ([set(STATE_LAYER_KINDS)] if engine.kind == "vllm" else [])
+    runs = [[i for i, t in enumerate(types) if t in k] for k in kinds]
+    runs = [r for r in runs if r]
+    if not runs:
+        return 0
+    counts = [Fraction(len(r)) for r in runs] + [Fraction(0)] * (3 - len(runs))
+    size = int(_kv_groups(*counts)[0])
+    mine = set(stage.layers)
+    return max(len(mine.intersection(r[j:j + size])) for r in runs for j in range(0, len(r), size))
 
 
 def _layer_weights(spec: ModelSpec, dtype: DType, tp: int) -> list[Fraction]:
@@ -544,17 +607,17 @@ def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
 
 
 def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int,
-                       pp: int, context: int, batch: int, gpu_bytes: int | None) -> dict[str, Any]:
+                       stage: _Stage, context: int, batch: int, gpu_bytes: int | None) -> dict[str, Any]:
     """Estimate under ``"transformers"``: a dynamic cache, the prefill peak and an allocator slack."""
     act_bytes = _compute_bytes(dtype)
     kv_bytes = _kv_bytes_per_elem(dtype, kv_dtype, engine)
     reserve = Fraction(engine.allocator_reserve_fraction)
 
     # whole bytes: fractional parts (a stage's average share, a 4-bit cache, the slack) are rounded up
-    weights = _whole(_weights_bytes(spec, dtype, tp, pp) + _rope_cache_bytes(spec, dtype, engine))
-    kv = _whole(_kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, batch))
-    activations = _whole(_activation_bytes(spec, act_bytes, engine, tp, context, batch))
-    state = _whole(_state_bytes(spec, dtype, engine, tp, pp, batch))
+    weights = _whole(_weights_bytes(spec, dtype, tp, stage) + _rope_cache_bytes(spec, dtype, engine))
+    kv = _whole(_kv_cache_bytes(spec, kv_bytes, engine, tp, stage, context, batch))
+    activations = _whole(_activation_bytes(spec, act_bytes, engine, tp, context, batch, stage))
+    state = _whole(_state_bytes(spec, dtype, engine, tp, stage, batch))
     overhead = engine.cuda_context_bytes + _whole(reserve * (kv + activations + state))
     total = weights + kv + activations + state + overhead
     out: dict[str, Any] = dict.fromkeys(FIELDS)
@@ -565,9 +628,9 @@ def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
         memory = Fraction(gpu_bytes)
         # sequences of `context` tokens the memory left after weights and context holds
         free = memory - weights - engine.cuda_context_bytes
-        per_seq = (_kv_cache_bytes(spec, kv_bytes, engine, tp, pp, context, 1)
-                   + _activation_bytes(spec, act_bytes, engine, tp, context, 1)
-                   + _state_bytes(spec, dtype, engine, tp, pp, 1)) * (1 + reserve)
+        per_seq = (_kv_cache_bytes(spec, kv_bytes, engine, tp, stage, context, 1)
+                   + _activation_bytes(spec, act_bytes, engine, tp, context, 1, stage)
+                   + _state_bytes(spec, dtype, engine, tp, stage, 1)) * (1 + reserve)
         out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
                    max_concurrency=Fraction(math.floor(free / per_seq)) if free > 0 else Fraction(0))
     return out
@@ -698,6 +761,30 @@ def _max_model_len(spec: ModelSpec, engine: EngineSpec) -> int:
     return (spec.max_context or 0) if engine.kind == "vllm" else 0
 
 
+def _combine(acc: dict[str, Any], one: dict[str, Any], engine: EngineSpec) -> dict[str, Any]:
+    """Fold the next pipeline stage's cell `one` into `acc`, the stages before it.
+
+    The binding stage gives the figures: the fewest KV blocks for the budgeted
+    engines (every vLLM stage uses the smallest block count, kv_cache_utils.py,
+    get_kv_cache_configs; a tie: the smaller headroom), the most memory for the
+    others (a tie: the earlier stage).  Reasons are every stage's; headroom,
+    concurrency and capacity the smallest.
+    """
+    if engine.kind in _PAGED_KINDS:
+        binds = (one["kv_blocks"], one["headroom_bytes"]) < (acc["kv_blocks"], acc["headroom_bytes"])
+    else:
+        binds = one["total_bytes"] > acc["total_bytes"]
+    out = dict(one if binds else acc)
+    why = acc["reasons"] | one["reasons"]
+    out["reasons"] = why
+    out["kv_capacity_tokens"] = min(acc["kv_capacity_tokens"], one["kv_capacity_tokens"])
+    if acc.get("gpu_bytes") is not None:
+        out["fits"] = not why & BLOCKING
+        out["headroom_bytes"] = min(acc["headroom_bytes"], one["headroom_bytes"])
+        out["max_concurrency"] = min(acc["max_concurrency"], one["max_concurrency"])
+    return out
+
+
 def _verdict(out: dict[str, Any], spec: ModelSpec, engine: EngineSpec, context: int) -> None:
     """Set ``reasons``, ``fits`` and ``headroom_bytes`` of a cell from its parts (GPU-less: advice only)."""
     why = out.pop("_why", 0)
@@ -758,7 +845,7 @@ def _mm_encoder_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens:
 
 
 def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,
-                context: int, batch: int, gpu_bytes: int, gpu_name: str | None) -> dict[str, Any]:
+                stage: _Stage, context: int, batch: int, gpu_bytes: int, gpu_name: str | None) -> dict[str, Any]:
     """Estimate under vLLM, SGLang or TensorRT-LLM: a block pool sized from a memory budget."""
     memory = Fraction(gpu_bytes)
     tokens, seqs, fraction, margin = _serving_settings(engine, gpu_bytes, gpu_name, tp, pp)
@@ -769,25 +856,25 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
         parts["mlp_routed_experts"] += mxfp4_loaded_extra(spec, engine.mxfp4_layout)
     if text_only:
         parts = {**parts, "vision_tower": Fraction(0), "multimodal_projector": Fraction(0)}
-    weights = _whole(_split_parts(spec, parts, tp, pp) + _rope_cache_bytes(spec, dtype, engine))
-    # profiling run: a forward over the token budget, or the sampler over one logits row per request
-    forward = tokens * _peak_elems_per_token(spec, tp) * _compute_bytes(dtype)
-    sampler = min(seqs, tokens) * spec.vocab_size * Fraction(engine.sampler_bytes_per_logit)
+    weights = _whole(_split_parts(spec, parts, tp, stage) + _rope_cache_bytes(spec, dtype, engine))
+    # profiling run: a forward over the token budget, or (the last stage) the sampler over one logits row per
+    # request
+    forward = tokens * _peak_elems_per_token(spec, tp, stage.layers) * _compute_bytes(dtype)
+    sampler = min(seqs, tokens) * spec.vocab_size * Fraction(engine.sampler_bytes_per_logit) if stage.last else 0
     profile = _whole(max(forward, sampler))
-    if engine.kind == "vllm" and spec.vision is not None and not text_only:
+    if engine.kind == "vllm" and spec.vision is not None and not text_only and stage.first:  # the encoder's stage
         profile = _whole(max(profile + _mm_held_bytes(spec, dtype, engine, tokens, seqs),
                              _mm_encoder_bytes(spec, dtype, engine, tokens, seqs, tp)))
     non_torch = engine.non_torch_bytes + (engine.nccl_bytes if tp * pp > 1 else 0)
     overhead = Fraction(engine.cuda_context_bytes + non_torch + engine.cuda_graph_bytes)
     budget = _kv_budget(engine, fraction, memory, weights, profile, non_torch)
 
-    # KV geometry of the layers on this GPU, kind by kind
+    # KV geometry of the layers on this GPU, kind by kind; the groups are the whole model's
     full, sliding = _layers_by_kind(spec)
-    share = _stage_share(spec, pp)
-    per_req_state = _state_bytes(spec, dtype, engine, tp, pp, 1)  # a hybrid model's recurrent states
+    per_req_state = _state_bytes(spec, dtype, engine, tp, stage, 1)  # a hybrid model's recurrent states
     per_token = _kv_layer_bytes_per_token(spec, _kv_bytes_per_elem(dtype, kv_dtype, engine), engine, tp)
     block = engine.block_size
-    state_layers = spec.n_state_layers * share if engine.kind == "vllm" else Fraction(0)
+    state_layers = spec.n_state_layers if engine.kind == "vllm" else 0
     max_len = _max_model_len(spec, engine)
     if state_layers:
         # vLLM pages the states in the KV pool: the attention block grows to 16 x cdiv(state page, 16 x bytes
@@ -800,8 +887,9 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
             page = state_page
     else:
         page = block * per_token
-    group_size, full_groups, sliding_groups, state_groups = _kv_groups(full * share, sliding * share, state_layers)
-    block_bytes = page * group_size  # one block id: a page in each of group-size layers
+    _, full_groups, sliding_groups, state_groups = _kv_groups(Fraction(full), Fraction(sliding),
+                                                              Fraction(state_layers))
+    block_bytes = page * _group_layers(spec, engine, stage)  # one block id: a page in each layer of the fullest group
 
     def state_blocks(ctx: int) -> int:
         mode = {"none": 1, "align": 2}.get(engine.mamba_cache_mode)
@@ -873,27 +961,16 @@ def _pad(x: int, to: int) -> int:
     return -(-x // to) * to
 
 
-def _llamacpp_offload(spec: ModelSpec, engine: EngineSpec, pp: int) -> tuple[frozenset[int], Fraction, bool]:
-    """Return (the offloaded layers, the share of them on the most loaded GPU, output layer offloaded).
+def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int,
+                   stage: _Stage, context: int, batch: int, gpu_bytes: int | None) -> dict[str, Any]:
+    """Estimate one GPU under llama.cpp: n_ctx cells up front, its offloaded layers, the rest on the host.
 
-    ``n_gpu_layers = -1`` offloads everything, spread over ``pp`` GPUs like any
-    pipeline; ``n >= 0`` offloads the output layer first, then the last ``n - 1``
-    repeating layers (src/llama-model.cpp, load_tensors).
+    The output layer is offloaded first, then the last ``n_gpu_layers - 1``
+    repeating layers (src/llama-model.cpp, load_tensors); :func:`_stages`
+    says which of them are on this GPU.
     """
-    n_layers = spec.num_layers
-    if engine.n_gpu_layers < 0:
-        return frozenset(range(n_layers)), _stage_share(spec, pp), True
-    if pp > 1:
-        raise NotImplementedError("the documented model does not say how llama.cpp spreads n_gpu_layers >= 0 "
-                                  f"over pp={pp} GPUs")
-    on_gpu = min(max(engine.n_gpu_layers - 1, 0), n_layers)
-    return frozenset(range(n_layers - on_gpu, n_layers)), Fraction(1), engine.n_gpu_layers >= 1
-
-
-def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,
-                   context: int, batch: int, gpu_bytes: int | None) -> dict[str, Any]:
-    """Estimate under llama.cpp: n_ctx cells up front, offloaded layers on the GPU, the rest on the host."""
-    offloaded, share, output_on_gpu = _llamacpp_offload(spec, engine, pp)
+    offloaded, on_host = frozenset(stage.layers), frozenset(stage.host)
+    output_on_gpu = stage.last and engine.n_gpu_layers != 0
     ubatch_setting = engine.max_num_batched_tokens or _LLAMACPP_UBATCH
     cells = _pad(context * batch, engine.ctx_pad)  # n_seq = batch sequences share one unified cache
     if spec.sliding_window is None or engine.swa_full:
@@ -910,30 +987,33 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
     # a recurrent layer keeps one cell of state per sequence (llama_memory_recurrent, n_seq_max = batch)
     gpu_state, host_state = (batch * _state_bytes_per_seq_layer(spec, dtype, engine, t) for t in (tp, 1))
     for i, kind in enumerate(spec.layer_types or ()):
+        if i not in offloaded and i not in on_host:
+            continue  # on another GPU
         if kind in STATE_LAYER_KINDS:
             if i in offloaded:
-                weights += share * gpu_layers[i]
-                state += share * gpu_state
+                weights += gpu_layers[i]
+                state += gpu_state
             else:
                 host += host_layers[i] + host_state
             continue
         if kind == "none":  # an MLP-only block: weights, no cache
             if i in offloaded:
-                weights += share * gpu_layers[i]
+                weights += gpu_layers[i]
             else:
                 host += host_layers[i]
             continue
         tokens = cells if kind == "full_attention" else swa_cells
         if i in offloaded:
-            weights += share * gpu_layers[i]
-            kv += share * tokens * gpu_token
+            weights += gpu_layers[i]
+            kv += tokens * gpu_token
         else:  # a layer left on the CPU keeps its whole weights and cache in host memory
             host += host_layers[i] + tokens * host_token
     if output_on_gpu:  # the output matrix (a tied one is duplicated from the token embeddings)
         weights += (parts["lm_head"] or parts["embedding"]) / tp
-    else:
+    elif engine.n_gpu_layers == 0:
         host += parts["lm_head"]
-    weights += (parts["vision_tower"] + parts["multimodal_projector"]) / tp  # mmproj, offloaded whatever -ngl says
+    if stage.first:  # mmproj, offloaded to the first GPU whatever -ngl says
+        weights += (parts["vision_tower"] + parts["multimodal_projector"]) / tp
     weights += _rope_cache_bytes(spec, dtype, engine)
     # token embeddings, the f32 logits buffer (n_vocab x n_seq) and the host compute buffer (inputs + KQ mask)
     host += parts["embedding"] + 4 * spec.vocab_size * batch + ubatch * 4 * (spec.hidden_size + cells)
@@ -1020,37 +1100,37 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
     return sum(saved, Fraction(0)), scores
 
 
-def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int, pp: int, context: int,
+def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int, stage: _Stage, context: int,
                        batch: int, adapter: tuple[Fraction, Fraction]) -> Fraction:
-    """Return the activation peak of one training step, layer by layer over the stage's share of each kind."""
+    """Return the activation peak of one training step on `stage`, layer by layer over its layers."""
     eager = engine.attention == "eager"
     frozen = engine.method != "full"
     adapter_token_layer, adapter_weights = adapter
     checkpointing = engine.recompute == "full"
     selective = engine.recompute == "selective"
     h, vocab = spec.hidden_size, Fraction(spec.vocab_size, tp)
-    share = _stage_share(spec, pp)
-    in_flight = pp                               # 1F1B: the first stage holds pp micro-batches
+    in_flight = stage.in_flight                  # 1F1B: stage k of pp holds pp - k micro-batches
     tokens, s2 = batch * context, context * context
-    kinds = spec.mlp_layer_types or ()
-    per_layer = {k: _layer_saved(spec, a, tp, eager, k, frozen) for k in set(kinds)}
-    layers_tok = sum((per_layer[k][0] + adapter_token_layer for k in kinds), Fraction(0)) * share
-    layers_sq = sum((per_layer[k][1] for k in kinds), Fraction(0)) * share
+    all_kinds = spec.mlp_layer_types or ()
+    kinds = [all_kinds[i] for i in stage.layers]
+    per_layer = {k: _layer_saved(spec, a, tp, eager, k, frozen) for k in set(all_kinds)}
+    layers_tok = sum((per_layer[k][0] + adapter_token_layer for k in kinds), Fraction(0))
+    layers_sq = sum((per_layer[k][1] for k in kinds), Fraction(0))
     norm_consts = (4 * h * spec.norms_per_layer if spec.norm_plus_one else 0) + adapter_weights
-    norm_consts *= spec.num_layers * share
-    one_tok = max(per_layer[k][0] for k in kinds) + adapter_token_layer
-    one_sq = max(per_layer[k][1] for k in kinds)
+    norm_consts *= len(kinds)
+    one_tok = max(per_layer[k][0] for k in all_kinds) + adapter_token_layer
+    one_sq = max(per_layer[k][1] for k in all_kinds)
     # the final norm, the lm_head's input and the token ids (not for a frozen lm_head / embedding), the
-    # labels, the loss's fp32 log-softmax
+    # labels, the loss's fp32 log-softmax: the last stage's
     outer = sum(_norm_tensors(spec, h, a, frozen), Fraction(0)) + (8 if frozen else a * h + 16) + 4 * vocab \
-        + (a * vocab if spec.final_softcap else 0)
+        + (a * vocab if spec.final_softcap else 0) if stage.last else Fraction(0)
     rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
     per_sequence = context * (2 * a * rotary + (8 if checkpointing else 0))  # type: ignore[operator]
     # the loss scalar; Gemma's sqrt(hidden) scalar (saved when the embedding trains); its final norm's 1 + w
     constant = 4 + (a if spec.embed_scale and not frozen else 0) + (4 * h if spec.norm_plus_one else 0)
     if checkpointing:
         kinds_of_attention = (spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)
-        saved = tokens * (in_flight * spec.num_layers * share * a * h + outer)
+        saved = tokens * (in_flight * len(kinds) * a * h + outer)
         saved += (batch * s2 * a * kinds_of_attention if eager else 0)   # the (b, 1, s, s) masks, kept
         layer_transient = tokens * one_tok + batch * s2 * one_sq
     else:
@@ -1061,14 +1141,14 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     widest = max(spec.intermediate_size if "dense" in kinds else 0,
                  spec.experts_per_token * (spec.moe_intermediate_size or 0) + spec.shared_expert_intermediate_size)
     layer_transient += tokens * (2 * a * h + 3 * a * Fraction(widest, tp))
-    loss_transient = tokens * (8 + a) * vocab
+    loss_transient = tokens * (8 + a) * vocab if stage.last else Fraction(0)
     if not engine.backward_transient:
         return saved
     return saved + max(layer_transient, loss_transient)
 
 
-def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: int, context: int, batch: int,
-                gpu_bytes: int | None) -> dict[str, Any]:
+def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, stage: _Stage, context: int,
+                batch: int, gpu_bytes: int | None) -> dict[str, Any]:
     """Estimate a training step: model states sharded by ZeRO stage, activations saved for backward."""
     from vramcore.engines import train as rules  # the per-tensor rules (peft, optimizers), not formulas
 
@@ -1086,9 +1166,9 @@ def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: 
         stored = {p: stored[p] + trainable[p] * grad for p in PARTS}
     optim_parts = {p: Fraction(n) for p, n in rules.optimizer_bytes_by_part(spec, engine).items()}
     dp, zero = engine.dp, engine.zero
-    weights_rank = _split_parts(spec, stored, tp, pp)
-    params = _split_parts(spec, trainable, tp, pp)
-    optim_rank = _split_parts(spec, optim_parts, tp, pp)
+    weights_rank = _split_parts(spec, stored, tp, stage)
+    params = _split_parts(spec, trainable, tp, stage)
+    optim_rank = _split_parts(spec, optim_parts, tp, stage)
     largest = max(t.numel for t in rules.list_tensors(spec))
     param_bytes = Fraction(rules.PRECISIONS[engine.precision][0])
     if engine.method == "full":
@@ -1120,7 +1200,7 @@ def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, pp: 
     per_token_layer, per_layer = rules.adapter_activation_bytes(spec, engine)
     adapter = (Fraction(per_token_layer), Fraction(per_layer))
     dequant = rules.largest_layer_matrix(spec) * a if engine.method == "qlora" and engine.backward_transient else 0
-    activations = _whole(_train_activations(spec, engine, a, tp, pp, context, batch, adapter) + dequant)
+    activations = _whole(_train_activations(spec, engine, a, tp, stage, context, batch, adapter) + dequant)
     weights, grads, optim, master, host = (_whole(x) for x in (weights, grads, optim, master, host))
     overhead = engine.cuda_context_bytes + _whole(Fraction(engine.allocator_reserve_fraction) * activations)
     total = weights + grads + optim + master + activations + overhead
@@ -1175,7 +1255,8 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
         Also return the paged engines' intermediate figures (:data:`DETAILS`:
         the KV budget, the bytes of one block id, blocks per request, KV
         groups, the memory fraction and, for SGLang's default fraction, its
-        distance from a rounding tie in thousandths).
+        distance from a rounding tie in thousandths), and ``stages``: the
+        :data:`FIELDS` of every pipeline stage on its own, in order.
 
     Returns
     -------
@@ -1195,9 +1276,6 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
         engine), a parallel layout the model does not allow, llama.cpp
         ``n_gpu_layers`` beyond the layers + 1, or a transformers engine whose
         sliding-window offset leaves a negative number of tokens.
-    NotImplementedError
-        llama.cpp with ``n_gpu_layers >= 0`` over several pipeline stages (the
-        documented model does not cover it).
 
     Examples
     --------
@@ -1223,22 +1301,28 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
     memory = _gpu_bytes(gpu_bytes) if gpu_bytes is not None else None
     if gpu_name is not None and not isinstance(gpu_name, str):
         raise TypeError(f"gpu_name must be a str or None, got {gpu_name!r}")
-    if engine.kind == "transformers":
-        out = _transformers_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory)
-    elif engine.kind == "train":
-        out = _train_cell(spec, dtype, engine, tp_, pp_, context, batch, memory)
-    elif engine.kind == "llamacpp":
-        out = _llamacpp_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory)
-    else:
-        if memory is None:
-            raise ValueError(f"engine {engine.name!r} sizes its KV cache from the GPU's memory; pass gpu_bytes")
-        out = _paged_cell(spec, dtype, kv_dtype, engine, tp_, pp_, context, batch, memory, gpu_name)
-    for name in (*TRAIN_OUTPUTS, "state_bytes"):
-        if out.get(name) is None:
-            out[name] = Fraction(0)
-    _verdict(out, spec, engine, context)
+    if engine.kind in _PAGED_KINDS and memory is None:
+        raise ValueError(f"engine {engine.name!r} sizes its KV cache from the GPU's memory; pass gpu_bytes")
+    out: dict[str, Any] = {}
+    cells: list[dict[str, Any]] = []
+    for k, stage in enumerate(_stages(spec, engine, pp_)):
+        if engine.kind == "transformers":
+            one = _transformers_cell(spec, dtype, kv_dtype, engine, tp_, stage, context, batch, memory)
+        elif engine.kind == "train":
+            one = _train_cell(spec, dtype, engine, tp_, stage, context, batch, memory)
+        elif engine.kind == "llamacpp":
+            one = _llamacpp_cell(spec, dtype, kv_dtype, engine, tp_, stage, context, batch, memory)
+        else:
+            assert memory is not None
+            one = _paged_cell(spec, dtype, kv_dtype, engine, tp_, pp_, stage, context, batch, memory, gpu_name)
+        for name in (*TRAIN_OUTPUTS, "state_bytes"):
+            if one.get(name) is None:
+                one[name] = Fraction(0)
+        _verdict(one, spec, engine, context)
+        cells.append({f: one[f] for f in FIELDS})
+        out = one if k == 0 else _combine(out, one, engine)
     if details:
-        return {**dict.fromkeys(DETAILS), **out}
+        return {**dict.fromkeys(DETAILS), **out, "stages": cells}
     return {k: out[k] for k in FIELDS}
 
 
@@ -1285,7 +1369,7 @@ def reference_estimate(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
 
     Raises
     ------
-    TypeError, ValueError, NotImplementedError
+    TypeError, ValueError
         As :func:`reference_estimate_exact`.
 
     Examples
@@ -1349,7 +1433,7 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     TypeError, ValueError
         As :func:`reference_estimate`, or an empty axis.
     NotImplementedError
-        An engine of another kind than ``"transformers"``.
+        An engine of another kind than ``"transformers"``, or ``pp > 1``.
 
     Examples
     --------
@@ -1376,6 +1460,8 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
             _check_types(spec, dtype, kv_dtype)
         layouts.add(_parallelism(spec, engine, n_gpus, tp, pp))
     (tp_, pp_), = layouts
+    if pp_ > 1:
+        raise NotImplementedError("the NumPy broadcast models one pipeline stage; use reference_estimate for pp > 1")
     ctx = _counts("contexts", contexts).reshape(1, 1, -1, 1, 1)
     bat = _counts("batches", batches).reshape(1, 1, 1, -1, 1)
     gpu_list = [gpu_bytes] if isinstance(gpu_bytes, numbers.Number) else list(gpu_bytes)
@@ -1389,26 +1475,26 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     def per_dtype(values: list[Any]) -> np.ndarray:
         return np.array([float(v) for v in values], dtype=np.float64).reshape(1, -1, 1, 1, 1)
 
-    shares = [Fraction(-(-s.num_layers // pp_), s.num_layers) for s in specs]
+    whole_model = [_Stage(tuple(range(s.num_layers)), True, True) for s in specs]
     act_bytes = per_dtype([_compute_bytes(d) for d in dtypes])
     kv_bytes = per_dtype([_kv_bytes_per_elem(d, kv_dtype, engine)[0] for d in dtypes])  # K = V under transformers
     # KV elements per token on this GPU of the full and of the sliding layers
     if engine.index_cache_bits and any(s.has_indexer for s in specs):
         raise ValueError("reference_grid_numpy: an indexer cache at its own width (index_cache_bits) is not "
                          "modelled here; use reference_estimate")
-    full_elems = per_model([s.n_full_layers * sh * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
-                            for s, sh in zip(specs, shares, strict=True)])
-    sliding_elems = per_model([s.n_sliding_layers * sh * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
-                               for s, sh in zip(specs, shares, strict=True)])
+    full_elems = per_model([s.n_full_layers * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
+                            for s in specs])
+    sliding_elems = per_model([s.n_sliding_layers * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
+                               for s in specs])
     cap = per_model([_sliding_cap(s, engine) if s.n_sliding_layers else 0 for s in specs])
     peak = [_peak_elems_per_token(s, tp_) for s in specs]
     if engine.full_logits:
         peak = [max(p, s.hidden_size + Fraction(s.vocab_size, tp_)) for p, s in zip(peak, specs, strict=True)]
     peak_elems = per_model(peak)
     vocab = per_model([s.vocab_size for s in specs])
-    weights = np.array([[float(_whole(_weights_bytes(s, d, tp_, pp_) + _rope_cache_bytes(s, d, engine)))
+    weights = np.array([[float(_whole(_weights_bytes(s, d, tp_, st) + _rope_cache_bytes(s, d, engine)))
                          for d in dtypes]
-                        for s in specs],
+                        for s, st in zip(specs, whole_model, strict=True)],
                        dtype=np.float64).reshape(len(specs), len(dtypes), 1, 1, 1)
     reserve = float(engine.allocator_reserve_fraction)
     cuda = float(engine.cuda_context_bytes)
@@ -1417,7 +1503,8 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     kv_seq = (full_elems * ctx + sliding_elems * np.minimum(ctx, cap)) * kv_bytes
     act_seq = ctx * (peak_elems * act_bytes)
     logits_seq = 0.0 if engine.full_logits else vocab * (act_bytes + 4.0)
-    state_seq = np.array([[float(_state_bytes(s, d, engine, tp_, pp_, 1)) for d in dtypes] for s in specs],
+    state_seq = np.array([[float(_state_bytes(s, d, engine, tp_, st, 1)) for d in dtypes]
+                          for s, st in zip(specs, whole_model, strict=True)],
                          dtype=np.float64).reshape(len(specs), len(dtypes), 1, 1, 1)
     # per configuration, at (M, D, C, B, 1)
     def whole(x: Any) -> Any:  # vc_whole

@@ -87,7 +87,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     engines_arr = _pack.pack_engines(engines)
     train_arr = _pack.pack_train(specs, dtypes, engines)
     place_arr = _pack.pack_place(specs, engines)
-    plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines))
+    plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines), place_arr.shape[2])
     out = np.empty((max(1, len(rows_)), cells if rows_ else 1), dtype=np.float64)
     fits = np.empty(cells if write_fits else 1, dtype=np.bool_)
     fits_u8 = fits.view(np.uint8)

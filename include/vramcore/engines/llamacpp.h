@@ -14,8 +14,9 @@
 /* llama.cpp offloads the output layer first, then the last n_gpu_layers - 1
  * repeating layers (src/llama-model.cpp, load_tensors: i_gpu_start = n_layer + 1 - ngl),
  * so the kinds on the GPU are those of the last layers: vramcore/grid/pack.py
- * counts them into the placement (vc_place); -ngl -1 offloads everything,
- * split over pipeline stages. */
+ * counts them into the placement (vc_place); over several GPUs (-sm layer) the
+ * offloaded range, output layer last, is split evenly in order, one stage row
+ * per GPU. */
 
 /* The output layer is offloaded as soon as one layer is. */
 VC_INLINE int vc_llamacpp_output_on_gpu(const vc_engine *e)
@@ -23,10 +24,17 @@ VC_INLINE int vc_llamacpp_output_on_gpu(const vc_engine *e)
     return e->n_gpu_layers < 0.0 || e->n_gpu_layers >= 1.0;
 }
 
-/* GPU weights: the offloaded layers and the output matrix when it is offloaded,
- * and a multimodal model's projector file (mmproj: tower and projector, on the
- * GPU unless --no-mmproj-offload, whatever -ngl says); token embeddings stay in
- * host memory. */
+/* The offloaded output layer sits on the last GPU of a layer split (its index
+ * n_layer is the last of the split's range, load_tensors: dev_output). */
+VC_INLINE int vc_llamacpp_output_here(const vc_engine *e, const vc_place *l)
+{
+    return vc_llamacpp_output_on_gpu(e) && l->last_stage != 0.0;
+}
+
+/* GPU weights: the offloaded layers and the output matrix when it is offloaded
+ * here, and a multimodal model's projector file on the first GPU (mmproj: tower
+ * and projector, on the GPU unless --no-mmproj-offload, whatever -ngl says);
+ * token embeddings stay in host memory. */
 static inline double vc_llamacpp_weights_bytes(const vc_model *m, const double pb[VC_N_PARTS], const vc_engine *e,
                                                 const vc_place *l)
 {
@@ -34,7 +42,8 @@ static inline double vc_llamacpp_weights_bytes(const vc_model *m, const double p
     double layers = vc_layer_weights_rank(m, pb, tp, l, 0);
     double emb = pb[VC_PART_EMBEDDING] / tp;
     double head = pb[VC_PART_LM_HEAD] / tp;
-    return layers + (vc_llamacpp_output_on_gpu(e) ? (head > 0.0 ? head : emb) : 0.0) + vc_tower_weights_rank(pb, tp);
+    return layers + (vc_llamacpp_output_here(e, l) ? (head > 0.0 ? head : emb) : 0.0)
+           + (l->first_stage != 0.0 ? vc_tower_weights_rank(pb, tp) : 0.0);
 }
 
 /* Host weights: token embeddings, the layers not offloaded, and the output
@@ -67,7 +76,7 @@ static inline void vc_llamacpp_plan(const vc_model *m, const vc_dtype *d, const 
     p->attn_scores_token = e->flash_attn != 0.0 ? 0.0 : m->num_heads * 4.0;
     p->layer_ubatch_token = ((m->mlp_rows - 1.0) * m->dense_intermediate + 4.0 * m->hidden) * 4.0;
     p->attn_extra_token = e->flash_attn != 0.0 ? 0.0 : 7.0 * m->hidden * 4.0;
-    p->gpu_vocab_row = vc_llamacpp_output_on_gpu(e) ? (m->vocab + m->hidden) * 4.0 : 0.0;
+    p->gpu_vocab_row = vc_llamacpp_output_here(e, l) ? (m->vocab + m->hidden) * 4.0 : 0.0;
     p->host_ubatch_token = m->hidden * 4.0;
     p->host_logit_row = m->vocab * 4.0;
     /* recurrent layers left on the CPU keep their states there (one cell per sequence) */

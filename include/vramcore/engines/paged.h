@@ -26,24 +26,23 @@ VC_INLINE vc_auto vc_paged_auto(const vc_plan *p, double large_gpu)
 
 /* vLLM groups hybrid layers (vllm/v1/core/kv_cache_utils.py, get_kv_cache_groups):
  * group size = the smaller kind's count (the larger's when within 1.5x); each
- * kind splits into ceil(n / group size) groups; one block id is one page in
- * each of group-size tensors. */
-static inline void vc_paged_plan(const vc_model *m, vc_plan *p)
+ * kind splits into ceil(n / group size) groups of consecutive layers; one block
+ * id is one page in each layer of the fullest group on this GPU (the
+ * placement's group_layers: a pipeline stage holds part of the groups). */
+static inline void vc_paged_plan(const vc_model *m, const vc_place *l, vc_plan *p)
 {
-    if (p->full_share > 0.0 && p->sliding_share > 0.0) {
-        /* from the whole layer counts: a pipeline stage's share multiplies every kind alike, and the ratios of
-         * integers leave no float noise under the ceilings */
-        double nf = m->n_full_layers, ns = m->n_sliding_layers;
+    double nf = m->n_full_layers, ns = m->n_sliding_layers;
+    p->group_size = l->group_layers;
+    if (nf > 0.0 && ns > 0.0) {
+        /* from the whole layer counts: every stage pages the model's groups */
         double lo = vc_min(nf, ns), hi = vc_max(nf, ns);
         double g = hi < 1.5 * lo ? hi : lo;
-        p->group_size = g * (p->full_share / nf);
         p->full_groups = vc_ceil(nf / g);
         p->sliding_groups = vc_ceil(ns / g);
     } else {
         /* the attention layers (a hybrid model's recurrent layers keep their states apart) */
-        p->group_size = p->full_share + p->sliding_share;
-        p->full_groups = p->full_share > 0.0 ? 1.0 : 0.0;
-        p->sliding_groups = p->sliding_share > 0.0 ? 1.0 : 0.0;
+        p->full_groups = nf > 0.0 ? 1.0 : 0.0;
+        p->sliding_groups = ns > 0.0 ? 1.0 : 0.0;
     }
     p->unit_frac = vc_is_frac(p->page * p->group_size);
 }

@@ -21,12 +21,14 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     double a = e->train_act_bytes > 0.0 ? e->train_act_bytes : d->act_bytes;
     double tp = e->tp, h = m->hidden;
     double layers = l->gpu_layers;
-    double inflight = vc_max(1.0, e->pp);   /* 1F1B: the first stage holds pp micro-batches */
+    double inflight = vc_max(1.0, l->in_flight);   /* 1F1B: stage k of pp holds pp - k micro-batches */
     int ckpt = e->recompute >= 2.0, selective = e->recompute == 1.0;
     vc_states s = vc_train_states(m, t, e, l);
     double frozen = e->frozen_base;
     vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention, frozen);
     vc_act_terms o = vc_outer_saved(m, a, tp, ckpt ? 1.0 : 0.0, frozen);
+    if (l->last_stage == 0.0)
+        o.tok = 0.0;                    /* the final norm, lm_head input and loss are the last stage's */
     double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp, frozen) : 0.0;
     double moe = m->n_moe_layers > 0.0 && m->n_experts > 0.0 ? vc_moe_mlp_saved(m, a, tp, frozen) : 0.0;
     double mlp_all = l->gpu_dense * dense + l->gpu_moe * moe;
@@ -58,7 +60,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     p->tl_tok += 2.0 * a * h + 3.0 * a * widest;
     /* the loss's backward: fp32 gradients of the log-probabilities and of the
      * logits, then their 16-bit copy, over the (TP-split) vocabulary */
-    p->tr_tok = (8.0 + a) * m->vocab / tp;
+    p->tr_tok = l->last_stage != 0.0 ? (8.0 + a) * m->vocab / tp : 0.0;
     p->dequant = t->dequant_bytes;
     if (e->backward_transient == 0.0)   /* only what autograd holds when the forward ends (the measured figure) */
         p->tl_tok = p->tl_sq = p->tr_tok = p->dequant = 0.0;

@@ -23,17 +23,15 @@
  * `state_blocks` blocks in each recurrent group (mamba_cache_mode). */
 static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, const vc_place *l, vc_plan *p)
 {
-    double share = l->gpu_layers / vc_n_layers(m);  /* the stage's share of every layer kind */
     double per_token = p->block_size > 0.0 ? p->page / p->block_size : 0.0;
-    if (per_token > 0.0 && p->full_share + p->sliding_share > 0.0) {
+    if (per_token > 0.0 && m->n_full_layers + m->n_sliding_layers > 0.0) {
         double b = 16.0 * vc_ceil_div(p->state_page, 16.0 * per_token);
         p->block_size = vc_max(p->block_size, b);
         p->page = p->block_size * per_token;
     } else {
         p->page = p->state_page;                    /* no attention layer: the state page alone */
     }
-    /* the groups from the whole layer counts (every kind's share of a pipeline stage has the same factor:
-     * the ratios stay exact integers' ratios, with no float noise under the ceilings) */
+    /* the groups from the whole layer counts (every stage pages the model's groups) */
     double nf = m->n_full_layers, ns = m->n_sliding_layers, nr = m->n_state_layers;
     double lo = nr, hi = nr;
     if (nf > 0.0) { lo = vc_min(lo, nf); hi = vc_max(hi, nf); }
@@ -42,7 +40,7 @@ static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, co
     p->full_groups = nf > 0.0 ? vc_ceil(nf / g) : 0.0;
     p->sliding_groups = ns > 0.0 ? vc_ceil(ns / g) : 0.0;
     p->state_groups = vc_ceil(nr / g);
-    p->group_size = g * share;                  /* the group's layers on this GPU */
+    p->group_size = l->group_layers;            /* the fullest group's layers on this GPU */
     p->state_blocks = e->state_blocks;
     p->unit_frac = vc_is_frac(p->page * p->group_size);
 }
@@ -50,7 +48,7 @@ static inline void vc_vllm_hybrid_plan(const vc_model *m, const vc_engine *e, co
 static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_dtype *d, const vc_place *l,
                                 vc_plan *p)
 {
-    if (m->mm_item_features > 0.0 && e->mm_limit > 0.0) {
+    if (m->mm_item_features > 0.0 && e->mm_limit > 0.0 && l->first_stage != 0.0) {  /* the encoder's stage */
         p->mm_features = m->mm_item_features;
         p->mm_enc_item = m->mm_item_patches * (m->mm_patch_hidden + m->mm_patch_inter / e->tp) * d->act_bytes;
         p->mm_held_token = m->hidden * d->act_bytes;
