@@ -108,7 +108,11 @@ def knobs_st(kind: str, max_layers: int, pp: int) -> st.SearchStrategy[dict[str,
             "max_num_seqs": st.sampled_from([0, 1, 256, 1024]) | st.integers(1, 4096),
             "cuda_graph_bytes": small_bytes_st, "non_torch_bytes": small_bytes_st, "nccl_bytes": small_bytes_st,
             "max_model_len": st.just(0) | st.integers(1, 2**20),
-            "sampler_bytes_per_logit": st.sampled_from([0.0, 8.0, 38.75]) | st.floats(0.0, 1000.0),
+            "sampler_bytes_per_logit": st.sampled_from([None, 0.0, 8.0, 38.75]) | st.floats(0.0, 1000.0),
+            "sampler": st.sampled_from(["sort", "flashinfer"]),
+            "profile_hidden_states": st.booleans(),
+            "profile_workspace_bytes": st.sampled_from([0, 34 * 2**20]) | small_bytes_st,
+            "mm_profile_padding": st.booleans(),
             "cuda_graphs_in_budget": st.booleans(),
             "enforce_eager": st.booleans(),
         })
@@ -181,14 +185,15 @@ def model_scale(specs: list[ModelSpec], engines: list[EngineSpec]) -> int:
     fp32 weights, every fixed overhead, a rough profiling peak of the serving
     engines (a forward over the token budget, the sampler rows) and 2 GiB.
     """
-    fixed = max(e.cuda_context_bytes + e.non_torch_bytes + e.nccl_bytes + e.cuda_graph_bytes for e in engines)
+    fixed = max(e.cuda_context_bytes + e.non_torch_bytes + e.nccl_bytes + e.cuda_graph_bytes
+                + e.profile_workspace_bytes for e in engines)
     profile = 0
     for e in engines:
         tokens, seqs = e.max_num_batched_tokens or 8192, e.max_num_seqs or 1024
         for s in specs:
             width = 2 * s.hidden_size + 3 * max(s.intermediate_size, s.num_heads * (s.head_dim or 1))
             profile = max(profile, 4 * tokens * width, int(min(seqs, tokens) * s.vocab_size
-                                                           * e.sampler_bytes_per_logit))
+                                                           * e.resolved_sampler_bytes_per_logit))
     return max(4 * s.param_count for s in specs) + fixed + profile + 2 * GiB
 
 
@@ -270,7 +275,7 @@ def exact_denominator(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> 
     elif engine.kind in PAGED:
         if engine.mem_fraction == 0:  # SGLang's default: thousandths
             return None
-        factors = [engine.mem_fraction, engine.sampler_bytes_per_logit]
+        factors = [engine.mem_fraction, engine.resolved_sampler_bytes_per_logit]
     elif engine.n_gpu_layers not in (-1, 0, 1, spec.num_layers + 1):
         return None  # a fractional layer share
     for f in factors:

@@ -116,6 +116,8 @@ typedef struct {
     double mm_patch_inter;       /* ... of its MLP's intermediate width (split over TP ranks) */
     double n_mixerless_layers;   /* layers with no token mixer (Nemotron-H's MLP-only blocks) */
     double mlp_rows;             /* intermediate-wide rows of an MLP at its peak: 3 gated (gate, up, product), 2 not */
+    double mm_item_pixels;       /* elements of the largest dummy image (channels x height x width) */
+    double mm_rope_table;        /* bytes of the rotary table the encoder builds on first use (Pixtral in vLLM) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -174,6 +176,10 @@ typedef struct {
     double train_act_bytes;      /* bytes per activation element (0 = the dtype row's) */
     double backward_transient;   /* 1: the backward's transient peak on top of the saved tensors; 0: saved only */
     double frozen_base;          /* 1: LoRA / QLoRA: the base is frozen, so its linears and norms save less */
+    /* vLLM's profiling run (vramcore/engines/vllm.py) */
+    double hidden_states;        /* 1: (T + 2 N) hidden states are held beside the sampler */
+    double profile_workspace;    /* bytes held besides the run's tensors (cuBLAS workspace) */
+    double mm_padding;           /* 1: vLLM 0.11.0 / 0.11.1 multimodal profile (padded encoder outputs, images) */
 } vc_engine;
 
 /* One model under one training engine, computed per tensor in Python

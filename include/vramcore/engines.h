@@ -78,6 +78,9 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->state_page = vc_state_bytes_per_seq_layer(m, d, e);
     p->state_groups = p->state_blocks = p->state_seq_host = 0.0;
     p->mm_features = p->mm_enc_item = p->mm_held_token = p->mm_limit = 0.0;
+    p->sampler_hidden = last && e->hidden_states != 0.0 ? m->hidden * d->act_bytes : 0.0;
+    p->profile_workspace = e->profile_workspace;
+    p->mm_pad = p->mm_image = p->mm_rope = 0.0;
     if (kind == VC_ENGINE_TRAIN)
         vc_train_plan(m, d, t, e, l, p);
     else if (kind == VC_ENGINE_LLAMACPP)

@@ -79,6 +79,11 @@ typedef struct {
     double mm_enc_item;          /* ... the encoder's peak bytes for it on this GPU */
     double mm_held_token;        /* ... bytes of one embedding held for the decoder */
     double mm_limit;             /* ... images per prompt */
+    double sampler_hidden;       /* budgeted: bytes of one hidden state held beside the sampler (0: none) */
+    double profile_workspace;    /* budgeted: bytes the profile's peak holds besides its tensors */
+    double mm_pad;               /* vLLM 0.11.0 / 0.11.1 multimodal profile: 1 = encoder outputs padded */
+    double mm_image;             /* ... bytes of one dummy image in the compute dtype */
+    double mm_rope;              /* ... bytes of the encoder's rotary table */
 } vc_plan;
 
 #define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))

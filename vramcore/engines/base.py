@@ -51,6 +51,9 @@ TRAIN_PRECISIONS: dict[str, tuple[int, bool]] = {
     "bf16-mixed": (2, True), "fp16-mixed": (2, True), "bf16": (2, False), "fp16": (2, False), "fp32": (4, False),
 }
 TRAIN_RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
+#: vLLM's top-k / top-p sampler paths (EngineSpec.sampler) -> bytes its profiling run holds per (sampled request x
+#: vocabulary entry) at the sampler's peak (sources in vramcore/engines/vllm.py, SAMPLER_BYTES_PER_LOGIT's comment).
+SAMPLER_PATHS: dict[str, float] = {"sort": 38.0, "flashinfer": 14.0}
 #: How an engine holds MXFP4 experts once loaded (EngineSpec.mxfp4_layout; vramcore.engines.vllm.mxfp4_loaded).
 MXFP4_LAYOUTS: tuple[str, ...] = ("stored", "triton", "triton-keep-scales")
 TRAIN_ATTENTION: tuple[str, ...] = ("sdpa", "flash", "eager")
@@ -139,9 +142,12 @@ class EngineSpec:
         ``fp8_e5m2``, SGLang ``fp8_e4m3``, TensorRT-LLM ``nvfp4`` / ``int8``;
         llama.cpp: both caches; see :mod:`vramcore.storage.kv`) or a plain
         dtype; overrides the sweep's ``kv_dtype`` when set.
-    sampler_bytes_per_logit : float
+    sampler_bytes_per_logit : float or None
         Budgeted engines: bytes the profiling run's sampler holds per
-        (request x vocabulary entry); 0 counts only the logits row.
+        (request x vocabulary entry) at its peak, overriding the rule of
+        :attr:`sampler` (None: that rule; see
+        :attr:`resolved_sampler_bytes_per_logit`).  SGLang and TensorRT-LLM set
+        8.
     cuda_graphs_in_budget : bool
         vLLM >= 0.21: the CUDA-graph estimate is subtracted from the KV budget.
     flash_attn : bool
@@ -188,6 +194,38 @@ class EngineSpec:
         256, expert biases in fp32); or the same with the checkpoint's scales
         kept beside the swizzled ones (``"triton-keep-scales"``, vLLM 0.11.1
         until vllm-project/vllm#46549, the llm-d logs' version).
+    sampler : {"sort", "flashinfer"}
+        vLLM's top-k / top-p sampler in its profiling run (whose dummy
+        requests set both), which fixes the bytes per logit at its peak:
+        ``"sort"``, the PyTorch-native path that sorts every logits row, the
+        default of vLLM 0.11.1 to 0.16.x (vllm-project/vllm#26859 made
+        FlashInfer's kernel opt-in with ``VLLM_USE_FLASHINFER_SAMPLER=1``):
+        38 B (bf16 logits 2, their fp32 copy 4, sorted values 4, int64 sort
+        indices 8, PyTorch's reverse indices 8, CUB's alternate keys and values
+        12); ``"flashinfer"``, FlashInfer's ``top_k_top_p_sampling_from_logits``,
+        the default of vLLM 0.11.0 and earlier V1 releases with FlashInfer
+        installed: 14 B (bf16 logits 2, fp32 logits 4, fp32 masked logits 4,
+        fp32 probabilities 4).
+    profile_hidden_states : bool
+        vLLM: the profiling run holds ``T + 2 N`` hidden states (``hidden_size``
+        wide, compute dtype) while the sampler runs: the forward's output over
+        the token budget ``T`` = ``max_num_batched_tokens``, its ``N`` =
+        ``min(max_num_seqs, T)`` rows the sampler reads, and the random
+        stand-in for them (gpu_model_runner.py, ``_dummy_sampler_run``).
+    profile_workspace_bytes : int
+        vLLM: bytes the profiling run's peak holds besides its tensors,
+        counted once in the activation peak: PyTorch's cuBLAS workspace (32 MiB
+        on Hopper), allocated by the run's first matmul, and about 2 MiB not
+        attributed (the llm-d rows bound the sum to 33.5-34.8 MiB).
+    mm_profile_padding : bool
+        vLLM 0.11.0 and 0.11.1 multimodal profiling run (``profile_run``):
+        each dummy image's embeddings are copied into zeros of the encoder
+        budget's rows (``max(max_num_batched_tokens, one image's
+        embeddings)``) while the unpadded embeddings stay referenced; the dummy
+        images stay on the GPU in the compute dtype and Pixtral's encoder keeps
+        the 2-D rotary table it builds on first use.  Later vLLM caches the
+        unpadded embeddings only (False; the dummy images and the table are not
+        counted there).
     method : str
         Training engines (kind ``"train"``, :mod:`vramcore.engines.train`):
         ``"full"``, ``"lora"`` or ``"qlora"``.  The training fields below are
@@ -256,7 +294,7 @@ class EngineSpec:
     swa_full: bool = False
     max_model_len: int = 0
     kv_cache_dtype: str | None = None
-    sampler_bytes_per_logit: float = 0.0
+    sampler_bytes_per_logit: float | None = None
     cuda_graphs_in_budget: bool = False
     flash_attn: bool = True
     rope_cache: bool = False
@@ -286,13 +324,18 @@ class EngineSpec:
     offload_params: bool = False
     qlora_format: str = "bnb-nf4"
     backward_transient: bool = True
+    sampler: str = "sort"
+    profile_hidden_states: bool = False
+    profile_workspace_bytes: int = 0
+    mm_profile_padding: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.lora_targets, list):
             object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
         self._normalize()
         self._check_training()
-        for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache"):
+        for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache",
+                     "profile_hidden_states", "mm_profile_padding"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
         for name in ("kv_cache_dtype", "cache_type_k", "cache_type_v"):
@@ -304,7 +347,8 @@ class EngineSpec:
                              "kv_cache_dtype")
         if self.kind not in ENGINE_KINDS:
             raise ValueError(f"EngineSpec.kind must be one of {ENGINE_KINDS}, got {self.kind!r}")
-        for name in ("cuda_context_bytes", "cuda_graph_bytes", "non_torch_bytes", "max_model_len", "nccl_bytes"):
+        for name in ("cuda_context_bytes", "cuda_graph_bytes", "non_torch_bytes", "max_model_len", "nccl_bytes",
+                     "profile_workspace_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"EngineSpec.{name} must be an int >= 0, got {value!r}")
@@ -317,8 +361,14 @@ class EngineSpec:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"EngineSpec.{name} must be an int >= 1 (0 = auto), got {value!r}")
         spb = self.sampler_bytes_per_logit
-        if isinstance(spb, bool) or not isinstance(spb, (int, float)) or not (0.0 <= spb < 1e6):
-            raise ValueError(f"EngineSpec.sampler_bytes_per_logit must be >= 0, got {spb!r}")
+        if spb is not None:
+            if isinstance(spb, bool) or not isinstance(spb, (int, float)) or not (0.0 <= spb < 1e6):
+                raise ValueError(f"EngineSpec.sampler_bytes_per_logit must be >= 0 (or None: the sampler's rule), "
+                                 f"got {spb!r}")
+            object.__setattr__(self, "sampler_bytes_per_logit", float(spb))
+        if not isinstance(self.sampler, str) or self.sampler not in SAMPLER_PATHS:
+            raise ValueError(f"EngineSpec.sampler must be one of {', '.join(map(repr, SAMPLER_PATHS))}, got "
+                             f"{self.sampler!r}")
         if isinstance(self.n_gpu_layers, bool) or not isinstance(self.n_gpu_layers, int) or self.n_gpu_layers < -1:
             raise ValueError(f"EngineSpec.n_gpu_layers must be an int >= -1 (-1 = all), got {self.n_gpu_layers!r}")
         frac = self.mem_fraction
@@ -407,6 +457,27 @@ class EngineSpec:
     def kind_code(self) -> int:
         """Index of :attr:`kind` in :data:`ENGINE_KINDS` (the kernel's VC_ENGINE_* value)."""
         return ENGINE_KINDS.index(self.kind)
+
+    @property
+    def resolved_sampler_bytes_per_logit(self) -> float:
+        """Bytes per (sampled request x vocabulary entry) the profiling run's sampler holds at its peak.
+
+        :attr:`sampler_bytes_per_logit` when set, else the rule of
+        :attr:`sampler` (:data:`SAMPLER_PATHS`).
+
+        Examples
+        --------
+        >>> from vramcore import get_engine
+        >>> get_engine("vllm").resolved_sampler_bytes_per_logit
+        38.0
+        >>> get_engine("vllm", sampler="flashinfer").resolved_sampler_bytes_per_logit
+        14.0
+        >>> get_engine("vllm", sampler_bytes_per_logit=40).resolved_sampler_bytes_per_logit
+        40.0
+        """
+        if self.sampler_bytes_per_logit is not None:
+            return self.sampler_bytes_per_logit
+        return SAMPLER_PATHS[self.sampler]
 
     @property
     def budgeted(self) -> bool:

@@ -12,6 +12,7 @@ from vramcore.engines.base import EngineSpec, GiB, MiB
 
 if TYPE_CHECKING:
     from vramcore.model.spec import ModelSpec
+    from vramcore.model.vision import VisionSpec
 
 
 def _round_up(x: int, to: int) -> int:
@@ -88,10 +89,28 @@ ENGINE = EngineSpec(
     non_torch_bytes=int(0.13 * GiB),
     # same source: non-torch memory is 0.54-0.55 GiB at TP=2 (Qwen3-32B, Llama-3.3-70B-FP8)
     nccl_bytes=int(0.41 * GiB),
-    # The profiling run's peak is the sampler over max_num_seqs logits rows: the
-    # llm-d rows give 38.4-39.6 bytes per (request x vocab entry) across models
-    # of 0.6B-70B (fp32 logits, probabilities, sort values and int64 indices).
-    sampler_bytes_per_logit=38.75,
+    # The profiling run's peak is the sampler over N = min(max_num_seqs, T) logits rows
+    # (gpu_model_runner.py, profile_run -> _dummy_sampler_run: every dummy request sets top-k and top-p).
+    # Sampler.forward casts the bf16 logits to fp32 (sampler.py); the path then decides the peak
+    # (SAMPLER_PATHS, EngineSpec.sampler):
+    #  "sort" (default from 0.11.1, vllm-project/vllm#26859; still in 0.16.0): apply_top_k_top_p sorts
+    #    every row (topk_topp_sampler.py); at N >= 128 rows PyTorch's stable sort takes segmented_sort_pairs
+    #    (aten/src/ATen/native/cuda/SortStable.cu), which allocates int64 "reverse indices" beside the fp32
+    #    values and int64 indices it returns, and CUB's DeviceSegmentedRadixSort, given separate in / out
+    #    buffers, allocates third key and value buffers (cub dispatch_radix_sort.cuh): 2 + 4 + 4 + 8 + 8 +
+    #    (4 + 8) = 38 B per logit.  Fewer rows take the full-sort path (other buffers; not modelled).
+    #  "flashinfer" (0.11.0 default with FlashInfer installed, VLLM_USE_FLASHINFER_SAMPLER unset):
+    #    flashinfer.sampling.top_k_top_p_sampling_from_logits (0.3.1) masks into a new fp32 tensor, then
+    #    softmaxes it: 2 + 4 + 4 + 4 = 14 B.
+    sampler="sort",
+    # ... beside the (T + 2N) x hidden_size hidden states it still holds: the dummy forward's output, the
+    # N rows gathered for sampling and _dummy_sampler_run's torch.rand_like stand-in for them
+    profile_hidden_states=True,
+    # PyTorch's cuBLAS workspace, allocated by the profile's first matmul (4096 x 8 KiB = 32 MiB on sm90:
+    # aten/src/ATen/cuda/CublasHandlePool.cpp, parseChosenWorkspaceSize) plus ~2 MiB not attributed: with the
+    # rules above, the llm-d rows (0.6B-70B, vocabularies 128k-201k; the Mistral-Small row with its
+    # multimodal profile) each bound the sum within 5 MiB, together to 33.5-34.8 MiB
+    profile_workspace_bytes=34 * MiB,
     cuda_graphs_in_budget=False,
     # RotaryEmbedding's cos_sin_cache (max_position x rotary_dim, model dtype) is
     # part of "Model loading took X GiB" (14.99 GiB for Llama-3.1-8B = 14.96 + 0.03)
@@ -110,3 +129,46 @@ NEEDS_FP8_HARDWARE = False
 
 #: Other spellings :func:`vramcore.get_engine` accepts.
 ALIASES: tuple[str, ...] = ()
+
+
+def mm_dummy_image_elems(vision: VisionSpec) -> int:
+    """Return the elements of the largest dummy image as vLLM's profiling run holds it (channels x height x width).
+
+    The processor's pixels (3 channels of ``patch_size``-square patches) are
+    cast to the model dtype (vllm/multimodal/processing.py,
+    ``_postprocess_output``) and stay referenced through the profiling run
+    (``profile_run``'s ``batched_dummy_mm_inputs``).  Counted under
+    ``EngineSpec.mm_profile_padding`` only; Qwen-VL's temporal copies are not
+    counted.
+
+    Examples
+    --------
+    >>> from vramcore.model.vision import VisionSpec
+    >>> v = VisionSpec(kind="pixtral", tensors=(), hidden_size=1024, num_layers=24, num_heads=16,
+    ...                intermediate_size=4096, patch_size=14, image_size=1540, token_rule="pixtral", merge_size=2)
+    >>> mm_dummy_image_elems(v) == 3 * 1540 * 1540
+    True
+    """
+    return 3 * vision.max_item_patches * vision.patch_size * vision.patch_size
+
+
+def mm_rope_table_bytes(vision: VisionSpec) -> int:
+    """Return the bytes of the 2-D rotary table a Pixtral encoder builds on its first use in vLLM (0 for others).
+
+    vLLM's Mistral-format Pixtral encoder (vllm/model_executor/models/pixtral.py,
+    ``VisionTransformer.freqs_cis``) caches ``precompute_freqs_cis_2d`` on the
+    GPU: (image_size / patch_size)^2 x head_dim / 2 complex64 entries, first
+    built in the profiling run.  Counted under ``EngineSpec.mm_profile_padding``.
+
+    Examples
+    --------
+    >>> from vramcore.model.vision import VisionSpec
+    >>> v = VisionSpec(kind="pixtral", tensors=(), hidden_size=1024, num_layers=24, num_heads=16,
+    ...                intermediate_size=4096, patch_size=14, image_size=1540, token_rule="pixtral", merge_size=2)
+    >>> mm_rope_table_bytes(v)
+    3097600
+    """
+    if vision.kind != "pixtral":
+        return 0
+    side = vision.image_size // vision.patch_size
+    return side * side * (vision.hidden_size // vision.num_heads // 2) * 8

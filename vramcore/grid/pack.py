@@ -73,6 +73,8 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mm_patch_inter",
     "n_mixerless_layers",
     "mlp_rows",
+    "mm_item_pixels",
+    "mm_rope_table",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -83,6 +85,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "state_conv_offset", "state_conv_bits", "state_ssm_bits", "index_bits", "mm_limit", "state_blocks",
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
     "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base",
+    "hidden_states", "profile_workspace", "mm_padding",
 )
 #: The ``vc_place`` row: a stage's layers on its GPU by kind, those in host memory, then the stage's role.
 PLACE_FIELDS: tuple[str, ...] = (*(f"{where}_{kind}" for where in ("gpu", "host")
@@ -109,12 +112,16 @@ def _state_fields(spec: ModelSpec) -> dict[str, float]:
 
 def _vision_fields(spec: ModelSpec) -> dict[str, float]:
     """Return the ``vc_model`` fields of a multimodal model's largest image (zeros for a text-only model)."""
+    from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes
+
     v = spec.vision
     if v is None:
-        return {"mm_item_features": 0.0, "mm_item_patches": 0.0, "mm_patch_hidden": 0.0, "mm_patch_inter": 0.0}
+        return {"mm_item_features": 0.0, "mm_item_patches": 0.0, "mm_patch_hidden": 0.0, "mm_patch_inter": 0.0,
+                "mm_item_pixels": 0.0, "mm_rope_table": 0.0}
     wide, inter = v.peak_elems_split
     return {"mm_item_features": float(v.max_item_features), "mm_item_patches": float(v.max_item_patches),
-            "mm_patch_hidden": float(wide), "mm_patch_inter": float(inter)}
+            "mm_patch_hidden": float(wide), "mm_patch_inter": float(inter),
+            "mm_item_pixels": float(mm_dummy_image_elems(v)), "mm_rope_table": float(mm_rope_table_bytes(v))}
 
 
 def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
@@ -415,7 +422,7 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
         "swa_full": float(engine.swa_full),
         "max_model_len": float(engine.max_model_len),
         "kv_bits": engine_kv_bits(engine)[0],
-        "sampler_bytes": float(engine.sampler_bytes_per_logit),
+        "sampler_bytes": float(engine.resolved_sampler_bytes_per_logit),
         "graphs_in_budget": float(engine.cuda_graphs_in_budget),
         "flash_attn": float(engine.flash_attn),
         "rope_cache": float(engine.rope_cache),
@@ -427,6 +434,9 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
         "mm_limit": float(engine.limit_mm_per_prompt),
         "state_blocks": {"none": 1.0, "align": 2.0, "all": 0.0}[engine.mamba_cache_mode],
         **_train_engine_fields(engine),
+        "hidden_states": float(engine.profile_hidden_states),
+        "profile_workspace": float(engine.profile_workspace_bytes),
+        "mm_padding": float(engine.mm_profile_padding),
     }
     return [row[f] for f in ENGINE_FIELDS]
 
@@ -434,7 +444,8 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
 def _train_engine_fields(engine: EngineSpec) -> dict[str, float]:
     """Return the training fields of the ``vc_engine`` row (zeros for the inference engines)."""
     if engine.kind != "train":
-        return dict.fromkeys(ENGINE_FIELDS[ENGINE_FIELDS.index("grad_bytes"):], 0.0)
+        return dict.fromkeys(ENGINE_FIELDS[ENGINE_FIELDS.index("grad_bytes"):ENGINE_FIELDS.index("frozen_base") + 1],
+                             0.0)
     grad, fp32_part, master, _ = _train().state_widths(engine)
     return {
         "grad_bytes": grad, "fp32_grad_bytes": fp32_part, "master_bytes": master, "zero": float(engine.zero),

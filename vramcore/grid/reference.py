@@ -62,8 +62,10 @@ The rules per engine, with the sources the project documents:
   group and ``ceil(min(window - 1 + max_num_batched_tokens, context) / block) +
   1`` per sliding group; ``max_concurrency`` = blocks / blocks per request and
   ``kv_capacity_tokens`` = ``blocks // groups x block_size``, as vLLM logs them.
-  The profile peak is the larger of a forward over the token budget and the
-  sampler over ``min(max_num_seqs, tokens)`` logits rows.  Settings left at 0
+  The profile peak is the larger of a forward over the token budget ``T`` and
+  the sampler over ``N = min(max_num_seqs, T)`` logits rows (beside vLLM's ``T
+  + 2N`` hidden states when ``profile_hidden_states``), plus
+  ``profile_workspace_bytes``.  Settings left at 0
   follow the GPU: vLLM 8192 tokens / 1024 sequences on GPUs of >= 70 GiB that
   are not A100s, else 2048 / 256; SGLang's chunked prefill and
   ``mem_fraction_static`` follow its memory (``_handle_gpu_memory_settings``).
@@ -96,7 +98,7 @@ from typing import Any
 import numpy as np
 
 from vramcore.engines import EngineSpec
-from vramcore.engines.vllm import mxfp4_loaded_extra
+from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
 from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
@@ -826,7 +828,23 @@ def _mm_held_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: in
     """Bytes of the profiled images' embeddings, held while the decoder's dummy pass runs."""
     assert spec.vision is not None
     items = _mm_profile_items(spec, engine, tokens, seqs)
-    return items * spec.vision.max_item_features * spec.hidden_size * _compute_bytes(dtype)
+    toks = spec.vision.max_item_features
+    held = items * toks * spec.hidden_size * _compute_bytes(dtype)
+    if engine.mm_profile_padding and toks < max(tokens, toks):
+        # vLLM 0.11.0 / 0.11.1 profile_run: each output copied into zeros of the encoder budget's rows, the
+        # unpadded outputs still referenced
+        held += items * max(tokens, toks) * spec.hidden_size * _compute_bytes(dtype)
+    return held
+
+
+def _mm_image_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: int, seqs: int) -> Fraction:
+    """Bytes of the dummy images and the encoder's rotary table vLLM 0.11.0 / 0.11.1 hold through the profile."""
+    if not engine.mm_profile_padding:
+        return Fraction(0)
+    assert spec.vision is not None
+    items = _mm_profile_items(spec, engine, tokens, seqs)
+    return (items * mm_dummy_image_elems(spec.vision) * _compute_bytes(dtype)
+            + Fraction(mm_rope_table_bytes(spec.vision)))
 
 
 def _mm_encoder_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: int, seqs: int,
@@ -860,11 +878,16 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
     # profiling run: a forward over the token budget, or (the last stage) the sampler over one logits row per
     # request
     forward = tokens * _peak_elems_per_token(spec, tp, stage.layers) * _compute_bytes(dtype)
-    sampler = min(seqs, tokens) * spec.vocab_size * Fraction(engine.sampler_bytes_per_logit) if stage.last else 0
-    profile = _whole(max(forward, sampler))
+    rows = min(seqs, tokens)
+    sampler = rows * spec.vocab_size * Fraction(engine.resolved_sampler_bytes_per_logit) if stage.last else 0
+    if engine.profile_hidden_states and stage.last:  # vLLM: the forward's T outputs, the N gathered rows, their
+        sampler += (tokens + 2 * rows) * spec.hidden_size * _compute_bytes(dtype)  # random stand-in
+    workspace = Fraction(engine.profile_workspace_bytes)
+    profile = _whole(max(forward, sampler) + workspace)
     if engine.kind == "vllm" and spec.vision is not None and not text_only and stage.first:  # the encoder's stage
         profile = _whole(max(profile + _mm_held_bytes(spec, dtype, engine, tokens, seqs),
-                             _mm_encoder_bytes(spec, dtype, engine, tokens, seqs, tp)))
+                             _mm_encoder_bytes(spec, dtype, engine, tokens, seqs, tp) + workspace)
+                         + _mm_image_bytes(spec, dtype, engine, tokens, seqs))
     non_torch = engine.non_torch_bytes + (engine.nccl_bytes if tp * pp > 1 else 0)
     overhead = Fraction(engine.cuda_context_bytes + non_torch + engine.cuda_graph_bytes)
     budget = _kv_budget(engine, fraction, memory, weights, profile, non_torch)

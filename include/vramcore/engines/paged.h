@@ -72,12 +72,15 @@ VC_INLINE double vc_blocks_per_request(const vc_plan *p, double context, double 
 }
 
 /* The profiling run's peak: the larger of a forward pass over the scheduler's
- * token budget and the sampler over one logits row per request; the fixed
+ * token budget T and the sampler over one logits row per request (N =
+ * min(max_num_seqs, T) rows of sampler_bytes per logit, beside vLLM's T + 2N
+ * hidden states), plus the workspace the run holds throughout; the fixed
  * overhead (context, non-torch memory, CUDA graphs) beside it. */
 VC_INLINE void vc_paged_profile(const vc_plan *p, vc_auto a, vc_parts *s)
 {
     double seqs = vc_min(a.seqs, a.ubatch);
-    s->act = vc_whole(vc_max(a.ubatch * p->act_token, seqs * p->vocab * p->sampler_bytes));
+    double sampler = seqs * p->vocab * p->sampler_bytes + (a.ubatch + 2.0 * seqs) * p->sampler_hidden;
+    s->act = vc_whole(vc_max(a.ubatch * p->act_token, sampler) + p->profile_workspace);
     s->ovh = p->fixed_overhead;
 }
 

@@ -53,6 +53,11 @@ static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_
         p->mm_enc_item = m->mm_item_patches * (m->mm_patch_hidden + m->mm_patch_inter / e->tp) * d->act_bytes;
         p->mm_held_token = m->hidden * d->act_bytes;
         p->mm_limit = e->mm_limit;
+        if (e->mm_padding != 0.0) {
+            p->mm_pad = 1.0;
+            p->mm_image = m->mm_item_pixels * d->act_bytes;
+            p->mm_rope = m->mm_rope_table;
+        }
     }
     if (m->n_state_layers > 0.0)
         vc_vllm_hybrid_plan(m, e, l, p);
@@ -75,8 +80,18 @@ VC_INLINE void vc_vllm_gpu(const vc_plan *p, double context, double batch, doubl
         double toks = p->mm_features;
         double per_prompt = p->max_model_len > 0.0 ? vc_min(p->mm_limit, vc_floor(p->max_model_len / toks))
                                                    : p->mm_limit;
-        double items = vc_max(1.0, vc_min(vc_floor(vc_max(a.ubatch, toks) / toks), a.seqs * vc_max(1.0, per_prompt)));
-        s->act = vc_whole(vc_max(s->act + items * toks * p->mm_held_token, items * p->mm_enc_item));
+        double budget_rows = vc_max(a.ubatch, toks);   /* the encoder budget */
+        double items = vc_max(1.0, vc_min(vc_floor(budget_rows / toks), a.seqs * vc_max(1.0, per_prompt)));
+        double held = items * toks * p->mm_held_token;
+        double images = 0.0;
+        if (p->mm_pad != 0.0) {
+            /* vLLM 0.11.0 / 0.11.1: each output copied into zeros of the budget's rows while the unpadded
+             * outputs stay referenced; the dummy images and the encoder's rotary table stay too */
+            if (toks < budget_rows)
+                held += items * budget_rows * p->mm_held_token;
+            images = items * p->mm_image + p->mm_rope;
+        }
+        s->act = vc_whole(vc_max(s->act + held, items * p->mm_enc_item + p->profile_workspace) + images);
     }
     double budget = a.fraction * gpu_bytes - p->weights - s->act - p->non_torch
                     - (p->graphs_in_budget != 0.0 ? p->cuda_graph : 0.0);
