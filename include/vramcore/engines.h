@@ -96,7 +96,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->kv_frac = vc_max(vc_is_frac(p->kv_full), vc_is_frac(p->kv_sliding));
     p->act_frac = vc_max(vc_max(vc_is_frac(p->act_token), vc_is_frac(p->act_token_full)), vc_is_frac(p->logit_row));
     p->host_frac = vc_max(vc_is_frac(p->kv_full_host), vc_is_frac(p->kv_sliding_host));
-    /* whole bytes: an average pipeline stage's share is rounded up */
+    /* whole bytes: a fractional share (sub-byte formats, TP splits of odd sizes) is rounded up */
     p->weights = vc_whole(p->weights);
     p->host_weights = vc_whole(p->host_weights);
 }

@@ -3,7 +3,7 @@
  * parallel layout.  The stored bytes of each part come in from Python
  * (vramcore/storage/, exact per format); this header only splits them.
  * Which layers sit on the GPU comes in as counts by kind (vc_place, from
- * vramcore/grid/pack.py): a pipeline stage's share, or llama.cpp's -ngl.
+ * vramcore/grid/pack.py): a pipeline stage's own layers, or llama.cpp's -ngl.
  */
 #pragma once
 
