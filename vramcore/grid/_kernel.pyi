@@ -38,6 +38,10 @@ def grid(
     n_threads: int,
     select: npt.NDArray[np.int32] | None = ...,
     write_fits: bool = ...,
+    out1: _F64 | None = ...,
+    select1: npt.NDArray[np.int32] | None = ...,
+    out2: _F64 | None = ...,
+    select2: npt.NDArray[np.int32] | None = ...,
 ) -> None: ...
 def solve(
     which: int,

@@ -133,12 +133,15 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
                     const double *contexts, Py_ssize_t n_c,
                     const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
                     Py_ssize_t n_g, double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
+                    double *out1, Py_ssize_t n_cells1, const int *select1, Py_ssize_t n_sel1,
                     unsigned char *fits, Py_ssize_t row) noexcept nogil:
     """All gpus x engines cells of one (model, dtype, context, batch) row.
 
     Raw pointers (no memoryview reference counting per call); locals are per
     call, so per thread.  `out` is the (n_sel, n_cells) array: row k holds the
-    RESULT_FIELDS entry select[k]; `fits` is written unless NULL.  An engine
+    RESULT_FIELDS entry select[k]; `out1` the (n_sel1, n_cells1) array of the
+    fields select1 that do not depend on the GPU, written once per (row,
+    engine) from the first GPU's cells; `fits` is written unless NULL.  An engine
     split into several distinct pipeline stages (n_stages > 1) combines its
     stages' figures per cell (vc_estimate_stages); the others reuse their row part.
     """
@@ -179,6 +182,11 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
             j = select[k]
             for i in range(start, stop):
                 out[k * n_cells + base + i] = (<const double *> &rs[i - start])[j]
+        if start < n_e:                 # the first GPU's cells: the fields written once per engine
+            for k in range(n_sel1):
+                j = select1[k]
+                for i in range(start, stop if stop < n_e else n_e):
+                    out1[k * n_cells1 + row * n_e + i] = (<const double *> &rs[i - start])[j]
         if fits != NULL:
             for i in range(start, stop):
                 fits[base + i] = rs[i - start].fits != 0.0
@@ -203,7 +211,9 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
          const double[::1] contexts,
          const double[::1] batches, const double[::1] gpu_bytes, const double[::1] gpu_large,
          double[:, :, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
-         Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True):
+         Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True,
+         double[:, ::1] out1=None, const int[::1] select1=None, double[:, ::1] out2=None,
+         const int[::1] select2=None):
     """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
     Each row holds its gpus x engines cells of every output (C order: model,
@@ -216,7 +226,12 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     RESULT_FIELDS and one column per cell; `fits` one byte per cell.  Fields on
     demand: with `select` (indices into RESULT_FIELDS), `out` holds only those
     rows, in that order (at least one row is allocated; `select` may be empty);
-    `write_fits` False leaves `fits` alone.
+    `write_fits` False leaves `fits` alone.  Fields written once, at the shape
+    they have: `out1` (len(select1), models x dtypes x contexts x batches x
+    engines) takes the fields select1 that do not depend on the GPU (the
+    caller's promise: no budgeted engine), from each row's first GPU; `out2`
+    (len(select2), models x dtypes x engines) the plan constants select2 (the
+    caller's promise: one pipeline stage each), written whatever the rows.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
@@ -228,6 +243,9 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     cdef int all_fields[_N_OUT]
     cdef const int *select_p = all_fields
     cdef Py_ssize_t n_sel = _N_OUT
+    cdef double *out1_p = NULL
+    cdef const int *select1_p = NULL
+    cdef Py_ssize_t n_sel1 = 0, n_cells1 = 0
     for k in range(_N_OUT):
         all_fields[k] = <int> k
     if select is not None:
@@ -241,14 +259,49 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
             select_p = &select[0]
     elif out.shape[0] < _N_OUT:
         raise ValueError("grid: out needs a row per RESULT_FIELDS entry")
+    if select1 is not None and select1.shape[0] > 0:
+        n_sel1 = select1.shape[0]
+        _check_select("select1", select1, out1, models.shape[0] * n_d * n_c * n_b * n_e)
+        out1_p, select1_p, n_cells1 = &out1[0, 0], &select1[0], out1.shape[1]
+    if select2 is not None and select2.shape[0] > 0:
+        _check_select("select2", select2, out2, models.shape[0] * n_d * n_e)
     _check_stages(place, plans)
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, train, place, plans)
+        if select2 is not None and select2.shape[0] > 0:
+            _plan_constants(plans, gpu_bytes[0], gpu_large[0], &out2[0, 0], &select2[0], select2.shape[0])
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
         _grid_row(plans_p, place_p, n_s, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0],
-                  &gpu_large[0], n_g, out_p, n_cells, select_p, n_sel, fits_p, row)
+                  &gpu_large[0], n_g, out_p, n_cells, select_p, n_sel, out1_p, n_cells1, select1_p, n_sel1,
+                  fits_p, row)
+
+
+cdef void _plan_constants(const double[:, :, :, :, ::1] plans, double gpu_bytes, double large, double *out,
+                          const int *select, Py_ssize_t n_sel) noexcept nogil:
+    """Write the fields `select` of every (model, dtype, engine) plan that no cell changes (its first stage's)."""
+    cdef Py_ssize_t m, d, e, k, at = 0
+    cdef Py_ssize_t n = plans.shape[0] * plans.shape[1] * plans.shape[2]
+    cdef vc_result r
+    for m in range(plans.shape[0]):
+        for d in range(plans.shape[1]):
+            for e in range(plans.shape[2]):
+                vc_estimate(<const vc_plan *> &plans[m, d, e, 0, 0], 1.0, 1.0, gpu_bytes, large, &r)
+                for k in range(n_sel):
+                    out[k * n + at] = (<const double *> &r)[select[k]]
+                at = at + 1
+
+
+cdef int _check_select(str name, const int[::1] select, double[:, ::1] out, Py_ssize_t cells) except -1:
+    """Refuse field indices out of range, or an `out` array of another shape than (len(select), cells)."""
+    cdef Py_ssize_t k
+    if out is None or out.shape[0] < select.shape[0] or out.shape[1] != cells:
+        raise ValueError(f"grid: the {name} fields need an out array of {select.shape[0]} x {cells}")
+    for k in range(select.shape[0]):
+        if select[k] < 0 or select[k] >= _N_OUT:
+            raise ValueError(f"grid: {name} field index {select[k]} out of range")
+    return 0
 
 
 cdef void _solve_row(int which, const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d,

@@ -65,6 +65,34 @@ def format_blocked(specs: Sequence[ModelSpec], dtypes: Sequence[DType], engines:
     return out
 
 
+#: Fields that are plan constants: one value per (model, dtype, engine) of one pipeline stage.
+PLAN_CONSTANTS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "master_weights_bytes", "trainable_params")
+#: Fields that the GPU does not change under the engines that do not size their cache from it.
+GPU_FREE = ("kv_cache_bytes", "activation_bytes", "overhead_bytes", "total_bytes", "kv_capacity_tokens", "kv_blocks",
+            "host_bytes", "state_bytes")
+#: Engines that size their KV cache from the GPU's memory: every figure depends on the GPU.
+BUDGETED = frozenset({"vllm", "sglang", "trtllm"})
+
+
+def field_shapes(engines: Sequence[EngineSpec], staged: bool) -> dict[str, int]:
+    """Return which result fields are smaller than the grid: 2 = per (model, dtype, engine), 1 = not per GPU.
+
+    Plan constants (:data:`PLAN_CONSTANTS`) depend only on (model, dtype,
+    engine) when no engine of the sweep splits into several distinct pipeline
+    stages (`staged`: the binding stage may change with context, batch and
+    GPU).  Without a budgeted engine (:data:`BUDGETED`) no figure but the
+    verdict (headroom, reasons, fits) depends on the GPU, except transformers'
+    ``max_concurrency`` (the sequences its memory holds).
+    """
+    out: dict[str, int] = {}
+    if not any(e.kind in BUDGETED for e in engines):
+        gpu_free = GPU_FREE + (() if any(e.kind == "transformers" for e in engines) else ("max_concurrency",))
+        out.update(dict.fromkeys(gpu_free + PLAN_CONSTANTS, 1))
+    if not staged:
+        out.update(dict.fromkeys(PLAN_CONSTANTS, 2))
+    return out
+
+
 def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType | None,
              contexts: np.ndarray, batches: np.ndarray, gpu_bytes: np.ndarray, gpu_large: np.ndarray,
              engines: Sequence[tuple[EngineSpec, int, int]], n_threads: int | None,
@@ -73,34 +101,51 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     """Run the kernel over the grid; return the result arrays, shape (M, D, C, B, G, E).
 
     `fields` (default: all): the result fields to compute and write; the others are None.
+    Each field is written once at the shape it really has (:func:`field_shapes`)
+    and returned as a read-only broadcast view of that shape where it is smaller.
     """
     shape = (len(specs), len(dtypes), contexts.size, batches.size, gpu_bytes.size, len(engines))
     wanted = set(_kernel.RESULT_FIELDS) | {"fits"} if fields is None else set(fields)
-    rows_ = [k for k, name in enumerate(_kernel.RESULT_FIELDS) if name in wanted]
+    place_arr = _pack.pack_place(specs, engines)
+    staged = bool((place_arr[:, :, 0, _pack.PLACE_FIELDS.index("n_stages")] > 1).any())
+    where = field_shapes([e for e, _, _ in engines], staged)
+    by_class: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for k, name in enumerate(_kernel.RESULT_FIELDS):
+        if name in wanted:
+            by_class[where.get(name, 0)].append(k)
+    rows_, rows1, rows2 = by_class[0], by_class[1], by_class[2]
     write_fits = "fits" in wanted
-    _validation.check_grid_size(shape, 8 * len(rows_) + int(write_fits))
     cells = math.prod(shape)
+    per_gpu_cells, per_plan = cells // shape[4], len(specs) * len(dtypes) * len(engines)
+    _validation.check_grid_size(shape, 8 * len(rows_) + int(write_fits) + -(-8 * len(rows1) // shape[4]))
     threads = _validation.n_threads(n_threads, cells)
     models_arr = _pack.pack_models(specs)
     dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
     part_bytes = _pack.pack_loaded_weights(specs, dtypes, engines)
     engines_arr = _pack.pack_engines(engines)
     train_arr = _pack.pack_train(specs, dtypes, engines)
-    place_arr = _pack.pack_place(specs, engines)
     plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines), place_arr.shape[2])
     out = np.empty((max(1, len(rows_)), cells if rows_ else 1), dtype=np.float64)
+    out1 = np.empty((max(1, len(rows1)), per_gpu_cells if rows1 else 1), dtype=np.float64)
+    out2 = np.empty((max(1, len(rows2)), per_plan), dtype=np.float64)
     fits = np.empty(cells if write_fits else 1, dtype=np.bool_)
     fits_u8 = fits.view(np.uint8)
-    select = np.array(rows_, dtype=np.int32)
+    select, select1, select2 = (np.array(r, dtype=np.int32) for r in (rows_, rows1, rows2))
     rows = len(specs) * len(dtypes) * contexts.size * batches.size
     per_row = gpu_bytes.size * len(engines)
     with Chunks(rows, CHUNK_CELLS // per_row, per_row, progress) as chunks:  # Ctrl-C between chunks
         for start, stop in chunks:
             _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, train_arr, place_arr, contexts, batches,
-                         gpu_bytes, gpu_large, plans, out, fits_u8, start, stop, threads, select, write_fits)
+                         gpu_bytes, gpu_large, plans, out, fits_u8, start, stop, threads, select, write_fits,
+                         out1, select1, out2 if start == 0 else None, select2 if start == 0 else None)
     result: dict[str, np.ndarray | None] = dict.fromkeys((*_kernel.RESULT_FIELDS, "fits"))
     for k, row in enumerate(rows_):
         result[_kernel.RESULT_FIELDS[row]] = out[k].reshape(shape)
+    m, d, c, b, g, e = shape
+    for k, row in enumerate(rows1):
+        result[_kernel.RESULT_FIELDS[row]] = np.broadcast_to(out1[k].reshape(m, d, c, b, 1, e), shape)
+    for k, row in enumerate(rows2):
+        result[_kernel.RESULT_FIELDS[row]] = np.broadcast_to(out2[k].reshape(m, d, 1, 1, 1, e), shape)
     if result["reasons"] is not None:
         result["reasons"] = result["reasons"].astype(np.uint16)
     if write_fits:

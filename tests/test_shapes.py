@@ -1,0 +1,78 @@
+"""Each result field written once, at the shape it really has (issue #12 item 3).
+
+A field that does not depend on an axis is a read-only broadcast view of one
+smaller array: plan constants (weights, gradients, optimizer and master
+states, trainable parameters) per (model, dtype, engine); under the engines
+that do not size their cache from the GPU, every figure but the verdict per
+(model, dtype, context, batch, engine).  The values are those of the scalar
+path, cell for cell.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import vramcore
+from vramcore.grid.run import GPU_FREE, PLAN_CONSTANTS
+
+GRID = dict(models=["DeepSeek-R1-Distill-Llama-8B", "Gemma-3-27B"], dtypes=["bf16", "Q4_K_M"],
+            contexts=[1024, 32768], batches=[1, 8], gpus=["H100", "RTX-4090", "L4"])
+
+
+def _stride_free_axes(a: np.ndarray) -> tuple[int, ...]:
+    return tuple(i for i, s in enumerate(a.strides) if s == 0 and a.shape[i] > 1)
+
+
+def _cells_equal_estimates(s: vramcore.Sweep, engines: list[str], **layout: int) -> None:
+    for (i, m), (j, d), (k, c), (b, n), (g, gpu) in itertools.product(
+            *(enumerate(GRID[a]) for a in ("models", "dtypes", "contexts", "batches", "gpus"))):
+        for e, engine in enumerate(engines):
+            est = vramcore.estimate(m, dtype=d, context=c, batch=n, gpu=gpu, engine=engine, **layout)
+            for name in (*GPU_FREE, *PLAN_CONSTANTS, "max_concurrency", "headroom_bytes"):
+                assert getattr(s, name)[i, j, k, b, g, e] == getattr(est, name), (name, m, d, c, n, gpu, engine)
+            assert bool(s.fits[i, j, k, b, g, e]) is est.fits
+
+
+def test_unbudgeted_engines_write_gpu_free_fields_once() -> None:
+    engines = ["transformers", "llamacpp", "lora"]
+    s = vramcore.sweep(**GRID, engine=engines)
+    for name in PLAN_CONSTANTS:
+        a = getattr(s, name)
+        assert _stride_free_axes(a) == (2, 3, 4) and not a.flags.writeable, name
+    for name in GPU_FREE:
+        assert _stride_free_axes(getattr(s, name)) == (4,), name
+    # transformers' concurrency is the sequences each GPU's memory holds; the verdicts are per GPU
+    for name in ("max_concurrency", "headroom_bytes", "reasons", "fits"):
+        assert _stride_free_axes(getattr(s, name)) == (), name
+    _cells_equal_estimates(s, engines)
+
+
+def test_budgeted_engines_keep_every_figure_per_gpu() -> None:
+    engines = ["llamacpp", "vllm"]
+    s = vramcore.sweep(**GRID, engine=engines)
+    for name in PLAN_CONSTANTS:
+        assert _stride_free_axes(getattr(s, name)) == (2, 3, 4), name
+    for name in GPU_FREE:
+        assert _stride_free_axes(getattr(s, name)) == (), name     # the cache is what each GPU's budget holds
+    _cells_equal_estimates(s, engines)
+
+
+@pytest.mark.parametrize("engine", ["transformers", "vllm"])
+def test_pipeline_stages_move_the_binding_stage(engine: str) -> None:
+    # with several stages the binding one may change with context, batch (and the GPU, under vLLM): the weights
+    # are not a plan constant there
+    s = vramcore.sweep(**GRID, engine=[engine], pp=2, tp=1, n_gpus=2)
+    want = (4,) if engine == "transformers" else ()
+    assert _stride_free_axes(s.weights_bytes) == want
+    _cells_equal_estimates(s, [engine], pp=2, tp=1, n_gpus=2)
+
+
+def test_broadcast_fields_export_whole(tmp_path: object) -> None:
+    s = vramcore.sweep(**GRID, engine=["transformers"])
+    df = s.to_pandas()
+    assert len(df) == s.weights_bytes.size
+    assert np.array_equal(df["weights_bytes"].to_numpy(), s.weights_bytes.reshape(-1))
+    assert np.array_equal(df["kv_cache_bytes"].to_numpy(), s.kv_cache_bytes.reshape(-1))
