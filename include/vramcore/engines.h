@@ -172,6 +172,31 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
     r->fits = (why & VC_WHY_BLOCKING) == 0;
 }
 
+/* The engines whose figures the GPU does not change (transformers, llama.cpp,
+ * training: nothing sized from its memory): only the verdict and transformers'
+ * concurrency differ from one GPU to the next.  `r0` is the first GPU's result
+ * (vc_estimate_gpu); these give another GPU's fields exactly as vc_estimate_gpu
+ * would. */
+/* 0: the GPU changes the figures (a budgeted engine); 1: transformers (its
+ * concurrency is per GPU); 2: llama.cpp or training (only the verdict is). */
+VC_INLINE int vc_gpu_free_kind(const vc_plan *p)
+{
+    int kind = (int)p->kind;
+    if (kind == VC_ENGINE_TRANSFORMERS)
+        return 1;
+    return kind == VC_ENGINE_LLAMACPP || kind == VC_ENGINE_TRAIN ? 2 : 0;
+}
+
+VC_INLINE int vc_gpu_free_why(const vc_plan *p, const vc_result *r0, double gpu_bytes)
+{
+    int why = (int)r0->reasons & ~(VC_WHY_WEIGHTS_EXCEED_GPU | VC_WHY_TOTAL_EXCEEDS_GPU);
+    if (p->weights > gpu_bytes)
+        why |= VC_WHY_WEIGHTS_EXCEED_GPU;
+    if (r0->total_bytes > gpu_bytes)
+        why |= VC_WHY_TOTAL_EXCEEDS_GPU;
+    return why;
+}
+
 VC_INLINE void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,
                                double large_gpu, vc_result *r)
 {

@@ -42,6 +42,7 @@ def grid(
     select1: npt.NDArray[np.int32] | None = ...,
     out2: _F64 | None = ...,
     select2: npt.NDArray[np.int32] | None = ...,
+    reasons: npt.NDArray[np.uint16] | None = ...,
 ) -> None: ...
 def solve(
     which: int,

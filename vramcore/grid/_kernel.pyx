@@ -63,6 +63,9 @@ cdef extern from "vramcore/formulas.h" nogil:
                      vc_result *r)
     void vc_estimate_stages(const vc_plan *p, int n, double context, double batch, double gpu_bytes,
                             double large_gpu, vc_result *r)
+    int vc_gpu_free_kind(const vc_plan *p)
+    int vc_gpu_free_why(const vc_plan *p, const vc_result *r0, double gpu_bytes)
+    double vc_transformers_concurrency(const vc_plan *p, const vc_row *q, double gpu_bytes)
     ctypedef struct vc_guess:
         pass
     void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
@@ -124,9 +127,68 @@ cdef inline int _n_stages(const double *place, Py_ssize_t m, Py_ssize_t e, Py_ss
 
 
 cdef enum:
+    _HEADROOM = 5        # RESULT_FIELDS indices of the per-GPU fields of the GPU-free engines
+    _CONCURRENCY = 8
+    _REASONS = 15
     _BLOCK = 64          # cells computed before their fields are written as contiguous runs
     _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/grid/resolve.py)
     _N_OUT = 16          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
+
+
+cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, int how, double ctx, double bat,
+                          const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g, Py_ssize_t n_e,
+                          double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
+                          double *out1, Py_ssize_t n_cells1, const int *select1, Py_ssize_t n_sel1,
+                          unsigned char *fits, unsigned short *reasons, Py_ssize_t first,
+                          Py_ssize_t first1) noexcept nogil:
+    """Every GPU's cells of one (row, engine) of an engine the GPU changes nothing of but the verdict.
+
+    The first GPU's result comes from the formulas (vc_estimate_gpu); the
+    others differ only in headroom, reasons, fits and (how = 1, transformers)
+    the concurrency, computed in one pass over the GPUs as vc_estimate_gpu
+    would; every other field is its first GPU's value.  `first` is the cell
+    of (row, GPU 0, engine) in `out`, `fits` and `reasons`, `first1` in
+    `out1`; a GPU's cell is n_e further.
+    """
+    cdef vc_result r0
+    cdef Py_ssize_t g, k, at
+    cdef int j, why
+    cdef double v, total, gb
+    cdef double *head = NULL
+    cdef double *why_f = NULL
+    cdef double *conc = NULL
+    vc_estimate_gpu(p, q, ctx, bat, gpu_bytes[0], gpu_large[0], &r0)
+    total = r0.total_bytes
+    for k in range(n_sel1):
+        out1[k * n_cells1 + first1] = (<const double *> &r0)[select1[k]]
+    for k in range(n_sel):
+        j = select[k]
+        at = k * n_cells + first
+        if j == _HEADROOM:
+            head = out + at
+        elif j == _REASONS:
+            why_f = out + at
+        elif j == _CONCURRENCY and how == 1:
+            conc = out + at
+        else:
+            v = (<const double *> &r0)[j]
+            for g in range(n_g):
+                out[at + g * n_e] = v
+    if head == NULL and why_f == NULL and conc == NULL and fits == NULL and reasons == NULL:
+        return
+    for g in range(n_g):
+        gb = gpu_bytes[g]
+        why = vc_gpu_free_why(p, &r0, gb)
+        if head != NULL:
+            head[g * n_e] = gb - total
+        if why_f != NULL:
+            why_f[g * n_e] = <double> why
+        if reasons != NULL:
+            reasons[first + g * n_e] = <unsigned short> why
+        if conc != NULL:
+            conc[g * n_e] = vc_transformers_concurrency(p, q, gb)
+        if fits != NULL:
+            fits[first + g * n_e] = (why & VC_WHY_BLOCKING) == 0
 
 
 cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d, Py_ssize_t n_e,
@@ -134,14 +196,15 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
                     const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
                     Py_ssize_t n_g, double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
                     double *out1, Py_ssize_t n_cells1, const int *select1, Py_ssize_t n_sel1,
-                    unsigned char *fits, Py_ssize_t row) noexcept nogil:
+                    unsigned char *fits, unsigned short *reasons, Py_ssize_t row) noexcept nogil:
     """All gpus x engines cells of one (model, dtype, context, batch) row.
 
     Raw pointers (no memoryview reference counting per call); locals are per
     call, so per thread.  `out` is the (n_sel, n_cells) array: row k holds the
     RESULT_FIELDS entry select[k]; `out1` the (n_sel1, n_cells1) array of the
     fields select1 that do not depend on the GPU, written once per (row,
-    engine) from the first GPU's cells; `fits` is written unless NULL.  An engine
+    engine) from the first GPU's cells; `fits` and `reasons` (the reasons
+    bits as uint16) are written unless NULL.  An engine
     split into several distinct pipeline stages (n_stages > 1) combines its
     stages' figures per cell (vc_estimate_stages); the others reuse their row part.
     """
@@ -152,19 +215,30 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
     cdef Py_ssize_t m = md // n_d
     cdef Py_ssize_t g, e, i, k, j, start, stop, base
     cdef int ns[_MAX_ENGINES]
+    cdef int how[_MAX_ENGINES]
+    cdef bint slow = False
     cdef Py_ssize_t per_row = n_g * n_e
     cdef double ctx = contexts[c], bat = batches[b]
     cdef vc_row q[_MAX_ENGINES]
     cdef vc_result rs[_BLOCK]
     cdef const vc_plan *p
+    base = row * per_row
     for e in range(n_e):
         ns[e] = _n_stages(place, m, e, n_e, n_s)
+        how[e] = 0
         if ns[e] == 1:
             p = <const vc_plan *> (plans + (md * n_e + e) * n_s * VC_PLAN_NFIELDS)
             vc_estimate_row(p, ctx, bat, &q[e])
-    # the row's cells in blocks: compute into a small local buffer, then write each
+            how[e] = vc_gpu_free_kind(p)
+        if how[e] != 0:     # GPU-free: each field as one (strided) run over the GPUs
+            _gpu_free_cells(p, &q[e], how[e], ctx, bat, gpu_bytes, gpu_large, n_g, n_e, out, n_cells, select, n_sel,
+                            out1, n_cells1, select1, n_sel1, fits, reasons, base + e, row * n_e + e)
+        else:
+            slow = True
+    if not slow:
+        return
+    # the other engines' cells in blocks: compute into a small local buffer, then write each
     # output field as one contiguous run (few interleaved write streams)
-    base = row * per_row
     start = 0
     while start < per_row:
         stop = start + _BLOCK
@@ -173,6 +247,8 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
         for i in range(start, stop):
             g = i // n_e
             e = i % n_e
+            if how[e] != 0:
+                continue
             p = <const vc_plan *> (plans + (md * n_e + e) * n_s * VC_PLAN_NFIELDS)
             if ns[e] == 1:
                 vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
@@ -181,15 +257,22 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
         for k in range(n_sel):          # one contiguous run per selected field
             j = select[k]
             for i in range(start, stop):
-                out[k * n_cells + base + i] = (<const double *> &rs[i - start])[j]
+                if how[i % n_e] == 0:
+                    out[k * n_cells + base + i] = (<const double *> &rs[i - start])[j]
         if start < n_e:                 # the first GPU's cells: the fields written once per engine
             for k in range(n_sel1):
                 j = select1[k]
                 for i in range(start, stop if stop < n_e else n_e):
-                    out1[k * n_cells1 + row * n_e + i] = (<const double *> &rs[i - start])[j]
+                    if how[i] == 0:
+                        out1[k * n_cells1 + row * n_e + i] = (<const double *> &rs[i - start])[j]
         if fits != NULL:
             for i in range(start, stop):
-                fits[base + i] = rs[i - start].fits != 0.0
+                if how[i % n_e] == 0:
+                    fits[base + i] = rs[i - start].fits != 0.0
+        if reasons != NULL:
+            for i in range(start, stop):
+                if how[i % n_e] == 0:
+                    reasons[base + i] = <unsigned short> rs[i - start].reasons
         start = stop
 
 
@@ -213,7 +296,7 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
          double[:, :, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
          Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True,
          double[:, ::1] out1=None, const int[::1] select1=None, double[:, ::1] out2=None,
-         const int[::1] select2=None):
+         const int[::1] select2=None, unsigned short[::1] reasons=None):
     """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
     Each row holds its gpus x engines cells of every output (C order: model,
@@ -232,6 +315,8 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     caller's promise: no budgeted engine), from each row's first GPU; `out2`
     (len(select2), models x dtypes x engines) the plan constants select2 (the
     caller's promise: one pipeline stage each), written whatever the rows.
+    `reasons`, one uint16 per cell, takes the reasons bits (then leave
+    ``reasons`` out of `select`).
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
@@ -246,6 +331,11 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     cdef double *out1_p = NULL
     cdef const int *select1_p = NULL
     cdef Py_ssize_t n_sel1 = 0, n_cells1 = 0
+    cdef unsigned short *reasons_p = NULL
+    if reasons is not None:
+        if reasons.shape[0] != models.shape[0] * n_d * n_c * n_b * n_g * n_e:
+            raise ValueError("grid: reasons needs one entry per cell")
+        reasons_p = &reasons[0]
     for k in range(_N_OUT):
         all_fields[k] = <int> k
     if select is not None:
@@ -275,7 +365,7 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
         _grid_row(plans_p, place_p, n_s, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0],
                   &gpu_large[0], n_g, out_p, n_cells, select_p, n_sel, out1_p, n_cells1, select1_p, n_sel1,
-                  fits_p, row)
+                  fits_p, reasons_p, row)
 
 
 cdef void _plan_constants(const double[:, :, :, :, ::1] plans, double gpu_bytes, double large, double *out,

@@ -1447,9 +1447,11 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     -------
     dict of str to numpy.ndarray
         The keys of :data:`FIELDS`, each of shape ``(M, D, C, B, G)``, per GPU.
-        Every field but ``gpu_bytes`` (a read-only broadcast view) is a
-        C-contiguous array of its own, float64 (``fits``: bool): the output
-        bytes the kernel writes.
+        The fields that depend on the GPU (headroom, concurrency, reasons,
+        fits) are C-contiguous arrays of their own (float64; ``reasons``
+        uint16, ``fits`` bool); the others, like ``gpu_bytes``, are read-only
+        broadcast views of their own smaller shape: the bytes the kernel
+        writes.
 
     Raises
     ------
@@ -1546,14 +1548,16 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
 
     shape = (len(specs), len(dtypes), ctx.size, bat.size, gpu.size)
     out: dict[str, np.ndarray] = {}
+    # what depends on the GPU is computed per cell; the rest stays at its own shape, broadcast (as the kernel
+    # writes it once: vramcore.grid.run.field_shapes)
     for name, value in (("weights_bytes", weights), ("kv_cache_bytes", kv), ("activation_bytes", activations),
                         ("overhead_bytes", overhead), ("total_bytes", total),
-                        ("kv_capacity_tokens", ctx * bat), ("kv_blocks", 0.0),
-                        ("max_concurrency", concurrency), ("host_bytes", 0.0),
+                        ("kv_capacity_tokens", ctx * bat), ("kv_blocks", 0.0), ("host_bytes", 0.0),
                         *((name, 0.0) for name in TRAIN_OUTPUTS), ("state_bytes", state)):
-        full = np.empty(shape, dtype=np.float64)
-        full[...] = value
-        out[name] = full
+        out[name] = np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
+    full = np.empty(shape, dtype=np.float64)
+    full[...] = concurrency
+    out["max_concurrency"] = full
     headroom = np.empty(shape, dtype=np.float64)
     np.subtract(gpu, total, out=headroom)
     out["headroom_bytes"] = headroom

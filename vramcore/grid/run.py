@@ -111,13 +111,15 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     where = field_shapes([e for e, _, _ in engines], staged)
     by_class: dict[int, list[int]] = {0: [], 1: [], 2: []}
     for k, name in enumerate(_kernel.RESULT_FIELDS):
-        if name in wanted:
+        if name in wanted and name != "reasons":        # reasons: a uint16 array of its own
             by_class[where.get(name, 0)].append(k)
     rows_, rows1, rows2 = by_class[0], by_class[1], by_class[2]
     write_fits = "fits" in wanted
     cells = math.prod(shape)
     per_gpu_cells, per_plan = cells // shape[4], len(specs) * len(dtypes) * len(engines)
-    _validation.check_grid_size(shape, 8 * len(rows_) + int(write_fits) + -(-8 * len(rows1) // shape[4]))
+    write_reasons = "reasons" in wanted
+    _validation.check_grid_size(shape, 8 * len(rows_) + int(write_fits) + 2 * int(write_reasons)
+                                + -(-8 * len(rows1) // shape[4]))
     threads = _validation.n_threads(n_threads, cells)
     models_arr = _pack.pack_models(specs)
     dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
@@ -130,6 +132,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     out2 = np.empty((max(1, len(rows2)), per_plan), dtype=np.float64)
     fits = np.empty(cells if write_fits else 1, dtype=np.bool_)
     fits_u8 = fits.view(np.uint8)
+    reasons = np.empty(cells, dtype=np.uint16) if write_reasons else None
     select, select1, select2 = (np.array(r, dtype=np.int32) for r in (rows_, rows1, rows2))
     rows = len(specs) * len(dtypes) * contexts.size * batches.size
     per_row = gpu_bytes.size * len(engines)
@@ -137,7 +140,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
         for start, stop in chunks:
             _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, train_arr, place_arr, contexts, batches,
                          gpu_bytes, gpu_large, plans, out, fits_u8, start, stop, threads, select, write_fits,
-                         out1, select1, out2 if start == 0 else None, select2 if start == 0 else None)
+                         out1, select1, out2 if start == 0 else None, select2 if start == 0 else None, reasons)
     result: dict[str, np.ndarray | None] = dict.fromkeys((*_kernel.RESULT_FIELDS, "fits"))
     for k, row in enumerate(rows_):
         result[_kernel.RESULT_FIELDS[row]] = out[k].reshape(shape)
@@ -146,8 +149,8 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
         result[_kernel.RESULT_FIELDS[row]] = np.broadcast_to(out1[k].reshape(m, d, c, b, 1, e), shape)
     for k, row in enumerate(rows2):
         result[_kernel.RESULT_FIELDS[row]] = np.broadcast_to(out2[k].reshape(m, d, 1, 1, 1, e), shape)
-    if result["reasons"] is not None:
-        result["reasons"] = result["reasons"].astype(np.uint16)
+    if reasons is not None:
+        result["reasons"] = reasons.reshape(shape)
     if write_fits:
         result["fits"] = fits.reshape(shape)
     # an engine that does not load a weight format as stored, FP8 on a GPU without it: no figure of it fits

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
@@ -164,6 +164,8 @@ class VisionSpec:
     max_pixels: int = 12845056
     marker_tokens: int = 0
     max_tiles: int = 16
+    # the parameter counts, summed once (every estimate reads them)
+    _counts: tuple[int, int] = field(init=False, repr=False, compare=False, default=(0, 0))
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str):
@@ -186,17 +188,19 @@ class VisionSpec:
             if not isinstance(t, VisionTensor):
                 raise TypeError(f"VisionSpec.tensors must hold VisionTensor entries, got {t!r}")
         object.__setattr__(self, "tensors", tensors)
+        object.__setattr__(self, "_counts", (sum(t.numel for t in tensors if not t.projector),
+                                             sum(t.numel for t in tensors if t.projector)))
 
     # ------------------------------------------------------------------ counts
     @property
     def tower_params(self) -> int:
         """Parameters of the encoder (``vision_tower``)."""
-        return sum(t.numel for t in self.tensors if not t.projector)
+        return self._counts[0]
 
     @property
     def projector_params(self) -> int:
         """Parameters of the projector (``multimodal_projector``)."""
-        return sum(t.numel for t in self.tensors if t.projector)
+        return self._counts[1]
 
     def image_tokens(self, width: int | None = None, height: int | None = None) -> int:
         """Return the context tokens one image of `width` x `height` pixels costs.

@@ -33,15 +33,10 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
     q->total = p->weights + q->kv + q->act + q->state + q->ovh;
 }
 
-VC_INLINE void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu_bytes, vc_result *r,
-                                       vc_parts *s)
+/* Sequences the memory left after the constant part holds: floor(free / per_seq),
+ * by a reciprocal and one exact correction step instead of a division per GPU. */
+VC_INLINE double vc_transformers_concurrency(const vc_plan *p, const vc_row *q, double gpu_bytes)
 {
-    s->kv = q->kv;
-    s->act = q->act;
-    s->ovh = q->ovh;
-    s->total = q->total;
-    /* sequences the memory left after the constant part holds: floor(free / per_seq),
-     * by a reciprocal and one exact correction step instead of a division per GPU */
     double free_ = gpu_bytes - p->weights - p->cuda_context;
     double n = 0.0;
     if (free_ > 0.0) {
@@ -51,8 +46,18 @@ VC_INLINE void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu
         else if (n > 0.0 && n * q->per_seq > free_)
             n -= 1.0;
     }
+    return n;
+}
+
+VC_INLINE void vc_transformers_gpu(const vc_plan *p, const vc_row *q, double gpu_bytes, vc_result *r,
+                                       vc_parts *s)
+{
+    s->kv = q->kv;
+    s->act = q->act;
+    s->ovh = q->ovh;
+    s->total = q->total;
     r->kv_capacity_tokens = q->capacity;
-    r->max_concurrency = n;
+    r->max_concurrency = vc_transformers_concurrency(p, q, gpu_bytes);
     s->why = 0;
     s->spare = INFINITY;
 }
