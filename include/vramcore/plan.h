@@ -112,5 +112,7 @@ typedef struct {
     double hi_shift;
     double cap_at;      /* the sliding cap (tokens); INFINITY when none */
     double mult;        /* llama.cpp: guess cells -> padded cells / batch */
+    double slack;       /* > 0: the guess is the exact boundary of a total linear in the answer but for
+                         * whole-byte roundings of at most this many units of the answer (transformers) */
     int simple;         /* 1 when the guess needs no per-GPU estimate */
 } vc_guess;

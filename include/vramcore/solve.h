@@ -80,7 +80,7 @@ static inline void vc_prepare_guess(const vc_plan *p, double fixed, int which, v
     int kind = (int)p->kind;
     s->simple = 1;
     s->cap_at = INFINITY;
-    s->hi_scale = s->hi_shift = s->mult = 0.0;
+    s->hi_scale = s->hi_shift = s->mult = s->slack = 0.0;
     if (kind == VC_ENGINE_TRANSFORMERS) {
         vc_transformers_prepare_guess(p, fixed, which, s);
     } else if (kind == VC_ENGINE_LLAMACPP) {
@@ -116,6 +116,19 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed,
     double guess = vc_guess_at(p, s, fixed, gpu_bytes, large, cap, which);
     if (!(guess >= 0.0))            /* also catches NaN */
         guess = 0.0;
+    if (s->slack > 0.0 && guess < 1.0 - (s->slack + 1e-12 * (s->shift + s->hi_shift + 1.0)) && s->cap_at > 2.0
+            && cap >= 1.0)
+        return 0.0;                 /* not even one: the line is above the memory at 1, by more than the roundings */
+    if (s->slack > 0.0 && guess > 1.0) {
+        /* the exact answer without evaluating the formulas: floor(guess), when the guess is further than the
+         * roundings (and its own float error) from an integer, from the sliding cap and from the limits */
+        double n = vc_floor(guess), frac = guess - n;
+        double margin = s->slack + 1e-12 * (guess + s->shift + s->hi_shift + 1.0);
+        double limit = vc_min(cap, p->max_model_len > 0.0 ? p->max_model_len : INFINITY);
+        if (frac > margin && 1.0 - frac > margin && n + 1.0 < limit
+                && !(fabs(guess - s->cap_at) <= 1.0 + margin) && n < 4503599627370496.0)
+            return n;
+    }
     return vc_refine_max(p, fixed, guess, cap, gpu_bytes, large, which);
 }
 

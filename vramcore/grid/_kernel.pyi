@@ -57,7 +57,7 @@ def solve(
     gpu_large: _F64,
     caps: _F64,
     plans: _F64,
-    out: _F64,
+    out: npt.NDArray[np.int64],
     row_start: int,
     row_stop: int,
     n_threads: int,

@@ -397,7 +397,7 @@ cdef int _check_select(str name, const int[::1] select, double[:, ::1] out, Py_s
 cdef void _solve_row(int which, const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d,
                      Py_ssize_t n_e, const double *fixed,
                      Py_ssize_t n_f, const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g,
-                     const double *caps, double *out, Py_ssize_t row) noexcept nogil:
+                     const double *caps, long long *out, Py_ssize_t row) noexcept nogil:
     """All gpus x engines answers of one (model, dtype, fixed) row; locals are per call (per thread).
 
     Under pipeline stages every stage must fit: the answer is the smallest of
@@ -418,16 +418,17 @@ cdef void _solve_row(int which, const double *plans, const double *place, Py_ssi
             for g in range(n_g):
                 at = (row * n_g + g) * n_e + e
                 if k == 0:
-                    out[at] = vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
-                elif out[at] > 0.0:
-                    out[at] = vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], out[at], which)
+                    out[at] = <long long> vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
+                elif out[at] > 0:
+                    out[at] = <long long> vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], <double> out[at],
+                                                   which)
 
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
           const double[:, :, :, ::1] part_bytes, const double[:, ::1] engines, const double[:, :, :, ::1] train,
           const double[:, :, :, ::1] place, const double[::1] fixed,
           const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
-          double[:, :, :, :, ::1] plans, double[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
+          double[:, :, :, :, ::1] plans, long long[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
           int n_threads):
     """Inverse questions over rows [row_start, row_stop) of the flattened (model, dtype, fixed) grid.
 
@@ -439,7 +440,7 @@ def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
     cdef Py_ssize_t row, n_s = place.shape[2]
     cdef const double *plans_p = &plans[0, 0, 0, 0, 0]
     cdef const double *place_p = &place[0, 0, 0, 0]
-    cdef double *out_p = &out[0]
+    cdef long long *out_p = &out[0]
     _check_stages(place, plans)
     if n_threads < 1:
         n_threads = 1

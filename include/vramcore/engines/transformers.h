@@ -88,6 +88,9 @@ VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int
         s->scale = inv_res / (kv_seq + context * per_tok + logits + p->state_seq);
         s->shift = 0.0;
     }
+    /* the total is that line but for four whole-byte ceilings (cache, activations, states, the slack on
+     * them) of under (1 + reserve) bytes each: that many bytes, in units of the answer, either side */
+    s->slack = 8.0 * (1.0 + p->reserve) * vc_max(s->scale, s->hi_scale);
 }
 
 VC_INLINE double vc_transformers_guess_at(const vc_guess *s, double gpu_bytes)
