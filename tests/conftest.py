@@ -35,7 +35,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 @st.composite
 def model_specs(draw: st.DrawFn) -> ModelSpec:
-    """Random valid specs: dense, GQA, sliding (random windows and patterns), MLA, MoE, biases."""
+    """Random valid specs: dense, GQA, sliding (random windows and patterns), MLA, MoE, biases, recurrent and
+    cross-attention layers."""
     num_layers = draw(st.integers(1, 12))
     kv_heads = draw(st.integers(1, 16))
     num_heads = kv_heads * draw(st.integers(1, 8))
@@ -110,6 +111,17 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
             fields["layer_types"] = layers
             fields["recurrent"] = dataclasses.replace(rec, ssm_fp32=draw(st.booleans()))
             fields["attn_output_gate"] = draw(st.booleans())
+    if "kv_lora_rank" not in fields and draw(st.booleans()):  # Llama-3.2-Vision: some layers cross-attention
+        base = fields.get("layer_types") or (
+            ("sliding_attention" if "sliding_window" in fields else "full_attention"),) * num_layers
+        mask = draw(st.lists(st.booleans(), min_size=num_layers, max_size=num_layers))
+        layers = tuple("cross_attention" if m and k in ("full_attention", "sliding_attention") else k
+                       for m, k in zip(mask, base, strict=True))
+        if "cross_attention" in layers:
+            fields["layer_types"] = layers
+            fields["cross_attention_tokens"] = draw(st.sampled_from([0, 6404, 3 * 6404]) | st.integers(0, 2**20))
+            fields["embedding_rows"] = None if fields["tie_embeddings"] else draw(
+                st.none() | st.integers(fields["vocab_size"], fields["vocab_size"] + 8))
     if draw(st.booleans()):  # mixture of experts
         experts = draw(st.sampled_from([1, 2, 8, 32, 64, 128, 256]) | st.integers(1, 300))
         fields["num_experts"] = experts

@@ -168,10 +168,14 @@ def _fits(spec: ModelSpec, engine: str, context: int, batch: int, gpu: GPUSpec) 
 
 
 def _trainable(spec: ModelSpec, engine: str) -> ModelSpec:
-    """`spec`, its recurrent layers made attention layers under a training engine (which refuses them)."""
-    if vramcore.get_engine(engine).kind == "train" and (spec.recurrent is not None or not spec.mlp_gated
-                                                        or "none" in (spec.layer_types or ())):
+    """`spec`, its recurrent layers made attention layers under a training engine (which refuses them), and its
+    cross-attention layers under every engine but transformers (the others refuse them)."""
+    kind = vramcore.get_engine(engine).kind
+    if kind == "train" and (spec.recurrent is not None or not spec.mlp_gated or "none" in (spec.layer_types or ())):
         return spec.replace(layer_types=None, mlp_gated=True)
+    if kind != "transformers" and spec.n_cross_layers:
+        return spec.replace(layer_types=tuple("full_attention" if k == "cross_attention" else k
+                                              for k in spec.layer_types or ()))
     return spec
 
 

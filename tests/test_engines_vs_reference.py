@@ -204,6 +204,8 @@ def grids(draw: st.DrawFn) -> dict[str, Any]:
     kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=3, unique=True))
     if any(get_engine(k).kind == "train" for k in kinds):  # hybrid models have no training estimate (refused)
         specs = [_without_recurrent(s) for s in specs]
+    if any(get_engine(k).kind != "transformers" for k in kinds):  # cross-attention layers: transformers only
+        specs = [_without_cross(s) for s in specs]
     min_layers = min(s.num_layers for s in specs)
     tps = [t for t in (1, 2, 4, 8) if all(layout_ok(s, t, 1) for s in specs)]
     if draw(st.booleans()):
@@ -230,10 +232,20 @@ def grids(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _without_recurrent(spec: ModelSpec) -> ModelSpec:
-    """`spec` as a training engine takes it: recurrent and mixer-less layers made attention ones, a gated MLP."""
-    if spec.recurrent is None and spec.mlp_gated and "none" not in (spec.layer_types or ()):
+    """`spec` as a training engine takes it: recurrent, mixer-less and cross-attention layers made attention ones,
+    a gated MLP."""
+    if spec.recurrent is None and spec.mlp_gated and not {"none", "cross_attention"} & set(spec.layer_types or ()):
         return spec
-    return spec.replace(layer_types=None, mlp_gated=True)
+    return spec.replace(layer_types=None, mlp_gated=True, cross_attention_tokens=0)
+
+
+def _without_cross(spec: ModelSpec) -> ModelSpec:
+    """`spec` as the serving engines take it: cross-attention layers (transformers only, refused elsewhere) made
+    self-attention ones."""
+    if not spec.n_cross_layers:
+        return spec
+    kinds = tuple("full_attention" if k == "cross_attention" else k for k in spec.layer_types or ())
+    return spec.replace(layer_types=kinds, cross_attention_tokens=0)
 
 
 # ---------------------------------------------------------------------- known kernel bugs
@@ -440,6 +452,8 @@ def questions(draw: st.DrawFn) -> dict[str, Any]:
     spec = draw(st.from_type(ModelSpec))
     trainable = _without_recurrent(spec) is spec
     kinds = [k for k in KINDS if trainable or get_engine(k).kind != "train"]
+    if spec.n_cross_layers:  # cross-attention layers: transformers only (the others refuse them)
+        kinds = [k for k in kinds if get_engine(k).kind == "transformers"]
     engines = [get_engine(kind, **draw(knobs_st(kind, spec.num_layers, 1))) for kind in kinds]
     gpu = draw(gpu_cards(model_scale([spec], engines)))
     return {"spec": spec, "dtype": draw(st.sampled_from(DTYPES)), "engines": engines, "gpu": gpu}

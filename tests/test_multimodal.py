@@ -16,6 +16,7 @@ import pytest
 
 import vramcore
 from vramcore.grid.reference import reference_estimate
+from vramcore.model.tensors import list_tensors, sum_by_part
 from vramcore.model.vision import VisionSpec, VisionTensor
 
 DATA = Path(__file__).parent / "data"
@@ -268,18 +269,100 @@ def test_vllm_qwen2_5_vl_l4_log() -> None:
     assert e.kv_cache_bytes / 2**30 == pytest.approx(1.81, rel=0.05)
 
 
-def test_llama_3_2_vision_is_refused_with_the_reason() -> None:
-    # its cross-attention layers cache K and V once per image; read as self-attention they would be wrong
-    from vramcore.model.hf import REFUSED_MODEL_TYPES
+# ---------------------------------------------------------------------- Llama-3.2-Vision (mllama)
+MLLAMA = "Llama-3.2-11B-Vision-Instruct"
+MLLAMA_MEASURED = MEASURED[MLLAMA]
 
-    assert {"mllama", "mllama_text_model"} <= set(REFUSED_MODEL_TYPES)
-    assert "mllama" not in vramcore.SUPPORTED_MODEL_TYPES
-    text = {"model_type": "mllama_text_model", "num_hidden_layers": 40, "hidden_size": 4096,
-            "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256,
-            "cross_attention_layers": [3, 8, 13, 18, 23, 28, 33, 38]}
-    for cfg in ({"model_type": "mllama", "text_config": text, "vision_config": {}}, text):
-        with pytest.raises(ValueError, match="cross_attention_layers.*cached once per image"):
-            vramcore.ModelSpec.from_hf_config(cfg)
+
+def test_llama_3_2_vision_is_read_whole_by_part() -> None:
+    # MllamaForConditionalGeneration on the meta device (tools/measure_transformers.py): tower, projector and the
+    # decoder with its 8 cross-attention layers, to the parameter
+    spec = vramcore.get_model(MLLAMA).spec
+    m = MLLAMA_MEASURED["params"]
+    assert "mllama" in vramcore.SUPPORTED_MODEL_TYPES and "mllama_text_model" in vramcore.SUPPORTED_MODEL_TYPES
+    assert spec.param_count == m["total"]
+    parts = spec.param_breakdown()
+    assert parts["vision_tower"] == m["by_category"]["vision_tower"]
+    assert parts["multimodal_projector"] == m["by_category"]["multimodal_projector"]
+    assert parts["embedding"] == m["by_category"]["embedding"] == (128256 + 8) * 4096  # vocab + 8 rows
+    assert parts["lm_head"] == m["by_category"]["lm_head"] == 128256 * 4096
+    assert spec.layer_types.count("cross_attention") == 8 and spec.kv_layers == 32
+    assert [i for i, k in enumerate(spec.layer_types) if k == "cross_attention"] == [3, 8, 13, 18, 23, 28, 33, 38]
+    # the tensors listed add up to the same parts (quantized formats and training count per tensor)
+    listed: dict[str, int] = {}
+    for t in list_tensors(spec):
+        listed[t.part] = listed.get(t.part, 0) + t.numel
+    assert sum_by_part(listed) == parts
+
+
+def test_llama_3_2_vision_cross_attention_cache_is_per_image_not_per_token() -> None:
+    spec = vramcore.get_model(MLLAMA).spec
+    kv = MLLAMA_MEASURED["kv_cache"]
+    cross = kv["cross_kinds"]["cross_attention"]
+    per_token = kv["bytes_per_token_uncapped"]  # the 32 self-attention layers
+    assert cross["tokens_per_image"] == spec.vision.cross_tokens_per_image == 4 * (40 * 40 + 1)
+    # text only: the cross-attention layers are skipped and cache nothing
+    assert vramcore.estimate(MLLAMA, context=4096).kv_cache_bytes == 4096 * per_token
+    for images, batch in ((1, 1), (3, 2)):
+        e = vramcore.estimate(MLLAMA, context=4096, batch=batch, images=images, image_size=(640, 480))
+        assert e.context == 4096 + images  # one <|image|> token each
+        assert e.kv_cache_bytes == batch * ((4096 + images) * per_token
+                                            + images * cross["layers"] * cross["bytes_per_image_per_layer"])
+    # the padded tiles are cached whatever the canvas the image fills
+    small = vramcore.estimate(MLLAMA, context=64, images=1, image_size=(100, 50))
+    large = vramcore.estimate(MLLAMA, context=64, images=1, image_size=(3000, 2000))
+    assert small.kv_cache_bytes == large.kv_cache_bytes
+
+
+def test_llama_3_2_vision_tiles_follow_the_image_processor() -> None:
+    vision = vramcore.get_model(MLLAMA).spec.vision
+    for size, tiles in MLLAMA_MEASURED["image_tiles"].items():
+        w, h = map(int, size.split("x"))
+        assert vision.image_tiles(w, h) == tiles
+        assert MLLAMA_MEASURED["image_tiles_padded"][size] == vision.max_tiles  # what the cache holds
+
+
+def test_llama_3_2_vision_under_other_engines_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match=r"V0 engine only, until v0\.10\.2"):
+        vramcore.estimate(MLLAMA, context=1024, engine="vllm", gpu="H100")
+    for engine in ("sglang", "trtllm", "llamacpp"):
+        with pytest.raises(ValueError, match=f"cross-attention layers.*{engine}.*not modelled yet"):
+            vramcore.estimate(MLLAMA, context=1024, engine=engine, gpu="H100")
+    with pytest.raises(ValueError, match="training step saves in its 8 cross-attention layers"):
+        vramcore.estimate(MLLAMA, context=1024, engine=vramcore.get_engine("train", method="lora"), gpu="H100")
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"text_config": {"cross_attention_layers": [3, 40]}}, r"'cross_attention_layers' holds layer indices outside "
+                                                            r"\[0, 40\).*\[40\]"),
+    ({"text_config": {"cross_attention_layers": [3, 3]}}, "'cross_attention_layers' must hold distinct"),
+    ({"text_config": {"cross_attention_layers": "3"}}, "'cross_attention_layers' must be a list of integers"),
+    ({"text_config": {"tie_word_embeddings": True}}, "'tie_word_embeddings' is true"),
+    ({"vision_config": {"max_num_tiles": 2000}}, r"'vision_config.max_num_tiles' must be <= 1024, got 2000"),
+    ({"vision_config": {"num_global_layers": -1}}, r"'vision_config.num_global_layers' must be >= 1"),
+    ({"vision_config": {"vision_output_dim": 1280}}, r"'vision_config.vision_output_dim' \(1280\)"),
+    ({"vision_config": {"supported_aspect_ratios": [[1]]}}, "'vision_config.supported_aspect_ratios' must be"),
+    ({"text_config": {"num_hidden_layers": 10**9}}, "'num_hidden_layers' must be <= 4096"),
+])
+def test_llama_3_2_vision_bad_configs_name_the_field(change: dict[str, Any], match: str, tmp_path: Path) -> None:
+    cfg = json.loads(json.dumps(vramcore.get_model(MLLAMA).config))
+    for key, sub in change.items():
+        cfg[key].update(sub)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=match):
+        vramcore.ModelSpec.from_hf_config(path)
+
+
+def test_cross_attention_spec_checks() -> None:
+    spec = vramcore.get_model(MLLAMA).spec
+    with pytest.raises(ValueError, match="cross_attention_tokens is 5 but layer_types has no cross_attention"):
+        spec.text_only.replace(layer_types=None, cross_attention_tokens=5)
+    with pytest.raises(ValueError, match=r"embedding_rows \(10\) must equal vocab_size"):
+        vramcore.ModelSpec(num_layers=1, hidden_size=8, num_heads=2, intermediate_size=8, vocab_size=12,
+                           tie_embeddings=True, embedding_rows=10)
+    with pytest.raises(ValueError, match="cross_attention_tokens must be <="):
+        spec.replace(cross_attention_tokens=2**41)
 
 
 @pytest.mark.parametrize("args,error,match", [

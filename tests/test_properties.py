@@ -76,11 +76,27 @@ def test_kv_linear_in_context_without_sliding_layers(spec: ModelSpec, engine: En
         assert kv[3] == k * kv[2] and kv[2] == context * kv[0]
 
 
+@given(st.from_type(ModelSpec), st.from_type(EngineSpec), st.integers(1, 2**16), st.integers(1, 64),
+       st.integers(1, 2**20))
+def test_cross_attention_cache_is_the_same_at_any_context_and_linear_in_batch(
+        spec: ModelSpec, engine: EngineSpec, context: int, batch: int, tokens: int) -> None:
+    # Llama-3.2-Vision: the images' tokens in the cross-attention layers, once per sequence whatever its length
+    assume(not spec.is_mla)
+    kinds = ("cross_attention",) + ("full_attention",) * (spec.num_layers - 1)
+    spec = spec.replace(layer_types=kinds, cross_attention_tokens=tokens)
+    with_images = kv_bytes(spec, [context, 2 * context], [1, 8 * batch], engine)
+    without = kv_bytes(spec.replace(cross_attention_tokens=0), [context, 2 * context], [1, 8 * batch], engine)
+    cross = with_images - without
+    assert cross[0, 0] > 0 and cross[0, 0] == cross[1, 0]  # the same at twice the context
+    assert abs(cross[0, 1] - 8 * batch * cross[0, 0]) <= 1  # linear in the batch, up to the whole-byte rounding
+
+
 @given(st.from_type(ModelSpec), st.from_type(EngineSpec), st.data())
 def test_kv_with_sliding_layers_linear_until_the_window_then_full_layers_only(
         spec: ModelSpec, engine: EngineSpec, data: st.DataObject) -> None:
     assume(spec.n_sliding_layers > 0)
     assert spec.sliding_window is not None
+    spec = spec.replace(cross_attention_tokens=0)  # the images' cross-attention cache: a constant per sequence
     cap = spec.sliding_window + engine.sliding_cap_offset  # tokens a sliding layer keeps
     assume(cap >= 1)
     below = data.draw(st.lists(st.integers(1, cap), min_size=1, max_size=4), label="contexts <= cap")

@@ -68,7 +68,8 @@ def test_router_dtype_as_built(measured: tuple[vramcore.ModelSpec, dict[str, Any
 
 def test_kv_cache_layout_matches_dynamic_cache(measured: tuple[vramcore.ModelSpec, dict[str, Any]]) -> None:
     spec, m = measured
-    kinds = {**m["kv_cache"]["layer_kinds"], **m["kv_cache"].get("state_kinds", {})}
+    kinds = {**m["kv_cache"]["layer_kinds"], **m["kv_cache"].get("state_kinds", {}),
+             **m["kv_cache"].get("cross_kinds", {})}  # mllama's cross-attention layers: measured per image
     # blocks with no token mixer (Nemotron-H's MLP blocks) keep no cache
     assert {k: spec.layer_types.count(k) for k in set(spec.layer_types) - {"none"}} == \
         {k: v["layers"] for k, v in kinds.items()}

@@ -72,9 +72,18 @@ What is measured
     (``bytes_per_sequence_per_layer``), checked not to change with the prompt or a decode
     step; ``state_bytes_per_sequence`` sums them over the full config's layers. transformers names
     every such kind ``linear_attention``; a Mamba mixer's layers are filed as ``mamba``, vramcore's name.
+    Cross-attention layers (mllama: ``text_config.cross_attention_layers``) cache the images' vision tokens,
+    not the prompt's: a text-only pass skips them. For such a config the cache is measured through the
+    multimodal class around a small copy (one self-attention and one cross-attention layer, a one-local /
+    one-global-layer vision model of width 32 with the full config's image size, patch size, tiles and aspect
+    ratios), run on 1 and 2 blank images (every tile filled) with a ``SHORT_PROMPT``-token prompt and then one
+    decode step: ``layer_kinds`` holds the self-attention layers (per token), ``cross_kinds`` the
+    cross-attention ones (``tokens_per_image``, ``bytes_per_image_per_layer``, checked to scale with the images
+    and not to grow with the decode step).
 ``image_tokens``
     Multimodal configs with a dynamic-resolution processor: the tokens one image of each of
-    ``IMAGE_SIZES`` becomes (see :func:`measure_image_tokens`).
+    ``IMAGE_SIZES`` becomes (see :func:`measure_image_tokens`); mllama: ``image_tiles``, the tiles its
+    image processor fills for each size, and ``image_tiles_padded``, the tiles of its ``pixel_values``.
 """
 
 from __future__ import annotations
@@ -180,7 +189,8 @@ def pattern(name: str) -> str:
 def is_token_mixer(name: str) -> bool:
     """True for a parameter of a layer's token mixer: attention, gated DeltaNet (``linear_attn``) or Mamba
     (``mixer``; Bamba and Granite-4.0-H call it ``mamba``)."""
-    return any(part in name for part in (".self_attn.", ".linear_attn.", ".mixer.", ".mamba."))
+    return any(part in name for part in (".self_attn.", ".linear_attn.", ".mixer.", ".mamba.", ".cross_attn.")) \
+        or name.endswith((".cross_attn_attn_gate", ".cross_attn_mlp_gate"))  # mllama's cross-attention layers
 
 
 def categorize(name: str) -> str:
@@ -582,12 +592,87 @@ def kv_notes(full: transformers.PreTrainedConfig, kinds: dict[str, dict[str, Any
     return notes
 
 
+def measure_cross_kv(config: transformers.PreTrainedConfig, text: transformers.PreTrainedConfig,
+                     notes: list[str]) -> dict[str, Any]:
+    """Measure the cache of a model with cross-attention layers (mllama) on images; see the module docstring."""
+    cross = list(text.cross_attention_layers)
+    n = text.num_hidden_layers
+    small_text = text.to_dict()  # the attention geometry kept; small_copy's null token ids are refused here
+    small_text.update(num_hidden_layers=2, cross_attention_layers=[1], vocab_size=SMALL_VOCAB, intermediate_size=64,
+                      bos_token_id=0, eos_token_id=1, pad_token_id=2)
+    vision = config.vision_config
+    small_vision = {"hidden_size": 32, "attention_heads": 2, "intermediate_size": 64, "num_hidden_layers": 1,
+                    "num_global_layers": 1, "intermediate_layers_indices": [0], "vision_output_dim": 64,
+                    "image_size": vision.image_size, "patch_size": vision.patch_size,
+                    "max_num_tiles": vision.max_num_tiles, "supported_aspect_ratios": vision.supported_aspect_ratios,
+                    "num_channels": vision.num_channels}
+    d = config.to_dict()
+    d.update(text_config=small_text, vision_config=small_vision)
+    small = type(config).from_dict(d)
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_config(small, dtype=DTYPE, attn_implementation="eager").eval()
+    tiles, size = vision.max_num_tiles, vision.image_size
+    per_image = None
+    self_entry: dict[str, Any] = {}
+    for images in (1, 2):
+        ids = torch.randint(0, SMALL_VOCAB, (1, SHORT_PROMPT + 1))
+        with torch.no_grad():
+            out = model(input_ids=ids[:, :SHORT_PROMPT], use_cache=True,
+                        pixel_values=torch.zeros((1, images, tiles, vision.num_channels, size, size), dtype=DTYPE),
+                        aspect_ratio_ids=torch.ones((1, images), dtype=torch.long),
+                        aspect_ratio_mask=torch.ones((1, images, tiles), dtype=torch.long),
+                        cross_attention_mask=torch.ones((1, SHORT_PROMPT, images, tiles), dtype=torch.long))
+            cache = out["cache"] if "cache" in out else out["past_key_values"]
+            self_bytes, _ = layer_bytes(cache.layers[0])
+            cross_tokens = cache.layers[1].keys.shape[-2]
+            cross_bytes, _ = layer_bytes(cache.layers[1])
+            step = model(input_ids=ids[:, SHORT_PROMPT:], use_cache=True, **{
+                ("cache" if "cache" in out else "past_key_values"): cache},
+                cross_attention_mask=torch.ones((1, 1, images, tiles), dtype=torch.long))
+            after = (step["cache"] if "cache" in step else step["past_key_values"]).layers
+        if after[1].keys.shape[-2] != cross_tokens or after[0].keys.shape[-2] != SHORT_PROMPT + 1:
+            raise RuntimeError("a cross-attention layer grew with a decode step, or a self-attention layer did not")
+        if per_image is None:
+            per_image = {"tokens_per_image": cross_tokens, "bytes_per_image_per_layer": cross_bytes,
+                         "cache_layer_class": type(cache.layers[1]).__name__,
+                         "cached_keys_heads": cache.layers[1].keys.shape[1],
+                         "cached_keys_dim": cache.layers[1].keys.shape[3]}
+            self_entry = {"bytes_per_token_per_layer": self_bytes // SHORT_PROMPT,
+                          "cache_layer_class": type(cache.layers[0]).__name__,
+                          "cache_dtype": str(cache.layers[0].keys.dtype).removeprefix("torch."),
+                          "cached_keys_heads": cache.layers[0].keys.shape[1],
+                          "cached_keys_dim": cache.layers[0].keys.shape[3],
+                          "cached_values_heads": cache.layers[0].values.shape[1],
+                          "cached_values_dim": cache.layers[0].values.shape[3],
+                          "sliding_window": None, "window_cap_rule": None, "window_cap_tokens": None,
+                          "layers": n - len(cross)}
+        elif cross_tokens != 2 * per_image["tokens_per_image"] or cross_bytes != 2 * per_image[
+                "bytes_per_image_per_layer"]:
+            raise RuntimeError(f"two images cache {cross_tokens} tokens, one {per_image['tokens_per_image']}")
+    assert per_image is not None
+    per_image["layers"] = len(cross)
+    notes.append(f"Cross-attention layers {cross}: {per_image['tokens_per_image']} vision tokens per image "
+                 f"({tiles} tiles x ((image_size {size} / patch {vision.patch_size})^2 + 1)), cached at the "
+                 "prefill and unchanged by a decode step; a text-only pass skips these layers (no cache).")
+    per_token = self_entry["bytes_per_token_per_layer"] * self_entry["layers"]
+    return {
+        "bytes_per_token_uncapped": per_token,
+        "layer_kinds": {"full_attention": self_entry},
+        "cross_kinds": {"cross_attention": per_image},
+        "layer_types_from": "text_config.cross_attention_layers (the others: self-attention, full)",
+        "num_hidden_layers": n,
+        "kv_bytes_at_context_batch1": {str(c): per_token * c for c in CONTEXTS},
+        "small_copy": {"num_hidden_layers": 2, "cross_attention_layers": [1], "images": [1, 2],
+                       "prompt_tokens": [SHORT_PROMPT], "attn_implementation": "eager"},
+    }
+
+
 # --------------------------------------------------------------------------- image tokens
 
 IMAGE_SIZES = ((1024, 1024), (640, 480), (1540, 1540), (3000, 2000), (100, 50), (4000, 300))
 
 
-def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, int] | None:
+def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
     """Run the family's image processor on blank images of IMAGE_SIZES; return image tokens by ``"WxH"``.
 
     The tokens are what the processor expands one image placeholder into, without the chat template's markers
@@ -634,6 +719,20 @@ def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, int
             # view, end
             tiles = rows * cols
             out[f"{w}x{h}"] = 3 + per_tile + ((tiles * per_tile + tiles) if tiles > 1 else 0)
+    elif model_type == "mllama":
+        from transformers.models.mllama.image_processing_pil_mllama import MllamaImageProcessorPil
+
+        tile = vision.get("image_size", 448)
+        proc = MllamaImageProcessorPil(size={"height": tile, "width": tile},
+                                       max_image_tiles=vision.get("max_num_tiles", 4))
+        padded = {}
+        for w, h in IMAGE_SIZES:
+            got = proc(images=[[np.zeros((h, w, 3), dtype=np.uint8)]], return_tensors="np")
+            out[f"{w}x{h}"] = int(got["num_tiles"][0][0])
+            padded[f"{w}x{h}"] = int(got["pixel_values"].shape[2])
+        notes.append(f"image_tiles: {type(proc).__name__} on blank images; pixel_values keep "
+                     f"{sorted(set(padded.values()))} tiles whatever the size.")
+        return {"image_tiles": out, "image_tiles_padded": padded}
     else:
         return None
     notes.append(f"image_tokens: {type(proc).__name__} on blank images of {len(IMAGE_SIZES)} sizes.")
@@ -661,10 +760,15 @@ def measure(raw: dict[str, Any]) -> dict[str, Any]:
     multimodal = text_config is not config
     result = {"model_type": raw.get("model_type"), "text_model_type": text_config.model_type}
     result.update(measure_params(config if multimodal else text_config, multimodal, notes))
-    result["kv_cache"] = measure_kv(text_config, notes, config if multimodal else None)
+    if multimodal and getattr(text_config, "cross_attention_layers", None):
+        result["kv_cache"] = measure_cross_kv(config, text_config, notes)
+    else:
+        result["kv_cache"] = measure_kv(text_config, notes, config if multimodal else None)
     if multimodal:
         tokens = measure_image_tokens(raw, notes)
-        if tokens is not None:
+        if tokens is not None and "image_tiles" in tokens:
+            result.update(tokens)
+        elif tokens is not None:
             result["image_tokens"] = tokens
     result["notes"] = notes
     return result

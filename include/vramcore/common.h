@@ -118,6 +118,9 @@ typedef struct {
     double mlp_rows;             /* intermediate-wide rows of an MLP at its peak: 3 gated (gate, up, product), 2 not */
     double mm_item_pixels;       /* elements of the largest dummy image (channels x height x width) */
     double mm_rope_table;        /* bytes of the rotary table the encoder builds on first use (Pixtral in vLLM) */
+    /* Llama-3.2-Vision: cross-attention layers cache the images' vision tokens, a fixed count per sequence */
+    double n_cross_layers;       /* decoder layers with cross-attention (no per-token cache) */
+    double cross_tokens;         /* vision tokens each of them caches per sequence (0: no image, nothing cached) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -213,7 +216,8 @@ typedef struct {
     double gpu_state;            /* ... with a recurrent mixer */
     double gpu_dense;            /* ... with a dense MLP */
     double gpu_moe;              /* ... with a mixture-of-experts MLP */
-    double host_layers, host_full, host_sliding, host_state, host_dense, host_moe;
+    double gpu_cross;            /* ... with cross-attention to the images' tokens */
+    double host_layers, host_full, host_sliding, host_state, host_dense, host_moe, host_cross;
     double first_stage;          /* 1: the stage holds the embedding and the vision tower (and runs the encoder) */
     double last_stage;           /* 1: the stage holds the output layer (and computes logits, samples, the loss) */
     double in_flight;            /* training under 1F1B: micro-batches whose activations the stage holds */
@@ -295,5 +299,5 @@ static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0;
 
 static inline double vc_n_layers(const vc_model *m)
 {
-    return m->n_full_layers + m->n_sliding_layers + m->n_state_layers + m->n_mixerless_layers;
+    return m->n_full_layers + m->n_sliding_layers + m->n_state_layers + m->n_mixerless_layers + m->n_cross_layers;
 }

@@ -38,6 +38,8 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->kv_full = l->gpu_full * ptl;
     p->kv_sliding = l->gpu_sliding * ptl;
     p->kv_full_host = p->kv_sliding_host = 0.0;
+    /* cross-attention layers: the images' vision tokens, once per sequence whatever its length */
+    p->cross_seq = l->gpu_cross * m->cross_tokens * ptl;
     p->window = m->sliding_window;
     p->sliding_cap = m->sliding_window + e->sliding_cap_offset;
     p->act_token = peak * d->act_bytes;
@@ -93,7 +95,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     if (e->rope_cache != 0.0 && m->max_context > 0.0 && kind != VC_ENGINE_TRAIN)
         p->weights += m->max_context * m->rotary_dim * d->act_bytes;
     /* which per-token rates make fractional bytes (most make whole ones: no rounding in the hot loop) */
-    p->kv_frac = vc_max(vc_is_frac(p->kv_full), vc_is_frac(p->kv_sliding));
+    p->kv_frac = vc_max(vc_max(vc_is_frac(p->kv_full), vc_is_frac(p->kv_sliding)), vc_is_frac(p->cross_seq));
     p->act_frac = vc_max(vc_max(vc_is_frac(p->act_token), vc_is_frac(p->act_token_full)), vc_is_frac(p->logit_row));
     p->host_frac = vc_max(vc_is_frac(p->kv_full_host), vc_is_frac(p->kv_sliding_host));
     /* whole bytes: a fractional share (sub-byte formats, TP splits of odd sizes) is rounded up */

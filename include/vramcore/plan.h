@@ -84,6 +84,7 @@ typedef struct {
     double mm_pad;               /* vLLM 0.11.0 / 0.11.1 multimodal profile: 1 = encoder outputs padded */
     double mm_image;             /* ... bytes of one dummy image in the compute dtype */
     double mm_rope;              /* ... bytes of the encoder's rotary table */
+    double cross_seq;            /* cross-attention layers on this GPU: K and V of one sequence's vision tokens */
 } vc_plan;
 
 #define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))

@@ -529,3 +529,33 @@ class EngineSpec:
                 raise ValueError(f"unknown engine option {key!r} for engine {self.name!r}{hint}")
             changes[field] = value
         return replace(self, **changes)
+
+
+#: Engine kinds that run a model with cross-attention layers (Llama-3.2-Vision, ``mllama``), with their cache
+#: rule known.  vLLM ran MllamaForConditionalGeneration on its V0 engine only (an encoder-decoder cache: every
+#: request's encoder tokens in cross-attention blocks of the shared pool, vllm/model_executor/models/mllama.py)
+#: and dropped it with V0 (vllm/model_executor/models/registry.py, _PREVIOUSLY_SUPPORTED_MODELS:
+#: "MllamaForConditionalGeneration": "0.10.2", vllm-project/vllm#24907); the V1 engine modelled here runs it
+#: in no release.  SGLang's, TensorRT-LLM's and llama.cpp's rules are not modelled yet (upstream llama.cpp has
+#: no mllama), nor what a training step saves in those layers.
+CROSS_ATTENTION_KINDS: tuple[str, ...] = ("transformers",)
+
+
+def check_cross_attention(spec: Any, engine: Any) -> None:
+    """Refuse a model with cross-attention layers under an engine whose rule for them is not modelled.
+
+    Raises
+    ------
+    ValueError
+        `spec` has ``"cross_attention"`` layers and `engine` is a serving engine not of a kind in
+        :data:`CROSS_ATTENTION_KINDS`.
+    """
+    # the training engine refuses them in its own check (vramcore.engines.train.check_trainable), beside its other
+    # refusals, in one order whichever path runs first
+    if not getattr(spec, "n_cross_layers", 0) or engine.kind in (*CROSS_ATTENTION_KINDS, "train"):
+        return
+    why = {"vllm": "vLLM ran mllama on its V0 engine only, until v0.10.2; the V1 engine does not run it"}.get(
+        engine.kind, f"how {engine.kind} caches those layers is not modelled yet")
+    raise ValueError(f"model {spec.name!r} has {spec.n_cross_layers} cross-attention layers (model_type "
+                     f"{spec.model_type or 'mllama'!r}) and engine {engine.name!r} ({engine.kind}) cannot be "
+                     f"estimated for it: {why}; engines that can: {', '.join(CROSS_ATTENTION_KINDS)}")

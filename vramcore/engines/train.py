@@ -502,7 +502,9 @@ def check_trainable(spec: ModelSpec) -> None:
     ------
     ValueError
         `spec` has recurrent layers: what a gated DeltaNet or Mamba layer saves
-        for backward (its chunked scan's intermediates) is not modelled yet.
+        for backward (its chunked scan's intermediates) is not modelled yet;
+        nor what an ungated MLP, a mixer-less layer or a cross-attention
+        layer (Llama-3.2-Vision) saves.
     """
     if spec.recurrent is not None:
         raise ValueError(f"training {spec.name!r}: the activations a {spec.recurrent.kind} layer saves for backward "
@@ -511,6 +513,9 @@ def check_trainable(spec: ModelSpec) -> None:
     if not spec.mlp_gated or "none" in (spec.layer_types or ()) or "none" in (spec.mlp_layer_types or ()):
         raise ValueError(f"training {spec.name!r}: what an ungated MLP or a one-sub-block layer saves for backward "
                          "is not modelled yet (inference engines estimate the model)")
+    if spec.n_cross_layers:
+        raise ValueError(f"training {spec.name!r}: what a training step saves in its {spec.n_cross_layers} "
+                         "cross-attention layers is not modelled yet (the transformers engine estimates the model)")
 
 
 def training_base(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[DType, bool]:

@@ -81,7 +81,11 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
         Images in each sequence (a multimodal model only).  Each adds the
         tokens its processor makes of it (:meth:`vramcore.VisionSpec.image_tokens`:
         Gemma-3 a fixed 256 + 2, Pixtral / Qwen-VL by resolution) to
-        `context`; :attr:`Estimate.context` is the total.
+        `context`; :attr:`Estimate.context` is the total.  Llama-3.2-Vision
+        adds one ``<|image|>`` token each, and its cross-attention layers
+        cache each image's ``max_tiles x ((image_size / patch)**2 + 1)``
+        vision tokens (6,404 for 560-pixel tiles) once per sequence
+        (:attr:`vramcore.VisionSpec.cross_tokens_per_image`).
     image_size : (int, int), optional
         Width and height of each image in pixels;
         :data:`vramcore.model.vision.DEFAULT_IMAGE_SIZE` (1024 x 1024) when left out.
@@ -139,4 +143,10 @@ def _with_images(model: Any, context: Any, images: Any, image_size: Any) -> tupl
     else:
         raise ValueError(f"image_size must be (width, height) in pixels, got {image_size!r}")
     resolved = model if isinstance(model, str) and not os.path.exists(model) else spec
+    if spec.n_cross_layers:
+        # Llama-3.2-Vision: the images' vision tokens go to the cross-attention layers, cached once per sequence
+        # (every image padded to max_tiles tiles: VisionSpec.cross_tokens_per_image)
+        spec.vision.image_tiles(width, height)  # the size is checked as for the other families
+        resolved = spec.replace(cross_attention_tokens=spec.cross_attention_tokens
+                                + n * spec.vision.cross_tokens_per_image)
     return resolved, ctx + n * spec.vision.image_tokens(width, height)

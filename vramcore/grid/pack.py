@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec
-from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE
-from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
+from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE, check_cross_attention
+from vramcore.model.spec import CROSS_KIND, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 from vramcore.storage.resolve import format_family
@@ -75,6 +75,8 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mlp_rows",
     "mm_item_pixels",
     "mm_rope_table",
+    "n_cross_layers",
+    "cross_tokens",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -89,7 +91,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
 )
 #: The ``vc_place`` row: a stage's layers on its GPU by kind, those in host memory, then the stage's role.
 PLACE_FIELDS: tuple[str, ...] = (*(f"{where}_{kind}" for where in ("gpu", "host")
-                                   for kind in ("layers", "full", "sliding", "state", "dense", "moe")),
+                                   for kind in ("layers", "full", "sliding", "state", "dense", "moe", "cross")),
                                  "first_stage", "last_stage", "in_flight", "group_layers", "n_stages")
 #: The ``vc_train`` row: three per-part vectors, then the scalars.
 TRAIN_FIELDS: tuple[str, ...] = (
@@ -130,9 +132,10 @@ def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
     The attention part holds every layer's token mixer: in a hybrid model the
     recurrent mixers too, whose projections split over TP like q and o.
     """
-    if not spec.n_attention_layers:
+    if not spec.n_attention_layers + spec.n_cross_layers:
         return 0.0, 0.0  # recurrent layers only: every projection splits over TP
-    attn = spec.param_breakdown()["attention"] / spec.n_attention_layers  # per attention layer, mixers included
+    # per attention layer, mixers (and cross-attention layers, whose k/v projections are the same) included
+    attn = spec.param_breakdown()["attention"] / (spec.n_attention_layers + spec.n_cross_layers)
     h = spec.hidden_size
     if spec.is_mla:
         # q_a_proj and kv_a_proj_with_mqa are replicated on every TP rank in vLLM's
@@ -193,6 +196,8 @@ def model_row(spec: ModelSpec) -> list[float]:
         **_vision_fields(spec),
         "n_mixerless_layers": float(spec.n_mixerless_layers),
         "mlp_rows": 3.0 if spec.mlp_gated else 2.0,
+        "n_cross_layers": float(spec.n_cross_layers),
+        "cross_tokens": float(spec.cross_attention_tokens),
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -263,7 +268,7 @@ def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
 
 
 def _kind_counts(spec: ModelSpec, layers: Sequence[int]) -> list[float]:
-    """Return the counts of `layers` by kind: all, full, sliding (or chunked), recurrent, dense MLP, MoE MLP."""
+    """Return the counts of `layers` by kind: all, full, sliding (or chunked), recurrent, dense MLP, MoE MLP, cross."""
     kinds = spec.layer_types or ()
     mlps = spec.mlp_layer_types or ()
     return [float(len(layers)),
@@ -271,7 +276,8 @@ def _kind_counts(spec: ModelSpec, layers: Sequence[int]) -> list[float]:
             float(sum(1 for i in layers if kinds[i] in WINDOWED_KINDS)),
             float(sum(1 for i in layers if kinds[i] in STATE_LAYER_KINDS)),
             float(sum(1 for i in layers if mlps[i] == "dense")),
-            float(sum(1 for i in layers if mlps[i] == "moe"))]
+            float(sum(1 for i in layers if mlps[i] == "moe")),
+            float(sum(1 for i in layers if kinds[i] == CROSS_KIND))]
 
 
 def stage_layers(engine: EngineSpec, n_layers: int, pp: int) -> list[Sequence[int]]:
@@ -355,6 +361,7 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
     with the same row are listed once, in order of their first appearance
     (``vramcore.grid.reference`` combines every stage the same way).
     """
+    check_cross_attention(spec, engine)
     n_layers = spec.num_layers
     rows: list[list[float]] = []
     if engine.kind == "llamacpp":
@@ -367,7 +374,7 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
         paged = engine.kind in ("vllm", "sglang", "trtllm")
         for k, stage in enumerate(stage_layers(engine, n_layers, pp)):
             in_flight = float(pp - k) if engine.kind == "train" else 1.0
-            rows.append(_kind_counts(spec, stage) + [0.0] * 6
+            rows.append(_kind_counts(spec, stage) + [0.0] * 7
                         + [float(k == 0), float(k == pp - 1), in_flight,
                            _group_layers(spec, engine, stage) if paged else 0.0])
     distinct: list[list[float]] = []

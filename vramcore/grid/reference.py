@@ -98,8 +98,9 @@ from typing import Any
 import numpy as np
 
 from vramcore.engines import EngineSpec
+from vramcore.engines.base import check_cross_attention
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
-from vramcore.model.spec import PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
+from vramcore.model.spec import CROSS_KIND, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 from vramcore.storage.resolve import format_family
@@ -227,6 +228,7 @@ def _parallelism(spec: ModelSpec, engine: EngineSpec, n_gpus: Any, tp: Any, pp: 
     split layers (transformers ``device_map``, llama.cpp) and tensor-parallel
     ranks for the serving engines.
     """
+    check_cross_attention(spec, engine)
     n = _count("n_gpus", n_gpus)
     if tp is None and pp is None:
         tp_, pp_ = (1, n) if engine.kind in _LAYER_SPLIT_KINDS else (n, 1)
@@ -298,9 +300,10 @@ def _attention_split(spec: ModelSpec) -> tuple[Fraction, Fraction]:
     h = spec.hidden_size
     # the attention part holds every token mixer (a hybrid model's recurrent mixers too): the k/v share is
     # that of the attention layers' k/v projections in the whole part, taken per attention layer
-    if not spec.n_attention_layers:
+    if not spec.n_attention_layers + spec.n_cross_layers:
         return Fraction(0), Fraction(0)  # recurrent layers only: every projection splits over TP
-    per_layer = Fraction(spec.param_breakdown()["attention"], spec.n_attention_layers)
+    # cross-attention layers (mllama) hold the same k/v projections: their share is taken over them too
+    per_layer = Fraction(spec.param_breakdown()["attention"], spec.n_attention_layers + spec.n_cross_layers)
     if spec.is_mla:
         assert spec.kv_lora_rank is not None and spec.qk_rope_head_dim is not None
         kv_a_proj = h * (spec.kv_lora_rank + spec.qk_rope_head_dim)  # kv_a_proj_with_mqa
@@ -385,6 +388,8 @@ def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int, layers: Se
             tokens += context
         elif kind in WINDOWED_KINDS:
             tokens += min(context, _sliding_cap(spec, engine))
+        elif kind == CROSS_KIND:
+            tokens += spec.cross_attention_tokens  # the images' vision tokens, whatever the context
         else:
             assert kind in STATE_LAYER_KINDS or kind == "none"  # a recurrent layer (a state) or no mixer
     return tokens
@@ -1525,7 +1530,9 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     cuda = float(engine.cuda_context_bytes)
 
     # per sequence, at (M, D, C, 1, 1)
-    kv_seq = (full_elems * ctx + sliding_elems * np.minimum(ctx, cap)) * kv_bytes
+    cross_elems = per_model([s.n_cross_layers * s.cross_attention_tokens * _kv_elems_per_token(s, engine, tp_)
+                             for s in specs])
+    kv_seq = (full_elems * ctx + sliding_elems * np.minimum(ctx, cap) + cross_elems) * kv_bytes
     act_seq = ctx * (peak_elems * act_bytes)
     logits_seq = 0.0 if engine.full_logits else vocab * (act_bytes + 4.0)
     state_seq = np.array([[float(_state_bytes(s, d, engine, tp_, st, 1)) for d in dtypes]

@@ -22,6 +22,10 @@ LIMITS: dict[str, int] = {
     "head_dim": 2**16,
     "intermediate_size": 2**20,
     "vocab_size": 2**24,
+    "embedding_rows": 2**24 + 2**10,
+    # vision tokens a cross-attention layer caches per sequence: 2**16 images (estimate's bound) x 1024 tiles x
+    # a 2**14-patch tile at most
+    "cross_attention_tokens": 2**40,
     "max_context": 2**32,
     "sliding_window": 2**32,
     "q_lora_rank": 2**16,
@@ -41,6 +45,8 @@ LIMITS: dict[str, int] = {
     # recurrent mixers (StateSpec): a convolution kernel (Mamba d_conv is 4 in every public model), the inner-width
     # factor of a Mamba mixer (2)
     "conv_kernel": 2**10,
+    # tiles one image may take (VisionSpec.max_tiles)
+    "max_tiles": 2**10,
     "mamba_expand": 2**6,
 }
 
@@ -86,6 +92,8 @@ CONFIG_KEYS: dict[str, str] = {
     "mamba_d_conv": "conv_kernel",
     "mamba_expand": "mamba_expand",
     "shared_intermediate_size": "intermediate_size",
+    # Llama-3.2-Vision (mllama): its tiles per image
+    "max_num_tiles": "max_tiles",
 }
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from vramcore.model.recurrent import StateSpec
     from vramcore.model.vision import VisionSpec
 
-__all__ = ["ATTENTION_KINDS", "MLP_KINDS", "PARTS", "ModelSpec"]
+__all__ = ["ATTENTION_KINDS", "CROSS_KIND", "MLP_KINDS", "PARTS", "ModelSpec"]
 
 #: Parameter parts, in the order the kernel packs them (include/vramcore/formulas.h).
 PARTS: tuple[str, ...] = (
@@ -43,7 +43,11 @@ PARTS: tuple[str, ...] = (
 #: Token-mixer kinds a layer may have (Hugging Face ``layer_types`` spelling): attention with a per-token
 #: KV cache, or a recurrent mixer with a fixed state per sequence (:mod:`vramcore.model.recurrent`).
 ATTENTION_KINDS: tuple[str, ...] = ("full_attention", "sliding_attention", "chunked_attention", "linear_attention",
-                                    "mamba", "none")
+                                    "mamba", "cross_attention", "none")
+
+#: The kind whose K and V come from the vision encoder's states, cached once per sequence whatever its length
+#: (Llama-3.2-Vision's cross-attention layers: transformers ``MllamaCrossAttentionDecoderLayer``).
+CROSS_KIND = "cross_attention"
 
 #: The attention kinds whose cache is bounded by ``sliding_window`` tokens: a sliding window, or chunked local
 #: attention (Llama-4), which every engine caches the same way (transformers cache_utils: "from a cache point of
@@ -86,7 +90,7 @@ _INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "v
                "head_dim", "max_context", "sliding_window", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim",
                "qk_nope_head_dim", "v_head_dim", "moe_intermediate_size", "num_experts", "experts_per_token",
                "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer", "index_n_heads",
-               "index_head_dim", "index_topk")
+               "index_head_dim", "index_topk", "embedding_rows", "cross_attention_tokens")
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -149,7 +153,11 @@ class ModelSpec:
         ``"sliding_attention"``, ``"chunked_attention"`` (local attention
         within chunks of ``sliding_window`` tokens, cached like a window of
         that size) or, in hybrid models, ``"linear_attention"``
-        / ``"mamba"`` (see `recurrent`).  None means all full, or all sliding when
+        / ``"mamba"`` (see `recurrent`), or ``"cross_attention"``: a
+        Llama-3.2-Vision cross-attention layer (q/k/v/o as the self-attention
+        layers, per-head RMSNorms on q and k whatever ``qk_norm`` says, two
+        scalar tanh gates) whose K and V are the images' vision tokens,
+        ``cross_attention_tokens`` per sequence.  None means all full, or all sliding when
         ``sliding_window`` is given (the Hugging Face rule for configs with a
         window and no ``layer_types``).
     sliding_window : int, optional
@@ -219,6 +227,14 @@ class ModelSpec:
         MLP).  Layers of ``layer_types`` ``"none"`` have no token mixer and of
         ``mlp_layer_types`` ``"none"`` no MLP (Nemotron-H's one-sub-block
         layers).
+    embedding_rows : int, optional
+        Rows of the token embedding when it differs from ``vocab_size``
+        (Mllama's ``vocab_size + 8``: transformers ``MllamaTextModel``); the
+        lm_head and the logits keep ``vocab_size``.  None: ``vocab_size``.
+    cross_attention_tokens : int
+        Vision tokens each ``"cross_attention"`` layer caches per sequence
+        (set by ``vramcore.estimate(..., images=N)`` from the model's vision
+        tower; 0: no image, the layers are skipped and cache nothing).
     vision : VisionSpec, optional
         The vision encoder and projector of a multimodal checkpoint (parts
         ``vision_tower`` and ``multimodal_projector``); None for a text-only
@@ -295,6 +311,8 @@ class ModelSpec:
     attn_output_gate: bool = False
     shared_expert_gate: bool = False
     mlp_gated: bool = True
+    embedding_rows: int | None = None
+    cross_attention_tokens: int = 0
     vision: VisionSpec | None = None
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
@@ -304,10 +322,10 @@ class ModelSpec:
             _check_int(name, getattr(self, name))
         for name in ("num_kv_heads", "head_dim", "max_context", "sliding_window", "q_lora_rank",
                      "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
-                     "moe_intermediate_size", "index_n_heads", "index_head_dim", "index_topk"):
+                     "moe_intermediate_size", "index_n_heads", "index_head_dim", "index_topk", "embedding_rows"):
             _check_int(name, getattr(self, name), optional=True)
         for name in ("num_experts", "experts_per_token", "shared_expert_intermediate_size",
-                     "first_dense_layers", "norms_per_layer"):
+                     "first_dense_layers", "norms_per_layer", "cross_attention_tokens"):
             _check_int(name, getattr(self, name), minimum=0)
         for name in _INT_FIELDS:  # numpy integers in, plain ints stored
             value = getattr(self, name)
@@ -385,6 +403,14 @@ class ModelSpec:
                              f"{self.recurrent.layer_type!r}; layer_types has {sorted(state_kinds) or 'none'}")
         if self.recurrent is not None and self.is_mla:
             raise ValueError("ModelSpec.recurrent: a hybrid recurrent model with MLA attention is not supported")
+        if self.embedding_rows is not None and self.tie_embeddings and self.embedding_rows != self.vocab_size:
+            raise ValueError(f"ModelSpec.embedding_rows ({self.embedding_rows}) must equal vocab_size "
+                             f"({self.vocab_size}) when the embeddings are tied")
+        if CROSS_KIND in self.layer_types and self.is_mla:
+            raise ValueError("ModelSpec.layer_types: cross_attention layers with MLA attention are not supported")
+        if self.cross_attention_tokens and CROSS_KIND not in self.layer_types:
+            raise ValueError(f"ModelSpec.cross_attention_tokens is {self.cross_attention_tokens} but layer_types has "
+                             "no cross_attention layer")
         windowed = sorted({k for k in self.layer_types if k in WINDOWED_KINDS})
         if windowed and self.sliding_window is None:
             raise ValueError(f"ModelSpec.sliding_window is required when layer_types has "
@@ -476,6 +502,11 @@ class ModelSpec:
         return sum(1 for k in self.layer_types or () if k in STATE_LAYER_KINDS)
 
     @property
+    def n_cross_layers(self) -> int:
+        """Layers with cross-attention to the images' vision tokens (a fixed cache per sequence)."""
+        return (self.layer_types or ()).count(CROSS_KIND)
+
+    @property
     def n_mixerless_layers(self) -> int:
         """Layers with no token mixer (``layer_types`` ``"none"``: Nemotron-H's MLP-only blocks)."""
         return (self.layer_types or ()).count("none")
@@ -497,7 +528,10 @@ class ModelSpec:
 
     @property
     def kv_layers(self) -> int:
-        """Layers that hold a KV cache: every attention layer (recurrent layers keep a state instead)."""
+        """Layers that hold a per-token KV cache: every self-attention layer.
+
+        Recurrent layers keep a state instead, and cross-attention layers the images' tokens.
+        """
         return self.n_attention_layers
 
     # ------------------------------------------------------------------ parameters
@@ -563,11 +597,16 @@ class ModelSpec:
         h, L = self.hidden_size, self.num_layers
         attn, attn_norms = self._attention_params_per_layer()
         parts = dict.fromkeys(PARTS, 0)
-        parts["embedding"] = self.vocab_size * h
+        parts["embedding"] = (self.embedding_rows or self.vocab_size) * h
         parts["lm_head"] = 0 if self.tie_embeddings else self.vocab_size * h
-        n_attn, n_state = self.n_attention_layers, self.n_state_layers
+        n_attn, n_state, n_cross = self.n_attention_layers, self.n_state_layers, self.n_cross_layers
         parts["attention"] = attn * n_attn
         parts["norms"] = self.norms_per_layer * h * L + attn_norms * n_attn + h
+        if n_cross:
+            # MllamaCrossAttentionDecoderLayer: the same q/k/v/o, q_norm and k_norm of head_dim, and the scalar
+            # tanh gates cross_attn_attn_gate and cross_attn_mlp_gate (counted with the attention)
+            parts["attention"] += (attn + 2) * n_cross
+            parts["norms"] += 2 * self.head_dim * n_cross  # type: ignore[operator]
         if self.recurrent is not None:
             parts["attention"] += self.recurrent.params * n_state
             parts["norms"] += self.recurrent.norm_params * n_state
@@ -708,7 +747,9 @@ class ModelSpec:
         Derived fields are re-derived when not given: ``layer_types`` when
         ``num_layers`` changes, ``mlp_layer_types`` when ``num_layers``,
         ``num_experts`` or ``first_dense_layers`` changes; ``recurrent`` is
-        dropped when the new ``layer_types`` have no recurrent layer.
+        dropped when the new ``layer_types`` have no recurrent layer, and
+        ``cross_attention_tokens`` set to 0 when they have no cross-attention
+        layer.
 
         Examples
         --------
@@ -723,6 +764,9 @@ class ModelSpec:
             kinds = changes["layer_types"] or ()
             if not any(k in STATE_LAYER_KINDS for k in kinds):
                 changes["recurrent"] = None  # no recurrent layer left: the mixer goes with them
+        if "layer_types" in changes and "cross_attention_tokens" not in changes and CROSS_KIND not in (
+                changes["layer_types"] or ()):
+            changes["cross_attention_tokens"] = 0  # no cross-attention layer left: nothing caches the images
         if changes.keys() & {"num_layers", "num_experts", "first_dense_layers"}:
             changes.setdefault("mlp_layer_types", None)
         return dataclasses.replace(self, **changes)

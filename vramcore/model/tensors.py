@@ -173,6 +173,14 @@ def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
         add("attn_output", (h,), suffix="bias")
     if spec.attention_sinks:
         add("attn_sinks", (nh,))
+    if spec.layer_types is not None and spec.layer_types[i] == "cross_attention":
+        # MllamaCrossAttentionDecoderLayer: per-head q/k norms and the scalar tanh gates of its attention and MLP
+        # branches (llama.cpp's mllama names: cross_attn_attn_gate, cross_attn_mlp_gate)
+        add("cross_attn_q_norm", (hd,), "norms")
+        add("cross_attn_k_norm", (hd,), "norms")
+        add("cross_attn_attn_gate", (1,))
+        add("cross_attn_mlp_gate", (1,))
+        return out
     if spec.qk_norm:
         full = spec.qk_norm_full_width  # OLMo-2: one norm over the whole q and k projections
         add("attn_q_norm", (q_out if full else hd,), "norms")
@@ -252,7 +260,7 @@ def _mlp(spec: ModelSpec, i: int) -> list[TensorInfo]:
 def _tensors(spec_key: Same) -> tuple[TensorInfo, ...]:
     spec: ModelSpec = spec_key.obj        # by identity: model_type (fused or named tensors) is not in its equality
     h, v = spec.hidden_size, spec.vocab_size
-    out = [TensorInfo("token_embd.weight", (v, h), "embedding", None, "token_embd")]
+    out = [TensorInfo("token_embd.weight", (spec.embedding_rows or v, h), "embedding", None, "token_embd")]
     for i in range(spec.num_layers):
         for name in _norm_names(spec):
             out.append(TensorInfo(f"blk.{i}.{name}.weight", (h,), "norms", i, "norm"))

@@ -32,6 +32,15 @@ Image tokens follow each family's processor in transformers 5.x:
     there are several, with a separator after every tile but each row's last
     and one per row, plus ``<|image_start|>``, ``<|image|>`` and
     ``<|image_end|>`` (``Llama4Processor._prompt_split_image``).
+``"mllama"``
+    Llama-3.2-Vision: an image is one ``<|image|>`` token in the prompt
+    (``MllamaProcessor`` does not expand it); its vision tokens go to the
+    cross-attention layers instead, ``max_tiles`` tiles of
+    ``(image_size / patch_size)**2 + 1`` tokens (the class token) each:
+    ``MllamaImageProcessor`` pads every image to ``max_image_tiles`` tiles
+    whatever its canvas (:meth:`VisionSpec.image_tiles` gives the tiles it
+    fills), and ``MllamaForConditionalGeneration`` projects all of them
+    (:attr:`VisionSpec.cross_tokens_per_image`).
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from vramcore.model.limits import check_tensor
 __all__ = ["DEFAULT_IMAGE_SIZE", "TOKEN_RULES", "VisionSpec", "VisionTensor"]
 
 #: How one image turns into context tokens (see the module docstring).
-TOKEN_RULES: tuple[str, ...] = ("fixed", "pixtral", "qwen_vl", "tiles")
+TOKEN_RULES: tuple[str, ...] = ("fixed", "pixtral", "qwen_vl", "tiles", "mllama")
 
 #: Image size (width, height in pixels) assumed when a caller gives a count of images and no size.
 #: A dynamic-resolution model's cost depends on it; a fixed-size one (Gemma-3) ignores it.
@@ -230,6 +239,8 @@ class VisionSpec:
         h = _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height)
         if self.token_rule == "fixed":
             return self.tokens_per_image + self.marker_tokens
+        if self.token_rule == "mllama":
+            return 1 + self.marker_tokens  # the <|image|> token; the vision tokens go to the cross-attention layers
         if self.token_rule == "tiles":
             rows, cols = _best_canvas(h, w, self.image_size, self.max_tiles)
             tiles = rows * cols
@@ -255,6 +266,37 @@ class VisionSpec:
             beta = math.sqrt(self.min_pixels / (h * w))
             hb, wb = math.ceil(h * beta / unit) * unit, math.ceil(w * beta / unit) * unit
         return (hb // unit) * (wb // unit) + self.marker_tokens
+
+    def image_tiles(self, width: int | None = None, height: int | None = None) -> int:
+        """Return the tiles of ``image_size`` pixels the canvas of a `width` x `height` image fills.
+
+        The canvas of ``rows x cols <= max_tiles`` tiles that upscales the image
+        least, else downscales it least (``MllamaImageProcessor``,
+        ``get_optimal_tiled_canvas``; Llama-4's ``get_best_fit`` is the same
+        rule).  :data:`DEFAULT_IMAGE_SIZE` when a side is left out.
+
+        Examples
+        --------
+        >>> import vramcore
+        >>> vramcore.get_model("Llama-3.2-11B-Vision-Instruct").spec.vision.image_tiles(640, 480)
+        2
+        """
+        w = _check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width)
+        h = _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height)
+        rows, cols = _best_canvas(h, w, self.image_size, self.max_tiles)
+        return rows * cols
+
+    @property
+    def cross_tokens_per_image(self) -> int:
+        """Vision tokens one image gives each cross-attention layer (``"mllama"``; 0 for the other rules).
+
+        ``max_tiles x ((image_size / patch_size)**2 + 1)``: every tile's patches and its class token, over all
+        ``max_tiles`` tiles, which the image processor pads every image to (transformers
+        ``MllamaVisionModel`` strips only the padding patches it adds to reach a multiple of 8).
+        """
+        if self.token_rule != "mllama":
+            return 0
+        return self.max_tiles * ((self.image_size // self.patch_size) ** 2 + 1)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -320,7 +362,7 @@ class VisionSpec:
             unit = self.patch_size * self.merge_size
             side = math.isqrt(self.max_pixels) // unit * unit
             return side, side
-        if self.token_rule == "tiles":
+        if self.token_rule in ("tiles", "mllama"):
             return self.image_size * self.max_tiles, self.image_size  # 1 x max_tiles tiles: the most tokens
         return self.image_size, self.image_size
 
@@ -333,6 +375,8 @@ class VisionSpec:
     def max_item_patches(self) -> int:
         """Patches the encoder runs over for the largest image (every tile and the global view of Llama-4)."""
         w, h = self.largest_image
+        if self.token_rule == "mllama":
+            return self.cross_tokens_per_image
         if self.token_rule == "tiles":
             rows, cols = _best_canvas(h, w, self.image_size, self.max_tiles)
             tiles = rows * cols + (1 if rows * cols > 1 else 0)
@@ -348,6 +392,8 @@ class VisionSpec:
         """Embeddings the encoder hands the decoder for the largest image (the tokens without markers or breaks)."""
         if self.token_rule == "fixed":
             return self.tokens_per_image
+        if self.token_rule == "mllama":
+            return self.cross_tokens_per_image
         if self.token_rule == "tiles":
             w, h = self.largest_image
             rows, cols = _best_canvas(h, w, self.image_size, self.max_tiles)
@@ -568,3 +614,49 @@ def qwen2_5_vl(vc: dict[str, Any]) -> VisionSpec:
     return VisionSpec(kind="qwen2_5_vl", tensors=tuple(tensors), hidden_size=h, num_layers=vc["depth"],
                       num_heads=vc["num_heads"], intermediate_size=vc["intermediate_size"], patch_size=p,
                       image_size=p * m, token_rule="qwen_vl", merge_size=m, marker_tokens=2)
+
+
+def mllama(vc: dict[str, Any], text_hidden: int, aspect_ratios: int) -> VisionSpec:
+    """Return Llama-3.2-Vision's encoder (``MllamaVisionModel``) and its projector.
+
+    transformers ``modeling_mllama.py``: a bias-free patch convolution, a class embedding, a gated position
+    embedding of ``(image_size / patch)**2 + 1`` rows with its tile table (one row per aspect-ratio id, 0 the
+    padding id: ``len(supported_aspect_ratios) + 1`` rows of ``max_num_tiles x patches x hidden``), gated
+    pre- and post-tile embeddings (``max_num_tiles x hidden`` per aspect-ratio id), LayerNorms (with bias)
+    before and after, ``num_hidden_layers`` local layers and ``num_global_layers`` gated global ones (q/k/v/o
+    without bias, a biased fc1/fc2 MLP, two LayerNorms; the global ones add their ``gate_attn`` and
+    ``gate_ffn``); the projector is one biased linear ``vision_output_dim -> text hidden``.
+    """
+    h, p, size = vc["hidden_size"], vc["patch_size"], vc["image_size"]
+    tiles, inter, ch = vc["max_num_tiles"], vc["intermediate_size"], vc["num_channels"]
+    patches = (size // p) ** 2 + 1
+    ids = aspect_ratios + 1
+    tensors = [VisionTensor("v.patch_embd.weight", (h, ch, p, p), False, "patch"),
+               VisionTensor("v.class_embd", (h,), False, "position"),
+               VisionTensor("v.position_embd.weight", (patches, h), False, "position"),
+               VisionTensor("v.position_embd.gate", (1,), False, "position"),
+               VisionTensor("v.tile_position_embd.weight", (ids, tiles * patches * h), False, "position"),
+               VisionTensor("v.pre_tile_position_embd.weight", (ids, tiles * h), False, "position"),
+               VisionTensor("v.pre_tile_position_embd.gate", (1,), False, "position"),
+               VisionTensor("v.post_tile_position_embd.weight", (ids, tiles * h), False, "position"),
+               VisionTensor("v.post_tile_position_embd.gate", (1,), False, "position")]
+    tensors += _norm("v.pre_ln", h, True)
+    tensors += _norm("v.post_ln", h, True)
+    encoders = (("v.blk", vc["num_hidden_layers"], False), ("v.global.blk", vc["num_global_layers"], True))
+    for prefix, n, gated in encoders:
+        for i in range(n):
+            b = f"{prefix}.{i}"
+            tensors += _norm(f"{b}.ln1", h, True)
+            for role in ("attn_q", "attn_k", "attn_v", "attn_out"):
+                tensors += _linear(f"{b}.{role}", h, h, False)
+            tensors += _norm(f"{b}.ln2", h, True)
+            tensors += _linear(f"{b}.ffn_up", inter, h, True)
+            tensors += _linear(f"{b}.ffn_down", h, inter, True)
+            if gated:
+                tensors += [VisionTensor(f"{b}.attn_gate", (1,), False, "norm"),
+                            VisionTensor(f"{b}.ffn_gate_scale", (1,), False, "norm")]
+    tensors += _linear("mm.0", text_hidden, vc["vision_output_dim"], True, projector=True)
+    layers = vc["num_hidden_layers"] + vc["num_global_layers"]
+    return VisionSpec(kind="mllama", tensors=tuple(tensors), hidden_size=h, num_layers=layers,
+                      num_heads=vc["attention_heads"], intermediate_size=inter, patch_size=p, image_size=size,
+                      token_rule="mllama", max_tiles=tiles)

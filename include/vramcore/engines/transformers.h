@@ -4,7 +4,8 @@
  * vramcore/engines/transformers.py.
  *
  * DynamicCache: full layers hold every token, sliding layers window + offset
- * tokens; the prefill peak is one layer's activations per prompt token plus the
+ * tokens, cross-attention layers (mllama) the images' vision tokens once per
+ * sequence; the prefill peak is one layer's activations per prompt token plus the
  * last-position logits (or every position's); a CUDA context per GPU and the
  * caching allocator's slack on top.
  */
@@ -14,7 +15,7 @@
 
 VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batch, vc_row *q)
 {
-    double kv_seq = p->kv_full * context;
+    double kv_seq = p->kv_full * context + p->cross_seq;
     if (p->kv_sliding > 0.0)
         kv_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
     double act_seq = p->full_logits != 0.0 ? context * p->act_token_full
@@ -74,7 +75,8 @@ VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int
     s->base = p->weights + p->cuda_context;
     if (which == 0) {
         double batch = fixed;
-        s->base += batch * p->state_seq * (1.0 + p->reserve);   /* the states do not grow with the context */
+        /* the states and the images' cross-attention cache do not grow with the context */
+        s->base += batch * (p->state_seq + p->cross_seq) * (1.0 + p->reserve);
         s->scale = inv_res / (batch * (p->kv_full + p->kv_sliding + per_tok));
         s->shift = logits / (p->kv_full + p->kv_sliding + per_tok);
         if (p->kv_sliding > 0.0) {
@@ -84,7 +86,7 @@ VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int
         }
     } else {
         double context = fixed;
-        double kv_seq = p->kv_full * context + p->kv_sliding * vc_min(context, p->sliding_cap);
+        double kv_seq = p->kv_full * context + p->kv_sliding * vc_min(context, p->sliding_cap) + p->cross_seq;
         s->scale = inv_res / (kv_seq + context * per_tok + logits + p->state_seq);
         s->shift = 0.0;
     }
