@@ -174,6 +174,14 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
     r->fits = (why & VC_WHY_BLOCKING) == 0;
 }
 
+/* The profile's token budget of a budgeted engine on a GPU (its own default when left at 0). */
+VC_INLINE double vc_paged_ubatch(const vc_plan *p, double gpu_bytes, double large_gpu)
+{
+    if ((int)p->kind == VC_ENGINE_SGLANG)
+        return vc_sglang_auto(p, gpu_bytes, large_gpu).ubatch;
+    return vc_paged_auto(p, large_gpu).ubatch;
+}
+
 /* The engines whose figures the GPU does not change (transformers, llama.cpp,
  * training: nothing sized from its memory): only the verdict and transformers'
  * concurrency differ from one GPU to the next.  `r0` is the first GPU's result

@@ -93,19 +93,51 @@ static inline void vc_prepare_guess(const vc_plan *p, double fixed, int which, v
     }
 }
 
-VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes,
-                                 double large, double cap, int which)
+/* The closed-form guess of the engines that estimate nothing per GPU for it. */
+VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double cap)
 {
     int kind = (int)p->kind;
     if (kind == VC_ENGINE_TRANSFORMERS)
         return vc_transformers_guess_at(s, gpu_bytes);
     if (kind == VC_ENGINE_LLAMACPP)
         return vc_llamacpp_guess_at(s, fixed, gpu_bytes, cap);
-    if (kind == VC_ENGINE_TRAIN)
-        return vc_train_guess_at(s, gpu_bytes);
-    vc_result r;
-    vc_estimate(p, which == 0 ? 1.0 : fixed, 1.0, gpu_bytes, large, &r);
-    return vc_paged_guess_from(p, &r, fixed, cap, which);
+    return vc_train_guess_at(s, gpu_bytes);     /* the budgeted engines guess in vc_solve */
+}
+
+/* The budgeted engines without recurrent states: the pool's blocks do not
+ * depend on the context or the batch, and nothing else the verdict looks at
+ * changes with them, so one estimate (`r`: one sequence of the smallest
+ * context, or of `fixed` tokens) gives the exact answer.  A request of x tokens
+ * takes need(x) = full_groups x ceil(x / B) + sliding_groups x (ceil(min(W, x)
+ * / B) + 1) blocks, W = window - 1 + the profile's tokens (vc_blocks_per_request);
+ * the forward's test blocks / need >= batch is need <= floor(blocks / batch)
+ * while the blocks stay below 2^40 (the doubles' quotients are then exact
+ * enough).  The answer is the largest x with need(x) <= K on each side of W, or
+ * the largest batch floor(blocks / need(fixed)).  Returns -1 where this does not
+ * apply. */
+VC_INLINE double vc_paged_answer(const vc_plan *p, const vc_result *r, double fixed, double gpu_bytes,
+                                 double large, double cap, int which)
+{
+    if (p->state_groups > 0.0 || p->state_seq > 0.0 || !(r->kv_blocks < 1099511627776.0))
+        return -1.0;
+    if (((int)r->reasons & VC_WHY_BLOCKING & ~VC_WHY_KV_BELOW_BATCH) != 0)
+        return 0.0;                 /* the weights, the budget or max_model_len: nothing fits */
+    if (which == 1)
+        return vc_min(vc_floor(r->max_concurrency), cap);
+    double B = p->block_size, fg = p->full_groups, sg = p->sliding_groups;
+    double limit = vc_floor(p->max_model_len > 0.0 ? vc_min(cap, p->max_model_len) : cap);
+    double K = vc_floor(r->kv_blocks / fixed);
+    if (sg <= 0.0)                  /* full groups only: need = fg x ceil(x / B) */
+        return fg > 0.0 ? vc_min(vc_floor(K / fg) * B, limit) : limit;
+    double W = p->window - 1.0 + vc_paged_ubatch(p, gpu_bytes, large);
+    double S = sg * (vc_ceil_div(W, B) + 1.0);     /* the sliding groups' blocks beyond W */
+    if (fg <= 0.0 && S <= K)
+        return limit;               /* the sliding groups saturate within the pool */
+    double c = fg > 0.0 ? vc_floor((K - S) / fg) : -1.0;
+    if (c >= 1.0 && c * B > W)
+        return vc_min(c * B, limit);
+    c = vc_floor((K - sg) / (fg + sg));            /* x <= W: need = (fg + sg) x ceil(x / B) + sg */
+    return c >= 1.0 ? vc_min(vc_min(c * B, W), limit) : 0.0;
 }
 
 /* Largest context (which = 0, at `fixed` sequences) or batch (which = 1, at
@@ -113,7 +145,19 @@ VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, 
 static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double large,
                               double cap, int which)
 {
-    double guess = vc_guess_at(p, s, fixed, gpu_bytes, large, cap, which);
+    double guess;
+    int kind = (int)p->kind;
+    if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM) {
+        /* the budgeted engines: one estimate, maybe the answer itself */
+        vc_result r;
+        vc_estimate(p, which == 0 ? 1.0 : fixed, 1.0, gpu_bytes, large, &r);
+        double answer = vc_paged_answer(p, &r, fixed, gpu_bytes, large, cap, which);
+        if (answer >= 0.0)
+            return answer;
+        guess = vc_paged_guess_from(p, &r, fixed, cap, which);
+    } else {
+        guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
+    }
     if (!(guess >= 0.0))            /* also catches NaN */
         guess = 0.0;
     if (s->slack > 0.0 && guess < 1.0 - (s->slack + 1e-12 * (s->shift + s->hi_shift + 1.0)) && s->cap_at > 2.0

@@ -1,0 +1,45 @@
+"""Inverse questions answered from the closed form alone, held to the forward verdict (issue #12 item 6).
+
+The budgeted engines' pool does not change with the context or the batch, so
+one estimate gives the answer (vramcore/solve.h, vc_paged_answer); transformers'
+total is a line but for whole-byte roundings, so away from them the guess is
+the answer.  Real models with full, sliding and mixed layers, on either side of
+the sliding groups' saturation, must give an answer that fits while one more
+does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vramcore
+
+MODELS = ["Llama-3.1-8B", "Gemma-3-12B", "Phi-4-mini-instruct", "Qwen3-14B"]
+GPUS = ["L4", "RTX-4090", "A100-80GB", "H100", "H200"]
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "transformers"])
+@pytest.mark.parametrize("model", MODELS)
+def test_max_context_is_the_last_that_fits(engine: str, model: str) -> None:
+    batches = [1, 3, 17, 256]
+    sol = vramcore.max_context(model, "bf16", batches, GPUS, engine=engine)
+    cap = vramcore.get_model(model).spec.max_context or 2**53
+    for (b, g), c in np.ndenumerate(sol.values[0, 0]):
+        at = vramcore.estimate(model, context=max(int(c), 1), batch=batches[b], gpu=GPUS[g], engine=engine)
+        assert at.fits is bool(c > 0), (b, g, c)
+        if c < cap:
+            above = vramcore.estimate(model, context=int(c) + 1, batch=batches[b], gpu=GPUS[g], engine=engine)
+            assert not above.fits, (b, g, c)
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "transformers"])
+@pytest.mark.parametrize("model", MODELS)
+def test_max_batch_is_the_last_that_fits(engine: str, model: str) -> None:
+    contexts = [512, 4096, 32768]
+    sol = vramcore.max_batch(model, "bf16", contexts, GPUS, engine=engine)
+    for (k, g), n in np.ndenumerate(sol.values[0, 0]):
+        if n > 0:
+            assert vramcore.estimate(model, context=contexts[k], batch=int(n), gpu=GPUS[g], engine=engine).fits
+        assert not vramcore.estimate(model, context=contexts[k], batch=int(n) + 1, gpu=GPUS[g],
+                                     engine=engine).fits, (k, g, n)
