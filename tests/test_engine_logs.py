@@ -53,9 +53,8 @@ def test_llama_3_1_8b_h100_kv_budget_within_half_percent() -> None:
 # vllm.py): 38 B per logit on the sort path the 0.11.1 rows ran, 14 B on FlashInfer's path, which vLLM 0.11.0
 # still took by default (test_llmd_vllm_mistral_small_row), beside (T + 2N) hidden states and a 34 MiB workspace;
 # it lands within 0.005 GiB of every logged peak (the log's rounding).
-# The gpt-oss rows hold with the MXFP4 layout of the vLLM they ran (test_llmd_vllm_gpt_oss_rows), but for the
-# 120b row's small KV figure (3.39 against 3.33 GiB): its weights are 0.06 GiB short of the log (64.32 against
-# 64.38, within 0.1 %), which the fitted 38.75 B sampler constant used to hide by overstating the peak by 0.05 GiB.
+# The gpt-oss rows hold with the MXFP4 layout of the vLLM they ran, its fp32 rotary cache and the caching
+# allocator's blocks for the experts' tensors (test_llmd_vllm_gpt_oss_rows), the 120b row's small KV figure included.
 @pytest.mark.parametrize(
     ("model", "dtype", "tp", "max_model_len", "weights", "peak", "non_torch", "kv"),
     [
@@ -187,27 +186,25 @@ LLMD_MXFP4 = "triton-keep-scales"
 
 
 @pytest.mark.parametrize(
-    ("model", "utilization", "weights", "peak", "kv", "kv_holds"),
+    ("model", "utilization", "weights", "peak", "kv"),
     [
         # | gpt-oss-20b | SUCCESS | 13.47 | 7.38 | 0.13 | 0.39 | 50.28 | 1 | 16000 | ("Model loading took: 13.47 GiB")
-        ("gpt-oss-20b", 0.9, 13.47, 7.38, 50.28, True),
+        ("gpt-oss-20b", 0.9, 13.47, 7.38, 50.28),
         # | gpt-oss-120b | SUCCESS | 64.38 | 7.38 | 0.13 | 1.03 | 3.33 | 1 | 16000 |: the figures add up to
         # 0.95 x 79.18 GiB (64.38 + 7.38 + 0.13 + 3.33 = 75.22), so it ran at gpu_memory_utilization 0.95; the
-        # KV budget is what is left, so the weights' 0.06 GiB shortfall is +1.9 % of its 3.33 GiB
-        ("gpt-oss-120b", 0.95, 64.38, 7.38, 3.33, False),
+        # KV budget is what is left, so 0.01 GiB of weights is 0.3 % of its 3.33 GiB
+        ("gpt-oss-120b", 0.95, 64.38, 7.38, 3.33),
     ],
 )
-def test_llmd_vllm_gpt_oss_rows(model: str, utilization: float, weights: float, peak: float, kv: float,
-                                kv_holds: bool) -> None:
+def test_llmd_vllm_gpt_oss_rows(model: str, utilization: float, weights: float, peak: float, kv: float) -> None:
+    # 20b: 13.461 GiB (13.47 logged, -0.06 %), KV 50.29 (+0.03 %); 120b: 64.380 GiB, KV 3.331 GiB
     engine = vramcore.get_engine("vllm", block_size=128, max_model_len=16000, gpu_memory_utilization=utilization,
                                  mxfp4_layout=LLMD_MXFP4)
     e = vramcore.estimate(model, context=16000, gpu="H100", engine=engine)
     assert e.dtype == "mxfp4"
     assert _close(e.weights_bytes / GiB, weights)
     assert abs(e.activation_bytes / GiB - peak) <= PEAK_TOLERANCE
-    # weights + KV (the budget less the peak and non-torch memory) hold for both rows
-    assert _close((e.weights_bytes + e.kv_cache_bytes) / GiB, weights + kv)
-    assert _close(e.kv_cache_bytes / GiB, kv) is kv_holds
+    assert _close(e.kv_cache_bytes / GiB, kv)
     assert e.fits
     # as stored, the weights are 5 % short of the log: the layout is what closes the gap
     stored = vramcore.estimate(model, context=16000, gpu="H100",
@@ -216,19 +213,58 @@ def test_llmd_vllm_gpt_oss_rows(model: str, utilization: float, weights: float, 
     assert not _close(stored.weights_bytes / GiB, weights)
 
 
+def test_gpt_oss_rope_cache_is_fp32_in_vllm() -> None:
+    # vLLM's gpt_oss.py asks get_rope for an fp32 YaRN cache (4096 x 32 = 131072 positions x 64): 32 MiB, once
+    # for the model (get_rope's cache); SGLang's and every other model's stay in the compute dtype
+    from vramcore.engines import rope_cache_fp32
+    from vramcore.grid.reference import _rope_cache_bytes
+
+    spec = vramcore.get_model("gpt-oss-20b").spec
+    bf16 = vramcore.get_dtype("bf16")
+    assert rope_cache_fp32(vramcore.get_engine("vllm"), spec)
+    assert not rope_cache_fp32(vramcore.get_engine("sglang"), spec)
+    assert not rope_cache_fp32(vramcore.get_engine("vllm"), vramcore.get_model("Llama-3.1-8B").spec)
+    assert _rope_cache_bytes(spec, bf16, vramcore.get_engine("vllm")) == 32 * MiB
+    assert _rope_cache_bytes(spec, bf16, vramcore.get_engine("sglang")) == 16 * MiB
+    vllm = vramcore.estimate(spec, context=4096, gpu="H100", engine=vramcore.get_engine("vllm", mxfp4_layout="stored"))
+    sglang = vramcore.estimate(spec, context=4096, gpu="H100", engine="sglang")
+    assert vllm.weights_bytes - sglang.weights_bytes == 16 * MiB
+
+
+def test_cuda_block_bytes() -> None:
+    from vramcore.engines.vllm import cuda_block_bytes
+
+    assert cuda_block_bytes(1) == 512 and cuda_block_bytes(737280) == 737280          # small pool
+    assert cuda_block_bytes(8294400) == 8294400                                       # cut from a 20 MiB block
+    assert cuda_block_bytes(265420800) == 254 * MiB                                   # 0.875 MiB left: kept whole
+    assert cuda_block_bytes(132710400) == 132710400                                   # 1.4375 MiB left: split
+    assert cuda_block_bytes(31 * MiB) == 32 * MiB                                     # 1 MiB left: not split
+    assert cuda_block_bytes(31 * MiB - 512) == 31 * MiB - 512                         # more than 1 MiB: split
+
+
 def test_mxfp4_triton_layout_per_tensor() -> None:
-    # gpt-oss-20b, one MoE layer of 32 experts (hidden = intermediate = 2880): stored scales 32 x (5760 x 90 +
-    # 2880 x 90) B; the swizzled copy pads the rows to 256: 32 x (5888 x 90 + 3072 x 90); biases 32 x (5760 +
-    # 2880) x 2 B more in fp32; 24 layers
+    # gpt-oss-20b, one MoE layer of 32 experts (hidden = intermediate = 2880), each tensor one allocation held
+    # at the caching allocator's block: values 32 x 5760 x 1440 B (253.125 MiB, in a 254 MiB block) and
+    # 32 x 2880 x 1440 B (126.5625 MiB, split); stored scales 32 x 5760 x 90 B (15.82 MiB, in a 16 MiB block) and
+    # 32 x 2880 x 90 B; the swizzled copy pads the rows to 256: 32 x 5888 x 90 (16.17 MiB, split) and
+    # 32 x 3072 x 90 B; biases 32 x (5760 + 2880) x 2 B more in fp32; 24 layers
     from vramcore.engines.vllm import mxfp4_loaded_extra
 
     spec = vramcore.get_model("gpt-oss-20b").spec
     stored_scales = 32 * (5760 * 90 + 2880 * 90)
     swizzled = 32 * (5888 * 90 + 3072 * 90)
     biases = 32 * (5760 + 2880) * 2
-    assert mxfp4_loaded_extra(spec, "triton-keep-scales") == 24 * (swizzled + biases)
-    assert mxfp4_loaded_extra(spec, "triton") == 24 * (swizzled - stored_scales + biases)
+    w13_values = 254 * MiB - 32 * 5760 * 1440
+    w13_scales = 16 * MiB - 32 * 5760 * 90
+    assert mxfp4_loaded_extra(spec, "triton-keep-scales") == 24 * (swizzled + biases + w13_values + w13_scales)
+    assert mxfp4_loaded_extra(spec, "triton") == 24 * (swizzled - stored_scales + biases + w13_values)
     assert mxfp4_loaded_extra(spec, "stored") == 0
+    # gpt-oss-120b (128 experts, 36 layers): the stored scales (63.28, 31.64 MiB) sit in 64 and 32 MiB blocks, the
+    # swizzled w2 scales (33.75 MiB) in 34 MiB ones
+    big = vramcore.get_model("gpt-oss-120b").spec
+    blocks = (64 * MiB - 128 * 5760 * 90) + (32 * MiB - 128 * 2880 * 90) + (34 * MiB - 128 * 3072 * 90)
+    assert mxfp4_loaded_extra(big, "triton-keep-scales") == 36 * (128 * (5888 * 90 + 3072 * 90 + (5760 + 2880) * 2)
+                                                                  + blocks)
     # the default vLLM engine (current vLLM frees the checkpoint's scales) holds the experts a little above
     # storage; the other engines hold them as stored; the estimate's parts say where the bytes are
     loaded = vramcore.estimate(spec, context=4096, gpu="H100", engine="vllm")

@@ -157,7 +157,8 @@ typedef struct {
     double sampler_bytes;        /* profile: bytes per (sequence x vocab entry) of the sampler's buffers */
     double graphs_in_budget;     /* vLLM >= 0.21: the CUDA-graph estimate is subtracted from the KV budget */
     double flash_attn;           /* llama.cpp: 1 = fused attention (no n_head x n_kv x n_ubatch scores) */
-    double rope_cache;           /* 1 = the engine holds a cos/sin cache of max_context x rotary_dim */
+    double rope_cache;           /* 1 = the engine holds a cos/sin cache of max_context x rotary_dim (compute
+                                  * dtype, or fp32 where vc_place.rope_fp32 says) */
     double kv_bits_v;            /* engine-level V cache width (llama.cpp cache_type_v); 0 = as K */
     double state_conv_offset;    /* a recurrent layer's conv state keeps kernel + offset inputs (0 or -1) */
     double state_conv_bits;      /* conv-state width; 0 = the compute dtype */
@@ -224,6 +225,8 @@ typedef struct {
     double group_layers;         /* paged engines: the stage's layers in its fullest KV-cache group (vLLM's
                                   * groups of the whole model, get_kv_cache_groups; one block id is a page in
                                   * each of them, get_kv_cache_config_from_groups) */
+    double rope_fp32;            /* a fact of the (model, engine) pair: 1 = the engine builds this model's
+                                  * rotary cos/sin cache in fp32 (vramcore.engines.rope_cache_fp32) */
     double n_stages;             /* distinct stage rows of this (model, engine), read from its first row */
 } vc_place;
 

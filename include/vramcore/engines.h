@@ -91,9 +91,10 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
         vc_paged_plan(m, l, p);
     if (kind == VC_ENGINE_VLLM)
         vc_vllm_plan(m, e, d, l, p);
-    /* RotaryEmbedding's cos/sin cache, counted with the weights */
+    /* RotaryEmbedding's cos/sin cache, counted with the weights: compute dtype, or fp32 where the engine's
+     * implementation of the model asks for it (vLLM's gpt-oss) */
     if (e->rope_cache != 0.0 && m->max_context > 0.0 && kind != VC_ENGINE_TRAIN)
-        p->weights += m->max_context * m->rotary_dim * d->act_bytes;
+        p->weights += m->max_context * m->rotary_dim * (l->rope_fp32 != 0.0 ? 4.0 : d->act_bytes);
     /* which per-token rates make fractional bytes (most make whole ones: no rounding in the hot loop) */
     p->kv_frac = vc_max(vc_max(vc_is_frac(p->kv_full), vc_is_frac(p->kv_sliding)), vc_is_frac(p->cross_seq));
     p->act_frac = vc_max(vc_max(vc_is_frac(p->act_token), vc_is_frac(p->act_token_full)), vc_is_frac(p->logit_row));

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vramcore._names import lookup, normalize_name
 from vramcore.engines.base import ENGINE_KINDS, EngineSpec
 
-__all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines", "loads_format", "needs_fp8_hardware"]
+if TYPE_CHECKING:
+    from vramcore.model.spec import ModelSpec
+
+__all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines", "loads_format", "needs_fp8_hardware",
+           "rope_cache_fp32"]
 
 
 def loads_format(engine: EngineSpec, family: str) -> bool:
@@ -42,6 +46,26 @@ def needs_fp8_hardware(engine: EngineSpec) -> bool:
     (True, False)
     """
     return bool(importlib.import_module(f"{__name__}.{engine.kind}").NEEDS_FP8_HARDWARE)
+
+
+def rope_cache_fp32(engine: EngineSpec, spec: ModelSpec) -> bool:
+    """Return True when `engine` keeps a rotary cos/sin cache for `spec` and builds it in fp32.
+
+    The cache (:attr:`EngineSpec.rope_cache`) is in the compute dtype unless the
+    engine's implementation of the model asks for fp32: the model types in its
+    module's ``ROPE_CACHE_FP32`` (vLLM: gpt-oss).
+
+    Examples
+    --------
+    >>> from vramcore import get_model
+    >>> spec = get_model("gpt-oss-20b").spec
+    >>> rope_cache_fp32(get_engine("vllm"), spec), rope_cache_fp32(get_engine("sglang"), spec)
+    (True, False)
+    """
+    if not engine.rope_cache:
+        return False
+    module = importlib.import_module(f"{__name__}.{engine.kind}")
+    return spec.model_type in getattr(module, "ROPE_CACHE_FP32", frozenset())
 
 
 @cache

@@ -154,7 +154,9 @@ class EngineSpec:
         llama.cpp ``-fa``: no ``n_head x n_kv x n_ubatch`` score matrix.
     rope_cache : bool
         The engine keeps a cos/sin cache of ``max_context x rotary dim`` in
-        the compute dtype (vLLM's RotaryEmbedding), counted with the weights.
+        the compute dtype (vLLM's RotaryEmbedding), counted with the weights;
+        in fp32 for the model types in the engine module's ``ROPE_CACHE_FP32``
+        (vLLM: gpt-oss; :func:`vramcore.engines.rope_cache_fp32`).
     nccl_bytes : int
         Extra non-torch memory (NCCL and all-reduce buffers) per GPU when the
         model spans more than one GPU.
@@ -193,7 +195,9 @@ class EngineSpec:
         there (``"triton"``: scales swizzled with their output rows padded to
         256, expert biases in fp32); or the same with the checkpoint's scales
         kept beside the swizzled ones (``"triton-keep-scales"``, vLLM 0.11.1
-        until vllm-project/vllm#46549, the llm-d logs' version).
+        until vllm-project/vllm#46549, the llm-d logs' version).  Under both
+        Triton layouts each expert tensor counts at the block PyTorch's
+        caching allocator gives it (:func:`vramcore.engines.vllm.cuda_block_bytes`).
     sampler : {"sort", "flashinfer"}
         vLLM's top-k / top-p sampler in its profiling run (whose dummy
         requests set both), which fixes the bytes per logit at its peak:

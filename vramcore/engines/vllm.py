@@ -19,6 +19,39 @@ def _round_up(x: int, to: int) -> int:
     return -(-x // to) * to
 
 
+#: PyTorch's CUDA caching allocator (c10/cuda/CUDACachingAllocator.cpp, the torch 2.9 vLLM 0.11.1 ran): requests
+#: round up to 512 B; those of at most 1 MiB share 2 MiB small-pool segments, those under 10 MiB are cut from
+#: 20 MiB blocks, larger ones get a segment of their size rounded up to 2 MiB; a block is split only when more
+#: than 1 MiB would remain (should_split), and an unsplit block counts whole in the allocated bytes
+#: (alloc_found_block) that vLLM's "Model loading took" reads (DeviceMemoryProfiler, torch.cuda.max_memory_allocated
+#: right after reset_peak_memory_stats).
+_BLOCK_ROUND = 512
+_SMALL_SIZE = 1 << 20
+_MIN_LARGE_ALLOC = 10 << 20
+_ROUND_LARGE = 2 << 20
+
+
+def cuda_block_bytes(n: int) -> int:
+    """Return the bytes PyTorch's caching allocator counts for a tensor of `n` bytes given a fresh block.
+
+    A request of at least 10 MiB gets a segment of its size rounded up to 2 MiB and keeps it whole when the
+    rest is at most 1 MiB; smaller requests are cut from shared segments (only the 512 B rounding shows).  A
+    block reused from the cache may be larger; that is not modelled.
+
+    Examples
+    --------
+    >>> cuda_block_bytes(16588800)        # 15.82 MiB: kept whole in a 16 MiB block
+    16777216
+    >>> cuda_block_bytes(29491200)        # 28.125 MiB: the 1.875 MiB left over is split off
+    29491200
+    """
+    size = _round_up(max(n, 1), _BLOCK_ROUND)
+    if size < _MIN_LARGE_ALLOC:
+        return size
+    segment = _round_up(size, _ROUND_LARGE)
+    return segment if segment - size <= _SMALL_SIZE else size
+
+
 def mxfp4_loaded_extra(spec: ModelSpec, layout: str) -> int:
     """Return the bytes vLLM holds beyond the stored MXFP4 experts of `spec`, for the layout `layout`.
 
@@ -28,28 +61,44 @@ def mxfp4_loaded_extra(spec: ModelSpec, layout: str) -> int:
     (``mx_axis=1``, ``num_warps=8``), which pads the output rows to a multiple
     of 2 x 8 x 2 x 8 = 256 and the K / 32 columns to an even count (w13:
     2 x intermediate rows of hidden / 32; w2: hidden rows of intermediate /
-    32); the values' swizzle keeps their bytes.  The expert biases become
-    fp32.  Up to vllm-project/vllm#46549 ("Free unused MXFP4 scales in OAI
-    Triton Backend") the checkpoint's scales stayed allocated beside the
-    swizzled copy (``"triton-keep-scales"``).  Per-rank padding under tensor
-    parallelism is not modelled: the extra bytes split over TP with the
-    experts.
+    32); the values' swizzle (``HopperMXValueLayout``) pads to 16 x 32 bytes,
+    which 2880-wide experts already are, and keeps their bytes.  The expert
+    biases become fp32.  Up to vllm-project/vllm#46549 ("Free unused MXFP4
+    scales in OAI Triton Backend") the checkpoint's scales stayed allocated
+    beside the swizzled copy (``"triton-keep-scales"``).
+
+    Each of these tensors is one allocation per MoE layer (all experts), held
+    at the block PyTorch's caching allocator gives it (:func:`cuda_block_bytes`):
+    gpt-oss-20b's w13 values (253.125 MiB) sit in 254 MiB blocks and its kept
+    w13 scales (15.82 MiB) in 16 MiB ones; gpt-oss-120b's kept scales (63.28
+    and 31.64 MiB) and swizzled w2 scales (33.75 MiB) in 64, 32 and 34 MiB
+    ones.  Per-rank padding and blocks under tensor parallelism are not
+    modelled: the extra bytes split over TP with the experts.
 
     Examples
     --------
     >>> from vramcore import get_model
     >>> round(mxfp4_loaded_extra(get_model("gpt-oss-20b").spec, "triton-keep-scales") / 2**30, 4)
-    0.5891
+    0.6139
     """
     if layout == "stored" or not spec.num_experts or spec.moe_intermediate_size is None:
         return 0
     h, i, e = spec.hidden_size, spec.moe_intermediate_size, spec.num_experts
-    stored = 2 * i * (h // 32) + h * (i // 32)
-    swizzled = _round_up(2 * i, 256) * _round_up(h // 32, 2) + _round_up(h, 256) * _round_up(i // 32, 2)
-    extra = swizzled if layout == "triton-keep-scales" else swizzled - stored
-    if spec.expert_bias:
-        extra += (2 * i + h) * 2          # bf16 -> fp32
-    return e * spec.n_moe_layers * extra
+    values = [e * 2 * i * (h // 2), e * h * (i // 2)]
+    stored_scales = [e * 2 * i * (h // 32), e * h * (i // 32)]
+    swizzled = [e * _round_up(2 * i, 256) * _round_up(h // 32, 2), e * _round_up(h, 256) * _round_up(i // 32, 2)]
+    biases = [e * 2 * i, e * h] if spec.expert_bias else []
+    held = values + swizzled + (stored_scales if layout == "triton-keep-scales" else []) + [4 * b for b in biases]
+    stored = sum(values) + sum(stored_scales) + 2 * sum(biases)
+    return spec.n_moe_layers * (sum(cuda_block_bytes(t) for t in held) - stored)
+
+
+#: Model types whose vLLM implementation builds the rotary cos/sin cache in fp32 whatever the model dtype:
+#: gpt-oss (vllm/model_executor/models/gpt_oss.py, OAIAttention: get_rope(..., dtype=torch.float32), one
+#: YaRNScalingRotaryEmbedding of original_max_position_embeddings x factor = 131072 positions shared by every
+#: layer through get_rope's cache, vLLM 0.11.1; the cache is cast to the query's dtype only on the first
+#: forward, after "Model loading took" is measured).
+ROPE_CACHE_FP32: frozenset[str] = frozenset({"gpt_oss"})
 
 #: vLLM (V1 engine).  KV budget = total x gpu_memory_utilization - weights - peak
 #: activation of the profiling run - non-torch memory
@@ -112,7 +161,7 @@ ENGINE = EngineSpec(
     # multimodal profile) each bound the sum within 5 MiB, together to 33.5-34.8 MiB
     profile_workspace_bytes=34 * MiB,
     cuda_graphs_in_budget=False,
-    # RotaryEmbedding's cos_sin_cache (max_position x rotary_dim, model dtype) is
+    # RotaryEmbedding's cos_sin_cache (max_position x rotary_dim, model dtype; fp32 for ROPE_CACHE_FP32) is
     # part of "Model loading took X GiB" (14.99 GiB for Llama-3.1-8B = 14.96 + 0.03)
     rope_cache=True,
 )

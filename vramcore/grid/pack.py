@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
-from vramcore.engines import EngineSpec
+from vramcore.engines import EngineSpec, rope_cache_fp32
 from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE, check_cross_attention
 from vramcore.model.spec import CROSS_KIND, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
@@ -92,7 +92,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
 #: The ``vc_place`` row: a stage's layers on its GPU by kind, those in host memory, then the stage's role.
 PLACE_FIELDS: tuple[str, ...] = (*(f"{where}_{kind}" for where in ("gpu", "host")
                                    for kind in ("layers", "full", "sliding", "state", "dense", "moe", "cross")),
-                                 "first_stage", "last_stage", "in_flight", "group_layers", "n_stages")
+                                 "first_stage", "last_stage", "in_flight", "group_layers", "rope_fp32", "n_stages")
 #: The ``vc_train`` row: three per-part vectors, then the scalars.
 TRAIN_FIELDS: tuple[str, ...] = (
     *(f"weight_bytes.{p}" for p in PARTS), *(f"trainable.{p}" for p in PARTS), *(f"optim_bytes.{p}" for p in PARTS),
@@ -357,26 +357,30 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
     Each stage holds its own layers (:func:`stage_layers`; llama.cpp's ``-ngl``
     and layer split: :func:`_llamacpp_devices`), counted by kind; the first
     also holds the embedding and the vision tower, the last the output layer;
-    under 1F1B training stage ``k`` holds ``pp - k`` micro-batches.  Stages
-    with the same row are listed once, in order of their first appearance
+    under 1F1B training stage ``k`` holds ``pp - k`` micro-batches.  Every
+    row also carries ``rope_fp32``, a fact of the (model, engine) pair: the
+    engine builds this model's rotary cos/sin cache in fp32
+    (:func:`vramcore.engines.rope_cache_fp32`).  Stages with the same row are
+    listed once, in order of their first appearance
     (``vramcore.grid.reference`` combines every stage the same way).
     """
     check_cross_attention(spec, engine)
     n_layers = spec.num_layers
     rows: list[list[float]] = []
+    rope_fp32 = float(rope_cache_fp32(engine, spec))
     if engine.kind == "llamacpp":
         devices, output, host = _llamacpp_devices(spec, engine, pp)
         host_counts = _kind_counts(spec, host)
         for d, layers in enumerate(devices):
             rows.append(_kind_counts(spec, layers) + host_counts
-                        + [float(d == 0), float(d == output), 1.0, 0.0])
+                        + [float(d == 0), float(d == output), 1.0, 0.0, rope_fp32])
     else:
         paged = engine.kind in ("vllm", "sglang", "trtllm")
         for k, stage in enumerate(stage_layers(engine, n_layers, pp)):
             in_flight = float(pp - k) if engine.kind == "train" else 1.0
             rows.append(_kind_counts(spec, stage) + [0.0] * 7
                         + [float(k == 0), float(k == pp - 1), in_flight,
-                           _group_layers(spec, engine, stage) if paged else 0.0])
+                           _group_layers(spec, engine, stage) if paged else 0.0, rope_fp32])
     distinct: list[list[float]] = []
     for row in rows:
         if row not in distinct:

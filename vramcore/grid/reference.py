@@ -97,7 +97,7 @@ from typing import Any
 
 import numpy as np
 
-from vramcore.engines import EngineSpec
+from vramcore.engines import EngineSpec, rope_cache_fp32
 from vramcore.engines.base import check_cross_attention
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
 from vramcore.model.spec import CROSS_KIND, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
@@ -356,12 +356,12 @@ def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _S
 
 
 def _rope_cache_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> Fraction:
-    """Return the bytes of the engine's cos/sin cache: max_context x rotary dim, compute dtype."""
+    """Return the bytes of the engine's cos/sin cache: max_context x rotary dim, compute dtype (or fp32)."""
     if not engine.rope_cache or spec.max_context is None:
         return Fraction(0)
     rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
     assert rotary is not None
-    return spec.max_context * rotary * _compute_bytes(dtype)
+    return spec.max_context * rotary * (Fraction(4) if rope_cache_fp32(engine, spec) else _compute_bytes(dtype))
 
 
 def _kv_elems_per_token(spec: ModelSpec, engine: EngineSpec, tp: int) -> Fraction:
