@@ -118,6 +118,8 @@ typedef struct {
     double mlp_rows;             /* intermediate-wide rows of an MLP at its peak: 3 gated (gate, up, product), 2 not */
     double mm_item_pixels;       /* elements of the largest dummy image (channels x height x width) */
     double mm_rope_table;        /* bytes of the rotary table the encoder builds on first use (Pixtral in vLLM) */
+    double n_layers;             /* decoder layers: a Falcon-H1 layer counts among the full and the state
+                                    layers both (attention and Mamba2 side by side), so the kinds overlap */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -295,5 +297,5 @@ static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0;
 
 static inline double vc_n_layers(const vc_model *m)
 {
-    return m->n_full_layers + m->n_sliding_layers + m->n_state_layers + m->n_mixerless_layers;
+    return m->n_layers;
 }

@@ -86,6 +86,7 @@ CONFIG_KEYS: dict[str, str] = {
     "mamba_d_conv": "conv_kernel",
     "mamba_expand": "mamba_expand",
     "shared_intermediate_size": "intermediate_size",
+    "mamba_d_ssm": "intermediate_size",  # Falcon-H1: the mixer's inner width
 }
 
 
