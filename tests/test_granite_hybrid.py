@@ -294,3 +294,13 @@ def test_bamba_defaults_are_the_config_class_defaults() -> None:
     assert rec is not None and (rec.state_heads, rec.state_rows, rec.state_cols) == (128, 64, 256)
     assert s.kv_layers == 3 and s.max_context == 262144
 
+
+
+@pytest.mark.parametrize("size", ["micro", "tiny", "small"])
+def test_granite_4_h_cards_are_the_configs(size: str) -> None:
+    # the built-in cards hold the configs above and answer to their Hugging Face ids
+    card = vramcore.get_model(f"ibm-granite/granite-4.0-h-{size}")
+    assert card.name == f"Granite-4.0-H-{size.capitalize()}"
+    assert card.config == _config(f"granite-4.0-h-{size}")
+    assert card.spec.param_count == card.published_params == MEASURED[card.name]["params"]["total"]
+    assert card.context_window == card.spec.max_context == 131072
