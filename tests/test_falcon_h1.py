@@ -27,6 +27,7 @@ DATA = Path(__file__).parent / "data" / "hf_configs"
 MEASURED: dict[str, Any] = json.loads((DATA.parent / "transformers_measured.json").read_text())["models"]
 SYNTHETIC: dict[str, Any] = json.loads((DATA / "falcon-h1-synthetic.json").read_text())["config"]
 DEFAULTS = ModelSpec.from_hf_config({"model_type": "falcon_h1"}, name="falcon-h1-defaults")
+CARD = vramcore.get_model("tiiuae/Falcon-H1-7B-Instruct").spec
 
 
 def test_every_layer_attends_and_keeps_a_state() -> None:
@@ -111,7 +112,7 @@ def test_vllm_pages_attention_and_mixers_as_two_groups() -> None:
                                           ("llamacpp", 1, 3), ("vllm", 2, 1), ("vllm", 1, 3), ("sglang", 2, 1),
                                           ("trtllm", 2, 1), ("trtllm", 1, 2)])
 def test_kernel_matches_the_oracle_on_falcon_h1(engine: str, tp: int, pp: int) -> None:
-    for s in (DEFAULTS, ModelSpec.from_hf_config(SYNTHETIC)):
+    for s in (DEFAULTS, CARD, ModelSpec.from_hf_config(SYNTHETIC)):
         n = tp * pp
         e = vramcore.estimate(s, context=8192, batch=3, engine=engine, n_gpus=n, tp=tp, pp=pp, gpu="H200")
         r = reference_estimate(s, vramcore.get_dtype("bf16"), None, vramcore.get_engine(engine), n, 8192, 3,
@@ -167,3 +168,15 @@ def test_hybrid_layers_need_a_mixer() -> None:
     with pytest.raises(ValueError, match=r"whose layers are 'mamba' \(or 'hybrid', beside attention\)"):
         DEFAULTS.replace(layer_types=("hybrid",) * 31 + ("linear_attention",))
     assert DEFAULTS.replace(layer_types=("hybrid",) * 16 + ("full_attention",) * 16).n_state_layers == 16
+
+
+def test_the_7b_card() -> None:
+    # 44 hybrid layers: 2 KV heads x 128 x K and V x 2 B = 1,024 B a token in every layer, and a Mamba2 state of
+    # 24 heads x 128 x 256 beside the conv's 3072 + 2 x 256 channels
+    m = MEASURED["Falcon-H1-7B-Instruct"]
+    assert CARD.param_count == m["params"]["total"]
+    assert CARD.layer_types == ("hybrid",) * 44
+    assert m["kv_cache"]["bytes_per_token_uncapped"] == 44 * 2 * 128 * 2 * 2
+    assert m["kv_cache"]["state_bytes_per_sequence"] == 44 * (3584 * 4 * 2 + 24 * 128 * 256 * 4)
+    e = vramcore.estimate("Falcon-H1-7B-Instruct", context=262144, engine="llamacpp", gpu="H200")
+    assert e.kv_cache_bytes == 262144 * 44 * 1024 and e.state_bytes == 44 * (3584 * 3 + 24 * 128 * 256) * 4
