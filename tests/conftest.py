@@ -107,7 +107,10 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         if draw(st.booleans()):  # Nemotron-H-like: some layers with no token mixer at all (MLP-only blocks)
             drop = draw(st.lists(st.booleans(), min_size=num_layers, max_size=num_layers))
             layers = tuple("none" if d and k != kind else k for d, k in zip(drop, layers, strict=True))
-        if kind in layers:
+        if draw(st.booleans()):  # Falcon-H1-like: some attention layers also run the mixer beside it ("hybrid")
+            both = draw(st.lists(st.booleans(), min_size=num_layers, max_size=num_layers))
+            layers = tuple("hybrid" if b and k == "full_attention" else k for b, k in zip(both, layers, strict=True))
+        if kind in layers or "hybrid" in layers:
             fields["layer_types"] = layers
             fields["recurrent"] = dataclasses.replace(rec, ssm_fp32=draw(st.booleans()))
             fields["attn_output_gate"] = draw(st.booleans())

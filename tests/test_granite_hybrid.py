@@ -1,4 +1,4 @@
-"""Mamba2 hybrids: Granite-4.0-H (``granitemoehybrid``) and Bamba, and the hybrids refused with their reason.
+"""Mamba2 hybrids: Granite-4.0-H (``granitemoehybrid``) and Bamba (Falcon-H1: tests/test_falcon_h1.py).
 
 Facts: the parameter counts published for the checkpoints (Granite-4.0-H-Small 32,207,337,984: its safetensors
 total and the n-params llama.cpp prints for its GGUF; Granite-4.0-H-Tiny 6,939,037,248: the safetensors total of
@@ -295,15 +295,12 @@ def test_bamba_defaults_are_the_config_class_defaults() -> None:
     assert s.kv_layers == 3 and s.max_context == 262144
 
 
-# ----------------------------------------------------------------------------- refused hybrids
 
-
-@pytest.mark.parametrize(("model_type", "reason"), [
-    ("falcon_h1", r"Falcon-H1.*attention and a Mamba2 mixer in parallel.*one token mixer"),
-])
-def test_hybrids_that_do_not_fit_are_refused_with_the_reason(model_type: str, reason: str) -> None:
-    cfg = {"model_type": model_type, "num_hidden_layers": 4, "hidden_size": 64, "num_attention_heads": 4,
-           "intermediate_size": 128, "vocab_size": 100, "hybrid_override_pattern": "M-*-"}
-    with pytest.raises(ValueError, match=f"model_type '{model_type}'.*not supported yet") as err:
-        ModelSpec.from_hf_config(cfg)
-    assert err.match(reason)
+@pytest.mark.parametrize("size", ["micro", "tiny", "small"])
+def test_granite_4_h_cards_are_the_configs(size: str) -> None:
+    # the built-in cards hold the configs above and answer to their Hugging Face ids
+    card = vramcore.get_model(f"ibm-granite/granite-4.0-h-{size}")
+    assert card.name == f"Granite-4.0-H-{size.capitalize()}"
+    assert card.config == _config(f"granite-4.0-h-{size}")
+    assert card.spec.param_count == card.published_params == MEASURED[card.name]["params"]["total"]
+    assert card.context_window == card.spec.max_context == 131072

@@ -80,6 +80,9 @@ What is measured
     decode step: ``layer_kinds`` holds the self-attention layers (per token), ``cross_kinds`` the
     cross-attention ones (``tokens_per_image``, ``bytes_per_image_per_layer``, checked to scale with the images
     and not to grow with the decode step).
+    A ``hybrid`` layer (Falcon-H1: attention and Mamba2 side by side, ``LinearAttentionAndFullAttentionLayer``)
+    holds both: it is measured under ``layer_kinds`` (its keys and values) and under ``state_kinds``
+    (its ``conv_states`` and ``recurrent_states``), as ``hybrid`` in each.
 ``image_tokens``
     Multimodal configs with a dynamic-resolution processor: the tokens one image of each of
     ``IMAGE_SIZES`` becomes (see :func:`measure_image_tokens`); mllama: ``image_tiles``, the tiles its
@@ -111,6 +114,11 @@ REFERENCE_CANDIDATES = [
     REPO / "shared" / "reference" / "transformers_facts.json",
     REPO.parent / "shared" / "reference" / "transformers_facts.json",
 ]
+
+# Layer kinds whose cache layer holds keys and values and a recurrent state (transformers 5.24 cache_utils:
+# "hybrid" is LinearAttentionAndFullAttentionLayer, Falcon-H1's), and the attributes of that state.
+HYBRID_KINDS = ("hybrid", "hybrid_sliding")
+STATE_ATTRIBUTES = ("conv_states", "recurrent_states")
 
 DTYPE = torch.bfloat16
 SMALL_WINDOW = 32  # sliding window of the small copy
@@ -430,6 +438,7 @@ def measure_kv(
     # The decode step updates the same cache object: read the prefill state first.
     after_prefill = [(layer.keys.shape[-2], layer_bytes(layer)) if getattr(layer, "keys", None) is not None
                      else state_tensors(layer) for layer in long_prefill.layers]
+    after_prefill_states = [state_tensors(layer, STATE_ATTRIBUTES) for layer in long_prefill.layers]
     decoded = run(model, ids[:, LONG_PROMPT:], long_prefill)
 
     kinds: dict[str, dict[str, Any]] = {}
@@ -444,6 +453,12 @@ def measure_kv(
             if first["bytes_per_sequence_per_layer"] != entry["bytes_per_sequence_per_layer"]:
                 raise RuntimeError(f"layers of kind {kind} differ in state size")
             continue
+        if kind in HYBRID_KINDS:  # attention and a recurrent mixer in one layer: its keys and values, and its state
+            entry = state_entry(short.layers[i], after_prefill_states[i], decoded.layers[i], STATE_ATTRIBUTES)
+            entry["layers"] = full_types.count(kind)
+            if state_kinds.setdefault(kind, entry)["bytes_per_sequence_per_layer"] != \
+                    entry["bytes_per_sequence_per_layer"]:
+                raise RuntimeError(f"layers of kind {kind} differ in state size")
         entry = kind_entry(short.layers[i], after_prefill[i], decoded.layers[i], windows.get(kind))
         entry["layers"] = full_types.count(kind)
         if kinds.setdefault(kind, entry)["bytes_per_token_per_layer"] != entry["bytes_per_token_per_layer"]:
@@ -495,11 +510,13 @@ def recurrent_kind(model: Any, index: int, kind: str) -> str:
     return kind
 
 
-def state_tensors(layer: Any) -> dict[str, list[tuple[tuple[int, ...], str]]]:
+def state_tensors(layer: Any, only: tuple[str, ...] | None = None) -> dict[str, list[tuple[tuple[int, ...], str]]]:
     """Return the shapes and dtypes of a recurrent cache layer's state tensors (``conv_states``, ``recurrent_states``
-    or ``ssm_states``), by attribute name."""
+    or ``ssm_states``), by attribute name; `only`: just these attributes (a hybrid layer's keys and values apart)."""
     out: dict[str, list[tuple[tuple[int, ...], str]]] = {}
     for name, value in vars(layer).items():
+        if only is not None and name not in only:
+            continue
         items = value.values() if isinstance(value, dict) else (value if isinstance(value, (list, tuple)) else [value])
         tensors = [t for t in items if torch.is_tensor(t)]
         if tensors:
@@ -507,10 +524,11 @@ def state_tensors(layer: Any) -> dict[str, list[tuple[tuple[int, ...], str]]]:
     return out
 
 
-def state_entry(short: Any, after_prefill: dict[str, Any], decoded: Any) -> dict[str, Any]:
+def state_entry(short: Any, after_prefill: dict[str, Any], decoded: Any,
+                only: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Describe a recurrent cache layer: its state tensors (batch 1) must not grow with the prompt or a decode step."""
-    shapes = state_tensors(short)
-    if shapes != after_prefill or shapes != state_tensors(decoded):
+    shapes = state_tensors(short, only)
+    if shapes != after_prefill or shapes != state_tensors(decoded, only):
         raise RuntimeError(f"a recurrent layer's state changed size: {shapes} / {after_prefill}")
     per_seq = sum(int(torch.Size(shape).numel()) * torch.empty((), dtype=getattr(torch, dtype)).element_size()
                   for entries in shapes.values() for shape, dtype in entries)

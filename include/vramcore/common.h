@@ -121,6 +121,8 @@ typedef struct {
     /* Llama-3.2-Vision: cross-attention layers cache the images' vision tokens, a fixed count per sequence */
     double n_cross_layers;       /* decoder layers with cross-attention (no per-token cache) */
     double cross_tokens;         /* vision tokens each of them caches per sequence (0: no image, nothing cached) */
+    double n_layers;             /* decoder layers: a Falcon-H1 layer counts among the full and the state
+                                    layers both (attention and Mamba2 side by side), so the kinds overlap */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -302,5 +304,5 @@ static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0;
 
 static inline double vc_n_layers(const vc_model *m)
 {
-    return m->n_full_layers + m->n_sliding_layers + m->n_state_layers + m->n_mixerless_layers + m->n_cross_layers;
+    return m->n_layers;
 }

@@ -16,7 +16,7 @@ from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec, rope_cache_fp32
 from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE, check_cross_attention
-from vramcore.model.spec import CROSS_KIND, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
+from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 from vramcore.storage.resolve import format_family
@@ -77,6 +77,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mm_rope_table",
     "n_cross_layers",
     "cross_tokens",
+    "n_layers",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -198,6 +199,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "mlp_rows": 3.0 if spec.mlp_gated else 2.0,
         "n_cross_layers": float(spec.n_cross_layers),
         "cross_tokens": float(spec.cross_attention_tokens),
+        "n_layers": float(spec.num_layers),
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -268,11 +270,15 @@ def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
 
 
 def _kind_counts(spec: ModelSpec, layers: Sequence[int]) -> list[float]:
-    """Return the counts of `layers` by kind: all, full, sliding (or chunked), recurrent, dense MLP, MoE MLP, cross."""
+    """Return the counts of `layers` by kind: all, full, sliding (or chunked), recurrent, dense MLP, MoE MLP, cross.
+
+    A ``"hybrid"`` layer (attention and a recurrent mixer side by side) counts
+    as full and as recurrent, so the kinds may sum to more than all.
+    """
     kinds = spec.layer_types or ()
     mlps = spec.mlp_layer_types or ()
     return [float(len(layers)),
-            float(sum(1 for i in layers if kinds[i] == "full_attention")),
+            float(sum(1 for i in layers if kinds[i] in FULL_KINDS)),
             float(sum(1 for i in layers if kinds[i] in WINDOWED_KINDS)),
             float(sum(1 for i in layers if kinds[i] in STATE_LAYER_KINDS)),
             float(sum(1 for i in layers if mlps[i] == "dense")),
@@ -335,10 +341,13 @@ def _group_layers(spec: ModelSpec, engine: EngineSpec, layers: Sequence[int]) ->
     under vLLM the recurrent ones, which page their states in the same pool --
     cut into runs of the group size (the smallest kind's count, the largest's
     when within 1.5x; one kind: one group); a stage pages a block id in each of
-    its layers of the fullest group (get_kv_cache_config_from_groups).
+    its layers of the fullest group (get_kv_cache_config_from_groups).  A
+    ``"hybrid"`` layer is one full-attention layer and one recurrent layer
+    there (vllm/model_executor/models/falcon_h1.py registers its Mamba2 mixer
+    apart, as layer ``num_hidden_layers + i``).
     """
     kinds = spec.layer_types or ()
-    wanted: list[frozenset[str]] = [frozenset({"full_attention"}), frozenset(WINDOWED_KINDS)]
+    wanted: list[frozenset[str]] = [frozenset(FULL_KINDS), frozenset(WINDOWED_KINDS)]
     if engine.kind == "vllm":
         wanted.append(frozenset(STATE_LAYER_KINDS))
     lists = [ids for ids in ([i for i, k in enumerate(kinds) if k in want] for want in wanted) if ids]

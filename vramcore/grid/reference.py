@@ -100,7 +100,7 @@ import numpy as np
 from vramcore.engines import EngineSpec, rope_cache_fp32
 from vramcore.engines.base import check_cross_attention
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
-from vramcore.model.spec import CROSS_KIND, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
+from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 from vramcore.storage.resolve import format_family
@@ -384,7 +384,7 @@ def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int, layers: Se
     tokens = 0
     kinds = spec.layer_types or ()
     for kind in (kinds[i] for i in layers):
-        if kind == "full_attention":
+        if kind in FULL_KINDS:  # a hybrid layer's attention too
             tokens += context
         elif kind in WINDOWED_KINDS:
             tokens += min(context, _sliding_cap(spec, engine))
@@ -534,7 +534,7 @@ def _stages(spec: ModelSpec, engine: EngineSpec, pp: int) -> list[_Stage]:
 def _group_layers(spec: ModelSpec, engine: EngineSpec, stage: _Stage) -> int:
     """Return the most layers of `stage` in one of vLLM's KV-cache groups (runs of each kind's layers, in order)."""
     types = spec.layer_types or ()
-    kinds = [{"full_attention"}, set(WINDOWED_KINDS)] + ([set(STATE_LAYER_KINDS)] if engine.kind == "vllm" else [])
+    kinds = [set(FULL_KINDS), set(WINDOWED_KINDS)] + ([set(STATE_LAYER_KINDS)] if engine.kind == "vllm" else [])
     runs = [[i for i, t in enumerate(types) if t in k] for k in kinds]
     runs = [r for r in runs if r]
     if not runs:
@@ -606,7 +606,7 @@ def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
     """Return (full-attention layers, sliding-window layers), counted over ``spec.layer_types``."""
     full = sliding = 0
     for kind in spec.layer_types or ():
-        if kind == "full_attention":
+        if kind in FULL_KINDS:
             full += 1
         elif kind in WINDOWED_KINDS:
             sliding += 1
@@ -1017,25 +1017,22 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
     for i, kind in enumerate(spec.layer_types or ()):
         if i not in offloaded and i not in on_host:
             continue  # on another GPU
-        if kind in STATE_LAYER_KINDS:
-            if i in offloaded:
-                weights += gpu_layers[i]
-                state += gpu_state
-            else:
-                host += host_layers[i] + host_state
-            continue
-        if kind == "none":  # an MLP-only block: weights, no cache
-            if i in offloaded:
-                weights += gpu_layers[i]
-            else:
-                host += host_layers[i]
-            continue
-        tokens = cells if kind == "full_attention" else swa_cells
+        # a layer left on the CPU keeps its whole weights, cache and state in host memory
         if i in offloaded:
             weights += gpu_layers[i]
-            kv += tokens * gpu_token
-        else:  # a layer left on the CPU keeps its whole weights and cache in host memory
-            host += host_layers[i] + tokens * host_token
+        else:
+            host += host_layers[i]
+        if kind in STATE_LAYER_KINDS:  # a hybrid layer keeps both (llama_memory_hybrid: every layer, Falcon-H1)
+            if i in offloaded:
+                state += gpu_state
+            else:
+                host += host_state
+        if kind in FULL_KINDS or kind in WINDOWED_KINDS:
+            tokens = cells if kind in FULL_KINDS else swa_cells
+            if i in offloaded:
+                kv += tokens * gpu_token
+            else:
+                host += tokens * host_token
     if output_on_gpu:  # the output matrix (a tied one is duplicated from the token embeddings)
         weights += (parts["lm_head"] or parts["embedding"]) / tp
     elif engine.n_gpu_layers == 0:

@@ -94,6 +94,7 @@ CONFIG_KEYS: dict[str, str] = {
     "shared_intermediate_size": "intermediate_size",
     # Llama-3.2-Vision (mllama): its tiles per image
     "max_num_tiles": "max_tiles",
+    "mamba_d_ssm": "intermediate_size",  # Falcon-H1: the mixer's inner width
 }
 
 

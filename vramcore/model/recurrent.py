@@ -192,14 +192,17 @@ def gated_deltanet(*, hidden: int, key_heads: int, value_heads: int, key_dim: in
 
 
 def mamba2(*, hidden: int, heads: int, head_dim: int, state_size: int, groups: int, conv_kernel: int,
-           conv_bias: bool = True, proj_bias: bool = False) -> StateSpec:
+           conv_bias: bool = True, proj_bias: bool = False, out_bias: bool | None = None,
+           gated_norm: bool = True) -> StateSpec:
     """Return a Mamba2 mixer (transformers ``Mamba2Mixer`` / ``GraniteMoeHybridMambaLayer`` / ``NemotronHMamba2Mixer``).
 
     ``in_proj`` (hidden -> 2 x inner + 2 x groups x state + heads, inner =
     heads x head dim), a depthwise ``conv1d`` over ``inner + 2 x groups x
     state`` channels (with bias unless `conv_bias` is false), ``dt_bias``,
-    ``A_log`` and ``D`` (one per head), a gated RMSNorm of width inner and
-    ``out_proj`` (biases on both projections when `proj_bias`).
+    ``A_log`` and ``D`` (one per head), a gated RMSNorm of width inner
+    (none when `gated_norm` is false: Falcon-H1's ``mamba_rms_norm`` off) and
+    ``out_proj`` (biases on both projections when `proj_bias`; `out_bias`, when
+    given, sets ``out_proj``'s apart: Falcon-H1's ``projectors_bias``).
 
     Examples
     --------
@@ -217,9 +220,11 @@ def mamba2(*, hidden: int, heads: int, head_dim: int, state_size: int, groups: i
     if conv_bias:
         tensors.append(MixerTensor("ssm_conv1d.bias", (conv_dim,), "param"))
     tensors += [MixerTensor("ssm_dt.bias", (heads,), "param"), MixerTensor("ssm_a", (heads,), "param"),
-                MixerTensor("ssm_d", (heads,), "param"), MixerTensor("ssm_norm.weight", (inner,), "norm"),
-                _linear("ssm_out", hidden, inner)]
-    if proj_bias:
+                MixerTensor("ssm_d", (heads,), "param")]
+    if gated_norm:
+        tensors.append(MixerTensor("ssm_norm.weight", (inner,), "norm"))
+    tensors.append(_linear("ssm_out", hidden, inner))
+    if proj_bias if out_bias is None else out_bias:
         tensors.append(MixerTensor("ssm_out.bias", (hidden,), "param"))
     return StateSpec(kind="mamba2", tensors=tuple(tensors), conv_dim=conv_dim, conv_kernel=conv_kernel,
                      state_heads=heads, state_rows=head_dim, state_cols=state_size)

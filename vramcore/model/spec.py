@@ -41,21 +41,25 @@ PARTS: tuple[str, ...] = (
 )
 
 #: Token-mixer kinds a layer may have (Hugging Face ``layer_types`` spelling): attention with a per-token
-#: KV cache, or a recurrent mixer with a fixed state per sequence (:mod:`vramcore.model.recurrent`).
+#: KV cache, a recurrent mixer with a fixed state per sequence (:mod:`vramcore.model.recurrent`), or both side
+#: by side on the same input (``"hybrid"``: Falcon-H1, whose layers transformers types ``"hybrid"``).
 ATTENTION_KINDS: tuple[str, ...] = ("full_attention", "sliding_attention", "chunked_attention", "linear_attention",
-                                    "mamba", "cross_attention", "none")
+                                    "mamba", "cross_attention", "none", "hybrid")
 
 #: The kind whose K and V come from the vision encoder's states, cached once per sequence whatever its length
 #: (Llama-3.2-Vision's cross-attention layers: transformers ``MllamaCrossAttentionDecoderLayer``).
 CROSS_KIND = "cross_attention"
+
+#: The kinds with full (global) attention: a KV cache of every token.  A ``"hybrid"`` layer also keeps a state.
+FULL_KINDS: tuple[str, ...] = ("full_attention", "hybrid")
 
 #: The attention kinds whose cache is bounded by ``sliding_window`` tokens: a sliding window, or chunked local
 #: attention (Llama-4), which every engine caches the same way (transformers cache_utils: "from a cache point of
 #: view, sliding and chunked are the same in how they should behave, only the mask differs").
 WINDOWED_KINDS: tuple[str, ...] = ("sliding_attention", "chunked_attention")
 
-#: The kinds whose cache is a fixed state per sequence.
-STATE_LAYER_KINDS: tuple[str, ...] = ("linear_attention", "mamba")
+#: The kinds whose cache is (or, for ``"hybrid"``, also holds) a fixed state per sequence.
+STATE_LAYER_KINDS: tuple[str, ...] = ("linear_attention", "mamba", "hybrid")
 
 #: MLP kinds a layer may have ("none": a mixer-only block, as Nemotron-H's).
 MLP_KINDS: tuple[str, ...] = ("dense", "moe", "none")
@@ -153,7 +157,9 @@ class ModelSpec:
         ``"sliding_attention"``, ``"chunked_attention"`` (local attention
         within chunks of ``sliding_window`` tokens, cached like a window of
         that size) or, in hybrid models, ``"linear_attention"``
-        / ``"mamba"`` (see `recurrent`), or ``"cross_attention"``: a
+        / ``"mamba"`` (see `recurrent`), ``"hybrid"``: full attention and
+        the recurrent mixer side by side on the same input (Falcon-H1), a
+        KV cache and a state in the one layer, or ``"cross_attention"``: a
         Llama-3.2-Vision cross-attention layer (q/k/v/o as the self-attention
         layers, per-head RMSNorms on q and k whatever ``qk_norm`` says, two
         scalar tanh gates) whose K and V are the images' vision tokens,
@@ -398,9 +404,11 @@ class ModelSpec:
         if state_kinds and self.recurrent is None:
             raise ValueError(f"ModelSpec.layer_types has {sorted(state_kinds)} layers: a recurrent mixer "
                              f"(ModelSpec.recurrent, a StateSpec) is required")
-        if self.recurrent is not None and state_kinds != {self.recurrent.layer_type}:
+        own = state_kinds - {"hybrid"}  # a hybrid layer runs the mixer of any kind beside its attention
+        if self.recurrent is not None and (not state_kinds or own - {self.recurrent.layer_type}):
             raise ValueError(f"ModelSpec.recurrent is a {self.recurrent.kind} mixer, whose layers are "
-                             f"{self.recurrent.layer_type!r}; layer_types has {sorted(state_kinds) or 'none'}")
+                             f"{self.recurrent.layer_type!r} (or 'hybrid', beside attention); layer_types has "
+                             f"{sorted(state_kinds) or 'none'}")
         if self.recurrent is not None and self.is_mla:
             raise ValueError("ModelSpec.recurrent: a hybrid recurrent model with MLA attention is not supported")
         if self.embedding_rows is not None and self.tie_embeddings and self.embedding_rows != self.vocab_size:
@@ -488,8 +496,8 @@ class ModelSpec:
 
     @property
     def n_full_layers(self) -> int:
-        """Layers with full (global) attention."""
-        return (self.layer_types or ()).count("full_attention")
+        """Layers with full (global) attention (``"hybrid"`` layers included)."""
+        return sum(1 for k in self.layer_types or () if k in FULL_KINDS)
 
     @property
     def n_sliding_layers(self) -> int:
@@ -498,7 +506,7 @@ class ModelSpec:
 
     @property
     def n_state_layers(self) -> int:
-        """Layers with a recurrent mixer (a fixed state per sequence, no KV cache)."""
+        """Layers with a recurrent mixer (a fixed state per sequence; ``"hybrid"`` layers also attend)."""
         return sum(1 for k in self.layer_types or () if k in STATE_LAYER_KINDS)
 
     @property

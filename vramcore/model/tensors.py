@@ -100,18 +100,27 @@ def _norm_names(spec: ModelSpec) -> list[str]:
     return names
 
 
-def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
-    h, nh = spec.hidden_size, spec.num_heads
-    blk = f"blk.{i}."
+def _mixer(spec: ModelSpec, i: int) -> list[TensorInfo]:
+    """Return layer `i`'s token mixer: attention, a recurrent mixer, both side by side (``"hybrid"``) or none."""
+    kind = spec.layer_types[i] if spec.layer_types is not None else "full_attention"
+    if kind == "none":
+        return []  # an MLP-only block (Nemotron-H)
     out: list[TensorInfo] = []
-    if spec.layer_types is not None and spec.layer_types[i] == "none":
-        return out  # an MLP-only block (Nemotron-H)
-    if spec.recurrent is not None and spec.layer_types is not None and spec.layer_types[i] == spec.recurrent.layer_type:
+    if spec.recurrent is not None and kind in (spec.recurrent.layer_type, "hybrid"):
+        blk = f"blk.{i}."
         for t in spec.recurrent.tensors:  # a recurrent mixer (llama.cpp's ssm_* names)
             part = "norms" if t.role == "norm" else "attention"
             role = {"linear": t.name.split(".")[0], "conv": "ssm_conv1d"}.get(t.role, t.role)
             out.append(TensorInfo(blk + t.name, t.shape, part, i, "bias" if t.role == "param" else role))
-        return out
+        if kind != "hybrid":
+            return out
+    return out + _attention(spec, i)  # a hybrid layer (Falcon-H1) also attends
+
+
+def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
+    h, nh = spec.hidden_size, spec.num_heads
+    blk = f"blk.{i}."
+    out: list[TensorInfo] = []
 
     def add(role: str, shape: tuple[int, ...], part: str = "attention", suffix: str = "weight") -> None:
         kind = "bias" if suffix == "bias" else ("norm" if role.endswith("_norm") else role)
@@ -264,7 +273,7 @@ def _tensors(spec_key: Same) -> tuple[TensorInfo, ...]:
     for i in range(spec.num_layers):
         for name in _norm_names(spec):
             out.append(TensorInfo(f"blk.{i}.{name}.weight", (h,), "norms", i, "norm"))
-        out.extend(_attention(spec, i))
+        out.extend(_mixer(spec, i))
         out.extend(_mlp(spec, i))
     out.append(TensorInfo("output_norm.weight", (h,), "norms", None, "norm"))
     if not spec.tie_embeddings:

@@ -65,7 +65,7 @@ def _refused() -> frozenset[str]:
 #: :data:`REFUSED_MODEL_TYPES`).
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(sorted((_registry()[0].keys() | _registry()[2].keys()) - _refused()))
 
-#: Model types refused with the reason a ModelSpec cannot count them yet (Nemotron-H, Falcon-H1, Jamba).
+#: Model types refused with the reason a ModelSpec cannot count them yet (Llama-3.2-Vision).
 REFUSED_MODEL_TYPES: tuple[str, ...] = tuple(sorted(_refused()))
 
 
