@@ -55,9 +55,23 @@ def best_of(repeats: int, fn: Callable[[], Any]) -> float:
     return min(times)
 
 
+#: Engines timed side by side: the inference kinds and the training engines (full, LoRA, QLoRA).
+BENCH_ENGINES: tuple[str, ...] = ("transformers", "vllm", "llamacpp", "train", "lora", "qlora")
+
+
+def _runs_under_every_engine(name: str) -> bool:
+    """True when every engine of :data:`BENCH_ENGINES` estimates card `name` (training refuses hybrid models)."""
+    try:
+        for engine in BENCH_ENGINES:
+            vramcore.estimate(name, context=128, gpu="H100", engine=engine)
+    except ValueError:
+        return False
+    return True
+
+
 def build_grid(quick: bool) -> dict[str, Any]:
-    """Axes of the benchmark grid: built-in cards spread over the catalog, every dtype."""
-    names = vramcore.list_models()
+    """Axes of the benchmark grid: built-in cards every engine runs, spread over the catalog; every dtype."""
+    names = [n for n in vramcore.list_models() if _runs_under_every_engine(n)]
     n_models, n_ctx, n_batch, n_gpu = (5, 24, 12, 8) if quick else (10, 80, 72, 24)
     step = max(1, len(names) // n_models)
     specs = [vramcore.get_model(n).spec for n in names[::step][:n_models]]
@@ -176,10 +190,6 @@ def run_fields(quick: bool, repeats: int) -> dict[str, Any]:
         out["+".join(chosen)] = {"cells": cells, "seconds": t, "cells_per_s": cells / t, "floor_seconds": f,
                                  "over_floor": t / f}
     return out
-
-
-#: Engines timed side by side: the inference kinds and the training engines (full, LoRA, QLoRA).
-BENCH_ENGINES: tuple[str, ...] = ("transformers", "vllm", "llamacpp", "train", "lora", "qlora")
 
 
 def run_engines(quick: bool, repeats: int) -> dict[str, Any]:
