@@ -354,9 +354,41 @@ def verdict(exact: dict[str, Any], context: int, batch: int, extra: Fraction = F
     return None if memory_close else bool(exact["fits"])
 
 
+#: The figures of a pipeline that are not one stage's own: every stage's reasons, the smallest of the others.
+COMBINED = ("reasons", "fits", "headroom_bytes", "max_concurrency", "kv_capacity_tokens", "gpu_bytes")
+
+
 def assert_cell(got: dict[str, Any], exact: dict[str, Any], engine: EngineSpec, strict: bool, context: int,
                 batch: int, skip: frozenset[str]) -> None:
-    """Check one cell of the kernel's results against the exact oracle."""
+    """Check one cell of the kernel's results against the exact oracle.
+
+    Under pipeline stages the breakdown is the binding stage's.  Outside the
+    exact regime two stages whose totals or block counts the doubles cannot
+    tell apart may bind either way: the cell then holds one of those stages'
+    figures, with the pipeline's combined fields.
+    """
+    stages = exact.get("stages") or []
+    try:
+        _assert_one_cell(got, exact, engine, strict, context, batch, skip)
+    except AssertionError:
+        if strict or len(stages) < 2:
+            raise
+        slack = (ROUNDINGS["total_bytes"] + 1) * U * max(abs(c["total_bytes"]) for c in stages) + 1
+        for cell in stages:
+            if abs(cell["total_bytes"] - exact["total_bytes"]) <= slack or abs(cell["kv_blocks"]
+                                                                             - exact["kv_blocks"]) <= 1:
+                try:
+                    _assert_one_cell(got, {**cell, **{f: exact[f] for f in COMBINED}}, engine, strict, context,
+                                     batch, skip)
+                    return
+                except AssertionError:
+                    continue
+        raise
+
+
+def _assert_one_cell(got: dict[str, Any], exact: dict[str, Any], engine: EngineSpec, strict: bool, context: int,
+                     batch: int, skip: frozenset[str]) -> None:
+    """Check one cell against one exact cell (:func:`assert_cell`)."""
     kind, extra = engine.kind, cells_slack(engine, exact)
     rounded = {f: v if v is None or isinstance(v, bool) else float(v) for f, v in exact.items() if f in FIELDS}
     if kind in PAGED:

@@ -156,23 +156,30 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed,
             return answer;
         guess = vc_paged_guess_from(p, &r, fixed, cap, which);
     } else {
+        /* the engines that refuse a context beyond max_model_len: nothing fits at such a fixed context, and no
+         * answer goes beyond it */
+        double mml = p->max_model_len > 0.0 ? p->max_model_len : INFINITY;
+        if (which == 1 && fixed > mml)
+            return 0.0;
+        double limit = which == 0 ? vc_min(cap, mml) : cap;
         guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
+        if (!(guess >= 0.0))            /* also catches NaN */
+            guess = 0.0;
+        if (kind == VC_ENGINE_TRANSFORMERS && s->slack > 0.0) {
+            /* the exact answer without evaluating the formulas: 0 when the line is above the memory at 1 by
+             * more than the roundings; floor(guess) when the guess is further than the roundings (and its own
+             * float error) from an integer, from the sliding cap and from the limits */
+            double margin = s->slack + 1e-12 * (guess + s->shift + s->hi_shift + 1.0);
+            if (guess < 1.0 - margin && s->cap_at > 2.0)
+                return 0.0;
+            double n = vc_floor(guess), frac = guess - n;
+            if (guess > 1.0 && frac > margin && 1.0 - frac > margin && n + 1.0 < limit
+                    && !(fabs(guess - s->cap_at) <= 1.0 + margin) && n < 4503599627370496.0)
+                return n;
+        }
     }
     if (!(guess >= 0.0))            /* also catches NaN */
         guess = 0.0;
-    if (s->slack > 0.0 && guess < 1.0 - (s->slack + 1e-12 * (s->shift + s->hi_shift + 1.0)) && s->cap_at > 2.0
-            && cap >= 1.0)
-        return 0.0;                 /* not even one: the line is above the memory at 1, by more than the roundings */
-    if (s->slack > 0.0 && guess > 1.0) {
-        /* the exact answer without evaluating the formulas: floor(guess), when the guess is further than the
-         * roundings (and its own float error) from an integer, from the sliding cap and from the limits */
-        double n = vc_floor(guess), frac = guess - n;
-        double margin = s->slack + 1e-12 * (guess + s->shift + s->hi_shift + 1.0);
-        double limit = vc_min(cap, p->max_model_len > 0.0 ? p->max_model_len : INFINITY);
-        if (frac > margin && 1.0 - frac > margin && n + 1.0 < limit
-                && !(fabs(guess - s->cap_at) <= 1.0 + margin) && n < 4503599627370496.0)
-            return n;
-    }
     return vc_refine_max(p, fixed, guess, cap, gpu_bytes, large, which);
 }
 

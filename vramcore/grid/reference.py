@@ -1281,7 +1281,7 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
         the KV budget, the bytes of one block id, blocks per request, KV
         groups, the memory fraction and, for SGLang's default fraction, its
         distance from a rounding tie in thousandths), and ``stages``: the
-        :data:`FIELDS` of every pipeline stage on its own, in order.
+        :data:`FIELDS` and :data:`DETAILS` of every pipeline stage on its own, in order.
 
     Returns
     -------
@@ -1344,7 +1344,7 @@ def reference_estimate_exact(spec: ModelSpec, dtype: DType, kv_dtype: DType | No
             if one.get(name) is None:
                 one[name] = Fraction(0)
         _verdict(one, spec, engine, context)
-        cells.append({f: one[f] for f in FIELDS})
+        cells.append({f: one.get(f) for f in (*FIELDS, *DETAILS)})
         out = one if k == 0 else _combine(out, one, engine)
     if details:
         return {**dict.fromkeys(DETAILS), **out, "stages": cells}

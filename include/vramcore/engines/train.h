@@ -33,7 +33,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     double moe = m->n_moe_layers > 0.0 && m->n_experts > 0.0 ? vc_moe_mlp_saved(m, a, tp, frozen) : 0.0;
     double mlp_all = l->gpu_dense * dense + l->gpu_moe * moe;
     double one_layer = at.tok + vc_max(dense, moe) + t->adapter_token_layer;
-    double widest = vc_max(m->n_dense_mlp_layers > 0.0 ? m->dense_intermediate : 0.0,
+    double widest = vc_max(l->gpu_dense > 0.0 ? m->dense_intermediate : 0.0,   /* this stage's layers' */
                            m->experts_per_token * m->expert_intermediate + m->shared_intermediate) / tp;
     p->weights = s.weights;
     p->grads = s.grads;
