@@ -15,7 +15,7 @@ from vramcore.model.hf._reader import Fields, Reader, common_fields
 if TYPE_CHECKING:
     from vramcore.model.recurrent import StateSpec
 
-__all__ = ["mamba2_mixer", "read_bamba", "ssm_fp32_requested"]
+__all__ = ["mamba2_mixer", "mamba_head_dim", "read_bamba", "ssm_fp32_requested"]
 
 #: Config fields that ask the serving engines for an fp32 recurrent state (vLLM reads them from the HF config).
 _SSM_DTYPE_KEYS = ("mamba_ssm_cache_dtype", "mamba_ssm_dtype")
@@ -47,6 +47,27 @@ def ssm_fp32_requested(r: Reader) -> bool:
             raise ValueError(f"config field {key!r} must be a dtype name, got {str(value)[:80]!r}")
         fp32 = fp32 or value in ("float32", "fp32")
     return fp32
+
+
+def mamba_head_dim(r: Reader, heads: int, inner: int, width: str) -> int:
+    """Return a Mamba2 mixer's ``mamba_d_head``: as given, or ``inner // heads`` when absent or ``"auto"``.
+
+    Raises
+    ------
+    ValueError
+        `heads` does not divide `inner` (the mixer's inner width, spelled `width` in the message) for an
+        ``"auto"`` head size, or head size x heads is not that width, as transformers requires.
+    """
+    if r.cfg.get("mamba_d_head", "auto") in (None, "auto"):
+        if inner % heads:
+            raise ValueError(f"config of model_type {r.model_type!r}: mamba_n_heads ({heads}) must divide "
+                             f"{width} ({inner}) when mamba_d_head is 'auto', as transformers requires")
+        return inner // heads
+    head_dim = r.int("mamba_d_head", minimum=1)
+    if head_dim * heads != inner:
+        raise ValueError(f"config of model_type {r.model_type!r}: mamba_d_head x mamba_n_heads ({head_dim} x {heads}) "
+                         f"must equal {width} ({inner}), as transformers requires")
+    return head_dim
 
 
 def mamba2_mixer(r: Reader, hidden: int) -> StateSpec:
@@ -91,16 +112,7 @@ def mamba2_mixer(r: Reader, hidden: int) -> StateSpec:
 
     heads = r.int("mamba_n_heads", minimum=1)
     inner = r.int("mamba_expand", minimum=1) * hidden
-    if r.cfg.get("mamba_d_head") in (None, "auto"):
-        if inner % heads:
-            raise ValueError(f"config of model_type {r.model_type!r}: mamba_n_heads ({heads}) must divide "
-                             f"mamba_expand x hidden_size ({inner}) when mamba_d_head is 'auto'")
-        head_dim = inner // heads
-    else:
-        head_dim = r.int("mamba_d_head", minimum=1)
-    if head_dim * heads != inner:
-        raise ValueError(f"config of model_type {r.model_type!r}: mamba_d_head x mamba_n_heads ({head_dim} x {heads}) "
-                         f"must equal mamba_expand x hidden_size ({inner}), as transformers requires")
+    head_dim = mamba_head_dim(r, heads, inner, "mamba_expand x hidden_size")
     state = mamba2(hidden=hidden, heads=heads, head_dim=head_dim, state_size=r.int("mamba_d_state", minimum=1),
                    groups=r.int("mamba_n_groups", minimum=1), conv_kernel=r.int("mamba_d_conv", minimum=1),
                    conv_bias=r.bool("mamba_conv_bias", True), proj_bias=r.bool("mamba_proj_bias", False))

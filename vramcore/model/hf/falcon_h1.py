@@ -19,6 +19,7 @@ parameter; the mixer's ``mup_vector`` is a non-persistent buffer.
 from __future__ import annotations
 
 from vramcore.model.hf._reader import Fields, Reader
+from vramcore.model.hf.bamba import mamba_head_dim
 
 __all__ = ["read_falcon_h1"]
 
@@ -86,17 +87,7 @@ def read_falcon_h1(r: Reader) -> Fields:
     heads = r.int("num_attention_heads", 32, minimum=1)
     inner = _mamba_inner(r, hidden)
     m_heads = r.int("mamba_n_heads", 128, minimum=1)
-    if r.cfg.get("mamba_d_head", "auto") in (None, "auto"):
-        if inner % m_heads:
-            raise ValueError(f"config of model_type 'falcon_h1': mamba_n_heads ({m_heads}) must divide the mixer's "
-                             f"inner width mamba_d_ssm ({inner}) when mamba_d_head is 'auto', as transformers "
-                             "requires")
-        head_dim = inner // m_heads
-    else:
-        head_dim = r.int("mamba_d_head", minimum=1)
-    if head_dim * m_heads != inner:
-        raise ValueError(f"config of model_type 'falcon_h1': mamba_d_head x mamba_n_heads ({head_dim} x {m_heads}) "
-                         f"must equal the mixer's inner width mamba_d_ssm ({inner}), as transformers requires")
+    head_dim = mamba_head_dim(r, m_heads, inner, "the mixer's inner width mamba_d_ssm")
     mixer = mamba2(hidden=hidden, heads=m_heads, head_dim=head_dim, state_size=r.int("mamba_d_state", 256, minimum=1),
                    groups=r.int("mamba_n_groups", 1, minimum=1), conv_kernel=r.int("mamba_d_conv", 4, minimum=1),
                    conv_bias=r.bool("mamba_conv_bias", True), proj_bias=r.bool("mamba_proj_bias", False),
