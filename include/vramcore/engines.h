@@ -183,19 +183,25 @@ VC_INLINE double vc_paged_ubatch(const vc_plan *p, double gpu_bytes, double larg
     return vc_paged_auto(p, large_gpu).ubatch;
 }
 
-/* The engines whose figures the GPU does not change (transformers, llama.cpp,
- * training: nothing sized from its memory): only the verdict and transformers'
- * concurrency differ from one GPU to the next.  `r0` is the first GPU's result
- * (vc_estimate_gpu); these give another GPU's fields exactly as vc_estimate_gpu
- * would. */
-/* 0: the GPU changes the figures (a budgeted engine); 1: transformers (its
- * concurrency is per GPU); 2: llama.cpp or training (only the verdict is). */
-VC_INLINE int vc_gpu_free_kind(const vc_plan *p)
+/* 1 for the engines that size their KV cache from the GPU's memory (vLLM, SGLang, TensorRT-LLM). */
+VC_INLINE int vc_budgeted(const vc_plan *p)
 {
     int kind = (int)p->kind;
-    if (kind == VC_ENGINE_TRANSFORMERS)
-        return 1;
-    return kind == VC_ENGINE_LLAMACPP || kind == VC_ENGINE_TRAIN ? 2 : 0;
+    return kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM;
+}
+
+/* The engines whose figures the GPU does not change (transformers, llama.cpp,
+ * training: nothing sized from its memory): only the verdict and transformers'
+ * concurrency differ from one GPU to the next.  0: the GPU changes the figures
+ * (a budgeted engine); 1: transformers (its concurrency is per GPU); 2:
+ * llama.cpp or training (only the verdict is).  `r0` is the first GPU's result
+ * (vc_estimate_gpu); vc_gpu_free_why gives another GPU's reasons exactly as
+ * vc_estimate_gpu would. */
+VC_INLINE int vc_gpu_free_kind(const vc_plan *p)
+{
+    if (vc_budgeted(p))
+        return 0;
+    return (int)p->kind == VC_ENGINE_TRANSFORMERS ? 1 : 2;
 }
 
 VC_INLINE int vc_gpu_free_why(const vc_plan *p, const vc_result *r0, double gpu_bytes)
@@ -226,8 +232,7 @@ VC_INLINE void vc_estimate(const vc_plan *p, double context, double batch, doubl
 VC_INLINE void vc_estimate_stages(const vc_plan *p, int n, double context, double batch, double gpu_bytes,
                                   double large_gpu, vc_result *r)
 {
-    int kind = (int)p->kind;
-    int budgeted = kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM;
+    int budgeted = vc_budgeted(&p[0]);
     vc_estimate(&p[0], context, batch, gpu_bytes, large_gpu, r);
     double head = r->headroom_bytes, conc = r->max_concurrency, cap = r->kv_capacity_tokens;
     int why = (int)r->reasons;

@@ -146,8 +146,7 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed,
                               double cap, int which)
 {
     double guess;
-    int kind = (int)p->kind;
-    if (kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM) {
+    if (vc_budgeted(p)) {
         /* the budgeted engines: one estimate, maybe the answer itself */
         vc_result r;
         vc_estimate(p, which == 0 ? 1.0 : fixed, 1.0, gpu_bytes, large, &r);
@@ -165,7 +164,7 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed,
         guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
         if (!(guess >= 0.0))            /* also catches NaN */
             guess = 0.0;
-        if (kind == VC_ENGINE_TRANSFORMERS && s->slack > 0.0) {
+        if ((int)p->kind == VC_ENGINE_TRANSFORMERS && s->slack > 0.0) {
             /* the exact answer without evaluating the formulas: 0 when the line is above the memory at 1 by
              * more than the roundings; floor(guess) when the guess is further than the roundings (and its own
              * float error) from an integer, from the sliding cap and from the limits */

@@ -384,12 +384,11 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
             rows.append(_kind_counts(spec, layers) + host_counts
                         + [float(d == 0), float(d == output), 1.0, 0.0, rope_fp32])
     else:
-        paged = engine.kind in ("vllm", "sglang", "trtllm")
         for k, stage in enumerate(stage_layers(engine, n_layers, pp)):
             in_flight = float(pp - k) if engine.kind == "train" else 1.0
             rows.append(_kind_counts(spec, stage) + [0.0] * 7
                         + [float(k == 0), float(k == pp - 1), in_flight,
-                           _group_layers(spec, engine, stage) if paged else 0.0, rope_fp32])
+                           _group_layers(spec, engine, stage) if engine.budgeted else 0.0, rope_fp32])
     distinct: list[list[float]] = []
     for row in rows:
         if row not in distinct:

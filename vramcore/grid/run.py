@@ -70,8 +70,6 @@ PLAN_CONSTANTS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "master
 #: Fields that the GPU does not change under the engines that do not size their cache from it.
 GPU_FREE = ("kv_cache_bytes", "activation_bytes", "overhead_bytes", "total_bytes", "kv_capacity_tokens", "kv_blocks",
             "host_bytes", "state_bytes")
-#: Engines that size their KV cache from the GPU's memory: every figure depends on the GPU.
-BUDGETED = frozenset({"vllm", "sglang", "trtllm"})
 
 
 def field_shapes(engines: Sequence[EngineSpec], staged: bool) -> dict[str, int]:
@@ -80,12 +78,13 @@ def field_shapes(engines: Sequence[EngineSpec], staged: bool) -> dict[str, int]:
     Plan constants (:data:`PLAN_CONSTANTS`) depend only on (model, dtype,
     engine) when no engine of the sweep splits into several distinct pipeline
     stages (`staged`: the binding stage may change with context, batch and
-    GPU).  Without a budgeted engine (:data:`BUDGETED`) no figure but the
-    verdict (headroom, reasons, fits) depends on the GPU, except transformers'
-    ``max_concurrency`` (the sequences its memory holds).
+    GPU).  Without a budgeted engine (:attr:`EngineSpec.budgeted`: its cache is
+    sized from the GPU's memory) no figure but the verdict (headroom, reasons,
+    fits) depends on the GPU, except transformers' ``max_concurrency`` (the
+    sequences its memory holds).
     """
     out: dict[str, int] = {}
-    if not any(e.kind in BUDGETED for e in engines):
+    if not any(e.budgeted for e in engines):
         gpu_free = GPU_FREE + (() if any(e.kind == "transformers" for e in engines) else ("max_concurrency",))
         out.update(dict.fromkeys(gpu_free + PLAN_CONSTANTS, 1))
     if not staged:
