@@ -28,6 +28,8 @@ import sys
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from vramcore._record import Record
+
 __all__ = ["ENGINE_KINDS", "FSDP_STRATEGIES", "TRAIN_METHODS", "TRAIN_OPTIMIZERS", "TRAIN_PRECISIONS", "GiB", "MiB",
            "EngineSpec"]
 
@@ -87,8 +89,8 @@ _KNOB_ALIASES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class EngineSpec:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class EngineSpec(Record):
     """Allocation rules of one inference engine (all sizes in bytes).
 
     Parameters

@@ -66,6 +66,7 @@ from typing import Any
 
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
+from vramcore._record import Record
 from vramcore.engines.base import TRAIN_METHODS, TRAIN_OPTIMIZERS, TRAIN_PRECISIONS, EngineSpec, MiB
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
@@ -152,8 +153,8 @@ _MIXER_LINEAR_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class LoraModule:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class LoraModule(Record):
     """One module LoRA can adapt, per layer, as peft shapes its adapter.
 
     An adapter of rank ``r`` is ``lora_A`` of shape ``(k r, in_features)`` and

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from vramcore._record import Record
 from vramcore._units import GB, GiB
 
 __all__ = ["BLOCKING_REASONS", "FIELDS", "GPU_REASONS", "REASONS", "Estimate", "reason_names"]
@@ -53,8 +54,8 @@ FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes"
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
                            "kv_blocks", "max_concurrency", "host_bytes", "gradients_bytes", "optimizer_bytes",
                            "master_weights_bytes", "trainable_params", "state_bytes", "reasons")
-@dataclass(frozen=True)
-class Estimate:
+@dataclass(frozen=True, repr=False, eq=False)
+class Estimate(Record):
     """Memory of one configuration.  Byte counts are floats holding exact integers up to 2**53.
 
     Attributes

@@ -28,6 +28,7 @@ from numbers import Real
 from typing import Any
 
 from vramcore._names import build_table, lookup
+from vramcore._record import Record
 
 __all__ = ["GPUSpec", "get_gpu", "list_gpus"]
 
@@ -66,8 +67,8 @@ def _as_positive_int(value: object, field: str) -> int:
     return number
 
 
-@dataclass(frozen=True, slots=True)
-class GPUSpec:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class GPUSpec(Record):
     """Memory and bandwidth of one GPU model.
 
     Catalog entries come from :func:`get_gpu`; a custom card can be described

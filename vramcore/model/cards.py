@@ -14,13 +14,14 @@ from functools import cache, cached_property
 from typing import Any
 
 from vramcore._names import lookup, normalize_name
+from vramcore._record import Record
 from vramcore.model.spec import ModelSpec
 
 __all__ = ["ModelCard", "get_model", "list_models"]
 
 
-@dataclass(frozen=True)
-class ModelCard:
+@dataclass(frozen=True, repr=False, eq=False)
+class ModelCard(Record):
     """A built-in model: published facts plus the spec read from its config.
 
     Attributes

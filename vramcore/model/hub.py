@@ -41,6 +41,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from vramcore._names import normalize_name
+from vramcore._record import Record
 
 __all__ = ["DEFAULT_REVISION", "HubError", "HubRemote", "Snapshot", "card_config", "find_snapshot", "hub_cache_dir",
            "is_commit_hash", "no_config", "offline_reason", "open_hub", "parse_json", "pretrained_config",
@@ -192,8 +193,8 @@ def hub_cache_dir() -> str:
     return expand(env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub"))
 
 
-@dataclass(frozen=True)
-class Snapshot:
+@dataclass(frozen=True, repr=False, eq=False)
+class Snapshot(Record):
     """Where a cached revision of a repository is, or why it is not there.
 
     Attributes

@@ -24,6 +24,7 @@ import numbers
 from dataclasses import dataclass
 from math import prod
 
+from vramcore._record import Record
 from vramcore.model.limits import check_tensor
 
 __all__ = ["STATE_KINDS", "MixerTensor", "StateSpec", "gated_deltanet", "mamba1", "mamba2"]
@@ -35,8 +36,8 @@ STATE_KINDS: dict[str, str] = {"gated_deltanet": "linear_attention", "mamba2": "
 MIXER_ROLES: tuple[str, ...] = ("linear", "conv", "norm", "param")
 
 
-@dataclass(frozen=True, slots=True)
-class MixerTensor:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class MixerTensor(Record):
     """One parameter tensor of a recurrent mixer (one layer's).
 
     Attributes
@@ -76,8 +77,8 @@ def _positive(name: str, value: object) -> int:
     return int(value)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StateSpec:
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+class StateSpec(Record):
     """One recurrent mixer layer: exact tensors and the per-sequence state.
 
     Parameters

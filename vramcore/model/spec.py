@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from vramcore._record import Record
 from vramcore.model.limits import check_limit
 
 if TYPE_CHECKING:
@@ -102,8 +103,8 @@ def _check_bool(name: str, value: object) -> None:
         raise TypeError(f"ModelSpec.{name} must be a bool, got {value!r} ({type(value).__name__})")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModelSpec:
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+class ModelSpec(Record):
     """Geometry of a decoder-only LLM.
 
     Only the first five fields are required; a Llama-3.1-8B-shaped model is

@@ -23,13 +23,14 @@ from functools import lru_cache
 from math import prod
 
 from vramcore._identity import Same
+from vramcore._record import Record
 from vramcore.model.spec import PARTS, ModelSpec
 
 __all__ = ["TensorInfo", "list_tensors", "sum_by_part"]
 
 
-@dataclass(frozen=True, slots=True)
-class TensorInfo:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class TensorInfo(Record):
     """One tensor of a model.
 
     Attributes

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
+from vramcore._record import Record
 from vramcore.model.limits import check_tensor
 
 __all__ = ["DEFAULT_IMAGE_SIZE", "TOKEN_RULES", "VisionSpec", "VisionTensor"]
@@ -72,8 +73,8 @@ MAX_TILES = 2**10
 MAX_IMAGE_SIDE = 2**20
 
 
-@dataclass(frozen=True, slots=True)
-class VisionTensor:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class VisionTensor(Record):
     """One parameter tensor of a vision tower or projector.
 
     Attributes
@@ -119,8 +120,8 @@ def _check_int(name: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VisionSpec:
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+class VisionSpec(Record):
     """A vision encoder and its projector: exact tensors, encoder geometry and the image-token rule.
 
     Parameters

@@ -16,6 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from vramcore._names import normalize_name
+from vramcore._record import Record
 
 if TYPE_CHECKING:
     from vramcore.model.spec import ModelSpec
@@ -27,8 +28,8 @@ LINEAR_PARTS: frozenset[str] = frozenset(
     {"attention", "mlp_dense", "mlp_routed_experts", "mlp_shared_experts"})
 
 
-@dataclass(frozen=True, slots=True)
-class DType:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class DType(Record):
     """A storage type for weights or for the KV cache.
 
     Parameters

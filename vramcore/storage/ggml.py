@@ -30,14 +30,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from vramcore._record import Record
 from vramcore.model.spec import ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
 
 __all__ = ["FILE_TYPES", "GGML_TYPES", "GGMLType", "gguf_tensor_types", "tensor_nbytes"]
 
 
-@dataclass(frozen=True, slots=True)
-class GGMLType:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class GGMLType(Record):
     """A GGML storage type: ``block_size`` elements take ``type_size`` bytes.
 
     Attributes
@@ -183,8 +184,8 @@ def _use_more_bits(i: int, n: int) -> bool:
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
 
-@dataclass(frozen=True)
-class _Model:
+@dataclass(frozen=True, repr=False, eq=False)
+class _Model(Record):
     n_layer: int
     n_expert: int
     n_gqa: int

@@ -25,6 +25,7 @@ from os import PathLike, fspath
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from vramcore._record import Record
 from vramcore.model.limits import check_limit
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage._tensorfile import TensorFile
@@ -49,8 +50,8 @@ _SCALARS: dict[int, tuple[str, str]] = {0: ("u8", "<B"), 1: ("i8", "<b"), 2: ("u
 _STRING, _ARRAY = 8, 9
 
 
-@dataclass(frozen=True, slots=True)
-class GGUFArray:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class GGUFArray(Record):
     """A metadata array: its item type, length, and values when short (else None).
 
     Attributes
@@ -68,8 +69,8 @@ class GGUFArray:
     values: tuple[Any, ...] | None
 
 
-@dataclass(frozen=True, slots=True)
-class GGUFTensor:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class GGUFTensor(Record):
     """One tensor info of a GGUF file.
 
     Attributes

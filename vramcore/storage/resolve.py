@@ -17,7 +17,7 @@ from vramcore.storage.quant import list_formats, parse_format
 __all__ = ["AUTO", "AutoDType", "format_family", "get_dtype", "list_dtypes", "resolve_auto"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class AutoDType(DType):
     """The ``"auto"`` dtype: each model's own format (``spec.quantization``), else bf16."""
 

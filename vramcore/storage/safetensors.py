@@ -31,6 +31,7 @@ from os import PathLike, fspath
 from pathlib import Path
 from typing import Any
 
+from vramcore._record import Record
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage._tensorfile import TensorFile
 from vramcore.storage.quant import MeasuredStorage
@@ -61,8 +62,8 @@ _META_SUFFIXES = (".qzeros", ".scales", ".g_idx", ".weight_scale", ".weight_scal
 _BNB4_SIBLINGS = (".absmax", ".quant_map", ".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4")
 
 
-@dataclass(frozen=True, slots=True)
-class SafetensorsTensor:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class SafetensorsTensor(Record):
     """One tensor of a safetensors file.
 
     Attributes
