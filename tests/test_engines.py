@@ -237,3 +237,13 @@ def test_min_gpus_and_best_dtype() -> None:
         ctx, bat, gpu = best.coords["context"][k], best.coords["batch"][b], best.coords["gpu"][g]
         fits = [vramcore.estimate(SEED, dtype=d, context=ctx, batch=bat, gpu=gpu).fits for d in order]
         assert name == (order[fits.index(True)] if any(fits) else "")
+
+
+def test_engine_by_kind_is_the_table_entry() -> None:
+    """The shortcut by kind name (one module imported) returns the very engine the full alias table holds."""
+    from vramcore._names import normalize_name
+    from vramcore.engines import ENGINE_KINDS, _table
+
+    for kind in ENGINE_KINDS:
+        for spelling in (kind, kind.upper(), f" {kind} "):
+            assert vramcore.get_engine(spelling) is _table()[normalize_name(kind)]

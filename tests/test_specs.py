@@ -119,6 +119,35 @@ def test_supported_model_types() -> None:
         assert t in SUPPORTED_MODEL_TYPES
 
 
+def test_family_keys_live_in_the_module_named_after_them() -> None:
+    """What lets a config of type T import the family module named T alone (vramcore.model.hf._own_module)."""
+    import importlib
+    import pkgutil
+
+    from vramcore.model import hf
+
+    modules = {i.name: importlib.import_module(f"vramcore.model.hf.{i.name}") for i in pkgutil.iter_modules(hf.__path__)
+               if not i.name.startswith("_") and i.name != "quantization"}
+    for name, module in modules.items():
+        for table in ("READERS", "REFUSED", "DEFAULTS", "TOWERS"):
+            for key in getattr(module, table, {}):
+                assert key not in modules or key == name, f"{table}[{key!r}] of {name}.py belongs in {key}.py"
+
+
+@pytest.mark.filterwarnings("ignore::vramcore.UnknownModelWarning")
+def test_own_module_reads_as_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every card and test config reads the same with the module shortcut and through the full registry."""
+    from vramcore.model import hf
+
+    configs = [vramcore.get_model(n).config for n in vramcore.list_models()]
+    configs += [json.loads(p.read_text())["config"] for p in (Path(__file__).parent / "data" / "hf_configs").glob("*.json")]
+    fast = [hf.read_hf_config(c, name="x") for c in configs]
+    assert any(hf._own_module(c["model_type"]) is not None for c in configs)
+    monkeypatch.setattr(hf, "_own_module", lambda model_type: None)
+    assert [hf.read_hf_config(c, name="x") for c in configs] == fast
+    assert hf._own_module("_reader") is None and hf._own_module("quantization") is None
+
+
 @pytest.mark.parametrize(
     ("changes", "exc", "match"),
     [

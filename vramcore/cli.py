@@ -245,7 +245,7 @@ def _sub(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser
 
 
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
-    """Build the argument parser; with `only`, the other commands get no flags (argparse is slow to build)."""
+    """Build the argument parser; with `only`, that command alone (argparse is slow to build: ~0.3 ms a parser)."""
 
     def want(name: str) -> bool:
         return only is None or only == name
@@ -257,124 +257,130 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"vramcore {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    e = _sub(sub, "estimate", "memory of one configuration: parts, total, GPU memory, fit and headroom",
-             "examples:\n  vramcore estimate DeepSeek-R1-Distill-Llama-8B --gpu H100 --context 32k\n"
-             "  vramcore estimate Qwen3-8B --dtype int4 --gpu 24GiB --context 16k --batch 4 --check\n"
-             "  vramcore estimate path/to/checkpoint --gpu L4 --json\n"
-             "  vramcore estimate Qwen/Qwen3-8B-AWQ --gpu L4   # a Hugging Face id: the HF cache, else the Hub\n")
-    e.add_argument("model", help="built-in name, config.json path, checkpoint folder, or Hugging Face id "
-                                 "org/name[@revision] (read from the HF cache, else the Hub with vramcore[hub])")
     if want("estimate"):
+        e = _sub(sub, "estimate", "memory of one configuration: parts, total, GPU memory, fit and headroom",
+                 "examples:\n  vramcore estimate DeepSeek-R1-Distill-Llama-8B --gpu H100 --context 32k\n"
+                 "  vramcore estimate Qwen3-8B --dtype int4 --gpu 24GiB --context 16k --batch 4 --check\n"
+                 "  vramcore estimate path/to/checkpoint --gpu L4 --json\n"
+                 "  vramcore estimate Qwen/Qwen3-8B-AWQ --gpu L4   # a Hugging Face id: the HF cache, else the Hub\n")
+        e.add_argument("model", help="built-in name, config.json path, checkpoint folder, or Hugging Face id "
+                                     "org/name[@revision] (read from the HF cache, else the Hub with vramcore[hub])")
         _add_config_args(e, grid=False)
-    e.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
-    e.add_argument("--check", action="store_true", help="exit 1 when it does not fit (needs --gpu)")
-    e.add_argument("--ctx-size", "-c", default=None, metavar="N",
-                   help="llama.cpp -c: the cache cells all sequences share (n_ctx); each of --parallel sequences "
-                        "gets N / parallel tokens (instead of --context)")
-    e.add_argument("--parallel", "-np", default=None, metavar="N",
-                   help="llama.cpp -np: sequences sharing --ctx-size (the same as --batch)")
-    e.add_argument("--images", default="0", metavar="N",
-                   help="images in each sequence (a multimodal model): their tokens add to --context")
-    e.add_argument("--image-size", default=None, metavar="WxH",
-                   help="image width x height in pixels (default 1024x1024; Gemma-3 ignores it)")
+        e.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
+        e.add_argument("--check", action="store_true", help="exit 1 when it does not fit (needs --gpu)")
+        e.add_argument("--ctx-size", "-c", default=None, metavar="N",
+                       help="llama.cpp -c: the cache cells all sequences share (n_ctx); each of --parallel sequences "
+                            "gets N / parallel tokens (instead of --context)")
+        e.add_argument("--parallel", "-np", default=None, metavar="N",
+                       help="llama.cpp -np: sequences sharing --ctx-size (the same as --batch)")
+        e.add_argument("--images", default="0", metavar="N",
+                       help="images in each sequence (a multimodal model): their tokens add to --context")
+        e.add_argument("--image-size", default=None, metavar="WxH",
+                       help="image width x height in pixels (default 1024x1024; Gemma-3 ignores it)")
 
-    s = _sub(sub, "sweep", "a grid of configurations, as a table or to a .csv / .parquet / .json file",
-             "examples:\n  vramcore sweep Qwen3-8B --context 4k,8k,32k,128k --batch 1:64:x2 --gpu H100,L4\n"
-             "  vramcore sweep Qwen3-8B,Llama-3.1-8B --dtype bf16,fp8,int4 --context 1k:128k:x2 -o grid.parquet\n"
-             "  vramcore sweep Qwen3-8B --engine transformers,vllm --gpu H100 --json\n\n"
-             "The file format follows the -o extension: .csv, .parquet (needs pyarrow) or .json (records);\n"
-             "files hold every result field in bytes; the table on stdout shows GiB (2**30 bytes).\n")
-    s.add_argument("models", nargs="+", metavar="MODEL", help="built-in names, config.json paths, folders or "
-                   "Hugging Face ids org/name (several, or a comma list)")
     if want("sweep"):
+        s = _sub(sub, "sweep", "a grid of configurations, as a table or to a .csv / .parquet / .json file",
+                 "examples:\n  vramcore sweep Qwen3-8B --context 4k,8k,32k,128k --batch 1:64:x2 --gpu H100,L4\n"
+                 "  vramcore sweep Qwen3-8B,Llama-3.1-8B --dtype bf16,fp8,int4 --context 1k:128k:x2 -o grid.parquet\n"
+                 "  vramcore sweep Qwen3-8B --engine transformers,vllm --gpu H100 --json\n\n"
+                 "The file format follows the -o extension: .csv, .parquet (needs pyarrow) or .json (records);\n"
+                 "files hold every result field in bytes; the table on stdout shows GiB (2**30 bytes).\n")
+        s.add_argument("models", nargs="+", metavar="MODEL", help="built-in names, config.json paths, folders or "
+                       "Hugging Face ids org/name (several, or a comma list)")
         _add_config_args(s, grid=True)
-    s.add_argument("-o", "--output", metavar="FILE", help="write .csv, .parquet or .json instead of a table")
-    s.add_argument("--json", action="store_true", help="print JSON records (or, with -o, a JSON summary)")
-    s.add_argument("--fields", metavar="LIST", help="compute and write only these result fields, a comma list "
-                   "(e.g. total_bytes,fits; with -o or --json: the table needs every part)")
-    s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: for large grids on a terminal; needs tqdm)")
+        s.add_argument("-o", "--output", metavar="FILE", help="write .csv, .parquet or .json instead of a table")
+        s.add_argument("--json", action="store_true", help="print JSON records (or, with -o, a JSON summary)")
+        s.add_argument("--fields", metavar="LIST", help="compute and write only these result fields, a comma list "
+                       "(e.g. total_bytes,fits; with -o or --json: the table needs every part)")
+        s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: for large grids on a terminal; needs tqdm)")
 
-    f = _sub(sub, "fit", "inverse questions for every cell: max context, max batch, min GPUs, best dtype",
-             "examples:\n  vramcore fit context Qwen3-8B --dtype bf16,int4 --batch 1,8,32 --gpu H100,L4\n"
-             "  vramcore fit batch Llama-3.1-8B --context 4k,32k --gpu H100 --engine transformers,vllm\n"
-             "  vramcore fit gpus Llama-3.1-70B --dtype bf16,fp8 --context 8k,128k --gpu H100 --engine vllm\n"
-             "  vramcore fit dtype Llama-3.1-70B --context 8k --gpu H100,H200 --json\n\n"
-             "context: the longest context that fits each (model, dtype, batch, gpu[, engine]) -- capped at the\n"
-             "model's max context, 0 when nothing fits; batch: the most sequences of each context; gpus: the\n"
-             "fewest GPUs from --candidates that fit (0: none; tensor parallel up to 8, then pipeline stages);\n"
-             "dtype: the highest-precision weight dtype that fits (empty: none). Answers are exact: the answer\n"
-             "fits and one more does not.\n")
-    f.add_argument("question", choices=("context", "batch", "gpus", "dtype"), help="what to solve for")
-    f.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
     if want("fit"):
+        f = _sub(sub, "fit", "inverse questions for every cell: max context, max batch, min GPUs, best dtype",
+                 "examples:\n  vramcore fit context Qwen3-8B --dtype bf16,int4 --batch 1,8,32 --gpu H100,L4\n"
+                 "  vramcore fit batch Llama-3.1-8B --context 4k,32k --gpu H100 --engine transformers,vllm\n"
+                 "  vramcore fit gpus Llama-3.1-70B --dtype bf16,fp8 --context 8k,128k --gpu H100 --engine vllm\n"
+                 "  vramcore fit dtype Llama-3.1-70B --context 8k --gpu H100,H200 --json\n\n"
+                 "context: the longest context that fits each (model, dtype, batch, gpu[, engine]) -- capped at the\n"
+                 "model's max context, 0 when nothing fits; batch: the most sequences of each context; gpus: the\n"
+                 "fewest GPUs from --candidates that fit (0: none; tensor parallel up to 8, then pipeline stages);\n"
+                 "dtype: the highest-precision weight dtype that fits (empty: none). Answers are exact: the answer\n"
+                 "fits and one more does not.\n")
+        f.add_argument("question", choices=("context", "batch", "gpus", "dtype"), help="what to solve for")
+        f.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
         _add_config_args(f, grid=True)
-    f.add_argument("--candidates", default=None,
-                   help="fit gpus: GPU counts to try (default 1,2,4,8,16,24,32,48,64,96,128: tensor parallel up to "
-                        "8, then 8-GPU pipeline stages)")
-    f.add_argument("--json", action="store_true", help="print JSON records")
+        f.add_argument("--candidates", default=None,
+                       help="fit gpus: GPU counts to try (default 1,2,4,8,16,24,32,48,64,96,128: tensor parallel up to "
+                            "8, then 8-GPU pipeline stages)")
+        f.add_argument("--json", action="store_true", help="print JSON records")
 
-    m = _sub(sub, "models", "list the built-in models (filterable)",
-             "examples:\n  vramcore models\n  vramcore models qwen3\n  vramcore models --company meta --json\n")
-    m.add_argument("filter", nargs="?", help="case-insensitive substring of the name, an alias or the HF repo")
-    m.add_argument("--family", help="case-insensitive substring of the family")
-    m.add_argument("--company", help="case-insensitive substring of the company")
-    m.add_argument("--json", action="store_true", help="print JSON (every card field)")
+    if want("models"):
+        m = _sub(sub, "models", "list the built-in models (filterable)",
+                 "examples:\n  vramcore models\n  vramcore models qwen3\n  vramcore models --company meta --json\n")
+        m.add_argument("filter", nargs="?", help="case-insensitive substring of the name, an alias or the HF repo")
+        m.add_argument("--family", help="case-insensitive substring of the family")
+        m.add_argument("--company", help="case-insensitive substring of the company")
+        m.add_argument("--json", action="store_true", help="print JSON (every card field)")
 
-    dt = _sub(sub, "dtypes", "list the weight dtypes and formats, or an engine's KV-cache types",
-              "examples:\n  vramcore dtypes\n  vramcore dtypes --kind all\n  vramcore dtypes --kv llamacpp\n")
-    dt.add_argument("--kind", choices=("plain", "formats", "all"), default="plain",
-                    help="plain element types (default), quantization formats, or both")
-    dt.add_argument("--kv", metavar="ENGINE", help="the KV-cache types ENGINE offers, by its own names")
-    dt.add_argument("--json", action="store_true", help="print JSON")
-    g = _sub(sub, "gpus", "list the GPU catalog (filterable)",
-             "examples:\n  vramcore gpus\n  vramcore gpus --min-memory 40GiB --vendor nvidia\n"
-             "  vramcore gpus h100 --json\n\nMemory filters compare the nvidia-smi total "
-             "(GiB = 2**30 bytes, GB = 10**9 bytes).\n")
-    g.add_argument("filter", nargs="?", help="case-insensitive substring of the name or an alias")
-    g.add_argument("--vendor", help="case-insensitive substring of the vendor")
-    g.add_argument("--min-memory", metavar="SIZE", help="at least this much memory, e.g. 40GiB or 80GB")
-    g.add_argument("--max-memory", metavar="SIZE", help="at most this much memory")
-    g.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
+    if want("dtypes"):
+        dt = _sub(sub, "dtypes", "list the weight dtypes and formats, or an engine's KV-cache types",
+                  "examples:\n  vramcore dtypes\n  vramcore dtypes --kind all\n  vramcore dtypes --kv llamacpp\n")
+        dt.add_argument("--kind", choices=("plain", "formats", "all"), default="plain",
+                        help="plain element types (default), quantization formats, or both")
+        dt.add_argument("--kv", metavar="ENGINE", help="the KV-cache types ENGINE offers, by its own names")
+        dt.add_argument("--json", action="store_true", help="print JSON")
 
-    c = _sub(sub, "card", "show a built-in model card: facts, geometry, usage notes, sources",
-             "examples:\n  vramcore card DeepSeek-R1-Distill-Llama-8B\n  vramcore card qwen3-8b --json\n")
-    c.add_argument("model", help="built-in model name (see `vramcore models`)")
-    c.add_argument("--json", action="store_true", help="print JSON")
-    c.add_argument("--config", action="store_true", help="print the card's Hugging Face config.json")
+    if want("gpus"):
+        g = _sub(sub, "gpus", "list the GPU catalog (filterable)",
+                 "examples:\n  vramcore gpus\n  vramcore gpus --min-memory 40GiB --vendor nvidia\n"
+                 "  vramcore gpus h100 --json\n\nMemory filters compare the nvidia-smi total "
+                 "(GiB = 2**30 bytes, GB = 10**9 bytes).\n")
+        g.add_argument("filter", nargs="?", help="case-insensitive substring of the name or an alias")
+        g.add_argument("--vendor", help="case-insensitive substring of the vendor")
+        g.add_argument("--min-memory", metavar="SIZE", help="at least this much memory, e.g. 40GiB or 80GB")
+        g.add_argument("--max-memory", metavar="SIZE", help="at most this much memory")
+        g.add_argument("--json", action="store_true", help="print JSON (bytes as numbers)")
 
-    pl = _sub(sub, "plot", "draw an estimate (stacked bars) or a sweep (heatmap) to an image file",
-              "examples:\n  vramcore plot estimate DeepSeek-R1-Distill-Llama-8B --context 8k,32k,128k --gpu L4 "
-              "-o bars.png\n  vramcore plot sweep Qwen3-8B --context 1k:128k:x2 --batch 1:64:x2 --gpu H100,L4 "
-              "--value fits -o fits.png\n")
-    psub = pl.add_subparsers(dest="plot_kind", required=True, metavar="KIND")
+    if want("card"):
+        c = _sub(sub, "card", "show a built-in model card: facts, geometry, usage notes, sources",
+                 "examples:\n  vramcore card DeepSeek-R1-Distill-Llama-8B\n  vramcore card qwen3-8b --json\n")
+        c.add_argument("model", help="built-in model name (see `vramcore models`)")
+        c.add_argument("--json", action="store_true", help="print JSON")
+        c.add_argument("--config", action="store_true", help="print the card's Hugging Face config.json")
 
-    def plot_kind(name: str, help: str, epilog: str) -> argparse.ArgumentParser:
-        kind = _sub(psub, name, help, epilog)
-        kind.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
-        if want("plot"):
+    if want("plot"):
+        pl = _sub(sub, "plot", "draw an estimate (stacked bars) or a sweep (heatmap) to an image file",
+                  "examples:\n  vramcore plot estimate DeepSeek-R1-Distill-Llama-8B --context 8k,32k,128k --gpu L4 "
+                  "-o bars.png\n  vramcore plot sweep Qwen3-8B --context 1k:128k:x2 --batch 1:64:x2 --gpu H100,L4 "
+                  "--value fits -o fits.png\n")
+        psub = pl.add_subparsers(dest="plot_kind", required=True, metavar="KIND")
+
+        def plot_kind(name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+            kind = _sub(psub, name, help, epilog)
+            kind.add_argument("models", nargs="+", metavar="MODEL", help="models (several, or a comma list)")
             _add_config_args(kind, grid=True)
-        kind.add_argument("-o", "--output", metavar="FILE", required=True, help="image file (.png, .svg, .pdf)")
-        return kind
+            kind.add_argument("-o", "--output", metavar="FILE", required=True, help="image file (.png, .svg, .pdf)")
+            return kind
 
-    pe = plot_kind("estimate", "stacked bars of estimates against the GPU memory line",
-                   "Every combination of the listed values is one bar.\n\nexample:\n"
-                   "  vramcore plot estimate Qwen3-8B --dtype bf16,int4 --context 32k --gpu L4 -o bars.png\n")
-    pe.add_argument("--title", help="plot title")
-    pe.add_argument("--json", action="store_true", help="print a JSON summary")
-    ps = plot_kind("sweep", "heatmap of a sweep field over two axes, one panel per label of a third",
-                   "example:\n  vramcore plot sweep Qwen3-8B --dtype bf16,int4 --context 1k:128k:x2 --batch 1:64:x2 "
-                   "--gpu H100 --facet dtype --value headroom_bytes -o headroom.png\n")
-    dims = ("model", "dtype", "context", "batch", "gpu", "engine")
-    ps.add_argument("--x", default="context", choices=dims, help="horizontal axis (default: context)")
-    ps.add_argument("--y", default="batch", choices=dims, help="vertical axis (default: batch)")
-    ps.add_argument("--facet", default="gpu", choices=(*dims, "none"), help="one panel per label (default: gpu)")
-    ps.add_argument("--value", default="fits", help="result field: fits (default), headroom_bytes, total_bytes, ...")
-    ps.add_argument("--select", action="append", default=[], metavar="AXIS=LABEL",
-                    help="fix another axis, e.g. --select dtype=bf16 (repeatable)")
-    ps.add_argument("--json", action="store_true", help="print a JSON summary")
-    ps.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                    help="progress bar on stderr")
+        pe = plot_kind("estimate", "stacked bars of estimates against the GPU memory line",
+                       "Every combination of the listed values is one bar.\n\nexample:\n"
+                       "  vramcore plot estimate Qwen3-8B --dtype bf16,int4 --context 32k --gpu L4 -o bars.png\n")
+        pe.add_argument("--title", help="plot title")
+        pe.add_argument("--json", action="store_true", help="print a JSON summary")
+        ps = plot_kind("sweep", "heatmap of a sweep field over two axes, one panel per label of a third",
+                       "example:\n  vramcore plot sweep Qwen3-8B --dtype bf16,int4 --context 1k:128k:x2 "
+                       "--batch 1:64:x2 --gpu H100 --facet dtype --value headroom_bytes -o headroom.png\n")
+        dims = ("model", "dtype", "context", "batch", "gpu", "engine")
+        ps.add_argument("--x", default="context", choices=dims, help="horizontal axis (default: context)")
+        ps.add_argument("--y", default="batch", choices=dims, help="vertical axis (default: batch)")
+        ps.add_argument("--facet", default="gpu", choices=(*dims, "none"), help="one panel per label (default: gpu)")
+        ps.add_argument("--value", default="fits", help="result field: fits (default), headroom_bytes, total_bytes, "
+                        "...")
+        ps.add_argument("--select", action="append", default=[], metavar="AXIS=LABEL",
+                        help="fix another axis, e.g. --select dtype=bf16 (repeatable)")
+        ps.add_argument("--json", action="store_true", help="print a JSON summary")
+        ps.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr")
     return p
 
 

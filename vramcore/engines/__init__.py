@@ -119,6 +119,9 @@ def get_engine(name: str | EngineSpec, **knobs: Any) -> EngineSpec:
     """
     if isinstance(name, EngineSpec):
         spec = name
+    elif isinstance(name, str) and normalize_name(name) in ENGINE_KINDS:
+        # an engine by its own kind name loads that engine's module alone (the command line's common case)
+        spec = importlib.import_module(f"{__name__}.{normalize_name(name)}").ENGINE
     else:
         spec = lookup(name, _table(), what="engine", argname="engine")
     return spec.with_options(**knobs) if knobs else spec

@@ -13,15 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vramcore.model.cards import ModelCard, get_model, is_model_name, list_models
-from vramcore.model.hf import SUPPORTED_MODEL_TYPES, load_hf_config
+from vramcore.model.hf import load_hf_config
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
 
 __all__ = ["PARTS", "SUPPORTED_MODEL_TYPES", "ModelCard", "ModelSpec", "TensorInfo", "get_model", "is_model_name",
            "list_models", "list_tensors", "load_hf_config", "spec_from_hf_config"]
+
+if TYPE_CHECKING:
+    from vramcore.model.hf import SUPPORTED_MODEL_TYPES
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``SUPPORTED_MODEL_TYPES`` on first use (it imports every family module)."""
+    if name == "SUPPORTED_MODEL_TYPES":
+        from vramcore.model import hf
+
+        return hf.SUPPORTED_MODEL_TYPES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def spec_from_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str | None = None) -> ModelSpec:

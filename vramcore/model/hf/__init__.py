@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
 from os import PathLike, fspath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vramcore._errors import UnknownModelWarning
 from vramcore.model.hf._reader import Fields, Reader, load_hf_config
@@ -61,12 +61,47 @@ def _refused() -> frozenset[str]:
     return frozenset(out)
 
 
-#: The ``model_type`` values :meth:`vramcore.ModelSpec.from_hf_config` reads (refused families left out:
-#: :data:`REFUSED_MODEL_TYPES`).
-SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(sorted((_registry()[0].keys() | _registry()[2].keys()) - _refused()))
+if TYPE_CHECKING:
+    #: The ``model_type`` values :meth:`vramcore.ModelSpec.from_hf_config` reads (refused families left out:
+    #: :data:`REFUSED_MODEL_TYPES`).
+    SUPPORTED_MODEL_TYPES: tuple[str, ...]
+    #: Model types refused with the reason a ModelSpec cannot count them yet.
+    REFUSED_MODEL_TYPES: tuple[str, ...]
 
-#: Model types refused with the reason a ModelSpec cannot count them yet (Llama-3.2-Vision).
-REFUSED_MODEL_TYPES: tuple[str, ...] = tuple(sorted(_refused()))
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """Make ``SUPPORTED_MODEL_TYPES`` / ``REFUSED_MODEL_TYPES`` on first use: both import every family module."""
+    if name == "SUPPORTED_MODEL_TYPES":
+        return _supported()
+    if name == "REFUSED_MODEL_TYPES":
+        return tuple(sorted(_refused()))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _supported() -> tuple[str, ...]:
+    readers, _, towers = _registry()
+    return tuple(sorted((readers.keys() | towers.keys()) - _refused()))
+
+
+def _own_module(model_type: str) -> Any | None:
+    """Return the family module named `model_type`, when there is one that reads it, without the registry.
+
+    Every ``READERS`` / ``REFUSED`` / ``DEFAULTS`` / ``TOWERS`` key that names a family module
+    lives in that module (tests/test_specs.py checks it over the registry), so a config of such a
+    type needs that module alone: a built-in card's ``llama`` imports ``llama.py``, not the twenty
+    other families.
+    """
+    if not model_type.isidentifier() or model_type.startswith("_") or model_type in _NOT_FAMILIES:
+        return None
+    try:
+        module = importlib.import_module(f"{__name__}.{model_type}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__name__}.{model_type}":
+            return None
+        raise
+    known = model_type in module.READERS or model_type in getattr(module, "REFUSED", {})
+    return module if known else None
 
 
 def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str | None = None) -> Fields:
@@ -133,21 +168,25 @@ def read_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str
         raise ValueError("config is missing field 'model_type'")
     if not isinstance(model_type, str) or not model_type:
         raise ValueError(f"config field 'model_type' must be a non-empty string, got {str(model_type)[:80]!r}")
-    readers, all_defaults, towers = _registry()
-    defaults = all_defaults.get(str(model_type))
+    own = _own_module(model_type) if not isinstance(text, Mapping) else None
+    if own is not None:  # a family module named after the type: the registry is not needed
+        reader = {**getattr(own, "REFUSED", {}), **own.READERS}.get(model_type)
+        defaults, towers = getattr(own, "DEFAULTS", {}).get(model_type), getattr(own, "TOWERS", {})
+    else:
+        readers, all_defaults, towers = _registry()
+        defaults, reader = all_defaults.get(str(model_type)), readers.get(model_type)
     if defaults:
         cfg = {**defaults, **{k: v for k, v in cfg.items() if v is not None}}
-    reader = readers.get(model_type)
     if reader is None:  # no family module reads it: a Llama-like read, every assumption in a warning
         from vramcore.model.hf._generic import read_unknown
 
-        fields = read_unknown(Reader(cfg, model_type), SUPPORTED_MODEL_TYPES)
+        fields = read_unknown(Reader(cfg, model_type), _supported())
     else:
         fields = reader(Reader(cfg, model_type))
     tower = towers.get(str(full.get("model_type")))
     if tower is not None:  # a multimodal checkpoint: its vision tower and projector count too
         fields.update(tower(Reader(full, str(full.get("model_type"))), fields))
-    if isinstance(text, Mapping) and wrapper not in SUPPORTED_MODEL_TYPES:
+    if isinstance(text, Mapping) and wrapper not in _supported():
         warnings.warn(f"model_type {wrapper!r} is a multimodal wrapper vramcore does not read: the estimate counts "
                       f"its text_config ({model_type!r}) alone; its vision / audio towers and projectors are not "
                       "counted", UnknownModelWarning, stacklevel=3)
