@@ -7,8 +7,9 @@
 Each command runs as a fresh process (``subprocess.run``, output discarded); the figures are the median and
 the minimum wall time over ``--runs`` runs, commands interleaved run by run so that the machine's noise falls
 on all of them alike.  A peer is any command line, given as ``NAME=COMMAND``; none is a dependency.  The
-vramcore command is the README's main job; ``--check`` fails (exit 1) when it imports numpy.  Nothing is
-asserted about times.
+vramcore command is the README's main job, run through the ``vramcore`` console script beside this interpreter
+(what users type; ``python -m vramcore`` where there is none); ``--check`` fails (exit 1) when it imports
+numpy.  Whether it imports typing (~5 ms of start-up) is reported too.  Nothing is asserted about times.
 """
 
 from __future__ import annotations
@@ -20,17 +21,22 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-ESTIMATE = [sys.executable, "-m", "vramcore", "estimate", "DeepSeek-R1-Distill-Llama-8B", "--gpu", "H100",
-            "--context", "32k"]
+ARGS = ["estimate", "DeepSeek-R1-Distill-Llama-8B", "--gpu", "H100", "--context", "32k"]
+# the console script users type (pip's entry point beside this interpreter), as peers' are timed; else -m
+SCRIPT = Path(sys.executable).with_name("vramcore")
+ESTIMATE = [str(SCRIPT), *ARGS] if SCRIPT.is_file() else [sys.executable, "-m", "vramcore", *ARGS]
 BARE = [sys.executable, "-c", "pass"]
 
 
-def imports_numpy() -> bool:
-    """True when the estimate command imports numpy (``-X importtime`` lists it)."""
-    err = subprocess.run([sys.executable, "-X", "importtime", *ESTIMATE[1:]], capture_output=True, text=True,
+def imported(modules: tuple[str, ...]) -> dict[str, bool]:
+    """Whether the estimate command imports each of `modules` (``-X importtime`` lists what it imports)."""
+    target = [str(SCRIPT)] if SCRIPT.is_file() else ["-m", "vramcore"]
+    err = subprocess.run([sys.executable, "-X", "importtime", *target, *ARGS], capture_output=True, text=True,
                          check=True).stderr
-    return any(line.rsplit("|", 1)[-1].strip() == "numpy" for line in err.splitlines())
+    names = {line.rsplit("|", 1)[-1].strip() for line in err.splitlines()}
+    return {m: m in names for m in modules}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             times[name].append(time.perf_counter() - start)
-    numpy = imports_numpy()
+    heavy = imported(("numpy", "typing"))
+    numpy = heavy["numpy"]
     result = {"runs": runs, "vramcore_estimate_imports_numpy": numpy,
+              "vramcore_estimate_imports_typing": heavy["typing"],
               "commands": {name: {"argv": commands[name], "median_ms": statistics.median(t) * 1e3,
                                   "min_ms": min(t) * 1e3} for name, t in times.items()}}
     if args.json:
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"process wall time, {runs} runs each (interleaved): median and min")
         for name, v in result["commands"].items():
             print(f"  {name:<28}{v['median_ms']:>9.1f} ms{v['min_ms']:>9.1f} ms")
-        print(f"  vramcore estimate imports numpy: {numpy}")
+        print(f"  vramcore estimate imports numpy: {numpy}; typing: {heavy['typing']}")
     return 1 if args.check and numpy else 0
 
 

@@ -43,3 +43,28 @@ def test_bench_import_quick_runs() -> None:
                          capture_output=True, text=True, check=True).stdout
     assert "import vramcore" in out and "over bare" in out
     assert "heavy modules after `import vramcore`: none" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["estimate", "DeepSeek-R1-Distill-Llama-8B", "--gpu", "H100", "--context", "32k"],
+    ["estimate", "Qwen3-8B", "--gpu", "L4", "--engine", "vllm", "--json"],
+    ["card", "qwen3-8b"], ["models"], ["gpus"],
+])
+def test_cli_answers_without_numpy_or_typing(argv: list[str]) -> None:
+    """The per-call commands import neither numpy nor typing (~5 ms of start-up: TYPE_CHECKING = False instead)."""
+    code = f"import contextlib, io\nfrom vramcore.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n" \
+           f"    assert main({argv!r}) == 0\nimport sys\nprint('typing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[-1] == "False"
+    assert loaded_after(code.rsplit("\nimport sys", 1)[0]) == set()
+
+
+def test_family_listing_is_pkgutils() -> None:
+    """The registry lists the family modules from the package folder as pkgutil would (without importing it)."""
+    import pkgutil
+
+    from vramcore.model import hf
+
+    expected = sorted(i.name for i in pkgutil.iter_modules(hf.__path__) if not i.name.startswith("_")
+                      and i.name != "quantization")
+    assert list(hf._family_names()) == expected

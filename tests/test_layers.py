@@ -177,7 +177,9 @@ def test_a_new_family_is_one_module(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "    return common_fields(r, tie_default=True)\n"
         "READERS = {'toy_lm': read_toy}\n")
     monkeypatch.setattr(hf, "__path__", [*hf.__path__, str(tmp_path)])
-    hf._registry.cache_clear()
+    caches = (hf._family_names, hf._registry, hf._supported)
+    for made in caches:
+        made.cache_clear()
     try:
         spec = vramcore.ModelSpec.from_hf_config({
             "model_type": "toy_lm", "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
@@ -187,7 +189,8 @@ def test_a_new_family_is_one_module(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                                                       intermediate_size=128, vocab_size=100,
                                                       tie_embeddings=True).param_count
     finally:
-        hf._registry.cache_clear()
+        for made in caches:
+            made.cache_clear()
         sys.modules.pop("vramcore.model.hf.toyfam", None)
 
 

@@ -201,3 +201,22 @@ def test_mla_kv_width() -> None:
     v3 = vramcore.get_model("deepseek-ai/DeepSeek-V3").spec
     assert v3.is_mla and v3.kv_cache_width == 512 + 64
     assert math.isclose(v3.active_param_count / 1e9, 37.5, rel_tol=0.03)  # "37B activated"
+
+
+def test_a_card_by_its_name_reads_one_file() -> None:
+    """The lookup by canonical name (one card file read) gives the very card the whole catalog gives."""
+    import os
+
+    from vramcore._names import normalize_name
+    from vramcore.model import cards
+
+    canonical = {normalize_name(n) for n in vramcore.list_models()}
+    for key, card in cards._table().items():  # no alias of one card is another card's canonical key
+        assert key not in canonical or normalize_name(card.name) == key
+    for name in vramcore.list_models():
+        assert os.path.isfile(os.path.join(cards._FOLDER, normalize_name(name) + ".json"))
+        for spelling in (name, name.upper(), name.replace("-", "_")):
+            assert cards._by_file(spelling) is cards._cards()[name] is vramcore.get_model(spelling)
+    for other in ("README", "readme.md", "../spec", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "", "."):
+        assert cards._by_file(other) is None
+    assert vramcore.get_model("deepseek-ai/DeepSeek-R1-Distill-Llama-8B").name == "DeepSeek-R1-Distill-Llama-8B"

@@ -15,7 +15,6 @@ Examples
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from vramcore import _moved
 
@@ -106,7 +105,10 @@ __all__ = [
     "sweep_to",
 ]
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from vramcore._errors import UnknownModelWarning, VramcoreWarning
     from vramcore._units import GB, GiB
     from vramcore.engines import EngineSpec, get_engine, list_engines

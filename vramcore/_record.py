@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Record"]
 

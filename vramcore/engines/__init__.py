@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from typing import TYPE_CHECKING, Any
 
 from vramcore._names import lookup, normalize_name
 from vramcore.engines.base import ENGINE_KINDS, EngineSpec
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from vramcore.model.spec import ModelSpec
 
 __all__ = ["ENGINE_KINDS", "EngineSpec", "get_engine", "list_engines", "loads_format", "needs_fp8_hardware",

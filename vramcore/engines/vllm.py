@@ -6,10 +6,9 @@ formulas are ``include/vramcore/engines/vllm.h``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from vramcore.engines.base import EngineSpec, GiB, MiB
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
     from vramcore.model.spec import ModelSpec
     from vramcore.model.vision import VisionSpec

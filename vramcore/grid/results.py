@@ -11,21 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vramcore.engines import EngineSpec
 from vramcore.grid.cell import result_dtype_name, result_weights_by_part
-from vramcore.model.spec import ModelSpec
-from vramcore.storage.resolve import get_dtype
-
-if TYPE_CHECKING:
-    import pandas
-    import xarray
-
-__all__ = ["BLOCKING_REASONS", "DIMS", "FIELDS", "REASONS", "Estimate", "Sweep", "reason_names"]
-
 from vramcore.grid.record import (  # noqa: F401 -- re-exported: the names of vramcore.grid.results
     BLOCKING_REASONS,
     FIELDS,
@@ -34,6 +24,17 @@ from vramcore.grid.record import (  # noqa: F401 -- re-exported: the names of vr
     Estimate,
     reason_names,
 )
+from vramcore.model.spec import ModelSpec
+from vramcore.storage.resolve import get_dtype
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
+    import pandas
+    import xarray
+
+__all__ = ["BLOCKING_REASONS", "DIMS", "FIELDS", "REASONS", "Estimate", "Sweep", "reason_names"]
 
 #: Axis names of a sweep (a sixth, "engine", when several engines are swept).
 DIMS: tuple[str, ...] = ("model", "dtype", "context", "batch", "gpu")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +22,10 @@ from vramcore.grid.results import FIELDS, REASONS, Sweep
 from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.resolve import get_dtype
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CHUNK_CELLS", "compute", "run_sweep"]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -25,6 +24,10 @@ from vramcore.grid.resolve import Counts, ModelLike
 from vramcore.grid.results import DIMS, Sweep
 from vramcore.grid.run import CHUNK_CELLS, run_sweep
 from vramcore.hardware.gpus import GPUSpec
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["grid_layout", "parts", "sweep_to"]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from os import PathLike
-from typing import TYPE_CHECKING, Any
 
 from vramcore.model.cards import ModelCard, get_model, is_model_name, list_models
 from vramcore.model.hf import load_hf_config
@@ -23,7 +22,10 @@ from vramcore.model.tensors import TensorInfo, list_tensors
 __all__ = ["PARTS", "SUPPORTED_MODEL_TYPES", "ModelCard", "ModelSpec", "TensorInfo", "get_model", "is_model_name",
            "list_models", "list_tensors", "load_hf_config", "spec_from_hf_config"]
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from vramcore.model.hf import SUPPORTED_MODEL_TYPES
 
 

@@ -11,11 +11,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import Any
 
 from vramcore._names import lookup, normalize_name
 from vramcore._record import Record
 from vramcore.model.spec import ModelSpec
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ModelCard", "get_model", "list_models"]
 
@@ -143,18 +146,43 @@ def _card_from_json(data: dict[str, Any], source: str) -> ModelCard:
         raise ValueError(f"model card {source} is missing field {exc.args[0]!r}") from None
 
 
+#: The package's data folder on disk (plain os calls: importlib.resources costs a CLI call ~10 ms to import).
+_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+@cache
+def _load(filename: str) -> ModelCard:
+    """Read one card file of the package data, once (every lookup shares the instance)."""
+    with open(os.path.join(_FOLDER, filename), encoding="utf-8") as fh:
+        return _card_from_json(json.loads(fh.read()), filename)
+
+
 @cache
 def _cards() -> dict[str, ModelCard]:
     """Canonical name -> card, loaded once from the package data."""
     cards: dict[str, ModelCard] = {}
-    # the package's data folder on disk (plain os calls: importlib.resources costs a CLI call ~10 ms to import)
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-    for name in sorted(os.listdir(folder)):
+    for name in sorted(os.listdir(_FOLDER)):
         if name.endswith(".json"):
-            with open(os.path.join(folder, name), encoding="utf-8") as fh:
-                card = _card_from_json(json.loads(fh.read()), name)
+            card = _load(name)
             cards[card.name] = card
     return cards
+
+
+def _by_file(name: str) -> ModelCard | None:
+    """Return the card whose canonical name `name` is, reading its file alone, or None.
+
+    Each card file is named after its canonical name's key (``normalize_name``) and no alias
+    of one card is another's canonical key (tests/test_specs.py checks both), so a lookup by
+    canonical name needs that one file, not the whole catalog.
+    """
+    key = normalize_name(name)
+    if not key or key.startswith(".") or "/" in key or "\\" in key or os.sep in key:
+        return None
+    filename = key + ".json"
+    if not os.path.isfile(os.path.join(_FOLDER, filename)):
+        return None
+    card = _load(filename)
+    return card if normalize_name(card.name) == key else None
 
 
 @cache
@@ -168,7 +196,7 @@ def _table() -> dict[str, ModelCard]:
 
 def is_model_name(name: str) -> bool:
     """Return True when `name` names a built-in card."""
-    return normalize_name(name) in _table()
+    return _by_file(name) is not None or normalize_name(name) in _table()
 
 
 def get_model(name: str) -> ModelCard:
@@ -196,7 +224,8 @@ def get_model(name: str) -> ModelCard:
     >>> card.company, card.context_window, card.kv_heads
     ('DeepSeek', 131072, 8)
     """
-    return lookup(name, _table(), what="model", argname="model")
+    card = _by_file(name) if isinstance(name, str) else None
+    return card if card is not None else lookup(name, _table(), what="model", argname="model")
 
 
 def list_models() -> list[str]:

@@ -16,14 +16,29 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vramcore._record import Record
 from vramcore.model.limits import check_limit
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     from vramcore.model.recurrent import StateSpec
     from vramcore.model.vision import VisionSpec
+
+    class WeightStorage(Protocol):  # checked at run time by _is_weight_storage
+        """What a spec's ``quantization`` may hold besides a name: any storage rule with weight bytes by part.
+
+        :class:`vramcore.DType`, the quantization formats and the measured storage
+        of a real file (:mod:`vramcore.storage`) all are; the model layer needs no
+        more than this to hold one.
+        """
+
+        name: str
+
+        def weight_bytes_by_part(self, spec: ModelSpec) -> dict[str, float]:
+            """Return the stored bytes of each part of `spec`."""
 
 __all__ = ["ATTENTION_KINDS", "CROSS_KIND", "MLP_KINDS", "PARTS", "ModelSpec"]
 
@@ -66,19 +81,9 @@ STATE_LAYER_KINDS: tuple[str, ...] = ("linear_attention", "mamba", "hybrid")
 MLP_KINDS: tuple[str, ...] = ("dense", "moe", "none")
 
 
-@runtime_checkable
-class WeightStorage(Protocol):
-    """What a spec's ``quantization`` may hold besides a name: any storage rule with weight bytes by part.
-
-    :class:`vramcore.DType`, the quantization formats and the measured storage
-    of a real file (:mod:`vramcore.storage`) all are; the model layer needs no
-    more than this to hold one.
-    """
-
-    name: str
-
-    def weight_bytes_by_part(self, spec: ModelSpec) -> dict[str, float]:
-        """Return the stored bytes of each part of `spec`."""
+def _is_weight_storage(value: object) -> bool:
+    """Tell whether `value` is a storage rule a spec's ``quantization`` may hold (``WeightStorage``'s members)."""
+    return isinstance(getattr(value, "name", None), str) and callable(getattr(value, "weight_bytes_by_part", None))
 
 
 def _check_int(name: str, value: object, *, minimum: int = 1, optional: bool = False) -> None:
@@ -359,7 +364,8 @@ class ModelSpec(Record):
 
             if not isinstance(self.vision, VisionSpec):
                 raise TypeError(f"ModelSpec.vision must be a VisionSpec or None, got {type(self.vision).__name__}")
-        if self.quantization is not None and not isinstance(self.quantization, (str, WeightStorage)):
+        q = self.quantization
+        if q is not None and not (isinstance(q, str) or _is_weight_storage(q)):
             raise TypeError(f"ModelSpec.quantization must be a str, a DType or None, got "
                             f"{self.quantization!r}")
 

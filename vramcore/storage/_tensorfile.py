@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from vramcore.model.spec import PARTS
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class TensorFile:

@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike, fspath
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from vramcore._record import Record
 from vramcore.model.limits import check_limit
@@ -31,6 +30,10 @@ from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage._tensorfile import TensorFile
 from vramcore.storage.ggml import FILE_TYPES_BY_ID, GGML_TYPES_BY_ID, tensor_nbytes
 from vramcore.storage.quant import MeasuredStorage
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 __all__ = ["MAX_HEADER_BYTES", "GGUFArray", "GGUFModel", "GGUFTensor", "read_gguf"]
 

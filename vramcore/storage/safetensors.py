@@ -29,12 +29,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from os import PathLike, fspath
 from pathlib import Path
-from typing import Any
 
 from vramcore._record import Record
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage._tensorfile import TensorFile
 from vramcore.storage.quant import MeasuredStorage
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["MAX_HEADER_BYTES", "SafetensorsCheckpoint", "SafetensorsTensor", "header_length", "index_shards",
            "read_safetensors", "read_safetensors_headers"]

@@ -15,12 +15,11 @@ nothing above it; :meth:`vramcore.ModelSpec.from_hf_config` builds the spec.
 from __future__ import annotations
 
 import importlib
-import pkgutil
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
 from os import PathLike, fspath
-from typing import TYPE_CHECKING, Any
 
 from vramcore._errors import UnknownModelWarning
 from vramcore.model.hf._reader import Fields, Reader, load_hf_config
@@ -32,16 +31,22 @@ _NOT_FAMILIES = frozenset({"quantization"})
 
 
 @cache
+def _family_names() -> tuple[str, ...]:
+    """Return the family modules of this package, sorted (a listing of its folder: pkgutil imports typing)."""
+    names = {entry.name[:-3] for folder in __path__ for entry in os.scandir(folder)
+             if entry.name.endswith(".py") and entry.is_file()}
+    return tuple(sorted(n for n in names if n.isidentifier() and not n.startswith("_") and n not in _NOT_FAMILIES))
+
+
+@cache
 def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[str, Any]],
                          dict[str, Callable[[Reader, Fields], Fields]]]:
     """Collect ``READERS`` (``REFUSED`` too), ``DEFAULTS`` and ``TOWERS`` of every family module of this package."""
     readers: dict[str, Callable[[Reader], Fields]] = {}
     defaults: dict[str, dict[str, Any]] = {}
     towers: dict[str, Callable[[Reader, Fields], Fields]] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in _NOT_FAMILIES:
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for name in _family_names():
+        module = importlib.import_module(f"{__name__}.{name}")
         for model_type, reader in (*module.READERS.items(), *getattr(module, "REFUSED", {}).items()):
             if model_type in readers:
                 raise RuntimeError(f"model_type {model_type!r} is read by two family modules")
@@ -55,13 +60,15 @@ def _registry() -> tuple[dict[str, Callable[[Reader], Fields]], dict[str, dict[s
 def _refused() -> frozenset[str]:
     """Return the model types a family module reads only to refuse them with the reason (``REFUSED``)."""
     out: set[str] = set()
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_") and info.name not in _NOT_FAMILIES:
-            out |= set(getattr(importlib.import_module(f"{__name__}.{info.name}"), "REFUSED", {}))
+    for name in _family_names():
+        out |= set(getattr(importlib.import_module(f"{__name__}.{name}"), "REFUSED", {}))
     return frozenset(out)
 
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     #: The ``model_type`` values :meth:`vramcore.ModelSpec.from_hf_config` reads (refused families left out:
     #: :data:`REFUSED_MODEL_TYPES`).
     SUPPORTED_MODEL_TYPES: tuple[str, ...]

@@ -10,7 +10,10 @@ integer-format names lives here, once (:func:`int_format_name`), and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["format_from_quantization_config", "int_format_name"]
 
