@@ -20,8 +20,11 @@ Usage
 
 Options: ``--models-dir`` (default ``vramcore/model/data``), ``--output`` (default
 ``tests/data/training_measured.json``), ``--skip`` (any of ``peft deepspeed optimizers
-activations lora_activations``, to leave a section out while iterating), ``--update`` (keep the
-skipped sections of an existing output file). No network access is needed: models are
+activations lora_activations hybrid_activations``, to leave a section out while iterating), ``--update`` (keep
+the skipped sections of an existing output file, and its ``versions``; this run's go to ``update_versions``),
+``--peft-model-types`` (measure peft for these model types only; with ``--update`` merged into the kept
+section). The hybrid figures were added with ``--update --skip deepspeed optimizers activations
+lora_activations --peft-model-types granitemoehybrid falcon_h1 bamba``. No network access is needed: models are
 built from their configs only, never downloaded. A library that is missing or fails is recorded
 in the JSON as ``{"error": "..."}`` in its section, and the other sections are still measured.
 
@@ -105,6 +108,18 @@ What is measured
     freed); ``param_grad_bytes`` is what the gradients take. These are CPU figures: on CUDA, sdpa
     picks other kernels (flash / memory-efficient) that save other tensors. transformers 5.24
     refuses sdpa for Gemma-2 (attention logit softcapping); that case holds the error.
+``hybrid_activations``
+    Small copies of the Mamba2 hybrids (``HYBRID_GEOMETRIES``: Granite-4.0-H-Micro and -Tiny, the
+    ``tests/data/hf_configs/bamba-synthetic.json`` Bamba, Falcon-H1-7B-Instruct) with the layer kinds of each
+    layout (``"mamba"``, ``"attention"``, Falcon-H1's ``"hybrid"``), vocab ``SMALL_VOCAB``, sdpa, measured as
+    ``activations`` for full fine-tuning and peft LoRA (r=16, "all-linear"; ``enable_input_require_grads``),
+    plain and under autocast, without and with checkpointing (keys ``f"{method}/{mode}"``). On a GPU,
+    transformers' Mamba2 layers call mamba_ssm's ``mamba_split_conv1d_scan_combined`` in training; here
+    it is replaced by ``SplitConv1dScanStandIn``, which saves what the CUDA autograd Function saves
+    (state-spaces/mamba ``ssd_combined.py``, ``MambaSplitConv1dScanCombinedFn.forward``), so the figures
+    are transformers' own code around the scan plus the scan's saved set as its source states.
+    ``torch_forward_activation_bytes_b1_s64`` is the unpatched CPU fallback, for comparison. peft 0.21
+    refuses "all-linear" on falcon_h1 (out_proj), so that LoRA entry holds the error.
 """
 
 from __future__ import annotations

@@ -32,6 +32,11 @@
  *     the loss (4 V; + the tanh of logit soft-capping), token ids and labels
  *     (8 + 8 bytes), the rotary cos/sin of one sequence (2 a rot) and the loss.
  *
+ * Mamba2 hybrids (Granite-4.0-H, Bamba, Falcon-H1) were measured the same way on small copies
+ * (hybrid_activations), with the fused mamba_ssm function a GPU runs replaced on the CPU by a stand-in
+ * saving what its CUDA autograd Function saves (vc_mamba2_saved); layers are counted by token mixer
+ * (attention, Mamba2, or both side by side in Falcon-H1's "hybrid" layers).
+ *
  * Gradient checkpointing (non-reentrant) keeps each layer's input (a h) and,
  * under eager attention, one 16-bit (b, 1, s, s) mask per attention kind; the layer's own
  * tensors come back during its backward.  Mixture-of-experts and MLA layers

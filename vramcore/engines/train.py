@@ -45,7 +45,12 @@ Rules and their sources
   (``estimate_zero2_model_states_mem_needs``, ``..._zero3_...``), which the tests
   reproduce byte for byte.  DeepSpeed's host figures add a 1.5 buffer factor and
   per-process load copies that ``host_bytes`` (per GPU) leaves out.
-- Activations: see include/vramcore/training.h (measured per tensor on CPU).
+- Activations: see include/vramcore/training.h (measured per tensor on CPU).  Mamba2 hybrids follow the
+  fused mamba_ssm path transformers takes on a GPU (vc_mamba2_saved); there the Mamba2 ``out_proj`` runs
+  inside that Function from its base weight, so a LoRA adapter on it saves nothing and gets no gradient
+  (counted as trainable, with its states, as peft counts it: an upper bound).  peft refuses ``out_proj``
+  and ``conv1d`` on falcon_h1 / nemotron_h / mamba models, "all-linear" included
+  (:data:`PEFT_MAMBA_MODEL_TYPES`).  Gated DeltaNet and Mamba1 mixers are refused (:func:`check_trainable`).
   Assumptions, not measured: the backward's transient (gradients of one layer,
   ``2 a h + 3 a x MLP width`` per token; the loss's fp32 gradients,
   ``(8 + a) V`` per token), pipeline stages holding ``pp`` micro-batches (1F1B),

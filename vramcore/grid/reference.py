@@ -1198,7 +1198,7 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
         saved += 0 if selective else in_flight * batch * s2 * layers_sq
         layer_transient = batch * s2 * one_sq if selective else Fraction(0)
     saved += per_sequence + constant + (8 if batch == 1 else 0)
-    widest = max(spec.intermediate_size if "dense" in kinds else 0,
+    widest = max(spec.intermediate_size if any(mlp == "dense" for _, mlp in kinds) else 0,
                  spec.experts_per_token * (spec.moe_intermediate_size or 0) + spec.shared_expert_intermediate_size)
     layer_transient += tokens * (2 * a * h + 3 * a * Fraction(widest, tp))
     loss_transient = tokens * (8 + a) * vocab if stage.last else Fraction(0)
