@@ -80,6 +80,13 @@ MODEL_FIELDS: tuple[str, ...] = (
     "n_cross_layers",
     "cross_tokens",
     "n_layers",
+    "mixer_proj",
+    "mixer_inner",
+    "mixer_heads",
+    "mixer_norm_groups",
+    "mixer_input_copies",
+    "mixer_proj_scale",
+    "rope",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -113,6 +120,21 @@ def _state_fields(spec: ModelSpec) -> dict[str, float]:
     return {"n_state_layers": float(spec.n_state_layers), "state_conv_dim": float(rec.conv_dim),
             "state_conv_kernel": float(rec.conv_kernel), "state_ssm_elems": float(rec.ssm_elems),
             "state_ssm_fp32": float(rec.ssm_fp32)}
+
+
+def _mixer_fields(spec: ModelSpec) -> dict[str, float]:
+    """Return the ``vc_model`` fields of what a Mamba2 layer saves for backward (zeros without one)."""
+    rec = spec.recurrent
+    if rec is None or rec.kind != "mamba2":
+        return dict.fromkeys(("mixer_proj", "mixer_inner", "mixer_heads", "mixer_norm_groups", "mixer_input_copies",
+                              "mixer_proj_scale"), 0.0)
+    inner = rec.state_heads * rec.state_rows
+    groups = (rec.conv_dim - inner) // (2 * rec.state_cols)       # conv_dim = inner + 2 x groups x state
+    proj = next(t.shape[0] for t in rec.tensors if t.name == "ssm_in.weight")
+    gated_norm = any(t.role == "norm" for t in rec.tensors)
+    return {"mixer_proj": float(proj), "mixer_inner": float(inner), "mixer_heads": float(rec.state_heads),
+            "mixer_norm_groups": float(groups) if gated_norm else 0.0, "mixer_input_copies": float(rec.input_copies),
+            "mixer_proj_scale": float(rec.proj_scaled)}
 
 
 def _vision_fields(spec: ModelSpec) -> dict[str, float]:
@@ -202,6 +224,8 @@ def model_row(spec: ModelSpec) -> list[float]:
         "n_cross_layers": float(spec.n_cross_layers),
         "cross_tokens": float(spec.cross_attention_tokens),
         "n_layers": float(spec.num_layers),
+        **_mixer_fields(spec),
+        "rope": float(spec.rope),
     }
     return [row[f] for f in MODEL_FIELDS]
 

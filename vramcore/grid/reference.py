@@ -1081,11 +1081,34 @@ def _norm_tensors(spec: ModelSpec, width: int, a: Fraction, frozen: bool, rsqrts
     return [Fraction(4 * width), 4 * rsqrts, last]
 
 
-def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str, frozen: bool) \
-        -> tuple[Fraction, Fraction]:
-    """Return (bytes per token, bytes per query x key of one sequence) one decoder layer saves for backward.
+def _mamba2_saved(spec: ModelSpec, a: Fraction, tp: int, frozen: bool) -> tuple[Fraction, Fraction]:
+    """Return (bytes per token, bytes per layer) one Mamba2 mixer saves for backward on the CUDA path.
 
-    `frozen`: a LoRA base, whose frozen linears keep not their inputs.
+    mamba_ssm's ``MambaSplitConv1dScanCombinedFn`` keeps the in_proj output and the scan output (16-bit)
+    and the gated norm's fp32 rstd per group; A and, while A_log trains, its exp (fp32, per head) once a
+    layer; Falcon-H1's scaled input copies stand in for the input norm's output, and its mup_vector
+    buffer is saved once a layer (see include/vramcore/training.h, vc_mamba2_saved).
+    """
+    rec = spec.recurrent
+    assert rec is not None and rec.kind == "mamba2"
+    inner = rec.state_heads * rec.state_rows
+    groups = (rec.conv_dim - inner) // (2 * rec.state_cols)
+    proj = next(t.shape[0] for t in rec.tensors if t.name == "ssm_in.weight")
+    per_token = a * Fraction(proj + inner, tp)
+    if any(t.role == "norm" for t in rec.tensors):
+        per_token += 4 * max(Fraction(1), Fraction(groups, tp))
+    if rec.input_copies and not frozen:
+        per_token += (rec.input_copies - 1) * a * spec.hidden_size
+    per_layer = (4 if frozen else 8) * Fraction(rec.state_heads, tp) + (a * proj if rec.proj_scaled else 0)
+    return per_token, per_layer
+
+
+def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str, frozen: bool,
+                 mixer: str = "full_attention") -> tuple[Fraction, Fraction, Fraction]:
+    """Return (bytes per token, per query x key of one sequence, per layer) one decoder layer saves for backward.
+
+    `frozen`: a LoRA base, whose frozen linears keep not their inputs.  `mixer`: the layer's
+    ``layer_types`` entry (``"mamba"``: a Mamba2 mixer in place of attention, ``"hybrid"``: both).
     """
     h = spec.hidden_size
     heads = Fraction(spec.num_heads, tp)
@@ -1102,7 +1125,12 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         saved += _norm_tensors(spec, h, a, frozen)
     if not frozen:
         saved += [a * h, a * h]               # the attention and MLP inputs, saved by their first linears
-    if spec.qk_norm:
+    per_layer = Fraction(0)
+    if mixer in ("mamba", "hybrid"):
+        mamba_tok, per_layer = _mamba2_saved(spec, a, tp, frozen)
+        saved.append(mamba_tok)
+    attends = mixer != "mamba"
+    if spec.qk_norm and attends:
         # one rsqrt per head, or one per token for a norm over the whole projection (OLMo-2)
         q_rsqrts, k_rsqrts = (Fraction(1), Fraction(1)) if spec.qk_norm_full_width else (heads, kv_heads)
         saved += _norm_tensors(spec, heads * dk, a, frozen, q_rsqrts)      # type: ignore[arg-type]
@@ -1111,7 +1139,9 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         latent = spec.kv_lora_rank + spec.qk_rope_head_dim  # type: ignore[operator]
         saved += _norm_tensors(spec, latent, a, frozen) + [a * latent]
     scores = Fraction(0)
-    if eager:
+    if not attends:
+        pass
+    elif eager:
         saved += [a * heads * dk, a * heads * dk, a * heads * dv]      # q; k, v repeated to every head
         if not frozen:
             saved += [a * heads * dv]                                # the reshaped output, o_proj's input
@@ -1125,7 +1155,9 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         ie = Fraction(spec.moe_intermediate_size, tp)  # type: ignore[arg-type]
         saved += [Fraction(4 * spec.num_experts)] + [a * h + mlp_tensors * a * ie] * spec.experts_per_token
         saved += [a * Fraction(spec.shared_expert_intermediate_size, tp)] * mlp_tensors + [a * h]
-    return sum(saved, Fraction(0)), scores
+    if spec.norm_plus_one:
+        per_layer += 4 * h * spec.norms_per_layer     # Gemma's fp32 (1 + weight) per norm
+    return sum(saved, Fraction(0)), scores, per_layer
 
 
 def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int, stage: _Stage, context: int,
@@ -1139,13 +1171,14 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     h, vocab = spec.hidden_size, Fraction(spec.vocab_size, tp)
     in_flight = stage.in_flight                  # 1F1B: stage k of pp holds pp - k micro-batches
     tokens, s2 = batch * context, context * context
-    all_kinds = spec.mlp_layer_types or ()
+    # each layer by (token mixer, MLP kind)
+    all_kinds = list(zip(spec.layer_types or (), spec.mlp_layer_types or (), strict=True))
     kinds = [all_kinds[i] for i in stage.layers]
-    per_layer = {k: _layer_saved(spec, a, tp, eager, k, frozen) for k in set(all_kinds)}
+    per_layer = {k: _layer_saved(spec, a, tp, eager, k[1], frozen, k[0]) for k in set(all_kinds)}
     layers_tok = sum((per_layer[k][0] + adapter_token_layer for k in kinds), Fraction(0))
     layers_sq = sum((per_layer[k][1] for k in kinds), Fraction(0))
-    norm_consts = (4 * h * spec.norms_per_layer if spec.norm_plus_one else 0) + adapter_weights
-    norm_consts *= len(kinds)
+    norm_consts = sum((per_layer[k][2] + adapter_weights for k in kinds), Fraction(0))
+    # the largest layer of the model, recomputed under checkpointing: the largest mixer, the largest MLP
     one_tok = max(per_layer[k][0] for k in all_kinds) + adapter_token_layer
     one_sq = max(per_layer[k][1] for k in all_kinds)
     # the final norm, the lm_head's input and the token ids (not for a frozen lm_head / embedding), the
@@ -1153,7 +1186,9 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     outer = sum(_norm_tensors(spec, h, a, frozen), Fraction(0)) + (8 if frozen else a * h + 16) + 4 * vocab \
         + (a * vocab if spec.final_softcap else 0) if stage.last else Fraction(0)
     rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
-    per_sequence = context * (2 * a * rotary + (8 if checkpointing else 0))  # type: ignore[operator]
+    # cos/sin: saved by attention layers or kept as checkpoint inputs; position ids under checkpointing
+    tables = 2 * a * rotary if checkpointing or spec.n_attention_layers else 0  # type: ignore[operator]
+    per_sequence = context * (tables + (8 if checkpointing else 0)) * spec.rope
     # the loss scalar; Gemma's sqrt(hidden) scalar (saved when the embedding trains); its final norm's 1 + w
     constant = 4 + (a if spec.embed_scale and not frozen else 0) + (4 * h if spec.norm_plus_one else 0)
     if checkpointing:
@@ -1166,7 +1201,7 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
         saved += 0 if selective else in_flight * batch * s2 * layers_sq
         layer_transient = batch * s2 * one_sq if selective else Fraction(0)
     saved += per_sequence + constant + (8 if batch == 1 else 0)
-    widest = max(spec.intermediate_size if "dense" in kinds else 0,
+    widest = max(spec.intermediate_size if any(mlp == "dense" for _, mlp in kinds) else 0,
                  spec.experts_per_token * (spec.moe_intermediate_size or 0) + spec.shared_expert_intermediate_size)
     layer_transient += tokens * (2 * a * h + 3 * a * Fraction(widest, tp))
     loss_transient = tokens * (8 + a) * vocab if stage.last else Fraction(0)

@@ -251,6 +251,11 @@ class ModelSpec(Record):
         The vision encoder and projector of a multimodal checkpoint (parts
         ``vision_tower`` and ``multimodal_projector``); None for a text-only
         model.  :attr:`text_only` is the same spec without it.
+    rope : bool
+        The attention layers apply rotary position embeddings (default);
+        False for Granite-4.0-H's ``position_embedding_type`` other than
+        ``"rope"`` (transformers builds no rotary embedding then): a training
+        step saves no cos/sin tables.
     model_type : str, optional
         Hugging Face ``model_type`` the spec was read from, if any.
     quantization : str or DType, optional
@@ -326,6 +331,7 @@ class ModelSpec(Record):
     embedding_rows: int | None = None
     cross_attention_tokens: int = 0
     vision: VisionSpec | None = None
+    rope: bool = True
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
 
@@ -345,7 +351,7 @@ class ModelSpec(Record):
                 object.__setattr__(self, name, int(value))
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "qk_norm_full_width",
                      "attention_sinks", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
-                     "norm_weight_fp32", "embed_scale", "attn_softcap", "final_softcap"):
+                     "norm_weight_fp32", "embed_scale", "attn_softcap", "final_softcap", "rope"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")

@@ -25,14 +25,23 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     int ckpt = e->recompute >= 2.0, selective = e->recompute == 1.0;
     vc_states s = vc_train_states(m, t, e, l);
     double frozen = e->frozen_base;
+    vc_act_terms nt = vc_layer_norms_saved(m, a, frozen);
     vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention, frozen);
+    vc_act_terms mt = vc_mamba2_saved(m, a, tp, frozen);   /* scaled by the stage's Mamba2 layers */
+    /* the stage's layers by token mixer: attention, Mamba2, or both side by side (Falcon-H1's "hybrid") */
+    double attn_layers = l->gpu_full + l->gpu_sliding, state_layers = l->gpu_state;
+    /* the largest mixer of one layer of the model (recomputed under checkpointing) */
+    double n_attn = m->n_full_layers + m->n_sliding_layers;
+    double one_mixer = n_attn + m->n_state_layers > m->n_layers ? at.tok + mt.tok
+                       : vc_max(n_attn > 0.0 ? at.tok : 0.0, m->n_state_layers > 0.0 ? mt.tok : 0.0);
+    double one_sq = n_attn > 0.0 ? at.sq : 0.0;
     vc_act_terms o = vc_outer_saved(m, a, tp, ckpt ? 1.0 : 0.0, frozen);
     if (l->last_stage == 0.0)
         o.tok = 0.0;                    /* the final norm, lm_head input and loss are the last stage's */
     double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp, frozen) : 0.0;
     double moe = m->n_moe_layers > 0.0 && m->n_experts > 0.0 ? vc_moe_mlp_saved(m, a, tp, frozen) : 0.0;
     double mlp_all = l->gpu_dense * dense + l->gpu_moe * moe;
-    double one_layer = at.tok + vc_max(dense, moe) + t->adapter_token_layer;
+    double one_layer = nt.tok + one_mixer + vc_max(dense, moe) + t->adapter_token_layer;
     double widest = vc_max(l->gpu_dense > 0.0 ? m->dense_intermediate : 0.0,   /* this stage's layers' */
                            m->experts_per_token * m->expert_intermediate + m->shared_intermediate) / tp;
     p->weights = s.weights;
@@ -43,16 +52,17 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     if (ckpt) {
         p->t_tok = inflight * layers * a * h + o.tok;
         /* eager: the 16-bit (b, 1, s, s) mask of each attention kind is a checkpoint input */
-        p->t_sq = e->eager_attention != 0.0 ? a * vc_max(1.0, m->attn_kinds) : 0.0;
+        p->t_sq = e->eager_attention != 0.0 ? a * m->attn_kinds : 0.0;
         p->t_cst = o.cst;
         p->tl_tok = one_layer;          /* the layer being back-propagated, recomputed */
-        p->tl_sq = at.sq;
+        p->tl_sq = one_sq;
     } else {
-        p->t_tok = inflight * (layers * (at.tok + t->adapter_token_layer) + mlp_all) + o.tok;
-        p->t_sq = selective ? 0.0 : inflight * layers * at.sq;   /* selective: scores recomputed */
-        p->t_cst = o.cst + inflight * layers * (at.cst + t->adapter_layer_bytes);
+        p->t_tok = inflight * (layers * (nt.tok + t->adapter_token_layer) + attn_layers * at.tok
+                               + state_layers * mt.tok + mlp_all) + o.tok;
+        p->t_sq = selective ? 0.0 : inflight * attn_layers * at.sq;   /* selective: scores recomputed */
+        p->t_cst = o.cst + inflight * (layers * (nt.cst + t->adapter_layer_bytes) + state_layers * mt.cst);
         p->tl_tok = 0.0;
-        p->tl_sq = selective ? at.sq : 0.0;   /* selective: one layer's scores recomputed */
+        p->tl_sq = selective ? one_sq : 0.0;   /* selective: one layer's scores recomputed */
     }
     p->t_pos = o.pos;
     /* one layer's backward: gradients of the residual stream in and out, and of
