@@ -123,6 +123,8 @@ typedef struct {
     double cross_tokens;         /* vision tokens each of them caches per sequence (0: no image, nothing cached) */
     double n_layers;             /* decoder layers: a Falcon-H1 layer counts among the full and the state
                                     layers both (attention and Mamba2 side by side), so the kinds overlap */
+    double resident_elems;       /* per token, held through every layer beyond the residual and its normed
+                                    copy (Gemma-3n: the AltUp stacks and the per-layer inputs; 0 otherwise) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
