@@ -607,7 +607,7 @@ class ModelSpec(Record):
         return self.n_attention_layers - self.kv_shared_layers
 
     def owns_kv(self, layer: int) -> bool:
-        """True when decoder layer `layer` computes (and caches) K and V of its own: not a KV-sharing layer."""
+        """Return True when decoder layer `layer` computes (and caches) K and V of its own (not KV-sharing)."""
         return layer < self.num_layers - self.kv_shared_layers
 
     @property
