@@ -134,6 +134,8 @@ typedef struct {
                                     mup_vector), which autograd saves once per layer */
     double rope;                 /* 1: rotary position embeddings (a training step saves one sequence's
                                     cos/sin); 0: none (Granite-4.0-H's position_embedding_type "nope") */
+    double resident_elems;       /* per token, held through every layer beyond the residual and its normed
+                                    copy (Gemma-3n: the AltUp stacks and the per-layer inputs; 0 otherwise) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

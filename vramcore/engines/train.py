@@ -559,6 +559,9 @@ def check_trainable(spec: ModelSpec) -> None:
     if spec.n_cross_layers:
         raise ValueError(f"training {spec.name!r}: what a training step saves in its {spec.n_cross_layers} "
                          "cross-attention layers is not modelled yet (the transformers engine estimates the model)")
+    if spec.altup_inputs > 1 or spec.laurel_rank or spec.per_layer_input_size or spec.kv_shared_layers:
+        raise ValueError(f"training {spec.name!r}: what Gemma-3n's AltUp, LAuReL, per-layer-input and KV-sharing "
+                         "layers save for backward is not modelled yet (inference engines estimate the model)")
 
 
 def training_base(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[DType, bool]:

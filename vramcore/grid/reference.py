@@ -97,7 +97,7 @@ from fractions import Fraction
 import numpy as np
 
 from vramcore.engines import EngineSpec, rope_cache_fp32
-from vramcore.engines.base import check_cross_attention
+from vramcore.engines.base import check_cross_attention, check_kv_sharing
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
@@ -232,6 +232,7 @@ def _parallelism(spec: ModelSpec, engine: EngineSpec, n_gpus: Any, tp: Any, pp: 
     ranks for the serving engines.
     """
     check_cross_attention(spec, engine)
+    check_kv_sharing(spec, engine)
     n = _count("n_gpus", n_gpus)
     if tp is None and pp is None:
         tp_, pp_ = (1, n) if engine.kind in _LAYER_SPLIT_KINDS else (n, 1)
@@ -315,7 +316,13 @@ def _attention_split(spec: ModelSpec) -> tuple[Fraction, Fraction]:
     assert spec.num_kv_heads is not None and spec.head_dim is not None
     k_proj = v_proj = h * spec.num_kv_heads * spec.head_dim
     biases = 2 * spec.num_kv_heads * spec.head_dim if spec.qkv_bias else 0
-    return (k_proj + v_proj + biases) / per_layer, Fraction(0)
+    # Gemma-3n: the KV-sharing layers hold no k/v projections (Gemma3nTextAttention), and vLLM replicates the
+    # AltUp and per-layer-input linears on every TP rank (Gemma3nAltUp / Gemma3nDecoderLayer: ReplicatedLinear)
+    owners = spec.n_attention_layers + spec.n_cross_layers - spec.kv_shared_layers
+    total = per_layer * (spec.n_attention_layers + spec.n_cross_layers)
+    n, p = spec.altup_inputs, spec.per_layer_input_size
+    replicated = ((n * n + n ** 3 + h * n if n > 1 else 0) + 2 * h * p) * spec.num_layers
+    return (k_proj + v_proj + biases) * owners / total, Fraction(replicated) / total
 
 
 def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, stage: _Stage) -> Fraction:
@@ -382,11 +389,17 @@ def _kv_elems_per_token(spec: ModelSpec, engine: EngineSpec, tp: int) -> Fractio
     return heads * spec.head_dim * 2
 
 
+def _first_kv_shared(spec: ModelSpec) -> int:
+    """Return the first layer that shares an earlier layer's KV (Gemma-3n ``num_kv_shared_layers``)."""
+    return spec.num_layers - spec.kv_shared_layers
+
+
 def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int, layers: Sequence[int]) -> int:
     """Tokens held by `layers` together for one sequence of `context` tokens."""
     tokens = 0
     kinds = spec.layer_types or ()
-    for kind in (kinds[i] for i in layers):
+    # Gemma-3n's last kv_shared_layers layers read an earlier layer's cache and hold none
+    for kind in (kinds[i] if i < _first_kv_shared(spec) else "none" for i in layers):
         if kind in FULL_KINDS:  # a hybrid layer's attention too
             tokens += context
         elif kind in WINDOWED_KINDS:
@@ -449,6 +462,11 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int) -> Frac
     q_width = Fraction(spec.num_heads * key_dim, tp)
     kv_width = max(Fraction(1), Fraction(kv_heads, tp)) * key_dim
     residual = 2 * spec.hidden_size  # residual stream + its normed copy
+    # Gemma-3n: the AltUp input stack and its predictions (altup_inputs copies each) and every layer's per-layer
+    # input stay through the layer (Gemma3nTextModel.forward)
+    if spec.altup_inputs > 1:
+        residual += 2 * spec.altup_inputs * spec.hidden_size
+    residual += spec.num_layers * spec.per_layer_input_size
     attention = 3 * q_width + 3 * kv_width  # q, k, v, rotary copies of q and k, attention output
     rows = 3 if spec.mlp_gated else 2  # gate, up, act(gate) * up; or up, act(up)
     if mlp_kind == "none":
@@ -538,7 +556,7 @@ def _group_layers(spec: ModelSpec, engine: EngineSpec, stage: _Stage) -> int:
     """Return the most layers of `stage` in one of vLLM's KV-cache groups (runs of each kind's layers, in order)."""
     types = spec.layer_types or ()
     kinds = [set(FULL_KINDS), set(WINDOWED_KINDS)] + ([set(STATE_LAYER_KINDS)] if engine.kind == "vllm" else [])
-    runs = [[i for i, t in enumerate(types) if t in k] for k in kinds]
+    runs = [[i for i, t in enumerate(types) if t in k and i < _first_kv_shared(spec)] for k in kinds]
     runs = [r for r in runs if r]
     if not runs:
         return 0
@@ -608,7 +626,7 @@ def _attn_kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: tuple[Fraction, Fr
 def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
     """Return (full-attention layers, sliding-window layers), counted over ``spec.layer_types``."""
     full = sliding = 0
-    for kind in spec.layer_types or ():
+    for kind in (spec.layer_types or ())[:_first_kv_shared(spec)]:
         if kind in FULL_KINDS:
             full += 1
         elif kind in WINDOWED_KINDS:
@@ -1030,7 +1048,7 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
                 state += gpu_state
             else:
                 host += host_state
-        if kind in FULL_KINDS or kind in WINDOWED_KINDS:
+        if (kind in FULL_KINDS or kind in WINDOWED_KINDS) and i < _first_kv_shared(spec):
             tokens = cells if kind in FULL_KINDS else swa_cells
             if i in offloaded:
                 kv += tokens * gpu_token
@@ -1547,9 +1565,9 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     if engine.index_cache_bits and any(s.has_indexer for s in specs):
         raise ValueError("reference_grid_numpy: an indexer cache at its own width (index_cache_bits) is not "
                          "modelled here; use reference_estimate")
-    full_elems = per_model([s.n_full_layers * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
+    full_elems = per_model([_layers_by_kind(s)[0] * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                             for s in specs])
-    sliding_elems = per_model([s.n_sliding_layers * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
+    sliding_elems = per_model([_layers_by_kind(s)[1] * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                                for s in specs])
     cap = per_model([_sliding_cap(s, engine) if s.n_sliding_layers else 0 for s in specs])
     peak = [_peak_elems_per_token(s, tp_) for s in specs]
