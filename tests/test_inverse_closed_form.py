@@ -67,3 +67,30 @@ def test_training_answers_are_exact(method: str, knobs: dict, model: str) -> Non
         kw = dict(context=contexts[k], gpu=GPUS[g], engine=engine)
         assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits
         assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits
+
+
+HYBRIDS = ["Granite-4.0-H-Tiny", "Falcon-H1-7B-Instruct", "Granite-4.0-H-Micro"]
+PAGED_HYBRID = [("vllm", {}), ("vllm", {"mamba_cache_mode": "all"}), ("vllm", {"mamba_cache_mode": "none"}),
+                ("vllm", {"max_model_len": 20000}), ("sglang", {}), ("trtllm", {})]
+
+
+@pytest.mark.parametrize(("name", "knobs"), PAGED_HYBRID)
+@pytest.mark.parametrize("model", HYBRIDS)
+def test_hybrid_answers_from_the_pool(name: str, knobs: dict, model: str) -> None:
+    """Hybrid models under the budgeted engines answer from the pool too: vLLM's state blocks in every request,
+    SGLang's and TensorRT-LLM's state slots bounding the batch (vc_paged_answer, vc_paged_seq_cap)."""
+    engine = vramcore.get_engine(name, **knobs)
+    batches, contexts = [1, 3, 17, 256, 4000], [1, 512, 4096, 32768, 200000]
+    gpus = ["L4", "A100-40GB", "H100", "H200"]
+    ctx = vramcore.max_context(model, "bf16", batches, gpus, engine=engine)
+    bat = vramcore.max_batch(model, "bf16", contexts, gpus, engine=engine)
+    spec = vramcore.get_model(model).spec
+    cap = min(spec.max_context or 2**53, knobs.get("max_model_len", 2**53))
+    for (b, g), c in np.ndenumerate(ctx.values[0, 0]):
+        kw = dict(batch=batches[b], gpu=gpus[g], engine=engine)
+        assert bool(c > 0) is vramcore.estimate(model, context=max(int(c), 1), **kw).fits, (b, g, c)
+        assert c == cap or not vramcore.estimate(model, context=int(c) + 1, **kw).fits, (b, g, c)
+    for (k, g), n in np.ndenumerate(bat.values[0, 0]):
+        kw = dict(context=contexts[k], gpu=gpus[g], engine=engine)
+        assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits, (k, g, n)
+        assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits, (k, g, n)

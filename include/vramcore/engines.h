@@ -183,6 +183,24 @@ VC_INLINE double vc_paged_ubatch(const vc_plan *p, double gpu_bytes, double larg
     return vc_paged_auto(p, large_gpu).ubatch;
 }
 
+/* The most requests a budgeted engine holds at once whatever their length: a
+ * hybrid model's state slots (SGLang's running share of its MambaPool,
+ * TensorRT-LLM's max_batch_size of Mamba slots; vc_sglang_gpu, vc_trtllm_gpu);
+ * INFINITY where only the cache's blocks bound it (vLLM pages the states). */
+VC_INLINE double vc_paged_seq_cap(const vc_plan *p, double gpu_bytes, double large_gpu)
+{
+    if (p->state_seq <= 0.0)
+        return INFINITY;
+    int kind = (int)p->kind;
+    if (kind == VC_ENGINE_SGLANG) {
+        vc_auto a = vc_sglang_auto(p, gpu_bytes, large_gpu);
+        return vc_sglang_running(vc_sglang_state_slots(p, vc_sglang_budget(p, a, gpu_bytes)));
+    }
+    if (kind == VC_ENGINE_TRTLLM)
+        return vc_paged_auto(p, large_gpu).seqs;
+    return INFINITY;
+}
+
 /* 1 for the engines that size their KV cache from the GPU's memory (vLLM, SGLang, TensorRT-LLM). */
 VC_INLINE int vc_budgeted(const vc_plan *p)
 {

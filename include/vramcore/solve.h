@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <stddef.h>
+
 #include "vramcore/engines.h"
 
 VC_INLINE int vc_fits(const vc_plan *p, double context, double batch, double gpu_bytes, double large)
@@ -104,32 +106,71 @@ VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, 
     return vc_train_guess_at(s, gpu_bytes);     /* the budgeted engines guess in vc_solve */
 }
 
-/* The budgeted engines without recurrent states: the pool's blocks do not
- * depend on the context or the batch, and nothing else the verdict looks at
- * changes with them, so one estimate (`r`: one sequence of the smallest
- * context, or of `fixed` tokens) gives the exact answer.  A request of x tokens
- * takes need(x) = full_groups x ceil(x / B) + sliding_groups x (ceil(min(W, x)
- * / B) + 1) blocks, W = window - 1 + the profile's tokens (vc_blocks_per_request);
- * the forward's test blocks / need >= batch is need <= floor(blocks / batch)
- * while the blocks stay below 2^40 (the doubles' quotients are then exact
- * enough).  The answer is the largest x with need(x) <= K on each side of W, or
- * the largest batch floor(blocks / need(fixed)).  Returns -1 where this does not
- * apply. */
-VC_INLINE double vc_paged_answer(const vc_plan *p, const vc_result *r, double fixed, double gpu_bytes,
-                                 double large, double cap, int which)
+/* What a budgeted engine's pool is on one GPU, whatever the request: its
+ * blocks, the verdict's bits that do not depend on the request (weights,
+ * budget, max_model_len at start-up; vc_paged_finish) and the scheduler's
+ * token budget.  Prepared once per (plan, GPU) so that each context or batch
+ * asked costs a few operations (vc_paged_answer). */
+typedef struct {
+    double blocks, reasons, ubatch, seq_cap;
+} vc_pool;
+
+VC_INLINE void vc_paged_pool(const vc_plan *p, double gpu_bytes, double large, vc_pool *o)
 {
-    if (p->state_groups > 0.0 || p->state_seq > 0.0 || !(r->kv_blocks < 1099511627776.0))
+    vc_result r;
+    vc_estimate(p, 1.0, 1.0, gpu_bytes, large, &r);
+    o->blocks = r.kv_blocks;
+    o->reasons = r.reasons;
+    o->ubatch = vc_paged_ubatch(p, gpu_bytes, large);
+    o->seq_cap = vc_paged_seq_cap(p, gpu_bytes, large);
+}
+
+/* The budgeted engines: the pool's blocks do not depend on the context or the
+ * batch, and nothing else the verdict looks at changes with them, so the pool
+ * gives the exact answer.  A request of x tokens takes need(x) = full_groups x
+ * ceil(x / B) + sliding_groups x (ceil(min(W, x) / B) + 1) + its states'
+ * blocks (vLLM's recurrent groups: state_blocks each, or max_model_len's, which
+ * no answer exceeds) blocks, W = window - 1 + the scheduler's tokens
+ * (vc_blocks_per_request); the forward's test blocks / need >= batch is need
+ * <= floor(blocks / batch) while the blocks stay below 2^40 (the doubles'
+ * quotients are then exact enough), and a hybrid model's state slots bound the
+ * batch apart (vc_paged_seq_cap).  The answer is the largest x with need(x)
+ * <= K on each side of W, or the largest batch floor(blocks / need(fixed)) (0
+ * beyond max_model_len).  Returns -1 where this does not apply. */
+VC_INLINE double vc_paged_answer(const vc_plan *p, const vc_pool *o, double fixed, double cap, int which)
+{
+    if (!(o->blocks < 1099511627776.0))
         return -1.0;
-    if (((int)r->reasons & VC_WHY_BLOCKING & ~VC_WHY_KV_BELOW_BATCH) != 0)
+    if (((int)o->reasons & VC_WHY_BLOCKING & ~VC_WHY_KV_BELOW_BATCH) != 0)
         return 0.0;                 /* the weights, the budget or max_model_len: nothing fits */
-    if (which == 1)
-        return vc_min(vc_floor(r->max_concurrency), cap);
     double B = p->block_size, fg = p->full_groups, sg = p->sliding_groups;
-    double limit = vc_floor(p->max_model_len > 0.0 ? vc_min(cap, p->max_model_len) : cap);
-    double K = vc_floor(r->kv_blocks / fixed);
+    double mml = p->max_model_len;
+    if (which == 1) {
+        if (mml > 0.0 && fixed > mml)
+            return 0.0;             /* VC_WHY_CONTEXT_BEYOND_MAX_MODEL_LEN at any batch */
+        double need = vc_blocks_per_request(p, fixed, o->ubatch);
+        return need > 0.0 ? vc_min(vc_min(vc_floor(o->blocks / need), o->seq_cap), cap) : -1.0;
+    }
+    if (fixed > o->seq_cap)
+        return 0.0;                 /* more sequences than the state slots */
+    double cst = 0.0;               /* the states' blocks, the same for every answer */
+    if (p->state_groups > 0.0) {
+        if (p->state_blocks > 0.0)
+            cst = p->state_groups * p->state_blocks;
+        else if (mml > 0.0)
+            cst = p->state_groups * vc_ceil_div(mml, B);
+        else
+            fg += p->state_groups;  /* ceil(x / B) each, as a full group's */
+    }
+    if (fg <= 0.0 && sg <= 0.0 && cst <= 0.0)
+        return -1.0;
+    double limit = vc_floor(mml > 0.0 ? vc_min(cap, mml) : cap);
+    double K = vc_floor(o->blocks / fixed) - cst;
+    if (K < 0.0)
+        return 0.0;
     if (sg <= 0.0)                  /* full groups only: need = fg x ceil(x / B) */
         return fg > 0.0 ? vc_min(vc_floor(K / fg) * B, limit) : limit;
-    double W = p->window - 1.0 + vc_paged_ubatch(p, gpu_bytes, large);
+    double W = p->window - 1.0 + o->ubatch;
     double S = sg * (vc_ceil_div(W, B) + 1.0);     /* the sliding groups' blocks beyond W */
     if (fg <= 0.0 && S <= K)
         return limit;               /* the sliding groups saturate within the pool */
@@ -141,18 +182,24 @@ VC_INLINE double vc_paged_answer(const vc_plan *p, const vc_result *r, double fi
 }
 
 /* Largest context (which = 0, at `fixed` sequences) or batch (which = 1, at
- * `fixed` tokens) that fits, at most `cap`; 0 when nothing fits. */
-static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double large,
-                              double cap, int which)
+ * `fixed` tokens) that fits, at most `cap`; 0 when nothing fits.  `pool`: the
+ * budgeted engines' pool on this GPU (vc_paged_pool), or NULL. */
+static inline double vc_solve(const vc_plan *p, const vc_guess *s, const vc_pool *pool, double fixed,
+                              double gpu_bytes, double large, double cap, int which)
 {
     double guess;
     if (vc_budgeted(p)) {
-        /* the budgeted engines: one estimate, maybe the answer itself */
-        vc_result r;
-        vc_estimate(p, which == 0 ? 1.0 : fixed, 1.0, gpu_bytes, large, &r);
-        double answer = vc_paged_answer(p, &r, fixed, gpu_bytes, large, cap, which);
+        /* the budgeted engines: the pool (prepared per GPU, else made here), maybe the answer itself */
+        vc_pool own;
+        if (pool == NULL) {
+            vc_paged_pool(p, gpu_bytes, large, &own);
+            pool = &own;
+        }
+        double answer = vc_paged_answer(p, pool, fixed, cap, which);
         if (answer >= 0.0)
             return answer;
+        vc_result r;
+        vc_estimate(p, which == 0 ? 1.0 : fixed, 1.0, gpu_bytes, large, &r);
         guess = vc_paged_guess_from(p, &r, fixed, cap, which);
     } else {
         /* the engines that refuse a context beyond max_model_len: nothing fits at such a fixed context, and no

@@ -9,6 +9,7 @@ DTYPE_NFIELDS: int
 ENGINE_NFIELDS: int
 RESULT_NFIELDS: int
 PLAN_NFIELDS: int
+POOL_NFIELDS: int
 TRAIN_NFIELDS: int
 PLACE_NFIELDS: int
 N_PARTS: int
@@ -57,6 +58,7 @@ def solve(
     gpu_large: _F64,
     caps: _F64,
     plans: _F64,
+    pools: _F64,
     out: npt.NDArray[np.int64],
     row_start: int,
     row_stop: int,

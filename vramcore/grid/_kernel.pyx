@@ -68,9 +68,13 @@ cdef extern from "vramcore/formulas.h" nogil:
     double vc_transformers_concurrency(const vc_plan *p, const vc_row *q, double gpu_bytes)
     ctypedef struct vc_guess:
         pass
+    ctypedef struct vc_pool:
+        pass
+    int vc_budgeted(const vc_plan *p)
     void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
-    double vc_solve(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double large,
-                    double cap, int which)
+    void vc_paged_pool(const vc_plan *p, double gpu_bytes, double large, vc_pool *o)
+    double vc_solve(const vc_plan *p, const vc_guess *s, const vc_pool *pool, double fixed, double gpu_bytes,
+                    double large, double cap, int which)
 
 
 cdef extern from "vramcore/formulas.h":
@@ -84,6 +88,7 @@ cdef extern from "vramcore/openmp_shim.h" nogil:
 
 MAX_ENGINES = _MAX_ENGINES
 MODEL_NFIELDS = VC_MODEL_NFIELDS
+POOL_NFIELDS = _POOL
 DTYPE_NFIELDS = VC_DTYPE_NFIELDS
 ENGINE_NFIELDS = VC_ENGINE_NFIELDS
 RESULT_NFIELDS = VC_RESULT_NFIELDS
@@ -127,6 +132,7 @@ cdef inline int _n_stages(const double *place, Py_ssize_t m, Py_ssize_t e, Py_ss
 
 
 cdef enum:
+    _POOL = 4            # doubles of one vc_pool (blocks, reasons, ubatch, seq_cap)
     _HEADROOM = 5        # RESULT_FIELDS indices of the per-GPU fields of the GPU-free engines
     _CONCURRENCY = 8
     _REASONS = 15
@@ -394,61 +400,88 @@ cdef int _check_select(str name, const int[::1] select, double[:, ::1] out, Py_s
     return 0
 
 
-cdef void _solve_row(int which, const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d,
-                     Py_ssize_t n_e, const double *fixed,
+cdef void _pools(const double *plans, const double *place, Py_ssize_t n_md, Py_ssize_t n_d, Py_ssize_t n_e,
+                 Py_ssize_t n_s, const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g,
+                 double *pools) noexcept nogil:
+    """The budgeted plans' pools on every GPU (vc_paged_pool), _POOL doubles per (plan, gpu); others untouched."""
+    cdef Py_ssize_t md, e, k, g, i
+    cdef const vc_plan *p
+    for md in range(n_md):
+        for e in range(n_e):
+            for k in range(_n_stages(place, md // n_d, e, n_e, n_s)):
+                i = (md * n_e + e) * n_s + k
+                p = <const vc_plan *> (plans + i * VC_PLAN_NFIELDS)
+                if vc_budgeted(p):
+                    for g in range(n_g):
+                        vc_paged_pool(p, gpu_bytes[g], gpu_large[g], <vc_pool *> (pools + (i * n_g + g) * _POOL))
+
+
+cdef void _solve_row(int which, const double *plans, const double *place, const double *pools, Py_ssize_t n_s,
+                     Py_ssize_t n_d, Py_ssize_t n_e, const double *fixed,
                      Py_ssize_t n_f, const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g,
                      const double *caps, long long *out, Py_ssize_t row) noexcept nogil:
     """All gpus x engines answers of one (model, dtype, fixed) row; locals are per call (per thread).
 
     Under pipeline stages every stage must fit: the answer is the smallest of
-    the stages' (each later stage solved below the answer so far).
+    the stages' (each later stage solved below the answer so far).  The
+    budgeted engines read their pool on each GPU from `pools` (made once for
+    every context or batch asked).
     """
     cdef Py_ssize_t f = row % n_f
     cdef Py_ssize_t md = row // n_f            # m * n_d + d
     cdef Py_ssize_t m = md // n_d
-    cdef Py_ssize_t g, e, k, at
+    cdef Py_ssize_t g, e, k, at, i
     cdef int ns
     cdef vc_guess s
     cdef const vc_plan *p
+    cdef const vc_pool *pool
     for e in range(n_e):
         ns = _n_stages(place, m, e, n_e, n_s)
         for k in range(ns):
-            p = <const vc_plan *> (plans + ((md * n_e + e) * n_s + k) * VC_PLAN_NFIELDS)
+            i = (md * n_e + e) * n_s + k
+            p = <const vc_plan *> (plans + i * VC_PLAN_NFIELDS)
             vc_prepare_guess(p, fixed[f], which, &s)
             for g in range(n_g):
                 at = (row * n_g + g) * n_e + e
+                pool = <const vc_pool *> (pools + (i * n_g + g) * _POOL)
                 if k == 0:
-                    out[at] = <long long> vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
+                    out[at] = <long long> vc_solve(p, &s, pool, fixed[f], gpu_bytes[g], gpu_large[g], caps[m], which)
                 elif out[at] > 0:
-                    out[at] = <long long> vc_solve(p, &s, fixed[f], gpu_bytes[g], gpu_large[g], <double> out[at],
-                                                   which)
+                    out[at] = <long long> vc_solve(p, &s, pool, fixed[f], gpu_bytes[g], gpu_large[g],
+                                                   <double> out[at], which)
 
 
 def solve(int which, const double[:, ::1] models, const double[:, ::1] dtypes,
           const double[:, :, :, ::1] part_bytes, const double[:, ::1] engines, const double[:, :, :, ::1] train,
           const double[:, :, :, ::1] place, const double[::1] fixed,
           const double[::1] gpu_bytes, const double[::1] gpu_large, const double[::1] caps,
-          double[:, :, :, :, ::1] plans, long long[::1] out, Py_ssize_t row_start, Py_ssize_t row_stop,
-          int n_threads):
+          double[:, :, :, :, ::1] plans, double[:, :, :, :, :, ::1] pools, long long[::1] out,
+          Py_ssize_t row_start, Py_ssize_t row_stop, int n_threads):
     """Inverse questions over rows [row_start, row_stop) of the flattened (model, dtype, fixed) grid.
 
     which = 0: largest context for each batch in `fixed`; which = 1: largest
     batch for each context in `fixed`.  caps[m] bounds the answer of model m.
     Each row holds gpus x engines answers (C order: model, dtype, fixed, gpu, engine).
+    `plans` and `pools` are scratch (vramcore/grid/pack.py plans_scratch / pools_scratch).
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_e = engines.shape[0], n_f = fixed.shape[0], n_g = gpu_bytes.shape[0]
-    cdef Py_ssize_t row, n_s = place.shape[2]
+    cdef Py_ssize_t row, n_s = place.shape[2], n_md = models.shape[0] * n_d
     cdef const double *plans_p = &plans[0, 0, 0, 0, 0]
     cdef const double *place_p = &place[0, 0, 0, 0]
     cdef long long *out_p = &out[0]
+    cdef double *pools_p = &pools[0, 0, 0, 0, 0, 0]
     _check_stages(place, plans)
+    if (pools.shape[0] != plans.shape[0] or pools.shape[1] != plans.shape[1] or pools.shape[2] != plans.shape[2]
+            or pools.shape[3] != plans.shape[3] or pools.shape[4] != n_g or pools.shape[5] != _POOL):
+        raise ValueError("solve: pools must be (models, dtypes, engines, stages, gpus, POOL_NFIELDS)")
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, train, place, plans)
+        _pools(plans_p, place_p, n_md, n_d, n_e, n_s, &gpu_bytes[0], &gpu_large[0], n_g, pools_p)
     for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=64):
-        _solve_row(which, plans_p, place_p, n_s, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0], n_g,
-                   &caps[0], out_p, row)
+        _solve_row(which, plans_p, place_p, pools_p, n_s, n_d, n_e, &fixed[0], n_f, &gpu_bytes[0], &gpu_large[0],
+                   n_g, &caps[0], out_p, row)
 
 
 # ---------------------------------------------------------------------- one configuration (the scalar path)

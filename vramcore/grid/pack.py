@@ -606,6 +606,15 @@ def plans_scratch(n_models: int, n_dtypes: int, n_engines: int, n_stages: int = 
     return np.empty((n_models, n_dtypes, n_engines, n_stages, _kernel.PLAN_NFIELDS), dtype=np.float64)
 
 
+def pools_scratch(plans: np.ndarray, n_gpus: int) -> np.ndarray:
+    """Scratch for the budgeted engines' pool on each GPU, per plan (the kernel's inverse questions)."""
+    import numpy as np
+
+    import vramcore.grid._kernel as _kernel
+
+    return np.empty((*plans.shape[:4], n_gpus, _kernel.POOL_NFIELDS), dtype=np.float64)
+
+
 def pack_engines(engines: Sequence[tuple[EngineSpec, int, int]]) -> np.ndarray:
     """Return a C-contiguous float64 array (len(engines), len(ENGINE_FIELDS)) of (engine, tp, pp) rows."""
     import numpy as np

@@ -117,10 +117,11 @@ def _run(which: int, p: dict[str, Any], fixed: np.ndarray, caps: np.ndarray, fix
     threads = _validation.n_threads(n_threads, cells * 8)
     out = np.empty(cells, dtype=np.int64)
     place = _pack.pack_place(specs, p["rows"])
+    plans = _pack.plans_scratch(len(specs), len(dtypes), len(p["rows"]), place.shape[2])
     _kernel.solve(which, _pack.pack_models(specs), _pack.pack_dtypes(dtypes, p["kv"]),
                   _pack.pack_loaded_weights(specs, dtypes, p["rows"]), _pack.pack_engines(p["rows"]),
                   _pack.pack_train(specs, dtypes, p["rows"]), place, fixed, p["gpu_bytes"], p["gpu_large"], caps,
-                  _pack.plans_scratch(len(specs), len(dtypes), len(p["rows"]), place.shape[2]), out,
+                  plans, _pack.pools_scratch(plans, p["gpu_bytes"].size), out,
                   0, len(specs) * len(dtypes) * fixed.size, threads)
     values = out.reshape(shape)
     # an engine that does not load the format, FP8 on a GPU without it: nothing fits

@@ -30,27 +30,41 @@ VC_INLINE vc_auto vc_sglang_auto(const vc_plan *p, double gpu_bytes, double larg
     return a;
 }
 
+/* What the model leaves of SGLang's static fraction (before a hybrid model's state pool). */
+VC_INLINE double vc_sglang_budget(const vc_plan *p, vc_auto a, double gpu_bytes)
+{
+    return a.fraction * (gpu_bytes - p->cuda_context - p->non_torch) - p->weights;
+}
+
+/* Hybrid models: a MambaPool of mamba_full_memory_ratio (0.9) / (1 + 0.9) of the budget in whole
+ * requests' states (plus a dummy slot); the token pool gets the rest
+ * (srt/model_executor: _handle_max_mamba_cache; srt/configs/mamba_utils.py).  0 without states. */
+VC_INLINE double vc_sglang_state_slots(const vc_plan *p, double budget)
+{
+    return p->state_seq > 0.0 && budget > 0.0 ? vc_floor(budget * 9.0 / 19.0 / p->state_seq) : 0.0;
+}
+
+/* Running requests a hybrid model's MambaPool allows: its slots over
+ * MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO (3) plus the radix cache's two
+ * extra buffers per request with the overlap scheduler. */
+VC_INLINE double vc_sglang_running(double slots)
+{
+    return vc_floor(slots / 5.0);
+}
+
 VC_INLINE void vc_sglang_gpu(const vc_plan *p, double context, double batch, double gpu_bytes,
                                  double large_gpu, vc_result *r, vc_parts *s)
 {
     vc_auto a = vc_sglang_auto(p, gpu_bytes, large_gpu);
     vc_paged_profile(p, a, s);
-    double budget = a.fraction * (gpu_bytes - p->cuda_context - p->non_torch) - p->weights;
-    double slots = 0.0;
-    if (p->state_seq > 0.0 && budget > 0.0) {
-        /* hybrid models: a MambaPool of mamba_full_memory_ratio (0.9) / (1 + 0.9) of the budget in whole
-         * requests' states (plus a dummy slot); the token pool gets the rest
-         * (srt/model_executor: _handle_max_mamba_cache; srt/configs/mamba_utils.py) */
-        slots = vc_floor(budget * 9.0 / 19.0 / p->state_seq);
-        budget -= slots * p->state_seq;
-    }
+    double budget = vc_sglang_budget(p, a, gpu_bytes);
+    double slots = vc_sglang_state_slots(p, budget);
+    budget -= slots * p->state_seq;
     vc_paged_finish(p, a, budget, context, batch, 0, r, s);
     if (p->state_seq > 0.0) {
         s->state = slots > 0.0 ? (slots + 1.0) * p->state_seq : 0.0;
         s->total += s->state;
-        /* running requests: the pool's slots over MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO (3) plus the
-         * radix cache's two extra buffers per request with the overlap scheduler */
-        double running = vc_floor(slots / 5.0);
+        double running = vc_sglang_running(slots);
         if (running < r->max_concurrency)
             r->max_concurrency = running;
         if (running < batch)
