@@ -19,7 +19,7 @@ MODELS = ["Llama-3.1-8B", "Gemma-3-12B", "Phi-4-mini-instruct", "Qwen3-14B"]
 GPUS = ["L4", "RTX-4090", "A100-80GB", "H100", "H200"]
 
 
-@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "transformers"])
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "transformers", "train", "lora", "qlora"])
 @pytest.mark.parametrize("model", MODELS)
 def test_max_context_is_the_last_that_fits(engine: str, model: str) -> None:
     batches = [1, 3, 17, 256]
@@ -33,7 +33,7 @@ def test_max_context_is_the_last_that_fits(engine: str, model: str) -> None:
             assert not above.fits, (b, g, c)
 
 
-@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "transformers"])
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "transformers", "train", "lora", "qlora"])
 @pytest.mark.parametrize("model", MODELS)
 def test_max_batch_is_the_last_that_fits(engine: str, model: str) -> None:
     contexts = [512, 4096, 32768]
@@ -43,3 +43,27 @@ def test_max_batch_is_the_last_that_fits(engine: str, model: str) -> None:
             assert vramcore.estimate(model, context=contexts[k], batch=int(n), gpu=GPUS[g], engine=engine).fits
         assert not vramcore.estimate(model, context=contexts[k], batch=int(n) + 1, gpu=GPUS[g],
                                      engine=engine).fits, (k, g, n)
+
+
+TRAIN_VARIANTS = [("train", {"recompute": "full"}), ("lora", {"attention": "eager"}),
+                  ("train", {"recompute": "selective", "allocator_reserve_fraction": 0.1}), ("qlora", {})]
+
+
+@pytest.mark.parametrize(("method", "knobs"), TRAIN_VARIANTS)
+@pytest.mark.parametrize("model", MODELS)
+def test_training_answers_are_exact(method: str, knobs: dict, model: str) -> None:
+    """Training answers from its two-branch closed form (loss transient, layer backward) alone, away from the
+    roundings (vc_train_exact): the answer fits and one more does not, for contexts and micro-batches."""
+    engine = vramcore.get_engine(method, **knobs)
+    batches, contexts = [1, 2, 7, 64], [1, 1000, 4096, 32768]
+    ctx = vramcore.max_context(model, "bf16", batches, GPUS, engine=engine)
+    bat = vramcore.max_batch(model, "bf16", contexts, GPUS, engine=engine)
+    cap = vramcore.get_model(model).spec.max_context or 2**53
+    for (b, g), c in np.ndenumerate(ctx.values[0, 0]):
+        kw = dict(batch=batches[b], gpu=GPUS[g], engine=engine)
+        assert c == 0 or vramcore.estimate(model, context=int(c), **kw).fits
+        assert c == cap or not vramcore.estimate(model, context=int(c) + 1, **kw).fits
+    for (k, g), n in np.ndenumerate(bat.values[0, 0]):
+        kw = dict(context=contexts[k], gpu=GPUS[g], engine=engine)
+        assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits
+        assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits

@@ -22,7 +22,8 @@ PACKAGE = ROOT / "vramcore"
 
 #: Bottom up.  A module may import modules of its own layer and of any layer below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("vramcore._names", "vramcore._units", "vramcore._moved", "vramcore._errors", "vramcore._identity", "vramcore._record"),
+    ("vramcore._names", "vramcore._units", "vramcore._moved", "vramcore._errors", "vramcore._identity",
+     "vramcore._record"),
     ("vramcore.model",),
     ("vramcore.storage", "vramcore.engines", "vramcore.hardware"),
     ("vramcore.io",),

@@ -140,7 +140,8 @@ def test_own_module_reads_as_the_registry(monkeypatch: pytest.MonkeyPatch) -> No
     from vramcore.model import hf
 
     configs = [vramcore.get_model(n).config for n in vramcore.list_models()]
-    configs += [json.loads(p.read_text())["config"] for p in (Path(__file__).parent / "data" / "hf_configs").glob("*.json")]
+    folder = Path(__file__).parent / "data" / "hf_configs"
+    configs += [json.loads(p.read_text())["config"] for p in folder.glob("*.json")]
     fast = [hf.read_hf_config(c, name="x") for c in configs]
     assert any(hf._own_module(c["model_type"]) is not None for c in configs)
     monkeypatch.setattr(hf, "_own_module", lambda model_type: None)

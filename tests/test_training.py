@@ -31,6 +31,15 @@ def _quiet_trainable(spec: ModelSpec, **knobs: Any) -> int:
 
 
 # ---------------------------------------------------------------------- peft
+def _card_spec(card: str) -> ModelSpec:
+    """A card's spec, or that of the tests/data/hf_configs file the script measured under that name."""
+    for path in (Path(__file__).parent / "data" / "hf_configs").glob("*.json"):
+        raw = json.loads(path.read_text())
+        if raw.get("name") == card:
+            return ModelSpec.from_hf_config(raw["config"])
+    return vramcore.get_model(card).spec
+
+
 def _peft_cases() -> list[tuple[str, int, str, dict[str, Any]]]:
     cases = []
     for card, entries in MEASURED["peft"]["cards"].items():
@@ -45,12 +54,13 @@ def _peft_cases() -> list[tuple[str, int, str, dict[str, Any]]]:
 @pytest.mark.parametrize(("card", "rank", "target", "entry"), _peft_cases(),
                          ids=[f"{c}-r{r}-{t}" for c, r, t, _ in _peft_cases()])
 def test_lora_trainable_params_equal_peft(card: str, rank: int, target: str, entry: dict[str, Any]) -> None:
-    spec = vramcore.get_model(card).spec
+    spec = _card_spec(card)
     targets: str | list[str] = target if target == "all-linear" else target.split("+")
     if entry.get("skipped"):
         measured = entry.get("with_lora_dropout_0")
-        if measured is None:    # peft raised: no target names a module of the model
-            with pytest.raises(ValueError, match="name no module"):
+        if measured is None:    # peft raised: no target names a module of the model, or out_proj of a Mamba model
+            refused = "incompatible with Mamba" in entry["error"]
+            with pytest.raises(ValueError, match="incompatible with Mamba" if refused else "name no module"):
                 _quiet_trainable(spec, lora_rank=rank, lora_targets=targets)
             return
         entry = measured        # peft 0.21 refuses dropout on fused experts; counted with dropout 0
@@ -58,7 +68,7 @@ def test_lora_trainable_params_equal_peft(card: str, rank: int, target: str, ent
 
 
 def test_every_card_family_has_peft_counts() -> None:
-    families = {vramcore.get_model(c).spec.model_type for c in MEASURED["peft"]["cards"]}
+    families = {_card_spec(c).model_type for c in MEASURED["peft"]["cards"]}
     assert families >= {"llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "gemma2", "gemma3_text",
                         "deepseek_v3", "gpt_oss", "phi3"}
 

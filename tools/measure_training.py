@@ -20,8 +20,11 @@ Usage
 
 Options: ``--models-dir`` (default ``vramcore/model/data``), ``--output`` (default
 ``tests/data/training_measured.json``), ``--skip`` (any of ``peft deepspeed optimizers
-activations lora_activations``, to leave a section out while iterating), ``--update`` (keep the
-skipped sections of an existing output file). No network access is needed: models are
+activations lora_activations hybrid_activations``, to leave a section out while iterating), ``--update`` (keep
+the skipped sections of an existing output file, and its ``versions``; this run's go to ``update_versions``),
+``--peft-model-types`` (measure peft for these model types only; with ``--update`` merged into the kept
+section). The hybrid figures were added with ``--update --skip deepspeed optimizers activations
+lora_activations --peft-model-types granitemoehybrid falcon_h1 bamba``. No network access is needed: models are
 built from their configs only, never downloaded. A library that is missing or fails is recorded
 in the JSON as ``{"error": "..."}`` in its section, and the other sections are still measured.
 
@@ -105,6 +108,18 @@ What is measured
     freed); ``param_grad_bytes`` is what the gradients take. These are CPU figures: on CUDA, sdpa
     picks other kernels (flash / memory-efficient) that save other tensors. transformers 5.24
     refuses sdpa for Gemma-2 (attention logit softcapping); that case holds the error.
+``hybrid_activations``
+    Small copies of the Mamba2 hybrids (``HYBRID_GEOMETRIES``: Granite-4.0-H-Micro and -Tiny, the
+    ``tests/data/hf_configs/bamba-synthetic.json`` Bamba, Falcon-H1-7B-Instruct) with the layer kinds of each
+    layout (``"mamba"``, ``"attention"``, Falcon-H1's ``"hybrid"``), vocab ``SMALL_VOCAB``, sdpa, measured as
+    ``activations`` for full fine-tuning and peft LoRA (r=16, "all-linear"; ``enable_input_require_grads``),
+    plain and under autocast, without and with checkpointing (keys ``f"{method}/{mode}"``). On a GPU,
+    transformers' Mamba2 layers call mamba_ssm's ``mamba_split_conv1d_scan_combined`` in training; here
+    it is replaced by ``SplitConv1dScanStandIn``, which saves what the CUDA autograd Function saves
+    (state-spaces/mamba ``ssd_combined.py``, ``MambaSplitConv1dScanCombinedFn.forward``), so the figures
+    are transformers' own code around the scan plus the scan's saved set as its source states.
+    ``torch_forward_activation_bytes_b1_s64`` is the unpatched CPU fallback, for comparison. peft 0.21
+    refuses "all-linear" on falcon_h1 (out_proj), so that LoRA entry holds the error.
 """
 
 from __future__ import annotations
@@ -131,7 +146,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS_DIR = REPO / "vramcore" / "model" / "data"
 DEFAULT_OUTPUT = REPO / "tests" / "data" / "training_measured.json"
-SECTIONS = ("peft", "deepspeed", "optimizers", "activations", "lora_activations")
+SECTIONS = ("peft", "deepspeed", "optimizers", "activations", "lora_activations", "hybrid_activations")
 
 DTYPE = torch.bfloat16
 
@@ -356,8 +371,18 @@ def try_peft(base: torch.nn.Module, rank: int, targets: str | list[str], dropout
     return model, [str(w.message) for w in caught if "deprecated" not in str(w.message)]
 
 
-def measure_peft(cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
+#: tests/data/hf_configs files peft also measures, as cards of the file's ``name`` (families no card has)
+PEFT_EXTRA_CONFIGS = ("hf_configs/bamba-synthetic.json",)
+
+
+def measure_peft(cards: dict[str, dict[str, Any]], model_types: list[str] | None = None) -> dict[str, Any]:
     import peft
+
+    cards = dict(cards)
+    for source in PEFT_EXTRA_CONFIGS:
+        cards[json.loads((REPO / "tests" / "data" / source).read_text())["name"]] = load_config_source(source, {})
+    if model_types:
+        cards = {name: raw for name, raw in cards.items() if raw["model_type"] in model_types}
 
     # Smallest card of each model_type, by parameter count as built.
     by_type: dict[str, list[tuple[int, str]]] = {}
@@ -895,6 +920,196 @@ def measure_lora_activations(cards: dict[str, dict[str, Any]]) -> dict[str, Any]
     return out
 
 
+# --------------------------------------------------------------------------- hybrid (Mamba2) activations
+# Small copies of the Mamba2 hybrids: (geometry name, card or tests/data/hf_configs file, layouts).  A layout is
+# the layer kinds of the copy, in order ("mamba", "attention"; Falcon-H1's layers are all "hybrid").
+HYBRID_GEOMETRIES: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
+    ("Granite-4.0-H-Micro", "Granite-4.0-H-Micro",
+     (("mamba",), ("attention",), ("mamba", "mamba"), ("mamba", "attention"))),
+    ("Granite-4.0-H-Tiny", "Granite-4.0-H-Tiny", (("mamba",), ("mamba", "mamba"), ("mamba", "attention"))),
+    ("bamba-synthetic", "hf_configs/bamba-synthetic.json", (("mamba",), ("mamba", "mamba"), ("mamba", "attention"))),
+    ("Falcon-H1-7B-Instruct", "Falcon-H1-7B-Instruct", (("hybrid",), ("hybrid", "hybrid"))),
+)
+HYBRID_SHAPES = ((1, 64), (2, 64))
+HYBRID_LORA_RANK = 16
+#: the transformers modules whose Mamba2 layers call mamba_ssm's fused function in training
+MAMBA2_MODULES = ("bamba", "granitemoehybrid", "falcon_h1", "nemotron_h")
+
+
+class SplitConv1dScanStandIn(torch.autograd.Function):
+    """A CPU stand-in for mamba_ssm's ``MambaSplitConv1dScanCombinedFn`` that saves what the CUDA one saves.
+
+    transformers' Mamba2 layers (``BambaMixer``, ``GraniteMoeHybridMambaLayer``, ``FalconH1Mixer``,
+    ``NemotronHMamba2Mixer``) call ``mamba_split_conv1d_scan_combined`` when training without a cache, and
+    fall back to their ``torch_forward`` only where mamba_ssm is missing (as on this CPU).  The real
+    forward (state-spaces/mamba, mamba_ssm/ops/triton/ssd_combined.py,
+    ``MambaSplitConv1dScanCombinedFn.forward``) runs causal_conv1d, the chunked scan, the gated RMSNorm
+    and out_proj inside one autograd Function and keeps ``ctx.save_for_backward(zxbcdt, conv1d_weight,
+    conv1d_bias, out_x, A, D, dt_bias, initial_states, seq_idx, rmsnorm_weight, rstd, outproj_weight,
+    outproj_bias)``: the in_proj output, the scan output ``out_x`` (b, s, heads, head_dim) in the input's
+    dtype, the fp32 ``rstd`` of the gated norm (one per row and group: layernorm_gated ``_layer_norm_fwd``),
+    the parameters and A.  This stand-in saves the same tensors, with the same shapes and dtypes; its
+    values are not the scan's (a convolution and a D skip stand for it), which no byte count depends on.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, zxbcdt: torch.Tensor, conv1d_weight: torch.Tensor, conv1d_bias: Any,
+                dt_bias: torch.Tensor, A: torch.Tensor, D: torch.Tensor, rmsnorm_weight: Any, rmsnorm_eps: float,
+                outproj_weight: Any, outproj_bias: Any, headdim: int, ngroups: int) -> torch.Tensor:
+        nheads = D.shape[0]
+        dim = nheads * headdim
+        dstate = (conv1d_weight.shape[0] - dim) // ngroups // 2
+        z, xbc, _ = torch.split(zxbcdt, [dim, dim + 2 * ngroups * dstate, nheads], dim=-1)
+        seq = xbc.shape[1]
+        conv = torch.nn.functional.conv1d(xbc.transpose(1, 2), conv1d_weight.unsqueeze(1), conv1d_bias,
+                                          padding=conv1d_weight.shape[-1] - 1, groups=conv1d_weight.shape[0])
+        x = torch.nn.functional.silu(conv[..., :seq]).transpose(1, 2)[..., :dim]
+        out_x = (x * D.repeat_interleave(headdim).to(x.dtype)).contiguous()
+        gated = out_x.float() * torch.nn.functional.silu(z.float())
+        rstd = None
+        if rmsnorm_weight is not None:
+            grouped = gated.view(*gated.shape[:-1], ngroups, dim // ngroups)
+            rstd = torch.rsqrt(grouped.pow(2).mean(-1) + rmsnorm_eps).reshape(-1)       # (b s g,) fp32
+            gated = (grouped * rstd.view(*grouped.shape[:-1], 1)).view_as(gated) * rmsnorm_weight.float()
+        out = gated.to(zxbcdt.dtype)
+        if outproj_weight is not None:
+            out = torch.nn.functional.linear(out, outproj_weight, outproj_bias)
+        ctx.save_for_backward(zxbcdt, conv1d_weight, conv1d_bias, out_x, A, D, dt_bias, rmsnorm_weight, rstd,
+                              outproj_weight, outproj_bias)
+        ctx.n_inputs = 12
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, dout: torch.Tensor) -> tuple[Any, ...]:
+        # zero gradients of the right shapes: the saved-bytes figures do not depend on the backward's values
+        grads: list[Any] = [None] * ctx.n_inputs
+        saved = ctx.saved_tensors
+        for slot, tensor in ((0, saved[0]), (1, saved[1]), (2, saved[2]), (3, saved[6]), (4, saved[4]),
+                             (5, saved[5]), (6, saved[7]), (8, saved[9]), (9, saved[10])):
+            if tensor is not None and ctx.needs_input_grad[slot]:
+                grads[slot] = torch.zeros_like(tensor)
+        return tuple(grads)
+
+
+def split_conv1d_scan_standin(zxbcdt: torch.Tensor, conv1d_weight: torch.Tensor, conv1d_bias: Any,
+                              dt_bias: torch.Tensor, A: torch.Tensor, D: torch.Tensor, chunk_size: int = 256,
+                              rmsnorm_weight: Any = None, rmsnorm_eps: float = 1e-6, outproj_weight: Any = None,
+                              outproj_bias: Any = None, headdim: int | None = None, ngroups: int = 1,
+                              **kwargs: Any) -> torch.Tensor:
+    """Call :class:`SplitConv1dScanStandIn` with ``mamba_split_conv1d_scan_combined``'s arguments."""
+    return SplitConv1dScanStandIn.apply(zxbcdt, conv1d_weight, conv1d_bias, dt_bias, A, D, rmsnorm_weight,
+                                        rmsnorm_eps or 1e-6, outproj_weight, outproj_bias, headdim, ngroups)
+
+
+class CudaPathOnCpu:
+    """Within the block, transformers' Mamba2 layers call the stand-in as they call mamba_ssm on a GPU."""
+
+    def __enter__(self) -> CudaPathOnCpu:
+        import importlib
+
+        self.saved: list[tuple[Any, Any]] = []
+        for name in MAMBA2_MODULES:
+            module = importlib.import_module(f"transformers.models.{name}.modeling_{name}")
+            self.saved.append((module, module.mamba2_split_conv1d_scan_combined))
+            module.mamba2_split_conv1d_scan_combined = split_conv1d_scan_standin
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for module, func in self.saved:
+            module.mamba2_split_conv1d_scan_combined = func
+
+
+def load_config_source(source: str, cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A card's config, or a ``hf_configs/NAME.json`` file's (under tests/data)."""
+    if source.startswith("hf_configs/"):
+        return json.loads((REPO / "tests" / "data" / source).read_text())["config"]
+    return cards[source]
+
+
+def hybrid_config(raw: dict[str, Any], layout: tuple[str, ...]) -> transformers.PreTrainedConfig:
+    """The small copy of `raw` with the layer kinds of `layout`, vocab :data:`SMALL_VOCAB`, no dropout."""
+    raw = dict(raw)
+    n = len(layout)
+    mtype = raw["model_type"]
+    if mtype == "bamba":
+        raw["attn_layer_indices"] = [i for i, k in enumerate(layout) if k == "attention"]
+    elif mtype == "granitemoehybrid":
+        raw["layer_types"] = list(layout)
+    raw.update(num_hidden_layers=n, vocab_size=SMALL_VOCAB, attention_dropout=0.0, use_cache=False)
+    for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        value = raw.get(key)
+        if isinstance(value, list) or (isinstance(value, int) and value >= SMALL_VOCAB):
+            raw[key] = None
+    raw.pop("quantization_config", None)
+    config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+    for key in ("hidden_dropout", "embd_pdrop", "resid_pdrop", "dropout"):
+        if hasattr(config, key):
+            setattr(config, key, 0.0)
+    return config
+
+
+def measure_hybrid_activations(cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from peft import LoraConfig, get_peft_model
+
+    out: dict[str, Any] = {
+        "small_vocab": SMALL_VOCAB, "dtype": dtype_name(DTYPE), "device": "cpu", "attn_implementation": "sdpa",
+        "shapes_batch_seq": [list(s) for s in HYBRID_SHAPES], "lora_rank": HYBRID_LORA_RANK,
+        "lora_targets": "all-linear", "scan": (
+            "the Mamba2 layers' fused function replaced by SplitConv1dScanStandIn, which saves the tensors "
+            "state-spaces/mamba ssd_combined.py MambaSplitConv1dScanCombinedFn.forward saves "
+            "(ctx.save_for_backward): the CUDA path transformers takes in training; everything around it is "
+            "transformers' own code, measured; torch_forward_* figures are the CPU fallback, unpatched"),
+        "geometries": {},
+    }
+    for name, source, layouts in HYBRID_GEOMETRIES:
+        print(f"hybrid activations: {name}", file=sys.stderr)
+        raw = load_config_source(source, cards)
+        geo: dict[str, Any] = {"source": source, "model_type": raw["model_type"], "by_layout": {}}
+        for layout in layouts:
+            key = "+".join(layout)
+            entry: dict[str, Any] = {"layout": list(layout)}
+            for method in ("full", "lora"):
+                try:
+                    torch.manual_seed(0)
+                    model: Any = AutoModelForCausalLM.from_config(hybrid_config(raw, layout), dtype=DTYPE,
+                                                                  attn_implementation="sdpa")
+                    if method == "lora":
+                        model = get_peft_model(model, LoraConfig(r=HYBRID_LORA_RANK, lora_alpha=32,
+                                                                 target_modules="all-linear", lora_dropout=0.0,
+                                                                 bias="none", task_type="CAUSAL_LM"))
+                        model.enable_input_require_grads()
+                        entry["lora_trainable"] = model.get_nb_trainable_parameters()[0]
+                    model.train()
+                except Exception as exc:
+                    entry[method] = {"error": error_text(exc)}
+                    continue
+                entry.setdefault("params", sum(p.numel() for p in model.parameters()))
+                modes = ((False, False), (False, True)) if method == "full" else \
+                    ((False, False), (False, True), (True, False), (True, True))
+                for autocast, checkpointing in modes:
+                    mode = f"{method}/" + ("autocast_" if autocast else "") + (
+                        "checkpointing" if checkpointing else "no_checkpointing")
+                    entry[mode] = {}
+                    for batch, seq in HYBRID_SHAPES:
+                        try:
+                            with CudaPathOnCpu(), torch.autocast("cpu", dtype=DTYPE, enabled=autocast):
+                                result = measure_activation_case(model, batch, seq, checkpointing)
+                            result.pop("profiler", None)
+                        except Exception as exc:
+                            result = {"error": error_text(exc)}
+                        entry[mode][f"b{batch}_s{seq}"] = result
+                if method == "full":
+                    try:
+                        result = measure_activation_case(model, 1, 64, False)
+                        entry["torch_forward_activation_bytes_b1_s64"] = result["activation_bytes"]
+                    except Exception as exc:
+                        entry["torch_forward_activation_bytes_b1_s64"] = {"error": error_text(exc)}
+                del model
+            geo["by_layout"][key] = entry
+        out["geometries"][name] = geo
+    return out
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -921,6 +1136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", choices=SECTIONS, default=[])
     parser.add_argument("--update", action="store_true",
                         help="keep the sections of an existing --output that this run skips")
+    parser.add_argument("--peft-model-types", nargs="*", default=None,
+                        help="measure peft for these model types only; with --update, merged into the kept "
+                             "peft section")
     args = parser.parse_args(argv)
 
     cards = load_cards(args.models_dir)
@@ -934,15 +1152,22 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "versions": versions(),
     }
+    kept: dict[str, Any] = {}
     if args.update and args.output.exists():
         kept = json.loads(args.output.read_text())
         result.update({k: v for k, v in kept.items() if k in SECTIONS and k in args.skip})
+        if "versions" in kept:
+            # the kept sections were measured with the kept versions; this run's are recorded beside them
+            result["versions"] = kept["versions"]
+            result["update_versions"] = {**kept.get("update_versions", {}),
+                                         **{s: versions() for s in SECTIONS if s not in args.skip}}
     measures = {
-        "peft": lambda: measure_peft(cards),
+        "peft": lambda: measure_peft(cards, args.peft_model_types),
         "deepspeed": measure_deepspeed,
         "optimizers": measure_optimizers,
         "activations": lambda: measure_activations(cards),
         "lora_activations": lambda: measure_lora_activations(cards),
+        "hybrid_activations": lambda: measure_hybrid_activations(cards),
     }
     for section, measure in measures.items():
         if section in args.skip:
@@ -952,6 +1177,11 @@ def main(argv: list[str] | None = None) -> int:
             result[section] = measure()
         except Exception as exc:  # recorded, the other sections still run
             result[section] = {"error": error_text(exc)}
+        if section == "peft" and args.peft_model_types and "peft" in kept and "cards" in result[section]:
+            merged = kept["peft"]
+            merged["cards"].update(result[section]["cards"])
+            merged["cards_measured"].update(result[section]["cards_measured"])
+            result[section] = merged
         print(f"{section}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -201,6 +201,12 @@ def is_token_mixer(name: str) -> bool:
         or name.endswith((".cross_attn_attn_gate", ".cross_attn_mlp_gate"))  # mllama's cross-attention layers
 
 
+#: Gemma-3n's modules beside attention and MLP (transformers Gemma3nTextDecoderLayer / Gemma3nTextModel).
+GEMMA3N_EXTRAS = (".altup.", ".laurel.", ".per_layer_input_gate.", ".per_layer_projection.",
+                  ".post_per_layer_input_norm.", ".per_layer_model_projection.", ".per_layer_projection_norm.",
+                  ".altup_projections.", ".altup_unembed_projections.")
+
+
 def categorize(name: str) -> str:
     """Return the vramcore parameter category of a transformers parameter name."""
     if name.startswith(PROJECTOR_PREFIXES):
@@ -225,6 +231,10 @@ def categorize(name: str) -> str:
             return "mlp_dense"
     if is_token_mixer(name):
         return "attention"  # the token mixer: attention, gated DeltaNet or Mamba
+    if any(part in name for part in GEMMA3N_EXTRAS):
+        # Gemma-3n's AltUp, LAuReL and per-layer-input modules: their norms and AltUp's correct_output_scale vector
+        # under norms, their linears under attention (vramcore counts them there: ModelSpec.altup_inputs)
+        return "norms" if NORM.search(name) or name.endswith(".correct_output_scale") else "attention"
     if ".block_sparse_moe." in name:  # Granite MoE families: block_sparse_moe.router / .experts
         return "mlp_routed_experts" if ".block_sparse_moe.experts." in name else "router"
     if ".shared_mlp." in name:  # Granite's shared expert (the dense MLP where there are no experts: measure_params)
@@ -366,6 +376,13 @@ def small_copy(full: transformers.PreTrainedConfig) -> transformers.PreTrainedCo
         d["num_hidden_layers"] = 2
     if d.get("mlp_layer_types") and "sparse" in d["mlp_layer_types"]:  # DeepSeek-V3.2: one dense layer, then MoE
         d["mlp_layer_types"] = ["dense"] + ["sparse"] * (d["num_hidden_layers"] - 1)
+    if d.get("num_kv_shared_layers"):  # Gemma-3n: one layer of each kind that caches, then one of each that shares
+        d["layer_types"] = list(dict.fromkeys(d["layer_types"])) * 2
+        d["num_hidden_layers"] = len(d["layer_types"])
+        d["num_kv_shared_layers"] = len(kinds)
+        d["activation_sparsity_pattern"] = [0.0] * d["num_hidden_layers"]
+        d["intermediate_size"] = 64
+        d["vocab_size_per_layer_input"] = SMALL_VOCAB
     return type(full).from_dict(d)
 
 

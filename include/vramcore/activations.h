@@ -18,7 +18,9 @@
  *   MoE MLP:   fp32 router logits (2 x n_experts in 16-bit units), the output
  *              accumulator (hidden), one expert at a time over an even share of
  *              the tokens (3 x expert width x top-k / n_experts) and the shared
- *              experts (3 x shared width). */
+ *              experts (3 x shared width);
+ * plus what the model keeps through every layer (resident_elems: Gemma-3n's AltUp stacks and per-layer
+ * inputs, vramcore.grid.pack.resident_elems). */
 static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp, const vc_place *l)
 {
     double q_width = m->num_heads * m->head_dim_k / tp;
@@ -33,5 +35,5 @@ static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp,
                    + m->mlp_rows * m->shared_intermediate / tp;
         mlp = vc_max(mlp, moe);
     }
-    return 2.0 * m->hidden + vc_max(attn, mlp);
+    return 2.0 * m->hidden + m->resident_elems + vc_max(attn, mlp);
 }

@@ -126,6 +126,19 @@ typedef struct {
     double cross_tokens;         /* vision tokens each of them caches per sequence (0: no image, nothing cached) */
     double n_layers;             /* decoder layers: a Falcon-H1 layer counts among the full and the state
                                     layers both (attention and Mamba2 side by side), so the kinds overlap */
+    /* what a Mamba2 layer saves for backward in training (training.h, vc_mamba2_saved); 0 without one */
+    double mixer_proj;           /* in_proj's output width: 2 x inner + 2 x groups x state + heads */
+    double mixer_inner;          /* the scan's output width: heads x head dim */
+    double mixer_heads;          /* Mamba2 heads (A and its exp saved per layer) */
+    double mixer_norm_groups;    /* groups of the gated RMSNorm (one fp32 rstd each per token); 0: no norm */
+    double mixer_input_copies;   /* scaled copies of the normed input its projections save (Falcon-H1's
+                                    ssm_in / attention_in multipliers: 2); 0 elsewhere */
+    double mixer_proj_scale;     /* 1: in_proj's output is multiplied by a buffer of its width (Falcon-H1's
+                                    mup_vector), which autograd saves once per layer */
+    double rope;                 /* 1: rotary position embeddings (a training step saves one sequence's
+                                    cos/sin); 0: none (Granite-4.0-H's position_embedding_type "nope") */
+    double resident_elems;       /* per token, held through every layer beyond the residual and its normed
+                                    copy (Gemma-3n: the AltUp stacks and the per-layer inputs; 0 otherwise) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

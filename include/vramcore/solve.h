@@ -164,7 +164,11 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, double fixed,
         guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
         if (!(guess >= 0.0))            /* also catches NaN */
             guess = 0.0;
-        if ((int)p->kind == VC_ENGINE_TRANSFORMERS && s->slack > 0.0) {
+        if ((int)p->kind == VC_ENGINE_TRAIN) {
+            double exact = vc_train_exact(s, gpu_bytes, limit);
+            if (exact >= 0.0)
+                return exact;
+        } else if ((int)p->kind == VC_ENGINE_TRANSFORMERS && s->slack > 0.0) {
             /* the exact answer without evaluating the formulas: 0 when the line is above the memory at 1 by
              * more than the roundings; floor(guess) when the guess is further than the roundings (and its own
              * float error) from an integer, from the sliding cap and from the limits */

@@ -32,6 +32,11 @@
  *     the loss (4 V; + the tanh of logit soft-capping), token ids and labels
  *     (8 + 8 bytes), the rotary cos/sin of one sequence (2 a rot) and the loss.
  *
+ * Mamba2 hybrids (Granite-4.0-H, Bamba, Falcon-H1) were measured the same way on small copies
+ * (hybrid_activations), with the fused mamba_ssm function a GPU runs replaced on the CPU by a stand-in
+ * saving what its CUDA autograd Function saves (vc_mamba2_saved); layers are counted by token mixer
+ * (attention, Mamba2, or both side by side in Falcon-H1's "hybrid" layers).
+ *
  * Gradient checkpointing (non-reentrant) keeps each layer's input (a h) and,
  * under eager attention, one 16-bit (b, 1, s, s) mask per attention kind; the layer's own
  * tensors come back during its backward.  Mixture-of-experts and MLA layers
@@ -58,20 +63,26 @@ static inline double vc_norm_saved(const vc_model *m, double w, double a, double
     return m->norm_kind != 0.0 ? 8.0 * w + 4.0 : 4.0 * w + 4.0 + a * w;
 }
 
-/* What one decoder layer saves for backward, per token, without the MLP; `sq`
- * per (query x key) of one sequence; `cst` the norms' fp32 constants. */
+/* What every decoder layer saves for its norms, per token: the norms, and their outputs that feed linears
+ * (saved by those linears unless they are frozen); `cst` the norms' fp32 constants. */
+static inline vc_act_terms vc_layer_norms_saved(const vc_model *m, double a, double frozen)
+{
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
+    double h = m->hidden;
+    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 0.0 : 2.0 * a * h);
+    if (m->norm_kind == 1.0)       /* Gemma's fp32 (1 + weight); OLMo-2's kind 2 keeps no constant */
+        t.cst = m->norms_per_layer * 4.0 * h;
+    return t;
+}
+
+/* What one attention block saves for backward, per token; `sq` per (query x key) of one sequence. */
 static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a, double tp, double eager,
                                                     double frozen)
 {
     vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
-    double h = m->hidden;
     double heads = m->num_heads / tp;
     double kvh = m->mla_latent > 0.0 ? heads : vc_max(1.0, m->kv_heads / tp);
     double q = heads * m->head_dim_k, k = kvh * m->head_dim_k, v = kvh * m->head_dim_v;
-    /* the norms; their outputs are saved by the linears they feed unless those are frozen */
-    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 0.0 : 2.0 * a * h);
-    if (m->norm_kind == 1.0)       /* Gemma's fp32 (1 + weight); OLMo-2's kind 2 keeps no constant */
-        t.cst = m->norms_per_layer * 4.0 * h;
     if (m->qk_norm != 0.0) {
         /* norms over q and k: one rsqrt per head (1), or per token over the whole projection (2: OLMo-2) */
         double rq = m->qk_norm == 2.0 ? 1.0 : heads, rk = m->qk_norm == 2.0 ? 1.0 : kvh;
@@ -87,6 +98,32 @@ static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a,
     } else {
         t.tok += a * (q + k + v + heads * m->head_dim_v) + 4.0 * heads;
     }
+    return t;
+}
+
+/* What one Mamba2 mixer saves for backward on the path transformers takes on a GPU in training: its
+ * Mamba2 layers (BambaMixer, GraniteMoeHybridMambaLayer, FalconH1Mixer, NemotronHMamba2Mixer) call
+ * mamba_ssm's mamba_split_conv1d_scan_combined, whose autograd Function runs the causal conv, the chunked
+ * scan, the gated RMSNorm and out_proj and keeps only (state-spaces/mamba, mamba_ssm/ops/triton/
+ * ssd_combined.py, MambaSplitConv1dScanCombinedFn.forward, ctx.save_for_backward): the in_proj output
+ * zxbcdt (a x proj), the scan output out_x (a x inner) and the gated norm's fp32 rstd, one per row and
+ * group (layernorm_gated.py _layer_norm_fwd); the conv and norm outputs are recomputed in its backward.
+ * in_proj's input is the layer's normed input (vc_layer_norms_saved) unless it is a scaled copy
+ * (Falcon-H1: one a x h copy per multiplied input, for the mixer and for attention).  Per layer (cst):
+ * A = -exp(A_log.float()), saved by the Function, and the exp's fp32 result, saved by autograd while
+ * A_log trains; Falcon-H1's mup_vector buffer, saved by the multiply (measured: tests/data/
+ * training_measured.json, hybrid_activations, with the Function's saved set on the CPU by a stand-in).
+ * Under TP the heads and groups split (an assumption: transformers does not shard these layers). */
+static inline vc_act_terms vc_mamba2_saved(const vc_model *m, double a, double tp, double frozen)
+{
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
+    double heads = m->mixer_heads / tp;
+    double rstd = m->mixer_norm_groups > 0.0 ? 4.0 * vc_max(1.0, m->mixer_norm_groups / tp) : 0.0;
+    /* the scaled input copies replace the input norm's output, which no linear then saves (none when frozen) */
+    double copies = frozen == 0.0 && m->mixer_input_copies > 0.0 ? (m->mixer_input_copies - 1.0) * a * m->hidden
+                                                                  : 0.0;
+    t.tok = a * (m->mixer_proj + m->mixer_inner) / tp + rstd + copies;
+    t.cst = (frozen != 0.0 ? 4.0 : 8.0) * heads + m->mixer_proj_scale * a * m->mixer_proj;
     return t;
 }
 
@@ -118,7 +155,10 @@ static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp
     t.tok = vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 8.0 : a * h + 16.0) + 4.0 * m->vocab / tp;
     if (m->final_softcap != 0.0)
         t.tok += a * m->vocab / tp;
-    t.pos = 2.0 * a * m->rotary_dim + (checkpointing != 0.0 ? 8.0 : 0.0);
+    /* rotary cos/sin: saved by the attention layers, or kept as every checkpointed layer's input; with the
+     * position ids under checkpointing (none of either without rotary embeddings: Granite-4.0-H) */
+    double tables = checkpointing != 0.0 || m->n_full_layers + m->n_sliding_layers > 0.0 ? 1.0 : 0.0;
+    t.pos = m->rope * (2.0 * a * m->rotary_dim * tables + (checkpointing != 0.0 ? 8.0 : 0.0));
     /* the loss; Gemma's 16-bit sqrt(hidden) scalar (measured saved when the embedding trains, not otherwise) */
     t.cst = 4.0 + (m->embed_scale != 0.0 && frozen == 0.0 ? a : 0.0) + (m->norm_kind == 1.0 ? 4.0 * h : 0.0);
     return t;

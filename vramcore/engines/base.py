@@ -550,6 +550,41 @@ class EngineSpec(Record):
 CROSS_ATTENTION_KINDS: tuple[str, ...] = ("transformers",)
 
 
+#: Engines whose rule for KV-sharing layers (Gemma-3n ``num_kv_shared_layers``) is read from their source: transformers
+#: (``Gemma3nTextAttention`` skips ``cache.update`` in them), vLLM (``kv_sharing_target_layer_name``: no KV-cache
+#: spec of their own), llama.cpp (``n_layer_kv_from_start``) and the training engine (transformers' forward).
+KV_SHARING_KINDS: tuple[str, ...] = ("transformers", "vllm", "llamacpp", "train")
+
+#: llama.cpp's gemma3n loader hard-codes the layers that own a KV cache (src/llama-model.cpp, LLM_ARCH_GEMMA3N:
+#: ``hparams.n_layer_kv_from_start = 20``) instead of reading the shared-layer count.
+LLAMACPP_GEMMA3N_KV_LAYERS = 20
+
+
+def check_kv_sharing(spec: Any, engine: Any) -> None:
+    """Refuse a model with KV-sharing layers under an engine whose rule for them is not modelled.
+
+    Raises
+    ------
+    ValueError
+        `spec` has ``kv_shared_layers`` and `engine` is not of a kind in :data:`KV_SHARING_KINDS`, or is
+        llama.cpp and the layers that own a cache are not the :data:`LLAMACPP_GEMMA3N_KV_LAYERS` its loader
+        assumes.
+    """
+    shared = getattr(spec, "kv_shared_layers", 0)
+    if not shared:
+        return
+    if engine.kind not in KV_SHARING_KINDS:
+        raise ValueError(f"model {spec.name!r} shares KV in its last {shared} layers (model_type "
+                         f"{spec.model_type or 'gemma3n_text'!r}) and engine {engine.name!r} ({engine.kind}) cannot "
+                         f"be estimated for it: how {engine.kind} caches KV-sharing layers is not modelled yet; "
+                         f"engines that can: {', '.join(KV_SHARING_KINDS)}")
+    owners = spec.num_layers - shared
+    if engine.kind == "llamacpp" and owners != LLAMACPP_GEMMA3N_KV_LAYERS:
+        raise ValueError(f"model {spec.name!r}: llama.cpp's gemma3n loader gives the first "
+                         f"{LLAMACPP_GEMMA3N_KV_LAYERS} layers a KV cache whatever the config says, but "
+                         f"num_layers - kv_shared_layers is {owners}; its cache is not modelled for this geometry")
+
+
 def check_cross_attention(spec: Any, engine: Any) -> None:
     """Refuse a model with cross-attention layers under an engine whose rule for them is not modelled.
 

@@ -45,7 +45,12 @@ Rules and their sources
   (``estimate_zero2_model_states_mem_needs``, ``..._zero3_...``), which the tests
   reproduce byte for byte.  DeepSpeed's host figures add a 1.5 buffer factor and
   per-process load copies that ``host_bytes`` (per GPU) leaves out.
-- Activations: see include/vramcore/training.h (measured per tensor on CPU).
+- Activations: see include/vramcore/training.h (measured per tensor on CPU).  Mamba2 hybrids follow the
+  fused mamba_ssm path transformers takes on a GPU (vc_mamba2_saved); there the Mamba2 ``out_proj`` runs
+  inside that Function from its base weight, so a LoRA adapter on it saves nothing and gets no gradient
+  (counted as trainable, with its states, as peft counts it: an upper bound).  peft refuses ``out_proj``
+  and ``conv1d`` on falcon_h1 / nemotron_h / mamba models, "all-linear" included
+  (:data:`PEFT_MAMBA_MODEL_TYPES`).  Gated DeltaNet and Mamba1 mixers are refused (:func:`check_trainable`).
   Assumptions, not measured: the backward's transient (gradients of one layer,
   ``2 a h + 3 a x MLP width`` per token; the loss's fp32 gradients,
   ``(8 + a) V`` per token), pipeline stages holding ``pp`` micro-batches (1F1B),
@@ -132,6 +137,10 @@ MOE_TARGET_MAPS: dict[str, dict[str, str]] = {
                 "w2": "experts.down_proj"},
     **{t: _QWEN2_MOE_MAP for t in ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "olmoe", "glm4_moe")},
 }
+#: peft 0.21 refuses LoRA on these module names of these model types ("incompatible with Mamba-based models":
+#: peft tuners/tuners_utils.py, _check_lora_target_modules_mamba), also when "all-linear" names them.
+PEFT_MAMBA_MODEL_TYPES: frozenset[str] = frozenset({"falcon_h1", "mamba", "mamba2", "falcon_mamba", "nemotron_h"})
+PEFT_MAMBA_INCOMPATIBLE: frozenset[str] = frozenset({"out_proj", "conv1d"})
 #: The pairs peft refuses to target apart because they are fused into one parameter.
 _FUSED_PAIRS = {"mixtral": ("w1", "w3"), "qwen2_moe": ("gate_proj", "up_proj")}
 
@@ -144,6 +153,12 @@ _LINEAR_NAMES = {
     # DeepSeek-V3.2's indexer (DeepseekV32Indexer): nn.Linear modules too, so peft's all-linear adapts them
     "indexer_attn_q_b": "wq_b", "indexer_attn_k": "wk", "indexer_proj": "weights_proj",
 }
+
+# Granite-4.0-H's dense / shared MLP (transformers GraniteMoeHybridMLP: input_linear, output_linear), by role;
+# "" for the gate, which input_linear holds (its routed experts are ParallelExperts, no nn.Linear; measured: peft
+# "all-linear" adapts neither them nor the router)
+_GRANITE_MLP_NAMES = {"ffn_gate": "", "ffn_up": "input_linear", "ffn_down": "output_linear",
+                      "ffn_gate_shexp": "", "ffn_up_shexp": "input_linear", "ffn_down_shexp": "output_linear"}
 
 # Recurrent mixers' nn.Linear modules, by mixer kind (transformers Qwen3NextGatedDeltaNet, Mamba2Mixer)
 _MIXER_LINEAR_NAMES = {
@@ -235,7 +250,12 @@ def lora_modules(spec: ModelSpec) -> tuple[LoraModule, ...]:
         if layer is None:
             continue
         for role, t in roles.items():
-            if role in _LINEAR_NAMES:
+            if role in _GRANITE_MLP_NAMES and spec.model_type == "granitemoehybrid":
+                # GraniteMoeHybridMLP fuses gate and up into input_linear (hidden -> 2 x width), then output_linear
+                if _GRANITE_MLP_NAMES[role]:
+                    fused = 2 if role.startswith("ffn_up") else 1
+                    add(_GRANITE_MLP_NAMES[role], t.part, t.shape[1], fused * t.shape[0])
+            elif role in _LINEAR_NAMES:
                 name = "gate_up_proj" if role == "ffn_up" and spec.model_type == "phi3" else _LINEAR_NAMES[role]
                 add(name, t.part, t.shape[1], t.shape[0])
             elif spec.recurrent is not None and role in _MIXER_LINEAR_NAMES[spec.recurrent.kind]:
@@ -308,6 +328,12 @@ def _resolve_targets(spec_key: Any, targets: str | tuple[str, ...], rank: int) \
             targets = tuple(dict.fromkeys([m.name for m in modules if m.linear and m.name != "lm_head"]
                                           + list(moe_map)))
     wanted = list(dict.fromkeys(targets))
+    refused = sorted(PEFT_MAMBA_INCOMPATIBLE & set(wanted)) if spec.model_type in PEFT_MAMBA_MODEL_TYPES else []
+    if refused:
+        raise ValueError(f"lora_targets: peft refuses {refused} on {spec.name} (model_type {spec.model_type!r}): "
+                         "'Module ... is incompatible with Mamba-based models' (peft tuners_utils "
+                         "_check_lora_target_modules_mamba); name the targets without them"
+                         + (" ('all-linear' includes out_proj)" if not explicit else ""))
     fused = _FUSED_PAIRS.get("mixtral" if spec.model_type == "mixtral" else "qwen2_moe") if moe_map else None
     if fused is not None and (fused[0] in wanted) != (fused[1] in wanted):
         raise ValueError(f"lora_targets: {fused[0]} and {fused[1]} are one fused parameter (experts.gate_up_proj) "
@@ -466,8 +492,13 @@ def adapter_activation_bytes(spec: ModelSpec, engine: EngineSpec) -> tuple[float
     mixed = PRECISIONS[engine.precision][1]
     per_token = constant = 0.0
     shared: set[str] = set()
+    # the Mamba2 out_proj runs inside mamba_ssm's fused Function, which reads out_proj.weight (the frozen base
+    # layer's, through peft's LoraLayer.weight) and never calls the module: its adapter saves nothing (and
+    # gets no gradient) on that path (mamba_ssm ssd_combined.py MambaSplitConv1dScanCombinedFn.forward;
+    # transformers BambaMixer.forward passes outproj_weight=self.out_proj.weight)
+    bypassed = {"out_proj"} if spec.recurrent is not None and spec.recurrent.kind == "mamba2" else set()
     for m in adapted_modules(spec, engine.lora_targets, r, warn=False):
-        if m.name == "lm_head":
+        if m.name == "lm_head" or m.name in bypassed:
             continue
         a_out = m.experts * m.rank_factor * r if m.name.startswith("experts.") else m.rank_factor * r
         if mixed:
@@ -479,7 +510,7 @@ def adapter_activation_bytes(spec: ModelSpec, engine: EngineSpec) -> tuple[float
             # fp32: the input is a tensor of the frozen layer; each distinct one once
             source = {"q_proj": "attn_in", "k_proj": "attn_in", "v_proj": "attn_in", "qkv_proj": "attn_in",
                       "q_a_proj": "attn_in", "kv_a_proj_with_mqa": "attn_in", "gate_proj": "mlp_in",
-                      "up_proj": "mlp_in", "gate_up_proj": "mlp_in", "router": "mlp_in",
+                      "up_proj": "mlp_in", "gate_up_proj": "mlp_in", "input_linear": "mlp_in", "router": "mlp_in",
                       "experts.gate_up_proj": "mlp_in"}.get(m.name, m.name)
             fresh = source not in shared and m.name != "o_proj"   # o_proj's input is the attention output
             shared.add(source)
@@ -499,27 +530,38 @@ def largest_layer_matrix(spec: ModelSpec) -> int:
     return max(sizes, default=0)
 
 
+#: Recurrent mixer kinds whose saved activations the training formulas model (include/vramcore/training.h,
+#: vc_mamba2_saved: the fused mamba_ssm path transformers takes on a GPU).
+TRAINABLE_MIXERS: frozenset[str] = frozenset({"mamba2"})
+
+
 def check_trainable(spec: ModelSpec) -> None:
     """Refuse a training estimate the formulas cannot make honestly.
+
+    Mamba2 hybrids (Bamba, Granite-4.0-H, Falcon-H1) are modelled; a gated
+    DeltaNet (Qwen3-Next, Qwen3.5) or Mamba1 (Jamba) mixer is not.
 
     Raises
     ------
     ValueError
-        `spec` has recurrent layers: what a gated DeltaNet or Mamba layer saves
-        for backward (its chunked scan's intermediates) is not modelled yet;
-        nor what an ungated MLP, a mixer-less layer or a cross-attention
-        layer (Llama-3.2-Vision) saves.
+        `spec` has recurrent layers of a kind other than Mamba2: what a gated
+        DeltaNet or Mamba1 layer saves for backward (its chunked scan's
+        intermediates) is not modelled yet; nor what an ungated MLP, a
+        mixer-less layer or a cross-attention layer (Llama-3.2-Vision) saves.
     """
-    if spec.recurrent is not None:
+    if spec.recurrent is not None and spec.recurrent.kind not in TRAINABLE_MIXERS:
         raise ValueError(f"training {spec.name!r}: the activations a {spec.recurrent.kind} layer saves for backward "
-                         "are not modelled yet, so hybrid recurrent models have no training estimate (inference "
-                         "engines estimate them)")
+                         f"are not modelled yet (Mamba2 layers are: {sorted(TRAINABLE_MIXERS)}), so this model has "
+                         "no training estimate (inference engines estimate it)")
     if not spec.mlp_gated or "none" in (spec.layer_types or ()) or "none" in (spec.mlp_layer_types or ()):
         raise ValueError(f"training {spec.name!r}: what an ungated MLP or a one-sub-block layer saves for backward "
                          "is not modelled yet (inference engines estimate the model)")
     if spec.n_cross_layers:
         raise ValueError(f"training {spec.name!r}: what a training step saves in its {spec.n_cross_layers} "
                          "cross-attention layers is not modelled yet (the transformers engine estimates the model)")
+    if spec.altup_inputs > 1 or spec.laurel_rank or spec.per_layer_input_size or spec.kv_shared_layers:
+        raise ValueError(f"training {spec.name!r}: what Gemma-3n's AltUp, LAuReL, per-layer-input and KV-sharing "
+                         "layers save for backward is not modelled yet (inference engines estimate the model)")
 
 
 def training_base(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[DType, bool]:

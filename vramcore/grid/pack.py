@@ -14,7 +14,7 @@ from functools import lru_cache
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec, rope_cache_fp32
-from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE, check_cross_attention
+from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE, check_cross_attention, check_kv_sharing
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
@@ -83,6 +83,14 @@ MODEL_FIELDS: tuple[str, ...] = (
     "n_cross_layers",
     "cross_tokens",
     "n_layers",
+    "mixer_proj",
+    "mixer_inner",
+    "mixer_heads",
+    "mixer_norm_groups",
+    "mixer_input_copies",
+    "mixer_proj_scale",
+    "rope",
+    "resident_elems",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -122,6 +130,21 @@ def _state_fields(spec: ModelSpec) -> dict[str, float]:
             "attn_group_fraction": rec.group_params * spec.n_state_layers / attention if attention else 0.0}
 
 
+def _mixer_fields(spec: ModelSpec) -> dict[str, float]:
+    """Return the ``vc_model`` fields of what a Mamba2 layer saves for backward (zeros without one)."""
+    rec = spec.recurrent
+    if rec is None or rec.kind != "mamba2":
+        return dict.fromkeys(("mixer_proj", "mixer_inner", "mixer_heads", "mixer_norm_groups", "mixer_input_copies",
+                              "mixer_proj_scale"), 0.0)
+    inner = rec.state_heads * rec.state_rows
+    groups = (rec.conv_dim - inner) // (2 * rec.state_cols)       # conv_dim = inner + 2 x groups x state
+    proj = next(t.shape[0] for t in rec.tensors if t.name == "ssm_in.weight")
+    gated_norm = any(t.role == "norm" for t in rec.tensors)
+    return {"mixer_proj": float(proj), "mixer_inner": float(inner), "mixer_heads": float(rec.state_heads),
+            "mixer_norm_groups": float(groups) if gated_norm else 0.0, "mixer_input_copies": float(rec.input_copies),
+            "mixer_proj_scale": float(rec.proj_scaled)}
+
+
 def _vision_fields(spec: ModelSpec) -> dict[str, float]:
     """Return the ``vc_model`` fields of a multimodal model's largest image (zeros for a text-only model)."""
     v = spec.vision
@@ -154,10 +177,25 @@ def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
         if spec.q_lora_rank is not None:
             replicated += h * spec.q_lora_rank
         return 0.0, replicated / attn
-    kv = 2 * h * spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
-    if spec.qkv_bias:
-        kv += 2 * spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
-    return kv / attn, 0.0
+    # over the whole part: KV-sharing layers (Gemma-3n) hold no k/v projections, and vLLM keeps Gemma-3n's AltUp
+    # and per-layer-input projections whole on every rank (ModelSpec.tp_replicated_attention_params)
+    total = attn * (spec.n_attention_layers + spec.n_cross_layers)
+    return spec.kv_projection_params / total, spec.tp_replicated_attention_params / total
+
+
+def resident_elems(spec: ModelSpec) -> int:
+    """Return the elements per token a forward pass of `spec` holds through every layer beyond the residual.
+
+    Gemma-3n (transformers ``Gemma3nTextModel.forward`` / ``Gemma3nTextDecoderLayer.forward``; vLLM
+    ``Gemma3nTextModel`` the same): the residual stream is ``altup_inputs`` stacked copies of the hidden state,
+    and a layer holds its input stack while ``altup.predict`` builds a second one (``predictions``); the
+    per-layer inputs of all layers (``num_layers x per_layer_input_size``) are computed once before the first
+    layer and kept to the last.  Counted whole beside the 2 x hidden every model has (the residual and its
+    normed copy), which then stands for the active prediction's normed copy and the LAuReL output: a named
+    upper bound, not measured.  0 for every other model.
+    """
+    n = spec.altup_inputs
+    return (2 * n * spec.hidden_size if n > 1 else 0) + spec.num_layers * spec.per_layer_input_size
 
 
 def model_row(spec: ModelSpec) -> list[float]:
@@ -173,8 +211,9 @@ def model_row(spec: ModelSpec) -> list[float]:
         mla_latent = 0.0
     kv_fraction, replicated_fraction = _attention_fractions(spec)
     row = {
-        "n_full_layers": float(spec.n_full_layers),
-        "n_sliding_layers": float(spec.n_sliding_layers),
+        # the layers that cache K and V (Gemma-3n's KV-sharing layers read an earlier layer's cache)
+        "n_full_layers": float(spec.n_kv_full_layers),
+        "n_sliding_layers": float(spec.n_kv_sliding_layers),
         "sliding_window": float(spec.sliding_window or 0),
         "num_heads": float(spec.num_heads),
         "kv_heads": kv_heads,
@@ -209,6 +248,9 @@ def model_row(spec: ModelSpec) -> list[float]:
         "n_cross_layers": float(spec.n_cross_layers),
         "cross_tokens": float(spec.cross_attention_tokens),
         "n_layers": float(spec.num_layers),
+        **_mixer_fields(spec),
+        "rope": float(spec.rope),
+        "resident_elems": float(resident_elems(spec)),
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -282,13 +324,17 @@ def _kind_counts(spec: ModelSpec, layers: Sequence[int]) -> list[float]:
     """Return the counts of `layers` by kind: all, full, sliding (or chunked), recurrent, dense MLP, MoE MLP, cross.
 
     A ``"hybrid"`` layer (attention and a recurrent mixer side by side) counts
-    as full and as recurrent, so the kinds may sum to more than all.
+    as full and as recurrent, so the kinds may sum to more than all.  Full and
+    sliding count the layers that cache their own K and V: a KV-sharing layer
+    (Gemma-3n) allocates none in any engine (transformers skips its
+    ``cache.update``; vLLM's ``kv_sharing_target_layer_name``; llama.cpp's
+    ``n_layer_kv_from_start``).
     """
     kinds = spec.layer_types or ()
     mlps = spec.mlp_layer_types or ()
     return [float(len(layers)),
-            float(sum(1 for i in layers if kinds[i] in FULL_KINDS)),
-            float(sum(1 for i in layers if kinds[i] in WINDOWED_KINDS)),
+            float(sum(1 for i in layers if kinds[i] in FULL_KINDS and spec.owns_kv(i))),
+            float(sum(1 for i in layers if kinds[i] in WINDOWED_KINDS and spec.owns_kv(i))),
             float(sum(1 for i in layers if kinds[i] in STATE_LAYER_KINDS)),
             float(sum(1 for i in layers if mlps[i] == "dense")),
             float(sum(1 for i in layers if mlps[i] == "moe")),
@@ -359,7 +405,9 @@ def _group_layers(spec: ModelSpec, engine: EngineSpec, layers: Sequence[int]) ->
     wanted: list[frozenset[str]] = [frozenset(FULL_KINDS), frozenset(WINDOWED_KINDS)]
     if engine.kind == "vllm":
         wanted.append(frozenset(STATE_LAYER_KINDS))
-    lists = [ids for ids in ([i for i, k in enumerate(kinds) if k in want] for want in wanted) if ids]
+    # KV-sharing layers (Gemma-3n) have no KV-cache spec: vLLM groups the layers that own a cache
+    lists = [ids for ids in ([i for i, k in enumerate(kinds) if k in want and spec.owns_kv(i)] for want in wanted)
+             if ids]
     if not lists:
         return 0.0
     lo, hi = min(len(x) for x in lists), max(len(x) for x in lists)
@@ -383,6 +431,7 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
     (``vramcore.grid.reference`` combines every stage the same way).
     """
     check_cross_attention(spec, engine)
+    check_kv_sharing(spec, engine)
     n_layers = spec.num_layers
     rows: list[list[float]] = []
     rope_fp32 = float(rope_cache_fp32(engine, spec))

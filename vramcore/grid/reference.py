@@ -97,7 +97,7 @@ from fractions import Fraction
 import numpy as np
 
 from vramcore.engines import EngineSpec, rope_cache_fp32
-from vramcore.engines.base import check_cross_attention
+from vramcore.engines.base import check_cross_attention, check_kv_sharing
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
@@ -232,6 +232,7 @@ def _parallelism(spec: ModelSpec, engine: EngineSpec, n_gpus: Any, tp: Any, pp: 
     ranks for the serving engines.
     """
     check_cross_attention(spec, engine)
+    check_kv_sharing(spec, engine)
     n = _count("n_gpus", n_gpus)
     if tp is None and pp is None:
         tp_, pp_ = (1, n) if engine.kind in _LAYER_SPLIT_KINDS else (n, 1)
@@ -321,7 +322,13 @@ def _attention_split(spec: ModelSpec) -> tuple[Fraction, Fraction]:
     assert spec.num_kv_heads is not None and spec.head_dim is not None
     k_proj = v_proj = h * spec.num_kv_heads * spec.head_dim
     biases = 2 * spec.num_kv_heads * spec.head_dim if spec.qkv_bias else 0
-    return (k_proj + v_proj + biases) / per_layer, Fraction(0)
+    # Gemma-3n: the KV-sharing layers hold no k/v projections (Gemma3nTextAttention), and vLLM replicates the
+    # AltUp and per-layer-input linears on every TP rank (Gemma3nAltUp / Gemma3nDecoderLayer: ReplicatedLinear)
+    owners = spec.n_attention_layers + spec.n_cross_layers - spec.kv_shared_layers
+    total = per_layer * (spec.n_attention_layers + spec.n_cross_layers)
+    n, p = spec.altup_inputs, spec.per_layer_input_size
+    replicated = ((n * n + n ** 3 + h * n if n > 1 else 0) + 2 * h * p) * spec.num_layers
+    return (k_proj + v_proj + biases) * owners / total, Fraction(replicated) / total
 
 
 def _group_rank_share(spec: ModelSpec, tp: int) -> tuple[Fraction, Fraction]:
@@ -417,11 +424,17 @@ def _kv_elems_per_token(spec: ModelSpec, engine: EngineSpec, tp: int) -> Fractio
     return heads * spec.head_dim * 2
 
 
+def _first_kv_shared(spec: ModelSpec) -> int:
+    """Return the first layer that shares an earlier layer's KV (Gemma-3n ``num_kv_shared_layers``)."""
+    return spec.num_layers - spec.kv_shared_layers
+
+
 def _cached_tokens(spec: ModelSpec, engine: EngineSpec, context: int, layers: Sequence[int]) -> int:
     """Tokens held by `layers` together for one sequence of `context` tokens."""
     tokens = 0
     kinds = spec.layer_types or ()
-    for kind in (kinds[i] for i in layers):
+    # Gemma-3n's last kv_shared_layers layers read an earlier layer's cache and hold none
+    for kind in (kinds[i] if i < _first_kv_shared(spec) else "none" for i in layers):
         if kind in FULL_KINDS:  # a hybrid layer's attention too
             tokens += context
         elif kind in WINDOWED_KINDS:
@@ -487,6 +500,11 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int) -> Frac
     q_width = Fraction(spec.num_heads * key_dim, tp)
     kv_width = max(Fraction(1), Fraction(kv_heads, tp)) * key_dim
     residual = 2 * spec.hidden_size  # residual stream + its normed copy
+    # Gemma-3n: the AltUp input stack and its predictions (altup_inputs copies each) and every layer's per-layer
+    # input stay through the layer (Gemma3nTextModel.forward)
+    if spec.altup_inputs > 1:
+        residual += 2 * spec.altup_inputs * spec.hidden_size
+    residual += spec.num_layers * spec.per_layer_input_size
     attention = 3 * q_width + 3 * kv_width  # q, k, v, rotary copies of q and k, attention output
     rows = 3 if spec.mlp_gated else 2  # gate, up, act(gate) * up; or up, act(up)
     if mlp_kind == "none":
@@ -576,7 +594,7 @@ def _group_layers(spec: ModelSpec, engine: EngineSpec, stage: _Stage) -> int:
     """Return the most layers of `stage` in one of vLLM's KV-cache groups (runs of each kind's layers, in order)."""
     types = spec.layer_types or ()
     kinds = [set(FULL_KINDS), set(WINDOWED_KINDS)] + ([set(STATE_LAYER_KINDS)] if engine.kind == "vllm" else [])
-    runs = [[i for i, t in enumerate(types) if t in k] for k in kinds]
+    runs = [[i for i, t in enumerate(types) if t in k and i < _first_kv_shared(spec)] for k in kinds]
     runs = [r for r in runs if r]
     if not runs:
         return 0
@@ -641,7 +659,7 @@ def _attn_kv_layer_bytes_per_token(spec: ModelSpec, kv_bytes: tuple[Fraction, Fr
 def _layers_by_kind(spec: ModelSpec) -> tuple[int, int]:
     """Return (full-attention layers, sliding-window layers), counted over ``spec.layer_types``."""
     full = sliding = 0
-    for kind in spec.layer_types or ():
+    for kind in (spec.layer_types or ())[:_first_kv_shared(spec)]:
         if kind in FULL_KINDS:
             full += 1
         elif kind in WINDOWED_KINDS:
@@ -1063,7 +1081,7 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
                 state += gpu_state
             else:
                 host += host_state
-        if kind in FULL_KINDS or kind in WINDOWED_KINDS:
+        if (kind in FULL_KINDS or kind in WINDOWED_KINDS) and i < _first_kv_shared(spec):
             tokens = cells if kind in FULL_KINDS else swa_cells
             if i in offloaded:
                 kv += tokens * gpu_token
@@ -1114,11 +1132,34 @@ def _norm_tensors(spec: ModelSpec, width: int, a: Fraction, frozen: bool, rsqrts
     return [Fraction(4 * width), 4 * rsqrts, last]
 
 
-def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str, frozen: bool) \
-        -> tuple[Fraction, Fraction]:
-    """Return (bytes per token, bytes per query x key of one sequence) one decoder layer saves for backward.
+def _mamba2_saved(spec: ModelSpec, a: Fraction, tp: int, frozen: bool) -> tuple[Fraction, Fraction]:
+    """Return (bytes per token, bytes per layer) one Mamba2 mixer saves for backward on the CUDA path.
 
-    `frozen`: a LoRA base, whose frozen linears keep not their inputs.
+    mamba_ssm's ``MambaSplitConv1dScanCombinedFn`` keeps the in_proj output and the scan output (16-bit)
+    and the gated norm's fp32 rstd per group; A and, while A_log trains, its exp (fp32, per head) once a
+    layer; Falcon-H1's scaled input copies stand in for the input norm's output, and its mup_vector
+    buffer is saved once a layer (see include/vramcore/training.h, vc_mamba2_saved).
+    """
+    rec = spec.recurrent
+    assert rec is not None and rec.kind == "mamba2"
+    inner = rec.state_heads * rec.state_rows
+    groups = (rec.conv_dim - inner) // (2 * rec.state_cols)
+    proj = next(t.shape[0] for t in rec.tensors if t.name == "ssm_in.weight")
+    per_token = a * Fraction(proj + inner, tp)
+    if any(t.role == "norm" for t in rec.tensors):
+        per_token += 4 * max(Fraction(1), Fraction(groups, tp))
+    if rec.input_copies and not frozen:
+        per_token += (rec.input_copies - 1) * a * spec.hidden_size
+    per_layer = (4 if frozen else 8) * Fraction(rec.state_heads, tp) + (a * proj if rec.proj_scaled else 0)
+    return per_token, per_layer
+
+
+def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str, frozen: bool,
+                 mixer: str = "full_attention") -> tuple[Fraction, Fraction, Fraction]:
+    """Return (bytes per token, per query x key of one sequence, per layer) one decoder layer saves for backward.
+
+    `frozen`: a LoRA base, whose frozen linears keep not their inputs.  `mixer`: the layer's
+    ``layer_types`` entry (``"mamba"``: a Mamba2 mixer in place of attention, ``"hybrid"``: both).
     """
     h = spec.hidden_size
     heads = Fraction(spec.num_heads, tp)
@@ -1135,7 +1176,12 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         saved += _norm_tensors(spec, h, a, frozen)
     if not frozen:
         saved += [a * h, a * h]               # the attention and MLP inputs, saved by their first linears
-    if spec.qk_norm:
+    per_layer = Fraction(0)
+    if mixer in ("mamba", "hybrid"):
+        mamba_tok, per_layer = _mamba2_saved(spec, a, tp, frozen)
+        saved.append(mamba_tok)
+    attends = mixer != "mamba"
+    if spec.qk_norm and attends:
         # one rsqrt per head, or one per token for a norm over the whole projection (OLMo-2)
         q_rsqrts, k_rsqrts = (Fraction(1), Fraction(1)) if spec.qk_norm_full_width else (heads, kv_heads)
         saved += _norm_tensors(spec, heads * dk, a, frozen, q_rsqrts)      # type: ignore[arg-type]
@@ -1144,7 +1190,9 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         latent = spec.kv_lora_rank + spec.qk_rope_head_dim  # type: ignore[operator]
         saved += _norm_tensors(spec, latent, a, frozen) + [a * latent]
     scores = Fraction(0)
-    if eager:
+    if not attends:
+        pass
+    elif eager:
         saved += [a * heads * dk, a * heads * dk, a * heads * dv]      # q; k, v repeated to every head
         if not frozen:
             saved += [a * heads * dv]                                # the reshaped output, o_proj's input
@@ -1158,7 +1206,9 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         ie = Fraction(spec.moe_intermediate_size, tp)  # type: ignore[arg-type]
         saved += [Fraction(4 * spec.num_experts)] + [a * h + mlp_tensors * a * ie] * spec.experts_per_token
         saved += [a * Fraction(spec.shared_expert_intermediate_size, tp)] * mlp_tensors + [a * h]
-    return sum(saved, Fraction(0)), scores
+    if spec.norm_plus_one:
+        per_layer += 4 * h * spec.norms_per_layer     # Gemma's fp32 (1 + weight) per norm
+    return sum(saved, Fraction(0)), scores, per_layer
 
 
 def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int, stage: _Stage, context: int,
@@ -1172,13 +1222,14 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     h, vocab = spec.hidden_size, Fraction(spec.vocab_size, tp)
     in_flight = stage.in_flight                  # 1F1B: stage k of pp holds pp - k micro-batches
     tokens, s2 = batch * context, context * context
-    all_kinds = spec.mlp_layer_types or ()
+    # each layer by (token mixer, MLP kind)
+    all_kinds = list(zip(spec.layer_types or (), spec.mlp_layer_types or (), strict=True))
     kinds = [all_kinds[i] for i in stage.layers]
-    per_layer = {k: _layer_saved(spec, a, tp, eager, k, frozen) for k in set(all_kinds)}
+    per_layer = {k: _layer_saved(spec, a, tp, eager, k[1], frozen, k[0]) for k in set(all_kinds)}
     layers_tok = sum((per_layer[k][0] + adapter_token_layer for k in kinds), Fraction(0))
     layers_sq = sum((per_layer[k][1] for k in kinds), Fraction(0))
-    norm_consts = (4 * h * spec.norms_per_layer if spec.norm_plus_one else 0) + adapter_weights
-    norm_consts *= len(kinds)
+    norm_consts = sum((per_layer[k][2] + adapter_weights for k in kinds), Fraction(0))
+    # the largest layer of the model, recomputed under checkpointing: the largest mixer, the largest MLP
     one_tok = max(per_layer[k][0] for k in all_kinds) + adapter_token_layer
     one_sq = max(per_layer[k][1] for k in all_kinds)
     # the final norm, the lm_head's input and the token ids (not for a frozen lm_head / embedding), the
@@ -1186,7 +1237,9 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     outer = sum(_norm_tensors(spec, h, a, frozen), Fraction(0)) + (8 if frozen else a * h + 16) + 4 * vocab \
         + (a * vocab if spec.final_softcap else 0) if stage.last else Fraction(0)
     rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
-    per_sequence = context * (2 * a * rotary + (8 if checkpointing else 0))  # type: ignore[operator]
+    # cos/sin: saved by attention layers or kept as checkpoint inputs; position ids under checkpointing
+    tables = 2 * a * rotary if checkpointing or spec.n_attention_layers else 0  # type: ignore[operator]
+    per_sequence = context * (tables + (8 if checkpointing else 0)) * spec.rope
     # the loss scalar; Gemma's sqrt(hidden) scalar (saved when the embedding trains); its final norm's 1 + w
     constant = 4 + (a if spec.embed_scale and not frozen else 0) + (4 * h if spec.norm_plus_one else 0)
     if checkpointing:
@@ -1199,7 +1252,7 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
         saved += 0 if selective else in_flight * batch * s2 * layers_sq
         layer_transient = batch * s2 * one_sq if selective else Fraction(0)
     saved += per_sequence + constant + (8 if batch == 1 else 0)
-    widest = max(spec.intermediate_size if "dense" in kinds else 0,
+    widest = max(spec.intermediate_size if any(mlp == "dense" for _, mlp in kinds) else 0,
                  spec.experts_per_token * (spec.moe_intermediate_size or 0) + spec.shared_expert_intermediate_size)
     layer_transient += tokens * (2 * a * h + 3 * a * Fraction(widest, tp))
     loss_transient = tokens * (8 + a) * vocab if stage.last else Fraction(0)
@@ -1545,9 +1598,9 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     if engine.index_cache_bits and any(s.has_indexer for s in specs):
         raise ValueError("reference_grid_numpy: an indexer cache at its own width (index_cache_bits) is not "
                          "modelled here; use reference_estimate")
-    full_elems = per_model([s.n_full_layers * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
+    full_elems = per_model([_layers_by_kind(s)[0] * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                             for s in specs])
-    sliding_elems = per_model([s.n_sliding_layers * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
+    sliding_elems = per_model([_layers_by_kind(s)[1] * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                                for s in specs])
     cap = per_model([_sliding_cap(s, engine) if s.n_sliding_layers else 0 for s in specs])
     peak = [_peak_elems_per_token(s, tp_) for s in specs]

@@ -116,6 +116,14 @@ class StateSpec(Record):
         The model's config asks the serving engines for an fp32 recurrent
         state (NemotronH ``mamba_ssm_cache_dtype``, Qwen3.5
         ``mamba_ssm_dtype``); vLLM follows it, else keeps the model dtype.
+    input_copies : int
+        Scaled copies of the layer's normed input that its projections take
+        (and a training step saves) instead of the norm's output: Falcon-H1
+        multiplies the mixer's input by ``ssm_in_multiplier`` and attention's
+        by ``attention_in_multiplier`` (2); 0 elsewhere.
+    proj_scaled : bool
+        ``in_proj``'s output is multiplied by a buffer of its width before the
+        scan (Falcon-H1's ``mup_vector``), which autograd saves once a layer.
     groups : int, optional
         Mamba2's ``n_groups``: the convolution's last ``2 x groups x state_cols``
         channels (B and C) and the matching rows of the input projection are
@@ -137,6 +145,8 @@ class StateSpec(Record):
     state_rows: int
     state_cols: int
     ssm_fp32: bool = False
+    input_copies: int = 0
+    proj_scaled: bool = False
     groups: int | None = None
 
     def __post_init__(self) -> None:
@@ -149,8 +159,12 @@ class StateSpec(Record):
             if not isinstance(t, MixerTensor):
                 raise TypeError(f"StateSpec.tensors must hold MixerTensor entries, got {t!r}")
         object.__setattr__(self, "tensors", tensors)
-        if not isinstance(self.ssm_fp32, bool):
-            raise TypeError(f"StateSpec.ssm_fp32 must be a bool, got {self.ssm_fp32!r}")
+        for name in ("ssm_fp32", "proj_scaled"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"StateSpec.{name} must be a bool, got {getattr(self, name)!r}")
+        if isinstance(self.input_copies, bool) or not isinstance(self.input_copies, int) \
+                or not 0 <= self.input_copies <= 2:
+            raise ValueError(f"StateSpec.input_copies must be an int in [0, 2], got {self.input_copies!r}")
         if self.groups is not None:
             object.__setattr__(self, "groups", _positive("groups", self.groups))
             if self.group_channels > self.conv_dim:

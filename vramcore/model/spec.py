@@ -100,7 +100,8 @@ _INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "v
                "head_dim", "max_context", "sliding_window", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim",
                "qk_nope_head_dim", "v_head_dim", "moe_intermediate_size", "num_experts", "experts_per_token",
                "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer", "index_n_heads",
-               "index_head_dim", "index_topk", "embedding_rows", "cross_attention_tokens")
+               "index_head_dim", "index_topk", "embedding_rows", "cross_attention_tokens",
+               "kv_shared_layers", "altup_inputs", "laurel_rank", "per_layer_input_size", "per_layer_vocab_size")
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -247,10 +248,43 @@ class ModelSpec(Record):
         Vision tokens each ``"cross_attention"`` layer caches per sequence
         (set by ``vramcore.estimate(..., images=N)`` from the model's vision
         tower; 0: no image, the layers are skipped and cache nothing).
+    kv_shared_layers : int
+        The last ``kv_shared_layers`` layers compute no K and V of their own:
+        each reads the cache of the last layer of its attention kind before
+        them (Gemma-3n's ``num_kv_shared_layers``; transformers
+        ``Gemma3nTextConfig.kv_sharing_modes``).  They hold no k/v projections
+        and no k_norm (``Gemma3nTextAttention``: "Layers sharing kv states don't
+        need any weight matrices") and allocate no KV cache.  Every kind among
+        them needs such a layer before them.
+    altup_inputs : int
+        Gemma-3n's AltUp (``altup_num_inputs``; 1: none): the residual stream is
+        ``altup_inputs`` stacked copies of the hidden state; each layer adds
+        ``Gemma3nTextAltUp`` (prediction and correction coefficients, a
+        modality router, its RMSNorm and ``correct_output_scale``) and the
+        model ``altup_inputs - 1`` square projections in and out
+        (``altup_projections``, ``altup_unembed_projections``).
+    laurel_rank : int
+        Gemma-3n's LAuReL block per layer (``laurel_rank``; 0: none): two
+        low-rank projections ``hidden -> rank -> hidden`` and their RMSNorm.
+    per_layer_input_size, per_layer_vocab_size : int
+        Gemma-3n's per-layer embeddings (``hidden_size_per_layer_input``,
+        ``vocab_size_per_layer_input``; 0: none): a table of
+        ``per_layer_vocab_size x num_layers x per_layer_input_size``
+        (``embed_tokens_per_layer``, counted under ``embedding``), its
+        projection from the hidden state and RMSNorm, and per layer an input
+        gate, a projection back and its RMSNorm.  The AltUp, LAuReL and
+        per-layer-input projections count under ``attention`` (they are
+        linear layers of every decoder layer, quantized and split per layer as
+        the token mixers are), their norms under ``norms``.
     vision : VisionSpec, optional
         The vision encoder and projector of a multimodal checkpoint (parts
         ``vision_tower`` and ``multimodal_projector``); None for a text-only
         model.  :attr:`text_only` is the same spec without it.
+    rope : bool
+        The attention layers apply rotary position embeddings (default);
+        False for Granite-4.0-H's ``position_embedding_type`` other than
+        ``"rope"`` (transformers builds no rotary embedding then): a training
+        step saves no cos/sin tables.
     model_type : str, optional
         Hugging Face ``model_type`` the spec was read from, if any.
     quantization : str or DType, optional
@@ -325,7 +359,13 @@ class ModelSpec(Record):
     mlp_gated: bool = True
     embedding_rows: int | None = None
     cross_attention_tokens: int = 0
+    kv_shared_layers: int = 0
+    altup_inputs: int = 1
+    laurel_rank: int = 0
+    per_layer_input_size: int = 0
+    per_layer_vocab_size: int = 0
     vision: VisionSpec | None = None
+    rope: bool = True
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
 
@@ -337,15 +377,17 @@ class ModelSpec(Record):
                      "moe_intermediate_size", "index_n_heads", "index_head_dim", "index_topk", "embedding_rows"):
             _check_int(name, getattr(self, name), optional=True)
         for name in ("num_experts", "experts_per_token", "shared_expert_intermediate_size",
-                     "first_dense_layers", "norms_per_layer", "cross_attention_tokens"):
+                     "first_dense_layers", "norms_per_layer", "cross_attention_tokens", "kv_shared_layers",
+                     "laurel_rank", "per_layer_input_size", "per_layer_vocab_size"):
             _check_int(name, getattr(self, name), minimum=0)
+        _check_int("altup_inputs", self.altup_inputs)
         for name in _INT_FIELDS:  # numpy integers in, plain ints stored
             value = getattr(self, name)
             if value is not None and type(value) is not int:
                 object.__setattr__(self, name, int(value))
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "qk_norm_full_width",
                      "attention_sinks", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
-                     "norm_weight_fp32", "embed_scale", "attn_softcap", "final_softcap"):
+                     "norm_weight_fp32", "embed_scale", "attn_softcap", "final_softcap", "rope"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
@@ -431,6 +473,8 @@ class ModelSpec(Record):
             raise ValueError(f"ModelSpec.sliding_window is required when layer_types has "
                              f"{' / '.join(map(repr, windowed))} layers, got None")
 
+        self._check_gemma3n()
+
         # MoE
         if self.num_experts:
             if not 1 <= self.experts_per_token <= self.num_experts:
@@ -454,6 +498,30 @@ class ModelSpec(Record):
                                                             MLP_KINDS))
             if "moe" in self.mlp_layer_types and not self.num_experts:  # type: ignore[operator]
                 raise ValueError("ModelSpec.mlp_layer_types has 'moe' layers but num_experts is 0")
+
+    def _check_gemma3n(self) -> None:
+        # transformers Gemma3nTextConfig.kv_sharing_modes: every kind among the sharing layers reads the last
+        # layer of its kind before them
+        n = self.kv_shared_layers
+        if (self.per_layer_input_size == 0) != (self.per_layer_vocab_size == 0):
+            raise ValueError(f"ModelSpec.per_layer_input_size ({self.per_layer_input_size}) and "
+                             f"per_layer_vocab_size ({self.per_layer_vocab_size}) are set together (0: none)")
+        if not n:
+            return
+        if n >= self.num_layers:
+            raise ValueError(f"ModelSpec.kv_shared_layers ({n}) must be below num_layers ({self.num_layers}): "
+                             "the sharing layers read an earlier layer's cache")
+        if self.is_mla:
+            raise ValueError("ModelSpec.kv_shared_layers: KV sharing with MLA attention is not supported")
+        kinds = self.layer_types or ()
+        first = self.num_layers - n
+        for i in range(first, self.num_layers):
+            if kinds[i] not in FULL_KINDS + WINDOWED_KINDS or kinds[i] == "hybrid":
+                raise ValueError(f"ModelSpec.kv_shared_layers: layer {i} is {kinds[i]!r}; only full and "
+                                 "sliding attention layers can share an earlier layer's KV")
+            if kinds[i] not in kinds[:first]:
+                raise ValueError(f"ModelSpec.kv_shared_layers: layer {i} ({kinds[i]!r}) shares the KV of an "
+                                 f"earlier {kinds[i]!r} layer, and none of the first {first} layers is one")
 
     def _check_indexer(self) -> None:
         # DeepseekV32Indexer (transformers 5.23): wq_b reads the q latent, the key splits into rope + rest
@@ -543,11 +611,81 @@ class ModelSpec(Record):
 
     @property
     def kv_layers(self) -> int:
-        """Layers that hold a per-token KV cache: every self-attention layer.
+        """Layers that hold a per-token KV cache: every self-attention layer but the KV-sharing ones.
 
-        Recurrent layers keep a state instead, and cross-attention layers the images' tokens.
+        Recurrent layers keep a state instead, cross-attention layers the images' tokens, and the last
+        ``kv_shared_layers`` layers read an earlier layer's cache.
         """
-        return self.n_attention_layers
+        return self.n_attention_layers - self.kv_shared_layers
+
+    def owns_kv(self, layer: int) -> bool:
+        """Return True when decoder layer `layer` computes (and caches) K and V of its own (not KV-sharing)."""
+        return layer < self.num_layers - self.kv_shared_layers
+
+    @property
+    def n_kv_full_layers(self) -> int:
+        """Full-attention layers that hold a KV cache of their own (KV-sharing layers left out)."""
+        kinds = self.layer_types or ()
+        return sum(1 for i, k in enumerate(kinds) if k in FULL_KINDS and self.owns_kv(i))
+
+    @property
+    def n_kv_sliding_layers(self) -> int:
+        """Sliding-window (or chunked) layers that hold a KV cache of their own (KV-sharing layers left out)."""
+        kinds = self.layer_types or ()
+        return sum(1 for i, k in enumerate(kinds) if k in WINDOWED_KINDS and self.owns_kv(i))
+
+    @property
+    def kv_projection_params(self) -> int:
+        """Parameters of every k and v projection (biases included) of the whole model: the k/v share of TP."""
+        if self.is_mla or not self.n_attention_layers + self.n_cross_layers:
+            return 0
+        width = self.num_kv_heads * self.head_dim  # type: ignore[operator]
+        per_layer = 2 * self.hidden_size * width + (2 * width if self.qkv_bias else 0)
+        return per_layer * (self.n_attention_layers + self.n_cross_layers - self.kv_shared_layers)
+
+    def _gemma3n_layer_params(self) -> tuple[int, int, int]:
+        """Return one layer's Gemma-3n extras: (TP-split linear params, TP-replicated params, norm params).
+
+        transformers ``Gemma3nTextDecoderLayer``: ``Gemma3nTextAltUp`` (correction_coefs n x n,
+        prediction_coefs n x n^2, modality_router hidden x n, router_norm, correct_output_scale),
+        ``Gemma3nTextLaurelBlock`` (linear_left, linear_right, post_laurel_norm), per_layer_input_gate,
+        per_layer_projection, post_per_layer_input_norm.  vLLM (model_executor/models/gemma3n.py,
+        Gemma3nAltUp / Gemma3nDecoderLayer) keeps the AltUp linears and the per-layer-input gate and
+        projection whole on every TP rank (``ReplicatedLinear``) and splits LAuReL (column / row parallel).
+        """
+        h, n = self.hidden_size, self.altup_inputs
+        split = replicated = norms = 0
+        if n > 1:
+            replicated += n * n + n * n * n + h * n
+            norms += 2 * h  # router_norm and correct_output_scale
+        if self.laurel_rank:
+            split += 2 * h * self.laurel_rank
+            norms += h
+        if self.per_layer_input_size:
+            replicated += 2 * h * self.per_layer_input_size
+            norms += h
+        return split, replicated, norms
+
+    def _gemma3n_model_params(self) -> tuple[int, int, int]:
+        """Return the Gemma-3n extras outside the layers: (embedding table, linear params, norm params).
+
+        transformers ``Gemma3nTextModel``: embed_tokens_per_layer (per-layer vocab x layers x per-layer
+        width), per_layer_model_projection (hidden -> layers x per-layer width), per_layer_projection_norm,
+        and the ``altup_num_inputs - 1`` altup_projections and altup_unembed_projections (hidden x hidden).
+        """
+        h, L, p = self.hidden_size, self.num_layers, self.per_layer_input_size
+        table = self.per_layer_vocab_size * L * p
+        linear = h * L * p + 2 * (self.altup_inputs - 1) * h * h
+        return table, linear, p
+
+    @property
+    def tp_replicated_attention_params(self) -> int:
+        """Parameters of the ``attention`` part that vLLM keeps whole on every TP rank (besides MLA latents).
+
+        Gemma-3n's AltUp coefficients and router and its per-layer-input gate and projection
+        (:meth:`_gemma3n_layer_params`); 0 for every other model.
+        """
+        return self._gemma3n_layer_params()[1] * self.num_layers
 
     # ------------------------------------------------------------------ parameters
     def _attention_params_per_layer(self) -> tuple[int, int]:
@@ -638,6 +776,18 @@ class ModelSpec(Record):
             parts["mlp_routed_experts"] = e * expert * n_moe
             parts["mlp_shared_experts"] = mats * h * self.shared_expert_intermediate_size * n_moe
             parts["router"] = (h * e + (e if self.router_bias else 0) + (h if self.shared_expert_gate else 0)) * n_moe
+        if self.kv_shared_layers:
+            # Gemma3nTextAttention builds k_proj, v_proj, k_norm and v_norm (no weight) only for the layers
+            # that compute their own K and V
+            shared = self.kv_shared_layers
+            parts["attention"] -= self.kv_projection_params // (self.n_attention_layers + self.n_cross_layers
+                                                                  - shared) * shared
+            parts["norms"] -= (self.head_dim if self.qk_norm else 0) * shared  # type: ignore[operator]
+        split, replicated, layer_norms = self._gemma3n_layer_params()
+        table, linear, model_norms = self._gemma3n_model_params()
+        parts["attention"] += (split + replicated) * L + linear
+        parts["norms"] += layer_norms * L + model_norms
+        parts["embedding"] += table
         if self.vision is not None:
             parts["vision_tower"] = self.vision.tower_params
             parts["multimodal_projector"] = self.vision.projector_params

@@ -171,13 +171,16 @@ def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
         if spec.qkv_bias:
             add("attn_qkv", (q_out + 2 * kv_out,), suffix="bias")
     else:
+        own = spec.owns_kv(i)  # a Gemma-3n KV-sharing layer has no k/v projections (Gemma3nTextAttention)
         add("attn_q", (q_out, h))
-        add("attn_k", (kv_out, h))
-        add("attn_v", (kv_out, h))
+        if own:
+            add("attn_k", (kv_out, h))
+            add("attn_v", (kv_out, h))
         if spec.qkv_bias:
             add("attn_q", (q_out,), suffix="bias")
-            add("attn_k", (kv_out,), suffix="bias")
-            add("attn_v", (kv_out,), suffix="bias")
+            if own:
+                add("attn_k", (kv_out,), suffix="bias")
+                add("attn_v", (kv_out,), suffix="bias")
     add("attn_output", (h, q_out))
     if spec.o_bias:
         add("attn_output", (h,), suffix="bias")
@@ -194,7 +197,49 @@ def _attention(spec: ModelSpec, i: int) -> list[TensorInfo]:
     if spec.qk_norm:
         full = spec.qk_norm_full_width  # OLMo-2: one norm over the whole q and k projections
         add("attn_q_norm", (q_out if full else hd,), "norms")
-        add("attn_k_norm", (kv_out if full else hd,), "norms")
+        if spec.owns_kv(i):
+            add("attn_k_norm", (kv_out if full else hd,), "norms")
+    return out
+
+
+def _gemma3n_layer(spec: ModelSpec, i: int) -> list[TensorInfo]:
+    """Return layer `i`'s AltUp, LAuReL and per-layer-input tensors (Gemma-3n; none for other models).
+
+    llama.cpp's gemma3n names (src/llama-arch.cpp): ``altup_*``, ``laurel_*``, ``inp_gate``, ``proj``,
+    ``post_norm``; shapes as transformers ``Gemma3nTextDecoderLayer`` builds them.
+    """
+    h, n, r, p = spec.hidden_size, spec.altup_inputs, spec.laurel_rank, spec.per_layer_input_size
+    blk = f"blk.{i}."
+    out: list[TensorInfo] = []
+    if n > 1:
+        out += [TensorInfo(f"{blk}altup_correct_coef.weight", (n, n), "attention", i, "altup_correct_coef"),
+                TensorInfo(f"{blk}altup_correct_scale.weight", (h,), "norms", i, "norm"),
+                TensorInfo(f"{blk}altup_predict_coef.weight", (n * n, n), "attention", i, "altup_predict_coef"),
+                TensorInfo(f"{blk}altup_router.weight", (n, h), "attention", i, "altup_router"),
+                TensorInfo(f"{blk}altup_router_norm.weight", (h,), "norms", i, "norm")]
+    if r:
+        out += [TensorInfo(f"{blk}laurel_l.weight", (r, h), "attention", i, "laurel_l"),
+                TensorInfo(f"{blk}laurel_r.weight", (h, r), "attention", i, "laurel_r"),
+                TensorInfo(f"{blk}laurel_post_norm.weight", (h,), "norms", i, "norm")]
+    if p:
+        out += [TensorInfo(f"{blk}inp_gate.weight", (p, h), "attention", i, "inp_gate"),
+                TensorInfo(f"{blk}proj.weight", (h, p), "attention", i, "proj"),
+                TensorInfo(f"{blk}post_norm.weight", (h,), "norms", i, "norm")]
+    return out
+
+
+def _gemma3n_model(spec: ModelSpec) -> list[TensorInfo]:
+    """Return Gemma-3n's tensors outside the layers: per-layer embeddings, their projection, AltUp in / out."""
+    h, L, n, p = spec.hidden_size, spec.num_layers, spec.altup_inputs, spec.per_layer_input_size
+    out: list[TensorInfo] = []
+    if p:
+        out += [TensorInfo("per_layer_token_embd.weight", (spec.per_layer_vocab_size, L * p), "embedding", None,
+                           "token_embd"),
+                TensorInfo("per_layer_model_proj.weight", (L * p, h), "attention", None, "per_layer_model_proj"),
+                TensorInfo("per_layer_proj_norm.weight", (p,), "norms", None, "norm")]
+    if n > 1:  # llama.cpp stacks the n - 1 projections into one 3-D tensor
+        out += [TensorInfo("altup_proj.weight", (n - 1, h, h), "attention", None, "altup_proj"),
+                TensorInfo("altup_unembd_proj.weight", (n - 1, h, h), "attention", None, "altup_unembd_proj")]
     return out
 
 
@@ -276,6 +321,8 @@ def _tensors(spec_key: Same) -> tuple[TensorInfo, ...]:
             out.append(TensorInfo(f"blk.{i}.{name}.weight", (h,), "norms", i, "norm"))
         out.extend(_mixer(spec, i))
         out.extend(_mlp(spec, i))
+        out.extend(_gemma3n_layer(spec, i))
+    out.extend(_gemma3n_model(spec))
     out.append(TensorInfo("output_norm.weight", (h,), "norms", None, "norm"))
     if not spec.tie_embeddings:
         out.append(TensorInfo("output.weight", (v, h), "lm_head", None, "output"))

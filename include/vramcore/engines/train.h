@@ -25,14 +25,23 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     int ckpt = e->recompute >= 2.0, selective = e->recompute == 1.0;
     vc_states s = vc_train_states(m, t, e, l);
     double frozen = e->frozen_base;
+    vc_act_terms nt = vc_layer_norms_saved(m, a, frozen);
     vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention, frozen);
+    vc_act_terms mt = vc_mamba2_saved(m, a, tp, frozen);   /* scaled by the stage's Mamba2 layers */
+    /* the stage's layers by token mixer: attention, Mamba2, or both side by side (Falcon-H1's "hybrid") */
+    double attn_layers = l->gpu_full + l->gpu_sliding, state_layers = l->gpu_state;
+    /* the largest mixer of one layer of the model (recomputed under checkpointing) */
+    double n_attn = m->n_full_layers + m->n_sliding_layers;
+    double one_mixer = n_attn + m->n_state_layers > m->n_layers ? at.tok + mt.tok
+                       : vc_max(n_attn > 0.0 ? at.tok : 0.0, m->n_state_layers > 0.0 ? mt.tok : 0.0);
+    double one_sq = n_attn > 0.0 ? at.sq : 0.0;
     vc_act_terms o = vc_outer_saved(m, a, tp, ckpt ? 1.0 : 0.0, frozen);
     if (l->last_stage == 0.0)
         o.tok = 0.0;                    /* the final norm, lm_head input and loss are the last stage's */
     double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp, frozen) : 0.0;
     double moe = m->n_moe_layers > 0.0 && m->n_experts > 0.0 ? vc_moe_mlp_saved(m, a, tp, frozen) : 0.0;
     double mlp_all = l->gpu_dense * dense + l->gpu_moe * moe;
-    double one_layer = at.tok + vc_max(dense, moe) + t->adapter_token_layer;
+    double one_layer = nt.tok + one_mixer + vc_max(dense, moe) + t->adapter_token_layer;
     double widest = vc_max(l->gpu_dense > 0.0 ? m->dense_intermediate : 0.0,   /* this stage's layers' */
                            m->experts_per_token * m->expert_intermediate + m->shared_intermediate) / tp;
     p->weights = s.weights;
@@ -43,16 +52,17 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     if (ckpt) {
         p->t_tok = inflight * layers * a * h + o.tok;
         /* eager: the 16-bit (b, 1, s, s) mask of each attention kind is a checkpoint input */
-        p->t_sq = e->eager_attention != 0.0 ? a * vc_max(1.0, m->attn_kinds) : 0.0;
+        p->t_sq = e->eager_attention != 0.0 ? a * m->attn_kinds : 0.0;
         p->t_cst = o.cst;
         p->tl_tok = one_layer;          /* the layer being back-propagated, recomputed */
-        p->tl_sq = at.sq;
+        p->tl_sq = one_sq;
     } else {
-        p->t_tok = inflight * (layers * (at.tok + t->adapter_token_layer) + mlp_all) + o.tok;
-        p->t_sq = selective ? 0.0 : inflight * layers * at.sq;   /* selective: scores recomputed */
-        p->t_cst = o.cst + inflight * layers * (at.cst + t->adapter_layer_bytes);
+        p->t_tok = inflight * (layers * (nt.tok + t->adapter_token_layer) + attn_layers * at.tok
+                               + state_layers * mt.tok + mlp_all) + o.tok;
+        p->t_sq = selective ? 0.0 : inflight * attn_layers * at.sq;   /* selective: scores recomputed */
+        p->t_cst = o.cst + inflight * (layers * (nt.cst + t->adapter_layer_bytes) + state_layers * mt.cst);
         p->tl_tok = 0.0;
-        p->tl_sq = selective ? at.sq : 0.0;   /* selective: one layer's scores recomputed */
+        p->tl_sq = selective ? one_sq : 0.0;   /* selective: one layer's scores recomputed */
     }
     p->t_pos = o.pos;
     /* one layer's backward: gradients of the residual stream in and out, and of
@@ -101,32 +111,82 @@ VC_INLINE void vc_train_gpu(const vc_row *q, vc_result *r, vc_parts *s)
     r->max_concurrency = 0.0;
 }
 
-/* Closed form of the largest context at `fixed` sequences (which = 0: a
- * quadratic in s under eager attention) or the largest micro-batch at `fixed`
- * tokens (which = 1: linear); the transient's max is taken as a sum, so the
- * guess is low by at most the smaller transient and the exact check moves it. */
+/* Closed forms of the largest context at `fixed` sequences (which = 0) or the
+ * largest micro-batch at `fixed` tokens (which = 1).  The total is
+ * K + max(g1(x), g2(x)) but for whole-byte roundings: g1 with the loss's
+ * transient, g2 with one layer's backward, each a x^2 + b x (a quadratic in
+ * the context under eager attention, a line in the batch), both times
+ * (1 + reserve).  Stored as base = K, (scale, shift) = (a, b) of g1 and
+ * (hi_scale, hi_shift) of g2; slack = the bytes the roundings add at most:
+ * the activations' and the reserve's ceilings, and under which = 1 the 8
+ * bytes of a batch of one (vc_train_activations), which K leaves out. */
 VC_INLINE void vc_train_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
 {
     double res = 1.0 + p->reserve;
-    s->base = p->weights + p->grads + p->optim + p->master + p->cuda_context + res * (p->t_cst + p->dequant + 8.0);
+    double tok = p->t_tok, sq = p->t_sq;
+    s->base = p->weights + p->grads + p->optim + p->master + p->cuda_context + res * (p->t_cst + p->dequant);
     if (which == 0) {
         double b = fixed;
-        s->scale = res * b * (p->t_sq + p->tl_sq);                               /* s^2 */
-        s->shift = res * (b * (p->t_tok + p->tr_tok + p->tl_tok) + p->t_pos);    /* s */
+        if (b == 1.0)
+            s->base += res * 8.0;          /* the labels' padded row, exactly */
+        s->scale = res * b * sq;
+        s->shift = res * (b * (tok + p->tr_tok) + p->t_pos);
+        s->hi_scale = res * b * (sq + p->tl_sq);
+        s->hi_shift = res * (b * (tok + p->tl_tok) + p->t_pos);
+        s->slack = 2.0 + p->reserve;
     } else {
         double c = fixed, s2 = c * c;
-        s->scale = 0.0;
-        s->shift = res * (c * (p->t_tok + p->tr_tok + p->tl_tok) + s2 * (p->t_sq + p->tl_sq));  /* b */
         s->base += res * c * p->t_pos;
+        s->scale = s->hi_scale = 0.0;
+        s->shift = res * (c * (tok + p->tr_tok) + s2 * sq);
+        s->hi_shift = res * (c * (tok + p->tl_tok) + s2 * (sq + p->tl_sq));
+        s->slack = 2.0 + p->reserve + res * 8.0;
     }
 }
 
+/* The largest real x >= 0 with a x^2 + b x <= free (INFINITY when neither grows). */
+VC_INLINE double vc_quadratic_root(double a, double b, double free_)
+{
+    if (a > 0.0)
+        return 2.0 * free_ / (b + sqrt(b * b + 4.0 * a * free_));   /* the stable form of (-b + sqrt) / 2a */
+    return b > 0.0 ? free_ / b : INFINITY;
+}
+
+/* The guess: the smaller branch's root (the total's max is each branch's bound). */
 VC_INLINE double vc_train_guess_at(const vc_guess *s, double gpu_bytes)
 {
     double free_ = gpu_bytes - s->base;
     if (free_ <= 0.0)
         return 0.0;
-    if (s->scale > 0.0)
-        return (sqrt(s->shift * s->shift + 4.0 * s->scale * free_) - s->shift) / (2.0 * s->scale);
-    return s->shift > 0.0 ? free_ / s->shift : INFINITY;
+    return vc_min(vc_quadratic_root(s->scale, s->shift, free_), vc_quadratic_root(s->hi_scale, s->hi_shift, free_));
+}
+
+/* The exact answer from the closed form alone, or -1 where the roundings could
+ * decide it.  With r the guess (the smaller root, of branch j) and n = floor(r):
+ * n + 1 does not fit when branch j at n + 1 is above the memory by more than a
+ * ceiling can take back (vc_whole may round down by a fraction of a byte),
+ * which its slope at r times (n + 1 - r) bounds from below (both branches are
+ * convex); n fits when each branch at n stays below the memory by more than
+ * the slack, which its slope at n times its root's distance from n bounds.
+ * 0 when one unit is already above the memory. */
+VC_INLINE double vc_train_exact(const vc_guess *s, double gpu_bytes, double limit)
+{
+    double free_ = gpu_bytes - s->base;
+    double r1 = free_ > 0.0 ? vc_quadratic_root(s->scale, s->shift, free_) : 0.0;
+    double r2 = free_ > 0.0 ? vc_quadratic_root(s->hi_scale, s->hi_shift, free_) : 0.0;
+    double r = vc_min(r1, r2);
+    if (!(r < 4503599627370496.0))
+        return -1.0;                   /* no growth, or beyond exact doubles: the search decides */
+    double fp = 1e-9 * (gpu_bytes + 1.0);                  /* bytes of float error, generously */
+    double slope_r = r1 <= r2 ? 2.0 * s->scale * r + s->shift : 2.0 * s->hi_scale * r + s->hi_shift;
+    double up = vc_max(vc_floor(r) + 1.0, 1.0);           /* the first count that must not fit */
+    if (!(slope_r * (up - r) > 1.0 + s->slack + fp))
+        return -1.0;
+    if (r < 1.0)
+        return 0.0;
+    double n = up - 1.0;
+    if (n + 1.0 >= limit)
+        return -1.0;
+    double d1 = (2.0 * s->scale * n + s->shift) * (r1 - n), d2 = (2.0 * s->hi_scale * n + s->hi_shift) * (r2 - n);
+    return d1 > s->slack + fp && d2 > s->slack + fp ? n : -1.0;
 }

@@ -92,8 +92,10 @@ def read_falcon_h1(r: Reader) -> Fields:
                    groups=r.int("mamba_n_groups", 1, minimum=1), conv_kernel=r.int("mamba_d_conv", 4, minimum=1),
                    conv_bias=r.bool("mamba_conv_bias", True), proj_bias=r.bool("mamba_proj_bias", False),
                    out_bias=r.bool("projectors_bias", False), gated_norm=r.bool("mamba_rms_norm", False))
-    if ssm_fp32_requested(r):
-        mixer = dataclasses.replace(mixer, ssm_fp32=True)
+    # FalconH1DecoderLayer / FalconH1Mixer: in_proj takes hidden_states * ssm_in_multiplier and q/k/v
+    # hidden_states * attention_in_multiplier (two copies of the normed input), and in_proj's output is
+    # multiplied by the mup_vector buffer (transformers modeling_falcon_h1.py)
+    mixer = dataclasses.replace(mixer, ssm_fp32=ssm_fp32_requested(r), input_copies=2, proj_scaled=True)
     bias = r.bool("attention_bias", False)
     return {
         "num_layers": n,

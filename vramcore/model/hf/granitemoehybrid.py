@@ -49,7 +49,8 @@ def read_granitemoehybrid(r: Reader) -> Fields:
     bias = r.bool("attention_bias", False)
     experts = r.int("num_local_experts")
     shared = r.int("shared_intermediate_size")
-    out.update(layer_types=types, qkv_bias=bias, o_bias=bias)
+    # GraniteMoeHybridModel builds its rotary embedding only for position_embedding_type "rope" (default None)
+    out.update(layer_types=types, qkv_bias=bias, o_bias=bias, rope=r.cfg.get("position_embedding_type") == "rope")
     if experts:
         out.update(num_experts=experts, experts_per_token=r.int("num_experts_per_tok"),
                    moe_intermediate_size=out["intermediate_size"], shared_expert_intermediate_size=shared)
