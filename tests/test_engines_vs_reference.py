@@ -73,8 +73,11 @@ small_bytes_st = st.sampled_from([0, 2**29]) | st.integers(0, 2**34)
 def layout_ok(spec: ModelSpec, tp: int, pp: int) -> bool:
     """The parallel layouts vramcore.sweep accepts (documented in its ValueError)."""
     kv = spec.num_kv_heads or spec.num_heads
+    rec = spec.recurrent
+    mamba_ok = (rec is None or rec.groups is None or tp == 1
+                or (rec.state_heads % tp == 0 and (rec.groups % tp == 0 or tp % rec.groups == 0)))
     return (spec.num_heads % tp == 0 and (spec.is_mla or kv % tp == 0 or tp % kv == 0)
-            and pp <= spec.num_layers)
+            and mamba_ok and pp <= spec.num_layers)
 
 
 def resolved_layout(kind: str, layout: dict[str, int]) -> tuple[int, int]:

@@ -34,7 +34,14 @@ H100 = "H100-SXM-80GB"
 def layouts(draw: st.DrawFn, spec: ModelSpec) -> dict[str, int]:
     """A (tp, pp) layout vramcore.sweep accepts for `spec`."""
     kv = spec.num_kv_heads or spec.num_heads
-    tps = [t for t in (1, 2, 4, 8) if spec.num_heads % t == 0 and (spec.is_mla or kv % t == 0 or t % kv == 0)]
+    rec = spec.recurrent
+
+    def mamba_ok(t: int) -> bool:  # Mamba2: heads split evenly, groups divide tp or tp divides them
+        return (rec is None or rec.groups is None or t == 1
+                or (rec.state_heads % t == 0 and (rec.groups % t == 0 or t % rec.groups == 0)))
+
+    tps = [t for t in (1, 2, 4, 8)
+           if spec.num_heads % t == 0 and (spec.is_mla or kv % t == 0 or t % kv == 0) and mamba_ok(t)]
     return {"tp": draw(st.sampled_from(tps)), "pp": draw(st.integers(1, min(spec.num_layers, 4)))}
 
 

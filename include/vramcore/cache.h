@@ -44,7 +44,8 @@ static inline double vc_kv_bytes_per_token_layer(const vc_model *m, const vc_dty
  * every channel (transformers keeps the whole kernel, the serving engines its
  * past inputs only), and the recurrent matrix, in the engine's widths or the
  * model's own (an fp32 recurrent state where its reference code keeps one).
- * Channels and heads split over TP ranks. */
+ * Heads and channels split over TP ranks, Mamba2's B and C channels as
+ * vc_state_tp_groups groups. */
 static inline double vc_state_bytes_per_seq_layer(const vc_model *m, const vc_dtype *d, const vc_engine *e)
 {
     if (m->n_state_layers <= 0.0)
@@ -52,6 +53,8 @@ static inline double vc_state_bytes_per_seq_layer(const vc_model *m, const vc_dt
     double conv_bits = e->state_conv_bits > 0.0 ? e->state_conv_bits : 8.0 * d->act_bytes;
     double ssm_bits = e->state_ssm_bits > 0.0 ? e->state_ssm_bits
                                               : (m->state_ssm_fp32 != 0.0 ? 32.0 : 8.0 * d->act_bytes);
-    double conv = m->state_conv_dim * vc_max(0.0, m->state_conv_kernel + e->state_conv_offset) * conv_bits;
+    double channels = m->state_conv_dim
+                      + m->state_group_width * (vc_state_tp_groups(m, e->tp) - m->state_groups);  /* all ranks */
+    double conv = channels * vc_max(0.0, m->state_conv_kernel + e->state_conv_offset) * conv_bits;
     return (conv + m->state_ssm_elems * ssm_bits) / 8.0 / e->tp;
 }

@@ -108,6 +108,9 @@ typedef struct {
     double state_conv_kernel;    /* its kernel width */
     double state_ssm_elems;      /* recurrent-state elements of one sequence in one layer */
     double state_ssm_fp32;       /* 1: the model's reference code keeps the recurrent state in fp32 */
+    double state_groups;         /* Mamba2 n_groups: B and C are held whole-group per TP rank; 0 = no groups */
+    double state_group_width;    /* conv channels of one group's B and C (2 x state size) */
+    double attn_group_fraction;  /* share of attention weights in B and C rows (whole groups per TP rank) */
     double index_kv_elems;       /* DeepSeek-V3.2: the sparse-attention indexer's key per token and layer */
     /* multimodal models: the largest image, as vLLM's profiling run feeds the vision encoder */
     double mm_item_features;     /* embeddings of the largest image (0: a text-only model) */
@@ -318,4 +321,15 @@ static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0;
 static inline double vc_n_layers(const vc_model *m)
 {
     return m->n_layers;
+}
+
+/* Groups a Mamba2 mixer's B and C are laid out as over `tp` ranks: whole groups
+ * per rank, so max(groups, tp) -- each group replicated on tp / groups ranks when
+ * the ranks outnumber the groups (vLLM mamba_utils.py extra_groups_for_head_shards
+ * and mamba2_state_shape, mamba_mixer2.py MambaMixer2; SGLang configs/mamba_utils.py
+ * Mamba2StateShape.create; TensorRT-LLM _torch/modules/mamba/mamba2_tp.py
+ * Mamba2TpShard).  0 for a mixer without groups. */
+static inline double vc_state_tp_groups(const vc_model *m, double tp)
+{
+    return m->state_groups > 0.0 ? vc_max(m->state_groups, tp) : 0.0;
 }

@@ -21,9 +21,13 @@ static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC
     double dense = host ? l->host_dense : l->gpu_dense;
     double moe = host ? l->host_moe : l->gpu_moe;
     double attn = pb[VC_PART_ATTENTION];
-    double kvf = m->attn_kv_fraction, repf = m->attn_replicated_fraction;
+    double kvf = m->attn_kv_fraction, repf = m->attn_replicated_fraction, grpf = m->attn_group_fraction;
     double kv_split = m->kv_heads > 0.0 ? vc_min(tp, m->kv_heads) : tp;
-    double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf) / tp + attn * kvf / kv_split + attn * repf : attn;
+    /* Mamba2 B and C rows: whole groups per rank (vc_state_tp_groups, common.h) */
+    double grp_rank = grpf > 0.0 ? vc_state_tp_groups(m, tp) / (m->state_groups * tp) : 0.0;
+    double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf - grpf) / tp + attn * kvf / kv_split + attn * repf
+                                      + attn * grpf * grp_rank
+                                : attn;
     double out = (attn_rank + pb[VC_PART_NORMS]) * (layers / L);
     if (m->n_dense_mlp_layers > 0.0)
         out += pb[VC_PART_MLP_DENSE] / tp * (dense / m->n_dense_mlp_layers);

@@ -68,6 +68,9 @@ MODEL_FIELDS: tuple[str, ...] = (
     "state_conv_kernel",
     "state_ssm_elems",
     "state_ssm_fp32",
+    "state_groups",
+    "state_group_width",
+    "attn_group_fraction",
     "index_kv_elems",
     "mm_item_features",
     "mm_item_patches",
@@ -117,10 +120,14 @@ def _state_fields(spec: ModelSpec) -> dict[str, float]:
     rec = spec.recurrent
     if rec is None:
         return {"n_state_layers": 0.0, "state_conv_dim": 0.0, "state_conv_kernel": 0.0, "state_ssm_elems": 0.0,
-                "state_ssm_fp32": 0.0}
+                "state_ssm_fp32": 0.0, "state_groups": 0.0, "state_group_width": 0.0, "attn_group_fraction": 0.0}
+    attention = spec.param_breakdown()["attention"]
     return {"n_state_layers": float(spec.n_state_layers), "state_conv_dim": float(rec.conv_dim),
             "state_conv_kernel": float(rec.conv_kernel), "state_ssm_elems": float(rec.ssm_elems),
-            "state_ssm_fp32": float(rec.ssm_fp32)}
+            "state_ssm_fp32": float(rec.ssm_fp32), "state_groups": float(rec.groups or 0),
+            "state_group_width": float(rec.group_width),
+            # the attention part's share in Mamba2 B and C rows, held whole-group per TP rank (StateSpec.tp_groups)
+            "attn_group_fraction": rec.group_params * spec.n_state_layers / attention if attention else 0.0}
 
 
 def _mixer_fields(spec: ModelSpec) -> dict[str, float]:

@@ -246,6 +246,12 @@ def _parallelism(spec: ModelSpec, engine: EngineSpec, n_gpus: Any, tp: Any, pp: 
     kv_heads = spec.num_kv_heads or spec.num_heads
     if not spec.is_mla and kv_heads % tp_ and tp_ % kv_heads:
         raise ValueError(f"tp={tp_} and the {kv_heads} KV heads must divide one another")
+    rec = spec.recurrent
+    if rec is not None and rec.groups is not None and tp_ > 1:  # Mamba2: even heads, whole groups per rank
+        if rec.state_heads % tp_:
+            raise ValueError(f"tp={tp_} does not divide the {rec.state_heads} Mamba2 heads")
+        if rec.groups % tp_ and tp_ % rec.groups:
+            raise ValueError(f"tp={tp_} and the {rec.groups} Mamba2 groups must divide one another")
     if pp_ > spec.num_layers:
         raise ValueError(f"pp={pp_} exceeds the {spec.num_layers} layers")
     if engine.kind == "llamacpp" and engine.n_gpu_layers > spec.num_layers + 1:
@@ -325,6 +331,39 @@ def _attention_split(spec: ModelSpec) -> tuple[Fraction, Fraction]:
     return (k_proj + v_proj + biases) * owners / total, Fraction(replicated) / total
 
 
+def _group_rank_share(spec: ModelSpec, tp: int) -> tuple[Fraction, Fraction]:
+    """Return the attention part's share in Mamba2 B and C rows, and the share of those rows one TP rank holds.
+
+    Each rank holds whole groups (``spec.recurrent.tp_groups(tp)`` laid out
+    over the ranks, :meth:`vramcore.model.recurrent.StateSpec.tp_groups`): with
+    ``tp`` dividing the groups, ``1 / tp`` of the rows; with more ranks than
+    groups, one group's, ``1 / groups``.
+    """
+    rec = spec.recurrent
+    attention = spec.param_breakdown()["attention"]
+    if rec is None or not rec.group_params or not attention:
+        return Fraction(0), Fraction(1, tp)
+    assert rec.groups is not None
+    return (Fraction(rec.group_params * spec.n_state_layers, attention),
+            Fraction(rec.tp_groups(tp), rec.groups * tp))
+
+
+def _attention_rank(spec: ModelSpec, attention: Fraction, tp: int) -> Fraction:
+    """One TP rank's share of attention-part bytes `attention` (every token mixer's projections).
+
+    TP splits the projections; k/v over at most kv_heads ranks, MLA latent
+    projections replicated, Mamba2 B and C rows whole-group per rank
+    (:func:`_group_rank_share`).
+    """
+    kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
+    assert kv_heads is not None
+    kv_share, replicated_share = _attention_split(spec)
+    group_share, group_rank = _group_rank_share(spec, tp)
+    kv, replicated, groups = attention * kv_share, attention * replicated_share, attention * group_share
+    return ((attention - kv - replicated - groups) / tp + kv / min(tp, kv_heads) + replicated
+            + groups * group_rank)
+
+
 def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, stage: _Stage) -> Fraction:
     """Weights on one GPU of `stage` (see :func:`_split_parts`)."""
     return _split_parts(spec, _stored_part_bytes(spec, dtype), tp, stage)
@@ -334,7 +373,8 @@ def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _S
     """Return the share of per-part figures (bytes or elements) on one GPU of `stage`.
 
     TP splits the attention and MLP matrices and the vocabulary; k/v projections
-    split over at most kv_heads ranks; MLA latent projections, norms and the router
+    split over at most kv_heads ranks, Mamba2 B and C rows over at most n_groups
+    (:func:`_attention_rank`); MLA latent projections, norms and the router
     are replicated.  Every layer holds an even share of the attention (every
     token mixer) and norms parts, each dense-MLP layer an even share of the dense
     MLP, each MoE layer of the experts and router; the stage holds its own
@@ -342,12 +382,7 @@ def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _S
     is the first, the lm_head if it is the last (a tied lm_head is a second copy
     of the embedding there when the stages are several).
     """
-    kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
-    assert kv_heads is not None
-    kv_share, replicated_share = _attention_split(spec)
-    attention = parts["attention"]
-    kv, replicated = attention * kv_share, attention * replicated_share
-    mixer = (attention - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated + parts["norms"]
+    mixer = _attention_rank(spec, parts["attention"], tp) + parts["norms"]
     mlps = spec.mlp_layer_types or ()
     here = [mlps[i] for i in stage.layers]
     n_dense, n_moe = mlps.count("dense"), mlps.count("moe")
@@ -417,7 +452,9 @@ def _state_bytes_per_seq_layer(spec: ModelSpec, dtype: DType, engine: EngineSpec
     The convolution keeps ``conv_kernel + engine.state_conv_offset`` inputs of
     every channel in ``state_conv_bits`` (0: the compute dtype); the recurrent
     matrix takes ``state_ssm_bits`` (0: fp32 when the model asks for it, else
-    the compute dtype); channels and heads split over `tp`.
+    the compute dtype); heads and channels split over `tp`, except Mamba2's B
+    and C channels, laid out as ``rec.tp_groups(tp)`` groups (whole groups per
+    rank: each group replicated on ``tp / groups`` ranks when ``tp > groups``).
     """
     rec = spec.recurrent
     if rec is None:
@@ -425,7 +462,8 @@ def _state_bytes_per_seq_layer(spec: ModelSpec, dtype: DType, engine: EngineSpec
     compute_bits = 8 * _compute_bytes(dtype)
     conv_bits = engine.state_conv_bits or compute_bits
     ssm_bits = engine.state_ssm_bits or (32 if rec.ssm_fp32 else compute_bits)
-    conv = rec.conv_elems(engine.state_conv_offset) * conv_bits
+    channels = rec.conv_dim - rec.group_channels + rec.group_width * rec.tp_groups(tp)  # over all ranks
+    conv = channels * max(0, rec.conv_kernel + engine.state_conv_offset) * conv_bits
     return Fraction(conv + rec.ssm_elems * ssm_bits, 8 * tp)
 
 
@@ -580,12 +618,7 @@ def _layer_weights(spec: ModelSpec, dtype: DType, tp: int) -> list[Fraction]:
     n_layers = spec.num_layers
     kinds = spec.mlp_layer_types or ()
     n_dense, n_moe = kinds.count("dense"), kinds.count("moe")
-    kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
-    assert kv_heads is not None
-    kv_share, replicated_share = _attention_split(spec)
-    attention = parts["attention"] / n_layers
-    kv, replicated = attention * kv_share, attention * replicated_share
-    attention_rank = (attention - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated
+    attention_rank = _attention_rank(spec, parts["attention"] / n_layers, tp)
     norms = parts["norms"] / n_layers
     dense = parts["mlp_dense"] / n_dense / tp if n_dense else Fraction(0)
     moe = ((parts["mlp_routed_experts"] + parts["mlp_shared_experts"]) / n_moe / tp + parts["router"] / n_moe

@@ -156,6 +156,15 @@ def check_parallelism(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> 
     kv = spec.num_kv_heads or spec.num_heads
     if not spec.is_mla and kv % tp and tp % kv:
         raise ValueError(f"tp={tp} and the {kv} KV heads of {spec.name!r} must divide one another")
+    rec = spec.recurrent
+    if rec is not None and rec.groups is not None and tp > 1:
+        # every engine splits Mamba2 heads evenly and holds whole groups per rank (StateSpec.tp_groups):
+        # TensorRT-LLM validate_mamba2_tp (_torch/modules/mamba/mamba2_tp.py); vLLM and SGLang MambaMixer2
+        # assert the narrower n_groups % tp == 0 or n_groups == 1
+        if rec.state_heads % tp:
+            raise ValueError(f"tp={tp} does not divide the {rec.state_heads} Mamba2 heads of {spec.name!r}")
+        if rec.groups % tp and tp % rec.groups:
+            raise ValueError(f"tp={tp} and the {rec.groups} Mamba2 groups of {spec.name!r} must divide one another")
     if pp > spec.num_layers:
         raise ValueError(f"pp={pp} exceeds the {spec.num_layers} layers of {spec.name!r}")
     if spec.n_sliding_layers and spec.sliding_window + engine.sliding_cap_offset < 0:  # type: ignore[operator]

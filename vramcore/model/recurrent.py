@@ -16,6 +16,11 @@ State per sequence and layer, in elements:
   :attr:`vramcore.EngineSpec.state_conv_offset`);
 - recurrent: ``state_heads x state_rows x state_cols`` (gated DeltaNet:
   value heads x key dim x value dim; Mamba2: heads x head dim x state size).
+
+Under tensor parallelism heads and channels split over the ranks, except
+Mamba2's B and C (``groups x state size`` channels each): every rank holds the
+whole groups its heads read, so with more ranks than groups each group is
+replicated on ``tp / groups`` ranks (:meth:`StateSpec.tp_groups`).
 """
 
 from __future__ import annotations
@@ -49,26 +54,40 @@ class MixerTensor(Record):
     role : str
         ``"linear"`` (a matrix quantizers may quantize), ``"conv"``, ``"norm"`` or ``"param"`` (a small vector:
         ``A_log``, ``D``, ``dt_bias``, biases).
+    group_rows : int
+        Rows (along dim 0) that belong to Mamba2's B and C groups, which split over at most
+        :attr:`StateSpec.groups` TP ranks and are replicated past that (0: the tensor splits evenly).
 
     Raises
     ------
     TypeError, ValueError
         A shape that is not 1 to 5 positive ints (at most 2**40 elements) or an unknown role
-        (:func:`vramcore.model.limits.check_tensor`).
+        (:func:`vramcore.model.limits.check_tensor`), or `group_rows` not an int in ``[0, shape[0]]``.
     """
 
     name: str
     shape: tuple[int, ...]
     role: str
+    group_rows: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", check_tensor("MixerTensor", self.name, self.shape, self.role,
                                                        MIXER_ROLES))
+        rows = self.group_rows
+        if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or not 0 <= int(rows) <= self.shape[0]:
+            raise ValueError(f"MixerTensor {self.name!r}: group_rows must be an int in [0, {self.shape[0]}], "
+                             f"got {rows!r}")
+        object.__setattr__(self, "group_rows", int(rows))
 
     @property
     def numel(self) -> int:
         """Number of elements."""
         return prod(self.shape)
+
+    @property
+    def group_numel(self) -> int:
+        """Elements in the B and C group rows (:attr:`group_rows` x the elements of one row)."""
+        return self.group_rows * (self.numel // self.shape[0])
 
 
 def _positive(name: str, value: object) -> int:
@@ -105,11 +124,17 @@ class StateSpec(Record):
     proj_scaled : bool
         ``in_proj``'s output is multiplied by a buffer of its width before the
         scan (Falcon-H1's ``mup_vector``), which autograd saves once a layer.
+    groups : int, optional
+        Mamba2's ``n_groups``: the convolution's last ``2 x groups x state_cols``
+        channels (B and C) and the matching rows of the input projection are
+        held whole-group per TP rank (:meth:`tp_groups`).  None: every channel
+        splits over the ranks (gated DeltaNet, Mamba1).
 
     Raises
     ------
     ValueError, TypeError
-        A field is out of range or of the wrong type.
+        A field is out of range or of the wrong type, or B and C would be more
+        channels than the convolution has.
     """
 
     kind: str
@@ -122,6 +147,7 @@ class StateSpec(Record):
     ssm_fp32: bool = False
     input_copies: int = 0
     proj_scaled: bool = False
+    groups: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in STATE_KINDS:
@@ -139,6 +165,11 @@ class StateSpec(Record):
         if isinstance(self.input_copies, bool) or not isinstance(self.input_copies, int) \
                 or not 0 <= self.input_copies <= 2:
             raise ValueError(f"StateSpec.input_copies must be an int in [0, 2], got {self.input_copies!r}")
+        if self.groups is not None:
+            object.__setattr__(self, "groups", _positive("groups", self.groups))
+            if self.group_channels > self.conv_dim:
+                raise ValueError(f"StateSpec.groups: B and C take 2 x {self.groups} x {self.state_cols} = "
+                                 f"{self.group_channels} channels, more than conv_dim = {self.conv_dim}")
 
     @property
     def layer_type(self) -> str:
@@ -163,6 +194,48 @@ class StateSpec(Record):
     def conv_elems(self, offset: int = 0) -> int:
         """Convolution-state elements of one sequence in one layer keeping ``conv_kernel + offset`` inputs."""
         return self.conv_dim * max(0, self.conv_kernel + offset)
+
+    @property
+    def group_width(self) -> int:
+        """Convolution channels of one group: its B and C rows (``2 x state_cols``; 0 without groups)."""
+        return 2 * self.state_cols if self.groups is not None else 0
+
+    @property
+    def group_channels(self) -> int:
+        """Convolution channels of all groups' B and C (``groups x group_width``)."""
+        return (self.groups or 0) * self.group_width
+
+    @property
+    def group_params(self) -> int:
+        """Parameters of one layer's mixer in B and C rows (input projection and convolution; 0 without groups)."""
+        if self.groups is None:
+            return 0
+        return sum(t.group_numel for t in self.tensors if t.role != "norm")
+
+    def tp_groups(self, tp: int) -> int:
+        """Return the groups the serving engines lay out over `tp` ranks: ``max(groups, tp)`` (0 without groups).
+
+        Each rank holds whole groups next to its heads.  With ``tp`` dividing
+        ``groups`` they split; with more ranks than groups (the TP layouts the
+        engines accept: ``tp`` a multiple of ``groups``), each group is
+        replicated on ``tp / groups`` ranks, one group a rank.  vLLM:
+        ``MambaStateShapeCalculator.extra_groups_for_head_shards`` (``n_groups +
+        tp - n_groups`` groups when ``tp`` does not divide them) in
+        vllm/model_executor/layers/mamba/mamba_utils.py, sized into the conv
+        state by ``mamba2_state_shape`` and into ``in_proj`` / ``conv1d`` by
+        ``MambaMixer2.__init__`` (mamba_mixer2.py; it accepts n_groups % tp == 0
+        or n_groups == 1); SGLang the same (python/sglang/srt/configs/mamba_utils.py,
+        ``Mamba2StateShape.create``; layers/attention/mamba/mamba.py,
+        ``MambaMixer2``); TensorRT-LLM ``Mamba2TpShard`` (tp_ngroups 1 when
+        tp > n_groups, tensorrt_llm/_torch/modules/mamba/mamba2_tp.py).
+
+        Examples
+        --------
+        >>> s = mamba2(hidden=1536, heads=48, head_dim=64, state_size=128, groups=1, conv_kernel=4)
+        >>> [s.tp_groups(tp) for tp in (1, 2, 8)]
+        [1, 2, 8]
+        """
+        return max(self.groups, tp) if self.groups is not None else 0
 
 
 def _linear(name: str, rows: int, cols: int) -> MixerTensor:
@@ -222,18 +295,19 @@ def mamba2(*, hidden: int, heads: int, head_dim: int, state_size: int, groups: i
     Examples
     --------
     >>> s = mamba2(hidden=1536, heads=48, head_dim=64, state_size=128, groups=1, conv_kernel=4)
-    >>> s.ssm_elems, s.conv_dim
-    (393216, 3328)
+    >>> s.ssm_elems, s.conv_dim, s.group_channels, s.group_params
+    (393216, 3328, 256, 394496)
     """
     inner = heads * head_dim
-    conv_dim = inner + 2 * groups * state_size
-    proj = 2 * inner + 2 * groups * state_size + heads
-    tensors = [_linear("ssm_in", proj, hidden)]
+    bc = 2 * groups * state_size  # B and C: held whole-group per TP rank (StateSpec.tp_groups)
+    conv_dim = inner + bc
+    proj = 2 * inner + bc + heads
+    tensors = [MixerTensor("ssm_in.weight", (proj, hidden), "linear", bc)]
     if proj_bias:
-        tensors.append(MixerTensor("ssm_in.bias", (proj,), "param"))
-    tensors.append(MixerTensor("ssm_conv1d.weight", (conv_dim, 1, conv_kernel), "conv"))
+        tensors.append(MixerTensor("ssm_in.bias", (proj,), "param", bc))
+    tensors.append(MixerTensor("ssm_conv1d.weight", (conv_dim, 1, conv_kernel), "conv", bc))
     if conv_bias:
-        tensors.append(MixerTensor("ssm_conv1d.bias", (conv_dim,), "param"))
+        tensors.append(MixerTensor("ssm_conv1d.bias", (conv_dim,), "param", bc))
     tensors += [MixerTensor("ssm_dt.bias", (heads,), "param"), MixerTensor("ssm_a", (heads,), "param"),
                 MixerTensor("ssm_d", (heads,), "param")]
     if gated_norm:
@@ -242,7 +316,7 @@ def mamba2(*, hidden: int, heads: int, head_dim: int, state_size: int, groups: i
     if proj_bias if out_bias is None else out_bias:
         tensors.append(MixerTensor("ssm_out.bias", (hidden,), "param"))
     return StateSpec(kind="mamba2", tensors=tuple(tensors), conv_dim=conv_dim, conv_kernel=conv_kernel,
-                     state_heads=heads, state_rows=head_dim, state_cols=state_size)
+                     state_heads=heads, state_rows=head_dim, state_cols=state_size, groups=groups)
 
 
 def mamba1(*, hidden: int, inner: int, state_size: int, conv_kernel: int, dt_rank: int, conv_bias: bool = True,
