@@ -94,3 +94,27 @@ def test_hybrid_answers_from_the_pool(name: str, knobs: dict, model: str) -> Non
         kw = dict(context=contexts[k], gpu=gpus[g], engine=engine)
         assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits, (k, g, n)
         assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits, (k, g, n)
+
+
+LLAMACPP = [{}, {"flash_attn": False}, {"swa_full": True}, {"n_ubatch": 2048, "flash_attn": False},
+            {"n_gpu_layers": 10}, {"cache_type_k": "q8_0", "cache_type_v": "q8_0"}]
+
+
+@pytest.mark.parametrize("knobs", LLAMACPP)
+@pytest.mark.parametrize("model", [*MODELS, "Phi-3-mini-4k-instruct", "Granite-4.0-H-Tiny", "Gemma-3-4B"])
+def test_llamacpp_answers_are_exact(knobs: dict, model: str) -> None:
+    """llama.cpp answers from its cells' pieces (a fixed batch: the total is a function of the padded cells) and
+    from its lines in the batch (a fixed context, below the paddings' bytes), held to the forward verdict."""
+    engine = vramcore.get_engine("llamacpp", **knobs)
+    batches, contexts = [1, 2, 7, 64, 300, 5000], [1, 100, 512, 4096, 32768, 131072]
+    ctx = vramcore.max_context(model, "bf16", batches, GPUS, engine=engine)
+    bat = vramcore.max_batch(model, "bf16", contexts, GPUS, engine=engine)
+    cap = vramcore.get_model(model).spec.max_context or 2**53
+    for (b, g), c in np.ndenumerate(ctx.values[0, 0]):
+        kw = dict(batch=batches[b], gpu=GPUS[g], engine=engine)
+        assert bool(c > 0) is vramcore.estimate(model, context=max(int(c), 1), **kw).fits, (b, g, c)
+        assert c == cap or not vramcore.estimate(model, context=int(c) + 1, **kw).fits, (b, g, c)
+    for (k, g), n in np.ndenumerate(bat.values[0, 0]):
+        kw = dict(context=contexts[k], gpu=GPUS[g], engine=engine)
+        assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits, (k, g, n)
+        assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits, (k, g, n)

@@ -116,4 +116,14 @@ typedef struct {
     double slack;       /* > 0: the guess is the exact boundary of a total linear in the answer but for
                          * whole-byte roundings of at most this many units of the answer (transformers) */
     int simple;         /* 1 when the guess needs no per-GPU estimate */
+    /* llama.cpp at a fixed batch: the total over the cells beyond one ubatch is piecewise linear, up to three
+     * pieces (the compute buffer's max, the sliding layers' saturation): piece i from start[i] is
+     * line_a[i] + line_b[i] x cells (vc_llamacpp_exact) */
+    int pieces;
+    double start[3], line_a[3], line_b[3];
+    /* llama.cpp at a fixed context: the total as a line in the batch per (scores, saturated) configuration,
+     * below the padding's and the ceilings' bytes (gap) of the truth (vc_llamacpp_exact_batch) */
+    double bl0[4], bl1[4], bgap[4], binv[4];
+    double bkink;       /* cells where the scores overtake the other compute rows (INFINITY: never) */
+    int bcfg;           /* the configuration of large batches, tried first */
 } vc_guess;

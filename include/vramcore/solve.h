@@ -208,14 +208,31 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, const vc_pool
         if (which == 1 && fixed > mml)
             return 0.0;
         double limit = which == 0 ? vc_min(cap, mml) : cap;
-        guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
-        if (!(guess >= 0.0))            /* also catches NaN */
-            guess = 0.0;
-        if ((int)p->kind == VC_ENGINE_TRAIN) {
+        int kind = (int)p->kind;
+        /* the exact answers from the closed forms alone, where the roundings cannot decide them */
+        if (kind == VC_ENGINE_LLAMACPP && which == 0) {
+            double exact = vc_llamacpp_exact(p, s, fixed, gpu_bytes, limit);
+            if (exact >= 0.0)
+                return exact;
+        } else if (kind == VC_ENGINE_TRAIN) {
             double exact = vc_train_exact(s, gpu_bytes, limit);
             if (exact >= 0.0)
                 return exact;
-        } else if ((int)p->kind == VC_ENGINE_TRANSFORMERS && s->slack > 0.0) {
+        }
+        if (kind == VC_ENGINE_LLAMACPP && which == 1) {
+            double exact = vc_llamacpp_batch_at(p, s, s->bcfg, fixed, gpu_bytes, limit);
+            if (exact >= 0.0)
+                return exact;
+        }
+        guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
+        if (!(guess >= 0.0))            /* also catches NaN */
+            guess = 0.0;
+        if (kind == VC_ENGINE_LLAMACPP && which == 1 && s->simple) {
+            double exact = vc_llamacpp_exact_batch(p, s, fixed, gpu_bytes, limit, guess);
+            if (exact >= 0.0)
+                return exact;
+        }
+        if (kind == VC_ENGINE_TRANSFORMERS && s->slack > 0.0) {
             /* the exact answer without evaluating the formulas: 0 when the line is above the memory at 1 by
              * more than the roundings; floor(guess) when the guess is further than the roundings (and its own
              * float error) from an integer, from the sliding cap and from the limits */

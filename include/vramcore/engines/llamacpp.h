@@ -145,6 +145,162 @@ VC_INLINE void vc_llamacpp_gpu(const vc_plan *p, const vc_row *q, double context
     s->spare = INFINITY;
 }
 
+/* At a fixed batch the total is a function of the cells alone, and beyond one
+ * ubatch of them (vc_llamacpp_row): weights + states + context + kv_full x C +
+ * kv_sliding x min(C, Sw) + ubatch x max(K1, scores x C + extra), Sw the
+ * sliding layers' cells, K1 the larger of the logits and the FFN rows.  Its
+ * pieces, from one ubatch up, split at the compute buffer's kink and at Sw. */
+VC_INLINE void vc_llamacpp_prepare_pieces(const vc_plan *p, double batch, vc_guess *s)
+{
+    double ub = p->ubatch;
+    double k1 = vc_max(p->gpu_vocab_row, p->layer_ubatch_token), sc = p->attn_scores_token, ex = p->attn_extra_token;
+    double sw = p->kv_sliding > 0.0 && p->swa_full == 0.0 ? vc_pad(p->window * batch + ub, p->ctx_pad) : INFINITY;
+    double kink = sc > 0.0 ? (k1 - ex) / sc : INFINITY;      /* scores x C + extra overtakes K1 beyond it */
+    if (!(ub >= 1.0) || !(sw > ub))
+        return;                     /* the search decides */
+    double fixed = p->weights + vc_whole(batch * p->state_seq) + p->cuda_context;
+    double cuts[3] = {ub, vc_min(kink, sw), vc_max(kink, sw)};
+    int n = 0;
+    for (int i = 0; i < 3 && cuts[i] < INFINITY; i++) {
+        if (i > 0 && cuts[i] <= cuts[i - 1])
+            continue;
+        double c = cuts[i];        /* the piece from c on: which kinks are behind it */
+        int scores = c >= kink, saturated = c >= sw;
+        s->start[n] = c;
+        s->line_b[n] = p->kv_full + (saturated ? 0.0 : p->kv_sliding) + (scores ? ub * sc : 0.0);
+        s->line_a[n] = fixed + (saturated ? p->kv_sliding * sw : 0.0) + ub * (scores ? ex : k1);
+        n++;
+    }
+    s->pieces = n;
+}
+
+/* The exact answer at a fixed batch from the pieces alone, or -1: the largest
+ * multiple C of the padding whose line stays below the memory by the cache's
+ * whole-byte ceiling, inside one piece, with C + pad above the memory by more
+ * than a ceiling takes back, is the most cells that fit (the total rises with
+ * the cells), and floor(C / batch) the longest context: pad(x batch) <= C
+ * exactly when x batch <= C. */
+VC_INLINE double vc_llamacpp_exact(const vc_plan *p, const vc_guess *s, double batch, double gpu_bytes,
+                                   double limit)
+{
+    if (s->pieces == 0)
+        return -1.0;
+    double pad = s->mult, inv_pad = 1.0 / pad;      /* by the inverse: one pad low at worst, refused below */
+    double slack = p->kv_frac != 0.0 ? 1.0 : 0.0, fp = 1e-9 * (gpu_bytes + 1.0);
+    for (int i = s->pieces - 1; i >= 0; i--) {
+        double b = s->line_b[i], a = s->line_a[i];
+        if (!(b > 0.0)) {
+            /* a flat piece (the sliding layers saturated, flash attention's buffer): all of it fits, or none */
+            if (a + slack + fp <= gpu_bytes)
+                return i + 1 == s->pieces && limit < 4503599627370496.0 ? limit : -1.0;
+            if (a - slack > gpu_bytes + fp)
+                continue;
+            return -1.0;
+        }
+        double real = (gpu_bytes - a - slack - fp) / b;      /* the most cells on this piece's line */
+        if (real < s->start[i]) {
+            /* below this piece: an earlier one holds the answer; below the first, nothing fits when even one
+             * token per sequence takes a ubatch of cells or more and is above the memory on its line */
+            double least = vc_pad(batch, p->ctx_pad);
+            if (i == 0 && least >= s->start[0] && a + b * least - slack > gpu_bytes + fp)
+                return 0.0;
+            continue;
+        }
+        double end = i + 1 < s->pieces ? s->start[i + 1] : INFINITY;
+        double c = vc_floor(real * inv_pad) * pad;
+        if (!(c < 1125899906842624.0) || c < s->start[i] || c + pad > end
+                || !(a + b * (c + pad) - slack > gpu_bytes + fp))
+            return -1.0;
+        double x = vc_floor(c / batch);
+        return x < 1.0 ? 0.0 : vc_min(x, limit);
+    }
+    return -1.0;                    /* below one ubatch of cells */
+}
+
+/* At a fixed context c the total in the batch b, beyond one ubatch of cells, is
+ * weights + context + kv_full x C + kv_sliding x S + ubatch x (scores x C +
+ * extra, or K1) + whole(b x state), C = pad(c b) and S = C, or pad(w b +
+ * ubatch) once the sliding layers saturate: for each configuration (scores
+ * past their kink or not, sliding layers saturated or not) a line in b from
+ * below, c b for C and w b + ubatch for S, and the bytes the paddings (under
+ * pad cells each) and the ceilings can add (bgap). */
+VC_INLINE void vc_llamacpp_prepare_batch(const vc_plan *p, double context, vc_guess *s)
+{
+    double ub = p->ubatch, pad = vc_max(p->ctx_pad, 1.0);
+    double k1 = vc_max(p->gpu_vocab_row, p->layer_ubatch_token), sc = p->attn_scores_token, ex = p->attn_extra_token;
+    double kvf = p->kv_full, kvs = p->kv_sliding, w = p->window;
+    for (int cfg = 0; cfg < 4; cfg++) {
+        int scores = cfg & 1, sat = (cfg >> 1) & 1;
+        double per_cell = kvf + (sat ? 0.0 : kvs) + (scores ? ub * sc : 0.0);
+        s->bl1[cfg] = context * per_cell + (sat ? kvs * w : 0.0) + p->state_seq;
+        s->bl0[cfg] = p->weights + p->cuda_context + ub * (scores ? ex : k1) + (sat ? kvs * ub : 0.0);
+        s->bgap[cfg] = (pad - 1.0) * (per_cell + (sat ? kvs : 0.0)) + (p->kv_frac != 0.0 ? 1.0 : 0.0) + 1.0;
+        s->binv[cfg] = s->bl1[cfg] > 0.0 ? 1.0 / s->bl1[cfg] : 0.0;
+    }
+    s->bkink = sc > 0.0 ? (k1 - ex) / sc : INFINITY;
+    /* many sequences: c b past any kink; the sliding layers saturate when c > w */
+    s->bcfg = (s->bkink < INFINITY ? 1 : 0)
+              | (kvs > 0.0 && p->swa_full == 0.0 && context > w ? 2 : 0);
+}
+
+/* The configuration that holds for every padding of c b cells at batch b, or -1. */
+VC_INLINE int vc_llamacpp_config(const vc_plan *p, const vc_guess *s, double context, double b)
+{
+    double ub = p->ubatch, pad = vc_max(p->ctx_pad, 1.0), cb = context * b;
+    if (!(cb >= ub))
+        return -1;                  /* below one ubatch of cells: the compute buffer is not a line */
+    int scores;
+    if (cb >= s->bkink)
+        scores = 1;
+    else if (cb + pad - 1.0 < s->bkink)
+        scores = 0;
+    else
+        return -1;
+    int sat = 0;
+    if (p->kv_sliding > 0.0 && p->swa_full == 0.0) {
+        double sw = p->window * b + ub;
+        if (sw + pad - 1.0 <= cb)
+            sat = 1;
+        else if (!(cb + pad - 1.0 <= sw))
+            return -1;
+    }
+    return scores | (sat << 1);
+}
+
+/* The most sequences configuration `cfg`'s line allows, if that is exact, else -1:
+ * n with its line plus the gap below the memory, n + 1 above it on the line
+ * from below (less what the ceilings may take back), and `cfg` holding at both. */
+VC_INLINE double vc_llamacpp_batch_at(const vc_plan *p, const vc_guess *s, int cfg, double context,
+                                      double gpu_bytes, double limit)
+{
+    double fp = 1e-9 * (gpu_bytes + 1.0), l0 = s->bl0[cfg], inv = s->binv[cfg];
+    if (!(inv > 0.0))
+        return -1.0;
+    double n = vc_max(vc_floor((gpu_bytes - l0 - s->bgap[cfg] - fp) * inv), 0.0);   /* 0: not even one */
+    double first_out = vc_max(vc_floor((gpu_bytes - l0 + 0.5 + fp) * inv) + 1.0, 1.0);
+    if (first_out != n + 1.0 || !(n + 1.0 < limit) || !(n < 4503599627370496.0))
+        return -1.0;
+    /* the large batches' configuration, once it holds, holds for every larger batch (each of its tests grows
+     * with b): checked at n alone (at 1 when n is 0) */
+    if (cfg == s->bcfg)
+        return vc_llamacpp_config(p, s, context, vc_max(n, 1.0)) == cfg ? n : -1.0;
+    if (vc_llamacpp_config(p, s, context, n + 1.0) != cfg || (n >= 1.0 && vc_llamacpp_config(p, s, context, n) != cfg))
+        return -1.0;
+    return n;
+}
+
+/* The exact largest batch at a fixed context from the lines alone, or -1: the
+ * configuration of large batches first, then the one at the guess. */
+VC_INLINE double vc_llamacpp_exact_batch(const vc_plan *p, const vc_guess *s, double context, double gpu_bytes,
+                                         double limit, double guess)
+{
+    double n = vc_llamacpp_batch_at(p, s, s->bcfg, context, gpu_bytes, limit);
+    if (n >= 0.0)
+        return n;
+    int cfg = vc_llamacpp_config(p, s, context, vc_max(vc_floor(guess), 1.0));
+    return cfg >= 0 && cfg != s->bcfg ? vc_llamacpp_batch_at(p, s, cfg, context, gpu_bytes, limit) : -1.0;
+}
+
 /* Closed form of the inverse questions: cache, compute and host buffers are
  * linear in the (padded) cells beyond one ubatch: total = t1 + slope x (cells - c1). */
 VC_INLINE void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
@@ -166,6 +322,11 @@ VC_INLINE void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int whi
     s->mult = pad;
     if (slope <= 0.0)
         s->simple = 0;
+    s->pieces = 0;
+    if (which == 0)
+        vc_llamacpp_prepare_pieces(p, fixed, s);
+    else
+        vc_llamacpp_prepare_batch(p, fixed, s);
 }
 
 VC_INLINE double vc_llamacpp_guess_at(const vc_guess *s, double fixed, double gpu_bytes, double cap)
