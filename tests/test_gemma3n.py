@@ -126,3 +126,38 @@ def test_kernel_agrees_with_the_oracle(engine: str, layout: dict) -> None:
     got = vramcore.estimate(spec, context=8192, batch=2, gpu=gpu, engine=engine, **layout)
     for field in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes"):
         assert getattr(got, field) == want[field], field
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vllm_loads_kv_projections_in_the_sharing_layers(name: str) -> None:
+    from vramcore.engines.vllm import kv_shared_loaded_extra
+
+    spec = _spec(name)
+    # vLLM's Gemma3nAttention builds qkv_proj and k_norm in every layer: the parameters of the same model with
+    # every layer owning its K and V, which transformers builds only in the first num_layers - shared
+    every = spec.replace(kv_shared_layers=0).param_breakdown()
+    own = spec.param_breakdown()
+    assert kv_shared_loaded_extra(spec) == (every["attention"] - own["attention"], every["norms"] - own["norms"])
+    assert kv_shared_loaded_extra(spec.replace(kv_shared_layers=0)) == (0, 0)
+    width = spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+    assert kv_shared_loaded_extra(spec)[0] == spec.kv_shared_layers * 2 * spec.hidden_size * width
+    vllm = vramcore.get_engine("vllm")
+    rope = vramcore.get_engine("vllm", kv_shared_projections=False)
+    for dtype, linear, other in (("bf16", 2, 2), ("int8", 1, 2)):
+        a = vramcore.estimate(spec, dtype=dtype, context=4096, gpu="H100", engine=vllm)
+        b = vramcore.estimate(spec, dtype=dtype, context=4096, gpu="H100", engine=rope)
+        kv, norm = kv_shared_loaded_extra(spec)
+        assert a.weights_by_part["attention"] - b.weights_by_part["attention"] == kv * linear
+        assert a.weights_by_part["norms"] - b.weights_by_part["norms"] == norm * other
+        assert a.weights_bytes - b.weights_bytes == kv * linear + norm * other
+        # TP 2: the k/v split over the 2 KV heads' ranks, the norms replicated
+        a2, b2 = (vramcore.estimate(spec, dtype=dtype, context=4096, gpu="H100", engine=e, tp=2, pp=1)
+                  for e in (vllm, rope))
+        assert a2.weights_bytes - b2.weights_bytes == kv * linear // 2 + norm * other
+
+
+def test_kv_shared_projections_is_vllm_only() -> None:
+    with pytest.raises(ValueError, match="kv_shared_projections"):
+        vramcore.get_engine("transformers", kv_shared_projections=True)
+    assert vramcore.get_engine("vllm").kv_shared_projections
+    assert not vramcore.get_engine("sglang").kv_shared_projections

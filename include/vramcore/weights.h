@@ -20,10 +20,12 @@ static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC
     double layers = host ? l->host_layers : l->gpu_layers;
     double dense = host ? l->host_dense : l->gpu_dense;
     double moe = host ? l->host_moe : l->gpu_moe;
-    double attn = pb[VC_PART_ATTENTION];
+    double extra = pb[VC_PART_ATTENTION] * l->attn_kv_extra;   /* k/v an engine adds in KV-sharing layers */
+    double attn = pb[VC_PART_ATTENTION] - extra;
     double kvf = m->attn_kv_fraction, repf = m->attn_replicated_fraction;
     double kv_split = m->kv_heads > 0.0 ? vc_min(tp, m->kv_heads) : tp;
-    double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf) / tp + attn * kvf / kv_split + attn * repf : attn;
+    double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf) / tp + (attn * kvf + extra) / kv_split + attn * repf
+                                : pb[VC_PART_ATTENTION];
     double out = (attn_rank + pb[VC_PART_NORMS]) * (layers / L);
     if (m->n_dense_mlp_layers > 0.0)
         out += pb[VC_PART_MLP_DENSE] / tp * (dense / m->n_dense_mlp_layers);

@@ -330,7 +330,8 @@ def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, stage: _Stage) -> Fra
     return _split_parts(spec, _stored_part_bytes(spec, dtype), tp, stage)
 
 
-def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _Stage) -> Fraction:
+def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _Stage,
+                 kv_extra: Fraction = Fraction(0)) -> Fraction:
     """Return the share of per-part figures (bytes or elements) on one GPU of `stage`.
 
     TP splits the attention and MLP matrices and the vocabulary; k/v projections
@@ -340,14 +341,16 @@ def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _S
     MLP, each MoE layer of the experts and router; the stage holds its own
     layers' shares, and the embedding and the vision tower and projector if it
     is the first, the lm_head if it is the last (a tied lm_head is a second copy
-    of the embedding there when the stages are several).
+    of the embedding there when the stages are several).  `kv_extra`: bytes of
+    k/v projections within ``parts["attention"]`` that the engine adds in
+    KV-sharing layers, split like k/v and spread over the layers like the rest.
     """
     kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
     assert kv_heads is not None
     kv_share, replicated_share = _attention_split(spec)
-    attention = parts["attention"]
-    kv, replicated = attention * kv_share, attention * replicated_share
-    mixer = (attention - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated + parts["norms"]
+    attention = parts["attention"] - kv_extra
+    kv, replicated = attention * kv_share + kv_extra, attention * replicated_share
+    mixer = (attention + kv_extra - kv - replicated) / tp + kv / min(tp, kv_heads) + replicated + parts["norms"]
     mlps = spec.mlp_layer_types or ()
     here = [mlps[i] for i in stage.layers]
     n_dense, n_moe = mlps.count("dense"), mlps.count("moe")
@@ -898,9 +901,20 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
     if engine.mxfp4_layout != "stored" and format_family(dtype, spec) == "mxfp4":
         # vLLM's Triton MoE layout of MXFP4 experts: swizzled, padded scales and fp32 biases
         parts["mlp_routed_experts"] += mxfp4_loaded_extra(spec, engine.mxfp4_layout)
+    kv_extra = Fraction(0)
+    if engine.kv_shared_projections and spec.kv_shared_layers:
+        # vLLM's Gemma3nAttention: qkv_proj over every KV head and k_norm in the KV-sharing layers too
+        # (model_executor/models/gemma3n.py), stored like the model's other attention matrices and norms
+        width = spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+        per_layer = 2 * spec.hidden_size * width + (2 * width if spec.qkv_bias else 0)
+        norm = spec.head_dim if spec.qk_norm else 0
+        kv_extra = spec.kv_shared_layers * per_layer * Fraction(dtype.bits, 8)
+        parts["attention"] += kv_extra
+        parts["norms"] += spec.kv_shared_layers * norm * Fraction(
+            dtype.compute_bits if dtype.quantized else dtype.bits, 8)
     if text_only:
         parts = {**parts, "vision_tower": Fraction(0), "multimodal_projector": Fraction(0)}
-    weights = _whole(_split_parts(spec, parts, tp, stage) + _rope_cache_bytes(spec, dtype, engine))
+    weights = _whole(_split_parts(spec, parts, tp, stage, kv_extra) + _rope_cache_bytes(spec, dtype, engine))
     # profiling run: a forward over the token budget, or (the last stage) the sampler over one logits row per
     # request
     forward = tokens * _peak_elems_per_token(spec, tp, stage.layers) * _compute_bytes(dtype)
