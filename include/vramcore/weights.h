@@ -36,11 +36,11 @@ static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC
 }
 
 /* Bytes of one TP rank's share of a multimodal model's vision tower and
- * projector: split like the decoder's matrices (vLLM's default
- * mm_encoder_tp_mode "weights"), 0 for a text-only model. */
+ * projector and its audio tower (Gemma-3n): split like the decoder's matrices
+ * (vLLM's default mm_encoder_tp_mode "weights"), 0 for a text-only model. */
 static inline double vc_tower_weights_rank(const double pb[VC_N_PARTS], double tp)
 {
-    return (pb[VC_PART_VISION_TOWER] + pb[VC_PART_MM_PROJECTOR]) / tp;
+    return (pb[VC_PART_VISION_TOWER] + pb[VC_PART_MM_PROJECTOR] + pb[VC_PART_AUDIO_TOWER]) / tp;
 }
 
 /* Weights on one GPU of the stage `l` places.  TP splits attention and MLP

@@ -596,6 +596,32 @@ def check_kv_sharing(spec: Any, engine: Any) -> None:
                          f"num_layers - kv_shared_layers is {owners}; its cache is not modelled for this geometry")
 
 
+def check_towers(spec: Any, engine: Any) -> None:
+    """Refuse a model with Gemma-3n's towers under an engine whose handling of them is not modelled.
+
+    The MobileNetV5 vision tower (a CNN) and the audio tower are counted as transformers builds them; vLLM's
+    encoder profile is modelled for ViT towers only, so vLLM takes such a model in its text-only mode alone
+    (``limit_mm_per_prompt`` 0, when vLLM builds no tower); llama.cpp's Gemma-3n projector files are not
+    modelled.
+
+    Raises
+    ------
+    ValueError
+        `spec` has an audio tower or a ``"mobilenetv5"`` vision tower and `engine` is neither transformers nor
+        vLLM in text-only mode.
+    """
+    vision = getattr(spec, "vision", None)
+    if getattr(spec, "audio", None) is None and (vision is None or vision.kind != "mobilenetv5"):
+        return
+    if engine.kind == "transformers" or (engine.kind == "vllm" and engine.limit_mm_per_prompt == 0):
+        return
+    how = ("vLLM's profile of a MobileNetV5 / audio encoder is not modelled: use limit_mm_per_prompt=0 (vLLM's "
+           "text-only mode, no tower loaded)") if engine.kind == "vllm" else \
+        f"how {engine.kind} holds Gemma-3n's vision and audio towers is not modelled"
+    raise ValueError(f"model {spec.name!r} has Gemma-3n's vision (MobileNetV5) and audio towers and engine "
+                     f"{engine.name!r} cannot be estimated for it: {how}; its text_config alone can be")
+
+
 def check_cross_attention(spec: Any, engine: Any) -> None:
     """Refuse a model with cross-attention layers under an engine whose rule for them is not modelled.
 

@@ -14,7 +14,13 @@ from functools import lru_cache
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec, rope_cache_fp32
-from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE, check_cross_attention, check_kv_sharing
+from vramcore.engines.base import (
+    TRAIN_PRECISIONS,
+    TRAIN_RECOMPUTE,
+    check_cross_attention,
+    check_kv_sharing,
+    check_towers,
+)
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
@@ -460,6 +466,7 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
     """
     check_cross_attention(spec, engine)
     check_kv_sharing(spec, engine)
+    check_towers(spec, engine)
     n_layers = spec.num_layers
     rows: list[list[float]] = []
     pair = [float(rope_cache_fp32(engine, spec)), attn_kv_extra(spec, engine)]

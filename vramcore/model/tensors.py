@@ -331,6 +331,10 @@ def _tensors(spec_key: Same) -> tuple[TensorInfo, ...]:
             part = "multimodal_projector" if t.projector else "vision_tower"
             role = t.role if t.role in ("norm", "bias") else "vision"
             out.append(TensorInfo(t.name, t.shape, part, None, role))
+    if spec.audio is not None:  # Gemma-3n's audio encoder and its embedder (vramcore names: a.* and mm.a.*)
+        for t in spec.audio.tensors:
+            role = t.role if t.role in ("norm", "bias") else "vision"
+            out.append(TensorInfo(t.name, t.shape, "audio_tower", None, role))
     return tuple(out)
 
 
