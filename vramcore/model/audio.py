@@ -153,4 +153,5 @@ def gemma3n_audio(ac: dict[str, Any], text_hidden: int, tokens_per_clip: int) ->
     # Gemma3nProcessor (processing_gemma3n.py, full_audio_sequence): boa + audio_soft_tokens_per_image audio tokens
     # + eoa around each clip (the "\n\n" on either side tokenize with the prompt's text, as for Gemma-3's images)
     return AudioSpec(kind="gemma3n_audio", tensors=tuple(tensors), hidden_size=d,
-                     num_layers=ac["conf_num_hidden_layers"], num_heads=heads, tokens_per_clip=tokens_per_clip, marker_tokens=2)
+                     num_layers=ac["conf_num_hidden_layers"], num_heads=heads, tokens_per_clip=tokens_per_clip,
+                     marker_tokens=2)
