@@ -380,7 +380,7 @@ def sum_by_part(values: dict[str, int] | None = None) -> dict[str, int]:
     Examples
     --------
     >>> sum_by_part({"attention": 3})["attention"], len(sum_by_part())
-    (3, 10)
+    (3, 11)
     """
     out = dict.fromkeys(PARTS, 0)
     if values:
