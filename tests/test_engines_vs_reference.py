@@ -653,7 +653,7 @@ def test_oracle_layer_by_layer_weights_sum_to_the_part_by_part_weights(spec: Mod
     parts = _stored_part_bytes(spec, d)
     by_layer = sum(_layer_weights(spec, d, tp), Fraction(0))
     whole = _Stage(tuple(range(spec.num_layers)), first=True, last=True)
-    towers = (parts["vision_tower"] + parts["multimodal_projector"]) / tp
+    towers = (parts["vision_tower"] + parts["multimodal_projector"] + parts["audio_tower"]) / tp
     assert by_layer + (parts["embedding"] + parts["lm_head"]) / tp + towers == _weights_bytes(spec, d, tp, whole)
     # the stages of a pipeline hold every layer once: each one's layers sum to the whole model's
     stages = _stages(spec, get_engine("vllm"), min(4, spec.num_layers))

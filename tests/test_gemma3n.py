@@ -126,3 +126,117 @@ def test_kernel_agrees_with_the_oracle(engine: str, layout: dict) -> None:
     got = vramcore.estimate(spec, context=8192, batch=2, gpu=gpu, engine=engine, **layout)
     for field in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes"):
         assert getattr(got, field) == want[field], field
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vllm_loads_kv_projections_in_the_sharing_layers(name: str) -> None:
+    from vramcore.engines.vllm import kv_shared_loaded_extra
+
+    spec = _spec(name)
+    # vLLM's Gemma3nAttention builds qkv_proj and k_norm in every layer: the parameters of the same model with
+    # every layer owning its K and V, which transformers builds only in the first num_layers - shared
+    every = spec.replace(kv_shared_layers=0).param_breakdown()
+    own = spec.param_breakdown()
+    assert kv_shared_loaded_extra(spec) == (every["attention"] - own["attention"], every["norms"] - own["norms"])
+    assert kv_shared_loaded_extra(spec.replace(kv_shared_layers=0)) == (0, 0)
+    width = spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+    assert kv_shared_loaded_extra(spec)[0] == spec.kv_shared_layers * 2 * spec.hidden_size * width
+    vllm = vramcore.get_engine("vllm")
+    rope = vramcore.get_engine("vllm", kv_shared_projections=False)
+    for dtype, linear, other in (("bf16", 2, 2), ("int8", 1, 2)):
+        a = vramcore.estimate(spec, dtype=dtype, context=4096, gpu="H100", engine=vllm)
+        b = vramcore.estimate(spec, dtype=dtype, context=4096, gpu="H100", engine=rope)
+        kv, norm = kv_shared_loaded_extra(spec)
+        assert a.weights_by_part["attention"] - b.weights_by_part["attention"] == kv * linear
+        assert a.weights_by_part["norms"] - b.weights_by_part["norms"] == norm * other
+        assert a.weights_bytes - b.weights_bytes == kv * linear + norm * other
+        # TP 2: the k/v split over the 2 KV heads' ranks, the norms replicated
+        a2, b2 = (vramcore.estimate(spec, dtype=dtype, context=4096, gpu="H100", engine=e, tp=2, pp=1)
+                  for e in (vllm, rope))
+        assert a2.weights_bytes - b2.weights_bytes == kv * linear // 2 + norm * other
+
+
+def test_kv_shared_projections_is_vllm_only() -> None:
+    with pytest.raises(ValueError, match="kv_shared_projections"):
+        vramcore.get_engine("transformers", kv_shared_projections=True)
+    assert vramcore.get_engine("vllm").kv_shared_projections
+    assert not vramcore.get_engine("sglang").kv_shared_projections
+
+
+WHOLE = ("Gemma-3n-E4B", "Gemma-3n-E2B")
+
+
+def _whole(name: str) -> vramcore.ModelSpec:
+    return vramcore.ModelSpec.from_hf_config(_config(name), name=name)
+
+
+@pytest.mark.parametrize("name", WHOLE)
+def test_whole_checkpoint_matches_transformers(name: str) -> None:
+    spec, m = _whole(name), MEASURED[name]["params"]
+    by = m["by_category"]
+    parts = spec.param_breakdown()
+    assert spec.param_count == m["total"]
+    for part in ("vision_tower", "multimodal_projector", "audio_tower", "embedding", "mlp_dense"):
+        assert parts[part] == by[part], part
+    # the audio encoder is counted tensor by tensor from audio_config: the same sum as transformers' modules
+    assert spec.audio is not None and spec.audio.params == by["audio_tower"]
+    assert sum(t.numel for t in list_tensors(spec) if t.part == "audio_tower") == by["audio_tower"]
+    # the text decoder is the text_config's alone
+    assert spec.text_only == _spec(f"{name}-text").replace(name=name)
+    assert spec.text_only.param_count == MEASURED[f"{name}-text"]["params"]["total"]
+
+
+def test_images_and_engines_with_the_towers() -> None:
+    spec = _whole("Gemma-3n-E4B")
+    text = spec.text_only
+    e = vramcore.estimate(spec, context=4096, gpu="H100")
+    towers = sum(spec.param_breakdown()[p] for p in ("vision_tower", "multimodal_projector", "audio_tower"))
+    assert e.weights_bytes - vramcore.estimate(text, context=4096, gpu="H100").weights_bytes == 2 * towers
+    # an image is vision_soft_tokens_per_image soft tokens between boi and eoi (Gemma3nProcessor)
+    assert spec.vision is not None and spec.vision.image_tokens() == 256 + 2
+    with_images = vramcore.estimate(spec, context=4096, gpu="H100", images=3)
+    assert with_images.kv_cache_bytes == vramcore.estimate(spec, context=4096 + 3 * 258, gpu="H100").kv_cache_bytes
+    # vLLM: its text-only mode builds no tower; with towers its MobileNetV5 / audio profile is not modelled
+    text_mode = vramcore.get_engine("vllm", limit_mm_per_prompt=0)
+    assert (vramcore.estimate(spec, context=4096, gpu="H100", engine=text_mode).weights_bytes
+            == vramcore.estimate(text, context=4096, gpu="H100", engine=text_mode).weights_bytes)
+    for engine in ("vllm", "llamacpp"):
+        with pytest.raises(ValueError, match="MobileNetV5"):
+            vramcore.estimate(spec, context=4096, gpu="H100", engine=engine)
+
+
+def test_tower_config_errors_name_the_field() -> None:
+    cfg = _config("Gemma-3n-E4B")
+    with pytest.raises(ValueError, match="vision_config.architecture"):
+        vramcore.ModelSpec.from_hf_config({**cfg, "vision_config": {"architecture": "mobilenetv5_base"}})
+    with pytest.raises(ValueError, match="audio_config.sscp_conv_kernel_size"):
+        vramcore.ModelSpec.from_hf_config({**cfg, "audio_config": {"sscp_conv_kernel_size": [[3, 3]]}})
+    with pytest.raises(ValueError, match="audio_config.conf_num_attention_heads"):
+        vramcore.ModelSpec.from_hf_config({**cfg, "audio_config": {"conf_num_attention_heads": 7}})
+    with pytest.raises(ValueError, match="audio_config.hidden_size"):
+        vramcore.ModelSpec.from_hf_config({**cfg, "audio_config": {"hidden_size": 0}})
+
+
+def test_safetensors_names_of_the_towers() -> None:
+    from vramcore.storage.safetensors import _part
+
+    assert _part("model.audio_tower.conformer.0.attention.attn.q_proj.weight") == "audio_tower"
+    assert _part("model.embed_audio.embedding_projection.weight") == "audio_tower"
+    assert _part("model.embed_vision.embedding_projection.weight") == "multimodal_projector"
+    assert _part("model.vision_tower.timm_model.conv_stem.conv.weight") == "vision_tower"
+
+
+@pytest.mark.parametrize(("engine", "layout"), [(e, lay) for e in ("transformers", "vllm-text") for lay in LAYOUTS])
+def test_kernel_agrees_with_the_oracle_with_the_towers(engine: str, layout: dict) -> None:
+    from vramcore import GPUSpec, get_dtype
+    from vramcore.grid.reference import reference_estimate
+
+    spec = _whole("Gemma-3n-E4B")
+    eng = vramcore.get_engine("vllm", limit_mm_per_prompt=0) if engine == "vllm-text" else vramcore.get_engine(engine)
+    gpu = GPUSpec(name="g", vendor="test", memory_total_bytes=80 * 2**30)
+    n = layout.get("n_gpus") or layout["tp"] * layout["pp"]
+    want = reference_estimate(spec, get_dtype("bf16"), None, eng, n, 8192, 2, gpu.usable_bytes,
+                              tp=layout.get("tp"), pp=layout.get("pp"), gpu_name="g")
+    got = vramcore.estimate(spec, context=8192, batch=2, gpu=gpu, engine=eng, **layout)
+    for field in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes"):
+        assert getattr(got, field) == want[field], field

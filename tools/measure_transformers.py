@@ -36,7 +36,10 @@ What is measured
     on the ``meta`` device. A multimodal config (one with a ``text_config``, such as gemma3) is
     built whole with ``AutoModelForImageTextToText``: its vision tower and projector count as
     ``vision_tower`` and ``multimodal_projector`` (by the parameter name prefixes
-    ``VISION_PREFIXES`` / ``PROJECTOR_PREFIXES``).
+    ``VISION_PREFIXES`` / ``PROJECTOR_PREFIXES``), Gemma-3n's audio encoder and its embedder as
+    ``audio_tower`` (``AUDIO_PREFIXES``). Gemma-3n's vision tower is a timm model (``TimmWrapperModel``):
+    timm must be installed (``pip install timm --no-deps`` and ``pip install pillow torchvision==0.28.0
+    --no-deps``; see :func:`allow_torchvision_without_ops`).
     ``total`` sums ``named_parameters()``, which yields a tied tensor once.
 
     ``by_category`` splits that total by parameter name; empty categories are left out:
@@ -139,6 +142,7 @@ CATEGORIES = (
     "norms",
     "vision_tower",
     "multimodal_projector",
+    "audio_tower",
 )
 
 # Multimodal wrappers (transformers 5 names): the encoder and the projector that feeds the decoder.
@@ -146,7 +150,30 @@ CATEGORIES = (
 # Llama-4 keeps them at the top level (vision_model., multi_modal_projector., language_model.).
 VISION_PREFIXES = ("model.vision_tower.", "model.visual.", "model.vision_model.", "vision_model.")
 PROJECTOR_PREFIXES = ("model.multi_modal_projector.", "model.visual.merger.", "multi_modal_projector.",
-                      "model.visual.deepstack_merger_list.")
+                      "model.visual.deepstack_merger_list.", "model.embed_vision.")
+# Gemma-3n: Gemma3nAudioEncoder and the Gemma3nMultimodalEmbedder that feeds its outputs to the decoder
+AUDIO_PREFIXES = ("model.audio_tower.", "model.embed_audio.")
+
+
+def allow_torchvision_without_ops() -> None:
+    """Let torchvision's Python modules import where its compiled ops cannot load.
+
+    timm (which transformers' ``TimmWrapperModel`` builds Gemma-3n's MobileNetV5 with) imports torchvision at
+    import time.  The torchvision 0.28.0 wheel on PyPI is built against the CUDA torch and its ``_C`` extension
+    does not load against the CPU torch 2.13.0; torchvision then skips its ops but still registers fake kernels
+    for ``torchvision::nms`` and ``torchvision::qnms`` (``torchvision/_meta_registrations.py``), which fails
+    when the ops do not exist.  Defining those two schemas (never run: MobileNetV5 uses no torchvision op)
+    lets the import finish.  Nothing is done where the ops are there.
+    """
+    try:
+        import torchvision  # noqa: F401
+    except RuntimeError:
+        for op in ("nms", "qnms"):
+            torch.library.define(f"torchvision::{op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        for mod in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[mod]
+    except ImportError:
+        pass
 
 
 # --------------------------------------------------------------------------- inputs
@@ -211,6 +238,8 @@ def categorize(name: str) -> str:
     """Return the vramcore parameter category of a transformers parameter name."""
     if name.startswith(PROJECTOR_PREFIXES):
         return "multimodal_projector"
+    if name.startswith(AUDIO_PREFIXES):
+        return "audio_tower"
     if name.startswith(VISION_PREFIXES):
         return "vision_tower"
     if "embed_tokens" in name or name == "model.embeddings.weight":  # Nemotron-H: model.embeddings
@@ -851,6 +880,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     transformers.logging.set_verbosity_error()
+    allow_torchvision_without_ops()
     reference = json.loads(args.reference.read_text()) if args.reference else None
     inputs = load_inputs(args.models_dir, reference)
     if args.only:
@@ -867,6 +897,8 @@ def main(argv: list[str] | None = None) -> int:
             models[name] = {"source": entry["source"], **measure(entry["config"])}
             if args.only:
                 models[name]["measured_with"] = {"transformers": transformers.__version__, "torch": torch.__version__}
+                if "timm" in sys.modules:  # a timm tower was built (Gemma-3n's MobileNetV5)
+                    models[name]["measured_with"]["timm"] = sys.modules["timm"].__version__
         except Exception as exc:  # report and carry on with the other models
             failures += 1
             print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)

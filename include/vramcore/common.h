@@ -36,6 +36,7 @@ enum {
     VC_PART_LM_HEAD,
     VC_PART_VISION_TOWER,
     VC_PART_MM_PROJECTOR,
+    VC_PART_AUDIO_TOWER,
     VC_N_PARTS
 };
 
@@ -245,6 +246,10 @@ typedef struct {
                                   * each of them, get_kv_cache_config_from_groups) */
     double rope_fp32;            /* a fact of the (model, engine) pair: 1 = the engine builds this model's
                                   * rotary cos/sin cache in fp32 (vramcore.engines.rope_cache_fp32) */
+    double attn_kv_extra;        /* a fact of the (model, engine) pair: the share of the attention weights as
+                                  * the engine loads them that are k/v projections it adds in KV-sharing layers
+                                  * (vLLM's Gemma-3n; pack.py attn_kv_extra), split like k/v; the model's
+                                  * attn_kv_fraction and attn_replicated_fraction are shares of the rest */
     double n_stages;             /* distinct stage rows of this (model, engine), read from its first row */
 } vc_place;
 

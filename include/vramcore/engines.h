@@ -29,7 +29,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
         double text_pb[VC_N_PARTS];
         for (int i = 0; i < VC_N_PARTS; i++)
             text_pb[i] = pb[i];
-        text_pb[VC_PART_VISION_TOWER] = text_pb[VC_PART_MM_PROJECTOR] = 0.0;
+        text_pb[VC_PART_VISION_TOWER] = text_pb[VC_PART_MM_PROJECTOR] = text_pb[VC_PART_AUDIO_TOWER] = 0.0;
         p->weights = vc_weights_bytes(m, text_pb, e, l);
     } else {
         p->weights = vc_weights_bytes(m, pb, e, l);

@@ -20,14 +20,15 @@ static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC
     double layers = host ? l->host_layers : l->gpu_layers;
     double dense = host ? l->host_dense : l->gpu_dense;
     double moe = host ? l->host_moe : l->gpu_moe;
-    double attn = pb[VC_PART_ATTENTION];
+    double extra = pb[VC_PART_ATTENTION] * l->attn_kv_extra;   /* k/v an engine adds in KV-sharing layers */
+    double attn = pb[VC_PART_ATTENTION] - extra;
     double kvf = m->attn_kv_fraction, repf = m->attn_replicated_fraction, grpf = m->attn_group_fraction;
     double kv_split = m->kv_heads > 0.0 ? vc_min(tp, m->kv_heads) : tp;
     /* Mamba2 B and C rows: whole groups per rank (vc_state_tp_groups, common.h) */
     double grp_rank = grpf > 0.0 ? vc_state_tp_groups(m, tp) / (m->state_groups * tp) : 0.0;
-    double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf - grpf) / tp + attn * kvf / kv_split + attn * repf
+    double attn_rank = tp > 1.0 ? attn * (1.0 - kvf - repf - grpf) / tp + (attn * kvf + extra) / kv_split + attn * repf
                                       + attn * grpf * grp_rank
-                                : attn;
+                                : pb[VC_PART_ATTENTION];
     double out = (attn_rank + pb[VC_PART_NORMS]) * (layers / L);
     if (m->n_dense_mlp_layers > 0.0)
         out += pb[VC_PART_MLP_DENSE] / tp * (dense / m->n_dense_mlp_layers);
@@ -38,11 +39,11 @@ static inline double vc_layer_weights_rank(const vc_model *m, const double pb[VC
 }
 
 /* Bytes of one TP rank's share of a multimodal model's vision tower and
- * projector: split like the decoder's matrices (vLLM's default
- * mm_encoder_tp_mode "weights"), 0 for a text-only model. */
+ * projector and its audio tower (Gemma-3n): split like the decoder's matrices
+ * (vLLM's default mm_encoder_tp_mode "weights"), 0 for a text-only model. */
 static inline double vc_tower_weights_rank(const double pb[VC_N_PARTS], double tp)
 {
-    return (pb[VC_PART_VISION_TOWER] + pb[VC_PART_MM_PROJECTOR]) / tp;
+    return (pb[VC_PART_VISION_TOWER] + pb[VC_PART_MM_PROJECTOR] + pb[VC_PART_AUDIO_TOWER]) / tp;
 }
 
 /* Weights on one GPU of the stage `l` places.  TP splits attention and MLP

@@ -203,6 +203,13 @@ class EngineSpec(Record):
         until vllm-project/vllm#46549, the llm-d logs' version).  Under both
         Triton layouts each expert tensor counts at the block PyTorch's
         caching allocator gives it (:func:`vramcore.engines.vllm.cuda_block_bytes`).
+    kv_shared_projections : bool
+        The engine builds the k and v projections and the k norm in a model's
+        KV-sharing layers too (Gemma-3n ``num_kv_shared_layers``), which
+        transformers leaves out: vLLM's ``Gemma3nAttention`` makes one
+        ``QKVParallelLinear`` and a ``k_norm`` in every layer
+        (:func:`vramcore.engines.vllm.kv_shared_loaded_extra`).  vLLM engines
+        only (True there).
     sampler : {"sort", "flashinfer"}
         vLLM's top-k / top-p sampler in its profiling run (whose dummy
         requests set both), which fixes the bytes per logit at its peak:
@@ -315,6 +322,7 @@ class EngineSpec(Record):
     state_ssm_bits: int = 0
     mamba_cache_mode: str = "align"
     mxfp4_layout: str = "stored"
+    kv_shared_projections: bool = False
     index_cache_bits: float = 0.0
     limit_mm_per_prompt: int = 999
     method: str = "full"
@@ -344,7 +352,7 @@ class EngineSpec(Record):
         self._normalize()
         self._check_training()
         for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache",
-                     "profile_hidden_states", "mm_profile_padding"):
+                     "profile_hidden_states", "mm_profile_padding", "kv_shared_projections"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
         for name in ("kv_cache_dtype", "cache_type_k", "cache_type_v"):
@@ -397,6 +405,9 @@ class EngineSpec(Record):
         icb = self.index_cache_bits
         if isinstance(icb, bool) or not isinstance(icb, (int, float)) or not 0 <= icb <= 64:
             raise ValueError(f"EngineSpec.index_cache_bits must be in [0, 64] (0 = the K cache's), got {icb!r}")
+        if self.kv_shared_projections and self.kind != "vllm":
+            raise ValueError(f"EngineSpec.kv_shared_projections is a fact of vLLM's Gemma-3n implementation; "
+                             f"it cannot be set for an engine of kind {self.kind!r}")
         if self.mxfp4_layout not in MXFP4_LAYOUTS:
             raise ValueError(f"EngineSpec.mxfp4_layout must be one of {', '.join(map(repr, MXFP4_LAYOUTS))}, got "
                              f"{self.mxfp4_layout!r}")
@@ -583,6 +594,32 @@ def check_kv_sharing(spec: Any, engine: Any) -> None:
         raise ValueError(f"model {spec.name!r}: llama.cpp's gemma3n loader gives the first "
                          f"{LLAMACPP_GEMMA3N_KV_LAYERS} layers a KV cache whatever the config says, but "
                          f"num_layers - kv_shared_layers is {owners}; its cache is not modelled for this geometry")
+
+
+def check_towers(spec: Any, engine: Any) -> None:
+    """Refuse a model with Gemma-3n's towers under an engine whose handling of them is not modelled.
+
+    The MobileNetV5 vision tower (a CNN) and the audio tower are counted as transformers builds them; vLLM's
+    encoder profile is modelled for ViT towers only, so vLLM takes such a model in its text-only mode alone
+    (``limit_mm_per_prompt`` 0, when vLLM builds no tower); llama.cpp's Gemma-3n projector files are not
+    modelled.
+
+    Raises
+    ------
+    ValueError
+        `spec` has an audio tower or a ``"mobilenetv5"`` vision tower and `engine` is neither transformers nor
+        vLLM in text-only mode.
+    """
+    vision = getattr(spec, "vision", None)
+    if getattr(spec, "audio", None) is None and (vision is None or vision.kind != "mobilenetv5"):
+        return
+    if engine.kind == "transformers" or (engine.kind == "vllm" and engine.limit_mm_per_prompt == 0):
+        return
+    how = ("vLLM's profile of a MobileNetV5 / audio encoder is not modelled: use limit_mm_per_prompt=0 (vLLM's "
+           "text-only mode, no tower loaded)") if engine.kind == "vllm" else \
+        f"how {engine.kind} holds Gemma-3n's vision and audio towers is not modelled"
+    raise ValueError(f"model {spec.name!r} has Gemma-3n's vision (MobileNetV5) and audio towers and engine "
+                     f"{engine.name!r} cannot be estimated for it: {how}; its text_config alone can be")
 
 
 def check_cross_attention(spec: Any, engine: Any) -> None:

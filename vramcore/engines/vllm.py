@@ -92,6 +92,34 @@ def mxfp4_loaded_extra(spec: ModelSpec, layout: str) -> int:
     return spec.n_moe_layers * (sum(cuda_block_bytes(t) for t in held) - stored)
 
 
+def kv_shared_loaded_extra(spec: ModelSpec) -> tuple[int, int]:
+    """Return the parameters vLLM builds in `spec`'s KV-sharing layers beyond transformers': (k/v, k norms).
+
+    vLLM's ``Gemma3nAttention`` (vllm/model_executor/models/gemma3n.py) makes
+    the same ``QKVParallelLinear`` over all ``num_key_value_heads`` and the
+    same ``k_norm`` in every layer, the KV-sharing ones included (there it
+    only points ``Attention`` at the earlier layer's cache with
+    ``kv_sharing_target_layer_name``); transformers ``Gemma3nTextAttention``
+    builds ``k_proj``, ``v_proj`` and ``k_norm`` only in the layers that
+    compute their own K and V.  The first figure counts under ``attention``
+    (split over TP like every k/v projection: at most ``kv_heads`` ways), the
+    second under ``norms``.  (0, 0) for a model without KV-sharing layers.
+
+    Examples
+    --------
+    >>> import vramcore
+    >>> e4b = vramcore.ModelSpec.from_hf_config({"model_type": "gemma3n_text"})  # the class defaults: E4B
+    >>> kv_shared_loaded_extra(e4b)   # 15 layers x (2 x 2 x 256 x 2048, 256)
+    (31457280, 3840)
+    """
+    shared = spec.kv_shared_layers
+    if not shared:
+        return 0, 0
+    width = spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+    per_layer = 2 * spec.hidden_size * width + (2 * width if spec.qkv_bias else 0)
+    return per_layer * shared, (spec.head_dim if spec.qk_norm else 0) * shared  # type: ignore[operator]
+
+
 #: Model types whose vLLM implementation builds the rotary cos/sin cache in fp32 whatever the model dtype:
 #: gpt-oss (vllm/model_executor/models/gpt_oss.py, OAIAttention: get_rope(..., dtype=torch.float32), one
 #: YaRNScalingRotaryEmbedding of original_max_position_embeddings x factor = 131072 positions shared by every
@@ -121,6 +149,8 @@ ENGINE = EngineSpec(
     mamba_cache_mode="align",
     # MXFP4 experts (gpt-oss): the Triton MoE backend vLLM picks on Hopper (mxfp4.py, get_mxfp4_backend)
     mxfp4_layout="triton",
+    # Gemma-3n: qkv_proj and k_norm in the KV-sharing layers too (kv_shared_loaded_extra)
+    kv_shared_projections=True,
     mla_compressed=True,
     # measured before the budget is taken (init snapshot): not in the budget
     cuda_context_bytes=512 * MiB,

@@ -14,7 +14,13 @@ from functools import lru_cache
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec, rope_cache_fp32
-from vramcore.engines.base import TRAIN_PRECISIONS, TRAIN_RECOMPUTE, check_cross_attention, check_kv_sharing
+from vramcore.engines.base import (
+    TRAIN_PRECISIONS,
+    TRAIN_RECOMPUTE,
+    check_cross_attention,
+    check_kv_sharing,
+    check_towers,
+)
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
@@ -106,7 +112,8 @@ ENGINE_FIELDS: tuple[str, ...] = (
 #: The ``vc_place`` row: a stage's layers on its GPU by kind, those in host memory, then the stage's role.
 PLACE_FIELDS: tuple[str, ...] = (*(f"{where}_{kind}" for where in ("gpu", "host")
                                    for kind in ("layers", "full", "sliding", "state", "dense", "moe", "cross")),
-                                 "first_stage", "last_stage", "in_flight", "group_layers", "rope_fp32", "n_stages")
+                                 "first_stage", "last_stage", "in_flight", "group_layers", "rope_fp32",
+                                 "attn_kv_extra", "n_stages")
 #: The ``vc_train`` row: three per-part vectors, then the scalars.
 TRAIN_FIELDS: tuple[str, ...] = (
     *(f"weight_bytes.{p}" for p in PARTS), *(f"trainable.{p}" for p in PARTS), *(f"optim_bytes.{p}" for p in PARTS),
@@ -293,14 +300,27 @@ def engine_part_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> dict
     """Return the whole model's weight bytes by part as `engine` holds them once loaded.
 
     As stored, except where the engine's layout differs: vLLM's MXFP4 experts
-    (``EngineSpec.mxfp4_layout``, :func:`vramcore.engines.vllm.mxfp4_loaded_extra`).
+    (``EngineSpec.mxfp4_layout``, :func:`vramcore.engines.vllm.mxfp4_loaded_extra`), and the k/v
+    projections and k norms vLLM builds in KV-sharing layers (``EngineSpec.kv_shared_projections``,
+    :func:`vramcore.engines.vllm.kv_shared_loaded_extra`), at the widths of the dtype's attention and norms.
     """
     parts = {p: float(b) for p, b in dtype.weight_bytes_by_part(spec).items()}
     if engine.mxfp4_layout != "stored" and format_family(dtype, spec) == "mxfp4":
         from vramcore.engines.vllm import mxfp4_loaded_extra
 
         parts["mlp_routed_experts"] += mxfp4_loaded_extra(spec, engine.mxfp4_layout)
+    if engine.kv_shared_projections and spec.kv_shared_layers:
+        # the sharing layers' extra tensors are stored like the model's own k/v and k norms: the bytes the
+        # dtype gives the same model with no KV-sharing layers, less its own
+        alike = dtype.weight_bytes_by_part(spec.replace(kv_shared_layers=0))
+        for part in ("attention", "norms"):
+            parts[part] = alike[part]
     return {p: parts[p] for p in PARTS}
+
+
+def _reshapes_weights(engine: EngineSpec) -> bool:
+    """Return whether `engine` holds some model's weights otherwise than stored (:func:`engine_part_bytes`)."""
+    return engine.mxfp4_layout != "stored" or engine.kv_shared_projections
 
 
 def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
@@ -312,7 +332,7 @@ def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
     stored = pack_weights(specs, dtypes)
     for k, (engine, _, _) in enumerate(engines):
         out[:, :, k] = stored
-        if engine.mxfp4_layout == "stored":
+        if not _reshapes_weights(engine):
             continue
         for i, spec in enumerate(specs):
             for j, dtype in enumerate(dtypes):
@@ -417,6 +437,25 @@ def _group_layers(spec: ModelSpec, engine: EngineSpec, layers: Sequence[int]) ->
                      for ids in lists for j in range(0, len(ids), size)))
 
 
+def attn_kv_extra(spec: ModelSpec, engine: EngineSpec) -> float:
+    """Return the share of `spec`'s attention weights, as `engine` loads them, that it adds in KV-sharing layers.
+
+    ``extra / (attention + extra)`` in parameters (the attention part is one
+    width in every dtype), where ``extra`` is
+    :func:`vramcore.engines.vllm.kv_shared_loaded_extra`'s k/v count under an
+    engine that builds them (``EngineSpec.kv_shared_projections``), else 0.
+    These are k/v projections: TP splits them over at most ``kv_heads`` ranks
+    (``vc_layer_weights_rank``); like the rest of the attention part, every
+    layer holds an even share of them.
+    """
+    if not (engine.kv_shared_projections and spec.kv_shared_layers):
+        return 0.0
+    from vramcore.engines.vllm import kv_shared_loaded_extra
+
+    extra = kv_shared_loaded_extra(spec)[0]
+    return extra / (spec.param_breakdown()["attention"] + extra)
+
+
 def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[list[float]]:
     """Return the ``vc_place`` rows of `spec` under `engine` on `tp` x `pp` GPUs: one per distinct stage.
 
@@ -424,29 +463,32 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
     and layer split: :func:`_llamacpp_devices`), counted by kind; the first
     also holds the embedding and the vision tower, the last the output layer;
     under 1F1B training stage ``k`` holds ``pp - k`` micro-batches.  Every
-    row also carries ``rope_fp32``, a fact of the (model, engine) pair: the
+    row also carries two facts of the (model, engine) pair: ``rope_fp32``, the
     engine builds this model's rotary cos/sin cache in fp32
-    (:func:`vramcore.engines.rope_cache_fp32`).  Stages with the same row are
+    (:func:`vramcore.engines.rope_cache_fp32`); ``attn_kv_extra``, the share
+    of the attention weights as the engine loads them that are k/v projections
+    it adds in KV-sharing layers (:func:`attn_kv_extra`).  Stages with the same row are
     listed once, in order of their first appearance
     (``vramcore.grid.reference`` combines every stage the same way).
     """
     check_cross_attention(spec, engine)
     check_kv_sharing(spec, engine)
+    check_towers(spec, engine)
     n_layers = spec.num_layers
     rows: list[list[float]] = []
-    rope_fp32 = float(rope_cache_fp32(engine, spec))
+    pair = [float(rope_cache_fp32(engine, spec)), attn_kv_extra(spec, engine)]
     if engine.kind == "llamacpp":
         devices, output, host = _llamacpp_devices(spec, engine, pp)
         host_counts = _kind_counts(spec, host)
         for d, layers in enumerate(devices):
             rows.append(_kind_counts(spec, layers) + host_counts
-                        + [float(d == 0), float(d == output), 1.0, 0.0, rope_fp32])
+                        + [float(d == 0), float(d == output), 1.0, 0.0, *pair])
     else:
         for k, stage in enumerate(stage_layers(engine, n_layers, pp)):
             in_flight = float(pp - k) if engine.kind == "train" else 1.0
             rows.append(_kind_counts(spec, stage) + [0.0] * 7
                         + [float(k == 0), float(k == pp - 1), in_flight,
-                           _group_layers(spec, engine, stage) if engine.budgeted else 0.0, rope_fp32])
+                           _group_layers(spec, engine, stage) if engine.budgeted else 0.0, *pair])
     distinct: list[list[float]] = []
     for row in rows:
         if row not in distinct:

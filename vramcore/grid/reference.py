@@ -97,7 +97,7 @@ from fractions import Fraction
 import numpy as np
 
 from vramcore.engines import EngineSpec, rope_cache_fp32
-from vramcore.engines.base import check_cross_attention, check_kv_sharing
+from vramcore.engines.base import check_cross_attention, check_kv_sharing, check_towers
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
@@ -233,6 +233,7 @@ def _parallelism(spec: ModelSpec, engine: EngineSpec, n_gpus: Any, tp: Any, pp: 
     """
     check_cross_attention(spec, engine)
     check_kv_sharing(spec, engine)
+    check_towers(spec, engine)
     n = _count("n_gpus", n_gpus)
     if tp is None and pp is None:
         tp_, pp_ = (1, n) if engine.kind in _LAYER_SPLIT_KINDS else (n, 1)
@@ -369,7 +370,13 @@ def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, stage: _Stage) -> Fra
     return _split_parts(spec, _stored_part_bytes(spec, dtype), tp, stage)
 
 
-def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _Stage) -> Fraction:
+def _towers(parts: dict[str, Fraction]) -> Fraction:
+    """Return a multimodal model's towers and projector in `parts`: vision tower, projector, audio tower."""
+    return parts["vision_tower"] + parts["multimodal_projector"] + parts["audio_tower"]
+
+
+def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _Stage,
+                 kv_extra: Fraction = Fraction(0)) -> Fraction:
     """Return the share of per-part figures (bytes or elements) on one GPU of `stage`.
 
     TP splits the attention and MLP matrices and the vocabulary; k/v projections
@@ -380,9 +387,13 @@ def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _S
     MLP, each MoE layer of the experts and router; the stage holds its own
     layers' shares, and the embedding and the vision tower and projector if it
     is the first, the lm_head if it is the last (a tied lm_head is a second copy
-    of the embedding there when the stages are several).
+    of the embedding there when the stages are several).  `kv_extra`: bytes of
+    k/v projections within ``parts["attention"]`` that the engine adds in
+    KV-sharing layers, split like k/v and spread over the layers like the rest.
     """
-    mixer = _attention_rank(spec, parts["attention"], tp) + parts["norms"]
+    kv_heads = spec.num_heads if spec.is_mla else spec.num_kv_heads
+    assert kv_heads is not None
+    mixer = _attention_rank(spec, parts["attention"] - kv_extra, tp) + kv_extra / min(tp, kv_heads) + parts["norms"]
     mlps = spec.mlp_layer_types or ()
     here = [mlps[i] for i in stage.layers]
     n_dense, n_moe = mlps.count("dense"), mlps.count("moe")
@@ -394,7 +405,7 @@ def _split_parts(spec: ModelSpec, parts: dict[str, Fraction], tp: int, stage: _S
         on_gpu += experts * Fraction(here.count("moe"), n_moe)
     embedding, lm_head = parts["embedding"] / tp, parts["lm_head"] / tp
     if stage.first:
-        on_gpu += embedding + (parts["vision_tower"] + parts["multimodal_projector"]) / tp
+        on_gpu += embedding + _towers(parts) / tp
     if stage.last:
         on_gpu += lm_head if lm_head or stage.first else embedding
     return on_gpu
@@ -931,9 +942,21 @@ def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: E
     if engine.mxfp4_layout != "stored" and format_family(dtype, spec) == "mxfp4":
         # vLLM's Triton MoE layout of MXFP4 experts: swizzled, padded scales and fp32 biases
         parts["mlp_routed_experts"] += mxfp4_loaded_extra(spec, engine.mxfp4_layout)
+    kv_extra = Fraction(0)
+    if engine.kv_shared_projections and spec.kv_shared_layers:
+        # vLLM's Gemma3nAttention: qkv_proj over every KV head and k_norm in the KV-sharing layers too
+        # (model_executor/models/gemma3n.py), stored like the model's other attention matrices and norms
+        width = spec.num_kv_heads * spec.head_dim  # type: ignore[operator]
+        per_layer = 2 * spec.hidden_size * width + (2 * width if spec.qkv_bias else 0)
+        norm = spec.head_dim if spec.qk_norm else 0
+        kv_extra = spec.kv_shared_layers * per_layer * Fraction(dtype.bits) / 8
+        parts["attention"] += kv_extra
+        parts["norms"] += spec.kv_shared_layers * (norm or 0) * Fraction(
+            dtype.compute_bits if dtype.quantized else dtype.bits) / 8
     if text_only:
-        parts = {**parts, "vision_tower": Fraction(0), "multimodal_projector": Fraction(0)}
-    weights = _whole(_split_parts(spec, parts, tp, stage) + _rope_cache_bytes(spec, dtype, engine))
+        parts = {**parts, "vision_tower": Fraction(0), "multimodal_projector": Fraction(0),
+                 "audio_tower": Fraction(0)}
+    weights = _whole(_split_parts(spec, parts, tp, stage, kv_extra) + _rope_cache_bytes(spec, dtype, engine))
     # profiling run: a forward over the token budget, or (the last stage) the sampler over one logits row per
     # request
     forward = tokens * _peak_elems_per_token(spec, tp, stage.layers) * _compute_bytes(dtype)
@@ -1092,7 +1115,7 @@ def _llamacpp_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine
     elif engine.n_gpu_layers == 0:
         host += parts["lm_head"]
     if stage.first:  # mmproj, offloaded to the first GPU whatever -ngl says
-        weights += (parts["vision_tower"] + parts["multimodal_projector"]) / tp
+        weights += _towers(parts) / tp
     weights += _rope_cache_bytes(spec, dtype, engine)
     # token embeddings, the f32 logits buffer (n_vocab x n_seq) and the host compute buffer (inputs + KQ mask)
     host += parts["embedding"] + 4 * spec.vocab_size * batch + ubatch * 4 * (spec.hidden_size + cells)

@@ -24,6 +24,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
+    from vramcore.model.audio import AudioSpec
     from vramcore.model.recurrent import StateSpec
     from vramcore.model.vision import VisionSpec
 
@@ -54,6 +55,7 @@ PARTS: tuple[str, ...] = (
     "lm_head",
     "vision_tower",
     "multimodal_projector",
+    "audio_tower",
 )
 
 #: Token-mixer kinds a layer may have (Hugging Face ``layer_types`` spelling): attention with a per-token
@@ -280,6 +282,10 @@ class ModelSpec(Record):
         The vision encoder and projector of a multimodal checkpoint (parts
         ``vision_tower`` and ``multimodal_projector``); None for a text-only
         model.  :attr:`text_only` is the same spec without it.
+    audio : AudioSpec, optional
+        The audio encoder and its embedder of a multimodal checkpoint
+        (Gemma-3n; part ``audio_tower``); None otherwise.  :attr:`text_only`
+        is the same spec without it.
     rope : bool
         The attention layers apply rotary position embeddings (default);
         False for Granite-4.0-H's ``position_embedding_type`` other than
@@ -365,6 +371,7 @@ class ModelSpec(Record):
     per_layer_input_size: int = 0
     per_layer_vocab_size: int = 0
     vision: VisionSpec | None = None
+    audio: AudioSpec | None = None
     rope: bool = True
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
@@ -406,6 +413,11 @@ class ModelSpec(Record):
 
             if not isinstance(self.vision, VisionSpec):
                 raise TypeError(f"ModelSpec.vision must be a VisionSpec or None, got {type(self.vision).__name__}")
+        if self.audio is not None:
+            from vramcore.model.audio import AudioSpec
+
+            if not isinstance(self.audio, AudioSpec):
+                raise TypeError(f"ModelSpec.audio must be an AudioSpec or None, got {type(self.audio).__name__}")
         q = self.quantization
         if q is not None and not (isinstance(q, str) or _is_weight_storage(q)):
             raise TypeError(f"ModelSpec.quantization must be a str, a DType or None, got "
@@ -791,6 +803,8 @@ class ModelSpec(Record):
         if self.vision is not None:
             parts["vision_tower"] = self.vision.tower_params
             parts["multimodal_projector"] = self.vision.projector_params
+        if self.audio is not None:
+            parts["audio_tower"] = self.audio.params
         return parts
 
     @property
@@ -800,8 +814,10 @@ class ModelSpec(Record):
 
     @property
     def text_only(self) -> ModelSpec:
-        """The text decoder alone: this spec without its vision tower and projector (itself when it has none)."""
-        return self if self.vision is None else dataclasses.replace(self, vision=None)
+        """The text decoder alone: this spec without its towers and projector (itself when it has none)."""
+        if self.vision is None and self.audio is None:
+            return self
+        return dataclasses.replace(self, vision=None, audio=None)
 
     @property
     def active_param_count(self) -> int:

@@ -331,6 +331,10 @@ def _tensors(spec_key: Same) -> tuple[TensorInfo, ...]:
             part = "multimodal_projector" if t.projector else "vision_tower"
             role = t.role if t.role in ("norm", "bias") else "vision"
             out.append(TensorInfo(t.name, t.shape, part, None, role))
+    if spec.audio is not None:  # Gemma-3n's audio encoder and its embedder (vramcore names: a.* and mm.a.*)
+        for t in spec.audio.tensors:
+            role = t.role if t.role in ("norm", "bias") else "vision"
+            out.append(TensorInfo(t.name, t.shape, "audio_tower", None, role))
     return tuple(out)
 
 
@@ -376,7 +380,7 @@ def sum_by_part(values: dict[str, int] | None = None) -> dict[str, int]:
     Examples
     --------
     >>> sum_by_part({"attention": 3})["attention"], len(sum_by_part())
-    (3, 10)
+    (3, 11)
     """
     out = dict.fromkeys(PARTS, 0)
     if values:

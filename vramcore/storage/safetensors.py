@@ -328,7 +328,11 @@ def _part(name: str) -> str:
     in_layer = any(c.isdigit() for c in comps)
     # a multimodal checkpoint's towers (transformers names: Gemma-3 / Mistral-3 vision_tower, Qwen-VL visual
     # with its merger, Llama-4 vision_model, every family's multi_modal_projector)
-    if any(c in ("multi_modal_projector", "mm_projector", "merger", "deepstack_merger_list") for c in comps):
+    # Gemma-3n: audio_tower and its embedder embed_audio; embed_vision is the vision tower's projector
+    if any(c in ("audio_tower", "embed_audio") for c in comps):
+        return "audio_tower"
+    if any(c in ("multi_modal_projector", "mm_projector", "merger", "deepstack_merger_list", "embed_vision")
+           for c in comps):
         return "multimodal_projector"
     if any(c in ("vision_tower", "visual", "vision_model", "vision_encoder") for c in comps):
         return "vision_tower"
