@@ -159,7 +159,7 @@ cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, int how, double ctx
     cdef vc_result r0
     cdef Py_ssize_t g, k, at
     cdef int j, why
-    cdef double v, total, gb
+    cdef double v, total
     cdef double *head = NULL
     cdef double *why_f = NULL
     cdef double *conc = NULL
@@ -180,21 +180,27 @@ cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, int how, double ctx
             v = (<const double *> &r0)[j]
             for g in range(n_g):
                 out[at + g * n_e] = v
-    if head == NULL and why_f == NULL and conc == NULL and fits == NULL and reasons == NULL:
-        return
-    for g in range(n_g):
-        gb = gpu_bytes[g]
-        why = vc_gpu_free_why(p, &r0, gb)
-        if head != NULL:
-            head[g * n_e] = gb - total
-        if why_f != NULL:
-            why_f[g * n_e] = <double> why
-        if reasons != NULL:
+    # one tight loop per output over the GPUs (no test inside: the compiler keeps each in registers)
+    if head != NULL:
+        for g in range(n_g):
+            head[g * n_e] = gpu_bytes[g] - total
+    if conc != NULL:
+        for g in range(n_g):
+            conc[g * n_e] = vc_transformers_concurrency(p, q, gpu_bytes[g])
+    if why_f != NULL:
+        for g in range(n_g):
+            why_f[g * n_e] = <double> vc_gpu_free_why(p, &r0, gpu_bytes[g])
+    if reasons != NULL and fits != NULL:
+        for g in range(n_g):
+            why = vc_gpu_free_why(p, &r0, gpu_bytes[g])
             reasons[first + g * n_e] = <unsigned short> why
-        if conc != NULL:
-            conc[g * n_e] = vc_transformers_concurrency(p, q, gb)
-        if fits != NULL:
             fits[first + g * n_e] = (why & VC_WHY_BLOCKING) == 0
+    elif reasons != NULL:
+        for g in range(n_g):
+            reasons[first + g * n_e] = <unsigned short> vc_gpu_free_why(p, &r0, gpu_bytes[g])
+    elif fits != NULL:
+        for g in range(n_g):
+            fits[first + g * n_e] = (vc_gpu_free_why(p, &r0, gpu_bytes[g]) & VC_WHY_BLOCKING) == 0
 
 
 cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d, Py_ssize_t n_e,
