@@ -208,8 +208,9 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
                     const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
                     Py_ssize_t n_g, double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
                     double *out1, Py_ssize_t n_cells1, const int *select1, Py_ssize_t n_sel1,
-                    unsigned char *fits, unsigned short *reasons, Py_ssize_t row) noexcept nogil:
-    """All gpus x engines cells of one (model, dtype, context, batch) row.
+                    unsigned char *fits, unsigned short *reasons, Py_ssize_t row, Py_ssize_t b,
+                    Py_ssize_t c, Py_ssize_t md, Py_ssize_t m) noexcept nogil:
+    """All gpus x engines cells of one (model, dtype, context, batch) row, its axis indices decoded.
 
     Raw pointers (no memoryview reference counting per call); locals are per
     call, so per thread.  `out` is the (n_sel, n_cells) array: row k holds the
@@ -220,11 +221,6 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
     split into several distinct pipeline stages (n_stages > 1) combines its
     stages' figures per cell (vc_estimate_stages); the others reuse their row part.
     """
-    cdef Py_ssize_t b = row % n_b
-    cdef Py_ssize_t rest = row // n_b
-    cdef Py_ssize_t c = rest % n_c
-    cdef Py_ssize_t md = rest // n_c          # m * n_d + d
-    cdef Py_ssize_t m = md // n_d
     cdef Py_ssize_t g, e, i, k, j, start, stop, base
     cdef int ns[_MAX_ENGINES]
     cdef int how[_MAX_ENGINES]
@@ -301,6 +297,25 @@ cdef void _check_stages(const double[:, :, :, ::1] place, double[:, :, :, :, ::1
                 raise ValueError(f"grid: n_stages {n} of (model {m}, engine {e}) is not in 1..{place.shape[2]}")
 
 
+cdef void _grid_rows(const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d, Py_ssize_t n_e,
+                     const double *contexts, Py_ssize_t n_c,
+                     const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
+                     Py_ssize_t n_g, double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
+                     double *out1, Py_ssize_t n_cells1, const int *select1, Py_ssize_t n_sel1,
+                     unsigned char *fits, unsigned short *reasons, Py_ssize_t outer, Py_ssize_t row_start,
+                     Py_ssize_t row_stop) noexcept nogil:
+    """The rows of (model, dtype, context) index `outer` that lie in [row_start, row_stop)."""
+    cdef Py_ssize_t c = outer % n_c
+    cdef Py_ssize_t md = outer // n_c          # m * n_d + d
+    cdef Py_ssize_t m = md // n_d
+    cdef Py_ssize_t first = outer * n_b, b
+    cdef Py_ssize_t b0 = row_start - first if row_start > first else 0
+    cdef Py_ssize_t b1 = row_stop - first if row_stop - first < n_b else n_b
+    for b in range(b0, b1):
+        _grid_row(plans, place, n_s, n_d, n_e, contexts, n_c, batches, n_b, gpu_bytes, gpu_large, n_g, out, n_cells,
+                  select, n_sel, out1, n_cells1, select1, n_sel1, fits, reasons, first + b, b, c, md, m)
+
+
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, :, ::1] part_bytes,
          const double[:, ::1] engines, const double[:, :, :, ::1] train, const double[:, :, :, ::1] place,
          const double[::1] contexts,
@@ -332,7 +347,7 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
-    cdef Py_ssize_t row, k, n_s = place.shape[2]
+    cdef Py_ssize_t outer, k, n_s = place.shape[2]
     cdef const double *plans_p = &plans[0, 0, 0, 0, 0]
     cdef const double *place_p = &place[0, 0, 0, 0]
     cdef double *out_p = &out[0, 0]
@@ -374,10 +389,15 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
         _plans(models, dtypes, part_bytes, engines, train, place, plans)
         if select2 is not None and select2.shape[0] > 0:
             _plan_constants(plans, gpu_bytes[0], gpu_large[0], &out2[0, 0], &select2[0], select2.shape[0])
-    for row in prange(row_start, row_stop, nogil=True, num_threads=n_threads, schedule="static"):
-        _grid_row(plans_p, place_p, n_s, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0],
-                  &gpu_large[0], n_g, out_p, n_cells, select_p, n_sel, out1_p, n_cells1, select1_p, n_sel1,
-                  fits_p, reasons_p, row)
+    if row_stop <= row_start:
+        return
+    # one (model, dtype, context) run of batches per iteration: its indices decoded once, not per row (the
+    # integer divisions cost a row as much as its formulas)
+    for outer in prange(row_start // n_b, (row_stop - 1) // n_b + 1, nogil=True, num_threads=n_threads,
+                        schedule="static"):
+        _grid_rows(plans_p, place_p, n_s, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0],
+                   &gpu_large[0], n_g, out_p, n_cells, select_p, n_sel, out1_p, n_cells1, select1_p, n_sel1,
+                   fits_p, reasons_p, outer, row_start, row_stop)
 
 
 cdef void _plan_constants(const double[:, :, :, :, ::1] plans, double gpu_bytes, double large, double *out,
