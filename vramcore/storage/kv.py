@@ -26,28 +26,45 @@ bytes per layer and are not counted.
 
 from __future__ import annotations
 
+from functools import cache
+
 from vramcore._names import normalize_name
-from vramcore.storage.ggml import GGML_TYPES
 from vramcore.storage.resolve import get_dtype, list_dtypes
 
 __all__ = ["ENGINE_KV_TYPES", "kv_bits"]
 
 
 def _ggml(name: str) -> float:
+    from vramcore.storage.ggml import GGML_TYPES  # llama.cpp's cache types only
+
     t = GGML_TYPES[name]
     return t.type_size * 8 / t.block_size
 
 
-#: engine kind -> {type name as the engine spells it: bits per element}; "auto" is absent (the model's dtype).
-ENGINE_KV_TYPES: dict[str, dict[str, float]] = {
-    "llamacpp": {name.lower(): _ggml(name) for name in ("F32", "F16", "BF16", "Q8_0", "Q5_1", "Q5_0", "Q4_1",
-                                                        "Q4_0", "IQ4_NL")},
-    "vllm": {"bfloat16": 16.0, "float16": 16.0, "fp8": 8.0, "fp8_e4m3": 8.0, "fp8_e5m2": 8.0},
-    "sglang": {"bf16": 16.0, "bfloat16": 16.0, "fp8_e4m3": 8.0, "fp8_e5m2": 8.0},
-    "trtllm": {"fp8": 8.0, "int8": 8.0, "nvfp4": 4.5},
-    "transformers": {},  # the plain dtypes below, by vramcore's names
-    "train": {},  # no KV cache in a training step: the setting is accepted and has no effect
-}
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
+if TYPE_CHECKING:
+    #: engine kind -> {type name as the engine spells it: bits per element}; "auto" is absent (the model's dtype).
+    ENGINE_KV_TYPES: dict[str, dict[str, float]]
+
+
+@cache
+def _engine_kv_types() -> dict[str, dict[str, float]]:
+    """Make :data:`ENGINE_KV_TYPES` on first use (llama.cpp's entries read the GGML block types)."""
+    return {
+        "llamacpp": {name.lower(): _ggml(name) for name in ("F32", "F16", "BF16", "Q8_0", "Q5_1", "Q5_0", "Q4_1",
+                                                            "Q4_0", "IQ4_NL")},
+        "vllm": {"bfloat16": 16.0, "float16": 16.0, "fp8": 8.0, "fp8_e4m3": 8.0, "fp8_e5m2": 8.0},
+        "sglang": {"bf16": 16.0, "bfloat16": 16.0, "fp8_e4m3": 8.0, "fp8_e5m2": 8.0},
+        "trtllm": {"fp8": 8.0, "int8": 8.0, "nvfp4": 4.5},
+        "transformers": {},  # the plain dtypes below, by vramcore's names
+        "train": {},  # no KV cache in a training step: the setting is accepted and has no effect
+    }
+
+
+def __getattr__(name: str) -> dict[str, dict[str, float]]:
+    if name == "ENGINE_KV_TYPES":
+        return _engine_kv_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def kv_bits(engine_kind: str, name: str, argname: str = "kv_cache_dtype") -> float:
@@ -77,7 +94,7 @@ def kv_bits(engine_kind: str, name: str, argname: str = "kv_cache_dtype") -> flo
     >>> kv_bits("llamacpp", "q4_0"), kv_bits("trtllm", "NVFP4")
     (4.5, 4.5)
     """
-    table = ENGINE_KV_TYPES[engine_kind]
+    table = _engine_kv_types()[engine_kind]
     if not isinstance(name, str):
         raise TypeError(f"{argname} must be a KV-cache type name, got {name!r}")
     normalized = {normalize_name(k): v for k, v in table.items()}

@@ -66,7 +66,6 @@ from vramcore.model.hf.quantization import format_from_quantization_config, int_
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
 from vramcore.storage.dtypes import LINEAR_PARTS, DType
-from vramcore.storage.ggml import FILE_TYPES, GGML_TYPES, gguf_tensor_types, tensor_nbytes
 
 __all__ = ["MeasuredStorage", "QuantFormat", "StoredTensor", "format_from_quantization_config",
            "list_formats", "parse_format"]
@@ -261,6 +260,8 @@ class QuantFormat(DType):
         """
         if self.family == "gguf":
             out = []
+            from vramcore.storage.ggml import gguf_tensor_types, tensor_nbytes  # GGUF only: loaded with its first use
+
             for t, ty in gguf_tensor_types(spec, self.variant):
                 out.append(StoredTensor(t, ty, (("", ty, t.shape),), tensor_nbytes(ty, t.shape)))
             return tuple(out)
@@ -320,6 +321,8 @@ class MeasuredStorage(DType):
 
 # --------------------------------------------------------------------------- names
 def _gguf(ftype: str) -> QuantFormat:
+    from vramcore.storage.ggml import FILE_TYPES, GGML_TYPES
+
     bits = GGML_TYPES[FILE_TYPES[ftype][1]].bits_per_weight
     name = f"gguf-{ftype}" if ftype in ("F16", "BF16", "F32") else ftype
     return QuantFormat(name, bits, 16, True, (f"gguf-{ftype}",) if name == ftype else (), family="gguf",
@@ -356,6 +359,8 @@ def _fixed() -> dict[str, QuantFormat]:
         QuantFormat("mxfp4", 4, 16, True, ("mx-fp4",), family="mxfp4", group_size=32),
         QuantFormat("nvfp4", 4, 16, True, ("nv-fp4",), family="nvfp4", group_size=16),
     ]
+    from vramcore.storage.ggml import FILE_TYPES
+
     fmts += [_gguf(ft) for ft in FILE_TYPES]
     table: dict[str, QuantFormat] = {}
     for f in fmts:
@@ -433,5 +438,7 @@ def list_formats() -> list[str]:
             names += [f"ct-int{bits}-{g}", f"ct-int{bits}-{g}-asym", f"ct-int{bits}-{g}-desc"]
     names += ["bnb-int8", "bnb-nf4", "bnb-nf4-dq", "bnb-fp4", "bnb-fp4-dq", "fp8-tensor", "fp8-channel",
               "fp8-block128", "mxfp4", "nvfp4"]
+    from vramcore.storage.ggml import FILE_TYPES
+
     names += [_gguf(ft).name for ft in FILE_TYPES]
     return names
