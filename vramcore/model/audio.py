@@ -11,10 +11,10 @@ a Conformer after the Universal Speech Model, and ``Gemma3nMultimodalEmbedder``
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 from vramcore._record import Record
+from vramcore.model.limits import check_count
 from vramcore.model.vision import VisionTensor
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -25,11 +25,7 @@ __all__ = ["AudioSpec", "gemma3n_audio"]
 
 
 def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"AudioSpec.{name} must be an int, got {value!r} ({type(value).__name__})")
-    if not minimum <= int(value) <= 2**40:
-        raise ValueError(f"AudioSpec.{name} must be in [{minimum}, 2**40], got {value!r}")
-    return int(value)
+    return check_count("AudioSpec", name, value, minimum)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)

@@ -8,7 +8,9 @@ at most ~160 layers, 32k hidden, 128 heads, 512 experts, 256k vocabulary and
 
 from __future__ import annotations
 
-__all__ = ["LIMITS", "MAX_INT", "MAX_TENSOR_ELEMS", "check_limit", "check_tensor"]
+import numbers
+
+__all__ = ["LIMITS", "MAX_INT", "MAX_TENSOR_ELEMS", "check_count", "check_limit", "check_tensor"]
 
 #: Largest integer any count may take before its own bound applies (byte counts stay exact doubles).
 MAX_INT = 2**53
@@ -96,6 +98,39 @@ CONFIG_KEYS: dict[str, str] = {
     "max_num_tiles": "max_tiles",
     "mamba_d_ssm": "intermediate_size",  # Falcon-H1: the mixer's inner width
 }
+
+
+def check_count(owner: str, name: str, value: object, minimum: int = 1, maximum: int = 2**40) -> int:
+    """Return `value` as an int when it is one in [minimum, maximum].
+
+    Parameters
+    ----------
+    owner : str
+        The class whose field it is, for the message (``"VisionSpec"``).
+    name : str
+        The field.
+    value : object
+        What the field was given.
+    minimum, maximum : int
+        The bounds, both included.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        `value` is not an integer (a bool neither).
+    ValueError
+        `value` is out of bounds.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}.{name} must be an int, got {value!r} ({type(value).__name__})")
+    if not minimum <= int(value) <= maximum:
+        raise ValueError(f"{owner}.{name} must be in [{minimum}, {maximum if maximum != 2**40 else '2**40'}], "
+                         f"got {value!r}")
+    return int(value)
 
 
 def check_limit(field: str, value: int, where: str) -> None:

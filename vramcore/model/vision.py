@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from vramcore._record import Record
-from vramcore.model.limits import check_tensor
+from vramcore.model.limits import check_count, check_tensor
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -116,11 +116,7 @@ class VisionTensor(Record):
 
 
 def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"VisionSpec.{name} must be an int, got {value!r} ({type(value).__name__})")
-    if not minimum <= int(value) <= 2**40:
-        raise ValueError(f"VisionSpec.{name} must be in [{minimum}, 2**40], got {value!r}")
-    return int(value)
+    return check_count("VisionSpec", name, value, minimum)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
