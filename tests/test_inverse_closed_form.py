@@ -19,6 +19,23 @@ MODELS = ["Llama-3.1-8B", "Gemma-3-12B", "Phi-4-mini-instruct", "Qwen3-14B"]
 GPUS = ["L4", "RTX-4090", "A100-80GB", "H100", "H200"]
 
 
+def assert_answers_exact(model: str, engine: object, batches: list[int], contexts: list[int], gpus: list[str],
+                         cap: int | None = None) -> None:
+    """Every max_context / max_batch answer of `model` fits (when above 0) and one more does not (below the cap)."""
+    if cap is None:
+        cap = vramcore.get_model(model).spec.max_context or 2**53
+    ctx = vramcore.max_context(model, "bf16", batches, gpus, engine=engine)
+    bat = vramcore.max_batch(model, "bf16", contexts, gpus, engine=engine)
+    for (b, g), c in np.ndenumerate(ctx.values[0, 0]):
+        kw = dict(batch=batches[b], gpu=gpus[g], engine=engine)
+        assert bool(c > 0) is vramcore.estimate(model, context=max(int(c), 1), **kw).fits, (b, g, c)
+        assert c == cap or not vramcore.estimate(model, context=int(c) + 1, **kw).fits, (b, g, c)
+    for (k, g), n in np.ndenumerate(bat.values[0, 0]):
+        kw = dict(context=contexts[k], gpu=gpus[g], engine=engine)
+        assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits, (k, g, n)
+        assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits, (k, g, n)
+
+
 @pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "transformers", "train", "lora", "qlora"])
 @pytest.mark.parametrize("model", MODELS)
 def test_max_context_is_the_last_that_fits(engine: str, model: str) -> None:
@@ -54,19 +71,7 @@ TRAIN_VARIANTS = [("train", {"recompute": "full"}), ("lora", {"attention": "eage
 def test_training_answers_are_exact(method: str, knobs: dict, model: str) -> None:
     """Training answers from its two-branch closed form (loss transient, layer backward) alone, away from the
     roundings (vc_train_exact): the answer fits and one more does not, for contexts and micro-batches."""
-    engine = vramcore.get_engine(method, **knobs)
-    batches, contexts = [1, 2, 7, 64], [1, 1000, 4096, 32768]
-    ctx = vramcore.max_context(model, "bf16", batches, GPUS, engine=engine)
-    bat = vramcore.max_batch(model, "bf16", contexts, GPUS, engine=engine)
-    cap = vramcore.get_model(model).spec.max_context or 2**53
-    for (b, g), c in np.ndenumerate(ctx.values[0, 0]):
-        kw = dict(batch=batches[b], gpu=GPUS[g], engine=engine)
-        assert c == 0 or vramcore.estimate(model, context=int(c), **kw).fits
-        assert c == cap or not vramcore.estimate(model, context=int(c) + 1, **kw).fits
-    for (k, g), n in np.ndenumerate(bat.values[0, 0]):
-        kw = dict(context=contexts[k], gpu=GPUS[g], engine=engine)
-        assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits
-        assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits
+    assert_answers_exact(model, vramcore.get_engine(method, **knobs), [1, 2, 7, 64], [1, 1000, 4096, 32768], GPUS)
 
 
 HYBRIDS = ["Granite-4.0-H-Tiny", "Falcon-H1-7B-Instruct", "Granite-4.0-H-Micro"]
@@ -79,21 +84,9 @@ PAGED_HYBRID = [("vllm", {}), ("vllm", {"mamba_cache_mode": "all"}), ("vllm", {"
 def test_hybrid_answers_from_the_pool(name: str, knobs: dict, model: str) -> None:
     """Hybrid models under the budgeted engines answer from the pool too: vLLM's state blocks in every request,
     SGLang's and TensorRT-LLM's state slots bounding the batch (vc_paged_answer, vc_paged_seq_cap)."""
-    engine = vramcore.get_engine(name, **knobs)
-    batches, contexts = [1, 3, 17, 256, 4000], [1, 512, 4096, 32768, 200000]
-    gpus = ["L4", "A100-40GB", "H100", "H200"]
-    ctx = vramcore.max_context(model, "bf16", batches, gpus, engine=engine)
-    bat = vramcore.max_batch(model, "bf16", contexts, gpus, engine=engine)
-    spec = vramcore.get_model(model).spec
-    cap = min(spec.max_context or 2**53, knobs.get("max_model_len", 2**53))
-    for (b, g), c in np.ndenumerate(ctx.values[0, 0]):
-        kw = dict(batch=batches[b], gpu=gpus[g], engine=engine)
-        assert bool(c > 0) is vramcore.estimate(model, context=max(int(c), 1), **kw).fits, (b, g, c)
-        assert c == cap or not vramcore.estimate(model, context=int(c) + 1, **kw).fits, (b, g, c)
-    for (k, g), n in np.ndenumerate(bat.values[0, 0]):
-        kw = dict(context=contexts[k], gpu=gpus[g], engine=engine)
-        assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits, (k, g, n)
-        assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits, (k, g, n)
+    cap = min(vramcore.get_model(model).spec.max_context or 2**53, knobs.get("max_model_len", 2**53))
+    assert_answers_exact(model, vramcore.get_engine(name, **knobs), [1, 3, 17, 256, 4000],
+                         [1, 512, 4096, 32768, 200000], ["L4", "A100-40GB", "H100", "H200"], cap)
 
 
 LLAMACPP = [{}, {"flash_attn": False}, {"swa_full": True}, {"n_ubatch": 2048, "flash_attn": False},
@@ -105,16 +98,5 @@ LLAMACPP = [{}, {"flash_attn": False}, {"swa_full": True}, {"n_ubatch": 2048, "f
 def test_llamacpp_answers_are_exact(knobs: dict, model: str) -> None:
     """llama.cpp answers from its cells' pieces (a fixed batch: the total is a function of the padded cells) and
     from its lines in the batch (a fixed context, below the paddings' bytes), held to the forward verdict."""
-    engine = vramcore.get_engine("llamacpp", **knobs)
-    batches, contexts = [1, 2, 7, 64, 300, 5000], [1, 100, 512, 4096, 32768, 131072]
-    ctx = vramcore.max_context(model, "bf16", batches, GPUS, engine=engine)
-    bat = vramcore.max_batch(model, "bf16", contexts, GPUS, engine=engine)
-    cap = vramcore.get_model(model).spec.max_context or 2**53
-    for (b, g), c in np.ndenumerate(ctx.values[0, 0]):
-        kw = dict(batch=batches[b], gpu=GPUS[g], engine=engine)
-        assert bool(c > 0) is vramcore.estimate(model, context=max(int(c), 1), **kw).fits, (b, g, c)
-        assert c == cap or not vramcore.estimate(model, context=int(c) + 1, **kw).fits, (b, g, c)
-    for (k, g), n in np.ndenumerate(bat.values[0, 0]):
-        kw = dict(context=contexts[k], gpu=GPUS[g], engine=engine)
-        assert n == 0 or vramcore.estimate(model, batch=int(n), **kw).fits, (k, g, n)
-        assert not vramcore.estimate(model, batch=int(n) + 1, **kw).fits, (k, g, n)
+    assert_answers_exact(model, vramcore.get_engine("llamacpp", **knobs), [1, 2, 7, 64, 300, 5000],
+                         [1, 100, 512, 4096, 32768, 131072], GPUS)
