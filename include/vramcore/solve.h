@@ -224,14 +224,22 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, const vc_pool
             if (exact >= 0.0)
                 return exact;
         }
-        guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
+        if (kind == VC_ENGINE_LLAMACPP) {
+            vc_guess lin = *s;          /* the linear guess, made here: the exact forms decide most cells */
+            vc_llamacpp_prepare_linear(p, fixed, which, &lin);
+            guess = vc_llamacpp_guess_at(&lin, fixed, gpu_bytes, cap);
+            if (!(guess >= 0.0))
+                guess = 0.0;
+            if (which == 1 && lin.simple) {
+                double exact = vc_llamacpp_exact_batch(p, s, fixed, gpu_bytes, limit, guess);
+                if (exact >= 0.0)
+                    return exact;
+            }
+        } else {
+            guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
+        }
         if (!(guess >= 0.0))            /* also catches NaN */
             guess = 0.0;
-        if (kind == VC_ENGINE_LLAMACPP && which == 1 && s->simple) {
-            double exact = vc_llamacpp_exact_batch(p, s, fixed, gpu_bytes, limit, guess);
-            if (exact >= 0.0)
-                return exact;
-        }
         if (kind == VC_ENGINE_TRANSFORMERS && s->slack > 0.0) {
             /* the exact answer without evaluating the formulas: 0 when the line is above the memory at 1 by
              * more than the roundings; floor(guess) when the guess is further than the roundings (and its own

@@ -303,7 +303,10 @@ VC_INLINE double vc_llamacpp_exact_batch(const vc_plan *p, const vc_guess *s, do
 
 /* Closed form of the inverse questions: cache, compute and host buffers are
  * linear in the (padded) cells beyond one ubatch: total = t1 + slope x (cells - c1). */
-VC_INLINE void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+/* The linear guess (the search's start where the exact forms cannot decide):
+ * cache, compute and host buffers are linear in the (padded) cells beyond one
+ * ubatch, total = t1 + slope x (cells - c1), from two rows. */
+VC_INLINE void vc_llamacpp_prepare_linear(const vc_plan *p, double fixed, int which, vc_guess *s)
 {
     double pad = vc_max(p->ctx_pad, 1.0);
     double c1 = vc_max(vc_pad(p->ubatch, pad), pad);
@@ -319,9 +322,14 @@ VC_INLINE void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int whi
     s->base = p->weights + q1.kv + q1.act + q1.state + q1.ovh;
     s->scale = slope > 0.0 ? 1.0 / slope : 0.0;
     s->shift = -c1;
-    s->mult = pad;
-    if (slope <= 0.0)
-        s->simple = 0;
+    s->simple = slope > 0.0;
+}
+
+/* Per (row, engine): the exact forms' pieces (a fixed batch) or lines (a fixed
+ * context); the linear guess is made only where they cannot decide (vc_solve). */
+VC_INLINE void vc_llamacpp_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
+{
+    s->mult = vc_max(p->ctx_pad, 1.0);
     s->pieces = 0;
     if (which == 0)
         vc_llamacpp_prepare_pieces(p, fixed, s);
