@@ -470,8 +470,9 @@ class VisionSpec(Record):
 
         Examples
         --------
-        >>> import vramcore
-        >>> v = vramcore.get_model("Qwen2.5-VL-7B-Instruct").spec.vision
+        >>> v = qwen2_5_vl({"hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "depth": 32,
+        ...                 "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
+        ...                 "out_hidden_size": 3584})             # Qwen2.5-VL-7B-Instruct's vision_config
         >>> mlp, attn = v.vllm_encoder_phases
         >>> 2 * (attn[0] + attn[1]) + 4 * (attn[2] + attn[3])
         38464
