@@ -116,8 +116,10 @@ typedef struct {
     /* multimodal models: the largest image, as vLLM's profiling run feeds the vision encoder */
     double mm_item_features;     /* embeddings of the largest image (0: a text-only model) */
     double mm_item_patches;      /* patches the encoder runs over for it */
-    double mm_patch_hidden;      /* elements per patch at the encoder's peak of the encoder's width (not split) */
-    double mm_patch_inter;       /* ... of its MLP's intermediate width (split over TP ranks) */
+    /* what the encoder holds per patch at its MLP's and its attention's peaks (VisionSpec.vllm_encoder_phases):
+     * elements in the activation dtype and in fp32, whole on every TP rank and split over the ranks */
+    double mm_mlp_act, mm_mlp_act_tp, mm_mlp_f32, mm_mlp_f32_tp;
+    double mm_attn_act, mm_attn_act_tp, mm_attn_f32, mm_attn_f32_tp;
     double n_mixerless_layers;   /* layers with no token mixer (Nemotron-H's MLP-only blocks) */
     double mlp_rows;             /* intermediate-wide rows of an MLP at its peak: 3 gated (gate, up, product), 2 not */
     double mm_item_pixels;       /* elements of the largest dummy image (channels x height x width) */

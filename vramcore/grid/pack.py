@@ -80,8 +80,14 @@ MODEL_FIELDS: tuple[str, ...] = (
     "index_kv_elems",
     "mm_item_features",
     "mm_item_patches",
-    "mm_patch_hidden",
-    "mm_patch_inter",
+    "mm_mlp_act",
+    "mm_mlp_act_tp",
+    "mm_mlp_f32",
+    "mm_mlp_f32_tp",
+    "mm_attn_act",
+    "mm_attn_act_tp",
+    "mm_attn_f32",
+    "mm_attn_f32_tp",
     "n_mixerless_layers",
     "mlp_rows",
     "mm_item_pixels",
@@ -152,17 +158,21 @@ def _mixer_fields(spec: ModelSpec) -> dict[str, float]:
             "mixer_proj_scale": float(rec.proj_scaled)}
 
 
+_MM_PHASE_FIELDS = ("mm_mlp_act", "mm_mlp_act_tp", "mm_mlp_f32", "mm_mlp_f32_tp",
+                    "mm_attn_act", "mm_attn_act_tp", "mm_attn_f32", "mm_attn_f32_tp")
+
+
 def _vision_fields(spec: ModelSpec) -> dict[str, float]:
     """Return the ``vc_model`` fields of a multimodal model's largest image (zeros for a text-only model)."""
     v = spec.vision
     if v is None:
-        return {"mm_item_features": 0.0, "mm_item_patches": 0.0, "mm_patch_hidden": 0.0, "mm_patch_inter": 0.0,
-                "mm_item_pixels": 0.0, "mm_rope_table": 0.0}
+        return {"mm_item_features": 0.0, "mm_item_patches": 0.0, "mm_item_pixels": 0.0, "mm_rope_table": 0.0,
+                **dict.fromkeys(_MM_PHASE_FIELDS, 0.0)}
     from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes
 
-    wide, inter = v.peak_elems_split
+    mlp, attn = v.vllm_encoder_phases
     return {"mm_item_features": float(v.max_item_features), "mm_item_patches": float(v.max_item_patches),
-            "mm_patch_hidden": float(wide), "mm_patch_inter": float(inter),
+            **{f: float(x) for f, x in zip(_MM_PHASE_FIELDS, (*mlp, *attn), strict=True)},
             "mm_item_pixels": float(mm_dummy_image_elems(v)), "mm_rope_table": float(mm_rope_table_bytes(v))}
 
 

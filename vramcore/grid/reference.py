@@ -921,15 +921,17 @@ def _mm_encoder_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens:
                       tp: int) -> Fraction:
     """Return the vision encoder's peak bytes over the profiled images on one TP rank.
 
-    Per patch: the residual and its normed copy at the encoder's width, and
-    the MLP's intermediate rows (3 gated, 2 otherwise) split over TP ranks --
-    a named assumption (:attr:`vramcore.VisionSpec.peak_elems_per_patch`).
+    Per patch, the larger of the MLP's and the attention's phases, each its
+    activation-dtype elements (whole, and split over TP ranks) at the compute
+    width plus its fp32 elements at 4 B (:attr:`vramcore.VisionSpec.vllm_encoder_phases`).
     """
     v = spec.vision
     assert v is not None
     items = _mm_profile_items(spec, engine, tokens, seqs)
-    per_patch = 2 * v.hidden_size + Fraction((3 if v.mlp_gated else 2) * v.intermediate_size, tp)
-    return items * v.max_item_patches * per_patch * _compute_bytes(dtype)
+    act = _compute_bytes(dtype)
+    per_patch = max((a + Fraction(a_tp, tp)) * act + (f + Fraction(f_tp, tp)) * 4
+                    for a, a_tp, f, f_tp in v.vllm_encoder_phases)
+    return items * v.max_item_patches * per_patch
 
 
 def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,

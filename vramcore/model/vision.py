@@ -407,11 +407,12 @@ class VisionSpec(Record):
 
     @property
     def peak_elems_per_patch(self) -> int:
-        """Elements per patch alive at the encoder's peak (a named assumption, not a measurement).
+        """Elements per patch alive at the peak of a generic pre-norm ViT block (a named assumption).
 
         The residual and its normed copy, and the MLP's intermediate rows (gate,
         up and their product for a gated MLP; fc1 and its activation otherwise),
-        with fused attention (no patch x patch scores).
+        with fused attention (no patch x patch scores).  vLLM's profile uses it
+        for the towers :attr:`vllm_encoder_phases` does not read from vLLM's code.
         """
         return sum(self.peak_elems_split)
 
@@ -419,6 +420,66 @@ class VisionSpec(Record):
     def peak_elems_split(self) -> tuple[int, int]:
         """Return :attr:`peak_elems_per_patch` as (the encoder-wide rows, the MLP-wide rows split over TP ranks)."""
         return 2 * self.hidden_size, (3 if self.mlp_gated else 2) * self.intermediate_size
+
+    @property
+    def patch_elems(self) -> int:
+        """Input elements of one patch (channels x temporal frames x patch x patch: the patch convolution's)."""
+        for t in self.tensors:
+            if t.role == "patch":
+                return prod(t.shape[1:])
+        return 3 * self.patch_size * self.patch_size
+
+    @property
+    def vllm_encoder_phases(self) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+        """Return what vLLM's encoder holds per patch at the peaks of its MLP and of its attention.
+
+        Each phase is ``(act, act_split, fp32, fp32_split)``: elements per patch in the
+        model's activation dtype and in fp32, whole on every TP rank and split over the
+        ranks; the encoder's peak is the larger phase, times the patches of the images it
+        runs over (``include/vramcore/engines/vllm.h``, ``vc_vllm_plan``).
+
+        ``"qwen2_5_vl"``, read from vLLM 0.9.0.1 (``vllm/model_executor/models/qwen2_5_vl.py``,
+        eager: the tower is not compiled and its ``RMSNorm`` runs ``forward_native``, custom
+        ops being off under compilation level 3), with H the width, I the MLP width, d the
+        head width and x the elements of one patch's pixels:
+
+        * through the tower: the dummy pixels twice, ``2x`` -- the batch ``profile_run``
+          moves to the GPU in the model dtype (``MultiModalKwargs.as_kwargs``) and the copy
+          ``_validate_and_reshape_mm_tensor`` concatenates from it -- and the rotary angles,
+          ``d / 2`` fp32 (``Qwen2_5_VisionTransformer.forward``, ``rotary_pos_emb``);
+        * attention (``Qwen2_5_VisionAttention.forward``), at the rotary step: the residual
+          and ``norm1``'s output (2H), the fused qkv output (3H, still bound to ``x``), the
+          contiguous q, k, v copies (3H) and the rotated result (H); in fp32 the query's
+          copy ``t.float()`` and the rotary kernel's output (2H, ``apply_rotary_pos_emb_vision``;
+          ``vllm_flash_attn`` ``apply_rotary`` allocates ``empty_like``) and the cos / sin
+          tables (``2 x d / 2``).  Split over TP: the head-sharded 7H and 2H (the
+          ``all_gather_interleave`` of the qkv output under TP > 1 is not modelled);
+        * MLP (``Qwen2_5_VisionMLP.forward``, gate and up unfused): the residual,
+          ``norm2``'s output and ``down_proj``'s output (3H) beside the activated gate, the
+          up projection and their product (3I, split).
+
+        The attention phase is the peak (26H + 2x + 1.5d bytes in bf16 against 6H + 6I +
+        2x + 2d): 38,464 B a patch for Qwen2.5-VL-7B.  transformers' tower peaks in the
+        same step, at the fp32 rotary products (``tools/measure_encoder_peak.py``).
+        Every other family keeps the generic rule: :attr:`peak_elems_split` as its MLP
+        phase, no attention phase (their vLLM towers are not read yet).
+
+        Examples
+        --------
+        >>> v = qwen2_5_vl({"hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "depth": 32,
+        ...                 "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
+        ...                 "out_hidden_size": 3584})             # Qwen2.5-VL-7B-Instruct's vision_config
+        >>> mlp, attn = v.vllm_encoder_phases
+        >>> 2 * (attn[0] + attn[1]) + 4 * (attn[2] + attn[3])
+        38464
+        """
+        if self.kind == "qwen2_5_vl":
+            h, i, d = self.hidden_size, self.intermediate_size, self.hidden_size // self.num_heads
+            pixels = 2 * self.patch_elems
+            table = d // 2
+            return (3 * h + pixels, 3 * i, table, 0), (2 * h + pixels, 7 * h, table + d, 2 * h)
+        wide, split = self.peak_elems_split
+        return (wide, split, 0, 0), (0, 0, 0, 0)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the geometry and counts (no tensor list), JSON-serialisable."""

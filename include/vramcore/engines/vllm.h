@@ -50,7 +50,12 @@ static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_
 {
     if (m->mm_item_features > 0.0 && e->mm_limit > 0.0 && l->first_stage != 0.0) {  /* the encoder's stage */
         p->mm_features = m->mm_item_features;
-        p->mm_enc_item = m->mm_item_patches * (m->mm_patch_hidden + m->mm_patch_inter / e->tp) * d->act_bytes;
+        /* the larger of the MLP's and the attention's peaks, per patch (VisionSpec.vllm_encoder_phases) */
+        double mlp = (m->mm_mlp_act + m->mm_mlp_act_tp / e->tp) * d->act_bytes
+                     + (m->mm_mlp_f32 + m->mm_mlp_f32_tp / e->tp) * 4.0;
+        double attn = (m->mm_attn_act + m->mm_attn_act_tp / e->tp) * d->act_bytes
+                      + (m->mm_attn_f32 + m->mm_attn_f32_tp / e->tp) * 4.0;
+        p->mm_enc_item = m->mm_item_patches * vc_max(mlp, attn);
         p->mm_held_token = m->hidden * d->act_bytes;
         p->mm_limit = e->mm_limit;
         if (e->mm_padding != 0.0) {

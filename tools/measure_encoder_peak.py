@@ -1,0 +1,152 @@
+"""Measure the peak of live activation bytes while a vision tower runs, on the CPU, tensor by tensor.
+
+vramcore's vLLM profile counts the encoder's activation peak as bytes per patch of the largest image
+(``VisionSpec.vllm_encoder_phases``).  That form rests on two facts this script measures on
+transformers' ``Qwen2_5_VisionTransformerPretrainedModel`` (the Qwen2.5-VL-7B-Instruct vision geometry,
+with fewer blocks): the peak above the inputs and weights grows linearly in the patches, and it does not
+grow with the number of blocks (every block frees what it allocates, so the peak is one block's).  It
+also records which operator the peak is reached in.  It does not measure vLLM: vLLM's tower (vLLM
+0.9.0.1, ``vllm/model_executor/models/qwen2_5_vl.py``) holds other tensors (unfused rotary kernel, q / k /
+v copies, its own attention backends), which vramcore reads from vLLM's code, not from here.
+
+The tracker is a ``TorchDispatchMode``: every tensor an operator returns is attributed to its storage;
+a storage counts from the first operator that returns it until the last tensor viewing it dies
+(``weakref.finalize``).  Inputs and parameters, created before the mode, never count.  Fused kernels'
+internal buffers (the CPU flash-attention kernel's) are invisible to it, as they are to a count of
+tensors.  Runs under ``torch.inference_mode`` in bf16.
+
+Usage
+-----
+::
+
+    /tmp/tfenv/bin/python tools/measure_encoder_peak.py            # torch 2.13.0, transformers 5.24.0
+
+Options: ``--output`` (default ``tests/data/encoder_peak_measured.json``).  No network: the tower is
+built from its config with random weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import weakref
+from pathlib import Path
+
+#: Qwen2.5-VL-7B-Instruct's vision_config (config.json of the checkpoint), depth and full-attention
+#: blocks replaced per run.
+QWEN2_5_VL_7B_VISION = {
+    "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "patch_size": 14,
+    "temporal_patch_size": 2, "spatial_merge_size": 2, "window_size": 112, "in_channels": 3,
+    "out_hidden_size": 3584, "hidden_act": "silu",
+}
+
+
+class LiveBytes:
+    """A dispatch mode that tracks the bytes of live storages returned by operators, and their peak."""
+
+    def __init__(self) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        tracker = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+                out = func(*args, **(kwargs or {}))
+                tracker._record(out, str(func.overloadpacket.__name__))
+                return out
+
+        self.mode = _Mode()
+        self.sizes: dict[int, int] = {}     # storage data_ptr -> bytes
+        self.refs: dict[int, int] = {}      # storage data_ptr -> live tensors viewing it
+        self.seen: set[int] = set()         # ids of tensors already attributed
+        self.live = 0
+        self.peak = 0
+        self.peak_op = ""
+
+    def _release(self, ptr: int, tid: int) -> None:
+        self.seen.discard(tid)
+        self.refs[ptr] -= 1
+        if self.refs[ptr] == 0:
+            self.live -= self.sizes.pop(ptr)
+            del self.refs[ptr]
+
+    def _record(self, out: object, op: str) -> None:
+        import torch
+
+        tensors = [out] if isinstance(out, torch.Tensor) else [t for t in (out if isinstance(out, (tuple, list))
+                                                                           else ()) if isinstance(t, torch.Tensor)]
+        for t in tensors:
+            if id(t) in self.seen:
+                continue
+            storage = t.untyped_storage()
+            ptr = storage.data_ptr()
+            if ptr not in self.sizes:
+                if ptr in self.external:   # an input or a parameter (or a view of one)
+                    continue
+                self.sizes[ptr] = storage.nbytes()
+                self.refs[ptr] = 0
+                self.live += storage.nbytes()
+                if self.live > self.peak:
+                    self.peak, self.peak_op = self.live, op
+            self.refs[ptr] += 1
+            self.seen.add(id(t))
+            weakref.finalize(t, self._release, ptr, id(t))
+
+    def run(self, fn, external: set[int]):  # type: ignore[no-untyped-def]
+        """Run `fn()` under the mode; `external` holds the data pointers of inputs and parameters."""
+        self.external = external
+        with self.mode:
+            result = fn()
+        return result
+
+
+def measure_qwen2_5_vl(depth: int, full_blocks: list[int], side: int) -> dict[str, object]:
+    """Peak live bytes of transformers' Qwen2.5-VL tower over one ``side x side``-patch image (bf16, CPU)."""
+    import torch
+    from transformers import Qwen2_5_VLConfig
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionTransformerPretrainedModel
+
+    cfg = Qwen2_5_VLConfig(vision_config={**QWEN2_5_VL_7B_VISION, "depth": depth,
+                                          "fullatt_block_indexes": full_blocks}).vision_config
+    cfg._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = Qwen2_5_VisionTransformerPretrainedModel._from_config(cfg, dtype=torch.bfloat16).eval()
+    patches = side * side
+    width = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size ** 2
+    pixels = torch.randn(patches, width, dtype=torch.bfloat16)
+    grid = torch.tensor([[1, side, side]])
+    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
+    external |= {pixels.untyped_storage().data_ptr(), grid.untyped_storage().data_ptr()}
+    tracker = LiveBytes()
+    with torch.inference_mode():
+        out = tracker.run(lambda: model(pixels, grid_thw=grid).pooler_output, external)
+    return {"depth": depth, "fullatt_block_indexes": full_blocks, "grid_thw": [1, side, side],
+            "patches": patches, "peak_bytes": tracker.peak, "peak_op": tracker.peak_op,
+            "output_shape": list(out.shape)}
+
+
+def main() -> None:
+    """Measure and write the JSON."""
+    import torch
+    import transformers
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"
+                                                / "encoder_peak_measured.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    runs = [measure_qwen2_5_vl(depth, full, side)
+            for depth, full in ((2, [1]), (4, [1, 3])) for side in (32, 64)]
+    for r in runs:
+        print(r)
+    data = {"torch": torch.__version__, "transformers": transformers.__version__,
+            "model": "Qwen2.5-VL-7B-Instruct vision_config", "dtype": "bfloat16", "attn_implementation": "sdpa",
+            "what": "peak of live tensor bytes during the tower's forward, beyond its inputs and parameters",
+            "qwen2_5_vl": runs}
+    Path(args.output).write_text(json.dumps(data, indent=1) + "\n")
+    print("wrote", args.output)
+
+
+if __name__ == "__main__":
+    main()
