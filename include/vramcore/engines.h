@@ -119,11 +119,80 @@ VC_INLINE void vc_estimate_row(const vc_plan *p, double context, double batch, v
         q->kv = q->act = q->ovh = q->per_seq = q->inv_per_seq = q->host = q->capacity = q->total = q->state = 0.0;
 }
 
+/* 1 for the engines that size their KV cache from the GPU's memory (vLLM, SGLang, TensorRT-LLM). */
+VC_INLINE int vc_budgeted(const vc_plan *p)
+{
+    int kind = (int)p->kind;
+    return kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM;
+}
+
+/* A budgeted engine's cut of one GPU (vc_cut): the same for every request. */
+VC_INLINE void vc_budgeted_cut(const vc_plan *p, double gpu_bytes, double large_gpu, vc_cut *c)
+{
+    int kind = (int)p->kind;
+    if (kind == VC_ENGINE_SGLANG)
+        vc_sglang_cut(p, gpu_bytes, large_gpu, c);
+    else if (kind == VC_ENGINE_TRTLLM)
+        vc_trtllm_cut(p, gpu_bytes, large_gpu, c);
+    else
+        vc_vllm_cut(p, gpu_bytes, large_gpu, c);
+}
+
+/* The verdict's bits every engine shares, and the result's fields from the parts. */
+VC_INLINE void vc_result_finish(const vc_plan *p, const vc_row *q, double context, double gpu_bytes,
+                                const vc_parts *s, vc_result *r)
+{
+    int why = s->why;
+    if (p->weights > gpu_bytes)
+        why |= VC_WHY_WEIGHTS_EXCEED_GPU;
+    if (s->total > gpu_bytes)
+        why |= VC_WHY_TOTAL_EXCEEDS_GPU;
+    if (p->max_model_len > 0.0 && context > p->max_model_len)
+        why |= VC_WHY_CONTEXT_BEYOND_MAX_MODEL_LEN;
+    if (p->max_context > 0.0 && context > p->max_context)
+        why |= VC_WHY_CONTEXT_BEYOND_TRAINED;
+    if (s->total > 9007199254740992.0 || q->host > 9007199254740992.0)
+        why |= VC_WHY_APPROXIMATE;
+    r->kv_cache_bytes = s->kv;
+    r->activation_bytes = s->act;
+    r->overhead_bytes = s->ovh;
+    r->total_bytes = s->total;
+    r->gradients_bytes = p->grads;
+    r->optimizer_bytes = p->optim;
+    r->master_weights_bytes = p->master;
+    r->trainable_params = p->trainable;
+    r->state_bytes = s->state;
+    /* memory left; for the budgeted engines what the cache has beyond the request */
+    r->headroom_bytes = vc_min(gpu_bytes - s->total, s->spare);
+    r->reasons = (double)why;
+    r->fits = (why & VC_WHY_BLOCKING) == 0;
+}
+
+/* Every figure of one configuration of a budgeted engine from the GPU's cut
+ * (vc_budgeted_cut): what a request changes, so that a grid cuts each GPU once. */
+VC_INLINE void vc_estimate_gpu_cut(const vc_plan *p, const vc_row *q, const vc_cut *c, double context,
+                                   double batch, double gpu_bytes, vc_result *r)
+{
+    vc_parts s;
+    s.state = q->state;
+    r->weights_bytes = p->weights;
+    r->host_bytes = q->host;
+    /* vLLM checks one max_model_len request at start-up; SGLang and TensorRT-LLM do not */
+    vc_paged_request(p, c, context, batch, (int)p->kind == VC_ENGINE_VLLM, r, &s);
+    vc_result_finish(p, q, context, gpu_bytes, &s, r);
+}
+
 /* Every figure of one configuration from its row part.  `large_gpu` is 1 for the
  * GPUs vLLM gives its larger batch defaults (>= 70 GiB, not an A100). */
 VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context, double batch,
                                    double gpu_bytes, double large_gpu, vc_result *r)
 {
+    if (vc_budgeted(p)) {
+        vc_cut c;
+        vc_budgeted_cut(p, gpu_bytes, large_gpu, &c);
+        vc_estimate_gpu_cut(p, q, &c, context, batch, gpu_bytes, r);
+        return;
+    }
     vc_parts s;
     s.state = q->state;
     r->weights_bytes = p->weights;
@@ -136,76 +205,11 @@ VC_INLINE void vc_estimate_gpu(const vc_plan *p, const vc_row *q, double context
     case VC_ENGINE_LLAMACPP:
         vc_llamacpp_gpu(p, q, context, gpu_bytes, r, &s);
         break;
-    case VC_ENGINE_TRAIN:
+    default:
         vc_train_gpu(q, r, &s);
         break;
-    case VC_ENGINE_SGLANG:
-        vc_sglang_gpu(p, context, batch, gpu_bytes, large_gpu, r, &s);
-        break;
-    case VC_ENGINE_TRTLLM:
-        vc_trtllm_gpu(p, context, batch, gpu_bytes, large_gpu, r, &s);
-        break;
-    default:
-        vc_vllm_gpu(p, context, batch, gpu_bytes, large_gpu, r, &s);
-        break;
     }
-    int why = s.why;
-    if (p->weights > gpu_bytes)
-        why |= VC_WHY_WEIGHTS_EXCEED_GPU;
-    if (s.total > gpu_bytes)
-        why |= VC_WHY_TOTAL_EXCEEDS_GPU;
-    if (p->max_model_len > 0.0 && context > p->max_model_len)
-        why |= VC_WHY_CONTEXT_BEYOND_MAX_MODEL_LEN;
-    if (p->max_context > 0.0 && context > p->max_context)
-        why |= VC_WHY_CONTEXT_BEYOND_TRAINED;
-    if (s.total > 9007199254740992.0 || q->host > 9007199254740992.0)
-        why |= VC_WHY_APPROXIMATE;
-    r->kv_cache_bytes = s.kv;
-    r->activation_bytes = s.act;
-    r->overhead_bytes = s.ovh;
-    r->total_bytes = s.total;
-    r->gradients_bytes = p->grads;
-    r->optimizer_bytes = p->optim;
-    r->master_weights_bytes = p->master;
-    r->trainable_params = p->trainable;
-    r->state_bytes = s.state;
-    /* memory left; for the budgeted engines what the cache has beyond the request */
-    r->headroom_bytes = vc_min(gpu_bytes - s.total, s.spare);
-    r->reasons = (double)why;
-    r->fits = (why & VC_WHY_BLOCKING) == 0;
-}
-
-/* The profile's token budget of a budgeted engine on a GPU (its own default when left at 0). */
-VC_INLINE double vc_paged_ubatch(const vc_plan *p, double gpu_bytes, double large_gpu)
-{
-    if ((int)p->kind == VC_ENGINE_SGLANG)
-        return vc_sglang_auto(p, gpu_bytes, large_gpu).ubatch;
-    return vc_paged_auto(p, large_gpu).ubatch;
-}
-
-/* The most requests a budgeted engine holds at once whatever their length: a
- * hybrid model's state slots (SGLang's running share of its MambaPool,
- * TensorRT-LLM's max_batch_size of Mamba slots; vc_sglang_gpu, vc_trtllm_gpu);
- * INFINITY where only the cache's blocks bound it (vLLM pages the states). */
-VC_INLINE double vc_paged_seq_cap(const vc_plan *p, double gpu_bytes, double large_gpu)
-{
-    if (p->state_seq <= 0.0)
-        return INFINITY;
-    int kind = (int)p->kind;
-    if (kind == VC_ENGINE_SGLANG) {
-        vc_auto a = vc_sglang_auto(p, gpu_bytes, large_gpu);
-        return vc_sglang_running(vc_sglang_state_slots(p, vc_sglang_budget(p, a, gpu_bytes)));
-    }
-    if (kind == VC_ENGINE_TRTLLM)
-        return vc_paged_auto(p, large_gpu).seqs;
-    return INFINITY;
-}
-
-/* 1 for the engines that size their KV cache from the GPU's memory (vLLM, SGLang, TensorRT-LLM). */
-VC_INLINE int vc_budgeted(const vc_plan *p)
-{
-    int kind = (int)p->kind;
-    return kind == VC_ENGINE_VLLM || kind == VC_ENGINE_SGLANG || kind == VC_ENGINE_TRTLLM;
+    vc_result_finish(p, q, context, gpu_bytes, &s, r);
 }
 
 /* The engines whose figures the GPU does not change (transformers, llama.cpp,

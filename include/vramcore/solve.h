@@ -108,21 +108,28 @@ VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, 
 
 /* What a budgeted engine's pool is on one GPU, whatever the request: its
  * blocks, the verdict's bits that do not depend on the request (weights,
- * budget, max_model_len at start-up; vc_paged_finish) and the scheduler's
+ * budget, max_model_len at start-up; vc_paged_request) and the scheduler's
  * token budget.  Prepared once per (plan, GPU) so that each context or batch
  * asked costs a few operations (vc_paged_answer). */
 typedef struct {
     double blocks, reasons, ubatch, seq_cap;
 } vc_pool;
 
+/* the kernel lays pools out as 4 doubles each (_kernel.pyx, _POOL) */
+typedef char vc_pool_is_4_doubles[sizeof(vc_pool) == 4 * sizeof(double) ? 1 : -1];
+
 VC_INLINE void vc_paged_pool(const vc_plan *p, double gpu_bytes, double large, vc_pool *o)
 {
+    vc_cut c;
     vc_result r;
-    vc_estimate(p, 1.0, 1.0, gpu_bytes, large, &r);
-    o->blocks = r.kv_blocks;
+    vc_row q;
+    vc_budgeted_cut(p, gpu_bytes, large, &c);
+    vc_estimate_row(p, 1.0, 1.0, &q);
+    vc_estimate_gpu_cut(p, &q, &c, 1.0, 1.0, gpu_bytes, &r);
+    o->blocks = c.blocks;
     o->reasons = r.reasons;
-    o->ubatch = vc_paged_ubatch(p, gpu_bytes, large);
-    o->seq_cap = vc_paged_seq_cap(p, gpu_bytes, large);
+    o->ubatch = c.a.ubatch;
+    o->seq_cap = c.seq_cap;
 }
 
 /* The budgeted engines: the pool's blocks do not depend on the context or the
@@ -134,7 +141,7 @@ VC_INLINE void vc_paged_pool(const vc_plan *p, double gpu_bytes, double large, v
  * (vc_blocks_per_request); the forward's test blocks / need >= batch is need
  * <= floor(blocks / batch) while the blocks stay below 2^40 (the doubles'
  * quotients are then exact enough), and a hybrid model's state slots bound the
- * batch apart (vc_paged_seq_cap).  The answer is the largest x with need(x)
+ * batch apart (vc_cut's seq_cap).  The answer is the largest x with need(x)
  * <= K on each side of W, or the largest batch floor(blocks / need(fixed)) (0
  * beyond max_model_len).  Returns -1 where this does not apply. */
 VC_INLINE double vc_paged_answer(const vc_plan *p, const vc_pool *o, double fixed, double cap, int which)

@@ -10,6 +10,7 @@ ENGINE_NFIELDS: int
 RESULT_NFIELDS: int
 PLAN_NFIELDS: int
 POOL_NFIELDS: int
+CUT_NFIELDS: int
 TRAIN_NFIELDS: int
 PLACE_NFIELDS: int
 N_PARTS: int
@@ -44,6 +45,7 @@ def grid(
     out2: _F64 | None = ...,
     select2: npt.NDArray[np.int32] | None = ...,
     reasons: npt.NDArray[np.uint16] | None = ...,
+    cuts: _F64 | None = ...,
 ) -> None: ...
 def solve(
     which: int,

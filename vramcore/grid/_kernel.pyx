@@ -70,6 +70,11 @@ cdef extern from "vramcore/formulas.h" nogil:
         pass
     ctypedef struct vc_pool:
         pass
+    ctypedef struct vc_cut:
+        pass
+    void vc_budgeted_cut(const vc_plan *p, double gpu_bytes, double large_gpu, vc_cut *c)
+    void vc_estimate_gpu_cut(const vc_plan *p, const vc_row *q, const vc_cut *c, double context, double batch,
+                             double gpu_bytes, vc_result *r)
     int vc_budgeted(const vc_plan *p)
     void vc_prepare_guess(const vc_plan *p, double fixed, int which, vc_guess *s)
     void vc_paged_pool(const vc_plan *p, double gpu_bytes, double large, vc_pool *o)
@@ -89,6 +94,7 @@ cdef extern from "vramcore/openmp_shim.h" nogil:
 MAX_ENGINES = _MAX_ENGINES
 MODEL_NFIELDS = VC_MODEL_NFIELDS
 POOL_NFIELDS = _POOL
+CUT_NFIELDS = _CUT
 DTYPE_NFIELDS = VC_DTYPE_NFIELDS
 ENGINE_NFIELDS = VC_ENGINE_NFIELDS
 RESULT_NFIELDS = VC_RESULT_NFIELDS
@@ -133,6 +139,7 @@ cdef inline int _n_stages(const double *place, Py_ssize_t m, Py_ssize_t e, Py_ss
 
 cdef enum:
     _POOL = 4            # doubles of one vc_pool (blocks, reasons, ubatch, seq_cap)
+    _CUT = 11            # doubles of one vc_cut (its vc_auto's 3, then 8)
     _HEADROOM = 5        # RESULT_FIELDS indices of the per-GPU fields of the GPU-free engines
     _CONCURRENCY = 8
     _REASONS = 15
@@ -208,8 +215,8 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
                     const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
                     Py_ssize_t n_g, double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
                     double *out1, Py_ssize_t n_cells1, const int *select1, Py_ssize_t n_sel1,
-                    unsigned char *fits, unsigned short *reasons, Py_ssize_t row, Py_ssize_t b,
-                    Py_ssize_t c, Py_ssize_t md, Py_ssize_t m) noexcept nogil:
+                    unsigned char *fits, unsigned short *reasons, const double *cuts, Py_ssize_t row,
+                    Py_ssize_t b, Py_ssize_t c, Py_ssize_t md, Py_ssize_t m) noexcept nogil:
     """All gpus x engines cells of one (model, dtype, context, batch) row, its axis indices decoded.
 
     Raw pointers (no memoryview reference counting per call); locals are per
@@ -258,7 +265,10 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
             if how[e] != 0:
                 continue
             p = <const vc_plan *> (plans + (md * n_e + e) * n_s * VC_PLAN_NFIELDS)
-            if ns[e] == 1:
+            if ns[e] == 1 and cuts != NULL:     # a budgeted engine: its GPU cut once per grid (_cuts)
+                vc_estimate_gpu_cut(p, &q[e], <const vc_cut *> (cuts + ((md * n_e + e) * n_s * n_g + g) * _CUT),
+                                    ctx, bat, gpu_bytes[g], &rs[i - start])
+            elif ns[e] == 1:
                 vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
             else:
                 vc_estimate_stages(p, ns[e], ctx, bat, gpu_bytes[g], gpu_large[g], &rs[i - start])
@@ -297,13 +307,30 @@ cdef void _check_stages(const double[:, :, :, ::1] place, double[:, :, :, :, ::1
                 raise ValueError(f"grid: n_stages {n} of (model {m}, engine {e}) is not in 1..{place.shape[2]}")
 
 
+cdef void _cuts(const double *plans, const double *place, Py_ssize_t n_md, Py_ssize_t n_d, Py_ssize_t n_e,
+                Py_ssize_t n_s, const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g,
+                double *cuts) noexcept nogil:
+    """Every single-stage budgeted plan's cut of every GPU (vc_budgeted_cut), _CUT doubles per (plan, gpu)."""
+    cdef Py_ssize_t md, e, g, i
+    cdef const vc_plan *p
+    for md in range(n_md):
+        for e in range(n_e):
+            if _n_stages(place, md // n_d, e, n_e, n_s) != 1:
+                continue
+            i = (md * n_e + e) * n_s
+            p = <const vc_plan *> (plans + i * VC_PLAN_NFIELDS)
+            if vc_budgeted(p):
+                for g in range(n_g):
+                    vc_budgeted_cut(p, gpu_bytes[g], gpu_large[g], <vc_cut *> (cuts + (i * n_g + g) * _CUT))
+
+
 cdef void _grid_rows(const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d, Py_ssize_t n_e,
                      const double *contexts, Py_ssize_t n_c,
                      const double *batches, Py_ssize_t n_b, const double *gpu_bytes, const double *gpu_large,
                      Py_ssize_t n_g, double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
                      double *out1, Py_ssize_t n_cells1, const int *select1, Py_ssize_t n_sel1,
-                     unsigned char *fits, unsigned short *reasons, Py_ssize_t outer, Py_ssize_t row_start,
-                     Py_ssize_t row_stop) noexcept nogil:
+                     unsigned char *fits, unsigned short *reasons, const double *cuts, Py_ssize_t outer,
+                     Py_ssize_t row_start, Py_ssize_t row_stop) noexcept nogil:
     """The rows of (model, dtype, context) index `outer` that lie in [row_start, row_stop)."""
     cdef Py_ssize_t c = outer % n_c
     cdef Py_ssize_t md = outer // n_c          # m * n_d + d
@@ -313,7 +340,7 @@ cdef void _grid_rows(const double *plans, const double *place, Py_ssize_t n_s, P
     cdef Py_ssize_t b1 = row_stop - first if row_stop - first < n_b else n_b
     for b in range(b0, b1):
         _grid_row(plans, place, n_s, n_d, n_e, contexts, n_c, batches, n_b, gpu_bytes, gpu_large, n_g, out, n_cells,
-                  select, n_sel, out1, n_cells1, select1, n_sel1, fits, reasons, first + b, b, c, md, m)
+                  select, n_sel, out1, n_cells1, select1, n_sel1, fits, reasons, cuts, first + b, b, c, md, m)
 
 
 def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[:, :, :, ::1] part_bytes,
@@ -323,7 +350,7 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
          double[:, :, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
          Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True,
          double[:, ::1] out1=None, const int[::1] select1=None, double[:, ::1] out2=None,
-         const int[::1] select2=None, unsigned short[::1] reasons=None):
+         const int[::1] select2=None, unsigned short[::1] reasons=None, double[:, ::1] cuts=None):
     """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
     Each row holds its gpus x engines cells of every output (C order: model,
@@ -343,7 +370,9 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     (len(select2), models x dtypes x engines) the plan constants select2 (the
     caller's promise: one pipeline stage each), written whatever the rows.
     `reasons`, one uint16 per cell, takes the reasons bits (then leave
-    ``reasons`` out of `select`).
+    ``reasons`` out of `select`).  `cuts`, scratch of (models x dtypes x
+    engines x stages x gpus, CUT_NFIELDS), lets the budgeted engines cut each
+    GPU once for every row (vc_budgeted_cut) instead of once per cell.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
@@ -383,10 +412,17 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     if select2 is not None and select2.shape[0] > 0:
         _check_select("select2", select2, out2, models.shape[0] * n_d * n_e)
     _check_stages(place, plans)
+    cdef double *cuts_p = NULL
+    if cuts is not None:
+        if cuts.shape[0] != models.shape[0] * n_d * n_e * n_s * n_g or cuts.shape[1] != _CUT:
+            raise ValueError("grid: cuts must be (models x dtypes x engines x stages x gpus, CUT_NFIELDS)")
+        cuts_p = &cuts[0, 0]
     if n_threads < 1:
         n_threads = 1
     with nogil:
         _plans(models, dtypes, part_bytes, engines, train, place, plans)
+        if cuts_p != NULL:
+            _cuts(plans_p, place_p, models.shape[0] * n_d, n_d, n_e, n_s, &gpu_bytes[0], &gpu_large[0], n_g, cuts_p)
         if select2 is not None and select2.shape[0] > 0:
             _plan_constants(plans, gpu_bytes[0], gpu_large[0], &out2[0, 0], &select2[0], select2.shape[0])
     if row_stop <= row_start:
@@ -397,7 +433,7 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
                         schedule="static"):
         _grid_rows(plans_p, place_p, n_s, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0],
                    &gpu_large[0], n_g, out_p, n_cells, select_p, n_sel, out1_p, n_cells1, select1_p, n_sel1,
-                   fits_p, reasons_p, outer, row_start, row_stop)
+                   fits_p, reasons_p, cuts_p, outer, row_start, row_stop)
 
 
 cdef void _plan_constants(const double[:, :, :, :, ::1] plans, double gpu_bytes, double large, double *out,

@@ -129,6 +129,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     engines_arr = _pack.pack_engines(engines)
     train_arr = _pack.pack_train(specs, dtypes, engines)
     plans = _pack.plans_scratch(len(specs), len(dtypes), len(engines), place_arr.shape[2])
+    cuts = np.empty((plans.size // _kernel.PLAN_NFIELDS * gpu_bytes.size, _kernel.CUT_NFIELDS), dtype=np.float64)
     out = np.empty((max(1, len(rows_)), cells if rows_ else 1), dtype=np.float64)
     out1 = np.empty((max(1, len(rows1)), per_gpu_cells if rows1 else 1), dtype=np.float64)
     out2 = np.empty((max(1, len(rows2)), per_plan), dtype=np.float64)
@@ -142,7 +143,8 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
         for start, stop in chunks:
             _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, train_arr, place_arr, contexts, batches,
                          gpu_bytes, gpu_large, plans, out, fits_u8, start, stop, threads, select, write_fits,
-                         out1, select1, out2 if start == 0 else None, select2 if start == 0 else None, reasons)
+                         out1, select1, out2 if start == 0 else None, select2 if start == 0 else None, reasons,
+                         cuts)
     result: dict[str, np.ndarray | None] = dict.fromkeys((*_kernel.RESULT_FIELDS, "fits"))
     for k, row in enumerate(rows_):
         result[_kernel.RESULT_FIELDS[row]] = out[k].reshape(shape)

@@ -88,18 +88,47 @@ VC_INLINE void vc_paged_profile(const vc_plan *p, vc_auto a, vc_parts *s)
  * is the blocks beyond the request (`batch` sequences of `context`, and for vLLM
  * one sequence of max_model_len, which it checks at start-up) times the bytes of
  * a block; negative when the cache is short by that much. */
-VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, double context, double batch,
-                               int check_max_model_len, vc_result *r, vc_parts *s)
+/* What a budgeted engine makes of one GPU before any request: its settings,
+ * the budget and its blocks, the cache, profile peak and overhead they come
+ * with, and a hybrid model's state pool outside the blocks (SGLang's MambaPool,
+ * TensorRT-LLM's Mamba slots: `state`, `seq_cap` requests at most; INFINITY
+ * elsewhere).  The same for every context and batch: the grid makes it once
+ * per (plan, GPU) (vc_estimate_gpu_cut). */
+typedef struct {
+    vc_auto a;
+    double budget, blocks, kv, act, ovh, total, state, seq_cap;
+} vc_cut;
+
+/* the kernel lays cuts out as 11 doubles each (_kernel.pyx, _CUT) */
+typedef char vc_cut_is_11_doubles[sizeof(vc_cut) == 11 * sizeof(double) ? 1 : -1];
+
+/* The budget's blocks and the cache they make (`c->a`, `budget`, act and ovh set). */
+VC_INLINE void vc_paged_cut(const vc_plan *p, vc_cut *c)
 {
     double unit = p->page * p->group_size;             /* bytes of one block id */
-    double blocks = budget > 0.0 && unit > 0.0 ? vc_floor(budget / unit) : 0.0;
-    s->kv = p->unit_frac != 0.0 ? vc_whole(blocks * unit) : blocks * unit;
-    s->total = p->weights + s->kv + s->act + s->ovh;
+    c->blocks = c->budget > 0.0 && unit > 0.0 ? vc_floor(c->budget / unit) : 0.0;
+    c->kv = p->unit_frac != 0.0 ? vc_whole(c->blocks * unit) : c->blocks * unit;
+    c->total = p->weights + c->kv + c->act + c->ovh;
+}
+
+/* One request on a cut GPU: `batch` sequences of `context` tokens.  The spare
+ * memory is the blocks beyond the request (and for vLLM one sequence of
+ * max_model_len, which it checks at start-up) times the bytes of a block;
+ * negative when the cache is short by that much.  A state pool outside the
+ * blocks adds its bytes and bounds the requests (c->seq_cap). */
+VC_INLINE void vc_paged_request(const vc_plan *p, const vc_cut *c, double context, double batch,
+                                int check_max_model_len, vc_result *r, vc_parts *s)
+{
+    double unit = p->page * p->group_size, blocks = c->blocks, budget = c->budget;
+    s->kv = c->kv;
+    s->act = c->act;
+    s->ovh = c->ovh;
+    s->total = c->total;
     r->kv_blocks = blocks;
     /* vLLM logs num_blocks // groups x block_size tokens (kv_cache_utils.py) */
     r->kv_capacity_tokens = vc_floor(blocks / vc_max(p->full_groups + p->sliding_groups + p->state_groups, 1.0))
                             * p->block_size;
-    double need = vc_blocks_per_request(p, context, a.ubatch);
+    double need = vc_blocks_per_request(p, context, c->a.ubatch);
     double required = batch * need;
     if (p->state_groups > 0.0)      /* the requests' states: pages of the same pool, inside kv */
         s->state = batch * vc_state_blocks_per_request(p, context) * unit;
@@ -112,7 +141,7 @@ VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, doubl
         s->why |= VC_WHY_KV_BELOW_BATCH;
     if (check_max_model_len && p->max_model_len > 0.0) {
         double need_max = p->need_max_len >= 0.0 ? p->need_max_len
-                                                 : vc_blocks_per_request(p, p->max_model_len, a.ubatch);
+                                                 : vc_blocks_per_request(p, p->max_model_len, c->a.ubatch);
         if (blocks < need_max)
             s->why |= VC_WHY_KV_BELOW_MAX_MODEL_LEN;
         required = vc_max(required, need_max);
@@ -121,6 +150,14 @@ VC_INLINE void vc_paged_finish(const vc_plan *p, vc_auto a, double budget, doubl
         s->spare = (blocks - required) * unit;     /* whole already */
     else
         s->spare = -vc_whole(-(budget > 0.0 ? (blocks - required) * unit : budget - required * unit));
+    if (c->seq_cap < INFINITY) {    /* a state pool beside the blocks */
+        s->state = c->state;
+        s->total += c->state;
+        if (c->seq_cap < r->max_concurrency)
+            r->max_concurrency = c->seq_cap;
+        if (c->seq_cap < batch)
+            s->why |= VC_WHY_KV_BELOW_BATCH;
+    }
 }
 
 /* Inverse questions: blocks are fixed by the budget (`r`, one sequence of the

@@ -52,22 +52,18 @@ VC_INLINE double vc_sglang_running(double slots)
     return vc_floor(slots / 5.0);
 }
 
-VC_INLINE void vc_sglang_gpu(const vc_plan *p, double context, double batch, double gpu_bytes,
-                                 double large_gpu, vc_result *r, vc_parts *s)
+VC_INLINE void vc_sglang_cut(const vc_plan *p, double gpu_bytes, double large_gpu, vc_cut *c)
 {
     vc_auto a = vc_sglang_auto(p, gpu_bytes, large_gpu);
-    vc_paged_profile(p, a, s);
+    vc_parts prof;
+    vc_paged_profile(p, a, &prof);
     double budget = vc_sglang_budget(p, a, gpu_bytes);
     double slots = vc_sglang_state_slots(p, budget);
-    budget -= slots * p->state_seq;
-    vc_paged_finish(p, a, budget, context, batch, 0, r, s);
-    if (p->state_seq > 0.0) {
-        s->state = slots > 0.0 ? (slots + 1.0) * p->state_seq : 0.0;
-        s->total += s->state;
-        double running = vc_sglang_running(slots);
-        if (running < r->max_concurrency)
-            r->max_concurrency = running;
-        if (running < batch)
-            s->why |= VC_WHY_KV_BELOW_BATCH;
-    }
+    c->a = a;
+    c->act = prof.act;
+    c->ovh = prof.ovh;
+    c->budget = budget - slots * p->state_seq;
+    vc_paged_cut(p, c);
+    c->state = slots > 0.0 ? (slots + 1.0) * p->state_seq : 0.0;
+    c->seq_cap = p->state_seq > 0.0 ? vc_sglang_running(slots) : INFINITY;
 }

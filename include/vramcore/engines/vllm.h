@@ -72,10 +72,10 @@ static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_
         p->need_max_len = vc_blocks_per_request(p, p->max_model_len, 0.0);
 }
 
-VC_INLINE void vc_vllm_gpu(const vc_plan *p, double context, double batch, double gpu_bytes, double large_gpu,
-                               vc_result *r, vc_parts *s)
+VC_INLINE void vc_vllm_cut(const vc_plan *p, double gpu_bytes, double large_gpu, vc_cut *c)
 {
     vc_auto a = vc_paged_auto(p, large_gpu);
+    vc_parts prof, *s = &prof;
     vc_paged_profile(p, a, s);
     if (p->mm_features > 0.0) {
         /* multimodal models (vllm/v1/worker/gpu_model_runner.py, profile_run; vllm/multimodal/budget.py): the
@@ -98,7 +98,12 @@ VC_INLINE void vc_vllm_gpu(const vc_plan *p, double context, double batch, doubl
         }
         s->act = vc_whole(vc_max(s->act + held, items * p->mm_enc_item + p->profile_workspace) + images);
     }
-    double budget = a.fraction * gpu_bytes - p->weights - s->act - p->non_torch
-                    - (p->graphs_in_budget != 0.0 ? p->cuda_graph : 0.0);
-    vc_paged_finish(p, a, budget, context, batch, 1, r, s);
+    c->a = a;
+    c->act = s->act;
+    c->ovh = s->ovh;
+    c->budget = a.fraction * gpu_bytes - p->weights - s->act - p->non_torch
+                - (p->graphs_in_budget != 0.0 ? p->cuda_graph : 0.0);
+    vc_paged_cut(p, c);
+    c->state = 0.0;
+    c->seq_cap = INFINITY;          /* vLLM pages a hybrid model's states in the blocks */
 }
