@@ -140,6 +140,18 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
             fields["mlp_layer_types"] = tuple(draw(st.lists(
                 st.sampled_from(["dense", "moe"]), min_size=num_layers, max_size=num_layers)))
     fields["mlp_gated"] = draw(st.booleans()) if draw(st.booleans()) else True  # Nemotron-H: up and down only
+    if draw(st.booleans()):  # a Qwen2.5-VL-like tower and a request's images (the transformers encoder phase)
+        from vramcore.model.vision import qwen2_5_vl
+
+        heads, merge = draw(st.integers(1, 16)), draw(st.integers(1, 3))
+        fields["vision"] = qwen2_5_vl({
+            "hidden_size": heads * draw(st.integers(1, 128)), "intermediate_size": draw(st.integers(1, 8192)),
+            "num_heads": heads, "depth": draw(st.integers(1, 4)), "patch_size": draw(st.integers(1, 16)),
+            "spatial_merge_size": merge, "temporal_patch_size": draw(st.integers(1, 2)), "in_channels": 3,
+            "out_hidden_size": fields["hidden_size"]})
+        features = draw(st.just(0) | st.integers(1, 2**16) | st.integers(1, 2**26))
+        fields["image_patches"] = features * merge * merge
+        fields["image_features"] = features
     return ModelSpec(**fields)
 
 

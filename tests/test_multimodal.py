@@ -435,3 +435,96 @@ def test_a_tiled_canvas_is_bounded() -> None:
         dataclasses.replace(vision, max_tiles=10**9)
     wide = dataclasses.replace(vision, max_tiles=1024)
     assert wide.image_tokens(336 * 1024, 336) > vision.image_tokens(336 * 1024, 336)
+
+
+# ---------------------------------------------------------------------- transformers: the vision tower's prefill
+def _qwen_request_runs() -> list[dict[str, Any]]:
+    data = json.loads((DATA / "encoder_peak_measured.json").read_text())
+    return data["qwen2_5_vl_request"]
+
+
+@pytest.mark.parametrize("run", _qwen_request_runs(), ids=lambda r: f"b{r['batch']}-n{r['images']}-{r['patches']}")
+def test_transformers_encoder_phases_match_the_measured_prefill(run: dict[str, Any]) -> None:
+    # tools/measure_encoder_peak.py, qwen2_5_vl_request: Qwen2_5_VLForConditionalGeneration's prefill on the CPU
+    # (the 7B's tower with 2 blocks, a one-layer decoder of the 7B's width), float32 pixels as the processor
+    # makes them.  The caller's pixels are an input there (not tracked): the rule's fp32 x per patch is left out
+    v = _spec("Qwen2.5-VL-7B-Instruct").vision
+    assert v is not None and v.transformers_encoder_phases is not None
+    (act, f32, fixed), (held_act, held_f32, held_feature) = v.transformers_encoder_phases
+    x, text_hidden = v.patch_elems, v.out_hidden_size
+    assert run["pixel_width"] == x and text_hidden == 3584
+    # one tower call for every image of the batch
+    assert run["tower_calls"] == 1
+    patches, features, embeds = run["patches"], run["features"], run["batch"] * run["tokens"] * text_hidden * 2
+    # at the tower's start: the prompt's inputs_embeds and the pixels' bf16 copy (get_image_features)
+    assert run["live_at_tower"] == embeds + patches * x * 2
+    # the tower's own peak, one block's, linear in the patches of all images (a few hundred bytes of window
+    # lengths that do not grow with them)
+    own = patches * (2 * (act - x) + 4 * (f32 - x) + fixed)
+    assert 0 <= run["tower_peak"] - own < 1024
+    # what the decoder starts with: the merged inputs_embeds, the tower's last hidden state and the embeddings
+    # twice (pooler_output, its torch.cat copy); the image / video masks are one bool per token each
+    held = patches * held_act * 2 + features * held_feature * 2
+    assert held_f32 == x
+    assert 0 <= run["live_at_decoder"] - (embeds + held) <= 2 * run["batch"] * run["tokens"]
+
+
+@pytest.mark.parametrize(("images", "size", "batch", "dtype"), [(1, (1024, 1024), 2, "bf16"),
+                                                                 (4, (1792, 1792), 2, "bf16"),
+                                                                 (2, (448, 448), 1, "fp32"),
+                                                                 (3, (1280, 720), 4, "int4")])
+def test_transformers_activations_take_the_larger_phase(images: int, size: tuple[int, int], batch: int,
+                                                       dtype: str) -> None:
+    # the decoder's phase is the same request's text figure at the total context, plus what the tower leaves held;
+    # the encoder's is the tower's peak over all batch x images images beside the prompt's embeddings
+    spec = _spec("Qwen2.5-VL-7B-Instruct")
+    v = spec.vision
+    assert v is not None and v.transformers_encoder_phases is not None
+    e = vramcore.estimate(spec, context=4096, images=images, image_size=size, batch=batch, dtype=dtype, gpu="H200")
+    text = vramcore.estimate(spec, context=e.context, batch=batch, dtype=dtype, gpu="H200")
+    ab = 4 if dtype == "fp32" else 2
+    patches = images * v.image_patches(*size)
+    assert patches == images * (v.image_tokens(*size) - 2) * 4
+    (act, f32, fixed), (held_act, held_f32, held_feature) = v.transformers_encoder_phases
+    encoder = batch * (patches * (act * ab + f32 * 4 + fixed) + e.context * spec.hidden_size * ab)
+    held = batch * (patches * (held_act * ab + held_f32 * 4) + patches // 4 * held_feature * ab)
+    assert e.activation_bytes == max(text.activation_bytes + held, encoder)
+    assert e.weights_bytes == text.weights_bytes and e.kv_cache_bytes == text.kv_cache_bytes
+    reference = vramcore.grid.reference.reference_estimate(
+        spec.replace(image_patches=patches, image_features=patches // 4), vramcore.get_dtype(dtype), None,
+        vramcore.get_engine("transformers"), 1, e.context, batch, vramcore.get_gpu("H200").usable_bytes)
+    assert reference["activation_bytes"] == e.activation_bytes and reference["total_bytes"] == e.total_bytes
+
+
+def test_transformers_encoder_phase_only_with_images_and_on_the_first_stage() -> None:
+    spec = _spec("Qwen2.5-VL-7B-Instruct")
+    # a text-only request is unchanged, and so is vLLM's profile (its own encoder rule)
+    assert vramcore.estimate(spec, context=8192, images=0).activation_bytes == \
+        vramcore.estimate(spec, context=8192).activation_bytes
+    with_images = spec.replace(image_patches=4 * 16384, image_features=4 * 4096)
+    vllm = vramcore.get_engine("vllm")
+    assert vramcore.estimate(with_images, context=8192, engine=vllm, gpu="H100").activation_bytes == \
+        vramcore.estimate(spec, context=8192, engine=vllm, gpu="H100").activation_bytes
+    # two pipeline stages: the tower's stage (the first) holds the encoder's peak, the second does not
+    one = vramcore.estimate(with_images, context=8192, n_gpus=2)
+    assert one.activation_bytes > vramcore.estimate(spec, context=8192, n_gpus=2).activation_bytes
+    assert with_images.text_only.image_patches == 0
+    with pytest.raises(ValueError, match="need a vision tower"):
+        vramcore.ModelSpec(num_layers=1, hidden_size=8, num_heads=1, intermediate_size=8, vocab_size=8,
+                           image_patches=4)
+    # the largest context at 4 images of 1792 px is found under the larger phase (no closed form there)
+    for batch, gpu in ((1, "L4"), (8, "H200"), (32, "H200")):
+        m = int(vramcore.max_context(with_images, "bf16", batch, gpu).values.item())
+        assert m > 0 and vramcore.estimate(with_images, context=m, batch=batch, gpu=gpu).fits
+        assert not vramcore.estimate(with_images, context=m + 1, batch=batch, gpu=gpu).fits
+        b = int(vramcore.max_batch(with_images, "bf16", m, gpu).values.item())
+        assert b >= batch and not vramcore.estimate(with_images, context=m, batch=b + 1, gpu=gpu).fits
+
+
+def test_towers_not_modelled_under_transformers_add_no_encoder_peak() -> None:
+    # Gemma-3's SigLIP, Pixtral, Llama-4, Qwen3-VL: not measured yet, their images cost context only
+    for name in ("Gemma-3-27B", "Mistral-Small-3.1-24B-geometry", "Qwen3-VL-defaults"):
+        spec = _spec(name)
+        assert spec.vision is not None and spec.vision.transformers_encoder_phases is None
+        e = vramcore.estimate(spec, context=4096, images=2)
+        assert e.activation_bytes == vramcore.estimate(spec, context=e.context).activation_bytes

@@ -9,6 +9,11 @@ also records which operator the peak is reached in.  It does not measure vLLM: v
 0.9.0.1, ``vllm/model_executor/models/qwen2_5_vl.py``) holds other tensors (unfused rotary kernel, q / k /
 v copies, its own attention backends), which vramcore reads from vLLM's code, not from here.
 
+It also runs the prefill of a whole ``Qwen2_5_VLForConditionalGeneration`` (the same tower, a one-layer
+decoder) over batches of images (``qwen2_5_vl_request``): the tower calls per prefill (one, for every image
+of the batch), what is live when the tower starts and when the decoder starts, and the tower's peak above
+its start -- the facts behind ``VisionSpec.transformers_encoder_phases``.
+
 The tracker is a ``TorchDispatchMode``: every tensor an operator returns is attributed to its storage;
 a storage counts from the first operator that returns it until the last tensor viewing it dies
 (``weakref.finalize``).  Inputs and parameters, created before the mode, never count.  Fused kernels'
@@ -126,6 +131,67 @@ def measure_qwen2_5_vl(depth: int, full_blocks: list[int], side: int) -> dict[st
             "output_shape": list(out.shape)}
 
 
+#: A one-layer text decoder for the end-to-end runs (the decoder's own peak is not what they measure): the
+#: 7B's width, so that the merger's output feeds it, and a small vocabulary with the special tokens inside it.
+TINY_TEXT = {"hidden_size": 3584, "intermediate_size": 512, "num_hidden_layers": 1, "num_attention_heads": 28,
+             "num_key_value_heads": 4, "vocab_size": 512, "rope_parameters": {"rope_type": "default",
+             "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]}}
+SPECIAL = {"image_token_id": 500, "video_token_id": 501, "vision_start_token_id": 502, "vision_end_token_id": 503}
+
+
+def measure_qwen2_5_vl_request(batch: int, images: int, side: int, text_tokens: int = 16) -> dict[str, object]:
+    """Live bytes of a prefill of ``Qwen2_5_VLForConditionalGeneration`` over `batch` x `images` images.
+
+    Each image is ``side x side`` patches (``grid_thw = [1, side, side]``), its pixels float32 as
+    ``Qwen2VLImageProcessor`` returns them.  Forward hooks on the vision tower and on the language model
+    record: how many tower calls the prefill makes; the live bytes when the tower starts (what is held beside
+    it) and its peak above them; and the live bytes when the decoder starts (what the tower leaves held).
+    """
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    cfg = Qwen2_5_VLConfig(text_config=TINY_TEXT, vision_config={**QWEN2_5_VL_7B_VISION, "depth": 2,
+                                                                  "fullatt_block_indexes": [1]}, **SPECIAL)
+    cfg._attn_implementation = "sdpa"
+    cfg.vision_config._attn_implementation = "sdpa"
+    cfg.text_config._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = Qwen2_5_VLForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
+    merge = QWEN2_5_VL_7B_VISION["spatial_merge_size"]
+    features = side * side // (merge * merge)
+    row = [SPECIAL["vision_start_token_id"]] + [SPECIAL["image_token_id"]] * features + [
+        SPECIAL["vision_end_token_id"]]
+    ids = torch.tensor([row * images + list(range(text_tokens))] * batch)
+    width = 3 * QWEN2_5_VL_7B_VISION["temporal_patch_size"] * QWEN2_5_VL_7B_VISION["patch_size"] ** 2
+    pixels = torch.randn(batch * images * side * side, width, dtype=torch.float32)
+    grid = torch.tensor([[1, side, side]] * (batch * images))
+    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
+    external |= {t.untyped_storage().data_ptr() for t in (pixels, grid, ids)}
+    tracker = LiveBytes()
+    marks: dict[str, int] = {"tower_calls": 0}
+
+    def tower_pre(*_: object) -> None:
+        marks["tower_calls"] += 1
+        marks["live_at_tower"] = tracker.live
+        tracker.peak = tracker.live
+
+    def tower_post(*_: object) -> None:
+        marks["tower_peak"] = tracker.peak - marks["live_at_tower"]
+
+    def decoder_pre(*_: object) -> None:
+        marks["live_at_decoder"] = tracker.live
+
+    model.model.visual.register_forward_pre_hook(tower_pre)
+    model.model.visual.register_forward_hook(tower_post)
+    model.model.language_model.register_forward_pre_hook(decoder_pre)
+    with torch.inference_mode():
+        tracker.run(lambda: model(input_ids=ids, pixel_values=pixels, image_grid_thw=grid, use_cache=False,
+                                  logits_to_keep=1).logits, external)
+    return {"batch": batch, "images": images, "grid_thw": [1, side, side], "patches": batch * images * side * side,
+            "features": batch * images * features, "tokens": len(ids[0]), "pixel_width": width, **marks}
+
+
 def main() -> None:
     """Measure and write the JSON."""
     import torch
@@ -138,12 +204,14 @@ def main() -> None:
     torch.set_num_threads(2)
     runs = [measure_qwen2_5_vl(depth, full, side)
             for depth, full in ((2, [1]), (4, [1, 3])) for side in (32, 64)]
-    for r in runs:
+    requests = [measure_qwen2_5_vl_request(b, n, side) for b, n, side in
+                ((1, 1, 32), (1, 1, 64), (1, 2, 32), (2, 1, 32), (2, 2, 32))]
+    for r in runs + requests:
         print(r)
     data = {"torch": torch.__version__, "transformers": transformers.__version__,
             "model": "Qwen2.5-VL-7B-Instruct vision_config", "dtype": "bfloat16", "attn_implementation": "sdpa",
             "what": "peak of live tensor bytes during the tower's forward, beyond its inputs and parameters",
-            "qwen2_5_vl": runs}
+            "qwen2_5_vl": runs, "qwen2_5_vl_request": requests}
     Path(args.output).write_text(json.dumps(data, indent=1) + "\n")
     print("wrote", args.output)
 

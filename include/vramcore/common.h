@@ -142,6 +142,14 @@ typedef struct {
                                     cos/sin); 0: none (Granite-4.0-H's position_embedding_type "nope") */
     double resident_elems;       /* per token, held through every layer beyond the residual and its normed
                                     copy (Gemma-3n: the AltUp stacks and the per-layer inputs; 0 otherwise) */
+    /* transformers: the vision tower's prefill over a request's images (VisionSpec.transformers_encoder_phases;
+     * zeros for the towers not modelled and for a text-only request) */
+    double mm_tf_act, mm_tf_f32;      /* elements per patch at the tower's peak: activation dtype, fp32 */
+    double mm_tf_fixed;               /* bytes per patch at the peak whatever the dtype (int64 indices) */
+    double mm_tf_held_act, mm_tf_held_f32; /* elements per patch held through the decoder's prefill */
+    double mm_tf_held_feature;        /* elements per image embedding held through it (activation dtype) */
+    double image_patches;             /* patches of one sequence's images (ModelSpec.image_patches) */
+    double image_features;            /* their embeddings (ModelSpec.image_features) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

@@ -85,6 +85,10 @@ typedef struct {
     double mm_image;             /* ... bytes of one dummy image in the compute dtype */
     double mm_rope;              /* ... bytes of the encoder's rotary table */
     double cross_seq;            /* cross-attention layers on this GPU: K and V of one sequence's vision tokens */
+    double enc_seq;              /* transformers with images: the vision tower's peak for one sequence's images,
+                                    beside what they hold (0: no encoder phase) */
+    double enc_embed_token;      /* ... the prompt's inputs_embeds, per token, live beside it */
+    double enc_held_seq;         /* ... what the tower leaves held through the decoder's prefill, per sequence */
 } vc_plan;
 
 #define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))

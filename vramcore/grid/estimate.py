@@ -88,7 +88,12 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
         adds one ``<|image|>`` token each, and its cross-attention layers
         cache each image's ``max_tiles x ((image_size / patch)**2 + 1)``
         vision tokens (6,404 for 560-pixel tiles) once per sequence
-        (:attr:`vramcore.VisionSpec.cross_tokens_per_image`).
+        (:attr:`vramcore.VisionSpec.cross_tokens_per_image`).  Under
+        transformers the prefill's activation peak is the larger of the
+        decoder's (with the image embeddings it keeps) and the vision tower's
+        over all ``batch x images`` images in one call, beside the prompt's
+        embeddings (:attr:`vramcore.VisionSpec.transformers_encoder_phases`:
+        Qwen2.5-VL, measured; the other towers' peak is not counted yet).
     image_size : (int, int), optional
         Width and height of each image in pixels;
         :data:`vramcore.model.vision.DEFAULT_IMAGE_SIZE` (1024 x 1024) when left out.
@@ -152,4 +157,9 @@ def _with_images(model: Any, context: Any, images: Any, image_size: Any) -> tupl
         spec.vision.image_tiles(width, height)  # the size is checked as for the other families
         resolved = spec.replace(cross_attention_tokens=spec.cross_attention_tokens
                                 + n * spec.vision.cross_tokens_per_image)
+    if spec.vision.transformers_encoder_phases is not None:
+        # the tower's patches and embeddings, for the encoder's peak under transformers (read by that engine only)
+        patches = spec.vision.image_patches(width, height)
+        resolved = spec.replace(image_patches=n * patches,
+                                image_features=n * patches // spec.vision.merge_size ** 2)
     return resolved, ctx + n * spec.vision.image_tokens(width, height)

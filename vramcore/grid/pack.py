@@ -103,6 +103,14 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mixer_proj_scale",
     "rope",
     "resident_elems",
+    "mm_tf_act",
+    "mm_tf_f32",
+    "mm_tf_fixed",
+    "mm_tf_held_act",
+    "mm_tf_held_f32",
+    "mm_tf_held_feature",
+    "image_patches",
+    "image_features",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -174,6 +182,16 @@ def _vision_fields(spec: ModelSpec) -> dict[str, float]:
     return {"mm_item_features": float(v.max_item_features), "mm_item_patches": float(v.max_item_patches),
             **{f: float(x) for f, x in zip(_MM_PHASE_FIELDS, (*mlp, *attn), strict=True)},
             "mm_item_pixels": float(mm_dummy_image_elems(v)), "mm_rope_table": float(mm_rope_table_bytes(v))}
+
+
+def _transformers_encoder_fields(spec: ModelSpec) -> dict[str, float]:
+    """Return the ``vc_model`` fields of the vision tower's prefill under transformers (zeros: not counted)."""
+    names = ("mm_tf_act", "mm_tf_f32", "mm_tf_fixed", "mm_tf_held_act", "mm_tf_held_f32", "mm_tf_held_feature")
+    phases = spec.vision.transformers_encoder_phases if spec.vision is not None else None
+    if phases is None or not spec.image_patches:
+        return {**dict.fromkeys(names, 0.0), "image_patches": 0.0, "image_features": 0.0}
+    return {**{f: float(x) for f, x in zip(names, (*phases[0], *phases[1]), strict=True)},
+            "image_patches": float(spec.image_patches), "image_features": float(spec.image_features)}
 
 
 def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
@@ -268,6 +286,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         **_mixer_fields(spec),
         "rope": float(spec.rope),
         "resident_elems": float(resident_elems(spec)),
+        **_transformers_encoder_fields(spec),
     }
     return [row[f] for f in MODEL_FIELDS]
 

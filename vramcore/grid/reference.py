@@ -559,6 +559,38 @@ def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, 
     return batch * context * per_token * act_bytes + last_logits
 
 
+def _numpy_encoder_parts(spec: ModelSpec) -> tuple[float, float, float, float]:
+    """Return one sequence's tower peak and held bytes as (x act bytes, whole bytes) pairs (zeros: no phase)."""
+    phases = spec.vision.transformers_encoder_phases if spec.vision is not None else None
+    if phases is None or not spec.image_patches:
+        return 0.0, 0.0, 0.0, 0.0
+    (act, f32, fixed), (held_act, held_f32, held_feature) = phases
+    n, f = spec.image_patches, spec.image_features
+    return n * act, n * (f32 * 4 + fixed), n * held_act + f * held_feature, n * held_f32 * 4
+
+
+def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int,
+                                   context: int, batch: int, stage: _Stage) -> Fraction:
+    """Return the transformers prefill's activation peak: the decoder's, or with images the larger phase.
+
+    A request with images (``spec.image_patches``, a tower in
+    :attr:`VisionSpec.transformers_encoder_phases`) runs the vision tower once over every image of the
+    batch before the decoder (transformers ``Qwen2_5_VLModel.forward``): its peak per patch beside the
+    prompt's ``inputs_embeds`` (hidden per token), or the decoder's peak beside what the tower leaves held
+    (its last hidden state, the caller's pixels, the embeddings twice).  On the first stage, whole on every
+    TP rank (the text model's ``tp_plan`` alone).
+    """
+    decoder = _activation_bytes(spec, act_bytes, engine, tp, context, batch, stage)
+    phases = spec.vision.transformers_encoder_phases if spec.vision is not None else None
+    if phases is None or not spec.image_patches or not stage.first:
+        return decoder
+    (act, f32, fixed), (held_act, held_f32, held_feature) = (tuple(Fraction(x) for x in ph) for ph in phases)
+    patches, features = spec.image_patches, spec.image_features
+    encoder = batch * (patches * (act * act_bytes + f32 * 4 + fixed) + context * spec.hidden_size * act_bytes)
+    held = batch * (patches * (held_act * act_bytes + held_f32 * 4) + features * held_feature * act_bytes)
+    return max(decoder + held, encoder)
+
+
 # ---------------------------------------------------------------------- layer by layer, engine by engine
 @dataclass(frozen=True)
 class _Stage:
@@ -688,7 +720,7 @@ def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
     # whole bytes: fractional parts (a stage's average share, a 4-bit cache, the slack) are rounded up
     weights = _whole(_weights_bytes(spec, dtype, tp, stage) + _rope_cache_bytes(spec, dtype, engine))
     kv = _whole(_kv_cache_bytes(spec, kv_bytes, engine, tp, stage, context, batch))
-    activations = _whole(_activation_bytes(spec, act_bytes, engine, tp, context, batch, stage))
+    activations = _whole(_transformers_activation_bytes(spec, act_bytes, engine, tp, context, batch, stage))
     state = _whole(_state_bytes(spec, dtype, engine, tp, stage, batch))
     overhead = engine.cuda_context_bytes + _whole(reserve * (kv + activations + state))
     total = weights + kv + activations + state + overhead
@@ -701,7 +733,7 @@ def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
         # sequences of `context` tokens the memory left after weights and context holds
         free = memory - weights - engine.cuda_context_bytes
         per_seq = (_kv_cache_bytes(spec, kv_bytes, engine, tp, stage, context, 1)
-                   + _activation_bytes(spec, act_bytes, engine, tp, context, 1, stage)
+                   + _transformers_activation_bytes(spec, act_bytes, engine, tp, context, 1, stage)
                    + _state_bytes(spec, dtype, engine, tp, stage, 1)) * (1 + reserve)
         out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
                    max_concurrency=Fraction(math.floor(free / per_seq)) if free > 0 else Fraction(0))
@@ -1653,6 +1685,14 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     def whole(x: Any) -> Any:  # vc_whole
         return np.ceil(x - np.minimum(np.abs(x) * 2.0**-44, 0.25))
 
+    # requests with images (ModelSpec.image_patches): the larger of the decoder's phase and the tower's
+    # (_transformers_activation_bytes)
+    enc_parts = [_numpy_encoder_parts(s) for s in specs]
+    enc_seq = per_model([e[0] for e in enc_parts]) * act_bytes + per_model([e[1] for e in enc_parts])
+    held_seq = per_model([e[2] for e in enc_parts]) * act_bytes + per_model([e[3] for e in enc_parts])
+    embed_token = per_model([s.hidden_size for s in specs]) * act_bytes
+    act_seq = np.where(enc_seq > 0.0, np.maximum(act_seq + logits_seq + held_seq, enc_seq + ctx * embed_token)
+                       - logits_seq, act_seq)
     kv = whole(bat * kv_seq)
     activations = whole(bat * act_seq + bat * logits_seq)
     state = whole(bat * state_seq)

@@ -28,6 +28,9 @@ LIMITS: dict[str, int] = {
     # vision tokens a cross-attention layer caches per sequence: 2**16 images (estimate's bound) x 1024 tiles x
     # a 2**14-patch tile at most
     "cross_attention_tokens": 2**40,
+    # patches and embeddings of one sequence's images: 2**16 images x 2**24 patches (Qwen-VL's pixel bound)
+    "image_patches": 2**40,
+    "image_features": 2**40,
     "max_context": 2**32,
     "sliding_window": 2**32,
     "q_lora_rank": 2**16,

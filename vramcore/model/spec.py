@@ -103,7 +103,8 @@ _INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "v
                "qk_nope_head_dim", "v_head_dim", "moe_intermediate_size", "num_experts", "experts_per_token",
                "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer", "index_n_heads",
                "index_head_dim", "index_topk", "embedding_rows", "cross_attention_tokens",
-               "kv_shared_layers", "altup_inputs", "laurel_rank", "per_layer_input_size", "per_layer_vocab_size")
+               "image_patches", "image_features", "kv_shared_layers", "altup_inputs", "laurel_rank",
+               "per_layer_input_size", "per_layer_vocab_size")
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -250,6 +251,13 @@ class ModelSpec(Record):
         Vision tokens each ``"cross_attention"`` layer caches per sequence
         (set by ``vramcore.estimate(..., images=N)`` from the model's vision
         tower; 0: no image, the layers are skipped and cache nothing).
+    image_patches, image_features : int
+        Patches the vision tower runs over and embeddings it hands the
+        decoder, per sequence (set by ``vramcore.estimate(..., images=N)``
+        for the towers whose peak under transformers is modelled,
+        :attr:`vramcore.VisionSpec.transformers_encoder_phases`; 0: a
+        text-only request, no encoder phase).  Read by the transformers
+        engine only; they need a ``vision`` tower.
     kv_shared_layers : int
         The last ``kv_shared_layers`` layers compute no K and V of their own:
         each reads the cache of the last layer of its attention kind before
@@ -365,6 +373,8 @@ class ModelSpec(Record):
     mlp_gated: bool = True
     embedding_rows: int | None = None
     cross_attention_tokens: int = 0
+    image_patches: int = 0
+    image_features: int = 0
     kv_shared_layers: int = 0
     altup_inputs: int = 1
     laurel_rank: int = 0
@@ -385,7 +395,7 @@ class ModelSpec(Record):
             _check_int(name, getattr(self, name), optional=True)
         for name in ("num_experts", "experts_per_token", "shared_expert_intermediate_size",
                      "first_dense_layers", "norms_per_layer", "cross_attention_tokens", "kv_shared_layers",
-                     "laurel_rank", "per_layer_input_size", "per_layer_vocab_size"):
+                     "image_patches", "image_features", "laurel_rank", "per_layer_input_size", "per_layer_vocab_size"):
             _check_int(name, getattr(self, name), minimum=0)
         _check_int("altup_inputs", self.altup_inputs)
         for name in _INT_FIELDS:  # numpy integers in, plain ints stored
@@ -477,6 +487,9 @@ class ModelSpec(Record):
                              f"({self.vocab_size}) when the embeddings are tied")
         if CROSS_KIND in self.layer_types and self.is_mla:
             raise ValueError("ModelSpec.layer_types: cross_attention layers with MLA attention are not supported")
+        if (self.image_patches or self.image_features) and self.vision is None:
+            raise ValueError(f"ModelSpec.image_patches / image_features ({self.image_patches}, "
+                             f"{self.image_features}) need a vision tower")
         if self.cross_attention_tokens and CROSS_KIND not in self.layer_types:
             raise ValueError(f"ModelSpec.cross_attention_tokens is {self.cross_attention_tokens} but layer_types has "
                              "no cross_attention layer")
@@ -817,7 +830,7 @@ class ModelSpec(Record):
         """The text decoder alone: this spec without its towers and projector (itself when it has none)."""
         if self.vision is None and self.audio is None:
             return self
-        return dataclasses.replace(self, vision=None, audio=None)
+        return dataclasses.replace(self, vision=None, audio=None, image_patches=0, image_features=0)
 
     @property
     def active_param_count(self) -> int:

@@ -481,6 +481,73 @@ class VisionSpec(Record):
         wide, split = self.peak_elems_split
         return (wide, split, 0, 0), (0, 0, 0, 0)
 
+    @property
+    def out_hidden_size(self) -> int:
+        """Width of the embeddings the projector hands the decoder (rows of its last matrix)."""
+        return [t for t in self.tensors if t.projector and t.role == "linear"][-1].shape[0]
+
+    def image_patches(self, width: int | None = None, height: int | None = None) -> int:
+        """Return the patches the encoder runs over for one `width` x `height` image (``"qwen_vl"`` only).
+
+        The image ``smart_resize`` makes (:meth:`image_tokens`), ``patch_size`` pixels a patch:
+        ``merge_size**2`` patches per image token.  Other token rules raise ``NotImplementedError``.
+
+        Examples
+        --------
+        >>> v = qwen2_5_vl({"hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "depth": 32,
+        ...                 "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
+        ...                 "out_hidden_size": 3584})             # Qwen2.5-VL-7B-Instruct's vision_config
+        >>> v.image_patches(896, 896), v.image_tokens(896, 896)
+        (4096, 1026)
+        """
+        if self.token_rule != "qwen_vl":
+            raise NotImplementedError(f"image_patches: token rule {self.token_rule!r} is not modelled")
+        return (self.image_tokens(width, height) - self.marker_tokens) * self.merge_size * self.merge_size
+
+    @property
+    def transformers_encoder_phases(self) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
+        """Return what transformers' tower holds per patch at its peak and what it leaves held, or None.
+
+        ``((act, fp32, fixed), (held_act, held_fp32, held_feature_act))``: at the tower's peak, elements per
+        patch in the model's activation dtype and in fp32 and bytes per patch whatever the dtype; held through
+        the decoder's prefill, elements per patch (activation dtype, fp32) and per image embedding
+        (activation dtype).  Beside the encoder's peak the prompt's ``inputs_embeds`` (hidden per token,
+        counted by the engine) is live.  ``"qwen2_5_vl"`` only, read from transformers 5.24.0
+        ``models/qwen2_5_vl/modeling_qwen2_5_vl.py`` and measured (``tools/measure_encoder_peak.py``,
+        ``tests/data/encoder_peak_measured.json``, ``qwen2_5_vl_request``): one tower call for all images of
+        the batch (``Qwen2_5_VLModel.get_image_features``: ``self.visual(pixel_values, grid_thw=...)``), its
+        peak linear in their patches and one block's (every block frees what it allocates).  With H the
+        width, d the head width, x the elements of one patch's pixels, m the merge size:
+
+        * the peak, inside ``apply_rotary_pos_emb_vision`` (``k_embed``'s ``rotate_half(k) * sin``): the
+          residual, ``norm1``'s output and the fused qkv output (5H); in fp32 ``q.float()``, ``k.float()``,
+          ``q_embed``, ``k * cos``, ``rotate_half(k)`` and their product (6H) and the cos / sin tables built
+          once per tower call (``Qwen2_5_VisionTransformerPretrainedModel.forward``: 2d); the pixels' copy in
+          the tower's dtype (``get_image_features``: ``pixel_values.type(self.visual.dtype)``, x) and the
+          caller's pixels in fp32 (x: ``Qwen2VLImageProcessor`` returns float32, and the model card's
+          ``inputs.to(model.device)`` keeps it); int64 ``position_ids`` (2 per patch) and ``window_index``
+          (one per ``m**2`` patches): 16 + 8 / m**2 bytes;
+        * held through the decoder (``Qwen2_5_VLModel.forward`` keeps ``mm_encoder_outputs``): the tower's
+          ``last_hidden_state`` (H per patch), the caller's pixels (x fp32), and per embedding the merger's
+          output and ``image_embeds``, its ``torch.cat`` copy (2 x the decoder width).
+
+        Other families: None, their encoder peak under transformers is not counted.
+
+        Examples
+        --------
+        >>> v = qwen2_5_vl({"hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "depth": 32,
+        ...                 "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
+        ...                 "out_hidden_size": 3584})             # Qwen2.5-VL-7B-Instruct's vision_config
+        >>> (act, f32, fixed), held = v.transformers_encoder_phases
+        >>> 2 * (act - 1176) + 4 * (f32 - 1176) + fixed     # the tower's own peak per patch in bf16, measured 44178.1
+        44178.0
+        """
+        if self.kind != "qwen2_5_vl":
+            return None
+        h, d, x, m = self.hidden_size, self.hidden_size // self.num_heads, self.patch_elems, self.merge_size
+        return ((5.0 * h + x, 6.0 * h + 2.0 * d + x, 16.0 + 8.0 / (m * m)),
+                (float(h), float(x), 2.0 * self.out_hidden_size))
+
     def to_dict(self) -> dict[str, Any]:
         """Return the geometry and counts (no tensor list), JSON-serialisable."""
         return {"kind": self.kind, "tower_params": self.tower_params, "projector_params": self.projector_params,

@@ -6,12 +6,27 @@
  * DynamicCache: full layers hold every token, sliding layers window + offset
  * tokens, cross-attention layers (mllama) the images' vision tokens once per
  * sequence; the prefill peak is one layer's activations per prompt token plus the
- * last-position logits (or every position's); a CUDA context per GPU and the
- * caching allocator's slack on top.
+ * last-position logits (or every position's) -- with images, the larger of that
+ * (and the image embeddings kept through it) and the vision tower's peak over
+ * the request's images; a CUDA context per GPU and the caching allocator's slack
+ * on top.
  */
 #pragma once
 
 #include "vramcore/plan.h"
+
+/* The vision tower's prefill (VisionSpec.transformers_encoder_phases; transformers 5.x
+ * Qwen2_5_VLModel.forward / get_image_features): one tower call over every image of the
+ * batch, its peak per patch; beside it the prompt's inputs_embeds (hidden per token); the
+ * tower's outputs stay referenced through the decoder.  Not split over TP (the text model's
+ * tp_plan alone), on the first stage only (the caller's test). */
+static inline void vc_transformers_encoder_plan(const vc_model *m, const vc_dtype *d, vc_plan *p)
+{
+    p->enc_seq = m->image_patches * (m->mm_tf_act * d->act_bytes + m->mm_tf_f32 * 4.0 + m->mm_tf_fixed);
+    p->enc_embed_token = m->hidden * d->act_bytes;
+    p->enc_held_seq = m->image_patches * (m->mm_tf_held_act * d->act_bytes + m->mm_tf_held_f32 * 4.0)
+                      + m->image_features * m->mm_tf_held_feature * d->act_bytes;
+}
 
 VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batch, vc_row *q)
 {
@@ -20,6 +35,8 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
         kv_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
     double act_seq = p->full_logits != 0.0 ? context * p->act_token_full
                                            : context * p->act_token + p->logit_row;
+    if (p->enc_seq > 0.0)  /* a request with images: the larger of the decoder's phase and the tower's */
+        act_seq = vc_max(act_seq + p->enc_held_seq, p->enc_seq + context * p->enc_embed_token);
     /* whole bytes: a fractional part (a quantized cache, the slack) is rounded up */
     q->kv = p->kv_frac != 0.0 ? vc_whole(batch * kv_seq) : batch * kv_seq;
     q->act = p->act_frac != 0.0 ? vc_whole(batch * act_seq) : batch * act_seq;
@@ -93,6 +110,10 @@ VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int
     /* the total is that line but for four whole-byte ceilings (cache, activations, states, the slack on
      * them) of under (1 + reserve) bytes each: that many bytes, in units of the answer, either side */
     s->slack = 8.0 * (1.0 + p->reserve) * vc_max(s->scale, s->hi_scale);
+    /* with images the activations are the larger of two lines: the decoder's line is a guess only, which
+     * vc_refine_max corrects (the total stays monotone in the context and the batch) */
+    if (p->enc_seq > 0.0)
+        s->slack = 0.0;
 }
 
 VC_INLINE double vc_transformers_guess_at(const vc_guess *s, double gpu_bytes)
