@@ -4,8 +4,9 @@ A field that does not depend on an axis is a read-only broadcast view of one
 smaller array: plan constants (weights, gradients, optimizer and master
 states, trainable parameters) per (model, dtype, engine); under the engines
 that do not size their cache from the GPU, every figure but the verdict per
-(model, dtype, context, batch, engine).  The values are those of the scalar
-path, cell for cell.
+(model, dtype, context, batch, engine); under budgeted engines alone, the
+pool, profile and overhead per (model, dtype, GPU, engine).  The values are
+those of the scalar path, cell for cell.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 import vramcore
-from vramcore.grid.run import GPU_FREE, PLAN_CONSTANTS
+from vramcore.grid.run import GPU_FREE, PLAN_CONSTANTS, REQUEST_FREE
 
 GRID = dict(models=["DeepSeek-R1-Distill-Llama-8B", "Gemma-3-27B"], dtypes=["bf16", "Q4_K_M"],
             contexts=[1024, 32768], batches=[1, 8], gpus=["H100", "RTX-4090", "L4"])
@@ -58,6 +59,23 @@ def test_budgeted_engines_keep_every_figure_per_gpu() -> None:
     for name in GPU_FREE:
         assert _stride_free_axes(getattr(s, name)) == (), name     # the cache is what each GPU's budget holds
     _cells_equal_estimates(s, engines)
+
+
+def test_budgeted_engines_alone_write_their_pools_once_per_gpu() -> None:
+    # vLLM, SGLang and TensorRT-LLM cut each GPU the same for every request: the cache, profile peak, overhead
+    # and total per (model, dtype, GPU, engine); what a request changes (headroom, concurrency, states, the
+    # verdict) per cell
+    engines = ["vllm", "sglang", "trtllm"]
+    s = vramcore.sweep(**GRID, engine=engines)
+    for name in REQUEST_FREE:
+        a = getattr(s, name)
+        assert _stride_free_axes(a) == (2, 3) and not a.flags.writeable, name
+    for name in ("max_concurrency", "headroom_bytes", "state_bytes", "reasons", "fits"):
+        assert _stride_free_axes(getattr(s, name)) == (), name
+    _cells_equal_estimates(s, engines)
+    mixed = vramcore.sweep(**GRID, engine=["vllm", "transformers"])     # vLLM's pools per cell there
+    for name in REQUEST_FREE:
+        assert np.array_equal(getattr(mixed, name)[..., 0], getattr(s, name)[..., 0]), name
 
 
 @pytest.mark.parametrize("engine", ["transformers", "vllm"])

@@ -46,6 +46,8 @@ def grid(
     select2: npt.NDArray[np.int32] | None = ...,
     reasons: npt.NDArray[np.uint16] | None = ...,
     cuts: _F64 | None = ...,
+    out3: _F64 | None = ...,
+    select3: npt.NDArray[np.int32] | None = ...,
 ) -> None: ...
 def solve(
     which: int,

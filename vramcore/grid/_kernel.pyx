@@ -350,7 +350,8 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
          double[:, :, :, :, ::1] plans, double[:, ::1] out, unsigned char[::1] fits, Py_ssize_t row_start,
          Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True,
          double[:, ::1] out1=None, const int[::1] select1=None, double[:, ::1] out2=None,
-         const int[::1] select2=None, unsigned short[::1] reasons=None, double[:, ::1] cuts=None):
+         const int[::1] select2=None, unsigned short[::1] reasons=None, double[:, ::1] cuts=None,
+         double[:, ::1] out3=None, const int[::1] select3=None):
     """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
     Each row holds its gpus x engines cells of every output (C order: model,
@@ -372,7 +373,10 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     `reasons`, one uint16 per cell, takes the reasons bits (then leave
     ``reasons`` out of `select`).  `cuts`, scratch of (models x dtypes x
     engines x stages x gpus, CUT_NFIELDS), lets the budgeted engines cut each
-    GPU once for every row (vc_budgeted_cut) instead of once per cell.
+    GPU once for every row (vc_budgeted_cut) instead of once per cell; with
+    them, `out3` (len(select3), models x dtypes x gpus x engines) takes the
+    fields select3 that no request changes (the caller's promise: every engine
+    budgeted, one pipeline stage each), from each cut.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
@@ -413,10 +417,18 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
         _check_select("select2", select2, out2, models.shape[0] * n_d * n_e)
     _check_stages(place, plans)
     cdef double *cuts_p = NULL
+    cdef double *out3_p = NULL
+    cdef const int *select3_p = NULL
+    cdef Py_ssize_t n_sel3 = 0
     if cuts is not None:
         if cuts.shape[0] != models.shape[0] * n_d * n_e * n_s * n_g or cuts.shape[1] != _CUT:
             raise ValueError("grid: cuts must be (models x dtypes x engines x stages x gpus, CUT_NFIELDS)")
         cuts_p = &cuts[0, 0]
+    if select3 is not None and select3.shape[0] > 0:
+        if cuts_p == NULL:
+            raise ValueError("grid: out3 needs cuts")
+        _check_select("select3", select3, out3, models.shape[0] * n_d * n_g * n_e)
+        out3_p, select3_p, n_sel3 = &out3[0, 0], &select3[0], select3.shape[0]
     if n_threads < 1:
         n_threads = 1
     with nogil:
@@ -425,6 +437,9 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
             _cuts(plans_p, place_p, models.shape[0] * n_d, n_d, n_e, n_s, &gpu_bytes[0], &gpu_large[0], n_g, cuts_p)
         if select2 is not None and select2.shape[0] > 0:
             _plan_constants(plans, gpu_bytes[0], gpu_large[0], &out2[0, 0], &select2[0], select2.shape[0])
+        if out3_p != NULL:
+            _request_free(plans_p, models.shape[0] * n_d, n_e, n_s, &gpu_bytes[0], n_g, cuts_p, out3_p, select3_p,
+                          n_sel3)
     if row_stop <= row_start:
         return
     # one (model, dtype, context) run of batches per iteration: its indices decoded once, not per row (the
@@ -449,6 +464,28 @@ cdef void _plan_constants(const double[:, :, :, :, ::1] plans, double gpu_bytes,
                 for k in range(n_sel):
                     out[k * n + at] = (<const double *> &r)[select[k]]
                 at = at + 1
+
+
+cdef void _request_free(const double *plans, Py_ssize_t n_md, Py_ssize_t n_e, Py_ssize_t n_s,
+                        const double *gpu_bytes, Py_ssize_t n_g, const double *cuts, double *out, const int *select,
+                        Py_ssize_t n_sel) noexcept nogil:
+    """Write the fields `select` of every (model, dtype, gpu, engine) that no request changes, from its cut."""
+    cdef Py_ssize_t md, e, g, k, i, at
+    cdef Py_ssize_t n = n_md * n_g * n_e
+    cdef vc_row q
+    cdef vc_result r
+    cdef const vc_plan *p
+    for md in range(n_md):
+        for e in range(n_e):
+            i = (md * n_e + e) * n_s
+            p = <const vc_plan *> (plans + i * VC_PLAN_NFIELDS)
+            vc_estimate_row(p, 1.0, 1.0, &q)
+            for g in range(n_g):
+                vc_estimate_gpu_cut(p, &q, <const vc_cut *> (cuts + (i * n_g + g) * _CUT), 1.0, 1.0, gpu_bytes[g],
+                                    &r)
+                at = (md * n_g + g) * n_e + e
+                for k in range(n_sel):
+                    out[k * n + at] = (<const double *> &r)[select[k]]
 
 
 cdef int _check_select(str name, const int[::1] select, double[:, ::1] out, Py_ssize_t cells) except -1:
