@@ -24,17 +24,7 @@ MEASURED = json.loads((DATA / "training_measured.json").read_text())
 HYBRID = MEASURED["hybrid_activations"]
 
 #: Measured cases the formulas do not reproduce, and why (xfail, strict: they must keep failing until modelled).
-KNOWN_GAPS = {
-    # Granite-4.0-H-Tiny's GraniteMoeHybridMoE saves more than vc_moe_mlp_saved (the routed-MLP rule, which was
-    # never measured: include/vramcore/training.h) -- about 15 KB per token per layer more here
-    ("Granite-4.0-H-Tiny", "full/no_checkpointing"): "GraniteMoeHybridMoE's saved tensors are not modelled",
-    ("Granite-4.0-H-Tiny", "lora/no_checkpointing"): "GraniteMoeHybridMoE's saved tensors are not modelled",
-    ("Granite-4.0-H-Tiny", "lora/autocast_no_checkpointing"): "GraniteMoeHybridMoE's saved tensors are not modelled",
-    # BambaConfig's partial_rotary_factor 0.5 (cos/sin of half the head, the rotated and passed halves
-    # concatenated): ModelSpec has no partial rotary yet, so the rotary tables count the whole head
-    ("bamba-synthetic", "checkpointing"): "Bamba's partial rotary embedding is not modelled",
-    ("bamba-synthetic/attention", "any"): "Bamba's partial rotary embedding is not modelled",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _spec(source: str) -> ModelSpec:

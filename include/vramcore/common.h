@@ -142,6 +142,10 @@ typedef struct {
                                     cos/sin); 0: none (Granite-4.0-H's position_embedding_type "nope") */
     double resident_elems;       /* per token, held through every layer beyond the residual and its normed
                                     copy (Gemma-3n: the AltUp stacks and the per-layer inputs; 0 otherwise) */
+    double router_kind;          /* what an MoE router saves for backward (training.h vc_moe_mlp_saved): 0 softmax
+                                    over the experts then top-k, 1 top-k then softmax (Granite-4.0-H), 2 sigmoid
+                                    group-limited top-k with fp32 weights (Nemotron-H) */
+    double shared_gate;          /* 1: a sigmoid gate scales the shared experts' output (Qwen2-MoE, Qwen3-Next) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

@@ -21,7 +21,8 @@ from vramcore.engines.base import (
     check_kv_sharing,
     check_towers,
 )
-from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
+from vramcore.model.spec import (CROSS_KIND, FULL_KINDS, MOE_ROUTERS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS,
+                                 ModelSpec)
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 from vramcore.storage.resolve import format_family
@@ -103,6 +104,8 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mixer_proj_scale",
     "rope",
     "resident_elems",
+    "router_kind",
+    "shared_gate",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -249,7 +252,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "max_context": float(spec.max_context or 0),
         "attn_kv_fraction": kv_fraction,
         "attn_replicated_fraction": replicated_fraction,
-        "rotary_dim": float(spec.qk_rope_head_dim if spec.is_mla else spec.head_dim),  # type: ignore[arg-type]
+        "rotary_dim": float(spec.rotary_width),
         "norm_kind": 1.0 if spec.norm_plus_one else (2.0 if spec.norm_weight_fp32 else 0.0),
         "norms_per_layer": float(spec.norms_per_layer),
         "qk_norm": (2.0 if spec.qk_norm_full_width else 1.0) if spec.qk_norm else 0.0,
@@ -268,6 +271,8 @@ def model_row(spec: ModelSpec) -> list[float]:
         **_mixer_fields(spec),
         "rope": float(spec.rope),
         "resident_elems": float(resident_elems(spec)),
+        "router_kind": float(MOE_ROUTERS[spec.moe_router]),
+        "shared_gate": float(spec.shared_expert_gate),
     }
     return [row[f] for f in MODEL_FIELDS]
 
