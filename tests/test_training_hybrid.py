@@ -20,11 +20,19 @@ from vramcore import ModelSpec, VramcoreWarning, get_engine
 from vramcore.engines.train import adapted_modules
 
 DATA = Path(__file__).parent / "data"
+#: tools/measure_training.py's Nemotron-H layout kinds as (token mixer, MLP) layer kinds
+NEMOTRON_BLOCKS = {"mamba": ("mamba", "none"), "attention": ("full_attention", "none"), "mlp": ("none", "dense"),
+                   "moe": ("none", "moe")}
 MEASURED = json.loads((DATA / "training_measured.json").read_text())
 HYBRID = MEASURED["hybrid_activations"]
 
 #: Measured cases the formulas do not reproduce, and why (xfail, strict: they must keep failing until modelled).
-KNOWN_GAPS: dict[tuple[str, str], str] = {}
+KNOWN_GAPS: dict[tuple[str, str], str] = {
+    # NemotronHTopkRouter under torch.autocast: its fp32 F.linear runs in bf16, so the scores, the gathered
+    # weights, their sum and the routing weights are saved 16-bit, and the constant per-layer terms differ
+    # (b1 82,304 B / b2 78,592 B short): the C has no autocast flag for the router yet
+    ("Nemotron-3-Nano", "lora/autocast_no_checkpointing"): "Nemotron-H's router under autocast is not modelled",
+}
 
 
 def _spec(source: str) -> ModelSpec:
@@ -34,6 +42,8 @@ def _spec(source: str) -> ModelSpec:
 
 
 def _gap(geometry: str, layout: str, mode: str) -> str | None:
+    if (geometry, mode) in KNOWN_GAPS and mode.endswith("no_checkpointing") and "moe" not in layout:
+        return None   # the router's gap is the MoE layer's
     if "attention" in layout and (f"{geometry}/attention", "any") in KNOWN_GAPS:
         return KNOWN_GAPS[(f"{geometry}/attention", "any")]
     if mode.endswith("/checkpointing") or mode.endswith("autocast_checkpointing"):
@@ -62,19 +72,28 @@ def test_hybrid_saved_activations_equal_measured_bytes(geometry: str, layout: st
     g = HYBRID["geometries"][geometry]
     entry = g["by_layout"][layout]
     base = _spec(g["source"])
-    types = tuple("full_attention" if k == "attention" else k for k in entry["layout"])
+    if g.get("overrides"):   # the small copy's config changes (Nemotron-3-Nano: 16 of its 128 experts)
+        assert set(g["overrides"]) == {"n_routed_experts"}
+        base = base.replace(num_experts=g["overrides"]["n_routed_experts"])
+    if g["model_type"] == "nemotron_h":   # one sub-block a layer: (token mixer, MLP) as the reader maps them
+        types, mlps = zip(*(NEMOTRON_BLOCKS[k] for k in entry["layout"]), strict=True)
+    else:
+        types = tuple("full_attention" if k == "attention" else k for k in entry["layout"])
+        mlps = (base.mlp_layer_types or ("dense",))[:1] * len(types)
     spec = base.replace(num_layers=len(types), vocab_size=HYBRID["small_vocab"], layer_types=types,
-                        mlp_layer_types=(base.mlp_layer_types or ("dense",))[:1] * len(types),
-                        name=f"{geometry}-small")
+                        mlp_layer_types=mlps, name=f"{geometry}-small")
     method, ck = mode.split("/")
     batch, context = (int(x[1:]) for x in shape.split("_"))
     knobs: dict[str, Any] = {"precision": "bf16-mixed" if ck.startswith("autocast") else "bf16",
                              "attention": HYBRID["attn_implementation"], "backward_transient": False,
                              "recompute": "none" if ck.endswith("no_checkpointing") else "full"}
     if method == "lora":
-        knobs.update(lora_rank=HYBRID["lora_rank"], lora_targets=HYBRID["lora_targets"])
-    e = vramcore.estimate(spec, context=context, batch=batch, engine=get_engine(
-        "train" if method == "full" else "lora", **knobs))
+        knobs.update(lora_rank=HYBRID["lora_rank"], lora_targets=g.get("lora_targets", HYBRID["lora_targets"]))
+    with warnings.catch_warnings():
+        # peft was given the same targets: those a one-layer copy lacks it ignores, as the warning says
+        warnings.simplefilter("ignore", VramcoreWarning)
+        e = vramcore.estimate(spec, context=context, batch=batch, engine=get_engine(
+            "train" if method == "full" else "lora", **knobs))
     if method == "lora":
         assert e.trainable_params == entry["lora_trainable"]          # peft's count on the same copy
     assert e.activation_bytes == measured
@@ -82,7 +101,7 @@ def test_hybrid_saved_activations_equal_measured_bytes(geometry: str, layout: st
 
 def test_every_hybrid_card_family_is_measured() -> None:
     types = {g["model_type"] for g in HYBRID["geometries"].values()}
-    assert {"granitemoehybrid", "bamba", "falcon_h1"} <= types
+    assert {"granitemoehybrid", "bamba", "falcon_h1", "nemotron_h"} <= types
     assert {"granitemoehybrid", "bamba", "falcon_h1"} <= set(MEASURED["peft"]["cards_measured"])
 
 

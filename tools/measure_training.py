@@ -119,7 +119,13 @@ What is measured
     (state-spaces/mamba ``ssd_combined.py``, ``MambaSplitConv1dScanCombinedFn.forward``), so the figures
     are transformers' own code around the scan plus the scan's saved set as its source states.
     ``torch_forward_activation_bytes_b1_s64`` is the unpatched CPU fallback, for comparison. peft 0.21
-    refuses "all-linear" on falcon_h1 (out_proj), so that LoRA entry holds the error.
+    refuses "all-linear" on falcon_h1 and nemotron_h (out_proj), so those geometries' LoRA runs take the
+    explicit targets of ``HYBRID_LORA_TARGETS`` (recorded as ``lora_targets``).  Nemotron-3-Nano's copy
+    (one-sub-block layouts ``"mamba"``, ``"attention"``, ``"mlp"``, ``"moe"``) keeps 16 of its 128 experts
+    (``HYBRID_OVERRIDES``, recorded as ``overrides``).  ``--hybrid-geometries NAME ...`` measures those
+    geometries only (with ``--update`` merged into the kept section); Nemotron-3-Nano and Falcon-H1's explicit
+    targets were added with ``--update --skip peft deepspeed optimizers activations lora_activations
+    --hybrid-geometries Nemotron-3-Nano Falcon-H1-7B-Instruct``.
 """
 
 from __future__ import annotations

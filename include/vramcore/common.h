@@ -146,6 +146,7 @@ typedef struct {
                                     over the experts then top-k, 1 top-k then softmax (Granite-4.0-H), 2 sigmoid
                                     group-limited top-k with fp32 weights (Nemotron-H) */
     double shared_gate;          /* 1: a sigmoid gate scales the shared experts' output (Qwen2-MoE, Qwen3-Next) */
+    double layer_positions;      /* 1: the decoder layers take the position ids (kept as checkpoint inputs) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

@@ -37,11 +37,14 @@
  * saving what its CUDA autograd Function saves (vc_mamba2_saved); layers are counted by token mixer
  * (attention, Mamba2, or both side by side in Falcon-H1's "hybrid" layers).
  *
+ * Nemotron-H (one sub-block a layer: a Mamba2 mixer, attention, a squared-ReLU MLP or an MoE) and the
+ * routed MLPs of Granite-4.0-H and Nemotron-H (vc_moe_mlp_saved) were measured there too.
+ *
  * Gradient checkpointing (non-reentrant) keeps each layer's input (a h) and,
  * under eager attention, one 16-bit (b, 1, s, s) mask per attention kind; the layer's own
- * tensors come back during its backward.  Mixture-of-experts and MLA layers
- * follow the same rules on their own tensors but were not measured (the
- * assumption is named in vramcore/engines/train.py).
+ * tensors come back during its backward.  MLA layers and the routers of other MoE families follow
+ * the same rules on their own tensors but were not measured (the assumption is named in
+ * vramcore/engines/train.py).
  */
 #pragma once
 
@@ -63,16 +66,26 @@ static inline double vc_norm_saved(const vc_model *m, double w, double a, double
     return m->norm_kind != 0.0 ? 8.0 * w + 4.0 : 4.0 * w + 4.0 + a * w;
 }
 
-/* What every decoder layer saves for its norms, per token: the norms, and their outputs that feed linears
- * (saved by those linears unless they are frozen); `cst` the norms' fp32 constants. */
+/* What every decoder layer saves for its norms, per token (`cst`: the norms' fp32 constants); the norms'
+ * outputs that feed linears are counted per sub-block (vc_sub_block_inputs). */
 static inline vc_act_terms vc_layer_norms_saved(const vc_model *m, double a, double frozen)
 {
     vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
     double h = m->hidden;
-    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 0.0 : 2.0 * a * h);
-    if (m->norm_kind == 1.0)       /* Gemma's fp32 (1 + weight); OLMo-2's kind 2 keeps no constant */
+    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a, frozen);
+    if (m->norm_kind == 1.0)       /* Gemma's fp32 (1 + weight), Nemotron-H's fp32 weight copy; OLMo-2's none */
         t.cst = m->norms_per_layer * 4.0 * h;
     return t;
+}
+
+/* The normed inputs of a stage's token mixers and MLPs, which their first linears save (a h each, none when
+ * frozen): two a layer, one in Nemotron-H's one-sub-block layers.  A model with mixer-less layers has no
+ * Falcon-H1 "hybrid" layer (vramcore.engines.train.check_trainable), so its mixers are its attention and
+ * state layers. */
+static inline double vc_sub_block_inputs(const vc_model *m, const vc_place *l, double a, double frozen)
+{
+    double mixers = m->n_mixerless_layers > 0.0 ? l->gpu_full + l->gpu_sliding + l->gpu_state : l->gpu_layers;
+    return frozen != 0.0 ? 0.0 : a * m->hidden * (mixers + l->gpu_dense + l->gpu_moe);
 }
 
 /* What one attention block saves for backward, per token; `sq` per (query x key) of one sequence. */
@@ -201,10 +214,11 @@ static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp
     t.tok = vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 8.0 : a * h + 16.0) + 4.0 * m->vocab / tp;
     if (m->final_softcap != 0.0)
         t.tok += a * m->vocab / tp;
-    /* rotary cos/sin: saved by the attention layers, or kept as every checkpointed layer's input; with the
-     * position ids under checkpointing (none of either without rotary embeddings: Granite-4.0-H) */
+    /* rotary cos/sin: saved by the attention layers, or kept as every checkpointed layer's input (none
+     * without rotary embeddings: Granite-4.0-H, Nemotron-H); the position ids under checkpointing where the
+     * layers take them (not Granite-4.0-H's; Nemotron-H's blocks do, measured: hybrid_activations) */
     double tables = checkpointing != 0.0 || m->n_full_layers + m->n_sliding_layers > 0.0 ? 1.0 : 0.0;
-    t.pos = m->rope * (2.0 * a * m->rotary_dim * tables + (checkpointing != 0.0 ? 8.0 : 0.0));
+    t.pos = m->rope * 2.0 * a * m->rotary_dim * tables + (checkpointing != 0.0 ? 8.0 * m->layer_positions : 0.0);
     /* the loss; Gemma's 16-bit sqrt(hidden) scalar (measured saved when the embedding trains, not otherwise) */
     t.cst = 4.0 + (m->embed_scale != 0.0 && frozen == 0.0 ? a : 0.0) + (m->norm_kind == 1.0 ? 4.0 * h : 0.0);
     return t;

@@ -21,8 +21,7 @@ from vramcore.engines.base import (
     check_kv_sharing,
     check_towers,
 )
-from vramcore.model.spec import (CROSS_KIND, FULL_KINDS, MOE_ROUTERS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS,
-                                 ModelSpec)
+from vramcore.model.spec import CROSS_KIND, FULL_KINDS, MOE_ROUTERS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 from vramcore.storage.resolve import format_family
@@ -106,6 +105,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "resident_elems",
     "router_kind",
     "shared_gate",
+    "layer_positions",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -253,7 +253,8 @@ def model_row(spec: ModelSpec) -> list[float]:
         "attn_kv_fraction": kv_fraction,
         "attn_replicated_fraction": replicated_fraction,
         "rotary_dim": float(spec.rotary_width),
-        "norm_kind": 1.0 if spec.norm_plus_one else (2.0 if spec.norm_weight_fp32 else 0.0),
+        # Nemotron-H's fp32 weight copy saves what Gemma's fp32 (1 + weight) does (training.h vc_norm_saved)
+        "norm_kind": 1.0 if spec.norm_plus_one or spec.norm_weight_upcast else (2.0 if spec.norm_weight_fp32 else 0.0),
         "norms_per_layer": float(spec.norms_per_layer),
         "qk_norm": (2.0 if spec.qk_norm_full_width else 1.0) if spec.qk_norm else 0.0,
         "attn_softcap": float(spec.attn_softcap),
@@ -273,6 +274,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "resident_elems": float(resident_elems(spec)),
         "router_kind": float(MOE_ROUTERS[spec.moe_router]),
         "shared_gate": float(spec.shared_expert_gate),
+        "layer_positions": float(spec.layer_positions),
     }
     return [row[f] for f in MODEL_FIELDS]
 

@@ -1152,7 +1152,8 @@ def _norm_tensors(spec: ModelSpec, width: int, a: Fraction, frozen: bool, rsqrts
     """
     if frozen:
         return [Fraction(4 * width), 4 * rsqrts]
-    last = Fraction(4 * width) if spec.norm_plus_one or spec.norm_weight_fp32 else a * width
+    last = Fraction(4 * width) if spec.norm_plus_one or spec.norm_weight_fp32 or spec.norm_weight_upcast \
+        else a * width
     return [Fraction(4 * width), 4 * rsqrts, last]
 
 
@@ -1199,12 +1200,14 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
     for _ in range(spec.norms_per_layer):
         saved += _norm_tensors(spec, h, a, frozen)
     if not frozen:
-        saved += [a * h, a * h]               # the attention and MLP inputs, saved by their first linears
+        # the token mixer's and the MLP's normed inputs, saved by their first linears (one a sub-block:
+        # Nemotron-H's blocks hold one of them)
+        saved += [a * h] * ((mixer != "none") + (mlp_kind != "none"))
     per_layer = Fraction(0)
     if mixer in ("mamba", "hybrid"):
         mamba_tok, per_layer = _mamba2_saved(spec, a, tp, frozen)
         saved.append(mamba_tok)
-    attends = mixer != "mamba"
+    attends = mixer not in ("mamba", "none")   # "none": a Nemotron-H MLP block
     if spec.qk_norm and attends:
         # one rsqrt per head, or one per token for a norm over the whole projection (OLMo-2)
         q_rsqrts, k_rsqrts = (Fraction(1), Fraction(1)) if spec.qk_norm_full_width else (heads, kv_heads)
@@ -1251,8 +1254,8 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         if spec.shared_expert_gate:
             saved += [a * h, a]                  # the sigmoid gate's multiply: the shared output and the gate
         per_layer += 4 * spec.num_experts        # grouped_mm's int32 offsets, one per expert
-    if spec.norm_plus_one:
-        per_layer += 4 * h * spec.norms_per_layer     # Gemma's fp32 (1 + weight) per norm
+    if spec.norm_plus_one or spec.norm_weight_upcast:
+        per_layer += 4 * h * spec.norms_per_layer     # Gemma's fp32 (1 + weight), Nemotron-H's fp32 weight copy
     return sum(saved, Fraction(0)), scores, per_layer
 
 
@@ -1284,9 +1287,10 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     rotary = spec.rotary_width       # the rotated part of each head (partial_rotary_factor)
     # cos/sin: saved by attention layers or kept as checkpoint inputs; position ids under checkpointing
     tables = 2 * a * rotary if checkpointing or spec.n_attention_layers else 0
-    per_sequence = context * (tables + (8 if checkpointing else 0)) * spec.rope
+    per_sequence = context * (tables * spec.rope + (8 if checkpointing and spec.layer_positions else 0))
     # the loss scalar; Gemma's sqrt(hidden) scalar (saved when the embedding trains); its final norm's 1 + w
-    constant = 4 + (a if spec.embed_scale and not frozen else 0) + (4 * h if spec.norm_plus_one else 0)
+    constant = 4 + (a if spec.embed_scale and not frozen else 0) + (
+        4 * h if spec.norm_plus_one or spec.norm_weight_upcast else 0)
     if checkpointing:
         kinds_of_attention = (spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)
         saved = tokens * (in_flight * len(kinds) * a * h + outer)

@@ -221,6 +221,12 @@ class ModelSpec(Record):
         casting back (OLMo-2's ``(weight * x).to(dtype)``, not Llama's
         ``weight * x.to(dtype)``): a training step saves the fp32 normalized
         copy per norm, with no constant.  Excludes ``norm_plus_one``.
+    norm_weight_upcast : bool
+        RMSNorm multiplies an fp32 copy of its weight into the fp32 normalized
+        input (Nemotron-H's ``self.weight.to(torch.float32) * hidden_states``:
+        transformers ``NemotronHRMSNorm``): a training step saves the fp32
+        normalized copy per token and the weight's fp32 copy per norm, as
+        Gemma's ``norm_plus_one`` does.  Excludes the other two kinds.
     embed_scale : bool
         Embeddings are multiplied by ``sqrt(hidden_size)`` (Gemma).
     attn_softcap, final_softcap : bool
@@ -289,6 +295,14 @@ class ModelSpec(Record):
         The audio encoder and its embedder of a multimodal checkpoint
         (Gemma-3n; part ``audio_tower``); None otherwise.  :attr:`text_only`
         is the same spec without it.
+    layer_positions : bool
+        The model passes the position ids to every decoder layer (default:
+        Llama's ``position_ids=position_ids``, Nemotron-H's ``NemotronHBlock``
+        with no rotary embedding at all): under gradient checkpointing a
+        training step keeps them as each layer's input (one int64 per position
+        of a sequence).  False for Granite-4.0-H, whose
+        ``GraniteMoeHybridModel`` passes its layers the position embeddings
+        only.
     rotary_dim : int, optional
         Width of each head's rotary part: ``int(head_dim x partial_rotary_factor)``
         where a config rotates only part of the head (Bamba 0.5, GLM-4.5 0.5,
@@ -374,6 +388,7 @@ class ModelSpec(Record):
     router_fp32: bool = False
     norm_plus_one: bool = False
     norm_weight_fp32: bool = False
+    norm_weight_upcast: bool = False
     embed_scale: bool = False
     attn_softcap: bool = False
     final_softcap: bool = False
@@ -392,6 +407,7 @@ class ModelSpec(Record):
     audio: AudioSpec | None = None
     rope: bool = True
     rotary_dim: int | None = None
+    layer_positions: bool = True
     moe_router: str = "softmax_topk"
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
@@ -415,7 +431,8 @@ class ModelSpec(Record):
                 object.__setattr__(self, name, int(value))
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "qk_norm_full_width",
                      "attention_sinks", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
-                     "norm_weight_fp32", "embed_scale", "attn_softcap", "final_softcap", "rope"):
+                     "norm_weight_fp32", "norm_weight_upcast", "embed_scale", "attn_softcap", "final_softcap",
+                     "rope", "layer_positions"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
@@ -472,8 +489,9 @@ class ModelSpec(Record):
             raise ValueError("ModelSpec.qk_norm_full_width needs qk_norm=True")
         if self.qk_norm_full_width and self.is_mla:
             raise ValueError("ModelSpec.qk_norm_full_width is for standard attention, not MLA (kv_lora_rank is set)")
-        if self.norm_weight_fp32 and self.norm_plus_one:
-            raise ValueError("ModelSpec.norm_weight_fp32 and norm_plus_one are two RMSNorm kinds; set one")
+        if self.norm_weight_fp32 + self.norm_plus_one + self.norm_weight_upcast > 1:
+            raise ValueError("ModelSpec.norm_weight_fp32, norm_plus_one and norm_weight_upcast: two RMSNorm "
+                             "kinds given; set one")
         whole = self.qk_rope_head_dim if self.is_mla else self.head_dim
         if self.rotary_dim is not None and self.rotary_dim > whole:  # type: ignore[operator]
             raise ValueError(f"ModelSpec.rotary_dim ({self.rotary_dim}) must not exceed the head's rotary width "
