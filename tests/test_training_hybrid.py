@@ -152,3 +152,23 @@ def test_hybrid_cards_train(card: str) -> None:
     full = vramcore.estimate(card, context=4096, engine=get_engine("train"), gpu="H200")
     ckpt = vramcore.estimate(card, context=4096, engine=get_engine("train", recompute="full"), gpu="H200")
     assert ckpt.activation_bytes < full.activation_bytes
+
+
+@pytest.mark.parametrize(("source", "factor"), [("Phi-4-mini-instruct", 0.75), ("GLM-4.5-Air", 0.5),
+                                                ("hf_configs/qwen3-next-80b-a3b-instruct.json", 0.25),
+                                                ("hf_configs/bamba-synthetic.json", 0.5),
+                                                ("NVIDIA-Nemotron-3-Nano-30B-A3B", 1.0)])
+def test_partial_rotary_width_is_int_head_dim_times_factor(source: str, factor: float) -> None:
+    # transformers modeling_rope_utils: dim = int(head_dim * partial_rotary_factor) (Bamba forces 0.5)
+    spec = _spec(source)
+    assert spec.head_dim is not None
+    assert spec.rotary_width == int(spec.head_dim * factor)
+    assert (spec.rotary_dim is None) == (factor == 1.0)
+
+
+def test_partial_rotary_factor_out_of_range_is_refused() -> None:
+    raw = json.loads((DATA / "hf_configs/qwen3-next-80b-a3b-instruct.json").read_text())["config"]
+    with pytest.raises(ValueError, match="partial_rotary_factor"):
+        ModelSpec.from_hf_config({**raw, "partial_rotary_factor": 1.5})
+    with pytest.raises(ValueError, match="rotary_dim"):
+        _spec("Llama-3.2-1B").replace(rotary_dim=65)
