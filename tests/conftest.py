@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from vramcore import EngineSpec, GPUSpec, ModelSpec, get_engine, list_dtypes
 from vramcore.model.recurrent import gated_deltanet, mamba2
+from vramcore.model.spec import MOE_ROUTERS
 
 settings.register_profile("dev", max_examples=100)
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
@@ -134,6 +135,8 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         fields["router_bias"] = draw(st.booleans())
         fields["expert_bias"] = draw(st.booleans())
         fields["router_fp32"] = draw(st.booleans())
+        fields["moe_router"] = draw(st.sampled_from(list(MOE_ROUTERS)))   # what a training step's router saves
+        fields["shared_expert_gate"] = draw(st.booleans())
         if draw(st.booleans()):
             fields["first_dense_layers"] = draw(st.integers(0, num_layers))
         else:
@@ -152,6 +155,9 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         features = draw(st.just(0) | st.integers(1, 2**16) | st.integers(1, 2**26))
         fields["image_patches"] = features * merge * merge
         fields["image_features"] = features
+    if draw(st.booleans()):  # partial rotary (Bamba, Phi-4-mini): the rotated part of each head
+        whole = fields.get("qk_rope_head_dim") or fields.get("head_dim") or fields["hidden_size"] // num_heads
+        fields["rotary_dim"] = draw(st.integers(1, whole))
     return ModelSpec(**fields)
 
 

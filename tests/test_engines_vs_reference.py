@@ -235,11 +235,12 @@ def grids(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _without_recurrent(spec: ModelSpec) -> ModelSpec:
-    """`spec` as a training engine takes it: recurrent, mixer-less and cross-attention layers made attention ones,
-    a gated MLP."""
+    """`spec` as a training engine takes it: non-Mamba2 recurrent, cross-attention layers and mixer-less layers
+    beside "hybrid" ones made attention ones."""
     trainable_mixer = spec.recurrent is None or spec.recurrent.kind == "mamba2"   # Mamba2 hybrids are modelled
-    if trainable_mixer and spec.mlp_gated and not {"none", "cross_attention"} & set(spec.layer_types or ()):
-        return spec
+    kinds = set(spec.layer_types or ())
+    if trainable_mixer and "cross_attention" not in kinds and not {"none", "hybrid"} <= kinds:
+        return spec   # ungated MLPs and one-sub-block layers (Nemotron-H) are modelled
     return spec.replace(layer_types=None, mlp_gated=True, cross_attention_tokens=0)
 
 

@@ -119,7 +119,13 @@ What is measured
     (state-spaces/mamba ``ssd_combined.py``, ``MambaSplitConv1dScanCombinedFn.forward``), so the figures
     are transformers' own code around the scan plus the scan's saved set as its source states.
     ``torch_forward_activation_bytes_b1_s64`` is the unpatched CPU fallback, for comparison. peft 0.21
-    refuses "all-linear" on falcon_h1 (out_proj), so that LoRA entry holds the error.
+    refuses "all-linear" on falcon_h1 and nemotron_h (out_proj), so those geometries' LoRA runs take the
+    explicit targets of ``HYBRID_LORA_TARGETS`` (recorded as ``lora_targets``).  Nemotron-3-Nano's copy
+    (one-sub-block layouts ``"mamba"``, ``"attention"``, ``"mlp"``, ``"moe"``) keeps 16 of its 128 experts
+    (``HYBRID_OVERRIDES``, recorded as ``overrides``).  ``--hybrid-geometries NAME ...`` measures those
+    geometries only (with ``--update`` merged into the kept section); Nemotron-3-Nano and Falcon-H1's explicit
+    targets were added with ``--update --skip peft deepspeed optimizers activations lora_activations
+    --hybrid-geometries Nemotron-3-Nano Falcon-H1-7B-Instruct``.
 """
 
 from __future__ import annotations
@@ -922,14 +928,29 @@ def measure_lora_activations(cards: dict[str, dict[str, Any]]) -> dict[str, Any]
 
 # --------------------------------------------------------------------------- hybrid (Mamba2) activations
 # Small copies of the Mamba2 hybrids: (geometry name, card or tests/data/hf_configs file, layouts).  A layout is
-# the layer kinds of the copy, in order ("mamba", "attention"; Falcon-H1's layers are all "hybrid").
+# the layer kinds of the copy, in order ("mamba", "attention"; Falcon-H1's layers are all "hybrid"; Nemotron-H's
+# one-sub-block layers "mamba", "attention", "mlp" and "moe").
 HYBRID_GEOMETRIES: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     ("Granite-4.0-H-Micro", "Granite-4.0-H-Micro",
      (("mamba",), ("attention",), ("mamba", "mamba"), ("mamba", "attention"))),
     ("Granite-4.0-H-Tiny", "Granite-4.0-H-Tiny", (("mamba",), ("mamba", "mamba"), ("mamba", "attention"))),
     ("bamba-synthetic", "hf_configs/bamba-synthetic.json", (("mamba",), ("mamba", "mamba"), ("mamba", "attention"))),
     ("Falcon-H1-7B-Instruct", "Falcon-H1-7B-Instruct", (("hybrid",), ("hybrid", "hybrid"))),
+    ("Nemotron-3-Nano", "NVIDIA-Nemotron-3-Nano-30B-A3B",
+     (("mamba",), ("attention",), ("mlp",), ("moe",), ("mamba", "moe", "attention", "mlp"))),
 )
+#: config fields a geometry's small copy changes beyond its layers and vocab (recorded as ``overrides``): 16 of
+#: Nemotron-3-Nano's 128 experts keep its MoE layer small on the CPU (every expert has the card's shape)
+HYBRID_OVERRIDES: dict[str, dict[str, Any]] = {"Nemotron-3-Nano": {"n_routed_experts": 16}}
+#: LoRA targets of a geometry where peft refuses "all-linear" (falcon_h1 and nemotron_h: Mamba's out_proj,
+#: peft tuners_utils._check_lora_target_modules_mamba): every other linear of its layers
+HYBRID_LORA_TARGETS: dict[str, list[str]] = {
+    "Falcon-H1-7B-Instruct": ["q_proj", "k_proj", "v_proj", "o_proj", "in_proj", "gate_proj", "up_proj",
+                              "down_proj"],
+    "Nemotron-3-Nano": ["q_proj", "k_proj", "v_proj", "o_proj", "in_proj", "up_proj", "down_proj"],
+}
+#: Nemotron-H's layers_block_type names of the layout kinds (transformers NemotronHConfig)
+NEMOTRON_BLOCKS = {"mamba": "linear_attention", "attention": "full_attention", "mlp": "mlp", "moe": "moe"}
 HYBRID_SHAPES = ((1, 64), (2, 64))
 HYBRID_LORA_RANK = 16
 #: the transformers modules whose Mamba2 layers call mamba_ssm's fused function in training
@@ -1026,15 +1047,20 @@ def load_config_source(source: str, cards: dict[str, dict[str, Any]]) -> dict[st
     return cards[source]
 
 
-def hybrid_config(raw: dict[str, Any], layout: tuple[str, ...]) -> transformers.PreTrainedConfig:
+def hybrid_config(raw: dict[str, Any], layout: tuple[str, ...],
+                  overrides: dict[str, Any] | None = None) -> transformers.PreTrainedConfig:
     """The small copy of `raw` with the layer kinds of `layout`, vocab :data:`SMALL_VOCAB`, no dropout."""
-    raw = dict(raw)
+    raw = {**raw, **(overrides or {})}
+    raw.pop("auto_map", None)
     n = len(layout)
     mtype = raw["model_type"]
     if mtype == "bamba":
         raw["attn_layer_indices"] = [i for i, k in enumerate(layout) if k == "attention"]
     elif mtype == "granitemoehybrid":
         raw["layer_types"] = list(layout)
+    elif mtype == "nemotron_h":
+        raw.pop("hybrid_override_pattern", None)
+        raw["layers_block_type"] = [NEMOTRON_BLOCKS[k] for k in layout]
     raw.update(num_hidden_layers=n, vocab_size=SMALL_VOCAB, attention_dropout=0.0, use_cache=False)
     for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
         value = raw.get(key)
@@ -1048,7 +1074,7 @@ def hybrid_config(raw: dict[str, Any], layout: tuple[str, ...]) -> transformers.
     return config
 
 
-def measure_hybrid_activations(cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def measure_hybrid_activations(cards: dict[str, dict[str, Any]], only: list[str] | None = None) -> dict[str, Any]:
     from peft import LoraConfig, get_peft_model
 
     out: dict[str, Any] = {
@@ -1062,20 +1088,25 @@ def measure_hybrid_activations(cards: dict[str, dict[str, Any]]) -> dict[str, An
         "geometries": {},
     }
     for name, source, layouts in HYBRID_GEOMETRIES:
+        if only is not None and name not in only:
+            continue
         print(f"hybrid activations: {name}", file=sys.stderr)
         raw = load_config_source(source, cards)
-        geo: dict[str, Any] = {"source": source, "model_type": raw["model_type"], "by_layout": {}}
+        overrides = HYBRID_OVERRIDES.get(name, {})
+        targets: str | list[str] = HYBRID_LORA_TARGETS.get(name, "all-linear")
+        geo: dict[str, Any] = {"source": source, "model_type": raw["model_type"], "by_layout": {},
+                               "overrides": overrides, "lora_targets": targets}
         for layout in layouts:
             key = "+".join(layout)
             entry: dict[str, Any] = {"layout": list(layout)}
             for method in ("full", "lora"):
                 try:
                     torch.manual_seed(0)
-                    model: Any = AutoModelForCausalLM.from_config(hybrid_config(raw, layout), dtype=DTYPE,
-                                                                  attn_implementation="sdpa")
+                    model: Any = AutoModelForCausalLM.from_config(hybrid_config(raw, layout, overrides),
+                                                                  dtype=DTYPE, attn_implementation="sdpa")
                     if method == "lora":
                         model = get_peft_model(model, LoraConfig(r=HYBRID_LORA_RANK, lora_alpha=32,
-                                                                 target_modules="all-linear", lora_dropout=0.0,
+                                                                 target_modules=targets, lora_dropout=0.0,
                                                                  bias="none", task_type="CAUSAL_LM"))
                         model.enable_input_require_grads()
                         entry["lora_trainable"] = model.get_nb_trainable_parameters()[0]
@@ -1139,6 +1170,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peft-model-types", nargs="*", default=None,
                         help="measure peft for these model types only; with --update, merged into the kept "
                              "peft section")
+    parser.add_argument("--hybrid-geometries", nargs="*", default=None,
+                        help="measure hybrid_activations for these geometries only; with --update, merged into "
+                             "the kept section")
     args = parser.parse_args(argv)
 
     cards = load_cards(args.models_dir)
@@ -1167,7 +1201,7 @@ def main(argv: list[str] | None = None) -> int:
         "optimizers": measure_optimizers,
         "activations": lambda: measure_activations(cards),
         "lora_activations": lambda: measure_lora_activations(cards),
-        "hybrid_activations": lambda: measure_hybrid_activations(cards),
+        "hybrid_activations": lambda: measure_hybrid_activations(cards, args.hybrid_geometries),
     }
     for section, measure in measures.items():
         if section in args.skip:
@@ -1181,6 +1215,11 @@ def main(argv: list[str] | None = None) -> int:
             merged = kept["peft"]
             merged["cards"].update(result[section]["cards"])
             merged["cards_measured"].update(result[section]["cards_measured"])
+            result[section] = merged
+        if section == "hybrid_activations" and args.hybrid_geometries and section in kept \
+                and "geometries" in result[section]:
+            merged = kept[section]
+            merged["geometries"].update(result[section]["geometries"])
             result[section] = merged
         print(f"{section}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
 

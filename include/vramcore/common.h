@@ -150,6 +150,11 @@ typedef struct {
     double mm_tf_held_feature;        /* elements per image embedding held through it (activation dtype) */
     double image_patches;             /* patches of one sequence's images (ModelSpec.image_patches) */
     double image_features;            /* their embeddings (ModelSpec.image_features) */
+    double router_kind;          /* what an MoE router saves for backward (training.h vc_moe_mlp_saved): 0 softmax
+                                    over the experts then top-k, 1 top-k then softmax (Granite-4.0-H), 2 sigmoid
+                                    group-limited top-k with fp32 weights (Nemotron-H) */
+    double shared_gate;          /* 1: a sigmoid gate scales the shared experts' output (Qwen2-MoE, Qwen3-Next) */
+    double layer_positions;      /* 1: the decoder layers take the position ids (kept as checkpoint inputs) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

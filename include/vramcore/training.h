@@ -37,11 +37,14 @@
  * saving what its CUDA autograd Function saves (vc_mamba2_saved); layers are counted by token mixer
  * (attention, Mamba2, or both side by side in Falcon-H1's "hybrid" layers).
  *
+ * Nemotron-H (one sub-block a layer: a Mamba2 mixer, attention, a squared-ReLU MLP or an MoE) and the
+ * routed MLPs of Granite-4.0-H and Nemotron-H (vc_moe_mlp_saved) were measured there too.
+ *
  * Gradient checkpointing (non-reentrant) keeps each layer's input (a h) and,
  * under eager attention, one 16-bit (b, 1, s, s) mask per attention kind; the layer's own
- * tensors come back during its backward.  Mixture-of-experts and MLA layers
- * follow the same rules on their own tensors but were not measured (the
- * assumption is named in vramcore/engines/train.py).
+ * tensors come back during its backward.  MLA layers and the routers of other MoE families follow
+ * the same rules on their own tensors but were not measured (the assumption is named in
+ * vramcore/engines/train.py).
  */
 #pragma once
 
@@ -63,16 +66,26 @@ static inline double vc_norm_saved(const vc_model *m, double w, double a, double
     return m->norm_kind != 0.0 ? 8.0 * w + 4.0 : 4.0 * w + 4.0 + a * w;
 }
 
-/* What every decoder layer saves for its norms, per token: the norms, and their outputs that feed linears
- * (saved by those linears unless they are frozen); `cst` the norms' fp32 constants. */
+/* What every decoder layer saves for its norms, per token (`cst`: the norms' fp32 constants); the norms'
+ * outputs that feed linears are counted per sub-block (vc_sub_block_inputs). */
 static inline vc_act_terms vc_layer_norms_saved(const vc_model *m, double a, double frozen)
 {
     vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
     double h = m->hidden;
-    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 0.0 : 2.0 * a * h);
-    if (m->norm_kind == 1.0)       /* Gemma's fp32 (1 + weight); OLMo-2's kind 2 keeps no constant */
+    t.tok = m->norms_per_layer * vc_norm_saved(m, h, a, frozen);
+    if (m->norm_kind == 1.0)       /* Gemma's fp32 (1 + weight), Nemotron-H's fp32 weight copy; OLMo-2's none */
         t.cst = m->norms_per_layer * 4.0 * h;
     return t;
+}
+
+/* The normed inputs of a stage's token mixers and MLPs, which their first linears save (a h each, none when
+ * frozen): two a layer, one in Nemotron-H's one-sub-block layers.  A model with mixer-less layers has no
+ * Falcon-H1 "hybrid" layer (vramcore.engines.train.check_trainable), so its mixers are its attention and
+ * state layers. */
+static inline double vc_sub_block_inputs(const vc_model *m, const vc_place *l, double a, double frozen)
+{
+    double mixers = m->n_mixerless_layers > 0.0 ? l->gpu_full + l->gpu_sliding + l->gpu_state : l->gpu_layers;
+    return frozen != 0.0 ? 0.0 : a * m->hidden * (mixers + l->gpu_dense + l->gpu_moe);
 }
 
 /* What one attention block saves for backward, per token; `sq` per (query x key) of one sequence. */
@@ -97,6 +110,12 @@ static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a,
         t.sq = heads * (4.0 + a + (m->attn_softcap != 0.0 ? a : 0.0));
     } else {
         t.tok += a * (q + k + v + heads * m->head_dim_v) + 4.0 * heads;
+        /* partial rotary (Bamba, GLM-4.5, Phi-4-mini, Qwen3-Next): apply_rotary_pos_emb concatenates the
+         * rotated and passed parts, so q is head-major contiguous, SDPA's output follows q's layout and the
+         * transpose(1, 2).contiguous() before o_proj copies it: o_proj saves that copy unless frozen
+         * (measured on the CPU: hybrid_activations, bamba-synthetic; on a GPU an assumption) */
+        if (m->mla_latent == 0.0 && m->rotary_dim < m->head_dim_k && frozen == 0.0)
+            t.tok += a * heads * m->head_dim_v;
     }
     return t;
 }
@@ -127,20 +146,60 @@ static inline vc_act_terms vc_mamba2_saved(const vc_model *m, double a, double t
     return t;
 }
 
-/* A dense gated MLP's saved tensors per token (a frozen down_proj keeps not its input). */
-static inline double vc_dense_mlp_saved(const vc_model *m, double a, double tp, double frozen)
+/* A dense MLP's saved tensors per token.  Gated: gate, up, act(gate) and its product with up (the down_proj
+ * input, not saved when frozen).  Ungated (Nemotron-H's NemotronHMLP, relu2 = ReLUSquaredActivation in
+ * transformers activations.py): the relu's output (kept by the relu and by the square) and the square (the
+ * down_proj input); up_proj's output is not kept (relu's backward reads its result). */
+static inline double vc_mlp_tensors(const vc_model *m, double frozen)
 {
-    return (frozen != 0.0 ? 3.0 : 4.0) * a * m->dense_intermediate / tp;
+    double gated = m->mlp_rows == 3.0;
+    return (gated ? 3.0 : 1.0) + (frozen != 0.0 ? 0.0 : 1.0);
 }
 
-/* A routed MLP's per token (not measured): the fp32 router probabilities, each
- * routed copy of the token with its expert's gated MLP, the shared experts and
- * the combined output. */
-static inline double vc_moe_mlp_saved(const vc_model *m, double a, double tp, double frozen)
+static inline double vc_dense_mlp_saved(const vc_model *m, double a, double tp, double frozen)
 {
-    double k = frozen != 0.0 ? 3.0 : 4.0;
-    return 4.0 * m->n_experts + m->experts_per_token * (a * m->hidden + k * a * m->expert_intermediate / tp)
-           + k * a * m->shared_intermediate / tp + a * m->hidden;
+    return vc_mlp_tensors(m, frozen) * a * m->dense_intermediate / tp;
+}
+
+/* A routed MLP's per token (tok) and per layer (cst), on the path transformers 5.24 takes by default in
+ * training: its experts' grouped_mm forward (integrations/moe.py grouped_mm_experts_forward;
+ * PreTrainedModel.get_correct_experts_implementation picks "grouped_mm"), shared by every family whose experts
+ * class is decorated with use_experts_implementation.  It saves the three int64 index vectors of the k routed
+ * copies (the gather of the tokens by expert, of their weights, and the inverse permutation: 24 k), per copy
+ * the grouped up-projection's input (a h, not when the experts are frozen), its gated or ungated MLP tensors
+ * (vc_mlp_tensors), the down-projection's output and the routing weight its multiply saves (a h + the
+ * weight's width), and per layer the grouped_mm offsets (int32 per expert).  The router (router_kind):
+ *   0 softmax over every expert, then top-k (Mixtral, Qwen-MoE: not measured): the fp32 probabilities and
+ *     the top-k indices; 16-bit weights;
+ *   1 top-k of the fp32 logits, softmax over the k (Granite-4.0-H GraniteMoeHybridTopKRouter): the softmax's
+ *     k fp32 outputs and the top-k indices; 16-bit weights (type_as);
+ *   2 sigmoid of fp32 logits, group-limited top-k, gather, renormalised and scaled (Nemotron-H
+ *     NemotronHTopkRouter): the fp32 copy of the input its fp32 weight multiplies (not when frozen), the
+ *     sigmoid's fp32 scores, the gather's indices, the k gathered weights and their sum the in-place
+ *     division keeps; fp32 weights, so the weighted copies are fp32 (measured: tests/data/
+ *     training_measured.json, hybrid_activations, Nemotron-3-Nano).
+ * Shared experts: a dense MLP of their total width; a sigmoid-gated shared expert (Qwen2-MoE) keeps its
+ * output and the gate (not measured). */
+static inline vc_act_terms vc_moe_mlp_saved(const vc_model *m, double a, double tp, double frozen)
+{
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
+    double k = m->experts_per_token, h = m->hidden, e = m->n_experts;
+    double rows = vc_mlp_tensors(m, frozen);
+    double router, weight = a, weighted = a * h;
+    if (m->router_kind == 1.0) {
+        router = 4.0 * k + 8.0 * k;
+    } else if (m->router_kind == 2.0) {
+        router = (frozen != 0.0 ? 0.0 : 4.0 * h) + 4.0 * e + 8.0 * k + 4.0 * k + 4.0;
+        weight = 4.0;
+    } else {
+        router = 4.0 * e + 8.0 * k;
+    }
+    t.tok = router + 24.0 * k
+            + k * ((frozen != 0.0 ? 0.0 : a * h) + rows * a * m->expert_intermediate / tp + weighted + weight)
+            + rows * a * m->shared_intermediate / tp
+            + (m->shared_gate != 0.0 ? a * h + a : 0.0);
+    t.cst = 4.0 * e;
+    return t;
 }
 
 /* Everything outside the decoder layers: final norm and its output, the loss's
@@ -155,10 +214,11 @@ static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp
     t.tok = vc_norm_saved(m, h, a, frozen) + (frozen != 0.0 ? 8.0 : a * h + 16.0) + 4.0 * m->vocab / tp;
     if (m->final_softcap != 0.0)
         t.tok += a * m->vocab / tp;
-    /* rotary cos/sin: saved by the attention layers, or kept as every checkpointed layer's input; with the
-     * position ids under checkpointing (none of either without rotary embeddings: Granite-4.0-H) */
+    /* rotary cos/sin: saved by the attention layers, or kept as every checkpointed layer's input (none
+     * without rotary embeddings: Granite-4.0-H, Nemotron-H); the position ids under checkpointing where the
+     * layers take them (not Granite-4.0-H's; Nemotron-H's blocks do, measured: hybrid_activations) */
     double tables = checkpointing != 0.0 || m->n_full_layers + m->n_sliding_layers > 0.0 ? 1.0 : 0.0;
-    t.pos = m->rope * (2.0 * a * m->rotary_dim * tables + (checkpointing != 0.0 ? 8.0 : 0.0));
+    t.pos = m->rope * 2.0 * a * m->rotary_dim * tables + (checkpointing != 0.0 ? 8.0 * m->layer_positions : 0.0);
     /* the loss; Gemma's 16-bit sqrt(hidden) scalar (measured saved when the embedding trains, not otherwise) */
     t.cst = 4.0 + (m->embed_scale != 0.0 && frozen == 0.0 ? a : 0.0) + (m->norm_kind == 1.0 ? 4.0 * h : 0.0);
     return t;

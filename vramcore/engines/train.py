@@ -538,7 +538,8 @@ TRAINABLE_MIXERS: frozenset[str] = frozenset({"mamba2"})
 def check_trainable(spec: ModelSpec) -> None:
     """Refuse a training estimate the formulas cannot make honestly.
 
-    Mamba2 hybrids (Bamba, Granite-4.0-H, Falcon-H1) are modelled; a gated
+    Mamba2 hybrids (Bamba, Granite-4.0-H, Falcon-H1, Nemotron-H with its
+    one-sub-block layers and ungated squared-ReLU MLPs) are modelled; a gated
     DeltaNet (Qwen3-Next, Qwen3.5) or Mamba1 (Jamba) mixer is not.
 
     Raises
@@ -546,16 +547,17 @@ def check_trainable(spec: ModelSpec) -> None:
     ValueError
         `spec` has recurrent layers of a kind other than Mamba2: what a gated
         DeltaNet or Mamba1 layer saves for backward (its chunked scan's
-        intermediates) is not modelled yet; nor what an ungated MLP, a
-        mixer-less layer or a cross-attention layer (Llama-3.2-Vision) saves.
+        intermediates) is not modelled yet; nor what a cross-attention layer
+        (Llama-3.2-Vision) saves, nor mixer-less layers beside "hybrid" ones.
     """
     if spec.recurrent is not None and spec.recurrent.kind not in TRAINABLE_MIXERS:
         raise ValueError(f"training {spec.name!r}: the activations a {spec.recurrent.kind} layer saves for backward "
                          f"are not modelled yet (Mamba2 layers are: {sorted(TRAINABLE_MIXERS)}), so this model has "
                          "no training estimate (inference engines estimate it)")
-    if not spec.mlp_gated or "none" in (spec.layer_types or ()) or "none" in (spec.mlp_layer_types or ()):
-        raise ValueError(f"training {spec.name!r}: what an ungated MLP or a one-sub-block layer saves for backward "
-                         "is not modelled yet (inference engines estimate the model)")
+    if "none" in (spec.layer_types or ()) and "hybrid" in (spec.layer_types or ()):
+        raise ValueError(f"training {spec.name!r}: mixer-less layers beside Falcon-H1-style hybrid layers are not "
+                         "modelled (include/vramcore/training.h vc_sub_block_inputs; inference engines estimate "
+                         "the model)")
     if spec.n_cross_layers:
         raise ValueError(f"training {spec.name!r}: what a training step saves in its {spec.n_cross_layers} "
                          "cross-attention layers is not modelled yet (the transformers engine estimates the model)")

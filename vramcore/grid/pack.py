@@ -21,7 +21,7 @@ from vramcore.engines.base import (
     check_kv_sharing,
     check_towers,
 )
-from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
+from vramcore.model.spec import CROSS_KIND, FULL_KINDS, MOE_ROUTERS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
 from vramcore.storage.resolve import format_family
@@ -111,6 +111,9 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mm_tf_held_feature",
     "image_patches",
     "image_features",
+    "router_kind",
+    "shared_gate",
+    "layer_positions",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -267,8 +270,9 @@ def model_row(spec: ModelSpec) -> list[float]:
         "max_context": float(spec.max_context or 0),
         "attn_kv_fraction": kv_fraction,
         "attn_replicated_fraction": replicated_fraction,
-        "rotary_dim": float(spec.qk_rope_head_dim if spec.is_mla else spec.head_dim),  # type: ignore[arg-type]
-        "norm_kind": 1.0 if spec.norm_plus_one else (2.0 if spec.norm_weight_fp32 else 0.0),
+        "rotary_dim": float(spec.rotary_width),
+        # Nemotron-H's fp32 weight copy saves what Gemma's fp32 (1 + weight) does (training.h vc_norm_saved)
+        "norm_kind": 1.0 if spec.norm_plus_one or spec.norm_weight_upcast else (2.0 if spec.norm_weight_fp32 else 0.0),
         "norms_per_layer": float(spec.norms_per_layer),
         "qk_norm": (2.0 if spec.qk_norm_full_width else 1.0) if spec.qk_norm else 0.0,
         "attn_softcap": float(spec.attn_softcap),
@@ -287,6 +291,9 @@ def model_row(spec: ModelSpec) -> list[float]:
         "rope": float(spec.rope),
         "resident_elems": float(resident_elems(spec)),
         **_transformers_encoder_fields(spec),
+        "router_kind": float(MOE_ROUTERS[spec.moe_router]),
+        "shared_gate": float(spec.shared_expert_gate),
+        "layer_positions": float(spec.layer_positions),
     }
     return [row[f] for f in MODEL_FIELDS]
 

@@ -415,8 +415,7 @@ def _rope_cache_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> Frac
     """Return the bytes of the engine's cos/sin cache: max_context x rotary dim, compute dtype (or fp32)."""
     if not engine.rope_cache or spec.max_context is None:
         return Fraction(0)
-    rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
-    assert rotary is not None
+    rotary = spec.rotary_width
     return spec.max_context * rotary * (Fraction(4) if rope_cache_fp32(engine, spec) else _compute_bytes(dtype))
 
 
@@ -1185,7 +1184,8 @@ def _norm_tensors(spec: ModelSpec, width: int, a: Fraction, frozen: bool, rsqrts
     """
     if frozen:
         return [Fraction(4 * width), 4 * rsqrts]
-    last = Fraction(4 * width) if spec.norm_plus_one or spec.norm_weight_fp32 else a * width
+    last = Fraction(4 * width) if spec.norm_plus_one or spec.norm_weight_fp32 or spec.norm_weight_upcast \
+        else a * width
     return [Fraction(4 * width), 4 * rsqrts, last]
 
 
@@ -1232,12 +1232,14 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
     for _ in range(spec.norms_per_layer):
         saved += _norm_tensors(spec, h, a, frozen)
     if not frozen:
-        saved += [a * h, a * h]               # the attention and MLP inputs, saved by their first linears
+        # the token mixer's and the MLP's normed inputs, saved by their first linears (one a sub-block:
+        # Nemotron-H's blocks hold one of them)
+        saved += [a * h] * ((mixer != "none") + (mlp_kind != "none"))
     per_layer = Fraction(0)
     if mixer in ("mamba", "hybrid"):
         mamba_tok, per_layer = _mamba2_saved(spec, a, tp, frozen)
         saved.append(mamba_tok)
-    attends = mixer != "mamba"
+    attends = mixer not in ("mamba", "none")   # "none": a Nemotron-H MLP block
     if spec.qk_norm and attends:
         # one rsqrt per head, or one per token for a norm over the whole projection (OLMo-2)
         q_rsqrts, k_rsqrts = (Fraction(1), Fraction(1)) if spec.qk_norm_full_width else (heads, kv_heads)
@@ -1256,15 +1258,36 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         scores = heads * (4 + a + (a if spec.attn_softcap else 0))   # fp32 softmax, 16-bit probs
     else:
         saved += [a * heads * dk, a * kv_heads * dk, a * kv_heads * dv, a * heads * dv, 4 * heads]  # + logsumexp
-    mlp_tensors = 3 if frozen else 4      # gate, up, act(gate) (and the down_proj input, unless frozen)
+        if not spec.is_mla and spec.rotary_width < dk and not frozen:
+            # partial rotary: q concatenated head-major, SDPA's output laid out like it, o_proj's input a copy
+            saved += [a * heads * dv]
+    # gated: gate, up, act(gate) (and the down_proj input, unless frozen); ungated relu2 (Nemotron-H): the relu's
+    # output (and the square, down_proj's input, unless frozen)
+    mlp_tensors = (3 if spec.mlp_gated else 1) + (0 if frozen else 1)
     if mlp_kind == "dense":
         saved += [a * Fraction(spec.intermediate_size, tp)] * mlp_tensors
-    else:
-        ie = Fraction(spec.moe_intermediate_size, tp)  # type: ignore[arg-type]
-        saved += [Fraction(4 * spec.num_experts)] + [a * h + mlp_tensors * a * ie] * spec.experts_per_token
-        saved += [a * Fraction(spec.shared_expert_intermediate_size, tp)] * mlp_tensors + [a * h]
-    if spec.norm_plus_one:
-        per_layer += 4 * h * spec.norms_per_layer     # Gemma's fp32 (1 + weight) per norm
+    elif mlp_kind == "moe":
+        k, ie = spec.experts_per_token, Fraction(spec.moe_intermediate_size, tp)  # type: ignore[arg-type]
+        weight, weighted = a, a * h              # the routing weight of each copy and the weighted copy
+        if spec.moe_router == "topk_softmax":    # Granite-4.0-H: softmax over the top-k logits (fp32), indices
+            saved += [Fraction(4 * k), Fraction(8 * k)]
+        elif spec.moe_router == "sigmoid_group":
+            # Nemotron-H: the router's fp32 input (for its fp32 weight), sigmoid scores, gather indices,
+            # the gathered weights and their sum (in-place division); fp32 weights
+            saved += ([] if frozen else [Fraction(4 * h)]) + [Fraction(4 * spec.num_experts), Fraction(8 * k),
+                                                              Fraction(4 * k), Fraction(4)]
+            weight = Fraction(4)
+        else:                                    # softmax over every expert (fp32), then top-k indices
+            saved += [Fraction(4 * spec.num_experts), Fraction(8 * k)]
+        saved += [Fraction(8 * k)] * 3           # grouped_mm: token gather, weight gather, inverse permutation
+        copy = ([] if frozen else [a * h]) + [a * ie] * mlp_tensors + [weighted, weight]
+        saved += copy * k
+        saved += [a * Fraction(spec.shared_expert_intermediate_size, tp)] * mlp_tensors
+        if spec.shared_expert_gate:
+            saved += [a * h, a]                  # the sigmoid gate's multiply: the shared output and the gate
+        per_layer += 4 * spec.num_experts        # grouped_mm's int32 offsets, one per expert
+    if spec.norm_plus_one or spec.norm_weight_upcast:
+        per_layer += 4 * h * spec.norms_per_layer     # Gemma's fp32 (1 + weight), Nemotron-H's fp32 weight copy
     return sum(saved, Fraction(0)), scores, per_layer
 
 
@@ -1293,12 +1316,13 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     # labels, the loss's fp32 log-softmax: the last stage's
     outer = sum(_norm_tensors(spec, h, a, frozen), Fraction(0)) + (8 if frozen else a * h + 16) + 4 * vocab \
         + (a * vocab if spec.final_softcap else 0) if stage.last else Fraction(0)
-    rotary = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
+    rotary = spec.rotary_width       # the rotated part of each head (partial_rotary_factor)
     # cos/sin: saved by attention layers or kept as checkpoint inputs; position ids under checkpointing
-    tables = 2 * a * rotary if checkpointing or spec.n_attention_layers else 0  # type: ignore[operator]
-    per_sequence = context * (tables + (8 if checkpointing else 0)) * spec.rope
+    tables = 2 * a * rotary if checkpointing or spec.n_attention_layers else 0
+    per_sequence = context * (tables * spec.rope + (8 if checkpointing and spec.layer_positions else 0))
     # the loss scalar; Gemma's sqrt(hidden) scalar (saved when the embedding trains); its final norm's 1 + w
-    constant = 4 + (a if spec.embed_scale and not frozen else 0) + (4 * h if spec.norm_plus_one else 0)
+    constant = 4 + (a if spec.embed_scale and not frozen else 0) + (
+        4 * h if spec.norm_plus_one or spec.norm_weight_upcast else 0)
     if checkpointing:
         kinds_of_attention = (spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)
         saved = tokens * (in_flight * len(kinds) * a * h + outer)

@@ -104,7 +104,9 @@ _INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "v
                "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer", "index_n_heads",
                "index_head_dim", "index_topk", "embedding_rows", "cross_attention_tokens",
                "image_patches", "image_features", "kv_shared_layers", "altup_inputs", "laurel_rank",
-               "per_layer_input_size", "per_layer_vocab_size")
+               "per_layer_input_size", "per_layer_vocab_size", "rotary_dim")
+#: ModelSpec.moe_router values, as the C field router_kind numbers them (include/vramcore/training.h)
+MOE_ROUTERS: dict[str, int] = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_group": 2}
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -219,6 +221,12 @@ class ModelSpec(Record):
         casting back (OLMo-2's ``(weight * x).to(dtype)``, not Llama's
         ``weight * x.to(dtype)``): a training step saves the fp32 normalized
         copy per norm, with no constant.  Excludes ``norm_plus_one``.
+    norm_weight_upcast : bool
+        RMSNorm multiplies an fp32 copy of its weight into the fp32 normalized
+        input (Nemotron-H's ``self.weight.to(torch.float32) * hidden_states``:
+        transformers ``NemotronHRMSNorm``): a training step saves the fp32
+        normalized copy per token and the weight's fp32 copy per norm, as
+        Gemma's ``norm_plus_one`` does.  Excludes the other two kinds.
     embed_scale : bool
         Embeddings are multiplied by ``sqrt(hidden_size)`` (Gemma).
     attn_softcap, final_softcap : bool
@@ -294,6 +302,29 @@ class ModelSpec(Record):
         The audio encoder and its embedder of a multimodal checkpoint
         (Gemma-3n; part ``audio_tower``); None otherwise.  :attr:`text_only`
         is the same spec without it.
+    layer_positions : bool
+        The model passes the position ids to every decoder layer (default:
+        Llama's ``position_ids=position_ids``, Nemotron-H's ``NemotronHBlock``
+        with no rotary embedding at all): under gradient checkpointing a
+        training step keeps them as each layer's input (one int64 per position
+        of a sequence).  False for Granite-4.0-H, whose
+        ``GraniteMoeHybridModel`` passes its layers the position embeddings
+        only.
+    rotary_dim : int, optional
+        Width of each head's rotary part: ``int(head_dim x partial_rotary_factor)``
+        where a config rotates only part of the head (Bamba 0.5, GLM-4.5 0.5,
+        Phi-4-mini 0.75, Qwen3-Next 0.25: transformers ``modeling_rope_utils``
+        ``_compute_default_rope_parameters``, vLLM ``get_rope``); sizes the
+        cos/sin tables a training step saves and the engines' cos/sin caches.
+        None: the whole head (MLA: ``qk_rope_head_dim``).  At most that width.
+    moe_router : str
+        What the MoE router saves for backward in training
+        (``vramcore/include/training.h`` ``vc_moe_mlp_saved``): ``"softmax_topk"``
+        (default: a softmax over every expert, then the top-k; Mixtral,
+        Qwen-MoE), ``"topk_softmax"`` (the top-k of the logits, then a softmax
+        over them: Granite-4.0-H ``GraniteMoeHybridTopKRouter``) or
+        ``"sigmoid_group"`` (sigmoid scores, group-limited top-k, fp32 routing
+        weights: Nemotron-H ``NemotronHTopkRouter``).
     rope : bool
         The attention layers apply rotary position embeddings (default);
         False for Granite-4.0-H's ``position_embedding_type`` other than
@@ -364,6 +395,7 @@ class ModelSpec(Record):
     router_fp32: bool = False
     norm_plus_one: bool = False
     norm_weight_fp32: bool = False
+    norm_weight_upcast: bool = False
     embed_scale: bool = False
     attn_softcap: bool = False
     final_softcap: bool = False
@@ -383,6 +415,9 @@ class ModelSpec(Record):
     vision: VisionSpec | None = None
     audio: AudioSpec | None = None
     rope: bool = True
+    rotary_dim: int | None = None
+    layer_positions: bool = True
+    moe_router: str = "softmax_topk"
     model_type: str | None = field(default=None, compare=False)
     quantization: str | WeightStorage | None = field(default=None, compare=False)
 
@@ -391,7 +426,8 @@ class ModelSpec(Record):
             _check_int(name, getattr(self, name))
         for name in ("num_kv_heads", "head_dim", "max_context", "sliding_window", "q_lora_rank",
                      "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
-                     "moe_intermediate_size", "index_n_heads", "index_head_dim", "index_topk", "embedding_rows"):
+                     "moe_intermediate_size", "index_n_heads", "index_head_dim", "index_topk", "embedding_rows",
+                     "rotary_dim"):
             _check_int(name, getattr(self, name), optional=True)
         for name in ("num_experts", "experts_per_token", "shared_expert_intermediate_size",
                      "first_dense_layers", "norms_per_layer", "cross_attention_tokens", "kv_shared_layers",
@@ -404,7 +440,8 @@ class ModelSpec(Record):
                 object.__setattr__(self, name, int(value))
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "qk_norm_full_width",
                      "attention_sinks", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
-                     "norm_weight_fp32", "embed_scale", "attn_softcap", "final_softcap", "rope"):
+                     "norm_weight_fp32", "norm_weight_upcast", "embed_scale", "attn_softcap", "final_softcap",
+                     "rope", "layer_positions"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")
@@ -461,8 +498,15 @@ class ModelSpec(Record):
             raise ValueError("ModelSpec.qk_norm_full_width needs qk_norm=True")
         if self.qk_norm_full_width and self.is_mla:
             raise ValueError("ModelSpec.qk_norm_full_width is for standard attention, not MLA (kv_lora_rank is set)")
-        if self.norm_weight_fp32 and self.norm_plus_one:
-            raise ValueError("ModelSpec.norm_weight_fp32 and norm_plus_one are two RMSNorm kinds; set one")
+        if self.norm_weight_fp32 + self.norm_plus_one + self.norm_weight_upcast > 1:
+            raise ValueError("ModelSpec.norm_weight_fp32, norm_plus_one and norm_weight_upcast: two RMSNorm "
+                             "kinds given; set one")
+        whole = self.qk_rope_head_dim if self.is_mla else self.head_dim
+        if self.rotary_dim is not None and self.rotary_dim > whole:  # type: ignore[operator]
+            raise ValueError(f"ModelSpec.rotary_dim ({self.rotary_dim}) must not exceed the head's rotary width "
+                             f"({whole})")
+        if self.moe_router not in MOE_ROUTERS:
+            raise ValueError(f"ModelSpec.moe_router must be one of {list(MOE_ROUTERS)}, got {self.moe_router!r}")
 
         # attention kind of every layer
         if self.layer_types is None:
@@ -579,6 +623,13 @@ class ModelSpec(Record):
         return tuple(str(k) for k in kinds)
 
     # ------------------------------------------------------------------ derived shapes
+    @property
+    def rotary_width(self) -> int:
+        """Width of each head's rotary part: :attr:`rotary_dim`, else the head (MLA: ``qk_rope_head_dim``)."""
+        if self.rotary_dim is not None:
+            return self.rotary_dim
+        return (self.qk_rope_head_dim if self.is_mla else self.head_dim)  # type: ignore[return-value]
+
     @property
     def is_mla(self) -> bool:
         """True for multi-head latent attention (a ``kv_lora_rank`` is set)."""

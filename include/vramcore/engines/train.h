@@ -39,9 +39,13 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     if (l->last_stage == 0.0)
         o.tok = 0.0;                    /* the final norm, lm_head input and loss are the last stage's */
     double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp, frozen) : 0.0;
-    double moe = m->n_moe_layers > 0.0 && m->n_experts > 0.0 ? vc_moe_mlp_saved(m, a, tp, frozen) : 0.0;
+    vc_act_terms moe_t = {0.0, 0.0, 0.0, 0.0};
+    if (m->n_moe_layers > 0.0 && m->n_experts > 0.0)
+        moe_t = vc_moe_mlp_saved(m, a, tp, frozen);
+    double moe = moe_t.tok;
     double mlp_all = l->gpu_dense * dense + l->gpu_moe * moe;
-    double one_layer = nt.tok + one_mixer + vc_max(dense, moe) + t->adapter_token_layer;
+    double one_layer = nt.tok + (frozen != 0.0 ? 0.0 : 2.0 * a * h) + one_mixer + vc_max(dense, moe)
+                       + t->adapter_token_layer;
     double widest = vc_max(l->gpu_dense > 0.0 ? m->dense_intermediate : 0.0,   /* this stage's layers' */
                            m->experts_per_token * m->expert_intermediate + m->shared_intermediate) / tp;
     p->weights = s.weights;
@@ -57,10 +61,11 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
         p->tl_tok = one_layer;          /* the layer being back-propagated, recomputed */
         p->tl_sq = one_sq;
     } else {
-        p->t_tok = inflight * (layers * (nt.tok + t->adapter_token_layer) + attn_layers * at.tok
-                               + state_layers * mt.tok + mlp_all) + o.tok;
+        p->t_tok = inflight * (layers * (nt.tok + t->adapter_token_layer) + vc_sub_block_inputs(m, l, a, frozen)
+                               + attn_layers * at.tok + state_layers * mt.tok + mlp_all) + o.tok;
         p->t_sq = selective ? 0.0 : inflight * attn_layers * at.sq;   /* selective: scores recomputed */
-        p->t_cst = o.cst + inflight * (layers * (nt.cst + t->adapter_layer_bytes) + state_layers * mt.cst);
+        p->t_cst = o.cst + inflight * (layers * (nt.cst + t->adapter_layer_bytes) + state_layers * mt.cst
+                                       + l->gpu_moe * moe_t.cst);
         p->tl_tok = 0.0;
         p->tl_sq = selective ? one_sq : 0.0;   /* selective: one layer's scores recomputed */
     }

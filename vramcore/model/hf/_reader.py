@@ -145,6 +145,36 @@ def common_fields(r: Reader, *, tie_default: bool) -> Fields:
     }
 
 
+def rotary_dim(r: Reader, out: Fields, default: float = 1.0) -> int | None:
+    """Return each head's rotary width from ``partial_rotary_factor`` (None: the whole head).
+
+    transformers 5 reads the factor from ``rope_parameters`` (where its configs move it) or the top level
+    (``modeling_rope_utils._compute_default_rope_parameters``: ``int(head_dim * partial_rotary_factor)``; vLLM
+    ``get_rope`` takes the same width).  `default` is the family's config default when the file gives none
+    (GLM-4.5 0.5, Qwen3-Next 0.25).
+
+    Raises
+    ------
+    ValueError
+        The factor is not a number in (0, 1].
+    """
+    params = r.cfg.get("rope_parameters")
+    factor = params.get("partial_rotary_factor") if isinstance(params, dict) else None
+    if factor is None:
+        factor = r.cfg.get("partial_rotary_factor")
+    if factor is None:
+        factor = default
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0.0 < factor <= 1.0:
+        raise ValueError(f"config field 'partial_rotary_factor' of model_type {r.model_type!r} must be a number "
+                         f"in (0, 1], got {_show(factor)}")
+    head_dim = out.get("head_dim") or out["hidden_size"] // out["num_heads"]
+    width = int(head_dim * factor)
+    if width < 1:
+        raise ValueError(f"config field 'partial_rotary_factor' ({factor}) leaves no rotary dimension of the "
+                         f"{head_dim}-wide heads of model_type {r.model_type!r}")
+    return None if width == head_dim else width
+
+
 def config_layer_types(r: Reader, n_layers: int) -> tuple[str, ...] | None:
     """Return the config's own ``layer_types`` list (checked for length), or None when it has none."""
     types = r.cfg.get("layer_types")

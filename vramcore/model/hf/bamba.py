@@ -137,6 +137,10 @@ def read_bamba(r: Reader) -> Fields:
     types = tuple("full_attention" if i in indices else "mamba" for i in range(n))
     bias = r.bool("attention_bias", False)
     out.update(layer_types=types, qkv_bias=bias, o_bias=bias, mlp_bias=r.bool("mlp_bias", False))
+    # BambaConfig.__post_init__ sets partial_rotary_factor 0.5 whatever the file says ("hardcode for BC",
+    # transformers 5.24 configuration_bamba.py); BambaRotaryEmbedding rotates int(head_dim x 0.5) dims
+    head_dim = out["head_dim"] or out["hidden_size"] // out["num_heads"]
+    out["rotary_dim"] = int(head_dim * 0.5)
     if "mamba" in types:
         out["recurrent"] = mamba2_mixer(r, out["hidden_size"])
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vramcore.model.hf._reader import Fields, Reader, common_fields
+from vramcore.model.hf._reader import Fields, Reader, common_fields, rotary_dim
 
 
 def read_glm4_moe(r: Reader) -> Fields:
@@ -37,6 +37,8 @@ def read_glm4_moe(r: Reader) -> Fields:
         mlp_layer_types=tuple("moe" if experts and i >= first_dense else "dense" for i in range(out["num_layers"])),
         router_fp32=True,
     )
+    # Glm4MoeConfig's partial_rotary_factor default 0.5 (transformers configuration_glm4_moe.py)
+    out["rotary_dim"] = rotary_dim(r, out, default=0.5)
     return out
 
 

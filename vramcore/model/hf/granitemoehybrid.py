@@ -50,10 +50,13 @@ def read_granitemoehybrid(r: Reader) -> Fields:
     experts = r.int("num_local_experts")
     shared = r.int("shared_intermediate_size")
     # GraniteMoeHybridModel builds its rotary embedding only for position_embedding_type "rope" (default None)
-    out.update(layer_types=types, qkv_bias=bias, o_bias=bias, rope=r.cfg.get("position_embedding_type") == "rope")
+    out.update(layer_types=types, qkv_bias=bias, o_bias=bias, rope=r.cfg.get("position_embedding_type") == "rope",
+               layer_positions=False)  # GraniteMoeHybridModel passes its layers no position_ids
     if experts:
+        # GraniteMoeHybridTopKRouter: the top-k of the fp32 logits, then a softmax over the k
         out.update(num_experts=experts, experts_per_token=r.int("num_experts_per_tok"),
-                   moe_intermediate_size=out["intermediate_size"], shared_expert_intermediate_size=shared)
+                   moe_intermediate_size=out["intermediate_size"], shared_expert_intermediate_size=shared,
+                   moe_router="topk_softmax")
     elif shared < 1:
         raise ValueError("config of model_type 'granitemoehybrid' with num_local_experts 0 needs a "
                          "shared_intermediate_size >= 1: its shared MLP is the whole MLP, got 0")

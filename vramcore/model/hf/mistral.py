@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vramcore.model.hf._reader import Fields, Reader, common_fields, config_layer_types
+from vramcore.model.hf._reader import Fields, Reader, common_fields, config_layer_types, rotary_dim
 
 
 def read_mistral(r: Reader) -> Fields:
@@ -21,5 +21,15 @@ def read_mixtral(r: Reader) -> Fields:
     return out
 
 
-# Phi-3's fused qkv_proj and gate_up_proj hold the same parameters as the split layout.
-READERS = {"mistral": read_mistral, "mixtral": read_mixtral, "phi3": read_mistral}
+def read_phi3(r: Reader) -> Fields:
+    """Fields of a ``phi3`` config: Mistral's, with ``partial_rotary_factor`` (Phi-4-mini 0.75; default 1.0).
+
+    Phi-3's fused qkv_proj and gate_up_proj hold the same parameters as the split layout; the factor changes
+    no weight, only the rotary width (transformers ``Phi3Config``, ``Phi3RotaryEmbedding``).
+    """
+    out = read_mistral(r)
+    out["rotary_dim"] = rotary_dim(r, out)
+    return out
+
+
+READERS = {"mistral": read_mistral, "mixtral": read_mixtral, "phi3": read_phi3}

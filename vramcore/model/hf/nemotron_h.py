@@ -81,6 +81,10 @@ def read_nemotron_h(r: Reader) -> Fields:
         "qkv_bias": bias, "o_bias": bias, "mlp_bias": r.bool("mlp_bias", False), "mlp_gated": False,
         "norms_per_layer": 1, "layer_types": mixers, "mlp_layer_types": tuple(m for _, m in blocks),
         "recurrent": state if "mamba" in mixers else None,
+        # NemotronHRMSNorm: (self.weight.to(torch.float32) * hidden_states).to(input_dtype)
+        "norm_weight_upcast": True,
+        # NemotronHModel builds no rotary embedding and NemotronHAttention applies none
+        "rope": False,
     }
     if has_moe:
         if not experts:
@@ -89,7 +93,8 @@ def read_nemotron_h(r: Reader) -> Fields:
                    moe_intermediate_size=r.int("moe_intermediate_size", 7688, minimum=1),
                    shared_expert_intermediate_size=r.int("n_shared_experts", 1)
                    * r.int("moe_shared_expert_intermediate_size", 7688),
-                   router_fp32=True)  # NemotronHTopkRouter's weight is an fp32 Parameter
+                   router_fp32=True,  # NemotronHTopkRouter's weight is an fp32 Parameter
+                   moe_router="sigmoid_group")  # sigmoid scores, group-limited top-k, fp32 routing weights
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vramcore.model.hf._reader import Fields, Reader, config_layer_types
+from vramcore.model.hf._reader import Fields, Reader, config_layer_types, rotary_dim
 from vramcore.model.hf.qwen import read_qwen3_moe
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -28,6 +28,8 @@ def read_qwen3_next(r: Reader) -> Fields:
         recurrent=deltanet_mixer(r, out["hidden_size"]),
     )
     out.pop("sliding_window", None)
+    # Qwen3NextConfig's partial_rotary_factor default 0.25 (transformers configuration_qwen3_next.py)
+    out["rotary_dim"] = rotary_dim(r, out, default=0.25)
     return out
 
 
