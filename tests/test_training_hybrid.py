@@ -172,3 +172,24 @@ def test_partial_rotary_factor_out_of_range_is_refused() -> None:
         ModelSpec.from_hf_config({**raw, "partial_rotary_factor": 1.5})
     with pytest.raises(ValueError, match="rotary_dim"):
         _spec("Llama-3.2-1B").replace(rotary_dim=65)
+
+
+@pytest.mark.parametrize("moe_on", ["mamba", "full_attention"])
+def test_checkpointed_layer_is_the_largest_layer_pair(moe_on: str) -> None:
+    """Under full recompute the layer back-propagated is one layer: the largest (mixer, MLP) pair the model has,
+    not the largest mixer beside the largest MLP of other layers (a fuzz case: the only MoE on one mixer kind)."""
+    from vramcore.grid.pack import layer_pairs
+    from vramcore.grid.reference import reference_estimate
+
+    spec = vramcore.get_model("Granite-4.0-H-Micro").spec
+    assert layer_pairs(spec) == (1 << 0) | (1 << 3)            # attention + dense and Mamba2 + dense
+    kinds = list(spec.layer_types)
+    mlps = ["moe" if i == kinds.index(moe_on) else "dense" for i in range(len(kinds))]
+    mixed = spec.replace(num_experts=4, experts_per_token=2, moe_intermediate_size=4096, mlp_layer_types=tuple(mlps))
+    assert layer_pairs(mixed) == (1 << 0) | (1 << 3) | (1 << (1 if moe_on == "full_attention" else 4))
+    engine = vramcore.get_engine("train", recompute="full")
+    gpu = vramcore.get_gpu("H100")
+    got = vramcore.estimate(mixed, context=2048, batch=2, gpu=gpu, engine=engine)
+    want = reference_estimate(mixed, vramcore.get_dtype("bf16"), None, engine, 1, 2048, 2, gpu.usable_bytes,
+                              gpu_name=gpu.name)
+    assert got.activation_bytes == want["activation_bytes"]

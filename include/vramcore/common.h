@@ -155,6 +155,8 @@ typedef struct {
                                     group-limited top-k with fp32 weights (Nemotron-H) */
     double shared_gate;          /* 1: a sigmoid gate scales the shared experts' output (Qwen2-MoE, Qwen3-Next) */
     double layer_positions;      /* 1: the decoder layers take the position ids (kept as checkpoint inputs) */
+    double layer_pairs;          /* the (token mixer, MLP) kinds the layers have, one bit each (VC_PAIR_BIT): the
+                                    layer recomputed under checkpointing is the largest of them */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

@@ -114,6 +114,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "router_kind",
     "shared_gate",
     "layer_positions",
+    "layer_pairs",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -221,6 +222,24 @@ def _attention_fractions(spec: ModelSpec) -> tuple[float, float]:
     return spec.kv_projection_params / total, spec.tp_replicated_attention_params / total
 
 
+#: Token-mixer kinds by the index layer_pairs gives them (include/vramcore/engines/train.h, vc_train_plan):
+#: attention (full, sliding, chunked, cross), a recurrent mixer alone, both side by side, none.
+_PAIR_MIXERS = {"mamba": 1, "linear_attention": 1, "hybrid": 2, "none": 3}
+_PAIR_MLPS = {"dense": 0, "moe": 1, "none": 2}
+
+
+def layer_pairs(spec: ModelSpec) -> int:
+    """Return the bits of the (token mixer, MLP) kinds `spec`'s layers have: bit ``3 x mixer + mlp``.
+
+    Mixers: 0 attention, 1 a recurrent mixer alone, 2 both side by side (Falcon-H1's ``"hybrid"``), 3 none
+    (a Nemotron-H MLP block); MLPs: 0 dense, 1 MoE, 2 none.
+    """
+    bits = 0
+    for mixer, mlp in zip(spec.layer_types or (), spec.mlp_layer_types or (), strict=True):
+        bits |= 1 << (3 * _PAIR_MIXERS.get(mixer, 0) + _PAIR_MLPS[mlp])
+    return bits
+
+
 def resident_elems(spec: ModelSpec) -> int:
     """Return the elements per token a forward pass of `spec` holds through every layer beyond the residual.
 
@@ -294,6 +313,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "router_kind": float(MOE_ROUTERS[spec.moe_router]),
         "shared_gate": float(spec.shared_expert_gate),
         "layer_positions": float(spec.layer_positions),
+        "layer_pairs": float(layer_pairs(spec)),
     }
     return [row[f] for f in MODEL_FIELDS]
 

@@ -30,10 +30,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     vc_act_terms mt = vc_mamba2_saved(m, a, tp, frozen);   /* scaled by the stage's Mamba2 layers */
     /* the stage's layers by token mixer: attention, Mamba2, or both side by side (Falcon-H1's "hybrid") */
     double attn_layers = l->gpu_full + l->gpu_sliding, state_layers = l->gpu_state;
-    /* the largest mixer of one layer of the model (recomputed under checkpointing) */
     double n_attn = m->n_full_layers + m->n_sliding_layers;
-    double one_mixer = n_attn + m->n_state_layers > m->n_layers ? at.tok + mt.tok
-                       : vc_max(n_attn > 0.0 ? at.tok : 0.0, m->n_state_layers > 0.0 ? mt.tok : 0.0);
     double one_sq = n_attn > 0.0 ? at.sq : 0.0;
     vc_act_terms o = vc_outer_saved(m, a, tp, ckpt ? 1.0 : 0.0, frozen);
     if (l->last_stage == 0.0)
@@ -44,8 +41,22 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
         moe_t = vc_moe_mlp_saved(m, a, tp, frozen);
     double moe = moe_t.tok;
     double mlp_all = l->gpu_dense * dense + l->gpu_moe * moe;
-    double one_layer = nt.tok + (frozen != 0.0 ? 0.0 : 2.0 * a * h) + one_mixer + vc_max(dense, moe)
-                       + t->adapter_token_layer;
+    /* the largest layer of the model, recomputed under checkpointing: the largest of the (token mixer, MLP)
+     * pairs its layers have (m->layer_pairs, vramcore/grid/pack.py layer_pairs), each with the normed input of
+     * each sub-block it has (a Nemotron-H block has one) */
+    double one_pair = 0.0;
+    int pairs = (int)m->layer_pairs;
+    for (int mi = 0; mi < 4; mi++) {
+        for (int pi = 0; pi < 3; pi++) {
+            if (!(pairs & (1 << (3 * mi + pi))))
+                continue;
+            double mix = mi == 0 ? at.tok : mi == 1 ? mt.tok : mi == 2 ? at.tok + mt.tok : 0.0;
+            double mlp = pi == 0 ? dense : pi == 1 ? moe : 0.0;
+            double inputs = frozen != 0.0 ? 0.0 : a * h * ((mi != 3) + (pi != 2));
+            one_pair = vc_max(one_pair, mix + mlp + inputs);
+        }
+    }
+    double one_layer = nt.tok + one_pair + t->adapter_token_layer;
     double widest = vc_max(l->gpu_dense > 0.0 ? m->dense_intermediate : 0.0,   /* this stage's layers' */
                            m->experts_per_token * m->expert_intermediate + m->shared_intermediate) / tp;
     p->weights = s.weights;
