@@ -95,15 +95,13 @@ static inline void vc_prepare_guess(const vc_plan *p, double fixed, int which, v
     }
 }
 
-/* The closed-form guess of the engines that estimate nothing per GPU for it. */
-VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double fixed, double gpu_bytes, double cap)
+/* The closed-form guess of transformers and training (llama.cpp's and the
+ * budgeted engines' are made in vc_solve, where their exact forms cannot decide). */
+VC_INLINE double vc_guess_at(const vc_plan *p, const vc_guess *s, double gpu_bytes)
 {
-    int kind = (int)p->kind;
-    if (kind == VC_ENGINE_TRANSFORMERS)
+    if ((int)p->kind == VC_ENGINE_TRANSFORMERS)
         return vc_transformers_guess_at(s, gpu_bytes);
-    if (kind == VC_ENGINE_LLAMACPP)
-        return vc_llamacpp_guess_at(s, fixed, gpu_bytes, cap);
-    return vc_train_guess_at(s, gpu_bytes);     /* the budgeted engines guess in vc_solve */
+    return vc_train_guess_at(s, gpu_bytes);
 }
 
 /* What a budgeted engine's pool is on one GPU, whatever the request: its
@@ -243,7 +241,7 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, const vc_pool
                     return exact;
             }
         } else {
-            guess = vc_guess_at(p, s, fixed, gpu_bytes, cap);
+            guess = vc_guess_at(p, s, gpu_bytes);
         }
         if (!(guess >= 0.0))            /* also catches NaN */
             guess = 0.0;
