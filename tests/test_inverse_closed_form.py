@@ -100,3 +100,13 @@ def test_llamacpp_answers_are_exact(knobs: dict, model: str) -> None:
     from its lines in the batch (a fixed context, below the paddings' bytes), held to the forward verdict."""
     assert_answers_exact(model, vramcore.get_engine("llamacpp", **knobs), [1, 2, 7, 64, 300, 5000],
                          [1, 100, 512, 4096, 32768, 131072], GPUS)
+
+
+@pytest.mark.parametrize("model", ["Phi-3-mini-4k-instruct", "Gemma-3-12B"])
+def test_llamacpp_batch_within_one_sliding_padding(model: str) -> None:
+    """A padded sliding window's gap (up to pad cells of the sliding layers' bytes, once) is an eighth of a
+    sequence's bytes for Phi-3-mini (every layer sliding: a sequence costs its window), so the lines leave the
+    answer between n and n + 1 on many GPUs and contexts; one evaluation at n + 1 decides it.  Dense contexts
+    and every catalog GPU make those cells certain to occur; each answer is held to the forward verdict."""
+    gpus = vramcore.list_gpus()
+    assert_answers_exact(model, vramcore.get_engine("llamacpp"), [1], list(range(3000, 200_000, 9973)), gpus)

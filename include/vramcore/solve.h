@@ -225,9 +225,11 @@ static inline double vc_solve(const vc_plan *p, const vc_guess *s, const vc_pool
                 return exact;
         }
         if (kind == VC_ENGINE_LLAMACPP && which == 1) {
-            double exact = vc_llamacpp_batch_at(p, s, s->bcfg, fixed, gpu_bytes, limit);
-            if (exact >= 0.0)
-                return exact;
+            int undecided = 0;
+            double n = vc_llamacpp_batch_at(p, s, s->bcfg, fixed, gpu_bytes, limit, &undecided);
+            /* undecided: n fits and n + 2 does not, so one evaluation at n + 1 decides, as the search would */
+            if (n >= 0.0)
+                return undecided && vc_ok(p, fixed, n + 1.0, gpu_bytes, large, which) ? n + 1.0 : n;
         }
         if (kind == VC_ENGINE_LLAMACPP) {
             vc_guess lin = *s;          /* the linear guess, made here: the exact forms decide most cells */

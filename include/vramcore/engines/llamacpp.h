@@ -269,17 +269,25 @@ VC_INLINE int vc_llamacpp_config(const vc_plan *p, const vc_guess *s, double con
 
 /* The most sequences configuration `cfg`'s line allows, if that is exact, else -1:
  * n with its line plus the gap below the memory, n + 1 above it on the line
- * from below (less what the ceilings may take back), and `cfg` holding at both. */
+ * from below (less what the ceilings may take back), and `cfg` holding at both.
+ * With `undecided` (the large batches' configuration only) also the n of an
+ * answer that is n or n + 1 (n + 2 above the line from below), *undecided set
+ * to 1: the caller decides it with one evaluation at n + 1.  The gap of a
+ * padded sliding window, up to pad cells of its bytes once, is often a large
+ * part of one sequence's bytes. */
 VC_INLINE double vc_llamacpp_batch_at(const vc_plan *p, const vc_guess *s, int cfg, double context,
-                                      double gpu_bytes, double limit)
+                                      double gpu_bytes, double limit, int *undecided)
 {
     double fp = 1e-9 * (gpu_bytes + 1.0), l0 = s->bl0[cfg], inv = s->binv[cfg];
     if (!(inv > 0.0))
         return -1.0;
     double n = vc_max(vc_floor((gpu_bytes - l0 - s->bgap[cfg] - fp) * inv), 0.0);   /* 0: not even one */
     double first_out = vc_max(vc_floor((gpu_bytes - l0 + 0.5 + fp) * inv) + 1.0, 1.0);
-    if (first_out != n + 1.0 || !(n + 1.0 < limit) || !(n < 4503599627370496.0))
+    double reach = undecided != NULL && cfg == s->bcfg ? 2.0 : 1.0;
+    if (first_out > n + reach || !(n + reach < limit) || !(n < 4503599627370496.0))
         return -1.0;
+    if (undecided != NULL)
+        *undecided = first_out > n + 1.0;
     /* the large batches' configuration, once it holds, holds for every larger batch (each of its tests grows
      * with b): checked at n alone (at 1 when n is 0) */
     if (cfg == s->bcfg)
@@ -294,11 +302,11 @@ VC_INLINE double vc_llamacpp_batch_at(const vc_plan *p, const vc_guess *s, int c
 VC_INLINE double vc_llamacpp_exact_batch(const vc_plan *p, const vc_guess *s, double context, double gpu_bytes,
                                          double limit, double guess)
 {
-    double n = vc_llamacpp_batch_at(p, s, s->bcfg, context, gpu_bytes, limit);
+    double n = vc_llamacpp_batch_at(p, s, s->bcfg, context, gpu_bytes, limit, NULL);
     if (n >= 0.0)
         return n;
     int cfg = vc_llamacpp_config(p, s, context, vc_max(vc_floor(guess), 1.0));
-    return cfg >= 0 && cfg != s->bcfg ? vc_llamacpp_batch_at(p, s, cfg, context, gpu_bytes, limit) : -1.0;
+    return cfg >= 0 && cfg != s->bcfg ? vc_llamacpp_batch_at(p, s, cfg, context, gpu_bytes, limit, NULL) : -1.0;
 }
 
 /* Closed form of the inverse questions: cache, compute and host buffers are
