@@ -51,11 +51,15 @@ def test_bench_import_quick_runs() -> None:
     ["card", "qwen3-8b"], ["models"], ["gpus"],
 ])
 def test_cli_answers_without_numpy_or_typing(argv: list[str]) -> None:
-    """The per-call commands import neither numpy nor typing (~5 ms of start-up: TYPE_CHECKING = False instead)."""
+    """The per-call commands import neither numpy nor typing (~5 ms of start-up: TYPE_CHECKING = False instead),
+    and a plain-dtype model neither the quantization formats nor the tensor lists (~3 ms)."""
     code = f"import contextlib, io\nfrom vramcore.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n" \
-           f"    assert main({argv!r}) == 0\nimport sys\nprint('typing' in sys.modules)"
+           f"    assert main({argv!r}) == 0\nimport sys\n" \
+           "print('typing' in sys.modules, 'vramcore.storage.quant' in sys.modules, 'vramcore.model.tensors' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[-1] == "False"
+    assert out[-3] == "False"
+    if argv[0] in ("estimate", "gpus"):
+        assert out[-2:] == ["False", "False"]
     assert loaded_after(code.rsplit("\nimport sys", 1)[0]) == set()
 
 

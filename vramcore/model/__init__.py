@@ -11,31 +11,46 @@ Modules, bottom up:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from os import PathLike
+import importlib
 
-from vramcore.model.cards import ModelCard, get_model, is_model_name, list_models
-from vramcore.model.hf import load_hf_config
-from vramcore.model.spec import PARTS, ModelSpec
-from vramcore.model.tensors import TensorInfo, list_tensors
+#: Public names and the module each comes from, imported on first use (a card
+#: needs neither the tensor lists nor every family module).
+_LAZY: dict[str, str] = {
+    "ModelCard": "vramcore.model.cards", "get_model": "vramcore.model.cards",
+    "is_model_name": "vramcore.model.cards", "list_models": "vramcore.model.cards",
+    "load_hf_config": "vramcore.model.hf", "SUPPORTED_MODEL_TYPES": "vramcore.model.hf",
+    "PARTS": "vramcore.model.spec", "ModelSpec": "vramcore.model.spec",
+    "TensorInfo": "vramcore.model.tensors", "list_tensors": "vramcore.model.tensors",
+}
 
 __all__ = ["PARTS", "SUPPORTED_MODEL_TYPES", "ModelCard", "ModelSpec", "TensorInfo", "get_model", "is_model_name",
            "list_models", "list_tensors", "load_hf_config", "spec_from_hf_config"]
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from os import PathLike
     from typing import Any
 
-    from vramcore.model.hf import SUPPORTED_MODEL_TYPES
+    from vramcore.model.cards import ModelCard, get_model, is_model_name, list_models
+    from vramcore.model.hf import SUPPORTED_MODEL_TYPES, load_hf_config
+    from vramcore.model.spec import PARTS, ModelSpec
+    from vramcore.model.tensors import TensorInfo, list_tensors
 
 
-def __getattr__(name: str) -> tuple[str, ...]:
-    """``SUPPORTED_MODEL_TYPES`` on first use (it imports every family module)."""
-    if name == "SUPPORTED_MODEL_TYPES":
-        from vramcore.model import hf
+def __getattr__(name: str) -> Any:
+    """Return a public name on first use (``SUPPORTED_MODEL_TYPES`` imports every family module)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    if name != "SUPPORTED_MODEL_TYPES":     # hf's own lazy value, kept there
+        globals()[name] = value
+    return value
 
-        return hf.SUPPORTED_MODEL_TYPES
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def spec_from_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name: str | None = None) -> ModelSpec:
@@ -52,4 +67,6 @@ def spec_from_hf_config(source: Mapping[str, Any] | str | PathLike[str], *, name
     -------
     ModelSpec
     """
+    from vramcore.model.spec import ModelSpec
+
     return ModelSpec.from_hf_config(source, name=name)

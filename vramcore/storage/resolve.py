@@ -12,7 +12,6 @@ from functools import cache
 from vramcore._names import lookup, normalize_name
 from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import PLAIN_DTYPES, DType, plain_table
-from vramcore.storage.quant import list_formats, parse_format
 
 __all__ = ["AUTO", "AutoDType", "format_family", "get_dtype", "list_dtypes", "resolve_auto"]
 
@@ -78,13 +77,20 @@ def get_dtype(name: str | DType, *, argname: str = "dtype", allow_formats: bool 
         plain = plain_table().get(normalize_name(name))
         if plain is not None:
             return plain
-        fmt = AUTO if normalize_name(name) == "auto" else parse_format(name)
+        if normalize_name(name) == "auto":
+            fmt: DType | None = AUTO
+        else:
+            from vramcore.storage.quant import list_formats, parse_format  # only past the plain names and auto
+
+            fmt = parse_format(name)
         if fmt is not None:
             if not allow_formats:
                 raise ValueError(f"{argname} must be a plain element type ({', '.join(list_dtypes())}), "
                                  f"got the weight format {name!r}")
             return fmt
         if allow_formats:  # suggest format names too
+            from vramcore.storage.quant import list_formats
+
             table: dict[str, object] = {normalize_name(f): f for f in (*list_formats(), "auto")}
             table.update(plain_table())
             return lookup(name, table, what="dtype", argname=argname)  # type: ignore[return-value]
@@ -128,6 +134,8 @@ def list_dtypes(kind: str = "plain") -> list[str]:
     plain = [d.name for d in PLAIN_DTYPES]
     if kind == "plain":
         return plain
+    from vramcore.storage.quant import list_formats
+
     formats = [*list_formats(), "auto"]
     return formats if kind == "formats" else plain + formats
 
@@ -191,6 +199,8 @@ def format_family(dtype: DType, spec: ModelSpec | None = None) -> str:
     if dtype.name.startswith("gguf"):
         return "gguf"
     if ":" in dtype.name:  # safetensors:<format> measured from a checkpoint
+        from vramcore.storage.quant import parse_format
+
         inner = parse_format(dtype.name.split(":", 1)[1])
         return inner.family if inner is not None else "plain"
     return "plain"
