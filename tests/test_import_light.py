@@ -55,7 +55,7 @@ def test_cli_answers_without_numpy_or_typing(argv: list[str]) -> None:
     and a plain-dtype model neither the quantization formats nor the tensor lists (~3 ms)."""
     code = f"import contextlib, io\nfrom vramcore.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n" \
            f"    assert main({argv!r}) == 0\nimport sys\n" \
-           "print('typing' in sys.modules, 'vramcore.storage.quant' in sys.modules, 'vramcore.model.tensors' in sys.modules)"
+           "print(*(m in sys.modules for m in ('typing', 'vramcore.storage.quant', 'vramcore.model.tensors')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[-3] == "False"
     if argv[0] in ("estimate", "gpus"):

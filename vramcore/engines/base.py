@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 
-from vramcore._record import Record
+from vramcore._record import Record, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ _KNOB_ALIASES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True)
 class EngineSpec(Record):
     """Allocation rules of one inference engine (all sizes in bytes).
 

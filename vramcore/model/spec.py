@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from os import PathLike
 
-from vramcore._record import Record
+from vramcore._record import Record, record
 from vramcore.model.limits import check_limit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -114,7 +114,7 @@ def _check_bool(name: str, value: object) -> None:
         raise TypeError(f"ModelSpec.{name} must be a bool, got {value!r} ({type(value).__name__})")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class ModelSpec(Record):
     """Geometry of a decoder-only LLM.
 
