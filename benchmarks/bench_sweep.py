@@ -110,9 +110,12 @@ def warm(sweep: Callable[[], Any], threads: int, repeats: int) -> dict[str, floa
                 grid(*c[:15], n, *c[16:])
         return go
 
-    # _kernel.grid's outputs, by position: out, fits, out1, out2 (plan constants), reasons
-    written = list({id(a): a for c in calls for i in (11, 12, 16, 18, 20)
-                    if isinstance(a := c[i], np.ndarray)}.values())
+    # _kernel.grid's outputs by position, each with its field selection: out, out1 (not per GPU), out2 (plan
+    # constants), out3 (per plan and GPU), out4 (not per batch); fits (with write_fits) and reasons
+    pairs = ((11, 16), (18, 19), (20, 21), (24, 25), (26, 27))
+    chosen = [c[i] for c in calls for i, k in pairs if isinstance(c[k], np.ndarray) and c[k].size]
+    chosen += [c[12] for c in calls if c[17]] + [c[22] for c in calls if isinstance(c[22], np.ndarray)]
+    written = list({id(a): a for a in chosen}.values())
 
     def fill() -> None:
         for a in written:

@@ -51,6 +51,28 @@ def test_unbudgeted_engines_write_gpu_free_fields_once() -> None:
     _cells_equal_estimates(s, engines)
 
 
+def test_transformers_concurrency_once_per_context() -> None:
+    """transformers' concurrency is the memory left after the constant part over one sequence's bytes: per
+    (model, dtype, context, GPU), the same for every batch; written once there when every engine is
+    transformers (and with pipeline stages, where the binding stage decides it, per cell)."""
+    engines = ["transformers", vramcore.get_engine("transformers", allocator_reserve_fraction=0.1)]
+    s = vramcore.sweep(**GRID, engine=engines)
+    a = s.max_concurrency
+    assert _stride_free_axes(a) == (3,) and not a.flags.writeable
+    for name in ("headroom_bytes", "reasons", "fits"):
+        assert _stride_free_axes(getattr(s, name)) == (), name
+    _cells_equal_estimates(s, engines)
+    # a chunk that starts inside a (model, dtype, context) run of batches writes the same figures
+    many = vramcore.sweep("Qwen3-0.6B", "bf16", [512, 4096], list(range(1, 8001)), ["H100", "L4"] * 200)
+    assert _stride_free_axes(many.max_concurrency) == (3,)      # 16,000 rows of 400 cells: two chunks
+    for k, c in enumerate([512, 4096]):
+        for g, gpu in enumerate(["H100", "L4"]):
+            assert many.max_concurrency[0, 0, k, 0, g] == vramcore.estimate("Qwen3-0.6B", context=c, batch=8000,
+                                                                             gpu=gpu).max_concurrency
+    staged = vramcore.sweep(**GRID, engine=["transformers"], pp=2, tp=1, n_gpus=2)
+    assert _stride_free_axes(staged.max_concurrency) == ()
+
+
 def test_budgeted_engines_keep_every_figure_per_gpu() -> None:
     engines = ["llamacpp", "vllm"]
     s = vramcore.sweep(**GRID, engine=engines)

@@ -48,6 +48,8 @@ def grid(
     cuts: _F64 | None = ...,
     out3: _F64 | None = ...,
     select3: npt.NDArray[np.int32] | None = ...,
+    out4: _F64 | None = ...,
+    select4: npt.NDArray[np.int32] | None = ...,
 ) -> None: ...
 def solve(
     which: int,

@@ -294,6 +294,33 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
         start = stop
 
 
+cdef void _batch_free(const double *plans, Py_ssize_t n_s, Py_ssize_t n_d, Py_ssize_t n_e, const double *contexts,
+                      Py_ssize_t n_c, const double *batches, Py_ssize_t n_b, const double *gpu_bytes,
+                      const double *gpu_large, Py_ssize_t n_g, double *out4, Py_ssize_t n_cells4,
+                      const int *select4, Py_ssize_t n_sel4, Py_ssize_t outer, Py_ssize_t row_start) noexcept nogil:
+    """The fields select4 of (model, dtype, context) index `outer` on every GPU, from its first row in the chunk.
+
+    The caller's promise: they do not depend on the batch (transformers'
+    concurrency: the memory left over one sequence's bytes), every engine of
+    one pipeline stage.  A chunk that starts inside the outer writes the same
+    values again.
+    """
+    cdef Py_ssize_t c = outer % n_c
+    cdef Py_ssize_t md = outer // n_c
+    cdef Py_ssize_t b = row_start - outer * n_b if row_start > outer * n_b else 0
+    cdef Py_ssize_t e, g, k
+    cdef const vc_plan *p
+    cdef vc_row q
+    cdef vc_result r
+    for e in range(n_e):
+        p = <const vc_plan *> (plans + (md * n_e + e) * n_s * VC_PLAN_NFIELDS)
+        vc_estimate_row(p, contexts[c], batches[b], &q)
+        for g in range(n_g):
+            vc_estimate_gpu(p, &q, contexts[c], batches[b], gpu_bytes[g], gpu_large[g], &r)
+            for k in range(n_sel4):
+                out4[k * n_cells4 + (outer * n_g + g) * n_e + e] = (<const double *> &r)[select4[k]]
+
+
 cdef void _check_stages(const double[:, :, :, ::1] place, double[:, :, :, :, ::1] plans) except *:
     """Refuse a place array whose n_stages fields point past its stage rows, or plans of another stage count."""
     cdef Py_ssize_t m, e
@@ -351,7 +378,8 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
          Py_ssize_t row_stop, int n_threads, const int[::1] select=None, bint write_fits=True,
          double[:, ::1] out1=None, const int[::1] select1=None, double[:, ::1] out2=None,
          const int[::1] select2=None, unsigned short[::1] reasons=None, double[:, ::1] cuts=None,
-         double[:, ::1] out3=None, const int[::1] select3=None):
+         double[:, ::1] out3=None, const int[::1] select3=None, double[:, ::1] out4=None,
+         const int[::1] select4=None):
     """Fill rows [row_start, row_stop) of the flattened (model, dtype, context, batch) grid.
 
     Each row holds its gpus x engines cells of every output (C order: model,
@@ -376,7 +404,10 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
     GPU once for every row (vc_budgeted_cut) instead of once per cell; with
     them, `out3` (len(select3), models x dtypes x gpus x engines) takes the
     fields select3 that no request changes (the caller's promise: every engine
-    budgeted, one pipeline stage each), from each cut.
+    budgeted, one pipeline stage each), from each cut.  `out4` (len(select4),
+    models x dtypes x contexts x gpus x engines) takes the fields select4 that
+    do not depend on the batch (the caller's promise: transformers' concurrency,
+    one pipeline stage each), once per (model, dtype, context) the rows touch.
     """
     cdef Py_ssize_t n_d = dtypes.shape[0], n_c = contexts.shape[0], n_b = batches.shape[0]
     cdef Py_ssize_t n_e = engines.shape[0], n_g = gpu_bytes.shape[0], n_cells = out.shape[1]
@@ -429,6 +460,12 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
             raise ValueError("grid: out3 needs cuts")
         _check_select("select3", select3, out3, models.shape[0] * n_d * n_g * n_e)
         out3_p, select3_p, n_sel3 = &out3[0, 0], &select3[0], select3.shape[0]
+    cdef double *out4_p = NULL
+    cdef const int *select4_p = NULL
+    cdef Py_ssize_t n_sel4 = 0, n_cells4 = 0
+    if select4 is not None and select4.shape[0] > 0:
+        _check_select("select4", select4, out4, models.shape[0] * n_d * n_c * n_g * n_e)
+        out4_p, select4_p, n_sel4, n_cells4 = &out4[0, 0], &select4[0], select4.shape[0], out4.shape[1]
     if n_threads < 1:
         n_threads = 1
     with nogil:
@@ -449,6 +486,9 @@ def grid(const double[:, ::1] models, const double[:, ::1] dtypes, const double[
         _grid_rows(plans_p, place_p, n_s, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0],
                    &gpu_large[0], n_g, out_p, n_cells, select_p, n_sel, out1_p, n_cells1, select1_p, n_sel1,
                    fits_p, reasons_p, cuts_p, outer, row_start, row_stop)
+        if out4_p != NULL:
+            _batch_free(plans_p, n_s, n_d, n_e, &contexts[0], n_c, &batches[0], n_b, &gpu_bytes[0], &gpu_large[0],
+                        n_g, out4_p, n_cells4, select4_p, n_sel4, outer, row_start)
 
 
 cdef void _plan_constants(const double[:, :, :, :, ::1] plans, double gpu_bytes, double large, double *out,

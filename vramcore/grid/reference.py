@@ -1737,9 +1737,8 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
                         ("kv_capacity_tokens", ctx * bat), ("kv_blocks", 0.0), ("host_bytes", 0.0),
                         *((name, 0.0) for name in TRAIN_OUTPUTS), ("state_bytes", state)):
         out[name] = np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
-    full = np.empty(shape, dtype=np.float64)
-    full[...] = concurrency
-    out["max_concurrency"] = full
+    # per (M, D, C, 1, G): the batch changes nothing of it (as the kernel writes it, field_shapes' class 4)
+    out["max_concurrency"] = np.broadcast_to(concurrency, shape)
     headroom = np.empty(shape, dtype=np.float64)
     np.subtract(gpu, total, out=headroom)
     out["headroom_bytes"] = headroom

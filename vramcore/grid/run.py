@@ -79,9 +79,10 @@ REQUEST_FREE = ("kv_cache_bytes", "activation_bytes", "overhead_bytes", "total_b
 
 
 def field_shapes(engines: Sequence[EngineSpec], staged: bool) -> dict[str, int]:
-    """Return the result fields smaller than the grid: 1 not per GPU, 2 per plan, 3 per (plan, GPU).
+    """Return the result fields smaller than the grid: 1 not per GPU, 2 per plan, 3 per (plan, GPU), 4 not per batch.
 
-    2 is one value per (model, dtype, engine), 3 one per (model, dtype, GPU, engine).
+    2 is one value per (model, dtype, engine), 3 one per (model, dtype, GPU, engine), 4 one per (model, dtype,
+    context, GPU, engine).
 
     Plan constants (:data:`PLAN_CONSTANTS`) depend only on (model, dtype,
     engine) when no engine of the sweep splits into several distinct pipeline
@@ -92,8 +93,13 @@ def field_shapes(engines: Sequence[EngineSpec], staged: bool) -> dict[str, int]:
     sequences its memory holds).  When every engine is budgeted and no engine
     is staged, the pool, profile and overhead (:data:`REQUEST_FREE`) do not
     depend on the context or the batch: one value per (model, dtype, GPU, engine).
+    When every engine is transformers and none is staged, its ``max_concurrency``
+    (the memory left after the constant part over one sequence's bytes) does
+    not depend on the batch: one value per (model, dtype, context, GPU, engine).
     """
     out: dict[str, int] = {}
+    if engines and all(e.kind == "transformers" and not e.budgeted for e in engines) and not staged:
+        out["max_concurrency"] = 4
     if engines and all(e.budgeted for e in engines) and not staged:
         out.update(dict.fromkeys(REQUEST_FREE, 3))
     if not any(e.budgeted for e in engines):
@@ -120,17 +126,17 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     place_arr = _pack.pack_place(specs, engines)
     staged = bool((place_arr[:, :, 0, _pack.PLACE_FIELDS.index("n_stages")] > 1).any())
     where = field_shapes([e for e, _, _ in engines], staged)
-    by_class: dict[int, list[int]] = {0: [], 1: [], 2: [], 3: []}
+    by_class: dict[int, list[int]] = {0: [], 1: [], 2: [], 3: [], 4: []}
     for k, name in enumerate(_kernel.RESULT_FIELDS):
         if name in wanted and name != "reasons":        # reasons: a uint16 array of its own
             by_class[where.get(name, 0)].append(k)
-    rows_, rows1, rows2, rows3 = by_class[0], by_class[1], by_class[2], by_class[3]
+    rows_, rows1, rows2, rows3, rows4 = by_class[0], by_class[1], by_class[2], by_class[3], by_class[4]
     write_fits = "fits" in wanted
     cells = math.prod(shape)
     per_gpu_cells, per_plan = cells // shape[4], len(specs) * len(dtypes) * len(engines)
     write_reasons = "reasons" in wanted
     _validation.check_grid_size(shape, 8 * len(rows_) + int(write_fits) + 2 * int(write_reasons)
-                                + -(-8 * len(rows1) // shape[4]))
+                                + -(-8 * len(rows1) // shape[4]) + -(-8 * len(rows4) // shape[3]))
     threads = _validation.n_threads(n_threads, cells)
     models_arr = _pack.pack_models(specs)
     dtypes_arr = _pack.pack_dtypes(dtypes, kv_dtype)
@@ -143,10 +149,13 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
     out1 = np.empty((max(1, len(rows1)), per_gpu_cells if rows1 else 1), dtype=np.float64)
     out2 = np.empty((max(1, len(rows2)), per_plan), dtype=np.float64)
     out3 = np.empty((max(1, len(rows3)), per_plan * gpu_bytes.size), dtype=np.float64)
+    per_context = len(specs) * len(dtypes) * contexts.size * gpu_bytes.size * len(engines)
+    out4 = np.empty((max(1, len(rows4)), per_context if rows4 else 1), dtype=np.float64)
     fits = np.empty(cells if write_fits else 1, dtype=np.bool_)
     fits_u8 = fits.view(np.uint8)
     reasons = np.empty(cells, dtype=np.uint16) if write_reasons else None
-    select, select1, select2, select3 = (np.array(r, dtype=np.int32) for r in (rows_, rows1, rows2, rows3))
+    select, select1, select2, select3, select4 = (np.array(r, dtype=np.int32)
+                                                  for r in (rows_, rows1, rows2, rows3, rows4))
     rows = len(specs) * len(dtypes) * contexts.size * batches.size
     per_row = gpu_bytes.size * len(engines)
     with Chunks(rows, CHUNK_CELLS // per_row, per_row, progress) as chunks:  # Ctrl-C between chunks
@@ -154,7 +163,7 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
             _kernel.grid(models_arr, dtypes_arr, part_bytes, engines_arr, train_arr, place_arr, contexts, batches,
                          gpu_bytes, gpu_large, plans, out, fits_u8, start, stop, threads, select, write_fits,
                          out1, select1, out2 if start == 0 else None, select2 if start == 0 else None, reasons,
-                         cuts, out3 if start == 0 else None, select3 if start == 0 else None)
+                         cuts, out3 if start == 0 else None, select3 if start == 0 else None, out4, select4)
     result: dict[str, np.ndarray | None] = dict.fromkeys((*_kernel.RESULT_FIELDS, "fits"))
     for k, row in enumerate(rows_):
         result[_kernel.RESULT_FIELDS[row]] = out[k].reshape(shape)
@@ -165,6 +174,8 @@ def compute(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv_dtype: DType
         result[_kernel.RESULT_FIELDS[row]] = np.broadcast_to(out2[k].reshape(m, d, 1, 1, 1, e), shape)
     for k, row in enumerate(rows3):
         result[_kernel.RESULT_FIELDS[row]] = np.broadcast_to(out3[k].reshape(m, d, 1, 1, g, e), shape)
+    for k, row in enumerate(rows4):
+        result[_kernel.RESULT_FIELDS[row]] = np.broadcast_to(out4[k].reshape(m, d, c, 1, g, e), shape)
     if reasons is not None:
         result["reasons"] = reasons.reshape(shape)
     if write_fits:
