@@ -115,7 +115,7 @@ VC_INLINE void vc_llamacpp_row(const vc_plan *p, double context, double batch, v
     q->ovh = p->cuda_context;
     /* hybrid models: llama_memory_recurrent keeps one cell per sequence (n_seq_max = batch) in every
      * recurrent layer (src/llama-memory-recurrent.cpp) */
-    q->state = vc_whole(batch * p->state_seq);
+    q->state = p->state_seq > 0.0 ? vc_whole(batch * p->state_seq) : 0.0;   /* most models: none, no rounding */
     /* host: token embeddings and layers left on the CPU with their cache, the
      * logits output buffer (n_vocab x n_seq f32) and the host compute buffer
      * (input embeddings + f32 KQ mask) */

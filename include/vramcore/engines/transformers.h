@@ -41,7 +41,7 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
     q->kv = p->kv_frac != 0.0 ? vc_whole(batch * kv_seq) : batch * kv_seq;
     q->act = p->act_frac != 0.0 ? vc_whole(batch * act_seq) : batch * act_seq;
     /* hybrid models: each sequence's recurrent states (a fixed size, whatever the context) */
-    q->state = vc_whole(batch * p->state_seq);
+    q->state = p->state_seq > 0.0 ? vc_whole(batch * p->state_seq) : 0.0;   /* most models: none, no rounding */
     q->ovh = p->cuda_context + (p->reserve > 0.0 ? vc_whole(p->reserve * (q->kv + q->act + q->state)) : 0.0);
     /* everything but the constant part scales with the batch */
     q->per_seq = (kv_seq + act_seq + p->state_seq) * (1.0 + p->reserve);
