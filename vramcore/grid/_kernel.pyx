@@ -145,35 +145,34 @@ cdef enum:
     _REASONS = 15
     _BLOCK = 64          # cells computed before their fields are written as contiguous runs
     _MAX_ENGINES = 16    # engines per sweep (checked in vramcore/grid/resolve.py)
+    _ROWS = 16           # rows of a GPU-free engine whose formulas run before their writes
     _N_OUT = 16          # vc_result fields before fits: the rows of `out`, RESULT_FIELDS
 
 
-cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, int how, double ctx, double bat,
-                          const double *gpu_bytes, const double *gpu_large, Py_ssize_t n_g, Py_ssize_t n_e,
+cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, const vc_result *r0, int how,
+                          const double *gpu_bytes, Py_ssize_t n_g, Py_ssize_t n_e,
                           double *out, Py_ssize_t n_cells, const int *select, Py_ssize_t n_sel,
                           double *out1, Py_ssize_t n_cells1, const int *select1, Py_ssize_t n_sel1,
                           unsigned char *fits, unsigned short *reasons, Py_ssize_t first,
                           Py_ssize_t first1) noexcept nogil:
     """Every GPU's cells of one (row, engine) of an engine the GPU changes nothing of but the verdict.
 
-    The first GPU's result comes from the formulas (vc_estimate_gpu); the
+    `r0`, the first GPU's result, comes from the formulas (vc_estimate_gpu); the
     others differ only in headroom, reasons, fits and (how = 1, transformers)
     the concurrency, computed in one pass over the GPUs as vc_estimate_gpu
     would; every other field is its first GPU's value.  `first` is the cell
     of (row, GPU 0, engine) in `out`, `fits` and `reasons`, `first1` in
     `out1`; a GPU's cell is n_e further.
     """
-    cdef vc_result r0
     cdef Py_ssize_t g, k, at
     cdef int j, why
     cdef double v, total
     cdef double *head = NULL
     cdef double *why_f = NULL
     cdef double *conc = NULL
-    vc_estimate_gpu(p, q, ctx, bat, gpu_bytes[0], gpu_large[0], &r0)
     total = r0.total_bytes
     for k in range(n_sel1):
-        out1[k * n_cells1 + first1] = (<const double *> &r0)[select1[k]]
+        out1[k * n_cells1 + first1] = (<const double *> r0)[select1[k]]
     for k in range(n_sel):
         j = select[k]
         at = k * n_cells + first
@@ -184,7 +183,7 @@ cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, int how, double ctx
         elif j == _CONCURRENCY and how == 1:
             conc = out + at
         else:
-            v = (<const double *> &r0)[j]
+            v = (<const double *> r0)[j]
             for g in range(n_g):
                 out[at + g * n_e] = v
     # one tight loop per output over the GPUs (no test inside: the compiler keeps each in registers)
@@ -196,18 +195,18 @@ cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, int how, double ctx
             conc[g * n_e] = vc_transformers_concurrency(p, q, gpu_bytes[g])
     if why_f != NULL:
         for g in range(n_g):
-            why_f[g * n_e] = <double> vc_gpu_free_why(p, &r0, gpu_bytes[g])
+            why_f[g * n_e] = <double> vc_gpu_free_why(p, r0, gpu_bytes[g])
     if reasons != NULL and fits != NULL:
         for g in range(n_g):
-            why = vc_gpu_free_why(p, &r0, gpu_bytes[g])
+            why = vc_gpu_free_why(p, r0, gpu_bytes[g])
             reasons[first + g * n_e] = <unsigned short> why
             fits[first + g * n_e] = (why & VC_WHY_BLOCKING) == 0
     elif reasons != NULL:
         for g in range(n_g):
-            reasons[first + g * n_e] = <unsigned short> vc_gpu_free_why(p, &r0, gpu_bytes[g])
+            reasons[first + g * n_e] = <unsigned short> vc_gpu_free_why(p, r0, gpu_bytes[g])
     elif fits != NULL:
         for g in range(n_g):
-            fits[first + g * n_e] = (vc_gpu_free_why(p, &r0, gpu_bytes[g]) & VC_WHY_BLOCKING) == 0
+            fits[first + g * n_e] = (vc_gpu_free_why(p, r0, gpu_bytes[g]) & VC_WHY_BLOCKING) == 0
 
 
 cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py_ssize_t n_d, Py_ssize_t n_e,
@@ -246,7 +245,8 @@ cdef void _grid_row(const double *plans, const double *place, Py_ssize_t n_s, Py
             vc_estimate_row(p, ctx, bat, &q[e])
             how[e] = vc_gpu_free_kind(p)
         if how[e] != 0:     # GPU-free: each field as one (strided) run over the GPUs
-            _gpu_free_cells(p, &q[e], how[e], ctx, bat, gpu_bytes, gpu_large, n_g, n_e, out, n_cells, select, n_sel,
+            vc_estimate_gpu(p, &q[e], ctx, bat, gpu_bytes[0], gpu_large[0], &rs[0])
+            _gpu_free_cells(p, &q[e], &rs[0], how[e], gpu_bytes, n_g, n_e, out, n_cells, select, n_sel,
                             out1, n_cells1, select1, n_sel1, fits, reasons, base + e, row * n_e + e)
         else:
             slow = True
@@ -365,6 +365,36 @@ cdef void _grid_rows(const double *plans, const double *place, Py_ssize_t n_s, P
     cdef Py_ssize_t first = outer * n_b, b
     cdef Py_ssize_t b0 = row_start - first if row_start > first else 0
     cdef Py_ssize_t b1 = row_stop - first if row_stop - first < n_b else n_b
+    cdef Py_ssize_t e, bs, be, i
+    cdef int how
+    cdef const vc_plan *p
+    cdef vc_row qs[_ROWS]
+    cdef vc_result rs[_ROWS]
+    cdef double ctx = contexts[c]
+    # the engines that the GPU changes nothing of but the verdict, of one pipeline stage: the formulas of a
+    # block of rows first (independent rows, so their rounding chains overlap), then their writes
+    for e in range(n_e):
+        p = <const vc_plan *> (plans + (md * n_e + e) * n_s * VC_PLAN_NFIELDS)
+        if _n_stages(place, m, e, n_e, n_s) != 1 or vc_gpu_free_kind(p) == 0:
+            break
+    else:
+        for e in range(n_e):
+            p = <const vc_plan *> (plans + (md * n_e + e) * n_s * VC_PLAN_NFIELDS)
+            how = vc_gpu_free_kind(p)
+            bs = b0
+            while bs < b1:
+                be = bs + _ROWS if bs + _ROWS < b1 else b1
+                for b in range(bs, be):
+                    i = b - bs
+                    vc_estimate_row(p, ctx, batches[b], &qs[i])
+                    vc_estimate_gpu(p, &qs[i], ctx, batches[b], gpu_bytes[0], gpu_large[0], &rs[i])
+                for b in range(bs, be):
+                    i = b - bs
+                    _gpu_free_cells(p, &qs[i], &rs[i], how, gpu_bytes, n_g, n_e, out, n_cells, select, n_sel,
+                                    out1, n_cells1, select1, n_sel1, fits, reasons, (first + b) * n_g * n_e + e,
+                                    (first + b) * n_e + e)
+                bs = be
+        return
     for b in range(b0, b1):
         _grid_row(plans, place, n_s, n_d, n_e, contexts, n_c, batches, n_b, gpu_bytes, gpu_large, n_g, out, n_cells,
                   select, n_sel, out1, n_cells1, select1, n_sel1, fits, reasons, cuts, first + b, b, c, md, m)
