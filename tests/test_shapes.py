@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import vramcore
+from vramcore.grid.record import reason_names
 from vramcore.grid.run import GPU_FREE, PLAN_CONSTANTS, REQUEST_FREE
 
 GRID = dict(models=["DeepSeek-R1-Distill-Llama-8B", "Gemma-3-27B"], dtypes=["bf16", "Q4_K_M"],
@@ -116,3 +117,20 @@ def test_broadcast_fields_export_whole(tmp_path: object) -> None:
     assert len(df) == s.weights_bytes.size
     assert np.array_equal(df["weights_bytes"].to_numpy(), s.weights_bytes.reshape(-1))
     assert np.array_equal(df["kv_cache_bytes"].to_numpy(), s.kv_cache_bytes.reshape(-1))
+
+
+@pytest.mark.parametrize("n_gpus", [7, 8, 9, 16, 19])
+def test_gpu_free_verdicts_over_runs_of_gpus(n_gpus: int) -> None:
+    """Each GPU's reasons and fits of a one-engine sweep (the kernel's contiguous run, eight GPUs a step and the
+    tail one at a time) are the scalar path's: GPUs too small for the weights, for the total, and large enough."""
+    gpus = [g for g in vramcore.list_gpus() if g != "H100"][:n_gpus - 1] + ["H100"]
+    models, contexts, batches = ["Qwen3-14B", "Llama-3.1-70B-Instruct"], [1024, 131072], [1, 64]
+    for engine in ("transformers", "llamacpp", "lora"):
+        s = vramcore.sweep(models, "bf16", contexts, batches, gpus, engine=engine)
+        bits = set()
+        for (i, k, b, g), why in np.ndenumerate(s.reasons[:, 0]):
+            est = vramcore.estimate(models[i], context=contexts[k], batch=batches[b], gpu=gpus[g], engine=engine)
+            assert reason_names(int(why)) == est.reasons, (engine, i, k, b, gpus[g])
+            assert bool(s.fits[i, 0, k, b, g]) is est.fits, (engine, i, k, b, gpus[g])
+            bits.add(int(why) & 3)
+        assert bits == {0, 2, 3}, bits     # fits; the total over; the weights and the total over

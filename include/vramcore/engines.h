@@ -13,6 +13,10 @@
 #include "vramcore/engines/trtllm.h"
 #include "vramcore/engines/vllm.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* Everything about one (model, dtype, engine) triple that does not depend on
  * context, batch or GPU: the shared part here, the engine's own fields in its
  * header. */
@@ -238,6 +242,49 @@ VC_INLINE int vc_gpu_free_why(const vc_plan *p, const vc_result *r0, double gpu_
     if (r0->total_bytes > gpu_bytes)
         why |= VC_WHY_TOTAL_EXCEEDS_GPU;
     return why;
+}
+
+/* vc_gpu_free_why and its fits for a contiguous run of GPUs: reasons[g] and
+ * fits[g] of GPU g (gpu_bytes[g]), the first GPU's result `r0`.  The same
+ * compares, eight GPUs a step where SSE2 is there (every x86-64), one at a
+ * time elsewhere and for the tail. */
+VC_INLINE void vc_gpu_free_verdict_run(const vc_plan *p, const vc_result *r0, const double *gpu_bytes, long n_g,
+                                       unsigned short *reasons, unsigned char *fits)
+{
+    const int base = (int)r0->reasons & ~(VC_WHY_WEIGHTS_EXCEED_GPU | VC_WHY_TOTAL_EXCEEDS_GPU);
+    const double w = p->weights, total = r0->total_bytes;
+    long g = 0;
+#if defined(__SSE2__)
+    const __m128d vw = _mm_set1_pd(w), vt = _mm_set1_pd(total);
+    const __m128i vbase = _mm_set1_epi16((short)base), bw = _mm_set1_epi16(VC_WHY_WEIGHTS_EXCEED_GPU);
+    const __m128i bt = _mm_set1_epi16(VC_WHY_TOTAL_EXCEEDS_GPU), blocking = _mm_set1_epi16(VC_WHY_BLOCKING);
+    const __m128i one = _mm_set1_epi8(1);
+    for (; g + 8 <= n_g; g += 8) {
+        __m128i mw[2], mt[2];
+        for (int h = 0; h < 2; h++) {
+            __m128i cw[2], ct[2];
+            for (int i = 0; i < 2; i++) {
+                const __m128d x = _mm_loadu_pd(gpu_bytes + g + 4 * h + 2 * i);
+                /* each 64-bit all-ones / zero mask to its low 32 bits */
+                cw[i] = _mm_shuffle_epi32(_mm_castpd_si128(_mm_cmpgt_pd(vw, x)), _MM_SHUFFLE(2, 0, 2, 0));
+                ct[i] = _mm_shuffle_epi32(_mm_castpd_si128(_mm_cmpgt_pd(vt, x)), _MM_SHUFFLE(2, 0, 2, 0));
+            }
+            mw[h] = _mm_unpacklo_epi64(cw[0], cw[1]);          /* four GPUs' masks, 32 bits each */
+            mt[h] = _mm_unpacklo_epi64(ct[0], ct[1]);
+        }
+        const __m128i why = _mm_or_si128(vbase, _mm_or_si128(_mm_and_si128(_mm_packs_epi32(mw[0], mw[1]), bw),
+                                                             _mm_and_si128(_mm_packs_epi32(mt[0], mt[1]), bt)));
+        _mm_storeu_si128((__m128i *)(void *)(reasons + g), why);
+        const __m128i fit = _mm_cmpeq_epi16(_mm_and_si128(why, blocking), _mm_setzero_si128());
+        _mm_storel_epi64((__m128i *)(void *)(fits + g), _mm_and_si128(_mm_packs_epi16(fit, fit), one));
+    }
+#endif
+    for (; g < n_g; g++) {
+        const double x = gpu_bytes[g];
+        const int why = base | (w > x ? VC_WHY_WEIGHTS_EXCEED_GPU : 0) | (total > x ? VC_WHY_TOTAL_EXCEEDS_GPU : 0);
+        reasons[g] = (unsigned short)why;
+        fits[g] = (why & VC_WHY_BLOCKING) == 0;
+    }
 }
 
 VC_INLINE void vc_estimate(const vc_plan *p, double context, double batch, double gpu_bytes,

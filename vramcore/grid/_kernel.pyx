@@ -64,6 +64,8 @@ cdef extern from "vramcore/formulas.h" nogil:
     void vc_estimate_stages(const vc_plan *p, int n, double context, double batch, double gpu_bytes,
                             double large_gpu, vc_result *r)
     int vc_gpu_free_kind(const vc_plan *p)
+    void vc_gpu_free_verdict_run(const vc_plan *p, const vc_result *r0, const double *gpu_bytes, long n_g,
+                                 unsigned short *reasons, unsigned char *fits)
     int vc_gpu_free_why(const vc_plan *p, const vc_result *r0, double gpu_bytes)
     double vc_transformers_concurrency(const vc_plan *p, const vc_row *q, double gpu_bytes)
     ctypedef struct vc_guess:
@@ -186,8 +188,12 @@ cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, const vc_result *r0
             v = (<const double *> r0)[j]
             for g in range(n_g):
                 out[at + g * n_e] = v
-    # one tight loop per output over the GPUs (no test inside: the compiler keeps each in registers)
-    if head != NULL:
+    # one tight loop per output over the GPUs (no test inside: the compiler keeps each in registers); one
+    # engine: contiguous runs (vectorised)
+    if head != NULL and n_e == 1:
+        for g in range(n_g):
+            head[g] = gpu_bytes[g] - total
+    elif head != NULL:
         for g in range(n_g):
             head[g * n_e] = gpu_bytes[g] - total
     if conc != NULL:
@@ -196,7 +202,9 @@ cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, const vc_result *r0
     if why_f != NULL:
         for g in range(n_g):
             why_f[g * n_e] = <double> vc_gpu_free_why(p, r0, gpu_bytes[g])
-    if reasons != NULL and fits != NULL:
+    if reasons != NULL and fits != NULL and n_e == 1:
+        vc_gpu_free_verdict_run(p, r0, gpu_bytes, n_g, reasons + first, fits + first)
+    elif reasons != NULL and fits != NULL:
         for g in range(n_g):
             why = vc_gpu_free_why(p, r0, gpu_bytes[g])
             reasons[first + g * n_e] = <unsigned short> why
