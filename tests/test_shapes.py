@@ -134,3 +134,5 @@ def test_gpu_free_verdicts_over_runs_of_gpus(n_gpus: int) -> None:
             assert bool(s.fits[i, 0, k, b, g]) is est.fits, (engine, i, k, b, gpus[g])
             bits.add(int(why) & 3)
         assert bits == {0, 2, 3}, bits     # fits; the total over; the weights and the total over
+        verdict = vramcore.sweep(models, "bf16", contexts, batches, gpus, engine=engine, fields=("fits",))
+        assert np.array_equal(verdict.fits, s.fits)        # the run without the reasons array

@@ -245,7 +245,8 @@ VC_INLINE int vc_gpu_free_why(const vc_plan *p, const vc_result *r0, double gpu_
 }
 
 /* vc_gpu_free_why and its fits for a contiguous run of GPUs: reasons[g] and
- * fits[g] of GPU g (gpu_bytes[g]), the first GPU's result `r0`.  The same
+ * fits[g] of GPU g (gpu_bytes[g]; reasons NULL: fits alone), the first GPU's
+ * result `r0`.  The same
  * compares, eight GPUs a step where SSE2 is there (every x86-64), one at a
  * time elsewhere and for the tail. */
 VC_INLINE void vc_gpu_free_verdict_run(const vc_plan *p, const vc_result *r0, const double *gpu_bytes, long n_g,
@@ -274,7 +275,8 @@ VC_INLINE void vc_gpu_free_verdict_run(const vc_plan *p, const vc_result *r0, co
         }
         const __m128i why = _mm_or_si128(vbase, _mm_or_si128(_mm_and_si128(_mm_packs_epi32(mw[0], mw[1]), bw),
                                                              _mm_and_si128(_mm_packs_epi32(mt[0], mt[1]), bt)));
-        _mm_storeu_si128((__m128i *)(void *)(reasons + g), why);
+        if (reasons != NULL)
+            _mm_storeu_si128((__m128i *)(void *)(reasons + g), why);
         const __m128i fit = _mm_cmpeq_epi16(_mm_and_si128(why, blocking), _mm_setzero_si128());
         _mm_storel_epi64((__m128i *)(void *)(fits + g), _mm_and_si128(_mm_packs_epi16(fit, fit), one));
     }
@@ -282,7 +284,8 @@ VC_INLINE void vc_gpu_free_verdict_run(const vc_plan *p, const vc_result *r0, co
     for (; g < n_g; g++) {
         const double x = gpu_bytes[g];
         const int why = base | (w > x ? VC_WHY_WEIGHTS_EXCEED_GPU : 0) | (total > x ? VC_WHY_TOTAL_EXCEEDS_GPU : 0);
-        reasons[g] = (unsigned short)why;
+        if (reasons != NULL)
+            reasons[g] = (unsigned short)why;
         fits[g] = (why & VC_WHY_BLOCKING) == 0;
     }
 }

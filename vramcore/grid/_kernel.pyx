@@ -202,8 +202,8 @@ cdef void _gpu_free_cells(const vc_plan *p, const vc_row *q, const vc_result *r0
     if why_f != NULL:
         for g in range(n_g):
             why_f[g * n_e] = <double> vc_gpu_free_why(p, r0, gpu_bytes[g])
-    if reasons != NULL and fits != NULL and n_e == 1:
-        vc_gpu_free_verdict_run(p, r0, gpu_bytes, n_g, reasons + first, fits + first)
+    if fits != NULL and n_e == 1:
+        vc_gpu_free_verdict_run(p, r0, gpu_bytes, n_g, reasons + first if reasons != NULL else NULL, fits + first)
     elif reasons != NULL and fits != NULL:
         for g in range(n_g):
             why = vc_gpu_free_why(p, r0, gpu_bytes[g])
