@@ -8,6 +8,7 @@ family's image processor run on blank images).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -521,9 +522,55 @@ def test_transformers_encoder_phase_only_with_images_and_on_the_first_stage() ->
         assert b >= batch and not vramcore.estimate(with_images, context=m, batch=b + 1, gpu=gpu).fits
 
 
+def _gemma3_request_runs() -> list[dict[str, Any]]:
+    return json.loads((DATA / "encoder_peak_measured.json").read_text())["gemma3_request"]
+
+
+@pytest.mark.parametrize("run", _gemma3_request_runs(),
+                         ids=lambda r: f"b{r['batch']}-n{r['images']}-l{r['layers']}")
+def test_gemma3_tower_phases_match_the_measured_prefill(run: dict[str, Any]) -> None:
+    # tools/measure_encoder_peak.py, gemma3_request: Gemma3ForConditionalGeneration's prefill on the CPU (the
+    # 27B's SigLIP tower with 1-3 layers, a one-layer decoder of the 27B's width), bf16 pixels as the model card
+    # moves them.  The caller's pixels are an input there (not tracked): the rule's x per patch is left out
+    spec = _spec("Gemma-3-27B")
+    assert spec.vision is not None and spec.vision.num_layers == 27
+    v = dataclasses.replace(spec.vision, num_layers=run["layers"])
+    assert v.transformers_encoder_phases is not None
+    (act, f32, fixed), (held_act, held_f32, held_feature) = v.transformers_encoder_phases
+    x, text_hidden = v.patch_elems, v.out_hidden_size
+    assert (x, text_hidden, f32, fixed, held_f32) == (588, spec.hidden_size, 0, 0, 0)
+    assert run["tower_calls"] == 1                               # one tower call for every image of the batch
+    assert run["patches"] == run["batch"] * run["images"] * v.image_patches()
+    assert run["features"] == run["batch"] * run["images"] * v.image_features()
+    embeds = run["batch"] * run["tokens"] * text_hidden * 2
+    assert run["live_at_tower"] == embeds                        # the prompt's inputs_embeds
+    # the peak (the last block's MLP activation), to the byte: linear in the patches, flat from two layers on
+    assert run["tower_peak"] == run["patches"] * (act - x) * 2
+    # the decoder starts with the tower's last hidden state and the pooled embeddings (one bool per token of
+    # the image mask beside them)
+    held = run["patches"] * (held_act - x) * 2 + run["features"] * held_feature * 2
+    assert run["live_at_decoder"] == embeds + held + run["batch"] * run["tokens"]
+
+
+def test_gemma3_images_take_the_larger_phase() -> None:
+    spec = _spec("Gemma-3-27B")
+    v = spec.vision
+    assert v is not None and v.transformers_encoder_phases is not None
+    (act, _, _), (held_act, _, held_feature) = v.transformers_encoder_phases
+    for images, batch in ((1, 1), (8, 2), (64, 4)):
+        e = vramcore.estimate(spec, context=2048, images=images, batch=batch, gpu="H200")
+        text = vramcore.estimate(spec, context=e.context, batch=batch, gpu="H200")
+        assert e.context == 2048 + images * 258                 # 256 embeddings and two markers per image
+        encoder = batch * (images * 4096 * act * 2 + e.context * spec.hidden_size * 2)
+        held = batch * images * (4096 * held_act * 2 + 256 * held_feature * 2)
+        assert e.activation_bytes == max(text.activation_bytes + held, encoder)
+    # many images: the tower's peak is the larger phase (13,804 elements a patch in bf16, 108 MiB an image)
+    assert encoder > text.activation_bytes + held
+
+
 def test_towers_not_modelled_under_transformers_add_no_encoder_peak() -> None:
-    # Gemma-3's SigLIP, Pixtral, Llama-4, Qwen3-VL: not measured yet, their images cost context only
-    for name in ("Gemma-3-27B", "Mistral-Small-3.1-24B-geometry", "Qwen3-VL-defaults"):
+    # Pixtral, Llama-4, Qwen3-VL: not measured yet, their images cost context only
+    for name in ("Mistral-Small-3.1-24B-geometry", "Qwen3-VL-defaults"):
         spec = _spec(name)
         assert spec.vision is not None and spec.vision.transformers_encoder_phases is None
         e = vramcore.estimate(spec, context=4096, images=2)

@@ -12,7 +12,10 @@ v copies, its own attention backends), which vramcore reads from vLLM's code, no
 It also runs the prefill of a whole ``Qwen2_5_VLForConditionalGeneration`` (the same tower, a one-layer
 decoder) over batches of images (``qwen2_5_vl_request``): the tower calls per prefill (one, for every image
 of the batch), what is live when the tower starts and when the decoder starts, and the tower's peak above
-its start -- the facts behind ``VisionSpec.transformers_encoder_phases``.
+its start -- the facts behind ``VisionSpec.transformers_encoder_phases``.  ``gemma3_request`` does the same
+for ``Gemma3ForConditionalGeneration`` (Gemma-3-27B's SigLIP tower with 1 to 3 layers, a one-layer decoder of
+the 27B's width): its peak does not grow past two layers (from the second on, the encoder's loop variable
+holds the previous layer's output beside the embeddings).
 
 The tracker is a ``TorchDispatchMode``: every tensor an operator returns is attributed to its storage;
 a storage counts from the first operator that returns it until the last tensor viewing it dies
@@ -25,6 +28,7 @@ Usage
 ::
 
     /tmp/tfenv/bin/python tools/measure_encoder_peak.py            # torch 2.13.0, transformers 5.24.0
+    /tmp/tfenv/bin/python tools/measure_encoder_peak.py --only gemma3   # one family, the others kept
 
 Options: ``--output`` (default ``tests/data/encoder_peak_measured.json``).  No network: the tower is
 built from its config with random weights.
@@ -192,6 +196,72 @@ def measure_qwen2_5_vl_request(batch: int, images: int, side: int, text_tokens: 
             "features": batch * images * features, "tokens": len(ids[0]), "pixel_width": width, **marks}
 
 
+#: Gemma-3's SigLIP vision_config (google/gemma-3-27b-it config.json; the 4B and 12B share it), its layers
+#: replaced per run, and a one-layer decoder of the 27B's width with a small vocabulary holding the markers.
+GEMMA3_VISION = {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+                 "model_type": "siglip_vision_model", "num_attention_heads": 16, "num_hidden_layers": 27,
+                 "patch_size": 14, "vision_use_head": False}
+GEMMA3_TEXT = {"hidden_size": 5376, "intermediate_size": 256, "num_hidden_layers": 1, "num_attention_heads": 32,
+               "num_key_value_heads": 16, "head_dim": 128, "vocab_size": 512, "sliding_window": 1024}
+GEMMA3_SPECIAL = {"image_token_index": 500, "boi_token_index": 501, "eoi_token_index": 502}
+
+
+def measure_gemma3_request(batch: int, images: int, layers: int, text_tokens: int = 16) -> dict[str, object]:
+    """Live bytes of a prefill of ``Gemma3ForConditionalGeneration`` over `batch` x `images` 896 px images.
+
+    The pixels are bf16, as Gemma-3's model card moves the processor's output (``.to(model.device,
+    dtype=torch.bfloat16)``).  Hooks record the tower calls, the live bytes when the tower starts, its peak
+    above them up to the projector's end, what the tower and the projector leave, and the live bytes when
+    the decoder starts.
+    """
+    import torch
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    cfg = Gemma3Config(text_config=GEMMA3_TEXT, vision_config={**GEMMA3_VISION, "num_hidden_layers": layers},
+                       mm_tokens_per_image=256, **GEMMA3_SPECIAL)
+    for c in (cfg, cfg.vision_config, cfg.text_config):
+        c._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = Gemma3ForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
+    row = [GEMMA3_SPECIAL["boi_token_index"]] + [GEMMA3_SPECIAL["image_token_index"]] * 256 + [
+        GEMMA3_SPECIAL["eoi_token_index"]]
+    ids = torch.tensor([row * images + list(range(text_tokens))] * batch)
+    side = GEMMA3_VISION["image_size"]
+    pixels = torch.randn(batch * images, 3, side, side, dtype=torch.bfloat16)
+    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
+    external |= {t.untyped_storage().data_ptr() for t in (pixels, ids)}
+    tracker = LiveBytes()
+    marks: dict[str, object] = {"tower_calls": 0}
+
+    def tower_pre(*_: object) -> None:
+        marks["tower_calls"] = int(marks["tower_calls"]) + 1  # type: ignore[call-overload]
+        marks["live_at_tower"] = tracker.live
+        tracker.peak = tracker.live
+
+    def tower_post(*_: object) -> None:
+        marks["live_after_tower"] = tracker.live
+
+    def projector_post(*_: object) -> None:
+        marks["tower_peak"] = tracker.peak - int(marks["live_at_tower"])  # type: ignore[call-overload]
+        marks["tower_peak_op"] = tracker.peak_op
+        marks["live_after_projector"] = tracker.live
+
+    def decoder_pre(*_: object) -> None:
+        marks["live_at_decoder"] = tracker.live
+
+    model.model.vision_tower.register_forward_pre_hook(tower_pre)
+    model.model.vision_tower.register_forward_hook(tower_post)
+    model.model.multi_modal_projector.register_forward_hook(projector_post)
+    model.model.language_model.register_forward_pre_hook(decoder_pre)
+    with torch.inference_mode():
+        tracker.run(lambda: model(input_ids=ids, pixel_values=pixels, use_cache=False, logits_to_keep=1).logits,
+                    external)
+    patches = (side // GEMMA3_VISION["patch_size"]) ** 2
+    return {"batch": batch, "images": images, "layers": layers, "patches": batch * images * patches,
+            "features": batch * images * 256, "tokens": len(ids[0]), "pixel_dtype": "bfloat16", **marks}
+
+
 def main() -> None:
     """Measure and write the JSON."""
     import torch
@@ -200,19 +270,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"
                                                 / "encoder_peak_measured.json"))
+    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3"), default=None,
+                        help="measure one family and keep the others' runs of the existing file")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    runs = [measure_qwen2_5_vl(depth, full, side)
-            for depth, full in ((2, [1]), (4, [1, 3])) for side in (32, 64)]
-    requests = [measure_qwen2_5_vl_request(b, n, side) for b, n, side in
-                ((1, 1, 32), (1, 1, 64), (1, 2, 32), (2, 1, 32), (2, 2, 32))]
-    for r in runs + requests:
-        print(r)
-    data = {"torch": torch.__version__, "transformers": transformers.__version__,
-            "model": "Qwen2.5-VL-7B-Instruct vision_config", "dtype": "bfloat16", "attn_implementation": "sdpa",
-            "what": "peak of live tensor bytes during the tower's forward, beyond its inputs and parameters",
-            "qwen2_5_vl": runs, "qwen2_5_vl_request": requests}
-    Path(args.output).write_text(json.dumps(data, indent=1) + "\n")
+    out = Path(args.output)
+    data = json.loads(out.read_text()) if args.only and out.exists() else {}
+    data.update({"torch": torch.__version__, "transformers": transformers.__version__, "dtype": "bfloat16",
+                 "attn_implementation": "sdpa",
+                 "what": "peak of live tensor bytes during the tower's forward, beyond its inputs and parameters"})
+    if args.only in (None, "qwen2_5_vl"):
+        data["model"] = "Qwen2.5-VL-7B-Instruct vision_config"
+        data["qwen2_5_vl"] = [measure_qwen2_5_vl(depth, full, side)
+                              for depth, full in ((2, [1]), (4, [1, 3])) for side in (32, 64)]
+        data["qwen2_5_vl_request"] = [measure_qwen2_5_vl_request(b, n, side) for b, n, side in
+                                      ((1, 1, 32), (1, 1, 64), (1, 2, 32), (2, 1, 32), (2, 2, 32))]
+    if args.only in (None, "gemma3"):
+        data["gemma3_model"] = "Gemma-3-27B's vision_config (SigLIP), a one-layer decoder of its width"
+        data["gemma3_request"] = [measure_gemma3_request(b, n, layers) for b, n, layers in
+                                  ((1, 1, 1), (1, 1, 2), (1, 1, 3), (1, 2, 2), (2, 1, 2), (2, 2, 3))]
+    for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request"):
+        for r in data.get(key, []):
+            print(key, r)
+    out.write_text(json.dumps(data, indent=1) + "\n")
     print("wrote", args.output)
 
 

@@ -93,7 +93,8 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
         decoder's (with the image embeddings it keeps) and the vision tower's
         over all ``batch x images`` images in one call, beside the prompt's
         embeddings (:attr:`vramcore.VisionSpec.transformers_encoder_phases`:
-        Qwen2.5-VL, measured; the other towers' peak is not counted yet).
+        Qwen2.5-VL and Gemma-3, measured; the other towers' peak is not
+        counted yet).
     image_size : (int, int), optional
         Width and height of each image in pixels;
         :data:`vramcore.model.vision.DEFAULT_IMAGE_SIZE` (1024 x 1024) when left out.
@@ -159,7 +160,6 @@ def _with_images(model: Any, context: Any, images: Any, image_size: Any) -> tupl
                                 + n * spec.vision.cross_tokens_per_image)
     if spec.vision.transformers_encoder_phases is not None:
         # the tower's patches and embeddings, for the encoder's peak under transformers (read by that engine only)
-        patches = spec.vision.image_patches(width, height)
-        resolved = spec.replace(image_patches=n * patches,
-                                image_features=n * patches // spec.vision.merge_size ** 2)
+        resolved = spec.replace(image_patches=n * spec.vision.image_patches(width, height),
+                                image_features=n * spec.vision.image_features(width, height))
     return resolved, ctx + n * spec.vision.image_tokens(width, height)

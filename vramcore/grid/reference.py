@@ -574,10 +574,10 @@ def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine:
 
     A request with images (``spec.image_patches``, a tower in
     :attr:`VisionSpec.transformers_encoder_phases`) runs the vision tower once over every image of the
-    batch before the decoder (transformers ``Qwen2_5_VLModel.forward``): its peak per patch beside the
-    prompt's ``inputs_embeds`` (hidden per token), or the decoder's peak beside what the tower leaves held
-    (its last hidden state, the caller's pixels, the embeddings twice).  On the first stage, whole on every
-    TP rank (the text model's ``tp_plan`` alone).
+    batch before the decoder (transformers ``Qwen2_5_VLModel.forward``, ``Gemma3Model.forward``): its peak
+    per patch beside the prompt's ``inputs_embeds`` (hidden per token), or the decoder's peak beside what
+    the tower leaves held (its last hidden state, the caller's pixels, the image embeddings).  On the first
+    stage, whole on every TP rank (the text model's ``tp_plan`` alone).
     """
     decoder = _activation_bytes(spec, act_bytes, engine, tp, context, batch, stage)
     phases = spec.vision.transformers_encoder_phases if spec.vision is not None else None

@@ -487,10 +487,12 @@ class VisionSpec(Record):
         return [t for t in self.tensors if t.projector and t.role == "linear"][-1].shape[0]
 
     def image_patches(self, width: int | None = None, height: int | None = None) -> int:
-        """Return the patches the encoder runs over for one `width` x `height` image (``"qwen_vl"`` only).
+        """Return the patches the encoder runs over for one `width` x `height` image.
 
-        The image ``smart_resize`` makes (:meth:`image_tokens`), ``patch_size`` pixels a patch:
-        ``merge_size**2`` patches per image token.  Other token rules raise ``NotImplementedError``.
+        ``"qwen_vl"``: the image ``smart_resize`` makes (:meth:`image_tokens`), ``patch_size`` pixels a
+        patch, ``merge_size**2`` patches per image token.  ``"fixed"``: every image is resized to the
+        encoder's ``image_size`` square (Gemma-3: 896 px, 4,096 patches; pan and scan off, the processor's
+        default).  Other token rules raise ``NotImplementedError``.
 
         Examples
         --------
@@ -500,9 +502,27 @@ class VisionSpec(Record):
         >>> v.image_patches(896, 896), v.image_tokens(896, 896)
         (4096, 1026)
         """
+        if self.token_rule == "fixed":
+            self.image_tokens(width, height)        # the sides are checked as for the tokens
+            return (self.image_size // self.patch_size) ** 2
         if self.token_rule != "qwen_vl":
             raise NotImplementedError(f"image_patches: token rule {self.token_rule!r} is not modelled")
         return (self.image_tokens(width, height) - self.marker_tokens) * self.merge_size * self.merge_size
+
+    def image_features(self, width: int | None = None, height: int | None = None) -> int:
+        """Return the embeddings the projector hands the decoder for one `width` x `height` image.
+
+        The image's tokens without the processor's markers (:meth:`image_tokens`): Gemma-3's 256 pooled
+        embeddings, Qwen2.5-VL's merged patches.
+
+        Examples
+        --------
+        >>> import vramcore
+        >>> v = vramcore.get_model("Gemma-3-27B").spec.vision
+        >>> v.image_patches(1280, 720), v.image_features(1280, 720)
+        (4096, 256)
+        """
+        return self.image_tokens(width, height) - self.marker_tokens
 
     @property
     def transformers_encoder_phases(self) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
@@ -531,6 +551,22 @@ class VisionSpec(Record):
           ``last_hidden_state`` (H per patch), the caller's pixels (x fp32), and per embedding the merger's
           output and ``image_embeds``, its ``torch.cat`` copy (2 x the decoder width).
 
+        ``"siglip"`` (Gemma-3's tower, transformers 5.24.0 ``models/siglip/modeling_siglip.py`` and
+        ``models/gemma3/modeling_gemma3.py``; measured, ``gemma3_request``): one tower call for all
+        images (``Gemma3Model.get_image_features``), no fp32 tensors, with x = 588 the elements of one
+        patch's pixels (3 x 14 x 14):
+
+        * the peak, at the last block's MLP activation (``SiglipMLP``: ``fc1``'s output and its
+          ``gelu_pytorch_tanh``, 2I): the embeddings (H, held by ``SiglipVisionTransformer.forward``'s
+          local through the encoder), the previous block's output (H, the encoder loop's variable: from the
+          second block on), the residual and ``layer_norm2``'s output (2H), and the caller's pixels (x in
+          the activation dtype: the model card moves the processor's output ``dtype=torch.bfloat16``);
+          attention (the q / k / v projections and SDPA's output, fused on a GPU) holds less for this
+          geometry (8H against 4H + 2I);
+        * held through the decoder: the tower's ``last_hidden_state`` (H per patch: ``get_image_features``
+          returns it with the projection), the caller's pixels (x), and the projector's 256 pooled
+          embeddings per image (the decoder width each).
+
         Other families: None, their encoder peak under transformers is not counted.
 
         Examples
@@ -542,11 +578,19 @@ class VisionSpec(Record):
         >>> 2 * (act - 1176) + 4 * (f32 - 1176) + fixed     # the tower's own peak per patch in bf16, measured 44178.1
         44178.0
         """
+        if self.kind == "siglip" and self.token_rule == "fixed":
+            return self._siglip_transformers_phases()
         if self.kind != "qwen2_5_vl":
             return None
         h, d, x, m = self.hidden_size, self.hidden_size // self.num_heads, self.patch_elems, self.merge_size
         return ((5.0 * h + x, 6.0 * h + 2.0 * d + x, 16.0 + 8.0 / (m * m)),
                 (float(h), float(x), 2.0 * self.out_hidden_size))
+
+    def _siglip_transformers_phases(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """Gemma-3's SigLIP tower under transformers (:attr:`transformers_encoder_phases`)."""
+        h, i, x = self.hidden_size, self.intermediate_size, self.patch_elems
+        previous = 1 if self.num_layers > 1 else 0      # one block: its input is the embeddings themselves
+        return (((3 + previous) * h + 2 * i + x, 0.0, 0.0), (float(h + x), 0.0, float(self.out_hidden_size)))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the geometry and counts (no tensor list), JSON-serialisable."""
