@@ -143,7 +143,8 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
             fields["mlp_layer_types"] = tuple(draw(st.lists(
                 st.sampled_from(["dense", "moe"]), min_size=num_layers, max_size=num_layers)))
     fields["mlp_gated"] = draw(st.booleans()) if draw(st.booleans()) else True  # Nemotron-H: up and down only
-    if draw(st.booleans()):  # a Qwen2.5-VL-like tower and a request's images (the transformers encoder phase)
+    tower = draw(st.sampled_from([None, "qwen2_5_vl", "pixtral"]))
+    if tower == "qwen2_5_vl":  # a Qwen2.5-VL-like tower and a request's images (the transformers encoder phase)
         from vramcore.model.vision import qwen2_5_vl
 
         heads, merge = draw(st.integers(1, 16)), draw(st.integers(1, 3))
@@ -153,6 +154,18 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
             "spatial_merge_size": merge, "temporal_patch_size": draw(st.integers(1, 2)), "in_channels": 3,
             "out_hidden_size": fields["hidden_size"]})
         features = draw(st.just(0) | st.integers(1, 2**16) | st.integers(1, 2**26))
+        fields["image_patches"] = features * merge * merge
+        fields["image_features"] = features
+    elif tower == "pixtral":  # a tower whose peak holds a mask over every pair of the batch's patches
+        from vramcore.model.vision import pixtral
+
+        heads, head_dim, merge = draw(st.integers(1, 16)), draw(st.integers(1, 128)), draw(st.integers(1, 3))
+        fields["vision"] = pixtral({
+            "hidden_size": heads * head_dim, "head_dim": head_dim, "num_attention_heads": heads,
+            "intermediate_size": draw(st.integers(1, 8192)), "num_hidden_layers": draw(st.integers(1, 4)),
+            "patch_size": draw(st.integers(1, 16)), "num_channels": 3, "image_size": 1540},
+            fields["hidden_size"], merge, draw(st.booleans()))
+        features = draw(st.just(0) | st.integers(1, 2**12) | st.integers(1, 2**18))
         fields["image_patches"] = features * merge * merge
         fields["image_features"] = features
     if draw(st.booleans()):  # partial rotary (Bamba, Phi-4-mini): the rotated part of each head

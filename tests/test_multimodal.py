@@ -568,9 +568,84 @@ def test_gemma3_images_take_the_larger_phase() -> None:
     assert encoder > text.activation_bytes + held
 
 
+def _mistral3_request_runs() -> list[dict[str, Any]]:
+    return json.loads((DATA / "encoder_peak_measured.json").read_text())["mistral3_request"]
+
+
+@pytest.mark.parametrize("run", _mistral3_request_runs(),
+                         ids=lambda r: f"b{r['batch']}-n{r['images']}-{r['width']}x{r['height']}-l{r['layers']}")
+def test_pixtral_tower_phases_match_the_measured_prefill(run: dict[str, Any]) -> None:
+    # tools/measure_encoder_peak.py, mistral3_request: Mistral3ForConditionalGeneration's prefill on the CPU
+    # (Mistral-Small-3.1-24B's Pixtral tower with 1-3 layers, a one-layer decoder of its width), sdpa, bf16
+    # pixels.  The caller's pixels are an input there (not tracked): the rule's x per patch is left out
+    spec = _spec("Mistral-Small-3.1-24B-geometry")
+    assert spec.vision is not None and spec.vision.num_layers == 24
+    v = dataclasses.replace(spec.vision, num_layers=run["layers"])
+    assert v.transformers_encoder_phases is not None
+    (act, f32, fixed), (held_act, held_f32, held_feature) = v.transformers_encoder_phases
+    x, text_hidden = v.patch_elems, v.out_hidden_size
+    assert (x, text_hidden, f32, held_f32, v.transformers_encoder_pairs) == (588, spec.hidden_size, 0, 0, 1)
+    w, h, n = run["width"], run["height"], run["batch"] * run["images"]
+    assert run["tower_calls"] == 1                               # every image of the batch in one call
+    assert run["patches"] == n * v.image_patches(w, h) and run["features"] == n * v.image_features(w, h)
+    assert v.image_tokens(w, h) == (h // 28) * (w // 28 + 1)      # a break token ending each row
+    embeds = run["batch"] * run["tokens"] * text_hidden * 2
+    assert run["live_at_tower"] == embeds                        # the prompt's inputs_embeds
+    # the peak, to the byte: linear in the patches (flat from two layers on), the mask quadratic in the
+    # patches of the whole call, and the last image's meshgrid ranges (int64 rows and columns, left out)
+    patches = run["patches"]
+    ranges = 8 * (h // 14 + w // 14)
+    assert run["tower_peak"] == patches * ((act - x) * 2 + fixed) + patches * patches * 2 + ranges
+    held = patches * (held_act - x) * 2 + run["features"] * held_feature * 2
+    assert run["live_at_decoder"] == embeds + held + run["batch"] * run["tokens"]   # and the image mask's bools
+
+
+def test_pixtral_images_cost_their_mask_over_the_whole_batch() -> None:
+    spec = _spec("Mistral-Small-3.1-24B-geometry")
+    v = spec.vision
+    assert v is not None and v.transformers_encoder_phases is not None
+    (act, _, fixed), (held_act, _, held_feature) = v.transformers_encoder_phases
+    p, f = v.image_patches(1540, 1540), v.image_features(1540, 1540)
+    assert (p, f, v.image_tokens(1540, 1540)) == (12100, 3025, 3080)
+    for images, batch in ((1, 1), (4, 1), (2, 3), (8, 2)):
+        e = vramcore.estimate(spec, context=4096, images=images, image_size=(1540, 1540), batch=batch, gpu="H200")
+        text = vramcore.estimate(spec, context=e.context, batch=batch, gpu="H200")
+        assert e.context == 4096 + images * 3080
+        calls = batch * images * p                               # one tower call: every patch against every other
+        encoder = calls * (act * 2 + fixed) + calls * calls * 2 + batch * e.context * spec.hidden_size * 2
+        held = batch * images * (p * held_act * 2 + f * held_feature * 2)
+        assert e.activation_bytes == max(text.activation_bytes + held, encoder)
+        reference = vramcore.grid.reference.reference_estimate(
+            spec.replace(image_patches=images * p, image_features=images * f), vramcore.get_dtype("bf16"), None,
+            vramcore.get_engine("transformers"), 1, e.context, batch, vramcore.get_gpu("H200").usable_bytes)
+        assert reference["activation_bytes"] == e.activation_bytes and reference["total_bytes"] == e.total_bytes
+        assert reference["max_concurrency"] == e.max_concurrency
+    # eight images of two sequences: the mask alone is (2 x 8 x 12,100)^2 x 2 B = 75.0 GB
+    assert encoder > text.activation_bytes + held and calls * calls * 2 == 74_961_920_000
+
+
+def test_pixtral_concurrency_and_largest_batch_under_the_quadratic_phase() -> None:
+    spec = _spec("Mistral-Small-3.1-24B-geometry")
+    p, f = 4 * 12100, 4 * 3025
+    with_images = spec.replace(image_patches=p, image_features=f)
+    for gpu in ("H100", "H200", "B200"):
+        for context in (4096, 16384):
+            e = vramcore.estimate(with_images, context=context, gpu=gpu)
+            n = int(e.max_concurrency)
+            # max_concurrency: the most sequences whose cost (the larger phase's, the mask's pairs included)
+            # the memory left holds; their total fits, one more does not (here no byte of rounding decides)
+            b = int(vramcore.max_batch(with_images, "bf16", context, gpu).values.item())
+            assert n >= 1 and b == n
+            assert vramcore.estimate(with_images, context=context, batch=n, gpu=gpu).fits
+            assert not vramcore.estimate(with_images, context=context, batch=n + 1, gpu=gpu).fits
+            # the decoder's line alone (no pairs) would have taken more
+            linear = spec.replace(image_patches=0, image_features=0)
+            assert vramcore.estimate(linear, context=context, gpu=gpu).max_concurrency > n
+
+
 def test_towers_not_modelled_under_transformers_add_no_encoder_peak() -> None:
-    # Pixtral, Llama-4, Qwen3-VL: not measured yet, their images cost context only
-    for name in ("Mistral-Small-3.1-24B-geometry", "Qwen3-VL-defaults"):
+    # Llama-4, Qwen3-VL: not measured yet, their images cost context only
+    for name in ("Qwen3-VL-defaults",):
         spec = _spec(name)
         assert spec.vision is not None and spec.vision.transformers_encoder_phases is None
         e = vramcore.estimate(spec, context=4096, images=2)

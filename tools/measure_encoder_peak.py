@@ -15,7 +15,10 @@ of the batch), what is live when the tower starts and when the decoder starts, a
 its start -- the facts behind ``VisionSpec.transformers_encoder_phases``.  ``gemma3_request`` does the same
 for ``Gemma3ForConditionalGeneration`` (Gemma-3-27B's SigLIP tower with 1 to 3 layers, a one-layer decoder of
 the 27B's width): its peak does not grow past two layers (from the second on, the encoder's loop variable
-holds the previous layer's output beside the embeddings).
+holds the previous layer's output beside the embeddings).  ``mistral3_request`` runs
+``Mistral3ForConditionalGeneration`` (Mistral-Small-3.1-24B's Pixtral tower with 1 to 3 layers): all images of
+the batch go through the tower as one sequence of patches, under a block-diagonal attention mask of every pair
+of them (quadratic in the patches of the call).
 
 The tracker is a ``TorchDispatchMode``: every tensor an operator returns is attributed to its storage;
 a storage counts from the first operator that returns it until the last tensor viewing it dies
@@ -262,6 +265,71 @@ def measure_gemma3_request(batch: int, images: int, layers: int, text_tokens: in
             "features": batch * images * 256, "tokens": len(ids[0]), "pixel_dtype": "bfloat16", **marks}
 
 
+#: Pixtral's vision_config (mistralai/Mistral-Small-3.1-24B-Instruct-2503 config.json), its layers replaced
+#: per run, and a one-layer decoder of the 24B's width with a small vocabulary holding the image token.
+PIXTRAL_VISION = {"head_dim": 64, "hidden_act": "silu", "hidden_size": 1024, "image_size": 1540,
+                  "intermediate_size": 4096, "model_type": "pixtral", "num_attention_heads": 16,
+                  "num_channels": 3, "num_hidden_layers": 24, "patch_size": 14, "rope_theta": 10000.0}
+MISTRAL3_TEXT = {"head_dim": 128, "hidden_size": 5120, "intermediate_size": 256, "num_hidden_layers": 1,
+                 "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 512, "model_type": "mistral"}
+MISTRAL3_IMAGE_TOKEN = 500
+
+
+def measure_mistral3_request(batch: int, images: int, width: int, height: int, layers: int,
+                             text_tokens: int = 16) -> dict[str, object]:
+    """Live bytes of a prefill of ``Mistral3ForConditionalGeneration`` over `batch` x `images` images.
+
+    Each image is `width` x `height` pixels (multiples of 28, the size ``PixtralImageProcessor`` resizes
+    to), the pixels bf16 as Mistral-Small-3.1's model card moves them.  The prompt holds one image token
+    per merged patch (the ``[IMG_BREAK]`` / ``[IMG_END]`` tokens are text to the model).  Hooks as in
+    :func:`measure_gemma3_request`; ``sdpa`` attention, whose block-diagonal mask over every patch of the
+    call (``generate_block_attention_mask``) the tower builds in the activation dtype.
+    """
+    import torch
+    from transformers import Mistral3Config, Mistral3ForConditionalGeneration
+
+    cfg = Mistral3Config(vision_config={**PIXTRAL_VISION, "num_hidden_layers": layers}, text_config=MISTRAL3_TEXT,
+                         image_token_index=MISTRAL3_IMAGE_TOKEN, spatial_merge_size=2, vision_feature_layer=-1,
+                         multimodal_projector_bias=False, projector_hidden_act="gelu")
+    for c in (cfg, cfg.vision_config, cfg.text_config):
+        c._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = Mistral3ForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
+    features = (width // 28) * (height // 28)
+    ids = torch.tensor([[MISTRAL3_IMAGE_TOKEN] * features * images + list(range(text_tokens))] * batch)
+    pixels = torch.randn(batch * images, 3, height, width, dtype=torch.bfloat16)
+    sizes = torch.tensor([[height, width]] * (batch * images))
+    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
+    external |= {t.untyped_storage().data_ptr() for t in (pixels, ids, sizes)}
+    tracker = LiveBytes()
+    marks: dict[str, object] = {"tower_calls": 0}
+
+    def tower_pre(*_: object) -> None:
+        marks["tower_calls"] = int(marks["tower_calls"]) + 1  # type: ignore[call-overload]
+        marks["live_at_tower"] = tracker.live
+        tracker.peak = tracker.live
+
+    def tower_post(*_: object) -> None:
+        marks["tower_peak"] = tracker.peak - int(marks["live_at_tower"])  # type: ignore[call-overload]
+        marks["tower_peak_op"] = tracker.peak_op
+        marks["live_after_tower"] = tracker.live
+
+    def decoder_pre(*_: object) -> None:
+        marks["live_at_decoder"] = tracker.live
+
+    model.model.vision_tower.register_forward_pre_hook(tower_pre)
+    model.model.vision_tower.register_forward_hook(tower_post)
+    model.model.language_model.register_forward_pre_hook(decoder_pre)
+    with torch.inference_mode():
+        tracker.run(lambda: model(input_ids=ids, pixel_values=pixels, image_sizes=sizes, use_cache=False,
+                                  logits_to_keep=1).logits, external)
+    patches = (width // PIXTRAL_VISION["patch_size"]) * (height // PIXTRAL_VISION["patch_size"])
+    return {"batch": batch, "images": images, "width": width, "height": height, "layers": layers,
+            "patches": batch * images * patches, "features": batch * images * features, "tokens": len(ids[0]),
+            "pixel_dtype": "bfloat16", **marks}
+
+
 def main() -> None:
     """Measure and write the JSON."""
     import torch
@@ -270,7 +338,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"
                                                 / "encoder_peak_measured.json"))
-    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3"), default=None,
+    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3"), default=None,
                         help="measure one family and keep the others' runs of the existing file")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -289,7 +357,13 @@ def main() -> None:
         data["gemma3_model"] = "Gemma-3-27B's vision_config (SigLIP), a one-layer decoder of its width"
         data["gemma3_request"] = [measure_gemma3_request(b, n, layers) for b, n, layers in
                                   ((1, 1, 1), (1, 1, 2), (1, 1, 3), (1, 2, 2), (2, 1, 2), (2, 2, 3))]
-    for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request"):
+    if args.only in (None, "mistral3"):
+        data["mistral3_model"] = "Mistral-Small-3.1-24B's vision_config (Pixtral), a one-layer decoder of its width"
+        data["mistral3_request"] = [measure_mistral3_request(b, n, w, h, layers) for b, n, w, h, layers in
+                                    ((1, 1, 280, 280, 1), (1, 1, 280, 280, 2), (1, 1, 280, 280, 3),
+                                     (1, 1, 560, 560, 2), (1, 1, 560, 280, 2), (1, 2, 280, 280, 2),
+                                     (2, 1, 280, 280, 2), (2, 2, 420, 336, 3))]
+    for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request", "mistral3_request"):
         for r in data.get(key, []):
             print(key, r)
     out.write_text(json.dumps(data, indent=1) + "\n")

@@ -148,6 +148,8 @@ typedef struct {
     double mm_tf_fixed;               /* bytes per patch at the peak whatever the dtype (int64 indices) */
     double mm_tf_held_act, mm_tf_held_f32; /* elements per patch held through the decoder's prefill */
     double mm_tf_held_feature;        /* elements per image embedding held through it (activation dtype) */
+    double mm_tf_pair;                /* elements per pair of patches of the tower call at its peak (Pixtral's
+                                         sdpa block-diagonal mask over every image of the batch; 0 others) */
     double image_patches;             /* patches of one sequence's images (ModelSpec.image_patches) */
     double image_features;            /* their embeddings (ModelSpec.image_features) */
     double router_kind;          /* what an MoE router saves for backward (training.h vc_moe_mlp_saved): 0 softmax

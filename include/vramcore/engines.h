@@ -87,7 +87,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->sampler_hidden = last && e->hidden_states != 0.0 ? m->hidden * d->act_bytes : 0.0;
     p->profile_workspace = e->profile_workspace;
     p->mm_pad = p->mm_image = p->mm_rope = 0.0;
-    p->enc_seq = p->enc_embed_token = p->enc_held_seq = 0.0;
+    p->enc_seq = p->enc_embed_token = p->enc_held_seq = p->enc_pair = 0.0;
     if (kind == VC_ENGINE_TRANSFORMERS && m->image_patches > 0.0 && l->first_stage != 0.0)
         vc_transformers_encoder_plan(m, d, p);
     if (kind == VC_ENGINE_TRAIN)
@@ -106,6 +106,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->kv_frac = vc_max(vc_max(vc_is_frac(p->kv_full), vc_is_frac(p->kv_sliding)), vc_is_frac(p->cross_seq));
     p->act_frac = vc_max(vc_max(vc_is_frac(p->act_token), vc_is_frac(p->act_token_full)), vc_is_frac(p->logit_row));
     p->act_frac = vc_max(p->act_frac, vc_max(vc_is_frac(p->enc_seq), vc_is_frac(p->enc_held_seq)));
+    p->act_frac = vc_max(p->act_frac, vc_is_frac(p->enc_pair));
     p->host_frac = vc_max(vc_is_frac(p->kv_full_host), vc_is_frac(p->kv_sliding_host));
     /* whole bytes: a fractional share (sub-byte formats, TP splits of odd sizes) is rounded up */
     p->weights = vc_whole(p->weights);

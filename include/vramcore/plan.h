@@ -89,6 +89,8 @@ typedef struct {
                                     beside what they hold (0: no encoder phase) */
     double enc_embed_token;      /* ... the prompt's inputs_embeds, per token, live beside it */
     double enc_held_seq;         /* ... what the tower leaves held through the decoder's prefill, per sequence */
+    double enc_pair;             /* ... bytes per pair of sequences in the tower's one call (Pixtral's mask over
+                                    every patch of the batch: batch^2 x this; 0 for the other towers) */
 } vc_plan;
 
 #define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))
@@ -97,6 +99,8 @@ typedef struct {
  * llama.cpp; the budgeted engines size everything from the GPU). */
 typedef struct {
     double kv, act, ovh, per_seq, inv_per_seq, host, capacity, total, state;
+    double pair_enc;             /* transformers with a quadratic tower phase (enc_pair > 0): the tower
+                                    phase's cost per sequence beside the pairs (per_seq then the decoder's) */
 } vc_row;
 
 /* The four parts of one configuration, as an engine computes them, with the

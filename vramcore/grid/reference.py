@@ -558,14 +558,20 @@ def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, 
     return batch * context * per_token * act_bytes + last_logits
 
 
-def _numpy_encoder_parts(spec: ModelSpec) -> tuple[float, float, float, float]:
-    """Return one sequence's tower peak and held bytes as (x act bytes, whole bytes) pairs (zeros: no phase)."""
+def _numpy_encoder_parts(spec: ModelSpec) -> tuple[float, float, float, float, float]:
+    """Return one sequence's tower peak, held bytes and pairs (zeros: no phase).
+
+    The peak and the held bytes as (x act bytes, whole bytes) pairs, then the tower's elements per pair
+    of sequences (x act bytes).
+    """
     phases = spec.vision.transformers_encoder_phases if spec.vision is not None else None
     if phases is None or not spec.image_patches:
-        return 0.0, 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0, 0.0
+    assert spec.vision is not None
     (act, f32, fixed), (held_act, held_f32, held_feature) = phases
     n, f = spec.image_patches, spec.image_features
-    return n * act, n * (f32 * 4 + fixed), n * held_act + f * held_feature, n * held_f32 * 4
+    return (n * act, n * (f32 * 4 + fixed), n * held_act + f * held_feature, n * held_f32 * 4,
+            n * n * spec.vision.transformers_encoder_pairs)
 
 
 def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int,
@@ -575,8 +581,9 @@ def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine:
     A request with images (``spec.image_patches``, a tower in
     :attr:`VisionSpec.transformers_encoder_phases`) runs the vision tower once over every image of the
     batch before the decoder (transformers ``Qwen2_5_VLModel.forward``, ``Gemma3Model.forward``): its peak
-    per patch beside the prompt's ``inputs_embeds`` (hidden per token), or the decoder's peak beside what
-    the tower leaves held (its last hidden state, the caller's pixels, the image embeddings).  On the first
+    per patch (and per pair of patches of the call, :attr:`VisionSpec.transformers_encoder_pairs`) beside
+    the prompt's ``inputs_embeds`` (hidden per token), or the decoder's peak beside what the tower leaves
+    held (its last hidden state, the caller's pixels, the image embeddings).  On the first
     stage, whole on every TP rank (the text model's ``tp_plan`` alone).
     """
     decoder = _activation_bytes(spec, act_bytes, engine, tp, context, batch, stage)
@@ -586,6 +593,8 @@ def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine:
     (act, f32, fixed), (held_act, held_f32, held_feature) = (tuple(Fraction(x) for x in ph) for ph in phases)
     patches, features = spec.image_patches, spec.image_features
     encoder = batch * (patches * (act * act_bytes + f32 * 4 + fixed) + context * spec.hidden_size * act_bytes)
+    # Pixtral: the attention mask over every pair of patches of the call (all the batch's images)
+    encoder += (batch * patches) ** 2 * Fraction(spec.vision.transformers_encoder_pairs) * act_bytes
     held = batch * (patches * (held_act * act_bytes + held_f32 * 4) + features * held_feature * act_bytes)
     return max(decoder + held, encoder)
 
@@ -731,11 +740,23 @@ def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
         memory = Fraction(gpu_bytes)
         # sequences of `context` tokens the memory left after weights and context holds
         free = memory - weights - engine.cuda_context_bytes
-        per_seq = (_kv_cache_bytes(spec, kv_bytes, engine, tp, stage, context, 1)
-                   + _transformers_activation_bytes(spec, act_bytes, engine, tp, context, 1, stage)
-                   + _state_bytes(spec, dtype, engine, tp, stage, 1)) * (1 + reserve)
+
+        def cost(n: int) -> Fraction:   # n sequences beyond the constant part, before whole bytes
+            return (_kv_cache_bytes(spec, kv_bytes, engine, tp, stage, context, n)
+                    + _transformers_activation_bytes(spec, act_bytes, engine, tp, context, n, stage)
+                    + _state_bytes(spec, dtype, engine, tp, stage, n)) * (1 + reserve)
+
+        n = math.floor(free / cost(1)) if free > 0 else 0
+        if n > 0 and cost(n) > free:
+            # a tower phase that grows with the batch (Pixtral's mask): the largest n by bisection,
+            # cost(1) per sequence being the least
+            lo, hi = 0, n
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if cost(mid) <= free else (lo, mid)
+            n = lo
         out.update(gpu_bytes=memory, fits=total <= memory, headroom_bytes=memory - total,
-                   max_concurrency=Fraction(math.floor(free / per_seq)) if free > 0 else Fraction(0))
+                   max_concurrency=Fraction(n))
     return out
 
 
@@ -1714,19 +1735,39 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     enc_parts = [_numpy_encoder_parts(s) for s in specs]
     enc_seq = per_model([e[0] for e in enc_parts]) * act_bytes + per_model([e[1] for e in enc_parts])
     held_seq = per_model([e[2] for e in enc_parts]) * act_bytes + per_model([e[3] for e in enc_parts])
+    pair_seq = per_model([e[4] for e in enc_parts]) * act_bytes     # x batch: Pixtral's mask over the call
     embed_token = per_model([s.hidden_size for s in specs]) * act_bytes
-    act_seq = np.where(enc_seq > 0.0, np.maximum(act_seq + logits_seq + held_seq, enc_seq + ctx * embed_token)
-                       - logits_seq, act_seq)
+    dec_seq, enc_lin = act_seq + logits_seq + held_seq, enc_seq + ctx * embed_token
+    images = enc_seq > 0.0
+    act_b = np.where(images, np.maximum(dec_seq, enc_lin + bat * pair_seq) - logits_seq, act_seq)
     kv = whole(bat * kv_seq)
-    activations = whole(bat * act_seq + bat * logits_seq)
+    activations = whole(bat * act_b + bat * logits_seq)
     state = whole(bat * state_seq)
     overhead = cuda + whole(reserve * (kv + activations + state))
     total = weights + kv + activations + state + overhead
     # sequences that fit, at (M, D, C, 1, G)
     free = gpu - weights - cuda
-    per_seq = (kv_seq + act_seq + logits_seq + state_seq) * (1.0 + reserve)
+    act_1 = np.where(images, np.maximum(dec_seq, enc_lin), act_seq + logits_seq)
+    per_seq = (kv_seq + act_1 + state_seq) * (1.0 + reserve)
     with np.errstate(divide="ignore", invalid="ignore"):
         concurrency = np.where(free > 0.0, np.floor(free / per_seq), 0.0)
+        if np.any(pair_seq > 0.0):
+            # the tower's phase grows with the batch: each phase's root, then exact steps
+            # (vc_transformers_pair_concurrency)
+            a = (kv_seq + dec_seq + state_seq) * (1.0 + reserve)
+            b = (kv_seq + enc_lin + state_seq) * (1.0 + reserve)
+            c = pair_seq * (1.0 + reserve)
+
+            def cost(n: Any) -> Any:
+                return np.maximum(n * a, n * b + n * n * c)
+
+            n = np.maximum(np.minimum(np.floor(free / a), np.floor(2.0 * free / (b + np.sqrt(b * b + 4.0 * c * free)))),
+                           0.0)
+            for _ in range(2):
+                n = np.where(cost(n + 1.0) <= free, n + 1.0, n)
+            for _ in range(2):
+                n = np.where((n > 0.0) & (cost(n) > free), n - 1.0, n)
+            concurrency = np.where((pair_seq > 0.0) & (free > 0.0), n, concurrency)
 
     shape = (len(specs), len(dtypes), ctx.size, bat.size, gpu.size)
     out: dict[str, np.ndarray] = {}

@@ -246,13 +246,10 @@ class VisionSpec(Record):
             tiles = rows * cols
             body = (tiles + 1) * self.tokens_per_image + tiles if tiles > 1 else self.tokens_per_image
             return 3 + body + self.marker_tokens  # <|image_start|>, <|image|>, <|image_end|> are the processor's
-        unit = self.patch_size * self.merge_size
         if self.token_rule == "pixtral":
-            ratio = max(h / self.image_size, w / self.image_size)
-            if ratio > 1:  # scaled down with floor so that the longest side fits (PixtralImageProcessor)
-                h, w = math.floor(h / ratio), math.floor(w / ratio)
-            rows, cols = -(-h // unit), -(-w // unit)
-            return rows * (cols + 1) + self.marker_tokens
+            rows, cols = self._pixtral_grid(w, h)
+            return rows * (cols + 1) + self.marker_tokens   # a break token ending each row ([IMG_END] the last)
+        unit = self.patch_size * self.merge_size
         # qwen_vl: smart_resize to multiples of `unit` within the pixel bounds (Python's round, as there)
         if max(h, w) / min(h, w) > 200:
             raise ValueError(f"image aspect ratio must be at most 200 (the Qwen-VL processor's limit), got "
@@ -266,6 +263,14 @@ class VisionSpec(Record):
             beta = math.sqrt(self.min_pixels / (h * w))
             hb, wb = math.ceil(h * beta / unit) * unit, math.ceil(w * beta / unit) * unit
         return (hb // unit) * (wb // unit) + self.marker_tokens
+
+    def _pixtral_grid(self, w: int, h: int) -> tuple[int, int]:
+        """Rows and columns of merged patches of a checked `w` x `h` image (``PixtralImageProcessor``)."""
+        unit = self.patch_size * self.merge_size
+        ratio = max(h / self.image_size, w / self.image_size)
+        if ratio > 1:  # scaled down with floor so that the longest side fits
+            h, w = math.floor(h / ratio), math.floor(w / ratio)
+        return -(-h // unit), -(-w // unit)   # then resized up to whole merged patches
 
     def image_tiles(self, width: int | None = None, height: int | None = None) -> int:
         """Return the tiles of ``image_size`` pixels the canvas of a `width` x `height` image fills.
@@ -492,7 +497,8 @@ class VisionSpec(Record):
         ``"qwen_vl"``: the image ``smart_resize`` makes (:meth:`image_tokens`), ``patch_size`` pixels a
         patch, ``merge_size**2`` patches per image token.  ``"fixed"``: every image is resized to the
         encoder's ``image_size`` square (Gemma-3: 896 px, 4,096 patches; pan and scan off, the processor's
-        default).  Other token rules raise ``NotImplementedError``.
+        default).  ``"pixtral"``: the image scaled to fit ``image_size`` and resized up to whole merged
+        patches, ``merge_size**2`` patches each.  Other token rules raise ``NotImplementedError``.
 
         Examples
         --------
@@ -505,15 +511,16 @@ class VisionSpec(Record):
         if self.token_rule == "fixed":
             self.image_tokens(width, height)        # the sides are checked as for the tokens
             return (self.image_size // self.patch_size) ** 2
-        if self.token_rule != "qwen_vl":
+        if self.token_rule not in ("qwen_vl", "pixtral"):
             raise NotImplementedError(f"image_patches: token rule {self.token_rule!r} is not modelled")
-        return (self.image_tokens(width, height) - self.marker_tokens) * self.merge_size * self.merge_size
+        return self.image_features(width, height) * self.merge_size * self.merge_size
 
     def image_features(self, width: int | None = None, height: int | None = None) -> int:
         """Return the embeddings the projector hands the decoder for one `width` x `height` image.
 
         The image's tokens without the processor's markers (:meth:`image_tokens`): Gemma-3's 256 pooled
-        embeddings, Qwen2.5-VL's merged patches.
+        embeddings, Qwen2.5-VL's merged patches; Pixtral's merged patches, without the break token that
+        ends each row.
 
         Examples
         --------
@@ -522,6 +529,10 @@ class VisionSpec(Record):
         >>> v.image_patches(1280, 720), v.image_features(1280, 720)
         (4096, 256)
         """
+        if self.token_rule == "pixtral":
+            rows, cols = self._pixtral_grid(_check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width),
+                                            _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height))
+            return rows * cols
         return self.image_tokens(width, height) - self.marker_tokens
 
     @property
@@ -567,6 +578,21 @@ class VisionSpec(Record):
           returns it with the projection), the caller's pixels (x), and the projector's 256 pooled
           embeddings per image (the decoder width each).
 
+        ``"pixtral"`` (Mistral-Small-3.1's tower, transformers 5.24.0 ``models/pixtral/modeling_pixtral.py``
+        and ``models/mistral3/modeling_mistral3.py``; measured, ``mistral3_request``): one tower call for all
+        images, as one sequence of patches (``PixtralVisionModel.forward``), no fp32 tensors, x = 588:
+
+        * the peak, at the last block's gated MLP (``PixtralMLP``: the activated gate, the up projection and
+          their product, 3I): ``patch_conv``'s output (H, still viewed by the per-image crops), ``ln_pre``'s
+          output (H), the previous block's output (H, from the second block on), the residual and
+          ``ffn_norm``'s output (2H), the rotary cos and sin (2 x head_dim), the caller's pixels (x), and
+          16 bytes a patch of int64 positions (two coordinates); besides, the block-diagonal attention mask
+          over every pair of patches of the call (:attr:`transformers_encoder_pairs`), and 8 bytes per row
+          and column of the last image (its ``meshgrid`` ranges: left out);
+        * held through the decoder: the tower's ``last_hidden_state`` (H, kept in the returned
+          ``image_outputs``), the pixels (x), and per embedding the projector's output and its
+          ``torch.cat`` copy (2 x the decoder width).
+
         Other families: None, their encoder peak under transformers is not counted.
 
         Examples
@@ -580,6 +606,8 @@ class VisionSpec(Record):
         """
         if self.kind == "siglip" and self.token_rule == "fixed":
             return self._siglip_transformers_phases()
+        if self.kind == "pixtral":
+            return self._pixtral_transformers_phases()
         if self.kind != "qwen2_5_vl":
             return None
         h, d, x, m = self.hidden_size, self.hidden_size // self.num_heads, self.patch_elems, self.merge_size
@@ -591,6 +619,29 @@ class VisionSpec(Record):
         h, i, x = self.hidden_size, self.intermediate_size, self.patch_elems
         previous = 1 if self.num_layers > 1 else 0      # one block: its input is the embeddings themselves
         return (((3 + previous) * h + 2 * i + x, 0.0, 0.0), (float(h + x), 0.0, float(self.out_hidden_size)))
+
+    def _pixtral_transformers_phases(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """Pixtral's tower under transformers (:attr:`transformers_encoder_phases`)."""
+        h, i, x, d = self.hidden_size, self.intermediate_size, self.patch_elems, self.hidden_size // self.num_heads
+        previous = 1 if self.num_layers > 1 else 0
+        return (((4 + previous) * h + 3 * i + 2 * d + x, 0.0, 16.0), (float(h + x), 0.0, 2.0 * self.out_hidden_size))
+
+    @property
+    def transformers_encoder_pairs(self) -> float:
+        """Elements per pair of patches of one tower call held at its peak under transformers.
+
+        Pixtral: 1, the ``sdpa`` block-diagonal attention mask (``generate_block_attention_mask``: every
+        patch of every image of the batch against every other, in the activation dtype: quadratic in the
+        patches of the call; FlashAttention-2 builds none, not modelled).  0 for the other towers, whose
+        attention is split per image or window.
+
+        Examples
+        --------
+        >>> import vramcore
+        >>> vramcore.get_model("Gemma-3-27B").spec.vision.transformers_encoder_pairs
+        0.0
+        """
+        return 1.0 if self.kind == "pixtral" else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the geometry and counts (no tensor list), JSON-serialisable."""

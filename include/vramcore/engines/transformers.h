@@ -16,16 +16,18 @@
 #include "vramcore/plan.h"
 
 /* The vision tower's prefill (VisionSpec.transformers_encoder_phases; transformers 5.x
- * Qwen2_5_VLModel.forward / get_image_features): one tower call over every image of the
- * batch, its peak per patch; beside it the prompt's inputs_embeds (hidden per token); the
- * tower's outputs stay referenced through the decoder.  Not split over TP (the text model's
- * tp_plan alone), on the first stage only (the caller's test). */
+ * Qwen2_5_VLModel.forward / get_image_features, Gemma3Model, Mistral3Model): one tower call over
+ * every image of the batch, its peak per patch (and per pair of patches of the call: Pixtral's
+ * sdpa mask, VisionSpec.transformers_encoder_pairs); beside it the prompt's inputs_embeds (hidden
+ * per token); the tower's outputs stay referenced through the decoder.  Not split over TP (the
+ * text model's tp_plan alone), on the first stage only (the caller's test). */
 static inline void vc_transformers_encoder_plan(const vc_model *m, const vc_dtype *d, vc_plan *p)
 {
     p->enc_seq = m->image_patches * (m->mm_tf_act * d->act_bytes + m->mm_tf_f32 * 4.0 + m->mm_tf_fixed);
     p->enc_embed_token = m->hidden * d->act_bytes;
     p->enc_held_seq = m->image_patches * (m->mm_tf_held_act * d->act_bytes + m->mm_tf_held_f32 * 4.0)
                       + m->image_features * m->mm_tf_held_feature * d->act_bytes;
+    p->enc_pair = m->image_patches * m->image_patches * m->mm_tf_pair * d->act_bytes;
 }
 
 VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batch, vc_row *q)
@@ -35,8 +37,9 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
         kv_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
     double act_seq = p->full_logits != 0.0 ? context * p->act_token_full
                                            : context * p->act_token + p->logit_row;
+    double dec_seq = act_seq + p->enc_held_seq, enc_seq = p->enc_seq + context * p->enc_embed_token;
     if (p->enc_seq > 0.0)  /* a request with images: the larger of the decoder's phase and the tower's */
-        act_seq = vc_max(act_seq + p->enc_held_seq, p->enc_seq + context * p->enc_embed_token);
+        act_seq = vc_max(dec_seq, enc_seq + batch * p->enc_pair);
     /* whole bytes: a fractional part (a quantized cache, the slack) is rounded up */
     q->kv = p->kv_frac != 0.0 ? vc_whole(batch * kv_seq) : batch * kv_seq;
     q->act = p->act_frac != 0.0 ? vc_whole(batch * act_seq) : batch * act_seq;
@@ -45,10 +48,35 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
     q->ovh = p->cuda_context + (p->reserve > 0.0 ? vc_whole(p->reserve * (q->kv + q->act + q->state)) : 0.0);
     /* everything but the constant part scales with the batch */
     q->per_seq = (kv_seq + act_seq + p->state_seq) * (1.0 + p->reserve);
+    if (p->enc_pair > 0.0) {  /* the tower's phase grows with the batch: the two phases' costs apart */
+        q->per_seq = (kv_seq + dec_seq + p->state_seq) * (1.0 + p->reserve);
+        q->pair_enc = (kv_seq + enc_seq + p->state_seq) * (1.0 + p->reserve);
+    }
     q->inv_per_seq = 1.0 / q->per_seq;
     q->host = 0.0;
     q->capacity = context * batch;
     q->total = p->weights + q->kv + q->act + q->state + q->ovh;
+}
+
+/* What n sequences cost beyond the constant part when the tower's phase grows with the batch:
+ * the larger of the decoder's phase (per_seq each) and the tower's (pair_enc each, and the pairs). */
+static inline double vc_transformers_pair_cost(const vc_plan *p, const vc_row *q, double n)
+{
+    return vc_max(n * q->per_seq, n * q->pair_enc + n * n * p->enc_pair * (1.0 + p->reserve));
+}
+
+/* The largest n whose cost fits `free_` (> 0): each phase's root, then exact steps. */
+static inline double vc_transformers_pair_concurrency(const vc_plan *p, const vc_row *q, double free_)
+{
+    double a = p->enc_pair * (1.0 + p->reserve), b = q->pair_enc;
+    double n = vc_min(vc_floor(free_ * q->inv_per_seq),
+                      vc_floor(2.0 * free_ / (b + sqrt(b * b + 4.0 * a * free_))));  /* stable root */
+    n = vc_max(n, 0.0);
+    while (vc_transformers_pair_cost(p, q, n + 1.0) <= free_)
+        n += 1.0;
+    while (n > 0.0 && vc_transformers_pair_cost(p, q, n) > free_)
+        n -= 1.0;
+    return n;
 }
 
 /* Sequences the memory left after the constant part holds: floor(free / per_seq),
@@ -57,6 +85,8 @@ VC_INLINE double vc_transformers_concurrency(const vc_plan *p, const vc_row *q, 
 {
     double free_ = gpu_bytes - p->weights - p->cuda_context;
     double n = 0.0;
+    if (free_ > 0.0 && p->enc_pair > 0.0)
+        return vc_transformers_pair_concurrency(p, q, free_);
     if (free_ > 0.0) {
         n = vc_floor(free_ * q->inv_per_seq);
         if ((n + 1.0) * q->per_seq <= free_)
