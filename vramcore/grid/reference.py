@@ -588,7 +588,7 @@ def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine:
     """
     decoder = _activation_bytes(spec, act_bytes, engine, tp, context, batch, stage)
     phases = spec.vision.transformers_encoder_phases if spec.vision is not None else None
-    if phases is None or not spec.image_patches or not stage.first:
+    if phases is None or spec.vision is None or not spec.image_patches or not stage.first:
         return decoder
     (act, f32, fixed), (held_act, held_f32, held_feature) = (tuple(Fraction(x) for x in ph) for ph in phases)
     patches, features = spec.image_patches, spec.image_features
