@@ -522,34 +522,46 @@ def test_transformers_encoder_phase_only_with_images_and_on_the_first_stage() ->
         assert b >= batch and not vramcore.estimate(with_images, context=m, batch=b + 1, gpu=gpu).fits
 
 
-def _gemma3_request_runs() -> list[dict[str, Any]]:
-    return json.loads((DATA / "encoder_peak_measured.json").read_text())["gemma3_request"]
+def _request_runs(key: str) -> list[dict[str, Any]]:
+    return list(json.loads((DATA / "encoder_peak_measured.json").read_text())[key])
 
 
-@pytest.mark.parametrize("run", _gemma3_request_runs(),
+def _check_prefill_run(name: str, run: dict[str, Any], width: int | None = None,
+                       height: int | None = None) -> tuple[Any, int]:
+    """Check what every measured prefill shares; return the phases and the tower's own peak without pixels.
+
+    One tower call for every image of the batch, its patches and embeddings as the spec counts them, the
+    prompt's ``inputs_embeds`` live when it starts, and through the decoder what the tower leaves held
+    (the caller's pixels are an input there, not tracked: the rule's x per patch is left out) beside the
+    image mask's bools.
+    """
+    spec = _spec(name)
+    assert spec.vision is not None and spec.vision.num_layers > 3
+    v = dataclasses.replace(spec.vision, num_layers=run["layers"])
+    phases = v.transformers_encoder_phases
+    assert phases is not None
+    (act, f32, fixed), (held_act, held_f32, held_feature) = phases
+    x, text_hidden, n = v.patch_elems, v.out_hidden_size, run["batch"] * run["images"]
+    assert (x, text_hidden, f32, held_f32) == (588, spec.hidden_size, 0, 0)
+    assert run["tower_calls"] == 1
+    assert run["patches"] == n * v.image_patches(width, height)
+    assert run["features"] == n * v.image_features(width, height)
+    embeds = run["batch"] * run["tokens"] * text_hidden * 2
+    assert run["live_at_tower"] == embeds
+    held = run["patches"] * (held_act - x) * 2 + run["features"] * held_feature * 2
+    assert run["live_at_decoder"] == embeds + held + run["batch"] * run["tokens"]
+    return phases, run["patches"] * ((act - x) * 2 + fixed)
+
+
+@pytest.mark.parametrize("run", _request_runs("gemma3_request"),
                          ids=lambda r: f"b{r['batch']}-n{r['images']}-l{r['layers']}")
 def test_gemma3_tower_phases_match_the_measured_prefill(run: dict[str, Any]) -> None:
     # tools/measure_encoder_peak.py, gemma3_request: Gemma3ForConditionalGeneration's prefill on the CPU (the
     # 27B's SigLIP tower with 1-3 layers, a one-layer decoder of the 27B's width), bf16 pixels as the model card
-    # moves them.  The caller's pixels are an input there (not tracked): the rule's x per patch is left out
-    spec = _spec("Gemma-3-27B")
-    assert spec.vision is not None and spec.vision.num_layers == 27
-    v = dataclasses.replace(spec.vision, num_layers=run["layers"])
-    assert v.transformers_encoder_phases is not None
-    (act, f32, fixed), (held_act, held_f32, held_feature) = v.transformers_encoder_phases
-    x, text_hidden = v.patch_elems, v.out_hidden_size
-    assert (x, text_hidden, f32, fixed, held_f32) == (588, spec.hidden_size, 0, 0, 0)
-    assert run["tower_calls"] == 1                               # one tower call for every image of the batch
-    assert run["patches"] == run["batch"] * run["images"] * v.image_patches()
-    assert run["features"] == run["batch"] * run["images"] * v.image_features()
-    embeds = run["batch"] * run["tokens"] * text_hidden * 2
-    assert run["live_at_tower"] == embeds                        # the prompt's inputs_embeds
+    # moves them
+    _, linear = _check_prefill_run("Gemma-3-27B", run)
     # the peak (the last block's MLP activation), to the byte: linear in the patches, flat from two layers on
-    assert run["tower_peak"] == run["patches"] * (act - x) * 2
-    # the decoder starts with the tower's last hidden state and the pooled embeddings (one bool per token of
-    # the image mask beside them)
-    held = run["patches"] * (held_act - x) * 2 + run["features"] * held_feature * 2
-    assert run["live_at_decoder"] == embeds + held + run["batch"] * run["tokens"]
+    assert run["tower_peak"] == linear and run["tower_peak_op"] == "gelu"
 
 
 def test_gemma3_images_take_the_larger_phase() -> None:
@@ -568,36 +580,21 @@ def test_gemma3_images_take_the_larger_phase() -> None:
     assert encoder > text.activation_bytes + held
 
 
-def _mistral3_request_runs() -> list[dict[str, Any]]:
-    return json.loads((DATA / "encoder_peak_measured.json").read_text())["mistral3_request"]
-
-
-@pytest.mark.parametrize("run", _mistral3_request_runs(),
+@pytest.mark.parametrize("run", _request_runs("mistral3_request"),
                          ids=lambda r: f"b{r['batch']}-n{r['images']}-{r['width']}x{r['height']}-l{r['layers']}")
 def test_pixtral_tower_phases_match_the_measured_prefill(run: dict[str, Any]) -> None:
     # tools/measure_encoder_peak.py, mistral3_request: Mistral3ForConditionalGeneration's prefill on the CPU
-    # (Mistral-Small-3.1-24B's Pixtral tower with 1-3 layers, a one-layer decoder of its width), sdpa, bf16
-    # pixels.  The caller's pixels are an input there (not tracked): the rule's x per patch is left out
-    spec = _spec("Mistral-Small-3.1-24B-geometry")
-    assert spec.vision is not None and spec.vision.num_layers == 24
-    v = dataclasses.replace(spec.vision, num_layers=run["layers"])
-    assert v.transformers_encoder_phases is not None
-    (act, f32, fixed), (held_act, held_f32, held_feature) = v.transformers_encoder_phases
-    x, text_hidden = v.patch_elems, v.out_hidden_size
-    assert (x, text_hidden, f32, held_f32, v.transformers_encoder_pairs) == (588, spec.hidden_size, 0, 0, 1)
-    w, h, n = run["width"], run["height"], run["batch"] * run["images"]
-    assert run["tower_calls"] == 1                               # every image of the batch in one call
-    assert run["patches"] == n * v.image_patches(w, h) and run["features"] == n * v.image_features(w, h)
+    # (Mistral-Small-3.1-24B's Pixtral tower with 1-3 layers, a one-layer decoder of its width), sdpa, bf16 pixels
+    w, h = run["width"], run["height"]
+    _, linear = _check_prefill_run("Mistral-Small-3.1-24B-geometry", run, w, h)
+    v = _spec("Mistral-Small-3.1-24B-geometry").vision
+    assert v is not None and v.transformers_encoder_pairs == 1
     assert v.image_tokens(w, h) == (h // 28) * (w // 28 + 1)      # a break token ending each row
-    embeds = run["batch"] * run["tokens"] * text_hidden * 2
-    assert run["live_at_tower"] == embeds                        # the prompt's inputs_embeds
     # the peak, to the byte: linear in the patches (flat from two layers on), the mask quadratic in the
     # patches of the whole call, and the last image's meshgrid ranges (int64 rows and columns, left out)
     patches = run["patches"]
-    ranges = 8 * (h // 14 + w // 14)
-    assert run["tower_peak"] == patches * ((act - x) * 2 + fixed) + patches * patches * 2 + ranges
-    held = patches * (held_act - x) * 2 + run["features"] * held_feature * 2
-    assert run["live_at_decoder"] == embeds + held + run["batch"] * run["tokens"]   # and the image mask's bools
+    assert run["tower_peak"] == linear + patches * patches * 2 + 8 * (h // 14 + w // 14)
+    assert run["tower_peak_op"] == "mul"
 
 
 def test_pixtral_images_cost_their_mask_over_the_whole_batch() -> None:

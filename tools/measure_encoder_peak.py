@@ -138,6 +138,52 @@ def measure_qwen2_5_vl(depth: int, full_blocks: list[int], side: int) -> dict[st
             "output_shape": list(out.shape)}
 
 
+def run_prefill(model, inputs: dict[str, object], tower, projector=None) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Run one prefill of `model` on `inputs` under :class:`LiveBytes` and return its marks.
+
+    Hooks record the tower calls, the live bytes when the tower starts, its peak above them (up to the
+    end of `projector` when given, else of the tower) and the operator of that peak, the live bytes after
+    the tower (and the projector), and when the decoder (``model.model.language_model``) starts.  The
+    parameters, buffers and `inputs` never count.
+    """
+    import torch
+
+    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
+    external |= {t.untyped_storage().data_ptr() for t in inputs.values() if isinstance(t, torch.Tensor)}
+    tracker = LiveBytes()
+    marks: dict[str, object] = {"tower_calls": 0}
+
+    def tower_pre(*_: object) -> None:
+        marks["tower_calls"] = int(marks["tower_calls"]) + 1  # type: ignore[call-overload]
+        marks["live_at_tower"] = tracker.live
+        tracker.peak = tracker.live
+
+    def peak_end(after: str) -> None:
+        marks["tower_peak"] = tracker.peak - int(marks["live_at_tower"])  # type: ignore[call-overload]
+        marks["tower_peak_op"] = tracker.peak_op
+        marks[after] = tracker.live
+
+    def tower_post(*_: object) -> None:
+        if projector is None:
+            peak_end("live_after_tower")
+        else:
+            marks["live_after_tower"] = tracker.live
+
+    def decoder_pre(*_: object) -> None:
+        marks["live_at_decoder"] = tracker.live
+
+    hooks = [tower.register_forward_pre_hook(tower_pre), tower.register_forward_hook(tower_post),
+             model.model.language_model.register_forward_pre_hook(decoder_pre)]
+    if projector is not None:
+        hooks.append(projector.register_forward_hook(lambda *_: peak_end("live_after_projector")))
+    with torch.inference_mode():
+        tracker.run(lambda: model(**inputs, use_cache=False, logits_to_keep=1).logits, external)
+    for h in hooks:
+        h.remove()
+    return marks
+
+
 #: A one-layer text decoder for the end-to-end runs (the decoder's own peak is not what they measure): the
 #: 7B's width, so that the merger's output feeds it, and a small vocabulary with the special tokens inside it.
 TINY_TEXT = {"hidden_size": 3584, "intermediate_size": 512, "num_hidden_layers": 1, "num_attention_heads": 28,
@@ -172,29 +218,8 @@ def measure_qwen2_5_vl_request(batch: int, images: int, side: int, text_tokens: 
     width = 3 * QWEN2_5_VL_7B_VISION["temporal_patch_size"] * QWEN2_5_VL_7B_VISION["patch_size"] ** 2
     pixels = torch.randn(batch * images * side * side, width, dtype=torch.float32)
     grid = torch.tensor([[1, side, side]] * (batch * images))
-    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
-    external |= {t.untyped_storage().data_ptr() for t in (pixels, grid, ids)}
-    tracker = LiveBytes()
-    marks: dict[str, int] = {"tower_calls": 0}
-
-    def tower_pre(*_: object) -> None:
-        marks["tower_calls"] += 1
-        marks["live_at_tower"] = tracker.live
-        tracker.peak = tracker.live
-
-    def tower_post(*_: object) -> None:
-        marks["tower_peak"] = tracker.peak - marks["live_at_tower"]
-
-    def decoder_pre(*_: object) -> None:
-        marks["live_at_decoder"] = tracker.live
-
-    model.model.visual.register_forward_pre_hook(tower_pre)
-    model.model.visual.register_forward_hook(tower_post)
-    model.model.language_model.register_forward_pre_hook(decoder_pre)
-    with torch.inference_mode():
-        tracker.run(lambda: model(input_ids=ids, pixel_values=pixels, image_grid_thw=grid, use_cache=False,
-                                  logits_to_keep=1).logits, external)
+    marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels, "image_grid_thw": grid},
+                        model.model.visual)
     return {"batch": batch, "images": images, "grid_thw": [1, side, side], "patches": batch * images * side * side,
             "features": batch * images * features, "tokens": len(ids[0]), "pixel_width": width, **marks}
 
@@ -231,35 +256,8 @@ def measure_gemma3_request(batch: int, images: int, layers: int, text_tokens: in
     ids = torch.tensor([row * images + list(range(text_tokens))] * batch)
     side = GEMMA3_VISION["image_size"]
     pixels = torch.randn(batch * images, 3, side, side, dtype=torch.bfloat16)
-    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
-    external |= {t.untyped_storage().data_ptr() for t in (pixels, ids)}
-    tracker = LiveBytes()
-    marks: dict[str, object] = {"tower_calls": 0}
-
-    def tower_pre(*_: object) -> None:
-        marks["tower_calls"] = int(marks["tower_calls"]) + 1  # type: ignore[call-overload]
-        marks["live_at_tower"] = tracker.live
-        tracker.peak = tracker.live
-
-    def tower_post(*_: object) -> None:
-        marks["live_after_tower"] = tracker.live
-
-    def projector_post(*_: object) -> None:
-        marks["tower_peak"] = tracker.peak - int(marks["live_at_tower"])  # type: ignore[call-overload]
-        marks["tower_peak_op"] = tracker.peak_op
-        marks["live_after_projector"] = tracker.live
-
-    def decoder_pre(*_: object) -> None:
-        marks["live_at_decoder"] = tracker.live
-
-    model.model.vision_tower.register_forward_pre_hook(tower_pre)
-    model.model.vision_tower.register_forward_hook(tower_post)
-    model.model.multi_modal_projector.register_forward_hook(projector_post)
-    model.model.language_model.register_forward_pre_hook(decoder_pre)
-    with torch.inference_mode():
-        tracker.run(lambda: model(input_ids=ids, pixel_values=pixels, use_cache=False, logits_to_keep=1).logits,
-                    external)
+    marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels}, model.model.vision_tower,
+                        model.model.multi_modal_projector)
     patches = (side // GEMMA3_VISION["patch_size"]) ** 2
     return {"batch": batch, "images": images, "layers": layers, "patches": batch * images * patches,
             "features": batch * images * 256, "tokens": len(ids[0]), "pixel_dtype": "bfloat16", **marks}
@@ -299,31 +297,8 @@ def measure_mistral3_request(batch: int, images: int, width: int, height: int, l
     ids = torch.tensor([[MISTRAL3_IMAGE_TOKEN] * features * images + list(range(text_tokens))] * batch)
     pixels = torch.randn(batch * images, 3, height, width, dtype=torch.bfloat16)
     sizes = torch.tensor([[height, width]] * (batch * images))
-    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
-    external |= {t.untyped_storage().data_ptr() for t in (pixels, ids, sizes)}
-    tracker = LiveBytes()
-    marks: dict[str, object] = {"tower_calls": 0}
-
-    def tower_pre(*_: object) -> None:
-        marks["tower_calls"] = int(marks["tower_calls"]) + 1  # type: ignore[call-overload]
-        marks["live_at_tower"] = tracker.live
-        tracker.peak = tracker.live
-
-    def tower_post(*_: object) -> None:
-        marks["tower_peak"] = tracker.peak - int(marks["live_at_tower"])  # type: ignore[call-overload]
-        marks["tower_peak_op"] = tracker.peak_op
-        marks["live_after_tower"] = tracker.live
-
-    def decoder_pre(*_: object) -> None:
-        marks["live_at_decoder"] = tracker.live
-
-    model.model.vision_tower.register_forward_pre_hook(tower_pre)
-    model.model.vision_tower.register_forward_hook(tower_post)
-    model.model.language_model.register_forward_pre_hook(decoder_pre)
-    with torch.inference_mode():
-        tracker.run(lambda: model(input_ids=ids, pixel_values=pixels, image_sizes=sizes, use_cache=False,
-                                  logits_to_keep=1).logits, external)
+    marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels, "image_sizes": sizes},
+                        model.model.vision_tower)
     patches = (width // PIXTRAL_VISION["patch_size"]) * (height // PIXTRAL_VISION["patch_size"])
     return {"batch": batch, "images": images, "width": width, "height": height, "layers": layers,
             "patches": batch * images * patches, "features": batch * images * features, "tokens": len(ids[0]),
