@@ -18,7 +18,8 @@ the 27B's width): its peak does not grow past two layers (from the second on, th
 holds the previous layer's output beside the embeddings).  ``mistral3_request`` runs
 ``Mistral3ForConditionalGeneration`` (Mistral-Small-3.1-24B's Pixtral tower with 1 to 3 layers): all images of
 the batch go through the tower as one sequence of patches, under a block-diagonal attention mask of every pair
-of them (quadratic in the patches of the call).
+of them (quadratic in the patches of the call).  ``qwen3_vl_request`` runs ``Qwen3VLForConditionalGeneration``
+(Qwen3-VL-8B's tower with 1 to 4 blocks and 0 to 3 deepstack mergers).
 
 The tracker is a ``TorchDispatchMode``: every tensor an operator returns is attributed to its storage;
 a storage counts from the first operator that returns it until the last tensor viewing it dies
@@ -192,6 +193,26 @@ TINY_TEXT = {"hidden_size": 3584, "intermediate_size": 512, "num_hidden_layers":
 SPECIAL = {"image_token_id": 500, "video_token_id": 501, "vision_start_token_id": 502, "vision_end_token_id": 503}
 
 
+def qwen_vl_inputs(vision: dict[str, object], batch: int, images: int, side: int, text_tokens: int):  # type: ignore[no-untyped-def]
+    """Return a Qwen-VL prompt of `batch` sequences of `images` ``side x side``-patch images and their inputs.
+
+    ``(input_ids, pixel_values, image_grid_thw, embeddings per image, pixel elements per patch)``: each image
+    between its vision start / end tokens, one image token per merged patch, then `text_tokens` text tokens;
+    the pixels float32 as ``Qwen2VLImageProcessor`` returns them.
+    """
+    import torch
+
+    merge = int(vision["spatial_merge_size"])  # type: ignore[call-overload]
+    features = side * side // (merge * merge)
+    row = [SPECIAL["vision_start_token_id"]] + [SPECIAL["image_token_id"]] * features + [
+        SPECIAL["vision_end_token_id"]]
+    ids = torch.tensor([row * images + list(range(text_tokens))] * batch)
+    width = 3 * int(vision["temporal_patch_size"]) * int(vision["patch_size"]) ** 2  # type: ignore[call-overload]
+    pixels = torch.randn(batch * images * side * side, width, dtype=torch.float32)
+    grid = torch.tensor([[1, side, side]] * (batch * images))
+    return ids, pixels, grid, features, width
+
+
 def measure_qwen2_5_vl_request(batch: int, images: int, side: int, text_tokens: int = 16) -> dict[str, object]:
     """Live bytes of a prefill of ``Qwen2_5_VLForConditionalGeneration`` over `batch` x `images` images.
 
@@ -210,14 +231,7 @@ def measure_qwen2_5_vl_request(batch: int, images: int, side: int, text_tokens: 
     cfg.text_config._attn_implementation = "sdpa"
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
-    merge = QWEN2_5_VL_7B_VISION["spatial_merge_size"]
-    features = side * side // (merge * merge)
-    row = [SPECIAL["vision_start_token_id"]] + [SPECIAL["image_token_id"]] * features + [
-        SPECIAL["vision_end_token_id"]]
-    ids = torch.tensor([row * images + list(range(text_tokens))] * batch)
-    width = 3 * QWEN2_5_VL_7B_VISION["temporal_patch_size"] * QWEN2_5_VL_7B_VISION["patch_size"] ** 2
-    pixels = torch.randn(batch * images * side * side, width, dtype=torch.float32)
-    grid = torch.tensor([[1, side, side]] * (batch * images))
+    ids, pixels, grid, features, width = qwen_vl_inputs(QWEN2_5_VL_7B_VISION, batch, images, side, text_tokens)
     marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels, "image_grid_thw": grid},
                         model.model.visual)
     return {"batch": batch, "images": images, "grid_thw": [1, side, side], "patches": batch * images * side * side,
@@ -305,6 +319,45 @@ def measure_mistral3_request(batch: int, images: int, width: int, height: int, l
             "pixel_dtype": "bfloat16", **marks}
 
 
+#: Qwen3-VL-8B-Instruct's vision_config (config.json of the checkpoint; transformers' Qwen3VLVisionConfig
+#: defaults but for out_hidden_size, the 8B's text width), depth and deepstack layers replaced per run, and a
+#: one-layer decoder of that width.
+QWEN3_VL_VISION = {"hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16, "patch_size": 16,
+                   "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3, "out_hidden_size": 4096,
+                   "num_position_embeddings": 2304, "hidden_act": "gelu_pytorch_tanh"}
+QWEN3_VL_TEXT = {"hidden_size": 4096, "intermediate_size": 256, "num_hidden_layers": 1, "num_attention_heads": 32,
+                 "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 512,
+                 "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0,
+                                     "mrope_section": [24, 20, 20], "mrope_interleaved": True}}
+
+
+def measure_qwen3_vl_request(batch: int, images: int, side: int, depth: int, deepstack: list[int],
+                             text_tokens: int = 16) -> dict[str, object]:
+    """Live bytes of a prefill of ``Qwen3VLForConditionalGeneration`` over `batch` x `images` images.
+
+    Each image is ``side x side`` patches (``grid_thw = [1, side, side]``), its pixels float32 as the
+    processor returns them; `deepstack` lists the blocks whose output a deepstack merger reads.
+    ``mm_token_type_ids`` marks the image tokens (1), as the processor returns it.  Hooks as in
+    :func:`run_prefill`.
+    """
+    import torch
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    vision = {**QWEN3_VL_VISION, "depth": depth, "deepstack_visual_indexes": deepstack}
+    cfg = Qwen3VLConfig(text_config=QWEN3_VL_TEXT, vision_config=vision, **SPECIAL)
+    for c in (cfg, cfg.vision_config, cfg.text_config):
+        c._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = Qwen3VLForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
+    ids, pixels, grid, features, width = qwen_vl_inputs(QWEN3_VL_VISION, batch, images, side, text_tokens)
+    types = (ids == SPECIAL["image_token_id"]).long()
+    marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels, "image_grid_thw": grid,
+                                "mm_token_type_ids": types}, model.model.visual)
+    return {"batch": batch, "images": images, "grid_thw": [1, side, side], "depth": depth,
+            "deepstack_visual_indexes": deepstack, "patches": batch * images * side * side,
+            "features": batch * images * features, "tokens": len(ids[0]), "pixel_width": width, **marks}
+
+
 def main() -> None:
     """Measure and write the JSON."""
     import torch
@@ -313,7 +366,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"
                                                 / "encoder_peak_measured.json"))
-    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3"), default=None,
+    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3", "qwen3_vl"), default=None,
                         help="measure one family and keep the others' runs of the existing file")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -338,7 +391,13 @@ def main() -> None:
                                     ((1, 1, 280, 280, 1), (1, 1, 280, 280, 2), (1, 1, 280, 280, 3),
                                      (1, 1, 560, 560, 2), (1, 1, 560, 280, 2), (1, 2, 280, 280, 2),
                                      (2, 1, 280, 280, 2), (2, 2, 420, 336, 3))]
-    for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request", "mistral3_request"):
+    if args.only in (None, "qwen3_vl"):
+        data["qwen3_vl_vision"] = QWEN3_VL_VISION
+        data["qwen3_vl_request"] = [measure_qwen3_vl_request(b, n, side, depth, deep) for b, n, side, depth, deep in
+                                    ((1, 1, 16, 1, []), (1, 1, 16, 2, [0]), (1, 1, 16, 3, [0, 1]),
+                                     (1, 1, 32, 3, [0, 1]), (1, 2, 16, 3, [0, 1]), (2, 1, 16, 3, [0, 1]),
+                                     (2, 2, 24, 4, [0, 1, 2]))]
+    for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request", "mistral3_request", "qwen3_vl_request"):
         for r in data.get(key, []):
             print(key, r)
     out.write_text(json.dumps(data, indent=1) + "\n")

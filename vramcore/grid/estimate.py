@@ -93,7 +93,7 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
         decoder's (with the image embeddings it keeps) and the vision tower's
         over all ``batch x images`` images in one call, beside the prompt's
         embeddings (:attr:`vramcore.VisionSpec.transformers_encoder_phases`:
-        Qwen2.5-VL, Gemma-3 and Pixtral, measured; Pixtral's attention mask
+        Qwen2.5-VL, Qwen3-VL, Gemma-3 and Pixtral, measured; Pixtral's mask
         is quadratic in the patches of all the batch's images; the other
         towers' peak is not counted yet).
     image_size : (int, int), optional

@@ -593,6 +593,19 @@ class VisionSpec(Record):
           ``image_outputs``), the pixels (x), and per embedding the projector's output and its
           ``torch.cat`` copy (2 x the decoder width).
 
+        ``"qwen3_vl"`` with deepstack mergers (Qwen3-VL, transformers 5.24.0
+        ``models/qwen3_vl/modeling_qwen3_vl.py``; measured, ``qwen3_vl_request``): one tower call for all
+        images, x = 1536 (3 x 2 x 16 x 16 pixels a patch); the peak is any block's fp32 rotary step
+        (``apply_rotary_pos_emb_vision``, as Qwen2.5-VL's: 6H + 2 head_dim in fp32), beside the learned
+        positions' bilinear blend (``pos_embeds``, H in fp32: bf16 rows times fp32 weights, held through
+        the tower), the pixels' copy in the activation dtype and the caller's fp32 pixels (x each), 5H in
+        the activation dtype (the block's input, its norm, the fused qkv output and the rotated pair), the
+        deepstack features made so far (the decoder width per embedding each: every merger reads a block
+        before the last), and 64 bytes a patch of interpolation indices, weights and positions;
+        held through the decoder: ``last_hidden_state`` (H), the caller's pixels (x fp32), and per
+        embedding the merger's and each deepstack merger's output, with their ``torch.cat`` copies
+        (2 x (1 + deepstack) x the decoder width).  Qwen3.5's tower (no deepstack): not counted yet.
+
         Other families: None, their encoder peak under transformers is not counted.
 
         Examples
@@ -608,6 +621,8 @@ class VisionSpec(Record):
             return self._siglip_transformers_phases()
         if self.kind == "pixtral":
             return self._pixtral_transformers_phases()
+        if self.kind == "qwen3_vl" and self.deepstack_mergers > 0:
+            return self._qwen3_vl_transformers_phases()
         if self.kind != "qwen2_5_vl":
             return None
         h, d, x, m = self.hidden_size, self.hidden_size // self.num_heads, self.patch_elems, self.merge_size
@@ -625,6 +640,25 @@ class VisionSpec(Record):
         h, i, x, d = self.hidden_size, self.intermediate_size, self.patch_elems, self.hidden_size // self.num_heads
         previous = 1 if self.num_layers > 1 else 0
         return (((4 + previous) * h + 3 * i + 2 * d + x, 0.0, 16.0), (float(h + x), 0.0, 2.0 * self.out_hidden_size))
+
+    def _qwen3_vl_transformers_phases(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """Qwen3-VL's tower under transformers (:attr:`transformers_encoder_phases`)."""
+        h, d, x, m = self.hidden_size, self.hidden_size // self.num_heads, self.patch_elems, self.merge_size
+        deep, out = self.deepstack_mergers, self.out_hidden_size
+        return ((5.0 * h + x + deep * out / (m * m), 7.0 * h + 2.0 * d + x, 64.0),
+                (float(h), float(x), 2.0 * (1 + deep) * out))
+
+    @property
+    def deepstack_mergers(self) -> int:
+        """Qwen3-VL's deepstack mergers (each reads an inner block's output for an early decoder layer); 0 others.
+
+        Examples
+        --------
+        >>> import vramcore
+        >>> vramcore.get_model("Gemma-3-27B").spec.vision.deepstack_mergers
+        0
+        """
+        return sum(1 for t in self.tensors if t.name.startswith("mm.deepstack.") and t.name.endswith(".norm.weight"))
 
     @property
     def transformers_encoder_pairs(self) -> float:
