@@ -1763,9 +1763,9 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
 
             n = np.maximum(np.minimum(np.floor(free / a), np.floor(2.0 * free / (b + np.sqrt(b * b + 4.0 * c * free)))),
                            0.0)
-            for _ in range(2):
+            for _ in range(4):
                 n = np.where(cost(n + 1.0) <= free, n + 1.0, n)
-            for _ in range(2):
+            for _ in range(4):
                 n = np.where((n > 0.0) & (cost(n) > free), n - 1.0, n)
             concurrency = np.where((pair_seq > 0.0) & (free > 0.0), n, concurrency)
 

@@ -65,16 +65,17 @@ static inline double vc_transformers_pair_cost(const vc_plan *p, const vc_row *q
     return vc_max(n * q->per_seq, n * q->pair_enc + n * n * p->enc_pair * (1.0 + p->reserve));
 }
 
-/* The largest n whose cost fits `free_` (> 0): each phase's root, then exact steps. */
+/* The largest n whose cost fits `free_` (> 0): each phase's root, then exact steps (a few at most: the
+ * roots are off by float rounding only; bounded, so that no count past 2^53 can spin). */
 static inline double vc_transformers_pair_concurrency(const vc_plan *p, const vc_row *q, double free_)
 {
     double a = p->enc_pair * (1.0 + p->reserve), b = q->pair_enc;
     double n = vc_min(vc_floor(free_ * q->inv_per_seq),
                       vc_floor(2.0 * free_ / (b + sqrt(b * b + 4.0 * a * free_))));  /* stable root */
     n = vc_max(n, 0.0);
-    while (vc_transformers_pair_cost(p, q, n + 1.0) <= free_)
+    for (int i = 0; i < 4 && vc_transformers_pair_cost(p, q, n + 1.0) <= free_; i++)
         n += 1.0;
-    while (n > 0.0 && vc_transformers_pair_cost(p, q, n) > free_)
+    for (int i = 0; i < 4 && n > 0.0 && vc_transformers_pair_cost(p, q, n) > free_; i++)
         n -= 1.0;
     return n;
 }
