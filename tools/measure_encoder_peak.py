@@ -19,7 +19,8 @@ holds the previous layer's output beside the embeddings).  ``mistral3_request`` 
 ``Mistral3ForConditionalGeneration`` (Mistral-Small-3.1-24B's Pixtral tower with 1 to 3 layers): all images of
 the batch go through the tower as one sequence of patches, under a block-diagonal attention mask of every pair
 of them (quadratic in the patches of the call).  ``qwen3_vl_request`` runs ``Qwen3VLForConditionalGeneration``
-(Qwen3-VL-8B's tower with 1 to 4 blocks and 0 to 3 deepstack mergers).
+(Qwen3-VL-8B's tower with 1 to 4 blocks and 0 to 3 deepstack mergers); ``llama4_request``
+``Llama4ForConditionalGeneration`` (Llama-4-Scout's tower with 1 to 3 layers, each tile a batch row).
 
 The tracker is a ``TorchDispatchMode``: every tensor an operator returns is attributed to its storage;
 a storage counts from the first operator that returns it until the last tensor viewing it dies
@@ -139,12 +140,12 @@ def measure_qwen2_5_vl(depth: int, full_blocks: list[int], side: int) -> dict[st
             "output_shape": list(out.shape)}
 
 
-def run_prefill(model, inputs: dict[str, object], tower, projector=None) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def run_prefill(model, inputs: dict[str, object], tower, projector=None, decoder=None) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Run one prefill of `model` on `inputs` under :class:`LiveBytes` and return its marks.
 
     Hooks record the tower calls, the live bytes when the tower starts, its peak above them (up to the
     end of `projector` when given, else of the tower) and the operator of that peak, the live bytes after
-    the tower (and the projector), and when the decoder (``model.model.language_model``) starts.  The
+    the tower (and the projector), and when the `decoder` (default ``model.model.language_model``) starts.  The
     parameters, buffers and `inputs` never count.
     """
     import torch
@@ -175,13 +176,19 @@ def run_prefill(model, inputs: dict[str, object], tower, projector=None) -> dict
         marks["live_at_decoder"] = tracker.live
 
     hooks = [tower.register_forward_pre_hook(tower_pre), tower.register_forward_hook(tower_post),
-             model.model.language_model.register_forward_pre_hook(decoder_pre)]
+             (model.model.language_model if decoder is None else decoder).register_forward_pre_hook(decoder_pre)]
     if projector is not None:
         hooks.append(projector.register_forward_hook(lambda *_: peak_end("live_after_projector")))
-    with torch.inference_mode():
-        tracker.run(lambda: model(**inputs, use_cache=False, logits_to_keep=1).logits, external)
-    for h in hooks:
-        h.remove()
+    try:
+        with torch.inference_mode():
+            tracker.run(lambda: model(**inputs, use_cache=False, logits_to_keep=1).logits, external)
+    except AttributeError as error:   # raised once the decoder has run (Llama-4, transformers 5.24.0): kept
+        if "live_at_decoder" not in marks:
+            raise
+        marks["error_after_decoder"] = f"{type(error).__name__}: {error}"
+    finally:
+        for h in hooks:
+            h.remove()
     return marks
 
 
@@ -358,6 +365,49 @@ def measure_qwen3_vl_request(batch: int, images: int, side: int, depth: int, dee
             "features": batch * images * features, "tokens": len(ids[0]), "pixel_width": width, **marks}
 
 
+#: Llama-4-Scout's vision_config (meta-llama/Llama-4-Scout-17B-16E-Instruct config.json), its layers replaced
+#: per run, and a one-layer dense decoder of the Scout's width.
+LLAMA4_VISION = {"hidden_act": "gelu", "hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,
+                 "model_type": "llama4_vision_model", "multi_modal_projector_bias": False, "norm_eps": 1e-05,
+                 "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 34, "patch_size": 14,
+                 "pixel_shuffle_ratio": 0.5, "projector_input_dim": 4096, "projector_output_dim": 4096,
+                 "rope_theta": 10000, "vision_feature_layer": -1, "vision_output_dim": 4096}
+LLAMA4_TEXT = {"hidden_size": 5120, "intermediate_size": 256, "intermediate_size_mlp": 256, "num_hidden_layers": 1,
+               "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 512,
+               "num_local_experts": 1, "attention_chunk_size": 8192}
+LLAMA4_SPECIAL = {"image_token_index": 500, "boi_token_index": 501, "eoi_token_index": 502}
+
+
+def measure_llama4_request(batch: int, tiles: int, layers: int, text_tokens: int = 16) -> dict[str, object]:
+    """Live bytes of a prefill of ``Llama4ForConditionalGeneration`` over `batch` sequences of `tiles` tiles.
+
+    Each tile is 336 x 336 bf16 pixels (the processor's tiles, moved as the model card does); the prompt
+    holds 144 image tokens per tile (576 patches pixel-shuffled by 0.5).  Hooks as in :func:`run_prefill`, the
+    peak up to the projector's end.  transformers 5.24.0's ``Llama4ForConditionalGeneration.forward`` raises
+    ``AttributeError`` after the decoder (it reads ``image_outputs`` from the text model's output): recorded,
+    every mark is taken before it.
+    """
+    import torch
+    from transformers import Llama4Config, Llama4ForConditionalGeneration
+
+    cfg = Llama4Config(vision_config={**LLAMA4_VISION, "num_hidden_layers": layers}, text_config=LLAMA4_TEXT,
+                       **LLAMA4_SPECIAL)
+    for c in (cfg, cfg.vision_config, cfg.text_config):
+        c._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = Llama4ForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
+    row = [LLAMA4_SPECIAL["boi_token_index"]] + [LLAMA4_SPECIAL["image_token_index"]] * 144 * tiles + [
+        LLAMA4_SPECIAL["eoi_token_index"]]
+    ids = torch.tensor([row + list(range(text_tokens))] * batch)
+    side = LLAMA4_VISION["image_size"]
+    pixels = torch.randn(batch * tiles, 3, side, side, dtype=torch.bfloat16)
+    marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels}, model.vision_model,
+                        model.multi_modal_projector, model.language_model)
+    per_tile = (side // LLAMA4_VISION["patch_size"]) ** 2 + 1     # and the class token
+    return {"batch": batch, "tiles": tiles, "layers": layers, "patches": batch * tiles * per_tile,
+            "features": batch * tiles * 144, "tokens": len(ids[0]), "pixel_dtype": "bfloat16", **marks}
+
+
 def main() -> None:
     """Measure and write the JSON."""
     import torch
@@ -366,7 +416,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"
                                                 / "encoder_peak_measured.json"))
-    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3", "qwen3_vl"), default=None,
+    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3", "qwen3_vl", "llama4"), default=None,
                         help="measure one family and keep the others' runs of the existing file")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -397,7 +447,12 @@ def main() -> None:
                                     ((1, 1, 16, 1, []), (1, 1, 16, 2, [0]), (1, 1, 16, 3, [0, 1]),
                                      (1, 1, 32, 3, [0, 1]), (1, 2, 16, 3, [0, 1]), (2, 1, 16, 3, [0, 1]),
                                      (2, 2, 24, 4, [0, 1, 2]))]
-    for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request", "mistral3_request", "qwen3_vl_request"):
+    if args.only in (None, "llama4"):
+        data["llama4_model"] = "Llama-4-Scout's vision_config, a one-layer dense decoder of its width"
+        data["llama4_request"] = [measure_llama4_request(b, t, layers) for b, t, layers in
+                                  ((1, 1, 1), (1, 1, 2), (1, 1, 3), (1, 2, 2), (2, 1, 2), (2, 3, 3))]
+    for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request", "mistral3_request", "qwen3_vl_request",
+                "llama4_request"):
         for r in data.get(key, []):
             print(key, r)
     out.write_text(json.dumps(data, indent=1) + "\n")

@@ -93,9 +93,9 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
         decoder's (with the image embeddings it keeps) and the vision tower's
         over all ``batch x images`` images in one call, beside the prompt's
         embeddings (:attr:`vramcore.VisionSpec.transformers_encoder_phases`:
-        Qwen2.5-VL, Qwen3-VL, Gemma-3 and Pixtral, measured; Pixtral's mask
-        is quadratic in the patches of all the batch's images; the other
-        towers' peak is not counted yet).
+        Qwen2.5-VL, Qwen3-VL, Gemma-3, Pixtral and Llama-4, measured;
+        Pixtral's mask is quadratic in the patches of all the batch's images;
+        the other towers' peak is not counted yet).
     image_size : (int, int), optional
         Width and height of each image in pixels;
         :data:`vramcore.model.vision.DEFAULT_IMAGE_SIZE` (1024 x 1024) when left out.

@@ -246,6 +246,8 @@ class VisionSpec(Record):
             tiles = rows * cols
             body = (tiles + 1) * self.tokens_per_image + tiles if tiles > 1 else self.tokens_per_image
             return 3 + body + self.marker_tokens  # <|image_start|>, <|image|>, <|image_end|> are the processor's
+        if self.token_rule == "tiles":
+            return self._tiles_run(width, height) * self.tokens_per_image
         if self.token_rule == "pixtral":
             rows, cols = self._pixtral_grid(w, h)
             return rows * (cols + 1) + self.marker_tokens   # a break token ending each row ([IMG_END] the last)
@@ -498,7 +500,9 @@ class VisionSpec(Record):
         patch, ``merge_size**2`` patches per image token.  ``"fixed"``: every image is resized to the
         encoder's ``image_size`` square (Gemma-3: 896 px, 4,096 patches; pan and scan off, the processor's
         default).  ``"pixtral"``: the image scaled to fit ``image_size`` and resized up to whole merged
-        patches, ``merge_size**2`` patches each.  Other token rules raise ``NotImplementedError``.
+        patches, ``merge_size**2`` patches each.  ``"tiles"`` (Llama-4): ``(image_size / patch)**2 + 1``
+        per tile the encoder runs (the canvas's tiles and, past one, the global view; a class token each).
+        Other token rules raise ``NotImplementedError``.
 
         Examples
         --------
@@ -511,16 +515,23 @@ class VisionSpec(Record):
         if self.token_rule == "fixed":
             self.image_tokens(width, height)        # the sides are checked as for the tokens
             return (self.image_size // self.patch_size) ** 2
+        if self.token_rule == "tiles":   # every tile (and the global view) with its class token
+            return self._tiles_run(width, height) * ((self.image_size // self.patch_size) ** 2 + 1)
         if self.token_rule not in ("qwen_vl", "pixtral"):
             raise NotImplementedError(f"image_patches: token rule {self.token_rule!r} is not modelled")
         return self.image_features(width, height) * self.merge_size * self.merge_size
+
+    def _tiles_run(self, width: int | None, height: int | None) -> int:
+        """Tiles the encoder runs for one image (``"tiles"``): the canvas's, and a global view past one."""
+        tiles = self.image_tiles(width, height)
+        return tiles + 1 if tiles > 1 else tiles
 
     def image_features(self, width: int | None = None, height: int | None = None) -> int:
         """Return the embeddings the projector hands the decoder for one `width` x `height` image.
 
         The image's tokens without the processor's markers (:meth:`image_tokens`): Gemma-3's 256 pooled
         embeddings, Qwen2.5-VL's merged patches; Pixtral's merged patches, without the break token that
-        ends each row.
+        ends each row; Llama-4's 144 pixel-shuffled embeddings per tile run (without the tile separators).
 
         Examples
         --------
@@ -529,6 +540,8 @@ class VisionSpec(Record):
         >>> v.image_patches(1280, 720), v.image_features(1280, 720)
         (4096, 256)
         """
+        if self.token_rule == "tiles":
+            return self._tiles_run(width, height) * self.tokens_per_image
         if self.token_rule == "pixtral":
             rows, cols = self._pixtral_grid(_check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width),
                                             _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height))
@@ -606,6 +619,18 @@ class VisionSpec(Record):
         embedding the merger's and each deepstack merger's output, with their ``torch.cat`` copies
         (2 x (1 + deepstack) x the decoder width).  Qwen3.5's tower (no deepstack): not counted yet.
 
+        ``"llama4"`` (Llama-4's tower, transformers 5.24.0 ``models/llama4/modeling_llama4.py``; measured,
+        ``llama4_request``): one tower call, every tile a batch row of ``(image_size / patch)**2 + 1``
+        patches (the class token appended); no per-patch fixed bytes:
+
+        * the peak, at the last layer's rotary step (``vision_apply_rotary_emb``: q and k in fp32, their
+          complex products, 4H in fp32): ``layernorm_pre``'s output (H, held by the forward's local), the
+          previous layer's output (H, from the second layer on), the layer's input norm (H), q / k / v (3H)
+          and the rotated q and k back in the activation dtype (2H); the caller's pixels (3 x 336 x 336 a
+          tile, 588 per patch but the class token's) are left out;
+        * held through the decoder: per embedding the pixel-shuffle adapter's output (its width) and the
+          projector's (the decoder width): ``Llama4ForConditionalGeneration.forward`` keeps both.
+
         Other families: None, their encoder peak under transformers is not counted.
 
         Examples
@@ -621,6 +646,11 @@ class VisionSpec(Record):
             return self._siglip_transformers_phases()
         if self.kind == "pixtral":
             return self._pixtral_transformers_phases()
+        if self.kind == "llama4":
+            h = self.hidden_size
+            previous = 1 if self.num_layers > 1 else 0
+            adapter = next(t for t in self.tensors if t.name == "v.adapter.fc2.weight").shape[0]
+            return (((7 + previous) * h, 4.0 * h, 0.0), (0.0, 0.0, float(adapter + self.out_hidden_size)))
         if self.kind == "qwen3_vl" and self.deepstack_mergers > 0:
             return self._qwen3_vl_transformers_phases()
         if self.kind != "qwen2_5_vl":
