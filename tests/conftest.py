@@ -143,7 +143,7 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
             fields["mlp_layer_types"] = tuple(draw(st.lists(
                 st.sampled_from(["dense", "moe"]), min_size=num_layers, max_size=num_layers)))
     fields["mlp_gated"] = draw(st.booleans()) if draw(st.booleans()) else True  # Nemotron-H: up and down only
-    tower = draw(st.sampled_from([None, "qwen2_5_vl", "pixtral"]))
+    tower = draw(st.sampled_from([None, "qwen2_5_vl", "pixtral", "mllama"]))
     if tower == "qwen2_5_vl":  # a Qwen2.5-VL-like tower and a request's images (the transformers encoder phase)
         from vramcore.model.vision import qwen2_5_vl
 
@@ -168,6 +168,20 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         features = draw(st.just(0) | st.integers(1, 2**12) | st.integers(1, 2**18))
         fields["image_patches"] = features * merge * merge
         fields["image_features"] = features
+    elif tower == "mllama":  # a tower with a per-image term (Llama-3.2-Vision's patch embeddings)
+        from vramcore.model.vision import mllama
+
+        heads = draw(st.integers(1, 16))
+        fields["vision"] = vision = mllama({
+            "hidden_size": heads * draw(st.integers(1, 128)), "attention_heads": heads,
+            "intermediate_size": draw(st.integers(1, 8192)), "num_hidden_layers": draw(st.integers(1, 4)),
+            "num_global_layers": draw(st.integers(1, 2)), "patch_size": 14,
+            "image_size": draw(st.sampled_from([56, 560])), "max_num_tiles": draw(st.integers(1, 4)),
+            "num_channels": 3, "vision_output_dim": draw(st.integers(1, 8192))}, fields["hidden_size"], 8)
+        images = draw(st.integers(0, 8) | st.integers(0, 2**10))
+        fields["image_patches"] = images * vision.image_patches()
+        fields["image_features"] = images * vision.image_features()
+        fields["image_count"] = images
     if draw(st.booleans()):  # partial rotary (Bamba, Phi-4-mini): the rotated part of each head
         whole = fields.get("qk_rope_head_dim") or fields.get("head_dim") or fields["hidden_size"] // num_heads
         fields["rotary_dim"] = draw(st.integers(1, whole))

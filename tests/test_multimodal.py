@@ -733,8 +733,59 @@ def test_llama4_images_run_every_tile_and_the_global_view() -> None:
         assert e.activation_bytes == max(text.activation_bytes + held, encoder)
 
 
+@pytest.mark.parametrize("run", _request_runs("mllama_request"),
+                         ids=lambda r: f"b{r['batch']}-n{r['images']}-l{r['layers']}-g{r['global_layers']}"
+                                       f"-i{len(r['intermediate_layers'])}")
+def test_mllama_tower_phases_match_the_measured_prefill(run: dict[str, Any]) -> None:
+    # tools/measure_encoder_peak.py, mllama_request: MllamaForConditionalGeneration's prefill on the CPU
+    # (Llama-3.2-11B-Vision's tower with 2-3 local and 1-2 global layers, a two-layer decoder of its width),
+    # 4 tiles an image, bf16 pixels (an input, left out of the rule)
+    from vramcore.model.vision import mllama
+
+    card = vramcore.get_model("Llama-3.2-11B-Vision-Instruct").spec
+    vc = json.loads((Path(vramcore.__file__).parent / "model" / "data" / "llama-3.2-11b-vision-instruct.json")
+                    .read_text())["config"]["vision_config"]
+    v = mllama({**vc, "num_hidden_layers": run["layers"], "num_global_layers": run["global_layers"],
+                "vision_output_dim": vc["hidden_size"] * (1 + len(run["intermediate_layers"]))}, card.hidden_size,
+               len(vc["supported_aspect_ratios"]))
+    assert v.transformers_encoder_phases is not None
+    (act, f32, fixed), (held_act, held_f32, held_feature) = v.transformers_encoder_phases
+    assert (f32, fixed, held_act, held_f32) == (0, 0, 0, 0)
+    n = run["batch"] * run["images"]
+    rows, tokens = v.image_patches(), v.image_features()
+    assert (rows, tokens, v.transformers_encoder_image) == (4 * 1608, 4 * 1601, 4 * 1600 * 1280)
+    assert run["tower_calls"] == 1 and run["live_at_tower"] == 0     # the tower runs before the prompt's embeddings
+    # the peak, to the byte: per padded row the layers' recorded outputs, the MLP and the aspect-ratio mask's row;
+    # per image patch_embedding's output
+    assert run["tower_peak"] == n * (rows * act + v.transformers_encoder_image) * 2 and run["tower_peak_op"] == "gelu"
+    # held through the decoder: the tower's and the projector's outputs per vision token; beside them the
+    # prompt's embeddings and the cross-attention masks (under one bf16 element per token and vision token)
+    embeds = run["batch"] * run["tokens"] * card.hidden_size * 2
+    rest = run["live_at_decoder"] - embeds - n * tokens * held_feature * 2
+    assert 0 < rest < run["batch"] * run["tokens"] * run["images"] * tokens * 2
+
+
+def test_mllama_images_keep_their_cross_cache_and_take_the_larger_phase() -> None:
+    spec = vramcore.get_model("Llama-3.2-11B-Vision-Instruct").spec
+    v = spec.vision
+    assert v is not None and v.transformers_encoder_phases is not None
+    (act, _, _), (_, _, held_feature) = v.transformers_encoder_phases
+    rows = v.image_patches()
+    for images, batch in ((1, 1), (2, 4)):
+        e = vramcore.estimate(spec, context=1024, images=images, batch=batch, gpu="H200")
+        text = vramcore.estimate(spec.replace(cross_attention_tokens=images * 6404), context=e.context, batch=batch,
+                                 gpu="H200")
+        assert e.kv_cache_bytes == text.kv_cache_bytes > vramcore.estimate(spec, context=e.context, gpu="H200",
+                                                                           batch=batch).kv_cache_bytes
+        encoder = batch * (images * (rows * act + v.transformers_encoder_image) * 2 + e.context * spec.hidden_size * 2)
+        held = batch * images * 6404 * held_feature * 2
+        assert e.activation_bytes == max(text.activation_bytes + held, encoder)
+    # the 11B's 40 layers record their outputs: 0.92 GB of the tower's peak an image in bf16
+    assert (rows * act + v.transformers_encoder_image) * 2 == 922_421_248
+
+
 def test_towers_not_modelled_under_transformers_add_no_encoder_peak() -> None:
-    # Qwen3.5, mllama: not measured yet, their images cost context only
+    # Qwen3.5: not measured yet, its images cost context only
     for name in ("Qwen3.5-defaults",):
         spec = _spec(name)
         assert spec.vision is not None and spec.vision.transformers_encoder_phases is None

@@ -20,7 +20,9 @@ holds the previous layer's output beside the embeddings).  ``mistral3_request`` 
 the batch go through the tower as one sequence of patches, under a block-diagonal attention mask of every pair
 of them (quadratic in the patches of the call).  ``qwen3_vl_request`` runs ``Qwen3VLForConditionalGeneration``
 (Qwen3-VL-8B's tower with 1 to 4 blocks and 0 to 3 deepstack mergers); ``llama4_request``
-``Llama4ForConditionalGeneration`` (Llama-4-Scout's tower with 1 to 3 layers, each tile a batch row).
+``Llama4ForConditionalGeneration`` (Llama-4-Scout's tower with 1 to 3 layers, each tile a batch row);
+``mllama_request`` ``MllamaForConditionalGeneration`` (Llama-3.2-11B-Vision's tower with 2-3 local and 1-2
+global layers, every image a batch row of 4 padded tiles under its aspect-ratio mask).
 
 The tracker is a ``TorchDispatchMode``: every tensor an operator returns is attributed to its storage;
 a storage counts from the first operator that returns it until the last tensor viewing it dies
@@ -408,6 +410,50 @@ def measure_llama4_request(batch: int, tiles: int, layers: int, text_tokens: int
             "features": batch * tiles * 144, "tokens": len(ids[0]), "pixel_dtype": "bfloat16", **marks}
 
 
+#: Llama-3.2-11B-Vision-Instruct's vision_config (config.json of the checkpoint), its local and global layers
+#: and intermediate-feature layers replaced per run, and a two-layer decoder (one cross-attention layer) of the
+#: 11B's width.
+MLLAMA_VISION = {"attention_heads": 16, "hidden_act": "gelu", "hidden_size": 1280, "image_size": 560,
+                 "intermediate_size": 5120, "max_num_tiles": 4, "model_type": "mllama_vision_model",
+                 "norm_eps": 1e-05, "num_channels": 3, "num_global_layers": 8, "num_hidden_layers": 32,
+                 "patch_size": 14, "supported_aspect_ratios": [[1, 1], [1, 2], [1, 3], [1, 4], [2, 1], [2, 2],
+                                                              [3, 1], [4, 1]], "vision_output_dim": 7680}
+MLLAMA_TEXT = {"hidden_size": 4096, "intermediate_size": 256, "num_hidden_layers": 2, "cross_attention_layers": [1],
+               "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 512, "pad_token_id": 0}
+
+
+def measure_mllama_request(batch: int, images: int, layers: int, global_layers: int, intermediate: list[int],
+                           text_tokens: int = 16) -> dict[str, object]:
+    """Live bytes of a prefill of ``MllamaForConditionalGeneration`` over `batch` x `images` images.
+
+    Every image is 4 tiles of 560 px (aspect ratio 2 x 2), its pixels bf16; one ``<|image|>`` token each in
+    the prompt, every token attending to every image.  `intermediate` lists the local layers whose outputs
+    join the tower's features (``vision_output_dim`` = the hidden width x (1 + their count)).  Hooks as in
+    :func:`run_prefill`.
+    """
+    import torch
+    from transformers import MllamaConfig, MllamaForConditionalGeneration
+
+    vision = {**MLLAMA_VISION, "num_hidden_layers": layers, "num_global_layers": global_layers,
+              "intermediate_layers_indices": intermediate,
+              "vision_output_dim": MLLAMA_VISION["hidden_size"] * (1 + len(intermediate))}
+    cfg = MllamaConfig(vision_config=vision, text_config=MLLAMA_TEXT, image_token_index=500)
+    for c in (cfg, cfg.vision_config, cfg.text_config):
+        c._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = MllamaForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
+    ids = torch.tensor([[500] * images + list(range(text_tokens))] * batch)
+    tiles, side = MLLAMA_VISION["max_num_tiles"], MLLAMA_VISION["image_size"]
+    inputs = {"input_ids": ids,
+              "pixel_values": torch.randn(batch, images, tiles, 3, side, side, dtype=torch.bfloat16),
+              "aspect_ratio_ids": torch.full((batch, images), 6, dtype=torch.long),     # [2, 2]: 4 tiles
+              "aspect_ratio_mask": torch.ones(batch, images, tiles, dtype=torch.long),
+              "cross_attention_mask": torch.ones(batch, len(ids[0]), images, tiles, dtype=torch.long)}
+    marks = run_prefill(model, inputs, model.model.vision_model)
+    return {"batch": batch, "images": images, "layers": layers, "global_layers": global_layers,
+            "intermediate_layers": intermediate, "tokens": len(ids[0]), "pixel_dtype": "bfloat16", **marks}
+
+
 def main() -> None:
     """Measure and write the JSON."""
     import torch
@@ -416,7 +462,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"
                                                 / "encoder_peak_measured.json"))
-    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3", "qwen3_vl", "llama4"), default=None,
+    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3", "qwen3_vl", "llama4", "mllama"),
+                        default=None,
                         help="measure one family and keep the others' runs of the existing file")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -451,8 +498,13 @@ def main() -> None:
         data["llama4_model"] = "Llama-4-Scout's vision_config, a one-layer dense decoder of its width"
         data["llama4_request"] = [measure_llama4_request(b, t, layers) for b, t, layers in
                                   ((1, 1, 1), (1, 1, 2), (1, 1, 3), (1, 2, 2), (2, 1, 2), (2, 3, 3))]
+    if args.only in (None, "mllama"):
+        data["mllama_model"] = "Llama-3.2-11B-Vision-Instruct's vision_config, a two-layer decoder of its width"
+        data["mllama_request"] = [measure_mllama_request(b, n, layers, glob, inter) for b, n, layers, glob, inter in
+                                  ((1, 1, 2, 1, [0]), (1, 1, 3, 1, [0]), (1, 1, 3, 2, [0]), (1, 1, 3, 1, [0, 1]),
+                                   (1, 2, 2, 1, [0]), (2, 1, 2, 1, [0]))]
     for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request", "mistral3_request", "qwen3_vl_request",
-                "llama4_request"):
+                "llama4_request", "mllama_request"):
         for r in data.get(key, []):
             print(key, r)
     out.write_text(json.dumps(data, indent=1) + "\n")

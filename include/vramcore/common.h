@@ -150,6 +150,9 @@ typedef struct {
     double mm_tf_held_feature;        /* elements per image embedding held through it (activation dtype) */
     double mm_tf_pair;                /* elements per pair of patches of the tower call at its peak (Pixtral's
                                          sdpa block-diagonal mask over every image of the batch; 0 others) */
+    double mm_tf_image;               /* elements per image at the peak beside the per-patch ones (mllama's
+                                         patch_embedding output; 0 others) */
+    double image_count;               /* images of one sequence (ModelSpec.image_count) */
     double image_patches;             /* patches of one sequence's images (ModelSpec.image_patches) */
     double image_features;            /* their embeddings (ModelSpec.image_features) */
     double router_kind;          /* what an MoE router saves for backward (training.h vc_moe_mlp_saved): 0 softmax

@@ -93,9 +93,10 @@ def estimate(model: Any, *, dtype: str = "auto", kv_dtype: str | None = None, co
         decoder's (with the image embeddings it keeps) and the vision tower's
         over all ``batch x images`` images in one call, beside the prompt's
         embeddings (:attr:`vramcore.VisionSpec.transformers_encoder_phases`:
-        Qwen2.5-VL, Qwen3-VL, Gemma-3, Pixtral and Llama-4, measured;
-        Pixtral's mask is quadratic in the patches of all the batch's images;
-        the other towers' peak is not counted yet).
+        Qwen2.5-VL, Qwen3-VL, Gemma-3, Pixtral, Llama-4 and
+        Llama-3.2-Vision, measured; Pixtral's mask is quadratic in the
+        patches of all the batch's images; Qwen3.5's peak is not counted
+        yet).
     image_size : (int, int), optional
         Width and height of each image in pixels;
         :data:`vramcore.model.vision.DEFAULT_IMAGE_SIZE` (1024 x 1024) when left out.
@@ -153,14 +154,15 @@ def _with_images(model: Any, context: Any, images: Any, image_size: Any) -> tupl
     else:
         raise ValueError(f"image_size must be (width, height) in pixels, got {image_size!r}")
     resolved = model if isinstance(model, str) and not os.path.exists(model) else spec
+    vision = spec.vision
     if spec.n_cross_layers:
         # Llama-3.2-Vision: the images' vision tokens go to the cross-attention layers, cached once per sequence
         # (every image padded to max_tiles tiles: VisionSpec.cross_tokens_per_image)
-        spec.vision.image_tiles(width, height)  # the size is checked as for the other families
-        resolved = spec.replace(cross_attention_tokens=spec.cross_attention_tokens
-                                + n * spec.vision.cross_tokens_per_image)
-    if spec.vision.transformers_encoder_phases is not None:
+        vision.image_tiles(width, height)  # the size is checked as for the other families
+        resolved = spec = spec.replace(cross_attention_tokens=spec.cross_attention_tokens
+                                       + n * vision.cross_tokens_per_image)
+    if vision.transformers_encoder_phases is not None:
         # the tower's patches and embeddings, for the encoder's peak under transformers (read by that engine only)
-        resolved = spec.replace(image_patches=n * spec.vision.image_patches(width, height),
-                                image_features=n * spec.vision.image_features(width, height))
-    return resolved, ctx + n * spec.vision.image_tokens(width, height)
+        resolved = spec.replace(image_patches=n * vision.image_patches(width, height),
+                                image_features=n * vision.image_features(width, height), image_count=n)
+    return resolved, ctx + n * vision.image_tokens(width, height)

@@ -110,6 +110,8 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mm_tf_held_f32",
     "mm_tf_held_feature",
     "mm_tf_pair",
+    "mm_tf_image",
+    "image_count",
     "image_patches",
     "image_features",
     "router_kind",
@@ -194,10 +196,12 @@ def _transformers_encoder_fields(spec: ModelSpec) -> dict[str, float]:
     names = ("mm_tf_act", "mm_tf_f32", "mm_tf_fixed", "mm_tf_held_act", "mm_tf_held_f32", "mm_tf_held_feature")
     phases = spec.vision.transformers_encoder_phases if spec.vision is not None else None
     if phases is None or not spec.image_patches:
-        return {**dict.fromkeys(names, 0.0), "mm_tf_pair": 0.0, "image_patches": 0.0, "image_features": 0.0}
+        return {**dict.fromkeys(names, 0.0), "mm_tf_pair": 0.0, "mm_tf_image": 0.0, "image_count": 0.0,
+                "image_patches": 0.0, "image_features": 0.0}
     assert spec.vision is not None
     return {**{f: float(x) for f, x in zip(names, (*phases[0], *phases[1]), strict=True)},
             "mm_tf_pair": float(spec.vision.transformers_encoder_pairs),
+            "mm_tf_image": spec.vision.transformers_encoder_image, "image_count": float(spec.image_count),
             "image_patches": float(spec.image_patches), "image_features": float(spec.image_features)}
 
 

@@ -570,7 +570,8 @@ def _numpy_encoder_parts(spec: ModelSpec) -> tuple[float, float, float, float, f
     assert spec.vision is not None
     (act, f32, fixed), (held_act, held_f32, held_feature) = phases
     n, f = spec.image_patches, spec.image_features
-    return (n * act, n * (f32 * 4 + fixed), n * held_act + f * held_feature, n * held_f32 * 4,
+    return (n * act + spec.image_count * spec.vision.transformers_encoder_image, n * (f32 * 4 + fixed),
+            n * held_act + f * held_feature, n * held_f32 * 4,
             n * n * spec.vision.transformers_encoder_pairs)
 
 
@@ -592,7 +593,8 @@ def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine:
         return decoder
     (act, f32, fixed), (held_act, held_f32, held_feature) = (tuple(Fraction(x) for x in ph) for ph in phases)
     patches, features = spec.image_patches, spec.image_features
-    encoder = batch * (patches * (act * act_bytes + f32 * 4 + fixed) + context * spec.hidden_size * act_bytes)
+    encoder = batch * (patches * (act * act_bytes + f32 * 4 + fixed) + context * spec.hidden_size * act_bytes
+                       + spec.image_count * Fraction(spec.vision.transformers_encoder_image) * act_bytes)
     # Pixtral: the attention mask over every pair of patches of the call (all the batch's images)
     encoder += (batch * patches) ** 2 * Fraction(spec.vision.transformers_encoder_pairs) * act_bytes
     held = batch * (patches * (held_act * act_bytes + held_f32 * 4) + features * held_feature * act_bytes)

@@ -31,6 +31,7 @@ LIMITS: dict[str, int] = {
     # patches and embeddings of one sequence's images: 2**16 images x 2**24 patches (Qwen-VL's pixel bound)
     "image_patches": 2**40,
     "image_features": 2**40,
+    "image_count": 2**16,
     "max_context": 2**32,
     "sliding_window": 2**32,
     "q_lora_rank": 2**16,

@@ -103,7 +103,7 @@ _INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "v
                "qk_nope_head_dim", "v_head_dim", "moe_intermediate_size", "num_experts", "experts_per_token",
                "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer", "index_n_heads",
                "index_head_dim", "index_topk", "embedding_rows", "cross_attention_tokens",
-               "image_patches", "image_features", "kv_shared_layers", "altup_inputs", "laurel_rank",
+               "image_patches", "image_features", "image_count", "kv_shared_layers", "altup_inputs", "laurel_rank",
                "per_layer_input_size", "per_layer_vocab_size", "rotary_dim")
 #: ModelSpec.moe_router values, as the C field router_kind numbers them (include/vramcore/training.h)
 MOE_ROUTERS: dict[str, int] = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_group": 2}
@@ -259,10 +259,11 @@ class ModelSpec(Record):
         Vision tokens each ``"cross_attention"`` layer caches per sequence
         (set by ``vramcore.estimate(..., images=N)`` from the model's vision
         tower; 0: no image, the layers are skipped and cache nothing).
-    image_patches, image_features : int
-        Patches the vision tower runs over and embeddings it hands the
-        decoder, per sequence (set by ``vramcore.estimate(..., images=N)``
-        for the towers whose peak under transformers is modelled,
+    image_patches, image_features, image_count : int
+        Patches the vision tower runs over, embeddings it hands the
+        decoder and images, per sequence (set by
+        ``vramcore.estimate(..., images=N)`` for the towers whose peak under
+        transformers is modelled,
         :attr:`vramcore.VisionSpec.transformers_encoder_phases`; 0: a
         text-only request, no encoder phase).  Read by the transformers
         engine only; they need a ``vision`` tower.
@@ -407,6 +408,7 @@ class ModelSpec(Record):
     cross_attention_tokens: int = 0
     image_patches: int = 0
     image_features: int = 0
+    image_count: int = 0
     kv_shared_layers: int = 0
     altup_inputs: int = 1
     laurel_rank: int = 0
@@ -431,7 +433,8 @@ class ModelSpec(Record):
             _check_int(name, getattr(self, name), optional=True)
         for name in ("num_experts", "experts_per_token", "shared_expert_intermediate_size",
                      "first_dense_layers", "norms_per_layer", "cross_attention_tokens", "kv_shared_layers",
-                     "image_patches", "image_features", "laurel_rank", "per_layer_input_size", "per_layer_vocab_size"):
+                     "image_patches", "image_features", "image_count", "laurel_rank", "per_layer_input_size",
+                     "per_layer_vocab_size"):
             _check_int(name, getattr(self, name), minimum=0)
         _check_int("altup_inputs", self.altup_inputs)
         for name in _INT_FIELDS:  # numpy integers in, plain ints stored
@@ -531,9 +534,9 @@ class ModelSpec(Record):
                              f"({self.vocab_size}) when the embeddings are tied")
         if CROSS_KIND in self.layer_types and self.is_mla:
             raise ValueError("ModelSpec.layer_types: cross_attention layers with MLA attention are not supported")
-        if (self.image_patches or self.image_features) and self.vision is None:
-            raise ValueError(f"ModelSpec.image_patches / image_features ({self.image_patches}, "
-                             f"{self.image_features}) need a vision tower")
+        if (self.image_patches or self.image_features or self.image_count) and self.vision is None:
+            raise ValueError(f"ModelSpec.image_patches / image_features / image_count ({self.image_patches}, "
+                             f"{self.image_features}, {self.image_count}) need a vision tower")
         if self.cross_attention_tokens and CROSS_KIND not in self.layer_types:
             raise ValueError(f"ModelSpec.cross_attention_tokens is {self.cross_attention_tokens} but layer_types has "
                              "no cross_attention layer")
@@ -881,7 +884,7 @@ class ModelSpec(Record):
         """The text decoder alone: this spec without its towers and projector (itself when it has none)."""
         if self.vision is None and self.audio is None:
             return self
-        return dataclasses.replace(self, vision=None, audio=None, image_patches=0, image_features=0)
+        return dataclasses.replace(self, vision=None, audio=None, image_patches=0, image_features=0, image_count=0)
 
     @property
     def active_param_count(self) -> int:

@@ -246,8 +246,6 @@ class VisionSpec(Record):
             tiles = rows * cols
             body = (tiles + 1) * self.tokens_per_image + tiles if tiles > 1 else self.tokens_per_image
             return 3 + body + self.marker_tokens  # <|image_start|>, <|image|>, <|image_end|> are the processor's
-        if self.token_rule == "tiles":
-            return self._tiles_run(width, height) * self.tokens_per_image
         if self.token_rule == "pixtral":
             rows, cols = self._pixtral_grid(w, h)
             return rows * (cols + 1) + self.marker_tokens   # a break token ending each row ([IMG_END] the last)
@@ -502,7 +500,8 @@ class VisionSpec(Record):
         default).  ``"pixtral"``: the image scaled to fit ``image_size`` and resized up to whole merged
         patches, ``merge_size**2`` patches each.  ``"tiles"`` (Llama-4): ``(image_size / patch)**2 + 1``
         per tile the encoder runs (the canvas's tiles and, past one, the global view; a class token each).
-        Other token rules raise ``NotImplementedError``.
+        ``"mllama"``: ``max_tiles`` tiles of ``(image_size / patch)**2 + 1`` rows padded to a multiple of 8
+        (``MllamaVisionModel``), whatever the canvas.  Other token rules raise ``NotImplementedError``.
 
         Examples
         --------
@@ -517,6 +516,9 @@ class VisionSpec(Record):
             return (self.image_size // self.patch_size) ** 2
         if self.token_rule == "tiles":   # every tile (and the global view) with its class token
             return self._tiles_run(width, height) * ((self.image_size // self.patch_size) ** 2 + 1)
+        if self.token_rule == "mllama":  # every image padded to max_tiles tiles, each to a multiple of 8 rows
+            self.image_tiles(width, height)
+            return self.max_tiles * -(-((self.image_size // self.patch_size) ** 2 + 1) // 8) * 8
         if self.token_rule not in ("qwen_vl", "pixtral"):
             raise NotImplementedError(f"image_patches: token rule {self.token_rule!r} is not modelled")
         return self.image_features(width, height) * self.merge_size * self.merge_size
@@ -531,7 +533,8 @@ class VisionSpec(Record):
 
         The image's tokens without the processor's markers (:meth:`image_tokens`): Gemma-3's 256 pooled
         embeddings, Qwen2.5-VL's merged patches; Pixtral's merged patches, without the break token that
-        ends each row; Llama-4's 144 pixel-shuffled embeddings per tile run (without the tile separators).
+        ends each row; Llama-4's 144 pixel-shuffled embeddings per tile run (without the tile separators);
+        Llama-3.2-Vision's vision tokens (:attr:`cross_tokens_per_image`, for the cross-attention layers).
 
         Examples
         --------
@@ -542,6 +545,9 @@ class VisionSpec(Record):
         """
         if self.token_rule == "tiles":
             return self._tiles_run(width, height) * self.tokens_per_image
+        if self.token_rule == "mllama":
+            self.image_tiles(width, height)
+            return self.cross_tokens_per_image
         if self.token_rule == "pixtral":
             rows, cols = self._pixtral_grid(_check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width),
                                             _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height))
@@ -631,6 +637,17 @@ class VisionSpec(Record):
         * held through the decoder: per embedding the pixel-shuffle adapter's output (its width) and the
           projector's (the decoder width): ``Llama4ForConditionalGeneration.forward`` keeps both.
 
+        ``"mllama"`` (Llama-3.2-Vision, transformers 5.24.0 ``models/mllama/modeling_mllama.py``; measured,
+        ``mllama_request``): every image one batch row of ``max_tiles`` padded tiles (R rows,
+        :meth:`image_patches`); the peak at the last global layer's MLP (fc1 and its gelu, 2I; the attention
+        phase holds 4H there instead, the larger counts): every local and global layer's output so far
+        (H each: the encoders record their hidden states for the intermediate features), the encoder's
+        input, the layer's residual sum and its norm (2H), the aspect-ratio attention mask (R per row: R^2
+        an image), and per image ``patch_embedding``'s output (the tiles' patches without class tokens, H
+        each: :attr:`transformers_encoder_image`); the caller's pixels are left out.  Held through the
+        decoder, per vision token: the tower's output (``vision_output_dim``) and the projector's (the
+        decoder width).
+
         Other families: None, their encoder peak under transformers is not counted.
 
         Examples
@@ -646,6 +663,12 @@ class VisionSpec(Record):
             return self._siglip_transformers_phases()
         if self.kind == "pixtral":
             return self._pixtral_transformers_phases()
+        if self.kind == "mllama":
+            h, i = self.hidden_size, self.intermediate_size
+            rows = self.image_patches()
+            tower_out = next(t for t in self.tensors if t.name == "mm.0.weight").shape[1]
+            return (((self.num_layers + 2) * h + max(2 * i, 4 * h) + rows, 0.0, 0.0),
+                    (0.0, 0.0, float(tower_out + self.out_hidden_size)))
         if self.kind == "llama4":
             h = self.hidden_size
             previous = 1 if self.num_layers > 1 else 0
@@ -689,6 +712,23 @@ class VisionSpec(Record):
         0
         """
         return sum(1 for t in self.tensors if t.name.startswith("mm.deepstack.") and t.name.endswith(".norm.weight"))
+
+    @property
+    def transformers_encoder_image(self) -> float:
+        """Elements per image held at the tower's peak under transformers beside the per-patch ones.
+
+        Llama-3.2-Vision: ``patch_embedding``'s output, ``max_tiles x (image_size / patch)**2`` patches of
+        the hidden width (the class tokens and padding rows come later).  0 for the other towers.
+
+        Examples
+        --------
+        >>> import vramcore
+        >>> vramcore.get_model("Llama-3.2-11B-Vision-Instruct").spec.vision.transformers_encoder_image
+        8192000.0
+        """
+        if self.kind != "mllama":
+            return 0.0
+        return float(self.max_tiles * (self.image_size // self.patch_size) ** 2 * self.hidden_size)
 
     @property
     def transformers_encoder_pairs(self) -> float:

@@ -23,7 +23,8 @@
  * text model's tp_plan alone), on the first stage only (the caller's test). */
 static inline void vc_transformers_encoder_plan(const vc_model *m, const vc_dtype *d, vc_plan *p)
 {
-    p->enc_seq = m->image_patches * (m->mm_tf_act * d->act_bytes + m->mm_tf_f32 * 4.0 + m->mm_tf_fixed);
+    p->enc_seq = m->image_patches * (m->mm_tf_act * d->act_bytes + m->mm_tf_f32 * 4.0 + m->mm_tf_fixed)
+                 + m->image_count * m->mm_tf_image * d->act_bytes;
     p->enc_embed_token = m->hidden * d->act_bytes;
     p->enc_held_seq = m->image_patches * (m->mm_tf_held_act * d->act_bytes + m->mm_tf_held_f32 * 4.0)
                       + m->image_features * m->mm_tf_held_feature * d->act_bytes;
