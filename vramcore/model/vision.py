@@ -235,8 +235,7 @@ class VisionSpec(Record):
         >>> vramcore.get_model("Gemma-3-27B").spec.vision.image_tokens()
         258
         """
-        w = _check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width)
-        h = _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height)
+        w, h = _sides(width, height)
         if self.token_rule == "fixed":
             return self.tokens_per_image + self.marker_tokens
         if self.token_rule == "mllama":
@@ -286,8 +285,7 @@ class VisionSpec(Record):
         >>> vramcore.get_model("Llama-3.2-11B-Vision-Instruct").spec.vision.image_tiles(640, 480)
         2
         """
-        w = _check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width)
-        h = _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height)
+        w, h = _sides(width, height)
         rows, cols = _best_canvas(h, w, self.image_size, self.max_tiles)
         return rows * cols
 
@@ -512,12 +510,12 @@ class VisionSpec(Record):
         (4096, 1026)
         """
         if self.token_rule == "fixed":
-            self.image_tokens(width, height)        # the sides are checked as for the tokens
+            _sides(width, height)      # checked, though every image is resized to the square
             return (self.image_size // self.patch_size) ** 2
         if self.token_rule == "tiles":   # every tile (and the global view) with its class token
             return self._tiles_run(width, height) * ((self.image_size // self.patch_size) ** 2 + 1)
         if self.token_rule == "mllama":  # every image padded to max_tiles tiles, each to a multiple of 8 rows
-            self.image_tiles(width, height)
+            _sides(width, height)
             return self.max_tiles * -(-((self.image_size // self.patch_size) ** 2 + 1) // 8) * 8
         if self.token_rule not in ("qwen_vl", "pixtral"):
             raise NotImplementedError(f"image_patches: token rule {self.token_rule!r} is not modelled")
@@ -546,11 +544,10 @@ class VisionSpec(Record):
         if self.token_rule == "tiles":
             return self._tiles_run(width, height) * self.tokens_per_image
         if self.token_rule == "mllama":
-            self.image_tiles(width, height)
+            _sides(width, height)
             return self.cross_tokens_per_image
         if self.token_rule == "pixtral":
-            rows, cols = self._pixtral_grid(_check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width),
-                                            _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height))
+            rows, cols = self._pixtral_grid(*_sides(width, height))
             return rows * cols
         return self.image_tokens(width, height) - self.marker_tokens
 
@@ -770,6 +767,12 @@ def _best_canvas(height: int, width: int, tile: int, max_tiles: int) -> tuple[in
     scale = min(o[0] for o in up) if up else max(o[0] for o in options)
     _, _, rows, cols = min(o for o in options if o[0] == scale)
     return rows, cols
+
+
+def _sides(width: object, height: object) -> tuple[int, int]:
+    """Return an image's checked (width, height), :data:`DEFAULT_IMAGE_SIZE` for a side left out."""
+    return (_check_side("width", DEFAULT_IMAGE_SIZE[0] if width is None else width),
+            _check_side("height", DEFAULT_IMAGE_SIZE[1] if height is None else height))
 
 
 def _check_side(name: str, value: object) -> int:
