@@ -34,8 +34,8 @@ def _spec(name: str) -> vramcore.ModelSpec:
 
 
 @pytest.mark.parametrize("name", MULTIMODAL_CARDS + ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry",
-                                  "Qwen3.5-defaults", "Llama-4-Scout-17B-16E-geometry", "Qwen3-VL-defaults",
-                                  "Qwen3-VL-MoE-defaults"])
+                                  "Qwen3.5-defaults", "Qwen3.5-MoE-defaults", "Llama-4-Scout-17B-16E-geometry",
+                                  "Qwen3-VL-defaults", "Qwen3-VL-MoE-defaults"])
 def test_towers_counted_as_transformers_builds_them(name: str) -> None:
     spec, m = _spec(name), MEASURED[name]
     by = m["params"]["by_category"]
@@ -60,7 +60,7 @@ def test_gemma3_27b_weights_include_the_tower() -> None:
 
 
 @pytest.mark.parametrize("name", ["Qwen2.5-VL-7B-Instruct", "Mistral-Small-3.1-24B-geometry", "Qwen3.5-defaults",
-                                  "Llama-4-Scout-17B-16E-geometry", "Qwen3-VL-defaults"])
+                                  "Qwen3.5-MoE-defaults", "Llama-4-Scout-17B-16E-geometry", "Qwen3-VL-defaults"])
 def test_image_tokens_match_the_processor(name: str) -> None:
     vision = _spec(name).vision
     assert vision is not None

@@ -156,6 +156,8 @@ def test_hybrid_cards_train(card: str) -> None:
 
 @pytest.mark.parametrize(("source", "factor"), [("Phi-4-mini-instruct", 0.75), ("GLM-4.5-Air", 0.5),
                                                 ("hf_configs/qwen3-next-80b-a3b-instruct.json", 0.25),
+                                                ("hf_configs/qwen3.5-defaults.json", 0.25),
+                                                ("hf_configs/qwen3.5-moe-defaults.json", 0.25),
                                                 ("hf_configs/bamba-synthetic.json", 0.5),
                                                 ("NVIDIA-Nemotron-3-Nano-30B-A3B", 1.0)])
 def test_partial_rotary_width_is_int_head_dim_times_factor(source: str, factor: float) -> None:

@@ -750,7 +750,7 @@ def measure_image_tokens(raw: dict[str, Any], notes: list[str]) -> dict[str, Any
     model_type = raw.get("model_type")
     vision = raw.get("vision_config") or {}
     out = {}
-    if model_type in ("qwen2_5_vl", "qwen3_5", "qwen3_vl", "qwen3_vl_moe"):
+    if model_type in ("qwen2_5_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl", "qwen3_vl_moe"):
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
         merge = vision.get("spatial_merge_size", 2)

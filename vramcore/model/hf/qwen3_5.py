@@ -1,10 +1,10 @@
-"""Qwen3.5 (``qwen3_5``): a gated-DeltaNet hybrid decoder (``qwen3_5_text``) with a Qwen3-VL-style vision tower."""
+"""Qwen3.5 (``qwen3_5``, ``qwen3_5_moe``): gated-DeltaNet hybrid decoders with a Qwen3-VL-style vision tower."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from vramcore.model.hf._reader import Fields, Reader, common_fields
+from vramcore.model.hf._reader import Fields, Reader, common_fields, rotary_dim
 from vramcore.model.hf.qwen3_next import deltanet_layer_types, deltanet_mixer
 from vramcore.model.hf.vision_towers import _sub
 
@@ -16,9 +16,15 @@ def read_qwen3_5_text(r: Reader) -> Fields:
     q/k norms and an output gate in ``q_proj``; the others are gated DeltaNet
     with four input projections; every layer has a dense MLP.  A config's
     ``mamba_ssm_dtype`` of ``"float32"`` asks the serving engines for an fp32
-    recurrent state.
+    recurrent state.  Norms scale by ``1 + weight`` in fp32 (``Qwen3_5RMSNorm``,
+    zero-centred); each head's rotary width is ``partial_rotary_factor`` (default
+    0.25, ``Qwen3_5TextConfig.__post_init__``) of it.
     """
-    out = common_fields(r, tie_default=False)
+    return _text_fields(r, common_fields(r, tie_default=False))
+
+
+def _text_fields(r: Reader, out: Fields) -> Fields:
+    """Add the fields Qwen3.5's dense and MoE decoders share to `out` (their common fields)."""
     types = deltanet_layer_types(r, out["num_layers"])
     bias = r.bool("attention_bias", False)
     state = deltanet_mixer(r, out["hidden_size"], split=True)
@@ -27,7 +33,35 @@ def read_qwen3_5_text(r: Reader) -> Fields:
         raise ValueError(f"config field 'mamba_ssm_dtype' must be a dtype name, got {ssm_dtype!r}")
     if ssm_dtype in ("float32", "fp32"):
         state = dataclasses.replace(state, ssm_fp32=True)
-    out.update(layer_types=types, qkv_bias=bias, o_bias=bias, qk_norm=True, attn_output_gate=True, recurrent=state)
+    out.update(layer_types=types, qkv_bias=bias, o_bias=bias, qk_norm=True, attn_output_gate=True, recurrent=state,
+               norm_plus_one=True)
+    out["rotary_dim"] = rotary_dim(r, out, default=0.25)
+    return out
+
+
+def read_qwen3_5_moe_text(r: Reader) -> Fields:
+    """Fields of a ``qwen3_5_moe_text`` config (transformers ``configuration_qwen3_5_moe.py``, ``modeling_...``).
+
+    Qwen3.5's hybrid decoder (:func:`read_qwen3_5_text`) with a sparse MoE in
+    every layer (``Qwen3_5MoeSparseMoeBlock``: ``num_experts`` routed experts of
+    ``moe_intermediate_size``, a softmax top-k router, one shared expert of
+    ``shared_expert_intermediate_size`` and its ``hidden -> 1`` sigmoid gate); the
+    config has no dense ``intermediate_size``.
+    """
+    heads = r.int("num_attention_heads")
+    out: Fields = {
+        "num_layers": r.int("num_hidden_layers"), "hidden_size": r.int("hidden_size"), "num_heads": heads,
+        "num_kv_heads": r.int("num_key_value_heads", heads), "head_dim": r.int("head_dim", None),
+        "vocab_size": r.int("vocab_size"), "max_context": r.int("max_position_embeddings", None),
+        "tie_embeddings": r.bool("tie_word_embeddings", False),
+    }
+    out = _text_fields(r, out)
+    shared = r.int("shared_expert_intermediate_size", 0)
+    out.update(num_experts=r.int("num_experts", minimum=1), experts_per_token=r.int("num_experts_per_tok", minimum=1),
+               moe_intermediate_size=r.int("moe_intermediate_size", minimum=1),
+               intermediate_size=r.int("moe_intermediate_size", minimum=1),
+               mlp_layer_types=("moe",) * out["num_layers"], shared_expert_intermediate_size=shared,
+               shared_expert_gate=shared > 0)
     return out
 
 
@@ -45,9 +79,9 @@ def towers_qwen3_5(r: Reader, text: Fields) -> Fields:
     return {"vision": qwen3_vl(vc), "tie_embeddings": r.bool("tie_word_embeddings", False)}
 
 
-READERS = {"qwen3_5_text": read_qwen3_5_text}
+READERS = {"qwen3_5_text": read_qwen3_5_text, "qwen3_5_moe_text": read_qwen3_5_moe_text}
 
-TOWERS = {"qwen3_5": towers_qwen3_5}
+TOWERS = {"qwen3_5": towers_qwen3_5, "qwen3_5_moe": towers_qwen3_5}
 
 # Qwen3_5TextConfig defaults (transformers configuration_qwen3_5.py): Qwen3.5-9B's text geometry
 DEFAULTS = {
@@ -56,5 +90,13 @@ DEFAULTS = {
         "num_attention_heads": 16, "num_key_value_heads": 4, "max_position_embeddings": 32768, "head_dim": 256,
         "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128, "linear_value_head_dim": 128,
         "linear_num_key_heads": 16, "linear_num_value_heads": 32,
+    },
+    # Qwen3_5MoeTextConfig defaults (transformers configuration_qwen3_5_moe.py): Qwen3.5-35B-A3B's text geometry
+    "qwen3_5_moe_text": {
+        "vocab_size": 248320, "hidden_size": 2048, "num_hidden_layers": 40, "num_attention_heads": 16,
+        "num_key_value_heads": 2, "max_position_embeddings": 32768, "head_dim": 256, "linear_conv_kernel_dim": 4,
+        "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_num_key_heads": 16,
+        "linear_num_value_heads": 32, "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512,
+        "num_experts_per_tok": 8, "num_experts": 256,
     },
 }

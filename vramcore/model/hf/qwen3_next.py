@@ -23,6 +23,7 @@ def read_qwen3_next(r: Reader) -> Fields:
     out.update(
         layer_types=deltanet_layer_types(r, out["num_layers"]),
         attn_output_gate=True,
+        norm_plus_one=True,   # Qwen3NextRMSNorm: x * rsqrt(...) * (1 + weight), in fp32
         shared_expert_intermediate_size=r.int("shared_expert_intermediate_size", 0),
         shared_expert_gate=r.int("shared_expert_intermediate_size", 0) > 0,
         recurrent=deltanet_mixer(r, out["hidden_size"]),
