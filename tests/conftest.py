@@ -78,6 +78,9 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
     elif fields["qk_norm"]:
         fields["qk_norm_full_width"] = draw(st.booleans())  # OLMo-2: one norm over the whole q / k projection
     fields["norm_weight_fp32"] = draw(st.booleans())  # OLMo-2's RMSNorm: weight x the fp32 result
+    if not fields["norm_weight_fp32"]:
+        fields["norm_plus_one"] = draw(st.booleans())  # Gemma / Qwen3-Next's RMSNorm: x (1 + weight) in fp32
+    fields["rope_per_row"] = draw(st.booleans())       # Qwen3.5: cos / sin per batch row
 
     attention = draw(st.sampled_from(["full", "sliding_all", "pattern"]))
     if attention != "full":

@@ -938,10 +938,18 @@ HYBRID_GEOMETRIES: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     ("Falcon-H1-7B-Instruct", "Falcon-H1-7B-Instruct", (("hybrid",), ("hybrid", "hybrid"))),
     ("Nemotron-3-Nano", "NVIDIA-Nemotron-3-Nano-30B-A3B",
      (("mamba",), ("attention",), ("mlp",), ("moe",), ("mamba", "moe", "attention", "mlp"))),
+    ("Qwen3-Next-80B-A3B-Instruct", "hf_configs/qwen3-next-80b-a3b-instruct.json",
+     (("deltanet",), ("attention",), ("deltanet", "attention"))),
+    ("Qwen3.5-defaults", "hf_configs/qwen3.5-defaults.json",
+     (("deltanet",), ("attention",), ("deltanet", "attention"))),
+    ("Qwen3.5-MoE-defaults", "hf_configs/qwen3.5-moe-defaults.json",
+     (("deltanet",), ("attention",), ("deltanet", "attention"))),
 )
 #: config fields a geometry's small copy changes beyond its layers and vocab (recorded as ``overrides``): 16 of
 #: Nemotron-3-Nano's 128 experts keep its MoE layer small on the CPU (every expert has the card's shape)
-HYBRID_OVERRIDES: dict[str, dict[str, Any]] = {"Nemotron-3-Nano": {"n_routed_experts": 16}}
+HYBRID_OVERRIDES: dict[str, dict[str, Any]] = {"Nemotron-3-Nano": {"n_routed_experts": 16},
+                                               "Qwen3-Next-80B-A3B-Instruct": {"num_experts": 16},
+                                               "Qwen3.5-MoE-defaults": {"num_experts": 16}}
 #: LoRA targets of a geometry where peft refuses "all-linear" (falcon_h1 and nemotron_h: Mamba's out_proj,
 #: peft tuners_utils._check_lora_target_modules_mamba): every other linear of its layers
 HYBRID_LORA_TARGETS: dict[str, list[str]] = {
@@ -955,6 +963,12 @@ HYBRID_SHAPES = ((1, 64), (2, 64))
 HYBRID_LORA_RANK = 16
 #: the transformers modules whose Mamba2 layers call mamba_ssm's fused function in training
 MAMBA2_MODULES = ("bamba", "granitemoehybrid", "falcon_h1", "nemotron_h")
+#: the transformers modules whose gated-DeltaNet layers call fla's chunk_gated_delta_rule and causal_conv1d's
+#: causal_conv1d_fn in training (transformers integrations/hub_kernels.py use_kernel_func_from_hub_with_fallback:
+#: the package when it imports, else the torch reference)
+DELTANET_MODULES = ("qwen3_next", "qwen3_5", "qwen3_5_moe")
+#: fla's chunk size: the WY matrix A it saves is (b, s, value heads, FLA_CHUNK) in the input dtype
+FLA_CHUNK = 64
 
 
 class SplitConv1dScanStandIn(torch.autograd.Function):
@@ -1022,22 +1036,119 @@ def split_conv1d_scan_standin(zxbcdt: torch.Tensor, conv1d_weight: torch.Tensor,
                                         rmsnorm_eps or 1e-6, outproj_weight, outproj_bias, headdim, ngroups)
 
 
+class CausalConv1dStandIn(torch.autograd.Function):
+    """A CPU stand-in for causal_conv1d's ``CausalConv1dFn`` that saves what the CUDA one saves.
+
+    Dao-AILab/causal-conv1d ``causal_conv1d/causal_conv1d_interface.py`` (v1.6.1), ``CausalConv1dFn.forward``:
+    ``x`` is made contiguous only when neither its channel nor its time stride is 1 (a channel-last view, as
+    transformers passes the transposed projection, is kept as it is), the output is ``torch.empty_like(x)``
+    after the optional silu, and ``ctx.save_for_backward(x, weight, bias, seq_idx, initial_states)`` keeps the
+    input (a view of its whole storage), the weight and the bias; the output is recomputed in the backward.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Any, activation: Any) -> torch.Tensor:
+        if x.stride(2) != 1 and x.stride(1) != 1:
+            x = x.contiguous()
+        conv = torch.nn.functional.conv1d(x, weight.unsqueeze(1), bias, padding=weight.shape[-1] - 1,
+                                          groups=x.shape[1])[..., :x.shape[-1]]
+        if activation in ("silu", "swish"):
+            conv = torch.nn.functional.silu(conv)
+        out = torch.empty_like(x)
+        out.copy_(conv)
+        ctx.save_for_backward(x, weight, bias)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, dout: torch.Tensor) -> tuple[Any, ...]:
+        x, weight, bias = ctx.saved_tensors
+        grads = [torch.zeros_like(t) if t is not None and ctx.needs_input_grad[i] else None
+                 for i, t in enumerate((x, weight, bias))]
+        return (*grads, None)
+
+
+def causal_conv1d_standin(x: torch.Tensor, weight: torch.Tensor, bias: Any = None, seq_idx: Any = None,
+                          initial_states: Any = None, return_final_states: bool = False,
+                          final_states_out: Any = None, activation: Any = None, **kwargs: Any) -> torch.Tensor:
+    """Call :class:`CausalConv1dStandIn` with ``causal_conv1d_fn``'s arguments (no packed sequences, no state)."""
+    if seq_idx is not None or initial_states is not None or return_final_states:
+        raise NotImplementedError("the stand-in runs a plain training forward only")
+    return CausalConv1dStandIn.apply(x, weight, bias, activation)
+
+
+class ChunkGatedDeltaRuleStandIn(torch.autograd.Function):
+    """A CPU stand-in for fla's ``ChunkGatedDeltaRuleFunction`` that saves what the CUDA one saves.
+
+    fla-org/flash-linear-attention ``fla/ops/gated_delta_rule/chunk.py`` (0.5.2): ``@input_guard`` makes every
+    input contiguous; with ``use_qk_l2norm_in_kernel`` q and k are l2-normalised (``l2norm_fwd``: the output in
+    the input dtype, an fp32 rstd per row); g is cumulated per chunk in fp32 (``chunk_local_cumsum``); A is
+    ``(b, s, value heads, 64)`` in k's dtype; and ``ctx.save_for_backward(q, q_rstd, k, k_rstd, v, g, beta_raw,
+    beta, A, initial_state, cu_seqlens, chunk_indices, g_input, A_log, dt_bias)`` keeps the normalised q and k,
+    their rstd, v, the cumulated g, beta (once: ``beta_raw`` is ``beta``) and A, the rest None in plain training.
+    The chunk states h, w and u are recomputed in the backward.  q and k keep their own (key) heads: fla takes
+    fewer key than value heads (GVA, fla >= 0.5.0).  The output is ``(b, s, value heads, value dim)`` in v's
+    dtype.  Values are not the rule's (none of the saved bytes depends on them).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+                beta: torch.Tensor) -> torch.Tensor:
+        q, k, v, g, beta = (t.contiguous() for t in (q, k, v, g, beta))
+
+        def l2norm(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            rstd = torch.rsqrt(x.float().pow(2).sum(-1) + 1e-6)
+            return (x.float() * rstd.unsqueeze(-1)).to(x.dtype), rstd
+
+        q_n, q_rstd = l2norm(q)
+        k_n, k_rstd = l2norm(k)
+        g_cum = g.float().cumsum(1)
+        b, s, hv, _ = v.shape
+        A = torch.zeros(b, s, hv, FLA_CHUNK, dtype=k.dtype)
+        out = torch.empty_like(v)
+        out.copy_(v * beta.unsqueeze(-1).to(v.dtype))
+        ctx.save_for_backward(q_n, q_rstd, k_n, k_rstd, v, g_cum, beta, A)
+        ctx.shapes = [(t.shape, t.dtype) for t in (q, k, v, g, beta)]
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, dout: torch.Tensor) -> tuple[Any, ...]:
+        return tuple(torch.zeros(shape, dtype=dtype) if ctx.needs_input_grad[i] else None
+                     for i, (shape, dtype) in enumerate(ctx.shapes))
+
+
+def chunk_gated_delta_rule_standin(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+                                   beta: torch.Tensor, scale: Any = None, initial_state: Any = None,
+                                   output_final_state: bool = False, use_qk_l2norm_in_kernel: bool = False,
+                                   cu_seqlens: Any = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """Call :class:`ChunkGatedDeltaRuleStandIn` with ``chunk_gated_delta_rule``'s arguments (training, no state)."""
+    if initial_state is not None or output_final_state or cu_seqlens is not None or not use_qk_l2norm_in_kernel:
+        raise NotImplementedError("the stand-in runs transformers' plain training call only")
+    return ChunkGatedDeltaRuleStandIn.apply(q, k, v, g, beta), None
+
+
 class CudaPathOnCpu:
-    """Within the block, transformers' Mamba2 layers call the stand-in as they call mamba_ssm on a GPU."""
+    """Within the block, transformers' recurrent layers call the stand-ins as they call the CUDA packages on a GPU.
+
+    Mamba2 layers: mamba_ssm's fused function; gated-DeltaNet layers: fla's chunked rule and causal_conv1d.
+    """
 
     def __enter__(self) -> CudaPathOnCpu:
         import importlib
 
-        self.saved: list[tuple[Any, Any]] = []
-        for name in MAMBA2_MODULES:
+        self.saved: list[tuple[Any, str, Any]] = []
+        patches = [(name, "mamba2_split_conv1d_scan_combined", split_conv1d_scan_standin) for name in MAMBA2_MODULES]
+        patches += [(name, attr, func) for name in DELTANET_MODULES
+                    for attr, func in (("causal_conv1d_fn", causal_conv1d_standin),
+                                       ("torch_chunk_gated_delta_rule", chunk_gated_delta_rule_standin))]
+        for name, attr, func in patches:
             module = importlib.import_module(f"transformers.models.{name}.modeling_{name}")
-            self.saved.append((module, module.mamba2_split_conv1d_scan_combined))
-            module.mamba2_split_conv1d_scan_combined = split_conv1d_scan_standin
+            self.saved.append((module, attr, getattr(module, attr)))
+            setattr(module, attr, func)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for module, func in self.saved:
-            module.mamba2_split_conv1d_scan_combined = func
+        for module, attr, func in self.saved:
+            setattr(module, attr, func)
 
 
 def load_config_source(source: str, cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -1050,6 +1161,8 @@ def load_config_source(source: str, cards: dict[str, dict[str, Any]]) -> dict[st
 def hybrid_config(raw: dict[str, Any], layout: tuple[str, ...],
                   overrides: dict[str, Any] | None = None) -> transformers.PreTrainedConfig:
     """The small copy of `raw` with the layer kinds of `layout`, vocab :data:`SMALL_VOCAB`, no dropout."""
+    if isinstance(raw.get("text_config"), dict):   # a multimodal wrapper: its decoder alone (Qwen3.5)
+        raw = {**raw["text_config"], "model_type": raw["model_type"] + "_text"}
     raw = {**raw, **(overrides or {})}
     raw.pop("auto_map", None)
     n = len(layout)
@@ -1058,6 +1171,8 @@ def hybrid_config(raw: dict[str, Any], layout: tuple[str, ...],
         raw["attn_layer_indices"] = [i for i, k in enumerate(layout) if k == "attention"]
     elif mtype == "granitemoehybrid":
         raw["layer_types"] = list(layout)
+    elif mtype in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"):
+        raw["layer_types"] = ["full_attention" if k == "attention" else "linear_attention" for k in layout]
     elif mtype == "nemotron_h":
         raw.pop("hybrid_override_pattern", None)
         raw["layers_block_type"] = [NEMOTRON_BLOCKS[k] for k in layout]
@@ -1083,8 +1198,12 @@ def measure_hybrid_activations(cards: dict[str, dict[str, Any]], only: list[str]
         "lora_targets": "all-linear", "scan": (
             "the Mamba2 layers' fused function replaced by SplitConv1dScanStandIn, which saves the tensors "
             "state-spaces/mamba ssd_combined.py MambaSplitConv1dScanCombinedFn.forward saves "
-            "(ctx.save_for_backward): the CUDA path transformers takes in training; everything around it is "
-            "transformers' own code, measured; torch_forward_* figures are the CPU fallback, unpatched"),
+            "(ctx.save_for_backward): the CUDA path transformers takes in training; the gated-DeltaNet layers' "
+            "fla chunk_gated_delta_rule and causal_conv1d_fn replaced by ChunkGatedDeltaRuleStandIn and "
+            "CausalConv1dStandIn, which save what fla-org/flash-linear-attention fla/ops/gated_delta_rule/chunk.py "
+            "ChunkGatedDeltaRuleFunction.forward and Dao-AILab/causal-conv1d causal_conv1d_interface.py "
+            "CausalConv1dFn.forward save; everything around them is transformers' own code, measured; "
+            "torch_forward_* figures are the CPU fallback, unpatched"),
         "geometries": {},
     }
     for name, source, layouts in HYBRID_GEOMETRIES:
@@ -1210,6 +1329,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result[section] = measure()
         except Exception as exc:  # recorded, the other sections still run
+            if section in kept and (args.peft_model_types if section == "peft" else args.hybrid_geometries):
+                # a partial re-measure that failed keeps the section it would have merged into
+                print(f"{section}: FAILED ({error_text(exc)}); the kept section is left as it was", file=sys.stderr)
+                result[section] = kept[section]
+                continue
             result[section] = {"error": error_text(exc)}
         if section == "peft" and args.peft_model_types and "peft" in kept and "cards" in result[section]:
             merged = kept["peft"]
@@ -1218,8 +1342,9 @@ def main(argv: list[str] | None = None) -> int:
             result[section] = merged
         if section == "hybrid_activations" and args.hybrid_geometries and section in kept \
                 and "geometries" in result[section]:
-            merged = kept[section]
-            merged["geometries"].update(result[section]["geometries"])
+            # this run's description of the method (and its shapes, rank ...) with the kept geometries and its own
+            merged = {**kept[section], **{k: v for k, v in result[section].items() if k != "geometries"}}
+            merged["geometries"] = {**kept[section]["geometries"], **result[section]["geometries"]}
             result[section] = merged
         print(f"{section}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
 

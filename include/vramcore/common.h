@@ -162,6 +162,13 @@ typedef struct {
     double layer_positions;      /* 1: the decoder layers take the position ids (kept as checkpoint inputs) */
     double layer_pairs;          /* the (token mixer, MLP) kinds the layers have, one bit each (VC_PAIR_BIT): the
                                     layer recomputed under checkpointing is the largest of them */
+    /* what a gated-DeltaNet layer saves for backward in training (training.h, vc_deltanet_saved); 0 without one */
+    double dn_key_heads;         /* key heads (q and k keep their own heads: fla's grouped value attention) */
+    double dn_key_width;         /* key heads x key head dim */
+    double dn_value_heads;       /* value heads */
+    double dn_value_width;       /* value heads x value head dim */
+    double attn_output_gate;     /* 1: q_proj also yields a sigmoid gate on the attention output (Qwen3-Next) */
+    double rope_per_row;         /* 1: the rotary cos/sin are made per batch row (Qwen3.5's (3, b, s) positions) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

@@ -38,7 +38,10 @@
  * (attention, Mamba2, or both side by side in Falcon-H1's "hybrid" layers).
  *
  * Nemotron-H (one sub-block a layer: a Mamba2 mixer, attention, a squared-ReLU MLP or an MoE) and the
- * routed MLPs of Granite-4.0-H and Nemotron-H (vc_moe_mlp_saved) were measured there too.
+ * routed MLPs of Granite-4.0-H and Nemotron-H (vc_moe_mlp_saved) were measured there too; so were the
+ * gated-DeltaNet hybrids (Qwen3-Next, Qwen3.5, Qwen3.5-MoE: vc_deltanet_saved, with fla's and causal_conv1d's
+ * functions replaced on the CPU by stand-ins saving what theirs save), their gated attention, zero-centred
+ * q/k norms, renormalising routers and Qwen3.5's per-row rotary tables.
  *
  * Gradient checkpointing (non-reentrant) keeps each layer's input (a h) and,
  * under eager attention, one 16-bit (b, 1, s, s) mask per attention kind; the layer's own
@@ -100,6 +103,10 @@ static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a,
         /* norms over q and k: one rsqrt per head (1), or per token over the whole projection (2: OLMo-2) */
         double rq = m->qk_norm == 2.0 ? 1.0 : heads, rk = m->qk_norm == 2.0 ? 1.0 : kvh;
         t.tok += vc_norm_saved(m, q, a, frozen) - 4.0 + 4.0 * rq + vc_norm_saved(m, k, a, frozen) - 4.0 + 4.0 * rk;
+        /* per-head norms scaling by an fp32 (1 + weight) keep it once a layer each (Qwen3-Next, Qwen3.5, Gemma-3;
+         * measured: hybrid_activations) */
+        if (m->norm_kind == 1.0 && m->qk_norm == 1.0)
+            t.cst += 2.0 * 4.0 * m->head_dim_k;
     }
     if (m->mla_latent > 0.0)       /* the compressed latent and its norm (not measured) */
         t.tok += vc_norm_saved(m, m->mla_latent, a, frozen) + a * m->mla_latent;
@@ -114,8 +121,15 @@ static inline vc_act_terms vc_layer_attention_saved(const vc_model *m, double a,
          * rotated and passed parts, so q is head-major contiguous, SDPA's output follows q's layout and the
          * transpose(1, 2).contiguous() before o_proj copies it: o_proj saves that copy unless frozen
          * (measured on the CPU: hybrid_activations, bamba-synthetic; on a GPU an assumption) */
-        if (m->mla_latent == 0.0 && m->rotary_dim < m->head_dim_k && frozen == 0.0)
+        double copied = m->mla_latent == 0.0 && m->rotary_dim < m->head_dim_k;
+        if (m->attn_output_gate != 0.0) {
+            /* Qwen3-Next / Qwen3.5: attn_output * sigmoid(gate) keeps the reshaped output (the copy, or SDPA's
+             * own output) and the sigmoid's (which the sigmoid saves too); o_proj keeps the product unless
+             * frozen */
+            t.tok += a * heads * m->head_dim_v * ((copied ? 1.0 : 0.0) + 1.0 + (frozen != 0.0 ? 0.0 : 1.0));
+        } else if (copied && frozen == 0.0) {
             t.tok += a * heads * m->head_dim_v;
+        }
     }
     return t;
 }
@@ -146,6 +160,44 @@ static inline vc_act_terms vc_mamba2_saved(const vc_model *m, double a, double t
     return t;
 }
 
+/* fla's chunk size: the WY matrix A of chunk_gated_delta_rule is (b, s, value heads, 64) in the input dtype */
+#define VC_FLA_CHUNK 64.0
+
+/* What one gated-DeltaNet mixer (Qwen3-Next's Qwen3NextGatedDeltaNet, Qwen3.5's Qwen3_5GatedDeltaNet) saves for
+ * backward on the path transformers takes on a GPU in training: it calls causal_conv1d's causal_conv1d_fn and
+ * fla's chunk_gated_delta_rule (use_qk_l2norm_in_kernel) when they import (integrations/hub_kernels.py,
+ * use_kernel_func_from_hub_with_fallback).  Per token:
+ *   CausalConv1dFn keeps its channel-last input, the q|k|v projection (a x conv_dim; Dao-AILab/causal-conv1d
+ *     causal_conv1d_interface.py), and recomputes its output;
+ *   ChunkGatedDeltaRuleFunction keeps the l2-normalised q and k (a x key width each) and their fp32 rstd per
+ *     key head, a contiguous copy of v (a x value width), g cumulated per chunk (fp32 per value head), beta
+ *     (a per value head, the storage b.sigmoid() saves too) and A (a x value heads x 64); the chunk states are
+ *     recomputed (fla-org/flash-linear-attention fla/ops/gated_delta_rule/chunk.py, fla 0.5.2);
+ *   g = -exp(A_log.float()) * softplus(a.float() + dt_bias): softplus's fp32 input, and its output for the
+ *     product's gradient by the (trained) A_log;
+ *   the gated RMSNorm over value heads (Qwen3NextRMSNormGated, Python by default): its fp32 input, the rsqrt
+ *     per row, the 16-bit cast its weight multiplies (for the weight's gradient), the weighted copy and the
+ *     fp32 silu of the fp32 gate z with that input ((12 + 2a) x value width + 4 per value head);
+ *   out_proj's input (none when frozen).
+ * Per layer (cst): -exp(A_log) in fp32 and, while A_log trains, the exp's result.  The projections' input is the
+ * layer's normed input (vc_sub_block_inputs).  Measured: tests/data/training_measured.json, hybrid_activations
+ * (Qwen3-Next, Qwen3.5, Qwen3.5-MoE), with both functions' saved sets on the CPU by stand-ins.  Under TP the
+ * heads split (an assumption, as for Mamba2). */
+static inline vc_act_terms vc_deltanet_saved(const vc_model *m, double a, double tp, double frozen)
+{
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
+    double hk = m->dn_key_heads / tp, kw = m->dn_key_width / tp;
+    double hv = m->dn_value_heads / tp, vw = m->dn_value_width / tp;
+    double trains = frozen != 0.0 ? 0.0 : 1.0;
+    double conv = a * m->state_conv_dim / tp;
+    double fla = 2.0 * a * kw + 8.0 * hk + a * vw + 4.0 * hv + a * hv + a * hv * VC_FLA_CHUNK;
+    double gates = 4.0 * hv + trains * 4.0 * hv;
+    double norm = (12.0 + a + trains * a) * vw + 4.0 * hv;
+    t.tok = conv + fla + gates + norm + trains * a * vw;
+    t.cst = (4.0 + trains * 4.0) * hv;
+    return t;
+}
+
 /* A dense MLP's saved tensors per token.  Gated: gate, up, act(gate) and its product with up (the down_proj
  * input, not saved when frozen).  Ungated (Nemotron-H's NemotronHMLP, relu2 = ReLUSquaredActivation in
  * transformers activations.py): the relu's output (kept by the relu and by the square) and the square (the
@@ -169,8 +221,10 @@ static inline double vc_dense_mlp_saved(const vc_model *m, double a, double tp, 
  * the grouped up-projection's input (a h, not when the experts are frozen), its gated or ungated MLP tensors
  * (vc_mlp_tensors), the down-projection's output and the routing weight its multiply saves (a h + the
  * weight's width), and per layer the grouped_mm offsets (int32 per expert).  The router (router_kind):
- *   0 softmax over every expert, then top-k (Mixtral, Qwen-MoE: not measured): the fp32 probabilities and
- *     the top-k indices; 16-bit weights;
+ *   0 softmax over every expert, then top-k (Qwen-MoE without norm_topk_prob: not measured): the fp32
+ *     probabilities and the top-k indices; 16-bit weights;
+ *   3 the same, then the k weights divided in place by their sum (Mixtral, Qwen3-Next, Qwen3.5-MoE): also the
+ *     division's k fp32 results and the sum;
  *   1 top-k of the fp32 logits, softmax over the k (Granite-4.0-H GraniteMoeHybridTopKRouter): the softmax's
  *     k fp32 outputs and the top-k indices; 16-bit weights (type_as);
  *   2 sigmoid of fp32 logits, group-limited top-k, gather, renormalised and scaled (Nemotron-H
@@ -186,7 +240,11 @@ static inline vc_act_terms vc_moe_mlp_saved(const vc_model *m, double a, double 
     double k = m->experts_per_token, h = m->hidden, e = m->n_experts;
     double rows = vc_mlp_tensors(m, frozen);
     double router, weight = a, weighted = a * h;
-    if (m->router_kind == 1.0) {
+    if (m->router_kind == 3.0) {
+        /* softmax over every expert, top-k, then router_top_value /= its sum: the division keeps its result and
+         * the sum (fp32; measured: hybrid_activations, Qwen3-Next and Qwen3.5-MoE) */
+        router = 4.0 * e + 8.0 * k + 4.0 * k + 4.0;
+    } else if (m->router_kind == 1.0) {
         router = 4.0 * k + 8.0 * k;
     } else if (m->router_kind == 2.0) {
         router = (frozen != 0.0 ? 0.0 : 4.0 * h) + 4.0 * e + 8.0 * k + 4.0 * k + 4.0;
@@ -200,6 +258,15 @@ static inline vc_act_terms vc_moe_mlp_saved(const vc_model *m, double a, double 
             + (m->shared_gate != 0.0 ? a * h + a : 0.0);
     t.cst = 4.0 * e;
     return t;
+}
+
+/* Bytes of the rotary cos/sin a training step saves per position (per token under rope_per_row): saved by the
+ * attention layers, or kept as every checkpointed layer's input (none without rotary embeddings: Granite-4.0-H,
+ * Nemotron-H).  Every pipeline stage makes its own. */
+static inline double vc_rotary_tables(const vc_model *m, double a, double checkpointing)
+{
+    double tables = checkpointing != 0.0 || m->n_full_layers + m->n_sliding_layers > 0.0 ? 1.0 : 0.0;
+    return m->rope * 2.0 * a * m->rotary_dim * tables;
 }
 
 /* Everything outside the decoder layers: final norm and its output, the loss's
@@ -217,8 +284,10 @@ static inline vc_act_terms vc_outer_saved(const vc_model *m, double a, double tp
     /* rotary cos/sin: saved by the attention layers, or kept as every checkpointed layer's input (none
      * without rotary embeddings: Granite-4.0-H, Nemotron-H); the position ids under checkpointing where the
      * layers take them (not Granite-4.0-H's; Nemotron-H's blocks do, measured: hybrid_activations) */
-    double tables = checkpointing != 0.0 || m->n_full_layers + m->n_sliding_layers > 0.0 ? 1.0 : 0.0;
-    t.pos = m->rope * 2.0 * a * m->rotary_dim * tables + (checkpointing != 0.0 ? 8.0 * m->layer_positions : 0.0);
+    double cos_sin = vc_rotary_tables(m, a, checkpointing);
+    if (m->rope_per_row != 0.0)     /* Qwen3.5: one table per batch row (measured: hybrid_activations) */
+        t.tok += cos_sin;
+    t.pos = (m->rope_per_row != 0.0 ? 0.0 : cos_sin) + (checkpointing != 0.0 ? 8.0 * m->layer_positions : 0.0);
     /* the loss; Gemma's 16-bit sqrt(hidden) scalar (measured saved when the embedding trains, not otherwise) */
     t.cst = 4.0 + (m->embed_scale != 0.0 && frozen == 0.0 ? a : 0.0) + (m->norm_kind == 1.0 ? 4.0 * h : 0.0);
     return t;

@@ -50,7 +50,11 @@ Rules and their sources
   inside that Function from its base weight, so a LoRA adapter on it saves nothing and gets no gradient
   (counted as trainable, with its states, as peft counts it: an upper bound).  peft refuses ``out_proj``
   and ``conv1d`` on falcon_h1 / nemotron_h / mamba models, "all-linear" included
-  (:data:`PEFT_MAMBA_MODEL_TYPES`).  Gated DeltaNet and Mamba1 mixers are refused (:func:`check_trainable`).
+  (:data:`PEFT_MAMBA_MODEL_TYPES`).  Gated-DeltaNet hybrids follow the fla / causal_conv1d path transformers
+  takes on a GPU (vc_deltanet_saved); Mamba1 mixers are refused (:func:`check_trainable`).
+- peft's ``ParamWrapper`` (fused experts, the router's weight) folds the adapter into the parameter on every
+  forward, so the merged weight is saved once a layer with the inputs of the ops that read it
+  (:func:`adapter_activation_bytes`; measured on Qwen3-Next).
   Assumptions, not measured: the backward's transient (gradients of one layer,
   ``2 a h + 3 a x MLP width`` per token; the loss's fp32 gradients,
   ``(8 + a) V`` per token), pipeline stages holding ``pp`` micro-batches (1F1B),
@@ -135,7 +139,8 @@ _QWEN2_MOE_MAP = {"gate": "router", "gate_proj": "experts.gate_up_proj", "up_pro
 MOE_TARGET_MAPS: dict[str, dict[str, str]] = {
     "mixtral": {"gate": "router", "w1": "experts.gate_up_proj", "w3": "experts.gate_up_proj",
                 "w2": "experts.down_proj"},
-    **{t: _QWEN2_MOE_MAP for t in ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "olmoe", "glm4_moe")},
+    **{t: _QWEN2_MOE_MAP for t in ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "olmoe", "glm4_moe",
+                                    "qwen3_next")},
 }
 #: peft 0.21 refuses LoRA on these module names of these model types ("incompatible with Mamba-based models":
 #: peft tuners/tuners_utils.py, _check_lora_target_modules_mamba), also when "all-linear" names them.
@@ -150,6 +155,8 @@ _LINEAR_NAMES = {
     "attn_q_a": "q_a_proj", "attn_q_b": "q_b_proj", "attn_kv_a_mqa": "kv_a_proj_with_mqa",
     "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj",
     "ffn_gate_shexp": "gate_proj", "ffn_up_shexp": "up_proj", "ffn_down_shexp": "down_proj",
+    # the shared expert's hidden -> 1 sigmoid gate (Qwen3-Next, Qwen3.5-MoE): an nn.Linear
+    "ffn_gate_inp_shexp": "shared_expert_gate",
     # DeepSeek-V3.2's indexer (DeepseekV32Indexer): nn.Linear modules too, so peft's all-linear adapts them
     "indexer_attn_q_b": "wq_b", "indexer_attn_k": "wk", "indexer_proj": "weights_proj",
 }
@@ -500,6 +507,21 @@ def adapter_activation_bytes(spec: ModelSpec, engine: EngineSpec) -> tuple[float
     for m in adapted_modules(spec, engine.lora_targets, r, warn=False):
         if m.name == "lm_head" or m.name in bypassed:
             continue
+        if not m.linear:
+            # peft ParamWrapper (fused experts, the router's weight): the adapter is folded into the parameter on
+            # every forward (experts: torch.baddbmm(W, lhs, rhs) in _LoraFactorsProxy, its factors cast to W's
+            # dtype; the router: W + B @ A, _LoraParameterProxy), so the merged weight requires grad: the op that
+            # reads it saves it (one copy a layer, in W's dtype) and its input -- the tokens gathered for each of
+            # the k experts they are routed to, the down projection's input per copy, the router's input
+            # (measured: tests/data/training_measured.json, hybrid_activations, Qwen3-Next); the factors' 16-bit
+            # copies are saved by the fold (experts, a 16-bit W) and, under autocast, by the router's B @ A
+            wide = 4.0 if engine.precision == "fp32" else 2.0
+            stacked = m.experts > 1
+            copies = mixed or (stacked and engine.precision != "fp32")
+            per_token += m.layers * wide * m.in_features * (spec.experts_per_token if stacked else 1)
+            constant += wide * (m.layers * m.experts * m.in_features * m.out_features) + (2.0 * m.params(r)
+                                                                                        if copies else 0.0)
+            continue
         a_out = m.experts * m.rank_factor * r if m.name.startswith("experts.") else m.rank_factor * r
         if mixed:
             per_token += m.layers * 2.0 * (m.in_features + a_out)
@@ -531,28 +553,29 @@ def largest_layer_matrix(spec: ModelSpec) -> int:
 
 
 #: Recurrent mixer kinds whose saved activations the training formulas model (include/vramcore/training.h,
-#: vc_mamba2_saved: the fused mamba_ssm path transformers takes on a GPU).
-TRAINABLE_MIXERS: frozenset[str] = frozenset({"mamba2"})
+#: vc_mamba2_saved and vc_deltanet_saved: the CUDA packages' paths transformers takes on a GPU).
+TRAINABLE_MIXERS: frozenset[str] = frozenset({"mamba2", "gated_deltanet"})
 
 
 def check_trainable(spec: ModelSpec) -> None:
     """Refuse a training estimate the formulas cannot make honestly.
 
     Mamba2 hybrids (Bamba, Granite-4.0-H, Falcon-H1, Nemotron-H with its
-    one-sub-block layers and ungated squared-ReLU MLPs) are modelled; a gated
-    DeltaNet (Qwen3-Next, Qwen3.5) or Mamba1 (Jamba) mixer is not.
+    one-sub-block layers and ungated squared-ReLU MLPs) and gated-DeltaNet
+    hybrids (Qwen3-Next, Qwen3.5, Qwen3.5-MoE) are modelled; a Mamba1 (Jamba)
+    mixer is not.
 
     Raises
     ------
     ValueError
-        `spec` has recurrent layers of a kind other than Mamba2: what a gated
-        DeltaNet or Mamba1 layer saves for backward (its chunked scan's
-        intermediates) is not modelled yet; nor what a cross-attention layer
+        `spec` has recurrent layers of a kind other than Mamba2 and gated
+        DeltaNet: what a Mamba1 layer saves for backward (its selective scan's
+        chunk states) is not modelled yet; nor what a cross-attention layer
         (Llama-3.2-Vision) saves, nor mixer-less layers beside "hybrid" ones.
     """
     if spec.recurrent is not None and spec.recurrent.kind not in TRAINABLE_MIXERS:
         raise ValueError(f"training {spec.name!r}: the activations a {spec.recurrent.kind} layer saves for backward "
-                         f"are not modelled yet (Mamba2 layers are: {sorted(TRAINABLE_MIXERS)}), so this model has "
+                         f"are not modelled yet (these are: {sorted(TRAINABLE_MIXERS)}), so this model has "
                          "no training estimate (inference engines estimate it)")
     if "none" in (spec.layer_types or ()) and "hybrid" in (spec.layer_types or ()):
         raise ValueError(f"training {spec.name!r}: mixer-less layers beside Falcon-H1-style hybrid layers are not "

@@ -118,6 +118,12 @@ MODEL_FIELDS: tuple[str, ...] = (
     "shared_gate",
     "layer_positions",
     "layer_pairs",
+    "dn_key_heads",
+    "dn_key_width",
+    "dn_value_heads",
+    "dn_value_width",
+    "attn_output_gate",
+    "rope_per_row",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -156,6 +162,16 @@ def _state_fields(spec: ModelSpec) -> dict[str, float]:
             "state_group_width": float(rec.group_width),
             # the attention part's share in Mamba2 B and C rows, held whole-group per TP rank (StateSpec.tp_groups)
             "attn_group_fraction": rec.group_params * spec.n_state_layers / attention if attention else 0.0}
+
+
+def _deltanet_fields(spec: ModelSpec) -> dict[str, float]:
+    """Return the ``vc_model`` fields of what a gated-DeltaNet layer saves for backward (zeros without one)."""
+    rec = spec.recurrent
+    if rec is None or rec.kind != "gated_deltanet":
+        return dict.fromkeys(("dn_key_heads", "dn_key_width", "dn_value_heads", "dn_value_width"), 0.0)
+    key_width = (rec.conv_dim - rec.state_heads * rec.state_cols) // 2    # conv_dim = 2 x key width + value width
+    return {"dn_key_heads": float(key_width // rec.state_rows), "dn_key_width": float(key_width),
+            "dn_value_heads": float(rec.state_heads), "dn_value_width": float(rec.state_heads * rec.state_cols)}
 
 
 def _mixer_fields(spec: ModelSpec) -> dict[str, float]:
@@ -321,6 +337,9 @@ def model_row(spec: ModelSpec) -> list[float]:
         "shared_gate": float(spec.shared_expert_gate),
         "layer_positions": float(spec.layer_positions),
         "layer_pairs": float(layer_pairs(spec)),
+        **_deltanet_fields(spec),
+        "attn_output_gate": float(spec.attn_output_gate),
+        "rope_per_row": float(spec.rope_per_row),
     }
     return [row[f] for f in MODEL_FIELDS]
 

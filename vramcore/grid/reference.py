@@ -1234,6 +1234,31 @@ def _mamba2_saved(spec: ModelSpec, a: Fraction, tp: int, frozen: bool) -> tuple[
     return per_token, per_layer
 
 
+def _deltanet_saved(spec: ModelSpec, a: Fraction, tp: int, frozen: bool) -> tuple[Fraction, Fraction]:
+    """Return (bytes per token, bytes per layer) one gated-DeltaNet mixer saves for backward on the CUDA path.
+
+    causal_conv1d keeps its q|k|v input; fla's chunked rule the l2-normalised q and k with their fp32 rstd,
+    v, the fp32 cumulated g, beta and its (s x 64 per value head) A matrix; the decay gate softplus's fp32
+    input (and output, for the trained A_log); the gated RMSNorm its fp32 input and gate, their silu, the
+    weighted copy, the weight's 16-bit operand (trained) and an rsqrt per row; out_proj its input (trained).
+    Per layer -exp(A_log) and, while A_log trains, the exp (see include/vramcore/training.h,
+    vc_deltanet_saved).
+    """
+    rec = spec.recurrent
+    assert rec is not None and rec.kind == "gated_deltanet"
+    value_heads, value_width = Fraction(rec.state_heads, tp), Fraction(rec.state_heads * rec.state_cols, tp)
+    key_width = Fraction((rec.conv_dim - rec.state_heads * rec.state_cols) // 2, tp)
+    key_heads = key_width / rec.state_rows
+    trains = 0 if frozen else 1
+    saved = [a * Fraction(rec.conv_dim, tp),                                      # causal_conv1d's input
+             2 * a * key_width, 8 * key_heads, a * value_width, 4 * value_heads,  # q, k, rstd, v, g
+             a * value_heads, a * value_heads * 64,                               # beta, A
+             4 * value_heads * (1 + trains),                                      # softplus in (and out)
+             (12 + a * (1 + trains)) * value_width + 4 * value_heads,             # the gated norm
+             trains * a * value_width]                                            # out_proj's input
+    return sum(saved, Fraction(0)), 4 * value_heads * (1 + trains)
+
+
 def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str, frozen: bool,
                  mixer: str = "full_attention") -> tuple[Fraction, Fraction, Fraction]:
     """Return (bytes per token, per query x key of one sequence, per layer) one decoder layer saves for backward.
@@ -1262,12 +1287,17 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
     if mixer in ("mamba", "hybrid"):
         mamba_tok, per_layer = _mamba2_saved(spec, a, tp, frozen)
         saved.append(mamba_tok)
-    attends = mixer not in ("mamba", "none")   # "none": a Nemotron-H MLP block
+    elif mixer == "linear_attention":
+        dn_tok, per_layer = _deltanet_saved(spec, a, tp, frozen)
+        saved.append(dn_tok)
+    attends = mixer not in ("mamba", "linear_attention", "none")   # "none": a Nemotron-H MLP block
     if spec.qk_norm and attends:
         # one rsqrt per head, or one per token for a norm over the whole projection (OLMo-2)
         q_rsqrts, k_rsqrts = (Fraction(1), Fraction(1)) if spec.qk_norm_full_width else (heads, kv_heads)
         saved += _norm_tensors(spec, heads * dk, a, frozen, q_rsqrts)      # type: ignore[arg-type]
         saved += _norm_tensors(spec, kv_heads * dk, a, frozen, k_rsqrts)  # type: ignore[arg-type]
+        if (spec.norm_plus_one or spec.norm_weight_upcast) and not spec.qk_norm_full_width:
+            per_layer += 2 * 4 * dk       # each per-head norm's fp32 (1 + weight), once a layer
     if spec.is_mla:
         latent = spec.kv_lora_rank + spec.qk_rope_head_dim  # type: ignore[operator]
         saved += _norm_tensors(spec, latent, a, frozen) + [a * latent]
@@ -1281,7 +1311,12 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         scores = heads * (4 + a + (a if spec.attn_softcap else 0))   # fp32 softmax, 16-bit probs
     else:
         saved += [a * heads * dk, a * kv_heads * dk, a * kv_heads * dv, a * heads * dv, 4 * heads]  # + logsumexp
-        if not spec.is_mla and spec.rotary_width < dk and not frozen:
+        copied = not spec.is_mla and spec.rotary_width < dk
+        if spec.attn_output_gate:
+            # the output gate's multiply keeps the reshaped output (a copy under partial rotary) and the sigmoid;
+            # o_proj keeps the product unless frozen
+            saved += [a * heads * dv] * ((1 if copied else 0) + 1 + (0 if frozen else 1))
+        elif copied and not frozen:
             # partial rotary: q concatenated head-major, SDPA's output laid out like it, o_proj's input a copy
             saved += [a * heads * dv]
     # gated: gate, up, act(gate) (and the down_proj input, unless frozen); ungated relu2 (Nemotron-H): the relu's
@@ -1302,6 +1337,8 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
             weight = Fraction(4)
         else:                                    # softmax over every expert (fp32), then top-k indices
             saved += [Fraction(4 * spec.num_experts), Fraction(8 * k)]
+            if spec.moe_router == "softmax_topk_norm":   # the in-place division by the sum: its k results, the sum
+                saved += [Fraction(4 * k), Fraction(4)]
         saved += [Fraction(8 * k)] * 3           # grouped_mm: token gather, weight gather, inverse permutation
         copy = ([] if frozen else [a * h]) + [a * ie] * mlp_tensors + [weighted, weight]
         saved += copy * k
@@ -1342,7 +1379,9 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     rotary = spec.rotary_width       # the rotated part of each head (partial_rotary_factor)
     # cos/sin: saved by attention layers or kept as checkpoint inputs; position ids under checkpointing
     tables = 2 * a * rotary if checkpointing or spec.n_attention_layers else 0
-    per_sequence = context * (tables * spec.rope + (8 if checkpointing and spec.layer_positions else 0))
+    per_sequence = context * (tables * spec.rope * (not spec.rope_per_row)
+                              + (8 if checkpointing and spec.layer_positions else 0))
+    per_row_tables = tokens * tables * spec.rope * spec.rope_per_row   # Qwen3.5: cos / sin per batch row
     # the loss scalar; Gemma's sqrt(hidden) scalar (saved when the embedding trains); its final norm's 1 + w
     constant = 4 + (a if spec.embed_scale and not frozen else 0) + (
         4 * h if spec.norm_plus_one or spec.norm_weight_upcast else 0)
@@ -1355,7 +1394,7 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
         saved = tokens * (in_flight * layers_tok + outer) + in_flight * norm_consts
         saved += 0 if selective else in_flight * batch * s2 * layers_sq
         layer_transient = batch * s2 * one_sq if selective else Fraction(0)
-    saved += per_sequence + constant + (8 if batch == 1 else 0)
+    saved += per_sequence + per_row_tables + constant + (8 if batch == 1 else 0)
     widest = max(spec.intermediate_size if any(mlp == "dense" for _, mlp in kinds) else 0,
                  spec.experts_per_token * (spec.moe_intermediate_size or 0) + spec.shared_expert_intermediate_size)
     layer_transient += tokens * (2 * a * h + 3 * a * Fraction(widest, tp))

@@ -106,7 +106,7 @@ _INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "v
                "image_patches", "image_features", "image_count", "kv_shared_layers", "altup_inputs", "laurel_rank",
                "per_layer_input_size", "per_layer_vocab_size", "rotary_dim")
 #: ModelSpec.moe_router values, as the C field router_kind numbers them (include/vramcore/training.h)
-MOE_ROUTERS: dict[str, int] = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_group": 2}
+MOE_ROUTERS: dict[str, int] = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_group": 2, "softmax_topk_norm": 3}
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -321,16 +321,24 @@ class ModelSpec(Record):
     moe_router : str
         What the MoE router saves for backward in training
         (``vramcore/include/training.h`` ``vc_moe_mlp_saved``): ``"softmax_topk"``
-        (default: a softmax over every expert, then the top-k; Mixtral,
-        Qwen-MoE), ``"topk_softmax"`` (the top-k of the logits, then a softmax
-        over them: Granite-4.0-H ``GraniteMoeHybridTopKRouter``) or
-        ``"sigmoid_group"`` (sigmoid scores, group-limited top-k, fp32 routing
-        weights: Nemotron-H ``NemotronHTopkRouter``).
+        (default: a softmax over every expert, then the top-k: Qwen-MoE
+        without ``norm_topk_prob``), ``"softmax_topk_norm"`` (the same, then the
+        k weights divided in place by their sum: Mixtral, Qwen3-MoE with
+        ``norm_topk_prob``, Qwen3-Next, Qwen3.5-MoE), ``"topk_softmax"`` (the
+        top-k of the logits, then a softmax over them: Granite-4.0-H
+        ``GraniteMoeHybridTopKRouter``) or ``"sigmoid_group"`` (sigmoid scores,
+        group-limited top-k, fp32 routing weights: Nemotron-H
+        ``NemotronHTopkRouter``).
     rope : bool
         The attention layers apply rotary position embeddings (default);
         False for Granite-4.0-H's ``position_embedding_type`` other than
         ``"rope"`` (transformers builds no rotary embedding then): a training
         step saves no cos/sin tables.
+    rope_per_row : bool
+        The rotary cos/sin are computed for each row of a batch, not once for
+        all (Qwen3.5's multimodal rotary: ``position_ids`` of shape
+        ``(3, batch, seq)``): a training step saves them per token, not per
+        position of one sequence.
     model_type : str, optional
         Hugging Face ``model_type`` the spec was read from, if any.
     quantization : str or DType, optional
@@ -417,6 +425,7 @@ class ModelSpec(Record):
     vision: VisionSpec | None = None
     audio: AudioSpec | None = None
     rope: bool = True
+    rope_per_row: bool = False
     rotary_dim: int | None = None
     layer_positions: bool = True
     moe_router: str = "softmax_topk"
@@ -444,7 +453,7 @@ class ModelSpec(Record):
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "qk_norm_full_width",
                      "attention_sinks", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
                      "norm_weight_fp32", "norm_weight_upcast", "embed_scale", "attn_softcap", "final_softcap",
-                     "rope", "layer_positions"):
+                     "rope", "rope_per_row", "layer_positions"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")

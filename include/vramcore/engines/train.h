@@ -27,14 +27,17 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     double frozen = e->frozen_base;
     vc_act_terms nt = vc_layer_norms_saved(m, a, frozen);
     vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention, frozen);
-    vc_act_terms mt = vc_mamba2_saved(m, a, tp, frozen);   /* scaled by the stage's Mamba2 layers */
-    /* the stage's layers by token mixer: attention, Mamba2, or both side by side (Falcon-H1's "hybrid") */
+    /* scaled by the stage's recurrent layers: Mamba2 or gated DeltaNet */
+    vc_act_terms mt = m->dn_value_heads > 0.0 ? vc_deltanet_saved(m, a, tp, frozen) : vc_mamba2_saved(m, a, tp, frozen);
+    /* the stage's layers by token mixer: attention, a recurrent mixer, or both side by side (Falcon-H1's
+     * "hybrid") */
     double attn_layers = l->gpu_full + l->gpu_sliding, state_layers = l->gpu_state;
     double n_attn = m->n_full_layers + m->n_sliding_layers;
     double one_sq = n_attn > 0.0 ? at.sq : 0.0;
     vc_act_terms o = vc_outer_saved(m, a, tp, ckpt ? 1.0 : 0.0, frozen);
-    if (l->last_stage == 0.0)
-        o.tok = 0.0;                    /* the final norm, lm_head input and loss are the last stage's */
+    if (l->last_stage == 0.0)           /* the final norm, lm_head input and loss are the last stage's; per-row
+                                           rotary tables every stage's */
+        o.tok = m->rope_per_row != 0.0 ? vc_rotary_tables(m, a, ckpt ? 1.0 : 0.0) : 0.0;
     double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp, frozen) : 0.0;
     vc_act_terms moe_t = {0.0, 0.0, 0.0, 0.0};
     if (m->n_moe_layers > 0.0 && m->n_experts > 0.0)
@@ -75,8 +78,8 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
         p->t_tok = inflight * (layers * (nt.tok + t->adapter_token_layer) + vc_sub_block_inputs(m, l, a, frozen)
                                + attn_layers * at.tok + state_layers * mt.tok + mlp_all) + o.tok;
         p->t_sq = selective ? 0.0 : inflight * attn_layers * at.sq;   /* selective: scores recomputed */
-        p->t_cst = o.cst + inflight * (layers * (nt.cst + t->adapter_layer_bytes) + state_layers * mt.cst
-                                       + l->gpu_moe * moe_t.cst);
+        p->t_cst = o.cst + inflight * (layers * (nt.cst + t->adapter_layer_bytes) + attn_layers * at.cst
+                                       + state_layers * mt.cst + l->gpu_moe * moe_t.cst);
         p->tl_tok = 0.0;
         p->tl_sq = selective ? one_sq : 0.0;   /* selective: one layer's scores recomputed */
     }

@@ -17,7 +17,9 @@ def read_mixtral(r: Reader) -> Fields:
     """Fields of a ``mixtral`` config: Mistral with ``num_local_experts`` experts of the dense width."""
     out = read_mistral(r)
     out.update(num_experts=r.int("num_local_experts"), experts_per_token=r.int("num_experts_per_tok"),
-               moe_intermediate_size=out["intermediate_size"])
+               moe_intermediate_size=out["intermediate_size"],
+               # MixtralTopKRouter divides the top-k softmax weights by their sum (transformers 5 modeling_mixtral.py)
+               moe_router="softmax_topk_norm")
     return out
 
 

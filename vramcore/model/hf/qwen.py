@@ -41,6 +41,8 @@ def read_qwen3_moe(r: Reader) -> Fields:
         num_experts=experts,
         experts_per_token=r.int("num_experts_per_tok"),
         moe_intermediate_size=r.int("moe_intermediate_size"),
+        # Qwen3MoeTopKRouter: with norm_topk_prob (config default False) the top-k weights are divided by their sum
+        moe_router="softmax_topk_norm" if r.bool("norm_topk_prob", False) else "softmax_topk",
         mlp_layer_types=tuple(
             "moe" if experts > 0 and i not in dense_only and (i + 1) % step == 0 else "dense"
             for i in range(out["num_layers"])),

@@ -33,8 +33,9 @@ def _text_fields(r: Reader, out: Fields) -> Fields:
         raise ValueError(f"config field 'mamba_ssm_dtype' must be a dtype name, got {ssm_dtype!r}")
     if ssm_dtype in ("float32", "fp32"):
         state = dataclasses.replace(state, ssm_fp32=True)
+    # rope_per_row: the decoder's position ids are (3, batch, seq) (multimodal rotary), so its cos / sin are per row
     out.update(layer_types=types, qkv_bias=bias, o_bias=bias, qk_norm=True, attn_output_gate=True, recurrent=state,
-               norm_plus_one=True)
+               norm_plus_one=True, rope_per_row=True)
     out["rotary_dim"] = rotary_dim(r, out, default=0.25)
     return out
 
@@ -61,7 +62,8 @@ def read_qwen3_5_moe_text(r: Reader) -> Fields:
                moe_intermediate_size=r.int("moe_intermediate_size", minimum=1),
                intermediate_size=r.int("moe_intermediate_size", minimum=1),
                mlp_layer_types=("moe",) * out["num_layers"], shared_expert_intermediate_size=shared,
-               shared_expert_gate=shared > 0)
+               shared_expert_gate=shared > 0,
+               moe_router="softmax_topk_norm")   # Qwen3_5MoeTopKRouter always renormalises the top-k weights
     return out
 
 

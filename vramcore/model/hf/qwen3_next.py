@@ -24,6 +24,8 @@ def read_qwen3_next(r: Reader) -> Fields:
         layer_types=deltanet_layer_types(r, out["num_layers"]),
         attn_output_gate=True,
         norm_plus_one=True,   # Qwen3NextRMSNorm: x * rsqrt(...) * (1 + weight), in fp32
+        # Qwen3NextTopKRouter: norm_topk_prob (Qwen3NextConfig default True) divides the top-k weights by their sum
+        moe_router="softmax_topk_norm" if r.bool("norm_topk_prob", True) else "softmax_topk",
         shared_expert_intermediate_size=r.int("shared_expert_intermediate_size", 0),
         shared_expert_gate=r.int("shared_expert_intermediate_size", 0) > 0,
         recurrent=deltanet_mixer(r, out["hidden_size"]),
