@@ -27,12 +27,7 @@ MEASURED = json.loads((DATA / "training_measured.json").read_text())
 HYBRID = MEASURED["hybrid_activations"]
 
 #: Measured cases the formulas do not reproduce, and why (xfail, strict: they must keep failing until modelled).
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    # NemotronHTopkRouter under torch.autocast: its fp32 F.linear runs in bf16, so the scores, the gathered
-    # weights, their sum and the routing weights are saved 16-bit, and the constant per-layer terms differ
-    # (b1 82,304 B / b2 78,592 B short): the C has no autocast flag for the router yet
-    ("Nemotron-3-Nano", "lora/autocast_no_checkpointing"): "Nemotron-H's router under autocast is not modelled",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _spec(source: str) -> ModelSpec:

@@ -228,6 +228,7 @@ typedef struct {
     double train_act_bytes;      /* bytes per activation element (0 = the dtype row's) */
     double backward_transient;   /* 1: the backward's transient peak on top of the saved tensors; 0: saved only */
     double frozen_base;          /* 1: LoRA / QLoRA: the base is frozen, so its linears and norms save less */
+    double autocast;             /* 1: the forward runs under torch.autocast (the "-mixed" precisions) */
     /* vLLM's profiling run (vramcore/engines/vllm.py) */
     double hidden_states;        /* 1: (T + 2 N) hidden states are held beside the sampler */
     double profile_workspace;    /* bytes held besides the run's tensors (cuBLAS workspace) */

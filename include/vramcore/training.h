@@ -234,7 +234,7 @@ static inline double vc_dense_mlp_saved(const vc_model *m, double a, double tp, 
  *     training_measured.json, hybrid_activations, Nemotron-3-Nano).
  * Shared experts: a dense MLP of their total width; a sigmoid-gated shared expert (Qwen2-MoE) keeps its
  * output and the gate (not measured). */
-static inline vc_act_terms vc_moe_mlp_saved(const vc_model *m, double a, double tp, double frozen)
+static inline vc_act_terms vc_moe_mlp_saved(const vc_model *m, double a, double tp, double frozen, double autocast)
 {
     vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
     double k = m->experts_per_token, h = m->hidden, e = m->n_experts;
@@ -247,8 +247,12 @@ static inline vc_act_terms vc_moe_mlp_saved(const vc_model *m, double a, double 
     } else if (m->router_kind == 1.0) {
         router = 4.0 * k + 8.0 * k;
     } else if (m->router_kind == 2.0) {
-        router = (frozen != 0.0 ? 0.0 : 4.0 * h) + 4.0 * e + 8.0 * k + 4.0 * k + 4.0;
-        weight = 4.0;
+        /* under autocast the fp32 router's F.linear runs in 16 bits: no fp32 copy of the input (the 16-bit normed
+         * input is the linear's own), and the scores, gathered weights, their sum and the routing weights are
+         * 16-bit (measured: hybrid_activations, Nemotron-3-Nano LoRA under autocast) */
+        double w = autocast != 0.0 ? a : 4.0;
+        router = (frozen != 0.0 || autocast != 0.0 ? 0.0 : 4.0 * h) + w * e + 8.0 * k + w * k + w;
+        weight = w;
     } else {
         router = 4.0 * e + 8.0 * k;
     }
@@ -256,7 +260,9 @@ static inline vc_act_terms vc_moe_mlp_saved(const vc_model *m, double a, double 
             + k * ((frozen != 0.0 ? 0.0 : a * h) + rows * a * m->expert_intermediate / tp + weighted + weight)
             + rows * a * m->shared_intermediate / tp
             + (m->shared_gate != 0.0 ? a * h + a : 0.0);
-    t.cst = 4.0 * e;
+    /* the grouped_mm offsets (int32 per expert); under autocast the fp32 router weight's 16-bit cast, which its
+     * linear keeps for the input's gradient (Nemotron-H) */
+    t.cst = 4.0 * e + (m->router_kind == 2.0 && autocast != 0.0 ? a * e * h : 0.0);
     return t;
 }
 

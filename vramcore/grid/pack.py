@@ -133,7 +133,7 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
     "state_conv_offset", "state_conv_bits", "state_ssm_bits", "index_bits", "mm_limit", "state_blocks",
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
-    "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base",
+    "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base", "autocast",
     "hidden_states", "profile_workspace", "mm_padding",
 )
 #: The ``vc_place`` row: a stage's layers on its GPU by kind, those in host memory, then the stage's role.
@@ -645,7 +645,7 @@ def engine_row(engine: EngineSpec, tp: int, pp: int) -> list[float]:
 def _train_engine_fields(engine: EngineSpec) -> dict[str, float]:
     """Return the training fields of the ``vc_engine`` row (zeros for the inference engines)."""
     if engine.kind != "train":
-        return dict.fromkeys(ENGINE_FIELDS[ENGINE_FIELDS.index("grad_bytes"):ENGINE_FIELDS.index("frozen_base") + 1],
+        return dict.fromkeys(ENGINE_FIELDS[ENGINE_FIELDS.index("grad_bytes"):ENGINE_FIELDS.index("autocast") + 1],
                              0.0)
     grad, fp32_part, master, _ = _train().state_widths(engine)
     return {
@@ -657,6 +657,7 @@ def _train_engine_fields(engine: EngineSpec) -> dict[str, float]:
         "train_act_bytes": float(TRAIN_PRECISIONS[engine.precision][0]),
         "backward_transient": float(engine.backward_transient),
         "frozen_base": float(engine.method != "full"),
+        "autocast": float(TRAIN_PRECISIONS[engine.precision][1]),
     }
 
 

@@ -97,7 +97,7 @@ from fractions import Fraction
 import numpy as np
 
 from vramcore.engines import EngineSpec, rope_cache_fp32
-from vramcore.engines.base import check_cross_attention, check_kv_sharing, check_towers
+from vramcore.engines.base import TRAIN_PRECISIONS, check_cross_attention, check_kv_sharing, check_towers
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
@@ -1260,7 +1260,7 @@ def _deltanet_saved(spec: ModelSpec, a: Fraction, tp: int, frozen: bool) -> tupl
 
 
 def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str, frozen: bool,
-                 mixer: str = "full_attention") -> tuple[Fraction, Fraction, Fraction]:
+                 mixer: str = "full_attention", autocast: bool = False) -> tuple[Fraction, Fraction, Fraction]:
     """Return (bytes per token, per query x key of one sequence, per layer) one decoder layer saves for backward.
 
     `frozen`: a LoRA base, whose frozen linears keep not their inputs.  `mixer`: the layer's
@@ -1331,10 +1331,14 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
             saved += [Fraction(4 * k), Fraction(8 * k)]
         elif spec.moe_router == "sigmoid_group":
             # Nemotron-H: the router's fp32 input (for its fp32 weight), sigmoid scores, gather indices,
-            # the gathered weights and their sum (in-place division); fp32 weights
-            saved += ([] if frozen else [Fraction(4 * h)]) + [Fraction(4 * spec.num_experts), Fraction(8 * k),
-                                                              Fraction(4 * k), Fraction(4)]
-            weight = Fraction(4)
+            # the gathered weights and their sum (in-place division); fp32 weights -- 16-bit under autocast,
+            # which runs the linear in 16 bits on the normed input itself and keeps its weight's 16-bit cast
+            w = a if autocast else Fraction(4)
+            saved += ([] if frozen or autocast else [Fraction(4 * h)]) + [w * spec.num_experts, Fraction(8 * k),
+                                                                         w * k, w]
+            weight = w
+            if autocast:
+                per_layer += a * spec.num_experts * h
         else:                                    # softmax over every expert (fp32), then top-k indices
             saved += [Fraction(4 * spec.num_experts), Fraction(8 * k)]
             if spec.moe_router == "softmax_topk_norm":   # the in-place division by the sum: its k results, the sum
@@ -1365,7 +1369,8 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     # each layer by (token mixer, MLP kind)
     all_kinds = list(zip(spec.layer_types or (), spec.mlp_layer_types or (), strict=True))
     kinds = [all_kinds[i] for i in stage.layers]
-    per_layer = {k: _layer_saved(spec, a, tp, eager, k[1], frozen, k[0]) for k in set(all_kinds)}
+    autocast = TRAIN_PRECISIONS[engine.precision][1]   # the "-mixed" precisions run the forward under autocast
+    per_layer = {k: _layer_saved(spec, a, tp, eager, k[1], frozen, k[0], autocast) for k in set(all_kinds)}
     layers_tok = sum((per_layer[k][0] + adapter_token_layer for k in kinds), Fraction(0))
     layers_sq = sum((per_layer[k][1] for k in kinds), Fraction(0))
     norm_consts = sum((per_layer[k][2] + adapter_weights for k in kinds), Fraction(0))

@@ -41,7 +41,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     double dense = m->n_dense_mlp_layers > 0.0 ? vc_dense_mlp_saved(m, a, tp, frozen) : 0.0;
     vc_act_terms moe_t = {0.0, 0.0, 0.0, 0.0};
     if (m->n_moe_layers > 0.0 && m->n_experts > 0.0)
-        moe_t = vc_moe_mlp_saved(m, a, tp, frozen);
+        moe_t = vc_moe_mlp_saved(m, a, tp, frozen, e->autocast);
     double moe = moe_t.tok;
     double mlp_all = l->gpu_dense * dense + l->gpu_moe * moe;
     /* the largest layer of the model, recomputed under checkpointing: the largest of the (token mixer, MLP)
