@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from vramcore import EngineSpec, GPUSpec, ModelSpec, get_engine, list_dtypes
-from vramcore.model.recurrent import gated_deltanet, mamba2
+from vramcore.model.recurrent import gated_deltanet, mamba1, mamba2
 from vramcore.model.spec import MOE_ROUTERS
 
 settings.register_profile("dev", max_examples=100)
@@ -96,7 +96,13 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
             ("sliding_attention" if "sliding_window" in fields else "full_attention"),) * num_layers
         mask = draw(st.lists(st.booleans(), min_size=num_layers, max_size=num_layers))
         hidden = fields["hidden_size"]
-        if draw(st.booleans()):
+        mixer = draw(st.sampled_from(["gated_deltanet", "mamba2", "mamba1"]))
+        if mixer == "mamba1":   # Jamba: its training scan states step every 2048 tokens
+            kind = "mamba"
+            rec = mamba1(hidden=hidden, inner=draw(st.integers(1, 4096)), state_size=draw(st.integers(1, 64)),
+                         conv_kernel=draw(st.integers(1, 8)), dt_rank=draw(st.integers(1, 512)),
+                         conv_bias=draw(st.booleans()))
+        elif mixer == "gated_deltanet":
             kind = "linear_attention"
             rec = gated_deltanet(hidden=hidden, key_heads=draw(st.integers(1, 16)),
                                  value_heads=draw(st.integers(1, 32)),

@@ -194,17 +194,20 @@ def test_jamba_mamba1_layers() -> None:
     assert {"in_proj", "x_proj", "dt_proj", "out_proj"} <= names
 
 
-def test_training_a_mamba1_hybrid_is_refused_by_name() -> None:
-    # what a Mamba1 layer saves for backward is not modelled: no guessed training figure (Mamba2 and gated
-    # DeltaNet are: tests/test_training_hybrid.py)
+def test_every_recurrent_mixer_kind_trains() -> None:
+    # Mamba2, gated DeltaNet and Mamba1 layers each have measured training formulas (tests/test_training_hybrid.py);
+    # the kernel and the oracle agree on them
+    from vramcore.engines.train import TRAINABLE_MIXERS
+    from vramcore.model.recurrent import STATE_KINDS
+
+    assert set(STATE_KINDS) == TRAINABLE_MIXERS
     jamba = ModelSpec.from_hf_config({"model_type": "jamba"})
-    for engine in ("train", "lora", "qlora"):
-        with pytest.raises(ValueError, match="mamba1 layer saves for backward are not modelled yet"):
-            vramcore.estimate(jamba, context=1024, engine=engine)
-    with pytest.raises(ValueError, match="not modelled yet"):
-        reference_estimate(jamba, vramcore.get_dtype("bf16"), None, vramcore.get_engine("lora"), 1, 1024, 1, None)
-    for engine in ("train", "lora", "qlora"):   # Qwen3-Next trains
-        assert vramcore.estimate(QWEN3_NEXT, context=1024, engine=engine).activation_bytes > 0
+    for spec in (jamba, QWEN3_NEXT):
+        for engine in ("train", "lora", "qlora"):
+            got = vramcore.estimate(spec, context=4096, batch=2, engine=engine)
+            want = reference_estimate(spec, vramcore.get_dtype("bf16"), None, vramcore.get_engine(engine), 1, 4096, 2,
+                                      None)
+            assert got.activation_bytes == want["activation_bytes"] > 0
 
 
 def test_nemotron_h_one_sub_block_layers() -> None:

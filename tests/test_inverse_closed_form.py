@@ -110,3 +110,19 @@ def test_llamacpp_batch_within_one_sliding_padding(model: str) -> None:
     and every catalog GPU make those cells certain to occur; each answer is held to the forward verdict."""
     gpus = vramcore.list_gpus()
     assert_answers_exact(model, vramcore.get_engine("llamacpp"), [1], list(range(3000, 200_000, 9973)), gpus)
+
+
+@pytest.mark.parametrize(("method", "knobs"), [("lora", {}), ("qlora", {}), ("train", {"recompute": "full"})])
+@pytest.mark.parametrize("config", ["jamba-v0.1-defaults", "qwen3.5-defaults"])
+def test_training_answers_of_recurrent_hybrids_are_exact(method: str, knobs: dict, config: str) -> None:
+    """Jamba's scan states step every 2048 tokens (ceil): the closed form bounds them and the search decides;
+    Qwen3.5's per-row rotary tables are a line in the batch."""
+    import json
+    from pathlib import Path
+
+    raw = json.loads((Path(__file__).parent / "data" / "hf_configs" / f"{config}.json").read_text())["config"]
+    spec = vramcore.ModelSpec.from_hf_config(raw, name=config).text_only
+    engine, gpus = vramcore.get_engine(method, **knobs), ["A100-80GB", "H200", "B200"]
+    assert_answers_exact(spec, engine, [1, 2, 7], [1, 2047, 2048, 2049, 6000], gpus, cap=spec.max_context or 2**53)
+    if method != "train":   # answers past the first scan chunk (52B Jamba trains in full only beyond one GPU)
+        assert vramcore.max_context(spec, "bf16", [1], gpus, engine=engine).values.max() > 2048

@@ -67,10 +67,13 @@ def test_hybrid_saved_activations_equal_measured_bytes(geometry: str, layout: st
     g = HYBRID["geometries"][geometry]
     entry = g["by_layout"][layout]
     base = _spec(g["source"])
-    if g.get("overrides"):   # the small copy's config changes (16 experts: Nemotron-3-Nano, Qwen3-Next, Qwen3.5-MoE)
-        ((key, experts),) = g["overrides"].items()
-        assert key in ("n_routed_experts", "num_experts")
+    overrides = dict(g.get("overrides", {}))
+    # the small copy's config changes: 16 experts (Nemotron-3-Nano, Qwen3-Next, Qwen3.5-MoE); Jamba's MoE layers
+    # moved past the copy's layers, which the dense first layer's MLP kind below gives
+    experts = overrides.pop("n_routed_experts", overrides.pop("num_experts", None))
+    if experts is not None:
         base = base.replace(num_experts=experts)
+    assert overrides in ({}, {"expert_layer_period": 8, "expert_layer_offset": 7})
     if g["model_type"] == "nemotron_h":   # one sub-block a layer: (token mixer, MLP) as the reader maps them
         types, mlps = zip(*(NEMOTRON_BLOCKS[k] for k in entry["layout"]), strict=True)
     else:
@@ -98,7 +101,8 @@ def test_hybrid_saved_activations_equal_measured_bytes(geometry: str, layout: st
 
 def test_every_hybrid_card_family_is_measured() -> None:
     types = {g["model_type"] for g in HYBRID["geometries"].values()}
-    assert {"granitemoehybrid", "bamba", "falcon_h1", "nemotron_h", "qwen3_next", "qwen3_5", "qwen3_5_moe"} <= types
+    assert {"granitemoehybrid", "bamba", "falcon_h1", "nemotron_h", "qwen3_next", "qwen3_5", "qwen3_5_moe",
+            "jamba"} <= types
     assert {"granitemoehybrid", "bamba", "falcon_h1"} <= set(MEASURED["peft"]["cards_measured"])
 
 

@@ -944,12 +944,19 @@ HYBRID_GEOMETRIES: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
      (("deltanet",), ("attention",), ("deltanet", "attention"))),
     ("Qwen3.5-MoE-defaults", "hf_configs/qwen3.5-moe-defaults.json",
      (("deltanet",), ("attention",), ("deltanet", "attention"))),
+    ("Jamba-v0.1-defaults", "hf_configs/jamba-v0.1-defaults.json",
+     (("mamba",), ("attention",), ("mamba", "attention"))),
 )
 #: config fields a geometry's small copy changes beyond its layers and vocab (recorded as ``overrides``): 16 of
 #: Nemotron-3-Nano's 128 experts keep its MoE layer small on the CPU (every expert has the card's shape)
 HYBRID_OVERRIDES: dict[str, dict[str, Any]] = {"Nemotron-3-Nano": {"n_routed_experts": 16},
                                                "Qwen3-Next-80B-A3B-Instruct": {"num_experts": 16},
-                                               "Qwen3.5-MoE-defaults": {"num_experts": 16}}
+                                               "Qwen3.5-MoE-defaults": {"num_experts": 16},
+                                               # Jamba: every layer of the small copies dense (MoE from layer 7)
+                                               "Jamba-v0.1-defaults": {"expert_layer_period": 8,
+                                                                       "expert_layer_offset": 7}}
+#: shapes a geometry is measured at beyond HYBRID_SHAPES (Jamba: past the selective scan's 2048-token chunk)
+HYBRID_EXTRA_SHAPES: dict[str, tuple[tuple[int, int], ...]] = {"Jamba-v0.1-defaults": ((1, 2100),)}
 #: LoRA targets of a geometry where peft refuses "all-linear" (falcon_h1 and nemotron_h: Mamba's out_proj,
 #: peft tuners_utils._check_lora_target_modules_mamba): every other linear of its layers
 HYBRID_LORA_TARGETS: dict[str, list[str]] = {
@@ -967,6 +974,10 @@ MAMBA2_MODULES = ("bamba", "granitemoehybrid", "falcon_h1", "nemotron_h")
 #: causal_conv1d_fn in training (transformers integrations/hub_kernels.py use_kernel_func_from_hub_with_fallback:
 #: the package when it imports, else the torch reference)
 DELTANET_MODULES = ("qwen3_next", "qwen3_5", "qwen3_5_moe")
+#: the transformers modules whose Mamba1 layers call causal_conv1d_fn and mamba_ssm's selective_scan_fn in training
+MAMBA1_MODULES = ("jamba",)
+#: mamba_ssm's selective scan keeps its state every this many tokens (csrc/selective_scan: kChunkSize 2048)
+SCAN_CHUNK = 2048
 #: fla's chunk size: the WY matrix A it saves is (b, s, value heads, FLA_CHUNK) in the input dtype
 FLA_CHUNK = 64
 
@@ -1126,6 +1137,54 @@ def chunk_gated_delta_rule_standin(q: torch.Tensor, k: torch.Tensor, v: torch.Te
     return ChunkGatedDeltaRuleStandIn.apply(q, k, v, g, beta), None
 
 
+class SelectiveScanStandIn(torch.autograd.Function):
+    """A CPU stand-in for mamba_ssm's ``SelectiveScanFn`` that saves what the CUDA one saves.
+
+    state-spaces/mamba ``mamba_ssm/ops/selective_scan_interface.py`` (2.3), ``SelectiveScanFn.forward``: u,
+    delta, B, C and z are made contiguous where their last stride is not 1, a 3-D B / C gets a group axis
+    (a view), the CUDA forward returns ``out`` (``empty_like(delta)``), ``x`` -- the scan state at the end of
+    every 2048-token chunk, ``(b, d, ceil(l / 2048), 2 n)`` in the weight dtype (fp32) -- and, with z, ``out_z``;
+    and ``ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, x, out)`` keeps all of them but out_z,
+    which it returns.  Values are not the scan's (none of the saved bytes depends on them).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                C: torch.Tensor, D: Any, z: Any, delta_bias: Any) -> torch.Tensor:
+        u, delta, B, C, z = (t.contiguous() if t is not None and t.stride(-1) != 1 else t
+                             for t in (u, delta, B, C, z))
+        B, C = (t.unsqueeze(1) if t.dim() == 3 else t for t in (B, C))
+        b, d, length = u.shape
+        x = torch.zeros(b, d, -(-length // SCAN_CHUNK), 2 * A.shape[1], dtype=A.dtype)
+        out = torch.empty_like(delta)
+        out.copy_(u if D is None else u * D.to(u.dtype).unsqueeze(-1))
+        result = out
+        if z is not None:
+            result = torch.empty_like(delta)
+            result.copy_(out * torch.nn.functional.silu(z))
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, x, out)
+        ctx.shapes = [None if t is None else (t.shape, t.dtype) for t in (u, delta, A, B, C, D, z, delta_bias)]
+        return result
+
+    @staticmethod
+    def backward(ctx: Any, dout: torch.Tensor) -> tuple[Any, ...]:
+        grads = []
+        for i, sd in enumerate(ctx.shapes):
+            shape = None if sd is None else (sd[0][:1] + sd[0][2:] if i in (3, 4) else sd[0])  # B, C: no group axis
+            grads.append(torch.zeros(shape, dtype=sd[1]) if sd is not None and ctx.needs_input_grad[i] else None)
+        return tuple(grads)
+
+
+def selective_scan_standin(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                           C: torch.Tensor, D: Any = None, z: Any = None, delta_bias: Any = None,
+                           delta_softplus: bool = False, return_last_state: bool = False,
+                           **kwargs: Any) -> torch.Tensor:
+    """Call :class:`SelectiveScanStandIn` with ``selective_scan_fn``'s arguments (training, no final state)."""
+    if return_last_state:
+        raise NotImplementedError("the stand-in runs a plain training forward only")
+    return SelectiveScanStandIn.apply(u, delta, A, B, C, D, z, delta_bias)
+
+
 class CudaPathOnCpu:
     """Within the block, transformers' recurrent layers call the stand-ins as they call the CUDA packages on a GPU.
 
@@ -1140,6 +1199,9 @@ class CudaPathOnCpu:
         patches += [(name, attr, func) for name in DELTANET_MODULES
                     for attr, func in (("causal_conv1d_fn", causal_conv1d_standin),
                                        ("torch_chunk_gated_delta_rule", chunk_gated_delta_rule_standin))]
+        patches += [(name, attr, func) for name in MAMBA1_MODULES
+                    for attr, func in (("causal_conv1d_fn", causal_conv1d_standin),
+                                       ("mamba_selective_scan", selective_scan_standin))]
         for name, attr, func in patches:
             module = importlib.import_module(f"transformers.models.{name}.modeling_{name}")
             self.saved.append((module, attr, getattr(module, attr)))
@@ -1171,6 +1233,11 @@ def hybrid_config(raw: dict[str, Any], layout: tuple[str, ...],
         raw["attn_layer_indices"] = [i for i, k in enumerate(layout) if k == "attention"]
     elif mtype == "granitemoehybrid":
         raw["layer_types"] = list(layout)
+    elif mtype == "jamba":   # layers_block_type: attention where i % attn_layer_period == attn_layer_offset
+        period, offset = (1, 0) if set(layout) == {"attention"} else (2, 1)
+        raw.update(attn_layer_period=period, attn_layer_offset=offset)
+        if [("attention" if i % period == offset else "mamba") for i in range(n)] != list(layout):
+            raise ValueError(f"no Jamba attention period lays out {layout}")
     elif mtype in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"):
         raw["layer_types"] = ["full_attention" if k == "attention" else "linear_attention" for k in layout]
     elif mtype == "nemotron_h":
@@ -1202,7 +1269,9 @@ def measure_hybrid_activations(cards: dict[str, dict[str, Any]], only: list[str]
             "fla chunk_gated_delta_rule and causal_conv1d_fn replaced by ChunkGatedDeltaRuleStandIn and "
             "CausalConv1dStandIn, which save what fla-org/flash-linear-attention fla/ops/gated_delta_rule/chunk.py "
             "ChunkGatedDeltaRuleFunction.forward and Dao-AILab/causal-conv1d causal_conv1d_interface.py "
-            "CausalConv1dFn.forward save; everything around them is transformers' own code, measured; "
+            "CausalConv1dFn.forward save; Jamba's Mamba1 layers' causal_conv1d_fn and selective_scan_fn by "
+            "CausalConv1dStandIn and SelectiveScanStandIn (state-spaces/mamba selective_scan_interface.py "
+            "SelectiveScanFn.forward); everything around them is transformers' own code, measured; "
             "torch_forward_* figures are the CPU fallback, unpatched"),
         "geometries": {},
     }
@@ -1240,7 +1309,7 @@ def measure_hybrid_activations(cards: dict[str, dict[str, Any]], only: list[str]
                     mode = f"{method}/" + ("autocast_" if autocast else "") + (
                         "checkpointing" if checkpointing else "no_checkpointing")
                     entry[mode] = {}
-                    for batch, seq in HYBRID_SHAPES:
+                    for batch, seq in HYBRID_SHAPES + HYBRID_EXTRA_SHAPES.get(name, ()):
                         try:
                             with CudaPathOnCpu(), torch.autocast("cpu", dtype=DTYPE, enabled=autocast):
                                 result = measure_activation_case(model, batch, seq, checkpointing)

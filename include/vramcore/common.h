@@ -169,6 +169,10 @@ typedef struct {
     double dn_value_width;       /* value heads x value head dim */
     double attn_output_gate;     /* 1: q_proj also yields a sigmoid gate on the attention output (Qwen3-Next) */
     double rope_per_row;         /* 1: the rotary cos/sin are made per batch row (Qwen3.5's (3, b, s) positions) */
+    /* what a Mamba1 layer saves for backward in training (training.h, vc_mamba1_saved); 0 without one */
+    double m1_inner;             /* the inner width (expand x hidden) */
+    double m1_state;             /* the state size per channel */
+    double m1_dt_rank;           /* the time-step rank */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

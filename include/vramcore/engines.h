@@ -78,7 +78,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->need_max_len = -1.0;
     p->gpu_vocab_row = p->host_ubatch_token = p->host_logit_row = 0.0;
     p->grads = p->optim = p->master = p->host_states = 0.0;
-    p->t_tok = p->t_pos = p->t_sq = p->t_cst = p->tl_tok = p->tl_sq = p->tr_tok = 0.0;
+    p->t_tok = p->t_pos = p->t_sq = p->t_cst = p->t_chunk = p->tl_tok = p->tl_sq = p->tr_tok = 0.0;
     p->dequant = p->trainable = 0.0;
     p->state_seq = l->gpu_state * vc_state_bytes_per_seq_layer(m, d, e);
     p->state_page = vc_state_bytes_per_seq_layer(m, d, e);

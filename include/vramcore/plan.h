@@ -66,6 +66,7 @@ typedef struct {
     double grads, optim, master; /* gradients, optimizer states, master weights on this GPU */
     double host_states;          /* offloaded states and parameters on the host */
     double t_tok, t_pos, t_sq, t_cst; /* saved for backward: x b s, x s, x b s^2, constant */
+    double t_chunk;              /* ... x b ceil(s / VC_SCAN_CHUNK): Mamba1's scan states, per sequence and chunk */
     double tl_tok, tl_sq;        /* one layer's backward: x b s, x b s^2 */
     double tr_tok;               /* the loss's backward: x b s */
     double dequant;              /* QLoRA: one weight dequantized at a time */

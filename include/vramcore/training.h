@@ -198,6 +198,33 @@ static inline vc_act_terms vc_deltanet_saved(const vc_model *m, double a, double
     return t;
 }
 
+/* mamba_ssm's selective scan keeps its state at the end of every chunk of this many tokens (csrc/selective_scan,
+ * kChunkSize) */
+#define VC_SCAN_CHUNK 2048.0
+
+/* What one Mamba1 mixer (Jamba's JambaMambaMixer) saves for backward on the path transformers takes on a GPU in
+ * training: causal_conv1d's causal_conv1d_fn and mamba_ssm's selective_scan_fn, with the dt / B / C RMSNorms
+ * and the projections in Python between them.  Per token: the in_proj output (a x 2 inner: causal_conv1d keeps
+ * its x half as a channel-last view of the whole); x_proj's input, the conv output (trained); the three norms
+ * (Llama style, over the dt rank and the state size); dt_proj's input (trained); and what SelectiveScanFn keeps
+ * (state-spaces/mamba selective_scan_interface.py): contiguous copies of u, B, C and the gate z, delta and the
+ * pre-gate output (a x inner each, a x state for B and C); out_proj's input, a copy (trained).  Per layer (cst):
+ * A = -exp(A_log.float()) in fp32, the exp's result while A_log trains, and the fp32 copies of D and the dt
+ * bias of a 16-bit model.  Per sequence and chunk: the scan states x, fp32 (inner, 2 x state) (*chunk).
+ * Measured: tests/data/training_measured.json, hybrid_activations (Jamba-v0.1's geometry), with both functions'
+ * saved sets on the CPU by stand-ins.  Under TP the inner width splits (an assumption). */
+static inline vc_act_terms vc_mamba1_saved(const vc_model *m, double a, double tp, double frozen, double *chunk)
+{
+    vc_act_terms t = {0.0, 0.0, 0.0, 0.0};
+    double inner = m->m1_inner / tp, n = m->m1_state, r = m->m1_dt_rank;
+    double trains = frozen != 0.0 ? 0.0 : 1.0;
+    double norms = (4.0 + trains * a) * (r + 2.0 * n) + 3.0 * 4.0;
+    t.tok = a * inner * (2.0 + 1.0 + 1.0 + 1.0 + 1.0) + trains * a * (2.0 * inner + r) + 2.0 * a * n + norms;
+    t.cst = 4.0 * inner * n * (1.0 + trains) + (a < 4.0 ? 8.0 * inner : 0.0);
+    *chunk = 8.0 * inner * n;
+    return t;
+}
+
 /* A dense MLP's saved tensors per token.  Gated: gate, up, act(gate) and its product with up (the down_proj
  * input, not saved when frozen).  Ungated (Nemotron-H's NemotronHMLP, relu2 = ReLUSquaredActivation in
  * transformers activations.py): the relu's output (kept by the relu and by the square) and the square (the

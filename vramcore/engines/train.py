@@ -51,7 +51,8 @@ Rules and their sources
   (counted as trainable, with its states, as peft counts it: an upper bound).  peft refuses ``out_proj``
   and ``conv1d`` on falcon_h1 / nemotron_h / mamba models, "all-linear" included
   (:data:`PEFT_MAMBA_MODEL_TYPES`).  Gated-DeltaNet hybrids follow the fla / causal_conv1d path transformers
-  takes on a GPU (vc_deltanet_saved); Mamba1 mixers are refused (:func:`check_trainable`).
+  takes on a GPU (vc_deltanet_saved), Mamba1 (Jamba) the causal_conv1d / selective_scan_fn one (vc_mamba1_saved;
+  its dt_proj runs from the base weight, so a dt_proj adapter saves nothing, as Mamba2's out_proj).
 - peft's ``ParamWrapper`` (fused experts, the router's weight) folds the adapter into the parameter on every
   forward, so the merged weight is saved once a layer with the inputs of the ops that read it
   (:func:`adapter_activation_bytes`; measured on Qwen3-Next).
@@ -504,6 +505,10 @@ def adapter_activation_bytes(spec: ModelSpec, engine: EngineSpec) -> tuple[float
     # gets no gradient) on that path (mamba_ssm ssd_combined.py MambaSplitConv1dScanCombinedFn.forward;
     # transformers BambaMixer.forward passes outproj_weight=self.out_proj.weight)
     bypassed = {"out_proj"} if spec.recurrent is not None and spec.recurrent.kind == "mamba2" else set()
+    # Jamba's Mamba1 mixer multiplies by dt_proj.weight itself (transformers JambaMambaMixer.forward:
+    # self.dt_proj.weight @ time_step), so a dt_proj adapter is never called either
+    if spec.recurrent is not None and spec.recurrent.kind == "mamba1":
+        bypassed = {"dt_proj"}
     for m in adapted_modules(spec, engine.lora_targets, r, warn=False):
         if m.name == "lm_head" or m.name in bypassed:
             continue
@@ -554,23 +559,22 @@ def largest_layer_matrix(spec: ModelSpec) -> int:
 
 #: Recurrent mixer kinds whose saved activations the training formulas model (include/vramcore/training.h,
 #: vc_mamba2_saved and vc_deltanet_saved: the CUDA packages' paths transformers takes on a GPU).
-TRAINABLE_MIXERS: frozenset[str] = frozenset({"mamba2", "gated_deltanet"})
+TRAINABLE_MIXERS: frozenset[str] = frozenset({"mamba2", "gated_deltanet", "mamba1"})
 
 
 def check_trainable(spec: ModelSpec) -> None:
     """Refuse a training estimate the formulas cannot make honestly.
 
     Mamba2 hybrids (Bamba, Granite-4.0-H, Falcon-H1, Nemotron-H with its
-    one-sub-block layers and ungated squared-ReLU MLPs) and gated-DeltaNet
-    hybrids (Qwen3-Next, Qwen3.5, Qwen3.5-MoE) are modelled; a Mamba1 (Jamba)
-    mixer is not.
+    one-sub-block layers and ungated squared-ReLU MLPs), gated-DeltaNet
+    hybrids (Qwen3-Next, Qwen3.5, Qwen3.5-MoE) and Mamba1 hybrids (Jamba) are
+    modelled.
 
     Raises
     ------
     ValueError
-        `spec` has recurrent layers of a kind other than Mamba2 and gated
-        DeltaNet: what a Mamba1 layer saves for backward (its selective scan's
-        chunk states) is not modelled yet; nor what a cross-attention layer
+        `spec` has recurrent layers of a kind the formulas do not model
+        (:data:`TRAINABLE_MIXERS`); nor what a cross-attention layer
         (Llama-3.2-Vision) saves, nor mixer-less layers beside "hybrid" ones.
     """
     if spec.recurrent is not None and spec.recurrent.kind not in TRAINABLE_MIXERS:

@@ -124,6 +124,9 @@ MODEL_FIELDS: tuple[str, ...] = (
     "dn_value_width",
     "attn_output_gate",
     "rope_per_row",
+    "m1_inner",
+    "m1_state",
+    "m1_dt_rank",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -172,6 +175,15 @@ def _deltanet_fields(spec: ModelSpec) -> dict[str, float]:
     key_width = (rec.conv_dim - rec.state_heads * rec.state_cols) // 2    # conv_dim = 2 x key width + value width
     return {"dn_key_heads": float(key_width // rec.state_rows), "dn_key_width": float(key_width),
             "dn_value_heads": float(rec.state_heads), "dn_value_width": float(rec.state_heads * rec.state_cols)}
+
+
+def _mamba1_fields(spec: ModelSpec) -> dict[str, float]:
+    """Return the ``vc_model`` fields of what a Mamba1 layer saves for backward (zeros without one)."""
+    rec = spec.recurrent
+    if rec is None or rec.kind != "mamba1":
+        return dict.fromkeys(("m1_inner", "m1_state", "m1_dt_rank"), 0.0)
+    dt = next(t for t in rec.tensors if t.name == "ssm_dt.weight")      # dt_proj: dt rank -> inner
+    return {"m1_inner": float(rec.state_heads), "m1_state": float(rec.state_cols), "m1_dt_rank": float(dt.shape[1])}
 
 
 def _mixer_fields(spec: ModelSpec) -> dict[str, float]:
@@ -340,6 +352,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         **_deltanet_fields(spec),
         "attn_output_gate": float(spec.attn_output_gate),
         "rope_per_row": float(spec.rope_per_row),
+        **_mamba1_fields(spec),
     }
     return [row[f] for f in MODEL_FIELDS]
 

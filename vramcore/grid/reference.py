@@ -1259,6 +1259,26 @@ def _deltanet_saved(spec: ModelSpec, a: Fraction, tp: int, frozen: bool) -> tupl
     return sum(saved, Fraction(0)), 4 * value_heads * (1 + trains)
 
 
+def _mamba1_saved(spec: ModelSpec, a: Fraction, tp: int, frozen: bool) -> tuple[Fraction, Fraction, Fraction]:
+    """Return (bytes per token, per layer, per sequence and 2048-token chunk) one Mamba1 mixer saves for backward.
+
+    On the CUDA path (causal_conv1d, mamba_ssm's selective scan): the in_proj output the conv's input view keeps
+    alive, x_proj's input (trained), the dt / B / C norms, dt_proj's input (trained), the scan's contiguous u,
+    delta, B, C and z and its pre-gate output, out_proj's input copy (trained); per layer A, the exp (trained)
+    and a 16-bit model's fp32 D and dt bias; per chunk the fp32 scan states (see include/vramcore/training.h,
+    vc_mamba1_saved).
+    """
+    rec = spec.recurrent
+    assert rec is not None and rec.kind == "mamba1"
+    inner, n = Fraction(rec.state_heads, tp), rec.state_cols
+    r = next(t for t in rec.tensors if t.name == "ssm_dt.weight").shape[1]
+    trains = 0 if frozen else 1
+    norms = (4 + trains * a) * (r + 2 * n) + 12
+    per_token = 6 * a * inner + trains * a * (2 * inner + r) + 2 * a * n + norms
+    per_layer = 4 * inner * n * (1 + trains) + (8 * inner if a < 4 else 0)
+    return per_token, per_layer, 8 * inner * n
+
+
 def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: str, frozen: bool,
                  mixer: str = "full_attention", autocast: bool = False) -> tuple[Fraction, Fraction, Fraction]:
     """Return (bytes per token, per query x key of one sequence, per layer) one decoder layer saves for backward.
@@ -1284,7 +1304,10 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         # Nemotron-H's blocks hold one of them)
         saved += [a * h] * ((mixer != "none") + (mlp_kind != "none"))
     per_layer = Fraction(0)
-    if mixer in ("mamba", "hybrid"):
+    if mixer in ("mamba", "hybrid") and spec.recurrent is not None and spec.recurrent.kind == "mamba1":
+        mamba_tok, per_layer, _ = _mamba1_saved(spec, a, tp, frozen)
+        saved.append(mamba_tok)
+    elif mixer in ("mamba", "hybrid"):
         mamba_tok, per_layer = _mamba2_saved(spec, a, tp, frozen)
         saved.append(mamba_tok)
     elif mixer == "linear_attention":
@@ -1398,6 +1421,9 @@ def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int
     else:
         saved = tokens * (in_flight * layers_tok + outer) + in_flight * norm_consts
         saved += 0 if selective else in_flight * batch * s2 * layers_sq
+        if spec.recurrent is not None and spec.recurrent.kind == "mamba1":   # the scan states, per 2048 tokens
+            state_layers = sum(1 for mixer, _ in kinds if mixer in ("mamba", "hybrid"))
+            saved += in_flight * state_layers * batch * -(-context // 2048) * _mamba1_saved(spec, a, tp, frozen)[2]
         layer_transient = batch * s2 * one_sq if selective else Fraction(0)
     saved += per_sequence + per_row_tables + constant + (8 if batch == 1 else 0)
     widest = max(spec.intermediate_size if any(mlp == "dense" for _, mlp in kinds) else 0,

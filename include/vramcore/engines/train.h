@@ -27,8 +27,10 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     double frozen = e->frozen_base;
     vc_act_terms nt = vc_layer_norms_saved(m, a, frozen);
     vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention, frozen);
-    /* scaled by the stage's recurrent layers: Mamba2 or gated DeltaNet */
-    vc_act_terms mt = m->dn_value_heads > 0.0 ? vc_deltanet_saved(m, a, tp, frozen) : vc_mamba2_saved(m, a, tp, frozen);
+    /* scaled by the stage's recurrent layers: Mamba2, gated DeltaNet or Mamba1 (with its scan states per chunk) */
+    double chunk = 0.0;
+    vc_act_terms mt = m->dn_value_heads > 0.0 ? vc_deltanet_saved(m, a, tp, frozen)
+                      : m->m1_inner > 0.0 ? vc_mamba1_saved(m, a, tp, frozen, &chunk) : vc_mamba2_saved(m, a, tp, frozen);
     /* the stage's layers by token mixer: attention, a recurrent mixer, or both side by side (Falcon-H1's
      * "hybrid") */
     double attn_layers = l->gpu_full + l->gpu_sliding, state_layers = l->gpu_state;
@@ -74,6 +76,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
         p->t_cst = o.cst;
         p->tl_tok = one_layer;          /* the layer being back-propagated, recomputed */
         p->tl_sq = one_sq;
+        p->t_chunk = 0.0;
     } else {
         p->t_tok = inflight * (layers * (nt.tok + t->adapter_token_layer) + vc_sub_block_inputs(m, l, a, frozen)
                                + attn_layers * at.tok + state_layers * mt.tok + mlp_all) + o.tok;
@@ -82,6 +85,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
                                        + state_layers * mt.cst + l->gpu_moe * moe_t.cst);
         p->tl_tok = 0.0;
         p->tl_sq = selective ? one_sq : 0.0;   /* selective: one layer's scores recomputed */
+        p->t_chunk = inflight * state_layers * chunk;
     }
     p->t_pos = o.pos;
     /* one layer's backward: gradients of the residual stream in and out, and of
@@ -102,6 +106,7 @@ VC_INLINE double vc_train_activations(const vc_plan *p, double context, double b
 {
     double bs = batch * context, s2 = context * context;
     double saved = bs * p->t_tok + context * p->t_pos + batch * s2 * p->t_sq + p->t_cst
+                   + batch * vc_ceil(context / VC_SCAN_CHUNK) * p->t_chunk
                    + (batch == 1.0 ? 8.0 : 0.0);   /* batch 1: the labels stay a view of the padded (s + 1) row */
     double transient = vc_max(bs * p->tr_tok, bs * p->tl_tok + batch * s2 * p->tl_sq);
     return saved + transient + p->dequant;
@@ -153,12 +158,22 @@ VC_INLINE void vc_train_prepare_guess(const vc_plan *p, double fixed, int which,
         s->hi_scale = res * b * (sq + p->tl_sq);
         s->hi_shift = res * (b * (tok + p->tl_tok) + p->t_pos);
         s->slack = 2.0 + p->reserve;
+        if (p->t_chunk > 0.0) {
+            /* Mamba1's scan states, b ceil(x / 2048) of them, bounded by b (x / 2048 + 1): the guess is a lower
+             * bound and the search decides (an infinite slack takes no closed-form answer) */
+            double per = res * b * p->t_chunk;
+            s->base += per;
+            s->shift += per / VC_SCAN_CHUNK;
+            s->hi_shift += per / VC_SCAN_CHUNK;
+            s->slack = INFINITY;
+        }
     } else {
         double c = fixed, s2 = c * c;
         s->base += res * c * p->t_pos;
         s->scale = s->hi_scale = 0.0;
-        s->shift = res * (c * (tok + p->tr_tok) + s2 * sq);
-        s->hi_shift = res * (c * (tok + p->tl_tok) + s2 * (sq + p->tl_sq));
+        double chunks = vc_ceil(c / VC_SCAN_CHUNK) * p->t_chunk;   /* Mamba1's scan states: a line in the batch */
+        s->shift = res * (c * (tok + p->tr_tok) + s2 * sq + chunks);
+        s->hi_shift = res * (c * (tok + p->tl_tok) + s2 * (sq + p->tl_sq) + chunks);
         s->slack = 2.0 + p->reserve + res * 8.0;
     }
 }

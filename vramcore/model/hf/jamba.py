@@ -38,6 +38,7 @@ def read_jamba(r: Reader) -> Fields:
         experts_per_token=r.int("num_experts_per_tok", 2) if experts else 0,
         moe_intermediate_size=out["intermediate_size"] if experts else None,
         mlp_layer_types=tuple("moe" if experts and i % e_period == e_offset else "dense" for i in range(n)),
+        rope=False,   # JambaAttention applies no rotary embedding (its model builds none: no cos / sin saved)
     )
     if "mamba" not in out["layer_types"]:
         out["recurrent"] = None
