@@ -22,9 +22,7 @@ from vramcore.model.recurrent import MixerTensor, StateSpec, gated_deltanet, mam
 
 MiB, GiB = 2**20, 2**30
 DATA = Path(__file__).parent / "data"
-QWEN3_NEXT = ModelSpec.from_hf_config(
-    json.loads((DATA / "hf_configs" / "qwen3-next-80b-a3b-instruct.json").read_text())["config"],
-    name="Qwen3-Next-80B-A3B-Instruct")
+QWEN3_NEXT = vramcore.get_model("Qwen3-Next-80B-A3B-Instruct").spec
 MEASURED = json.loads((DATA / "transformers_measured.json").read_text())["models"]["Qwen3-Next-80B-A3B-Instruct"]
 
 

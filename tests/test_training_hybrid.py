@@ -180,7 +180,7 @@ def test_hybrid_cards_train(card: str) -> None:
 
 
 @pytest.mark.parametrize(("source", "factor"), [("Phi-4-mini-instruct", 0.75), ("GLM-4.5-Air", 0.5),
-                                                ("hf_configs/qwen3-next-80b-a3b-instruct.json", 0.25),
+                                                ("Qwen3-Next-80B-A3B-Instruct", 0.25),
                                                 ("hf_configs/qwen3.5-defaults.json", 0.25),
                                                 ("hf_configs/qwen3.5-moe-defaults.json", 0.25),
                                                 ("hf_configs/bamba-synthetic.json", 0.5),
@@ -194,7 +194,7 @@ def test_partial_rotary_width_is_int_head_dim_times_factor(source: str, factor: 
 
 
 def test_partial_rotary_factor_out_of_range_is_refused() -> None:
-    raw = json.loads((DATA / "hf_configs/qwen3-next-80b-a3b-instruct.json").read_text())["config"]
+    raw = vramcore.get_model("Qwen3-Next-80B-A3B-Instruct").config
     with pytest.raises(ValueError, match="partial_rotary_factor"):
         ModelSpec.from_hf_config({**raw, "partial_rotary_factor": 1.5})
     with pytest.raises(ValueError, match="rotary_dim"):

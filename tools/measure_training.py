@@ -938,7 +938,7 @@ HYBRID_GEOMETRIES: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     ("Falcon-H1-7B-Instruct", "Falcon-H1-7B-Instruct", (("hybrid",), ("hybrid", "hybrid"))),
     ("Nemotron-3-Nano", "NVIDIA-Nemotron-3-Nano-30B-A3B",
      (("mamba",), ("attention",), ("mlp",), ("moe",), ("mamba", "moe", "attention", "mlp"))),
-    ("Qwen3-Next-80B-A3B-Instruct", "hf_configs/qwen3-next-80b-a3b-instruct.json",
+    ("Qwen3-Next-80B-A3B-Instruct", "Qwen3-Next-80B-A3B-Instruct",
      (("deltanet",), ("attention",), ("deltanet", "attention"))),
     ("Qwen3.5-defaults", "hf_configs/qwen3.5-defaults.json",
      (("deltanet",), ("attention",), ("deltanet", "attention"))),
