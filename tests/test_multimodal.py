@@ -652,20 +652,35 @@ def test_qwen3_vl_tower_phases_match_the_measured_prefill(run: dict[str, Any]) -
     vc = json.loads((DATA / "encoder_peak_measured.json").read_text())["qwen3_vl_vision"]
     v = qwen3_vl({**vc, "depth": run["depth"]}, deepstack=len(run["deepstack_visual_indexes"]))
     assert v.deepstack_mergers == len(run["deepstack_visual_indexes"])
-    if not v.deepstack_mergers:
-        # no deepstack: Qwen3.5's shape, whose own tower is not counted yet; the Qwen3-VL rule holds for it here
-        assert v.transformers_encoder_phases is None
-        phases = v._qwen3_vl_transformers_phases()
-    else:
-        assert v.transformers_encoder_phases is not None
-        phases = v.transformers_encoder_phases
+    assert v.transformers_encoder_phases is not None
+    _check_qwen3_vl_run(v, run, vc["out_hidden_size"])
+
+
+@pytest.mark.parametrize("run", _request_runs("qwen3_5_request"),
+                         ids=lambda r: f"b{r['batch']}-n{r['images']}-s{r['grid_thw'][1]}-l{r['depth']}")
+def test_qwen3_5_tower_phases_match_the_measured_prefill(run: dict[str, Any]) -> None:
+    # tools/measure_encoder_peak.py, qwen3_5_request: Qwen3_5ForConditionalGeneration's prefill on the CPU
+    # (Qwen3.5's tower, Qwen3-VL's without deepstack, with 1-3 blocks; its hybrid decoder class, one
+    # full-attention layer of the tower's output width), fp32 pixels as the processor returns them
+    vc = json.loads((DATA / "encoder_peak_measured.json").read_text())["qwen3_5_vision"]
+    v = _spec("Qwen3.5-defaults").vision
+    assert v is not None and v.deepstack_mergers == 0
+    assert {k: getattr(v, k) for k in ("hidden_size", "intermediate_size", "out_hidden_size")} == {
+        "hidden_size": vc["hidden_size"], "intermediate_size": vc["intermediate_size"],
+        "out_hidden_size": vc["out_hidden_size"]}
+    _check_qwen3_vl_run(v, run, vc["out_hidden_size"])
+
+
+def _check_qwen3_vl_run(v: Any, run: dict[str, Any], out_hidden: int) -> None:
+    """Hold one Qwen3-VL / Qwen3.5 prefill run to the tower's phases (its depth does not change them)."""
+    phases = v.transformers_encoder_phases
     (act, f32, fixed), (held_act, held_f32, held_feature) = phases
     x, side, n = v.patch_elems, run["grid_thw"][1] * 16, run["batch"] * run["images"]
     assert x == run["pixel_width"] == 1536 and held_f32 == x
     assert run["tower_calls"] == 1
     assert run["patches"] == n * v.image_patches(side, side) and run["features"] == n * v.image_features(side, side)
     patches, features = run["patches"], run["features"]
-    embeds = run["batch"] * run["tokens"] * vc["out_hidden_size"] * 2
+    embeds = run["batch"] * run["tokens"] * out_hidden * 2
     # at the tower's start: the prompt's inputs_embeds and the pixels' bf16 copy (get_image_features)
     assert run["live_at_tower"] == embeds + patches * x * 2
     # the tower's own peak, to the byte: linear in the patches, and the call's cu_seqlens (int32, one more than
@@ -677,10 +692,12 @@ def test_qwen3_vl_tower_phases_match_the_measured_prefill(run: dict[str, Any]) -
     assert run["live_at_decoder"] - (embeds + held) == run["batch"] * (26 * run["tokens"] + 8)
 
 
-def test_qwen3_vl_images_take_the_larger_phase() -> None:
-    spec = _spec("Qwen3-VL-defaults")
+@pytest.mark.parametrize(("name", "deepstack"), [("Qwen3-VL-defaults", 3), ("Qwen3.5-defaults", 0),
+                                                ("Qwen3.5-MoE-defaults", 0)])
+def test_qwen3_vl_images_take_the_larger_phase(name: str, deepstack: int) -> None:
+    spec = _spec(name)
     v = spec.vision
-    assert v is not None and v.transformers_encoder_phases is not None and v.deepstack_mergers == 3
+    assert v is not None and v.transformers_encoder_phases is not None and v.deepstack_mergers == deepstack
     (act, f32, fixed), (held_act, held_f32, held_feature) = v.transformers_encoder_phases
     p, f = v.image_patches(1024, 1024), v.image_features(1024, 1024)
     assert (p, f) == (4096, 1024)                                  # 16 px patches, merged 2 x 2
@@ -785,8 +802,8 @@ def test_mllama_images_keep_their_cross_cache_and_take_the_larger_phase() -> Non
 
 
 def test_towers_not_modelled_under_transformers_add_no_encoder_peak() -> None:
-    # Qwen3.5: not measured yet, its images cost context only
-    for name in ("Qwen3.5-defaults",):
+    # Gemma-3n's MobileNetV5 (a timm tower): not measured yet, its images cost context only
+    for name in ("Gemma-3n-E4B",):
         spec = _spec(name)
         assert spec.vision is not None and spec.vision.transformers_encoder_phases is None
         e = vramcore.estimate(spec, context=4096, images=2)

@@ -19,7 +19,9 @@ holds the previous layer's output beside the embeddings).  ``mistral3_request`` 
 ``Mistral3ForConditionalGeneration`` (Mistral-Small-3.1-24B's Pixtral tower with 1 to 3 layers): all images of
 the batch go through the tower as one sequence of patches, under a block-diagonal attention mask of every pair
 of them (quadratic in the patches of the call).  ``qwen3_vl_request`` runs ``Qwen3VLForConditionalGeneration``
-(Qwen3-VL-8B's tower with 1 to 4 blocks and 0 to 3 deepstack mergers); ``llama4_request``
+(Qwen3-VL-8B's tower with 1 to 4 blocks and 0 to 3 deepstack mergers); ``qwen3_5_request``
+``Qwen3_5ForConditionalGeneration`` (Qwen3.5's tower, Qwen3-VL's without deepstack, with 1 to 3 blocks, and its
+hybrid decoder class with one full-attention layer); ``llama4_request``
 ``Llama4ForConditionalGeneration`` (Llama-4-Scout's tower with 1 to 3 layers, each tile a batch row);
 ``mllama_request`` ``MllamaForConditionalGeneration`` (Llama-3.2-11B-Vision's tower with 2-3 local and 1-2
 global layers, every image a batch row of 4 padded tiles under its aspect-ratio mask).
@@ -367,6 +369,39 @@ def measure_qwen3_vl_request(batch: int, images: int, side: int, depth: int, dee
             "features": batch * images * features, "tokens": len(ids[0]), "pixel_width": width, **marks}
 
 
+#: Qwen3.5's vision_config (transformers' Qwen3_5VisionConfig defaults, which Qwen3_5Config() uses: Qwen3-VL's tower
+#: without deepstack, out_hidden_size 3584), depth replaced per run, and a one-layer full-attention decoder of that
+#: width (Qwen3_5TextConfig defaults otherwise).
+QWEN3_5_VISION = {"hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16, "patch_size": 16,
+                  "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3, "out_hidden_size": 3584,
+                  "num_position_embeddings": 2304, "hidden_act": "gelu_pytorch_tanh"}
+QWEN3_5_TEXT = {"hidden_size": 3584, "intermediate_size": 256, "num_hidden_layers": 1, "num_attention_heads": 16,
+                "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 512, "layer_types": ["full_attention"]}
+
+
+def measure_qwen3_5_request(batch: int, images: int, side: int, depth: int,
+                            text_tokens: int = 16) -> dict[str, object]:
+    """Live bytes of a prefill of ``Qwen3_5ForConditionalGeneration`` over `batch` x `images` images.
+
+    As :func:`measure_qwen3_vl_request`, with Qwen3.5's tower (no deepstack mergers) and hybrid decoder class.
+    """
+    import torch
+    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
+
+    cfg = Qwen3_5Config(text_config=QWEN3_5_TEXT, vision_config={**QWEN3_5_VISION, "depth": depth}, **SPECIAL)
+    for c in (cfg, cfg.vision_config, cfg.text_config):
+        c._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = Qwen3_5ForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
+    ids, pixels, grid, features, width = qwen_vl_inputs(QWEN3_5_VISION, batch, images, side, text_tokens)
+    types = (ids == SPECIAL["image_token_id"]).long()
+    marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels, "image_grid_thw": grid,
+                                "mm_token_type_ids": types}, model.model.visual)
+    return {"batch": batch, "images": images, "grid_thw": [1, side, side], "depth": depth,
+            "patches": batch * images * side * side, "features": batch * images * features,
+            "tokens": len(ids[0]), "pixel_width": width, **marks}
+
+
 #: Llama-4-Scout's vision_config (meta-llama/Llama-4-Scout-17B-16E-Instruct config.json), its layers replaced
 #: per run, and a one-layer dense decoder of the Scout's width.
 LLAMA4_VISION = {"hidden_act": "gelu", "hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,
@@ -462,7 +497,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"
                                                 / "encoder_peak_measured.json"))
-    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3", "qwen3_vl", "llama4", "mllama"),
+    parser.add_argument("--only", choices=("qwen2_5_vl", "gemma3", "mistral3", "qwen3_vl", "qwen3_5", "llama4",
+                                           "mllama"),
                         default=None,
                         help="measure one family and keep the others' runs of the existing file")
     args = parser.parse_args()
@@ -494,6 +530,11 @@ def main() -> None:
                                     ((1, 1, 16, 1, []), (1, 1, 16, 2, [0]), (1, 1, 16, 3, [0, 1]),
                                      (1, 1, 32, 3, [0, 1]), (1, 2, 16, 3, [0, 1]), (2, 1, 16, 3, [0, 1]),
                                      (2, 2, 24, 4, [0, 1, 2]))]
+    if args.only in (None, "qwen3_5"):
+        data["qwen3_5_vision"] = QWEN3_5_VISION
+        data["qwen3_5_request"] = [measure_qwen3_5_request(b, n, side, depth) for b, n, side, depth in
+                                   ((1, 1, 16, 1), (1, 1, 16, 2), (1, 1, 32, 3), (1, 2, 16, 2), (2, 1, 16, 2),
+                                    (2, 2, 24, 3))]
     if args.only in (None, "llama4"):
         data["llama4_model"] = "Llama-4-Scout's vision_config, a one-layer dense decoder of its width"
         data["llama4_request"] = [measure_llama4_request(b, t, layers) for b, t, layers in
@@ -504,7 +545,7 @@ def main() -> None:
                                   ((1, 1, 2, 1, [0]), (1, 1, 3, 1, [0]), (1, 1, 3, 2, [0]), (1, 1, 3, 1, [0, 1]),
                                    (1, 2, 2, 1, [0]), (2, 1, 2, 1, [0]))]
     for key in ("qwen2_5_vl", "qwen2_5_vl_request", "gemma3_request", "mistral3_request", "qwen3_vl_request",
-                "llama4_request", "mllama_request"):
+                "qwen3_5_request", "llama4_request", "mllama_request"):
         for r in data.get(key, []):
             print(key, r)
     out.write_text(json.dumps(data, indent=1) + "\n")

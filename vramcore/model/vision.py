@@ -620,7 +620,8 @@ class VisionSpec(Record):
         before the last), and 64 bytes a patch of interpolation indices, weights and positions;
         held through the decoder: ``last_hidden_state`` (H), the caller's pixels (x fp32), and per
         embedding the merger's and each deepstack merger's output, with their ``torch.cat`` copies
-        (2 x (1 + deepstack) x the decoder width).  Qwen3.5's tower (no deepstack): not counted yet.
+        (2 x (1 + deepstack) x the decoder width).  Qwen3.5's tower (Qwen3-VL's without deepstack, under
+        ``Qwen3_5ForConditionalGeneration``: measured, ``qwen3_5_request``) follows the same rule, to the byte.
 
         ``"llama4"`` (Llama-4's tower, transformers 5.24.0 ``models/llama4/modeling_llama4.py``; measured,
         ``llama4_request``): one tower call, every tile a batch row of ``(image_size / patch)**2 + 1``
@@ -671,7 +672,7 @@ class VisionSpec(Record):
             previous = 1 if self.num_layers > 1 else 0
             adapter = next(t for t in self.tensors if t.name == "v.adapter.fc2.weight").shape[0]
             return (((7 + previous) * h, 4.0 * h, 0.0), (0.0, 0.0, float(adapter + self.out_hidden_size)))
-        if self.kind == "qwen3_vl" and self.deepstack_mergers > 0:
+        if self.kind == "qwen3_vl":
             return self._qwen3_vl_transformers_phases()
         if self.kind != "qwen2_5_vl":
             return None
