@@ -1304,15 +1304,15 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
         # Nemotron-H's blocks hold one of them)
         saved += [a * h] * ((mixer != "none") + (mlp_kind != "none"))
     per_layer = Fraction(0)
-    if mixer in ("mamba", "hybrid") and spec.recurrent is not None and spec.recurrent.kind == "mamba1":
-        mamba_tok, per_layer, _ = _mamba1_saved(spec, a, tp, frozen)
-        saved.append(mamba_tok)
-    elif mixer in ("mamba", "hybrid"):
-        mamba_tok, per_layer = _mamba2_saved(spec, a, tp, frozen)
-        saved.append(mamba_tok)
-    elif mixer == "linear_attention":
-        dn_tok, per_layer = _deltanet_saved(spec, a, tp, frozen)
-        saved.append(dn_tok)
+    if mixer in ("mamba", "hybrid", "linear_attention"):   # the recurrent mixer (beside attention: "hybrid")
+        kind = spec.recurrent.kind if spec.recurrent is not None else None
+        if kind == "mamba1":
+            mixer_tok, per_layer, _ = _mamba1_saved(spec, a, tp, frozen)
+        elif kind == "gated_deltanet":
+            mixer_tok, per_layer = _deltanet_saved(spec, a, tp, frozen)
+        else:
+            mixer_tok, per_layer = _mamba2_saved(spec, a, tp, frozen)
+        saved.append(mixer_tok)
     attends = mixer not in ("mamba", "linear_attention", "none")   # "none": a Nemotron-H MLP block
     if spec.qk_norm and attends:
         # one rsqrt per head, or one per token for a norm over the whole projection (OLMo-2)
