@@ -351,22 +351,30 @@ def measure_qwen3_vl_request(batch: int, images: int, side: int, depth: int, dee
     ``mm_token_type_ids`` marks the image tokens (1), as the processor returns it.  Hooks as in
     :func:`run_prefill`.
     """
-    import torch
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
     vision = {**QWEN3_VL_VISION, "depth": depth, "deepstack_visual_indexes": deepstack}
     cfg = Qwen3VLConfig(text_config=QWEN3_VL_TEXT, vision_config=vision, **SPECIAL)
+    run = qwen3_vl_prefill(cfg, Qwen3VLForConditionalGeneration, QWEN3_VL_VISION, batch, images, side, text_tokens)
+    return {"batch": batch, "images": images, "grid_thw": [1, side, side], "depth": depth,
+            "deepstack_visual_indexes": deepstack, **run}
+
+
+def qwen3_vl_prefill(cfg, model_class, vision: dict[str, object], batch: int, images: int, side: int,  # type: ignore[no-untyped-def]
+                     text_tokens: int) -> dict[str, object]:
+    """Build `model_class` from `cfg` (sdpa, bf16) and run :func:`run_prefill` over Qwen-VL inputs of `vision`."""
+    import torch
+
     for c in (cfg, cfg.vision_config, cfg.text_config):
         c._attn_implementation = "sdpa"
     torch.manual_seed(0)
-    model = Qwen3VLForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
-    ids, pixels, grid, features, width = qwen_vl_inputs(QWEN3_VL_VISION, batch, images, side, text_tokens)
+    model = model_class._from_config(cfg, dtype=torch.bfloat16).eval()
+    ids, pixels, grid, features, width = qwen_vl_inputs(vision, batch, images, side, text_tokens)
     types = (ids == SPECIAL["image_token_id"]).long()
     marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels, "image_grid_thw": grid,
                                 "mm_token_type_ids": types}, model.model.visual)
-    return {"batch": batch, "images": images, "grid_thw": [1, side, side], "depth": depth,
-            "deepstack_visual_indexes": deepstack, "patches": batch * images * side * side,
-            "features": batch * images * features, "tokens": len(ids[0]), "pixel_width": width, **marks}
+    return {"patches": batch * images * side * side, "features": batch * images * features,
+            "tokens": len(ids[0]), "pixel_width": width, **marks}
 
 
 #: Qwen3.5's vision_config (transformers' Qwen3_5VisionConfig defaults, which Qwen3_5Config() uses: Qwen3-VL's tower
@@ -385,21 +393,11 @@ def measure_qwen3_5_request(batch: int, images: int, side: int, depth: int,
 
     As :func:`measure_qwen3_vl_request`, with Qwen3.5's tower (no deepstack mergers) and hybrid decoder class.
     """
-    import torch
     from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
 
     cfg = Qwen3_5Config(text_config=QWEN3_5_TEXT, vision_config={**QWEN3_5_VISION, "depth": depth}, **SPECIAL)
-    for c in (cfg, cfg.vision_config, cfg.text_config):
-        c._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    model = Qwen3_5ForConditionalGeneration._from_config(cfg, dtype=torch.bfloat16).eval()
-    ids, pixels, grid, features, width = qwen_vl_inputs(QWEN3_5_VISION, batch, images, side, text_tokens)
-    types = (ids == SPECIAL["image_token_id"]).long()
-    marks = run_prefill(model, {"input_ids": ids, "pixel_values": pixels, "image_grid_thw": grid,
-                                "mm_token_type_ids": types}, model.model.visual)
-    return {"batch": batch, "images": images, "grid_thw": [1, side, side], "depth": depth,
-            "patches": batch * images * side * side, "features": batch * images * features,
-            "tokens": len(ids[0]), "pixel_width": width, **marks}
+    run = qwen3_vl_prefill(cfg, Qwen3_5ForConditionalGeneration, QWEN3_5_VISION, batch, images, side, text_tokens)
+    return {"batch": batch, "images": images, "grid_thw": [1, side, side], "depth": depth, **run}
 
 
 #: Llama-4-Scout's vision_config (meta-llama/Llama-4-Scout-17B-16E-Instruct config.json), its layers replaced
