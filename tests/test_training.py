@@ -371,3 +371,24 @@ def test_inverse_questions_for_training_are_exact() -> None:
     assert vramcore.estimate("Llama-3.2-1B", context=c, batch=2, gpu="H100", engine=eager).fits
     assert c == 131072 or not vramcore.estimate("Llama-3.2-1B", context=c + 1, batch=2, gpu="H100",
                                                 engine=eager).fits
+
+
+def test_qlora_keeps_fused_experts_in_bf16() -> None:
+    # transformers 5.24 quantizes Linear4bit parameters only (quantizer_bnb_4bit.param_needs_quantization;
+    # integrations/bitsandbytes.replace_with_bnb_linear takes nn.Linear / Conv1D): its MoE classes hold the routed
+    # experts as fused 3-D nn.Parameters, which a bitsandbytes base keeps in the compute dtype
+    from vramcore.grid.reference import reference_estimate
+
+    spec = vramcore.get_model("Qwen3-30B-A3B").spec
+    parts = spec.param_breakdown()
+    for engine in (vramcore.get_engine("qlora", lora_targets=["q_proj", "v_proj"]),
+                   vramcore.get_engine("lora", lora_targets=["q_proj", "v_proj"])):
+        dtype = "auto" if engine.method == "qlora" else "bnb-nf4"
+        e = vramcore.estimate(spec, dtype=dtype, context=2048, engine=engine, gpu="H200")
+        assert e.weights_by_part["mlp_routed_experts"] == 2 * parts["mlp_routed_experts"]
+        assert e.weights_by_part["attention"] < parts["attention"]          # the attention linears are 4-bit
+        want = reference_estimate(spec, vramcore.get_dtype(dtype), None, engine, 1, 2048, 1,
+                                  vramcore.get_gpu("H200").usable_bytes)
+        assert e.weights_bytes == want["weights_bytes"] and e.total_bytes == want["total_bytes"]
+    dense = vramcore.estimate("Qwen3-8B", context=2048, engine="qlora", gpu="H200")   # no experts: all 4-bit
+    assert dense.weights_by_part["mlp_dense"] < vramcore.get_model("Qwen3-8B").spec.param_breakdown()["mlp_dense"]

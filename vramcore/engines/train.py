@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["ENGINE", "METHODS", "OPTIMIZERS", "PRECISIONS", "LoraModule", "adapted_modules", "adapter_activation_bytes",
-           "check_trainable",
+           "base_bytes_by_part", "check_trainable",
            "largest_layer_matrix", "largest_module", "lora_modules", "optimizer_bytes_by_part",
            "optimizer_state_bytes", "state_widths", "trainable_by_part", "training_base", "weight_bytes_by_part"]
 
@@ -627,6 +627,29 @@ def training_base(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> tuple[DT
     return base, family in LOADS
 
 
+def base_bytes_by_part(spec: ModelSpec, base: DType) -> dict[str, float]:
+    """Return the bytes of the weights transformers holds in `base` (:func:`training_base`), by part.
+
+    transformers 5's bitsandbytes integration quantizes ``nn.Linear`` (and
+    ``Conv1D``) modules only (``integrations/bitsandbytes.py``,
+    ``replace_with_bnb_linear``); its MoE classes hold the routed experts as
+    fused 3-D parameters, so a bitsandbytes base (QLoRA's NF4 among them)
+    keeps them in the compute dtype.
+
+    Examples
+    --------
+    >>> from vramcore import get_dtype, get_model
+    >>> spec = get_model("Qwen3-30B-A3B").spec
+    >>> parts = base_bytes_by_part(spec, get_dtype("bnb-nf4"))
+    >>> parts["mlp_routed_experts"] == 2 * spec.param_breakdown()["mlp_routed_experts"]
+    True
+    """
+    out = dict(base.weight_bytes_by_part(spec))
+    if spec.is_moe and format_family(base, spec) == "bitsandbytes":
+        out["mlp_routed_experts"] = spec.param_breakdown()["mlp_routed_experts"] * base.compute_bits / 8.0
+    return out
+
+
 def weight_bytes_by_part(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> dict[str, float]:
     """Return the bytes of every parameter while `engine` trains `spec` from `dtype`, by part.
 
@@ -641,7 +664,7 @@ def weight_bytes_by_part(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> d
     True
     """
     base = training_base(spec, dtype, engine)[0]
-    out = dict(base.weight_bytes_by_part(spec))
+    out = base_bytes_by_part(spec, base)
     if engine.method != "full":
         grad = state_widths(engine)[0]
         for part, n in trainable_by_part(spec, engine).items():

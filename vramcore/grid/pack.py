@@ -698,7 +698,7 @@ def _train_row(spec_key: Any, dtype_key: Any, engine_key: Any) -> tuple[float, .
     grad = rules.state_widths(engine)[0]
     optim = rules.optimizer_bytes_by_part(spec, engine)
     largest = rules.largest_module(spec)
-    per_elem = sum(base.weight_bytes_by_part(spec).values()) / max(1, spec.param_count)
+    per_elem = sum(rules.base_bytes_by_part(spec, base).values()) / max(1, spec.param_count)
     act = TRAIN_PRECISIONS[engine.precision][0]
     dequant = float(rules.largest_layer_matrix(spec) * act) if engine.method == "qlora" else 0.0
     adapter = rules.adapter_activation_bytes(spec, engine)

@@ -1446,7 +1446,7 @@ def _train_cell(spec: ModelSpec, dtype: DType, engine: EngineSpec, tp: int, stag
     trainable = {p: Fraction(n) for p, n in rules.trainable_by_part(spec, engine).items()}
     grad, fp32_grad, master_width, _ = (Fraction(x) for x in rules.state_widths(engine))
     # a quantized base as its format stores it (vramcore.storage, exact per tensor); plain widths otherwise
-    stored = ({p: Fraction(b) for p, b in base.weight_bytes_by_part(spec).items()}
+    stored = ({p: Fraction(b) for p, b in rules.base_bytes_by_part(spec, base).items()}
               if engine.method == "qlora" or rules.format_family(base, spec) != "plain"
               else _stored_part_bytes(spec, base))
     base_bytes = sum(stored.values(), Fraction(0))
