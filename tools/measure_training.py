@@ -945,16 +945,15 @@ HYBRID_GEOMETRIES: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     ("Qwen3.5-MoE-defaults", "hf_configs/qwen3.5-moe-defaults.json",
      (("deltanet",), ("attention",), ("deltanet", "attention"))),
     ("Jamba-v0.1-defaults", "hf_configs/jamba-v0.1-defaults.json",
-     (("mamba",), ("attention",), ("mamba", "attention"))),
+     (("mamba",), ("attention",), ("mamba", "attention"), ("mamba+moe",), ("mamba", "attention+moe"))),
 )
 #: config fields a geometry's small copy changes beyond its layers and vocab (recorded as ``overrides``): 16 of
 #: Nemotron-3-Nano's 128 experts keep its MoE layer small on the CPU (every expert has the card's shape)
 HYBRID_OVERRIDES: dict[str, dict[str, Any]] = {"Nemotron-3-Nano": {"n_routed_experts": 16},
                                                "Qwen3-Next-80B-A3B-Instruct": {"num_experts": 16},
                                                "Qwen3.5-MoE-defaults": {"num_experts": 16},
-                                               # Jamba: every layer of the small copies dense (MoE from layer 7)
-                                               "Jamba-v0.1-defaults": {"expert_layer_period": 8,
-                                                                       "expert_layer_offset": 7}}
+                                               # Jamba: 4 of its 16 experts (each of the card's shape)
+                                               "Jamba-v0.1-defaults": {"num_experts": 4}}
 #: shapes a geometry is measured at beyond HYBRID_SHAPES (Jamba: past the selective scan's 2048-token chunk)
 HYBRID_EXTRA_SHAPES: dict[str, tuple[tuple[int, int], ...]] = {"Jamba-v0.1-defaults": ((1, 2100),)}
 #: LoRA targets of a geometry where peft refuses "all-linear" (falcon_h1 and nemotron_h: Mamba's out_proj,
@@ -1233,11 +1232,18 @@ def hybrid_config(raw: dict[str, Any], layout: tuple[str, ...],
         raw["attn_layer_indices"] = [i for i, k in enumerate(layout) if k == "attention"]
     elif mtype == "granitemoehybrid":
         raw["layer_types"] = list(layout)
-    elif mtype == "jamba":   # layers_block_type: attention where i % attn_layer_period == attn_layer_offset
-        period, offset = (1, 0) if set(layout) == {"attention"} else (2, 1)
-        raw.update(attn_layer_period=period, attn_layer_offset=offset)
-        if [("attention" if i % period == offset else "mamba") for i in range(n)] != list(layout):
-            raise ValueError(f"no Jamba attention period lays out {layout}")
+    elif mtype == "jamba":
+        # attention where i % attn_layer_period == attn_layer_offset, an MoE where i % expert_layer_period ==
+        # expert_layer_offset ("+moe" in the layout); the others Mamba1 and dense
+        mixers = [k.split("+")[0] for k in layout]
+        moe = [k.endswith("+moe") for k in layout]
+        period, offset = (1, 0) if set(mixers) == {"attention"} else (2, 1)
+        e_period, e_offset = (1, 0) if all(moe) else (2, 1) if moe == [i % 2 == 1 for i in range(n)] else (8, 7)
+        raw.update(attn_layer_period=period, attn_layer_offset=offset, expert_layer_period=e_period,
+                   expert_layer_offset=e_offset)
+        if [("attention" if i % period == offset else "mamba") for i in range(n)] != mixers or \
+                [i % e_period == e_offset for i in range(n)] != moe:
+            raise ValueError(f"no Jamba attention / expert periods lay out {layout}")
     elif mtype in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"):
         raw["layer_types"] = ["full_attention" if k == "attention" else "linear_attention" for k in layout]
     elif mtype == "nemotron_h":
