@@ -259,7 +259,29 @@ def test_parts_sum_to_total_and_unquantized_parts_stay_16_bit(fmt: str, model: s
         p = spec.param_breakdown()
         assert parts["embedding"] == 2 * p["embedding"] and parts["lm_head"] == 2 * p["lm_head"]
     e = vramcore.estimate(model, dtype=fmt, context=1)
-    assert e.weights_bytes == sum(parts.values()) and e.weights_by_part == parts
+    # transformers (the default engine) holds an MoE's fused experts unquantized under bitsandbytes
+    held = dict(parts)
+    if dt.family == "bitsandbytes" and spec.is_moe:
+        held["mlp_routed_experts"] = 2 * spec.param_breakdown()["mlp_routed_experts"]
+    assert e.weights_bytes == sum(held.values()) and e.weights_by_part == held
+
+
+def test_bitsandbytes_moe_experts_are_quantized_by_vllm_not_by_transformers() -> None:
+    # transformers 5.24 quantizes Linear4bit parameters only (quantizer_bnb_4bit.param_needs_quantization) and
+    # holds routed experts as fused 3-D parameters: they stay bf16; vLLM's BitsAndBytesMoEMethod quantizes them
+    spec = vramcore.get_model("Qwen3-30B-A3B").spec
+    stored = get_dtype("bnb-nf4").weight_bytes_by_part(spec)
+    hf = vramcore.estimate(spec, dtype="bnb-nf4", context=4096, engine="transformers", gpu="H200")
+    vllm = vramcore.estimate(spec, dtype="bnb-nf4", context=4096, engine="vllm", gpu="H200")
+    assert hf.weights_by_part["mlp_routed_experts"] == 2 * spec.param_breakdown()["mlp_routed_experts"]
+    assert vllm.weights_by_part["mlp_routed_experts"] == stored["mlp_routed_experts"]
+    assert hf.weights_by_part["attention"] == vllm.weights_by_part["attention"] == stored["attention"]
+    grid = vramcore.sweep(spec, ["bnb-nf4", "bf16"], 4096, 1, "H200", engine=["transformers", "vllm"])
+    weights = grid.weights_bytes
+    assert float(weights.reshape(-1)[0]) == hf.weights_bytes and float(weights.reshape(-1)[1]) == vllm.weights_bytes
+    dense = vramcore.estimate("Qwen3-8B", dtype="bnb-nf4", context=4096)     # no experts: as stored
+    assert dense.weights_bytes == sum(get_dtype("bnb-nf4").weight_bytes_by_part(
+        vramcore.get_model("Qwen3-8B").spec).values())
 
 
 # ----------------------------------------------------------------------------- names, auto, config

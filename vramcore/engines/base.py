@@ -203,6 +203,11 @@ class EngineSpec(Record):
         until vllm-project/vllm#46549, the llm-d logs' version).  Under both
         Triton layouts each expert tensor counts at the block PyTorch's
         caching allocator gives it (:func:`vramcore.engines.vllm.cuda_block_bytes`).
+    bnb_quantizes_experts : bool
+        The engine quantizes an MoE's routed experts under a bitsandbytes
+        format (vLLM's ``BitsAndBytesMoEMethod``; default).  False for
+        transformers 5, which keeps its fused 3-D experts in the compute dtype
+        (:func:`vramcore.storage.resolve.fused_expert_bytes`).
     kv_shared_projections : bool
         The engine builds the k and v projections and the k norm in a model's
         KV-sharing layers too (Gemma-3n ``num_kv_shared_layers``), which
@@ -323,6 +328,7 @@ class EngineSpec(Record):
     mamba_cache_mode: str = "align"
     mxfp4_layout: str = "stored"
     kv_shared_projections: bool = False
+    bnb_quantizes_experts: bool = True
     index_cache_bits: float = 0.0
     limit_mm_per_prompt: int = 999
     method: str = "full"
@@ -352,7 +358,8 @@ class EngineSpec(Record):
         self._normalize()
         self._check_training()
         for flag in ("mla_compressed", "full_logits", "swa_full", "cuda_graphs_in_budget", "flash_attn", "rope_cache",
-                     "profile_hidden_states", "mm_profile_padding", "kv_shared_projections"):
+                     "profile_hidden_states", "mm_profile_padding", "kv_shared_projections",
+                     "bnb_quantizes_experts"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"EngineSpec.{flag} must be a bool, got {getattr(self, flag)!r}")
         for name in ("kv_cache_dtype", "cache_type_k", "cache_type_v"):

@@ -80,7 +80,7 @@ from vramcore.engines.base import TRAIN_METHODS, TRAIN_OPTIMIZERS, TRAIN_PRECISI
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
 from vramcore.storage.dtypes import DType
-from vramcore.storage.resolve import format_family, get_dtype, resolve_auto
+from vramcore.storage.resolve import format_family, fused_expert_bytes, get_dtype, resolve_auto
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -645,8 +645,9 @@ def base_bytes_by_part(spec: ModelSpec, base: DType) -> dict[str, float]:
     True
     """
     out = dict(base.weight_bytes_by_part(spec))
-    if spec.is_moe and format_family(base, spec) == "bitsandbytes":
-        out["mlp_routed_experts"] = spec.param_breakdown()["mlp_routed_experts"] * base.compute_bits / 8.0
+    experts = fused_expert_bytes(spec, base)
+    if experts is not None:
+        out["mlp_routed_experts"] = experts
     return out
 
 

@@ -32,6 +32,9 @@ ENGINE = EngineSpec(
     # blocks cached; a growing DynamicCache (torch.cat per step) fragments them.
     # 5 % of the dynamic memory is the assumption.
     allocator_reserve_fraction=0.05,
+    # bitsandbytes quantizes nn.Linear modules only; transformers 5 holds routed experts as fused 3-D parameters,
+    # which stay in the compute dtype (quantizers/quantizer_bnb_4bit.py param_needs_quantization)
+    bnb_quantizes_experts=False,
 )
 
 #: Weight storage families the engine loads as stored: transformers' quantizers (docs: Quantization overview):

@@ -24,7 +24,7 @@ from vramcore.engines.base import (
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, MOE_ROUTERS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
-from vramcore.storage.resolve import format_family
+from vramcore.storage.resolve import format_family, fused_expert_bytes
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -404,6 +404,10 @@ def engine_part_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> dict
         from vramcore.engines.vllm import mxfp4_loaded_extra
 
         parts["mlp_routed_experts"] += mxfp4_loaded_extra(spec, engine.mxfp4_layout)
+    if not engine.bnb_quantizes_experts:
+        experts = fused_expert_bytes(spec, dtype)
+        if experts is not None:
+            parts["mlp_routed_experts"] = experts
     if engine.kv_shared_projections and spec.kv_shared_layers:
         # the sharing layers' extra tensors are stored like the model's own k/v and k norms: the bytes the
         # dtype gives the same model with no KV-sharing layers, less its own
@@ -425,9 +429,16 @@ def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
 
     out = np.empty((len(specs), len(dtypes), len(engines), len(PARTS)), dtype=np.float64)
     stored = pack_weights(specs, dtypes)
+    experts_at = PARTS.index("mlp_routed_experts")
     for k, (engine, _, _) in enumerate(engines):
         out[:, :, k] = stored
         if not _reshapes_weights(engine):
+            if not engine.bnb_quantizes_experts:   # only MoE models in a bitsandbytes format change
+                for i, spec in enumerate(specs):
+                    for j, dtype in enumerate(dtypes):
+                        experts = fused_expert_bytes(spec, dtype) if spec.is_moe else None
+                        if experts is not None:
+                            out[i, j, k, experts_at] = experts
             continue
         for i, spec in enumerate(specs):
             for j, dtype in enumerate(dtypes):

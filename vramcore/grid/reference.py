@@ -102,7 +102,7 @@ from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxf
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
 from vramcore.storage.kv import kv_bits
-from vramcore.storage.resolve import format_family
+from vramcore.storage.resolve import format_family, fused_expert_bytes
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -365,9 +365,16 @@ def _attention_rank(spec: ModelSpec, attention: Fraction, tp: int) -> Fraction:
             + groups * group_rank)
 
 
-def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, stage: _Stage) -> Fraction:
-    """Weights on one GPU of `stage` (see :func:`_split_parts`)."""
-    return _split_parts(spec, _stored_part_bytes(spec, dtype), tp, stage)
+def _weights_bytes(spec: ModelSpec, dtype: DType, tp: int, stage: _Stage, engine: EngineSpec | None = None) -> Fraction:
+    """Weights on one GPU of `stage` (see :func:`_split_parts`), as `engine` holds them when given.
+
+    transformers keeps an MoE's fused experts unquantized under bitsandbytes (``bnb_quantizes_experts``).
+    """
+    parts = _stored_part_bytes(spec, dtype)
+    experts = fused_expert_bytes(spec, dtype) if engine is not None and not engine.bnb_quantizes_experts else None
+    if experts is not None:
+        parts["mlp_routed_experts"] = Fraction(experts)
+    return _split_parts(spec, parts, tp, stage)
 
 
 def _towers(parts: dict[str, Fraction]) -> Fraction:
@@ -728,7 +735,7 @@ def _transformers_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, en
     reserve = Fraction(engine.allocator_reserve_fraction)
 
     # whole bytes: fractional parts (a stage's average share, a 4-bit cache, the slack) are rounded up
-    weights = _whole(_weights_bytes(spec, dtype, tp, stage) + _rope_cache_bytes(spec, dtype, engine))
+    weights = _whole(_weights_bytes(spec, dtype, tp, stage, engine) + _rope_cache_bytes(spec, dtype, engine))
     kv = _whole(_kv_cache_bytes(spec, kv_bytes, engine, tp, stage, context, batch))
     activations = _whole(_transformers_activation_bytes(spec, act_bytes, engine, tp, context, batch, stage))
     state = _whole(_state_bytes(spec, dtype, engine, tp, stage, batch))
@@ -1782,7 +1789,7 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
         peak = [max(p, s.hidden_size + Fraction(s.vocab_size, tp_)) for p, s in zip(peak, specs, strict=True)]
     peak_elems = per_model(peak)
     vocab = per_model([s.vocab_size for s in specs])
-    weights = np.array([[float(_whole(_weights_bytes(s, d, tp_, st) + _rope_cache_bytes(s, d, engine)))
+    weights = np.array([[float(_whole(_weights_bytes(s, d, tp_, st, engine) + _rope_cache_bytes(s, d, engine)))
                          for d in dtypes]
                         for s, st in zip(specs, whole_model, strict=True)],
                        dtype=np.float64).reshape(len(specs), len(dtypes), 1, 1, 1)

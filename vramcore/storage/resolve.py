@@ -204,3 +204,26 @@ def format_family(dtype: DType, spec: ModelSpec | None = None) -> str:
         inner = parse_format(dtype.name.split(":", 1)[1])
         return inner.family if inner is not None else "plain"
     return "plain"
+
+
+def fused_expert_bytes(spec: ModelSpec, dtype: DType) -> float | None:
+    """Return the bytes of `spec`'s routed experts where a bitsandbytes `dtype` leaves them unquantized, else None.
+
+    transformers 5 quantizes ``Linear4bit`` / ``Linear8bitLt`` parameters only
+    (``quantizers/quantizer_bnb_4bit.py`` ``param_needs_quantization``;
+    ``integrations/bitsandbytes.py`` ``replace_with_bnb_linear`` swaps ``nn.Linear`` and ``Conv1D``), and its MoE
+    classes hold the routed experts as fused 3-D parameters: they stay in the compute dtype.  vLLM's
+    bitsandbytes MoE method quantizes them (engines that do: ``EngineSpec.bnb_quantizes_experts``).
+
+    Examples
+    --------
+    >>> from vramcore import get_dtype, get_model
+    >>> spec = get_model("Qwen3-30B-A3B").spec
+    >>> fused_expert_bytes(spec, get_dtype("bnb-nf4")) == 2 * spec.param_breakdown()["mlp_routed_experts"]
+    True
+    >>> fused_expert_bytes(spec, get_dtype("gptq-int4-g128")) is None
+    True
+    """
+    if not spec.is_moe or format_family(dtype, spec) != "bitsandbytes":
+        return None
+    return spec.param_breakdown()["mlp_routed_experts"] * dtype.compute_bits / 8.0
