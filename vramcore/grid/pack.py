@@ -417,9 +417,15 @@ def engine_part_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec) -> dict
     return {p: parts[p] for p in PARTS}
 
 
-def _reshapes_weights(engine: EngineSpec) -> bool:
-    """Return whether `engine` holds some model's weights otherwise than stored (:func:`engine_part_bytes`)."""
-    return engine.mxfp4_layout != "stored" or engine.kv_shared_projections
+def _reshapes_weights(engine: EngineSpec, spec: ModelSpec, dtype: DType) -> bool:
+    """Return whether `engine` holds `spec`'s weights in `dtype` otherwise than stored (:func:`engine_part_bytes`)."""
+    if engine.kv_shared_projections and spec.kv_shared_layers:
+        return True
+    if engine.mxfp4_layout == "stored" and engine.bnb_quantizes_experts:
+        return False
+    family = format_family(dtype, spec)
+    return (engine.mxfp4_layout != "stored" and family == "mxfp4") or (
+        not engine.bnb_quantizes_experts and spec.is_moe and family == "bitsandbytes")
 
 
 def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
@@ -429,20 +435,12 @@ def pack_loaded_weights(specs: Sequence[ModelSpec], dtypes: Sequence[DType],
 
     out = np.empty((len(specs), len(dtypes), len(engines), len(PARTS)), dtype=np.float64)
     stored = pack_weights(specs, dtypes)
-    experts_at = PARTS.index("mlp_routed_experts")
     for k, (engine, _, _) in enumerate(engines):
         out[:, :, k] = stored
-        if not _reshapes_weights(engine):
-            if not engine.bnb_quantizes_experts:   # only MoE models in a bitsandbytes format change
-                for i, spec in enumerate(specs):
-                    for j, dtype in enumerate(dtypes):
-                        experts = fused_expert_bytes(spec, dtype) if spec.is_moe else None
-                        if experts is not None:
-                            out[i, j, k, experts_at] = experts
-            continue
         for i, spec in enumerate(specs):
             for j, dtype in enumerate(dtypes):
-                out[i, j, k] = list(engine_part_bytes(spec, dtype, engine).values())
+                if _reshapes_weights(engine, spec, dtype):
+                    out[i, j, k] = list(engine_part_bytes(spec, dtype, engine).values())
     return out
 
 
