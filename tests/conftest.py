@@ -54,6 +54,7 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         "mlp_bias": draw(st.booleans()),
         "qk_norm": draw(st.booleans()),
         "attention_sinks": draw(st.booleans()),
+        "sdpa_supported": draw(st.booleans()),
         "norms_per_layer": draw(st.integers(0, 4)),
         "max_context": draw(st.none() | st.integers(1, 2**20)),
     }
@@ -228,6 +229,8 @@ def engine_specs() -> st.SearchStrategy[EngineSpec]:
         state_conv_offset=st.sampled_from([0, -1]),
         state_conv_bits=st.sampled_from([0, 8, 16, 32]),
         state_ssm_bits=st.sampled_from([0, 16, 32]),
+        # "sdpa" itself is "auto" on a model with sdpa and refused on one without (test_prefill_attention.py)
+        attention=st.sampled_from(["auto", "eager", "flash"]),
     )
 
 

@@ -177,7 +177,9 @@ _KNOB_FLAGS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("--grad-accum-fp32",): ("grad_accum_fp32", "switch", "training: accumulate gradients in fp32"),
     ("--recompute",): ("recompute", "type", "training: none (default), selective, full"),
     ("--gradient-checkpointing",): ("gradient_checkpointing", "switch", "training: the same as --recompute full"),
-    ("--attention", "--attn-implementation"): ("attention", "type", "training: sdpa (default), flash, eager"),
+    ("--attention", "--attn-implementation"): ("attention", "type",
+                                              "transformers / training: auto (default; sdpa, or eager for Gemma-2 and "
+                                              "gpt-oss), sdpa, flash, eager"),
     ("--zero",): ("zero", "stage", "training: DeepSpeed ZeRO stage 0-3"),
     ("--fsdp",): ("fsdp", "type", "training: FSDP sharding (full_shard = ZeRO-3, shard_grad_op = 2, no_shard)"),
     ("--dp",): ("dp", "count", "training: data-parallel degree ZeRO / FSDP shards over"),

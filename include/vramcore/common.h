@@ -173,6 +173,7 @@ typedef struct {
     double m1_inner;             /* the inner width (expand x hidden) */
     double m1_state;             /* the state size per channel */
     double m1_dt_rank;           /* the time-step rank */
+    double attention_sinks;      /* 1: one learned sink logit per head joins each query's softmax (gpt-oss) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own
@@ -228,7 +229,6 @@ typedef struct {
     double offload_optimizer;    /* 1: optimizer states, master weights and fp32 grads on the host */
     double offload_params;       /* 1: ZeRO-3 parameter partitions on the host */
     double recompute;            /* 0 none, 1 selective (attention scores), 2 full (gradient checkpointing) */
-    double eager_attention;      /* 1: eager attention keeps the context x context scores */
     double train_act_bytes;      /* bytes per activation element (0 = the dtype row's) */
     double backward_transient;   /* 1: the backward's transient peak on top of the saved tensors; 0: saved only */
     double frozen_base;          /* 1: LoRA / QLoRA: the base is frozen, so its linears and norms save less */
@@ -284,6 +284,9 @@ typedef struct {
                                   * the engine loads them that are k/v projections it adds in KV-sharing layers
                                   * (vLLM's Gemma-3n; pack.py attn_kv_extra), split like k/v; the model's
                                   * attn_kv_fraction and attn_replicated_fraction are shares of the rest */
+    double attn_impl;            /* a fact of the (model, engine) pair: the attention the transformers and
+                                  * training engines run (0 sdpa, 1 flash, 2 eager; engines.base.attention_code:
+                                  * EngineSpec.attention "auto" is eager for a model without sdpa) */
     double n_stages;             /* distinct stage rows of this (model, engine), read from its first row */
 } vc_place;
 
@@ -355,6 +358,14 @@ static inline double vc_pad(double x, double to) { return to > 1.0 ? vc_ceil(x /
 static inline double vc_whole(double x) { return vc_ceil(x - vc_min(fabs(x) * 0x1p-44, 0.25)); }
 
 /* 1.0 when x has a fractional part, else 0.0. */
+/* The largest real x >= 0 with a x^2 + b x <= free (INFINITY when neither grows). */
+VC_INLINE double vc_quadratic_root(double a, double b, double free_)
+{
+    if (a > 0.0)
+        return 2.0 * free_ / (b + sqrt(b * b + 4.0 * a * free_));   /* the stable form of (-b + sqrt) / 2a */
+    return b > 0.0 ? free_ / b : INFINITY;
+}
+
 static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0; }
 
 static inline double vc_n_layers(const vc_model *m)

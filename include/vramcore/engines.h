@@ -88,8 +88,12 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->profile_workspace = e->profile_workspace;
     p->mm_pad = p->mm_image = p->mm_rope = 0.0;
     p->enc_seq = p->enc_embed_token = p->enc_held_seq = p->enc_pair = 0.0;
+    p->act_pair = p->mask_pair = 0.0;
+    p->mask_from = INFINITY;
     if (kind == VC_ENGINE_TRANSFORMERS && m->image_patches > 0.0 && l->first_stage != 0.0)
         vc_transformers_encoder_plan(m, d, p);
+    if (kind == VC_ENGINE_TRANSFORMERS)
+        vc_transformers_attention_plan(m, d, e, l, p);
     if (kind == VC_ENGINE_TRAIN)
         vc_train_plan(m, d, t, e, l, p);
     else if (kind == VC_ENGINE_LLAMACPP)
@@ -106,7 +110,8 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->kv_frac = vc_max(vc_max(vc_is_frac(p->kv_full), vc_is_frac(p->kv_sliding)), vc_is_frac(p->cross_seq));
     p->act_frac = vc_max(vc_max(vc_is_frac(p->act_token), vc_is_frac(p->act_token_full)), vc_is_frac(p->logit_row));
     p->act_frac = vc_max(p->act_frac, vc_max(vc_is_frac(p->enc_seq), vc_is_frac(p->enc_held_seq)));
-    p->act_frac = vc_max(p->act_frac, vc_is_frac(p->enc_pair));
+    p->act_frac = vc_max(p->act_frac, vc_max(vc_is_frac(p->enc_pair), vc_max(vc_is_frac(p->act_pair),
+                                                                  vc_is_frac(p->mask_pair))));
     p->host_frac = vc_max(vc_is_frac(p->kv_full_host), vc_is_frac(p->kv_sliding_host));
     /* whole bytes: a fractional share (sub-byte formats, TP splits of odd sizes) is rounded up */
     p->weights = vc_whole(p->weights);

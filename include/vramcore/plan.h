@@ -92,6 +92,10 @@ typedef struct {
     double enc_held_seq;         /* ... what the tower leaves held through the decoder's prefill, per sequence */
     double enc_pair;             /* ... bytes per pair of sequences in the tower's one call (Pixtral's mask over
                                     every patch of the batch: batch^2 x this; 0 for the other towers) */
+    double act_pair;             /* transformers prefill: bytes per (query x key) pair of one sequence at the
+                                    attention's peak, eager scores and masks (0: sdpa / flash) */
+    double mask_pair;            /* ... a sliding layer's sdpa mask per pair, from mask_from tokens on */
+    double mask_from;            /* ... the prompt length that mask appears at (the window; INFINITY: never) */
 } vc_plan;
 
 #define VC_PLAN_NFIELDS (sizeof(vc_plan) / sizeof(double))
@@ -121,6 +125,8 @@ typedef struct {
     double hi_scale;    /* transformers context beyond the sliding cap */
     double hi_shift;
     double cap_at;      /* the sliding cap (tokens); INFINITY when none */
+    double quad;        /* transformers: the pairs' quadratic over the line's rate, below and beyond the cap */
+    double hi_quad;
     double mult;        /* llama.cpp: guess cells -> padded cells / batch */
     double slack;       /* > 0: the guess is the exact boundary of a total linear in the answer but for
                          * whole-byte roundings of at most this many units of the answer (transformers) */

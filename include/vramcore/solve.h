@@ -82,7 +82,7 @@ static inline void vc_prepare_guess(const vc_plan *p, double fixed, int which, v
     int kind = (int)p->kind;
     s->simple = 1;
     s->cap_at = INFINITY;
-    s->hi_scale = s->hi_shift = s->mult = s->slack = 0.0;
+    s->hi_scale = s->hi_shift = s->mult = s->slack = s->quad = s->hi_quad = 0.0;
     if (kind == VC_ENGINE_TRANSFORMERS) {
         vc_transformers_prepare_guess(p, fixed, which, s);
     } else if (kind == VC_ENGINE_LLAMACPP) {

@@ -61,7 +61,12 @@ TRAIN_RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
 SAMPLER_PATHS: dict[str, float] = {"sort": 38.0, "flashinfer": 14.0}
 #: How an engine holds MXFP4 experts once loaded (EngineSpec.mxfp4_layout; vramcore.engines.vllm.mxfp4_loaded).
 MXFP4_LAYOUTS: tuple[str, ...] = ("stored", "triton", "triton-keep-scales")
-TRAIN_ATTENTION: tuple[str, ...] = ("sdpa", "flash", "eager")
+#: Attention implementations of the transformers and training engines (EngineSpec.attention): ``auto`` is
+#: transformers' default (``attn_implementation=None``), sdpa where the model class supports it, else eager
+#: (modeling_utils.PreTrainedModel.get_correct_attn_implementation, transformers 5.24).
+TRAIN_ATTENTION: tuple[str, ...] = ("auto", "sdpa", "flash", "eager")
+#: The implementation a cell runs, as the kernel's place row codes it (vc_place.attn_impl).
+ATTENTION_CODES: dict[str, int] = {"sdpa": 0, "flash": 1, "eager": 2}
 TRAIN_OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd", "adafactor", "lion", "adamw_8bit", "paged_adamw_8bit",
                                      "lion_8bit", "paged_lion_8bit", "muon")
 #: transformers ``TrainingArguments.optim`` names accepted for ``optimizer`` (training_args.py, OptimizerNames).
@@ -273,7 +278,15 @@ class EngineSpec(Record):
         ``"none"``, ``"selective"`` (attention scores recomputed) or ``"full"``
         (gradient checkpointing of every layer; alias ``gradient_checkpointing=True``).
     attention : str
-        ``"sdpa"`` / ``"flash"`` (no context x context scores kept) or ``"eager"``.
+        The transformers and training engines' attention implementation
+        (``attn_implementation``): ``"auto"`` (transformers' default: sdpa,
+        or eager for the models whose class has no sdpa path, Gemma-2 and
+        gpt-oss, :attr:`ModelSpec.sdpa_supported`), ``"sdpa"`` / ``"flash"``
+        (no context x context scores; sdpa materializes a sliding layer's
+        mask from the window on) or ``"eager"`` (the scores, their fp32
+        softmax and one additive mask per attention kind, quadratic in the
+        prompt).  ``"sdpa"`` on a model without it is refused, as
+        transformers refuses it.
     zero : int
         DeepSpeed ZeRO stage 0-3 (alias ``fsdp="full_shard"`` = 3,
         ``"shard_grad_op"`` = 2, ``"no_shard"`` = 0).
@@ -340,7 +353,7 @@ class EngineSpec(Record):
     precision: str = "bf16-mixed"
     grad_accum_fp32: bool = False
     recompute: str = "none"
-    attention: str = "sdpa"
+    attention: str = "auto"
     zero: int = 0
     dp: int = 1
     offload_optimizer: bool = False
@@ -627,6 +640,38 @@ def check_towers(spec: Any, engine: Any) -> None:
         f"how {engine.kind} holds Gemma-3n's vision and audio towers is not modelled"
     raise ValueError(f"model {spec.name!r} has Gemma-3n's vision (MobileNetV5) and audio towers and engine "
                      f"{engine.name!r} cannot be estimated for it: {how}; its text_config alone can be")
+
+
+def resolve_attention(spec: Any, engine: Any) -> str:
+    """Return the attention implementation `engine` runs `spec` with: ``"sdpa"``, ``"flash"`` or ``"eager"``.
+
+    ``"auto"`` resolves as transformers resolves ``attn_implementation=None``: sdpa where the model's class
+    supports it (:attr:`ModelSpec.sdpa_supported`), else eager.  Only the transformers and training engines
+    read it; the serving engines run their own kernels.
+
+    Raises
+    ------
+    ValueError
+        ``"sdpa"`` asked of a model whose class has no sdpa path (transformers raises too:
+        ``get_correct_attn_implementation``).
+    """
+    impl = engine.attention
+    supported = getattr(spec, "sdpa_supported", True)
+    if impl == "auto":
+        return "sdpa" if supported else "eager"
+    if impl == "sdpa" and not supported:
+        raise ValueError(f"EngineSpec.attention 'sdpa' is refused for model {spec.name!r} (model_type "
+                         f"{getattr(spec, 'model_type', None)!r}): its transformers class does not support sdpa "
+                         f"(ModelSpec.sdpa_supported False; transformers raises the same); use 'auto' or 'eager' "
+                         f"(or 'flash')")
+    return str(impl)
+
+
+def attention_code(spec: Any, engine: Any) -> int:
+    """Return :func:`resolve_attention` as the kernel codes it (:data:`ATTENTION_CODES`); 0 for serving engines."""
+    if engine.kind not in ("transformers", "train"):
+        return 0
+    return ATTENTION_CODES[resolve_attention(spec, engine)]
 
 
 def check_cross_attention(spec: Any, engine: Any) -> None:

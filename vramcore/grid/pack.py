@@ -17,6 +17,7 @@ from vramcore.engines import EngineSpec, rope_cache_fp32
 from vramcore.engines.base import (
     TRAIN_PRECISIONS,
     TRAIN_RECOMPUTE,
+    attention_code,
     check_cross_attention,
     check_kv_sharing,
     check_towers,
@@ -127,6 +128,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "m1_inner",
     "m1_state",
     "m1_dt_rank",
+    "attention_sinks",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -136,14 +138,14 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "kv_bits", "sampler_bytes", "graphs_in_budget", "flash_attn", "rope_cache", "kv_bits_v",
     "state_conv_offset", "state_conv_bits", "state_ssm_bits", "index_bits", "mm_limit", "state_blocks",
     "grad_bytes", "fp32_grad_bytes", "master_bytes", "zero", "dp", "offload_optimizer", "offload_params",
-    "recompute", "eager_attention", "train_act_bytes", "backward_transient", "frozen_base", "autocast",
+    "recompute", "train_act_bytes", "backward_transient", "frozen_base", "autocast",
     "hidden_states", "profile_workspace", "mm_padding",
 )
 #: The ``vc_place`` row: a stage's layers on its GPU by kind, those in host memory, then the stage's role.
 PLACE_FIELDS: tuple[str, ...] = (*(f"{where}_{kind}" for where in ("gpu", "host")
                                    for kind in ("layers", "full", "sliding", "state", "dense", "moe", "cross")),
                                  "first_stage", "last_stage", "in_flight", "group_layers", "rope_fp32",
-                                 "attn_kv_extra", "n_stages")
+                                 "attn_kv_extra", "attn_impl", "n_stages")
 #: The ``vc_train`` row: three per-part vectors, then the scalars.
 TRAIN_FIELDS: tuple[str, ...] = (
     *(f"weight_bytes.{p}" for p in PARTS), *(f"trainable.{p}" for p in PARTS), *(f"optim_bytes.{p}" for p in PARTS),
@@ -353,6 +355,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "attn_output_gate": float(spec.attn_output_gate),
         "rope_per_row": float(spec.rope_per_row),
         **_mamba1_fields(spec),
+        "attention_sinks": float(spec.attention_sinks),
     }
     return [row[f] for f in MODEL_FIELDS]
 
@@ -567,11 +570,13 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
     and layer split: :func:`_llamacpp_devices`), counted by kind; the first
     also holds the embedding and the vision tower, the last the output layer;
     under 1F1B training stage ``k`` holds ``pp - k`` micro-batches.  Every
-    row also carries two facts of the (model, engine) pair: ``rope_fp32``, the
+    row also carries three facts of the (model, engine) pair: ``rope_fp32``, the
     engine builds this model's rotary cos/sin cache in fp32
     (:func:`vramcore.engines.rope_cache_fp32`); ``attn_kv_extra``, the share
     of the attention weights as the engine loads them that are k/v projections
-    it adds in KV-sharing layers (:func:`attn_kv_extra`).  Stages with the same row are
+    it adds in KV-sharing layers (:func:`attn_kv_extra`); ``attn_impl``, the
+    attention implementation the transformers and training engines run it with
+    (:func:`vramcore.engines.base.attention_code`).  Stages with the same row are
     listed once, in order of their first appearance
     (``vramcore.grid.reference`` combines every stage the same way).
     """
@@ -580,7 +585,7 @@ def place_rows(spec: ModelSpec, engine: EngineSpec, tp: int, pp: int) -> list[li
     check_towers(spec, engine)
     n_layers = spec.num_layers
     rows: list[list[float]] = []
-    pair = [float(rope_cache_fp32(engine, spec)), attn_kv_extra(spec, engine)]
+    pair = [float(rope_cache_fp32(engine, spec)), attn_kv_extra(spec, engine), float(attention_code(spec, engine))]
     if engine.kind == "llamacpp":
         devices, output, host = _llamacpp_devices(spec, engine, pp)
         host_counts = _kind_counts(spec, host)
@@ -675,7 +680,6 @@ def _train_engine_fields(engine: EngineSpec) -> dict[str, float]:
         "dp": float(engine.dp), "offload_optimizer": float(engine.offload_optimizer),
         "offload_params": float(engine.offload_params),
         "recompute": float(TRAIN_RECOMPUTE.index(engine.recompute)),
-        "eager_attention": float(engine.attention == "eager"),
         "train_act_bytes": float(TRAIN_PRECISIONS[engine.precision][0]),
         "backward_transient": float(engine.backward_transient),
         "frozen_base": float(engine.method != "full"),

@@ -97,7 +97,13 @@ from fractions import Fraction
 import numpy as np
 
 from vramcore.engines import EngineSpec, rope_cache_fp32
-from vramcore.engines.base import TRAIN_PRECISIONS, check_cross_attention, check_kv_sharing, check_towers
+from vramcore.engines.base import (
+    TRAIN_PRECISIONS,
+    check_cross_attention,
+    check_kv_sharing,
+    check_towers,
+    resolve_attention,
+)
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
 from vramcore.model.spec import CROSS_KIND, FULL_KINDS, PARTS, STATE_LAYER_KINDS, WINDOWED_KINDS, ModelSpec
 from vramcore.storage.dtypes import DType
@@ -582,6 +588,43 @@ def _numpy_encoder_parts(spec: ModelSpec) -> tuple[float, float, float, float, f
             n * n * spec.vision.transformers_encoder_pairs)
 
 
+def _prefill_pair_rates(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int,
+                        stage: _Stage) -> tuple[Fraction, Fraction, int]:
+    """Return what one sequence's prefill attention holds per (query x key) pair, on `stage`.
+
+    The bytes a pair at every prompt length, the bytes a pair from a prompt of the window on, and that
+    window (0 when none).
+
+    Under eager attention (:func:`vramcore.engines.base.resolve_attention`; transformers 5.24
+    ``eager_attention_forward``) each head of this rank holds its scores, their fp32 softmax and the cast
+    back (``a + 4 + a`` bytes a pair; in fp32 ``2a``: the scores and the masked scores), or with attention
+    sinks (gpt-oss) the scores, their concatenation with the sinks and that less its row max (``3a``); and
+    one additive mask per attention kind in the compute dtype.  Under sdpa a stage with sliding layers
+    holds their boolean mask once the prompt reaches the window (1 byte a pair) and, on CUDA, its additive
+    conversion in the query's dtype (PyTorch's ``convert_boolean_attn_mask``).  Flash attention: nothing.
+    Measured: ``tools/measure_prefill_peak.py``.
+    """
+    none = (Fraction(0), Fraction(0), 0)
+    if not stage.count(spec, (*FULL_KINDS, *WINDOWED_KINDS)):
+        return none
+    impl = resolve_attention(spec, engine)
+    if impl == "eager":
+        a = act_bytes
+        scores = 3 * a if spec.attention_sinks else max(2 * a, a + 4 + (a if a != 4 else 0))
+        kinds = (spec.n_full_layers > 0) + (spec.n_sliding_layers > 0)
+        return Fraction(spec.num_heads, tp) * scores + kinds * a, Fraction(0), 0
+    if impl == "sdpa" and stage.count(spec, WINDOWED_KINDS) and spec.sliding_window is not None:
+        return Fraction(0), 1 + act_bytes, spec.sliding_window
+    return none
+
+
+def _prefill_pair_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int, context: int,
+                        stage: _Stage) -> Fraction:
+    """Return one sequence's prefill pairs' bytes at `context` tokens (:func:`_prefill_pair_rates`)."""
+    always, from_window, window = _prefill_pair_rates(spec, act_bytes, engine, tp, stage)
+    return context * context * (always + (from_window if context >= window else 0))
+
+
 def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int,
                                    context: int, batch: int, stage: _Stage) -> Fraction:
     """Return the transformers prefill's activation peak: the decoder's, or with images the larger phase.
@@ -595,6 +638,7 @@ def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine:
     stage, whole on every TP rank (the text model's ``tp_plan`` alone).
     """
     decoder = _activation_bytes(spec, act_bytes, engine, tp, context, batch, stage)
+    decoder += batch * _prefill_pair_bytes(spec, act_bytes, engine, tp, context, stage)
     phases = spec.vision.transformers_encoder_phases if spec.vision is not None else None
     if phases is None or spec.vision is None or not spec.image_patches or not stage.first:
         return decoder
@@ -1388,7 +1432,7 @@ def _layer_saved(spec: ModelSpec, a: Fraction, tp: int, eager: bool, mlp_kind: s
 def _train_activations(spec: ModelSpec, engine: EngineSpec, a: Fraction, tp: int, stage: _Stage, context: int,
                        batch: int, adapter: tuple[Fraction, Fraction]) -> Fraction:
     """Return the activation peak of one training step on `stage`, layer by layer over its layers."""
-    eager = engine.attention == "eager"
+    eager = resolve_attention(spec, engine) == "eager"
     frozen = engine.method != "full"
     adapter_token_layer, adapter_weights = adapter
     checkpointing = engine.recompute == "full"
@@ -1801,6 +1845,17 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
                              for s in specs])
     kv_seq = (full_elems * ctx + sliding_elems * np.minimum(ctx, cap) + cross_elems) * kv_bytes
     act_seq = ctx * (peak_elems * act_bytes)
+    # the prefill attention's pairs (_prefill_pair_bytes): eager scores and masks, or sdpa's sliding mask from
+    # the window on, each a rate per (model, dtype) of one sequence's context x context pairs
+    rates = [[_prefill_pair_rates(s, _compute_bytes(d), engine, tp_, st) for d in dtypes]
+             for s, st in zip(specs, whole_model, strict=True)]
+
+    def per_model_dtype(i: int) -> np.ndarray:
+        return np.array([[float(r[i]) for r in row] for row in rates],
+                        dtype=np.float64).reshape(len(specs), len(dtypes), 1, 1, 1)
+
+    always, from_window, window = per_model_dtype(0), per_model_dtype(1), per_model_dtype(2)
+    act_seq = act_seq + ctx * ctx * (always + np.where(ctx >= window, from_window, 0.0))
     logits_seq = 0.0 if engine.full_logits else vocab * (act_bytes + 4.0)
     state_seq = np.array([[float(_state_bytes(s, d, engine, tp_, st, 1)) for d in dtypes]
                           for s, st in zip(specs, whole_model, strict=True)],

@@ -161,6 +161,12 @@ class ModelSpec(Record):
         Requires ``qk_norm``.
     attention_sinks : bool
         One learned sink logit per query head and layer (gpt-oss).
+    sdpa_supported : bool
+        The model's transformers class has an sdpa attention path (default
+        True).  False for Gemma-2 and gpt-oss (``_supports_sdpa = False`` in
+        transformers 5.24: soft-capping, sinks): transformers' default
+        attention is then eager, whose prefill scores grow with the square
+        of the prompt (:attr:`EngineSpec.attention`).
     norms_per_layer : int
         Norm weight vectors of width ``hidden_size`` per layer (2 for Llama,
         4 for Gemma-2/3).  A final norm is always added.
@@ -382,6 +388,7 @@ class ModelSpec(Record):
     qk_norm: bool = False
     qk_norm_full_width: bool = False
     attention_sinks: bool = False
+    sdpa_supported: bool = True
     norms_per_layer: int = 2
     layer_types: tuple[str, ...] | None = None
     sliding_window: int | None = None
@@ -451,7 +458,7 @@ class ModelSpec(Record):
             if value is not None and type(value) is not int:
                 object.__setattr__(self, name, int(value))
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "qk_norm_full_width",
-                     "attention_sinks", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
+                     "attention_sinks", "sdpa_supported", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
                      "norm_weight_fp32", "norm_weight_upcast", "embed_scale", "attn_softcap", "final_softcap",
                      "rope", "rope_per_row", "layer_positions"):
             _check_bool(name, getattr(self, name))

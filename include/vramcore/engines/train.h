@@ -26,7 +26,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     vc_states s = vc_train_states(m, t, e, l);
     double frozen = e->frozen_base;
     vc_act_terms nt = vc_layer_norms_saved(m, a, frozen);
-    vc_act_terms at = vc_layer_attention_saved(m, a, tp, e->eager_attention, frozen);
+    vc_act_terms at = vc_layer_attention_saved(m, a, tp, l->attn_impl == 2.0, frozen);
     /* scaled by the stage's recurrent layers: Mamba2, gated DeltaNet or Mamba1 (with its scan states per chunk) */
     double chunk = 0.0;
     vc_act_terms mt = m->dn_value_heads > 0.0 ? vc_deltanet_saved(m, a, tp, frozen)
@@ -72,7 +72,7 @@ static inline void vc_train_plan(const vc_model *m, const vc_dtype *d, const vc_
     if (ckpt) {
         p->t_tok = inflight * layers * a * h + o.tok;
         /* eager: the 16-bit (b, 1, s, s) mask of each attention kind is a checkpoint input */
-        p->t_sq = e->eager_attention != 0.0 ? a * m->attn_kinds : 0.0;
+        p->t_sq = l->attn_impl == 2.0 ? a * m->attn_kinds : 0.0;
         p->t_cst = o.cst;
         p->tl_tok = one_layer;          /* the layer being back-propagated, recomputed */
         p->tl_sq = one_sq;
@@ -176,14 +176,6 @@ VC_INLINE void vc_train_prepare_guess(const vc_plan *p, double fixed, int which,
         s->hi_shift = res * (c * (tok + p->tl_tok) + s2 * (sq + p->tl_sq) + chunks);
         s->slack = 2.0 + p->reserve + res * 8.0;
     }
-}
-
-/* The largest real x >= 0 with a x^2 + b x <= free (INFINITY when neither grows). */
-VC_INLINE double vc_quadratic_root(double a, double b, double free_)
-{
-    if (a > 0.0)
-        return 2.0 * free_ / (b + sqrt(b * b + 4.0 * a * free_));   /* the stable form of (-b + sqrt) / 2a */
-    return b > 0.0 ? free_ / b : INFINITY;
 }
 
 /* The guess: the smaller branch's root (the total's max is each branch's bound). */

@@ -31,6 +31,41 @@ static inline void vc_transformers_encoder_plan(const vc_model *m, const vc_dtyp
     p->enc_pair = m->image_patches * m->image_patches * m->mm_tf_pair * d->act_bytes;
 }
 
+/* What a prefill's attention holds per (query x key) pair of one sequence, beside the per-token peak
+ * (measured: tools/measure_prefill_peak.py, tests/data/prefill_peak_measured.json, transformers 5.24).
+ * eager (l->attn_impl 2; eager_attention_forward): per head on this rank the scores in the compute dtype,
+ * their fp32 softmax and its cast back, a + 4 + a (in fp32 the cast is the softmax itself and adding the
+ * mask holds two score tensors: 2a); with attention sinks (gpt-oss) the scores, them concatenated with the
+ * sinks and that less its row max, 3a (the softmax runs in the compute dtype); and the additive mask of each
+ * attention kind in the compute dtype, built before the first layer and kept to the last.
+ * sdpa (0): no scores; full layers pass is_causal, a sliding (or chunked) layer a boolean mask of 1 byte a
+ * pair once the prompt reaches the window (masking_utils skips it below), which on CUDA PyTorch converts to
+ * an additive mask in the query's dtype before the memory-efficient kernel, a more during each such layer
+ * (aten/src/ATen/native/transformers/attention.cpp, convert_boolean_attn_mask: at::where; its padding to a
+ * multiple of 16 keys is not counted).  flash (1): nothing. */
+static inline void vc_transformers_attention_plan(const vc_model *m, const vc_dtype *d, const vc_engine *e,
+                                                  const vc_place *l, vc_plan *p)
+{
+    double a = d->act_bytes, heads = m->num_heads / e->tp;
+    p->act_pair = p->mask_pair = 0.0;
+    p->mask_from = INFINITY;
+    if (l->gpu_full + l->gpu_sliding <= 0.0)
+        return;                                 /* a stage with no attention layer */
+    if (l->attn_impl == 2.0) {
+        double scores = m->attention_sinks != 0.0 ? 3.0 * a : vc_max(2.0 * a, a + 4.0 + (a != 4.0 ? a : 0.0));
+        p->act_pair = heads * scores + m->attn_kinds * a;
+    } else if (l->attn_impl == 0.0 && l->gpu_sliding > 0.0) {
+        p->mask_pair = 1.0 + a;
+        p->mask_from = m->sliding_window;
+    }
+}
+
+/* The pairs' bytes of one sequence of `context` tokens (vc_transformers_attention_plan). */
+VC_INLINE double vc_transformers_pairs(const vc_plan *p, double context)
+{
+    return context * context * (p->act_pair + (context >= p->mask_from ? p->mask_pair : 0.0));
+}
+
 VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batch, vc_row *q)
 {
     double kv_seq = p->kv_full * context + p->cross_seq;
@@ -38,6 +73,7 @@ VC_INLINE void vc_transformers_row(const vc_plan *p, double context, double batc
         kv_seq += p->kv_sliding * vc_min(context, p->sliding_cap);
     double act_seq = p->full_logits != 0.0 ? context * p->act_token_full
                                            : context * p->act_token + p->logit_row;
+    act_seq += vc_transformers_pairs(p, context);
     double dec_seq = act_seq + p->enc_held_seq, enc_seq = p->enc_seq + context * p->enc_embed_token;
     if (p->enc_seq > 0.0)  /* a request with images: the larger of the decoder's phase and the tower's */
         act_seq = vc_max(dec_seq, enc_seq + batch * p->enc_pair);
@@ -128,15 +164,19 @@ VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int
         s->base += batch * (p->state_seq + p->cross_seq) * (1.0 + p->reserve);
         s->scale = inv_res / (batch * (p->kv_full + p->kv_sliding + per_tok));
         s->shift = logits / (p->kv_full + p->kv_sliding + per_tok);
+        /* the pairs (eager scores, sdpa masks) make each piece a quadratic: its root, from the line's */
+        double pair = p->act_pair + p->mask_pair;
+        s->quad = pair / (p->kv_full + p->kv_sliding + per_tok);
         if (p->kv_sliding > 0.0) {
             s->cap_at = p->sliding_cap;
             s->hi_scale = inv_res / (batch * (p->kv_full + per_tok));
             s->hi_shift = (logits + p->kv_sliding * p->sliding_cap) / (p->kv_full + per_tok);
+            s->hi_quad = pair / (p->kv_full + per_tok);
         }
     } else {
         double context = fixed;
         double kv_seq = p->kv_full * context + p->kv_sliding * vc_min(context, p->sliding_cap) + p->cross_seq;
-        s->scale = inv_res / (kv_seq + context * per_tok + logits + p->state_seq);
+        s->scale = inv_res / (kv_seq + context * per_tok + logits + p->state_seq + vc_transformers_pairs(p, context));
         s->shift = 0.0;
     }
     /* the total is that line but for four whole-byte ceilings (cache, activations, states, the slack on
@@ -146,12 +186,22 @@ VC_INLINE void vc_transformers_prepare_guess(const vc_plan *p, double fixed, int
      * vc_refine_max corrects (the total stays monotone in the context and the batch) */
     if (p->enc_seq > 0.0)
         s->slack = 0.0;
+    /* the quadratic's root is a guess only (float error in the square root, the mask's step at mask_from) */
+    if (s->quad > 0.0)
+        s->slack = 0.0;
+}
+
+/* g tokens of a line's guess -> the root of the quadratic whose linear part it is: q c^2 + rate c = g rate,
+ * with quad = q / rate */
+VC_INLINE double vc_transformers_root(double g, double quad)
+{
+    return quad > 0.0 && g > 0.0 ? vc_quadratic_root(quad, 1.0, g) : g;
 }
 
 VC_INLINE double vc_transformers_guess_at(const vc_guess *s, double gpu_bytes)
 {
-    double g = (gpu_bytes - s->base) * s->scale - s->shift;
+    double g = vc_transformers_root((gpu_bytes - s->base) * s->scale - s->shift, s->quad);
     if (g > s->cap_at)
-        g = (gpu_bytes - s->base) * s->hi_scale - s->hi_shift;
+        g = vc_transformers_root((gpu_bytes - s->base) * s->hi_scale - s->hi_shift, s->hi_quad);
     return g;
 }

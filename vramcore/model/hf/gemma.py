@@ -25,6 +25,8 @@ def _capped(r: Reader, key: str, default: bool) -> bool:
 def read_gemma2(r: Reader) -> Fields:
     """Fields of a ``gemma2`` config: even-indexed layers slide."""
     out = _gemma_common(r, capped=True)
+    # Gemma2PreTrainedModel._supports_sdpa = False (transformers 5.24): attention soft-capping needs eager
+    out["sdpa_supported"] = False
     set_layer_types(r, out, lambda i: (i + 1) % 2 != 0)
     return out
 

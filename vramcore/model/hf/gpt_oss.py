@@ -12,6 +12,8 @@ def read_gpt_oss(r: Reader) -> Fields:
         qkv_bias=r.bool("attention_bias", True),
         o_bias=r.bool("attention_bias", True),
         attention_sinks=True,
+        # GptOssPreTrainedModel._supports_sdpa = False (transformers 5.24): the sinks need the eager path
+        sdpa_supported=False,
         num_experts=r.int("num_local_experts"),
         experts_per_token=r.int("num_experts_per_tok", None) or r.int("experts_per_token"),
         moe_intermediate_size=out["intermediate_size"],
