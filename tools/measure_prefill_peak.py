@@ -9,9 +9,9 @@ passes once the prompt reaches the window.  This script measures those facts on 
 with the ``LiveBytes`` dispatch mode of ``tools/measure_encoder_peak.py``: a two-layer copy of each card's
 config (one layer of each attention kind where the model has two), a 512-wide MLP, a 256-token vocabulary,
 random weights, bf16 (and fp32 for one geometry), ``torch.inference_mode``, ``use_cache=False``,
-``logits_to_keep=1`` and an all-ones ``attention_mask`` as ``generate()`` passes.  Prompts of equally spaced lengths give the
-quadratic coefficient of the peak as a second difference (exact while the peak stays in one operator);
-two batches give its growth in the batch.
+``logits_to_keep=1`` and an all-ones ``attention_mask`` as ``generate()`` passes.  Prompts of equally
+spaced lengths give the quadratic coefficient of the peak as a second difference (exact while the peak
+stays in one operator); two batches give its growth in the batch.
 
 It records, for every run, the peak above the inputs and parameters, the operator it is reached in, and
 the implementation transformers resolved (``config._attn_implementation``) for the requested one --
