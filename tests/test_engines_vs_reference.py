@@ -99,6 +99,8 @@ def knobs_st(kind: str, max_layers: int, pp: int) -> st.SearchStrategy[dict[str,
         "allocator_reserve_fraction": st.sampled_from([0.0, 0.05, 0.125]) | st.floats(0.0, 0.99),
         "full_logits": st.booleans(),
         "sliding_cap_offset": st.integers(-1, 64),  # >= -1 keeps window + offset >= 0 for every window >= 1
+        # transformers and training ("sdpa" itself: "auto", or refused where a model has none)
+        "attention": st.sampled_from(["auto", "flash", "eager"]),
     }
     if kind in PAGED:
         name = {"vllm": "gpu_memory_utilization", "sglang": "mem_fraction_static",
@@ -123,7 +125,7 @@ def knobs_st(kind: str, max_layers: int, pp: int) -> st.SearchStrategy[dict[str,
         common.update({
             "optimizer": st.sampled_from(TRAIN_OPTIMIZERS), "precision": st.sampled_from(list(TRAIN_PRECISIONS)),
             "recompute": st.sampled_from(["none", "selective", "full"]),
-            "attention": st.sampled_from(["sdpa", "flash", "eager"]), "zero": st.integers(0, 3),
+            "zero": st.integers(0, 3),
             "dp": st.integers(2, 64) | st.sampled_from([2, 8]), "momentum": st.sampled_from([0.0, 0.9]),
             "grad_accum_fp32": st.booleans(), "offload_optimizer": st.booleans(), "offload_params": st.booleans(),
         })
