@@ -91,11 +91,11 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
+from vramcore._record import record
 from vramcore.engines import EngineSpec, rope_cache_fp32
 from vramcore.engines.base import TRAIN_PRECISIONS, check_cross_attention, check_kv_sharing, check_towers
 from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes, mxfp4_loaded_extra
@@ -609,7 +609,7 @@ def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine:
 
 
 # ---------------------------------------------------------------------- layer by layer, engine by engine
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Stage:
     """One GPU of a pipeline: its decoder layers, its role, and (llama.cpp) the layers left in host memory."""
 

@@ -11,13 +11,11 @@ written by hand (a few keyword arguments), read from a Hugging Face
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from collections.abc import Mapping
-from dataclasses import field
 from os import PathLike
 
-from vramcore._record import Record, record
+from vramcore._record import Record, field, record, replace
 from vramcore.model.limits import check_limit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -893,7 +891,7 @@ class ModelSpec(Record):
         """The text decoder alone: this spec without its towers and projector (itself when it has none)."""
         if self.vision is None and self.audio is None:
             return self
-        return dataclasses.replace(self, vision=None, audio=None, image_patches=0, image_features=0, image_count=0)
+        return replace(self, vision=None, audio=None, image_patches=0, image_features=0, image_count=0)
 
     @property
     def active_param_count(self) -> int:
@@ -1026,4 +1024,4 @@ class ModelSpec(Record):
             changes["cross_attention_tokens"] = 0  # no cross-attention layer left: nothing caches the images
         if changes.keys() & {"num_layers", "num_experts", "first_dense_layers"}:
             changes.setdefault("mlp_layer_types", None)
-        return dataclasses.replace(self, **changes)
+        return replace(self, **changes)
