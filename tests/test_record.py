@@ -193,6 +193,7 @@ def test_record_class_is_a_frozen_dataclass() -> None:
     assert o.c == [] and o.c is not OursInit(1, 2, 3).c and o.seen == (1, 5)
     assert dataclasses.replace(o, b="y") == OursInit(1, 2, 3, "y") and dataclasses.replace(o, e=7).seen == (1, 7)
     assert _record.replace(o, b="y") == OursInit(1, 2, 3, "y") and _record.replace(o, e=7).seen == (1, 7)
+    assert o.__replace__(b="y") == OursInit(1, 2, 3, "y")        # what copy.replace calls (Python 3.13)
     assert str(inspect.signature(OursInit)) == str(inspect.signature(TheirsInit))
     assert str(inspect.signature(OursKw)) == str(inspect.signature(TheirsKw))
     assert OursInit.__match_args__ == TheirsInit.__match_args__ == ("a", "g", "h", "b", "c")

@@ -569,13 +569,21 @@ def _is_classvar(annotation: Any) -> bool:
     return text.startswith(("ClassVar", "typing.ClassVar", "t.ClassVar"))
 
 
+def _own_annotations(cls: type) -> dict[str, Any]:
+    """Return the annotations `cls` itself declares (strings under ``from __future__ import annotations``)."""
+    own = cls.__dict__.get("__annotations__")
+    if own is None:     # Python 3.14 makes them on first access (and, under the __future__ import, as strings)
+        own = cls.__annotations__ if "__annotate__" in cls.__dict__ else {}
+    return own  # type: ignore[no-any-return]
+
+
 def _collect(cls: type, kw_only: bool) -> dict[str, Field]:
     """Return the fields of `cls`: its record bases' (the furthest first), then its own annotations, checked."""
     collected: dict[str, Field] = {}
     for base in cls.__mro__[-1:0:-1]:
         for f in base.__dict__.get("__record_fields__", ()):
             collected[f.name] = f
-    own = cls.__dict__.get("__annotations__", {})
+    own = _own_annotations(cls)
     for name, annotation in own.items():
         if _is_classvar(annotation):
             continue
@@ -677,7 +685,7 @@ def _record(cls: type | None = None, /, *, init: bool = True, repr: bool = True,
     def wrap(c: type) -> type:
         collected = _collect(c, kw_only)
         record_fields = tuple(collected.values())
-        own = c.__dict__.get("__annotations__", {})
+        own = _own_annotations(c)
         for f in record_fields:     # a class-level value stays the default (as in a dataclass), a field() goes
             if f.name in own and isinstance(c.__dict__.get(f.name), Field):
                 if f.default is MISSING:
@@ -710,6 +718,8 @@ def _record(cls: type | None = None, /, *, init: bool = True, repr: bool = True,
                 made.__getstate__ = _getstate
             if "__setstate__" not in body:
                 made.__setstate__ = _setstate
+        if "__replace__" not in body:     # copy.replace (Python 3.13), as dataclasses gives it
+            made.__replace__ = replace
         if match_args and "__match_args__" not in body:
             made.__match_args__ = tuple(f.name for f in record_fields if f.init and not f.kw_only)  # type: ignore[misc]
         made.__dataclass_fields__ = _DataclassView(made, "__dataclass_fields__")
@@ -726,5 +736,7 @@ if TYPE_CHECKING:
     from dataclasses import dataclass as record
     from dataclasses import field as field
 else:
+    _record.__name__ = _record.__qualname__ = "record"
+    _field.__name__ = _field.__qualname__ = "field"
     record = _record
     field = _field
