@@ -458,7 +458,7 @@ class ModelSpec(Record):
         for name in ("attn_output_gate", "shared_expert_gate", "mlp_gated"):
             _check_bool(name, getattr(self, name))
         # the tower and mixer modules load only for the models that have them (a CLI call for a plain card
-        # does not pay for their dataclasses)
+        # does not pay for their record classes)
         if self.recurrent is not None:
             from vramcore.model.recurrent import StateSpec
 
