@@ -72,3 +72,31 @@ def test_family_listing_is_pkgutils() -> None:
     expected = sorted(i.name for i in pkgutil.iter_modules(hf.__path__) if not i.name.startswith("_")
                       and i.name != "quantization")
     assert list(hf._family_names()) == expected
+
+
+def test_cli_estimate_process_imports_no_dataclasses_inspect_or_numpy() -> None:
+    """``python -m vramcore estimate ...`` (run as -m runs it) imports neither dataclasses (with inspect, which it
+    imports) nor numpy: the records are built by vramcore._record, and the command needs no grid."""
+    argv = ["vramcore", "estimate", "DeepSeek-R1-Distill-Llama-8B", "--gpu", "H100", "--context", "32k"]
+    code = ("import contextlib, io, runpy, sys\n"
+            f"sys.argv = {argv!r}\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    try:\n"
+            "        runpy.run_module('vramcore', run_name='__main__', alter_sys=True)\n"
+            "    except SystemExit as exc:\n"
+            "        assert not exc.code, exc.code\n"
+            "assert 'fits' in out.getvalue(), out.getvalue()\n"
+            "print(' '.join(m for m in ('dataclasses', 'inspect', 'numpy', 'typing') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == []
+
+
+def test_records_answer_dataclasses_once_it_is_imported() -> None:
+    """A user who imports dataclasses still gets fields / replace / asdict on vramcore's records."""
+    code = ("import vramcore, dataclasses\n"
+            "e = vramcore.estimate('DeepSeek-R1-Distill-Llama-8B', context=1024, gpu='H100')\n"
+            "assert dataclasses.is_dataclass(e) and dataclasses.asdict(e)['context'] == 1024\n"
+            "g = dataclasses.replace(vramcore.get_gpu('H100'), name='x')\n"
+            "print(g.name, len(dataclasses.fields(vramcore.ModelSpec)) > 40)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["x", "True"]

@@ -16,7 +16,6 @@ imports dask only when called (``pip install 'vramcore[dask]'``).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 import vramcore.grid.validation as _validation
 import vramcore.io.export as _export
+from vramcore._record import replace
 from vramcore.grid.resolve import resolve_model
 from vramcore.grid.results import DIMS, FIELDS, Sweep
 from vramcore.grid.sweep import sweep
@@ -195,7 +195,7 @@ class DaskSweep:
         arrays = self.arrays
         values = dask.compute(*arrays.values(), scheduler=self._scheduler())
         fields: dict[str, Any] = {f: np.asarray(v) for f, v in zip(arrays, values, strict=True)}
-        return dataclasses.replace(self._probe, contexts=self.contexts, batches=self.batches,
+        return replace(self._probe, contexts=self.contexts, batches=self.batches,
                                    specs=tuple(self._inputs[0]), **fields)
 
     def to_xarray(self) -> xarray.Dataset:

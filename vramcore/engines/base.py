@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import fields, replace
 
-from vramcore._record import Record, record
+from vramcore._record import Record, fields, record, replace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:

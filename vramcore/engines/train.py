@@ -70,12 +70,11 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
-from vramcore._record import Record
+from vramcore._record import Record, record, replace
 from vramcore.engines.base import TRAIN_METHODS, TRAIN_OPTIMIZERS, TRAIN_PRECISIONS, EngineSpec, MiB
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
@@ -179,7 +178,7 @@ _MIXER_LINEAR_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class LoraModule(Record):
     """One module LoRA can adapt, per layer, as peft shapes its adapter.
 

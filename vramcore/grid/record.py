@@ -7,10 +7,9 @@ the same class (:mod:`vramcore.grid.results` re-exports everything here).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-from vramcore._record import Record
+from vramcore._record import Record, asdict, field, record
 from vramcore._units import GB, GiB
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -57,7 +56,7 @@ FIELDS: tuple[str, ...] = ("weights_bytes", "kv_cache_bytes", "activation_bytes"
                            "total_bytes", "gpu_bytes", "fits", "headroom_bytes", "kv_capacity_tokens",
                            "kv_blocks", "max_concurrency", "host_bytes", "gradients_bytes", "optimizer_bytes",
                            "master_weights_bytes", "trainable_params", "state_bytes", "reasons")
-@dataclass(frozen=True, repr=False, eq=False)
+@record(frozen=True, repr=False, eq=False)
 class Estimate(Record):
     """Memory of one configuration.  Byte counts are floats holding exact integers up to 2**53.
 

@@ -91,11 +91,11 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
+from vramcore._record import record
 from vramcore.engines import EngineSpec, rope_cache_fp32
 from vramcore.engines.base import (
     TRAIN_PRECISIONS,
@@ -653,7 +653,7 @@ def _transformers_activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine:
 
 
 # ---------------------------------------------------------------------- layer by layer, engine by engine
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Stage:
     """One GPU of a pipeline: its decoder layers, its role, and (llama.cpp) the layers left in host memory."""
 

@@ -9,11 +9,11 @@ results.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from os import PathLike
 
 import numpy as np
 
+from vramcore._record import record
 from vramcore.engines import EngineSpec
 from vramcore.grid.cell import result_dtype_name, result_weights_by_part
 from vramcore.grid.record import (  # noqa: F401 -- re-exported: the names of vramcore.grid.results
@@ -40,7 +40,7 @@ __all__ = ["BLOCKING_REASONS", "DIMS", "FIELDS", "REASONS", "Estimate", "Sweep",
 DIMS: tuple[str, ...] = ("model", "dtype", "context", "batch", "gpu")
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Sweep:
     """Results of :func:`sweep` over the grid (models, dtypes, contexts, batches, gpus).
 

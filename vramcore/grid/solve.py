@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +20,7 @@ import vramcore.grid._kernel as _kernel
 import vramcore.grid.pack as _pack
 import vramcore.grid.validation as _validation
 from vramcore._errors import VramcoreWarning
+from vramcore._record import record
 from vramcore.engines import EngineSpec, get_engine
 from vramcore.grid.resolve import (
     Counts,
@@ -49,7 +49,7 @@ __all__ = ["Solution", "best_dtype", "max_batch", "max_context", "min_gpus"]
 MAX_BATCH = float(_validation.MAX_COUNT)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Solution:
     """Answers of an inverse question for every cell of a labelled grid.
 

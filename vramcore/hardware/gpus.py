@@ -23,11 +23,10 @@ import json
 import math
 import operator
 import os
-from dataclasses import dataclass
 from numbers import Real
 
 from vramcore._names import build_table, lookup
-from vramcore._record import Record
+from vramcore._record import Record, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -70,7 +69,7 @@ def _as_positive_int(value: object, field: str) -> int:
     return number
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class GPUSpec(Record):
     """Memory and bandwidth of one GPU model.
 

@@ -11,9 +11,7 @@ a Conformer after the Universal Speech Model, and ``Gemma3nMultimodalEmbedder``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from vramcore._record import Record
+from vramcore._record import Record, field, record
 from vramcore.model.limits import check_count
 from vramcore.model.vision import VisionTensor
 
@@ -28,7 +26,7 @@ def _check_int(name: str, value: object, minimum: int = 1) -> int:
     return check_count("AudioSpec", name, value, minimum)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AudioSpec(Record):
     """An audio encoder and its embedder into the decoder: exact tensors, geometry and tokens per clip.
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from functools import cache, cached_property
 
 from vramcore._names import lookup, normalize_name
-from vramcore._record import Record
+from vramcore._record import Record, field, record
 from vramcore.model.spec import ModelSpec
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["ModelCard", "get_model", "list_models"]
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record(frozen=True, repr=False, eq=False)
 class ModelCard(Record):
     """A built-in model: published facts plus the spec read from its config.
 

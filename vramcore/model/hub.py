@@ -36,11 +36,10 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from vramcore._names import normalize_name
-from vramcore._record import Record
+from vramcore._record import Record, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -196,7 +195,7 @@ def hub_cache_dir() -> str:
     return expand(env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub"))
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record(frozen=True, repr=False, eq=False)
 class Snapshot(Record):
     """Where a cached revision of a repository is, or why it is not there.
 

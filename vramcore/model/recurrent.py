@@ -26,10 +26,9 @@ replicated on ``tp / groups`` ranks (:meth:`StateSpec.tp_groups`).
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
 from math import prod
 
-from vramcore._record import Record
+from vramcore._record import Record, record
 from vramcore.model.limits import check_tensor
 
 __all__ = ["STATE_KINDS", "MixerTensor", "StateSpec", "gated_deltanet", "mamba1", "mamba2"]
@@ -41,7 +40,7 @@ STATE_KINDS: dict[str, str] = {"gated_deltanet": "linear_attention", "mamba2": "
 MIXER_ROLES: tuple[str, ...] = ("linear", "conv", "norm", "param")
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class MixerTensor(Record):
     """One parameter tensor of a recurrent mixer (one layer's).
 
@@ -96,7 +95,7 @@ def _positive(name: str, value: object) -> int:
     return int(value)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class StateSpec(Record):
     """One recurrent mixer layer: exact tensors and the per-sequence state.
 

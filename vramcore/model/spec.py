@@ -11,13 +11,11 @@ written by hand (a few keyword arguments), read from a Hugging Face
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from collections.abc import Mapping
-from dataclasses import field
 from os import PathLike
 
-from vramcore._record import Record, record
+from vramcore._record import Record, field, record, replace
 from vramcore.model.limits import check_limit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -467,7 +465,7 @@ class ModelSpec(Record):
         for name in ("attn_output_gate", "shared_expert_gate", "mlp_gated"):
             _check_bool(name, getattr(self, name))
         # the tower and mixer modules load only for the models that have them (a CLI call for a plain card
-        # does not pay for their dataclasses)
+        # does not pay for their record classes)
         if self.recurrent is not None:
             from vramcore.model.recurrent import StateSpec
 
@@ -900,7 +898,7 @@ class ModelSpec(Record):
         """The text decoder alone: this spec without its towers and projector (itself when it has none)."""
         if self.vision is None and self.audio is None:
             return self
-        return dataclasses.replace(self, vision=None, audio=None, image_patches=0, image_features=0, image_count=0)
+        return replace(self, vision=None, audio=None, image_patches=0, image_features=0, image_count=0)
 
     @property
     def active_param_count(self) -> int:
@@ -1033,4 +1031,4 @@ class ModelSpec(Record):
             changes["cross_attention_tokens"] = 0  # no cross-attention layer left: nothing caches the images
         if changes.keys() & {"num_layers", "num_experts", "first_dense_layers"}:
             changes.setdefault("mlp_layer_types", None)
-        return dataclasses.replace(self, **changes)
+        return replace(self, **changes)

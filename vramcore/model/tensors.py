@@ -18,18 +18,17 @@ DeepSeek's ``exp_probs_b``) are left out; they are a few kilobytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from math import prod
 
 from vramcore._identity import Same
-from vramcore._record import Record
+from vramcore._record import Record, record
 from vramcore.model.spec import PARTS, ModelSpec
 
 __all__ = ["TensorInfo", "list_tensors", "sum_by_part"]
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class TensorInfo(Record):
     """One tensor of a model.
 

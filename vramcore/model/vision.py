@@ -47,10 +47,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
 from math import prod
 
-from vramcore._record import Record
+from vramcore._record import Record, field, record
 from vramcore.model.limits import check_count, check_tensor
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -76,7 +75,7 @@ MAX_TILES = 2**10
 MAX_IMAGE_SIDE = 2**20
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class VisionTensor(Record):
     """One parameter tensor of a vision tower or projector.
 
@@ -119,7 +118,7 @@ def _check_int(name: str, value: object, minimum: int = 1) -> int:
     return check_count("VisionSpec", name, value, minimum)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class VisionSpec(Record):
     """A vision encoder and its projector: exact tensors, encoder geometry and the image-token rule.
 

@@ -11,11 +11,10 @@ fp32 for fp32 weights, otherwise 16-bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 from vramcore._names import normalize_name
-from vramcore._record import Record
+from vramcore._record import Record, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ LINEAR_PARTS: frozenset[str] = frozenset(
     {"attention", "mlp_dense", "mlp_routed_experts", "mlp_shared_experts"})
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class DType(Record):
     """A storage type for weights or for the KV cache.
 

@@ -28,16 +28,15 @@ Byte counts are exact: a row of ``n`` elements of a type with block ``b`` and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from vramcore._record import Record
+from vramcore._record import Record, record
 from vramcore.model.spec import ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
 
 __all__ = ["FILE_TYPES", "GGML_TYPES", "GGMLType", "gguf_tensor_types", "tensor_nbytes"]
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class GGMLType(Record):
     """A GGML storage type: ``block_size`` elements take ``type_size`` bytes.
 
@@ -184,7 +183,7 @@ def _use_more_bits(i: int, n: int) -> bool:
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record(frozen=True, repr=False, eq=False)
 class _Model(Record):
     n_layer: int
     n_expert: int

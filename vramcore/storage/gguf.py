@@ -20,11 +20,10 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from os import PathLike, fspath
 from pathlib import Path
 
-from vramcore._record import Record
+from vramcore._record import Record, field, record
 from vramcore.model.limits import check_limit
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage._tensorfile import TensorFile
@@ -53,7 +52,7 @@ _SCALARS: dict[int, tuple[str, str]] = {0: ("u8", "<B"), 1: ("i8", "<b"), 2: ("u
 _STRING, _ARRAY = 8, 9
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class GGUFArray(Record):
     """A metadata array: its item type, length, and values when short (else None).
 
@@ -72,7 +71,7 @@ class GGUFArray(Record):
     values: tuple[Any, ...] | None
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class GGUFTensor(Record):
     """One tensor info of a GGUF file.
 
@@ -108,7 +107,7 @@ class GGUFTensor(Record):
         return n
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GGUFModel(TensorFile):
     """What a GGUF file holds, read from its header; usable wherever a model is (``estimate``, ``sweep``).
 

@@ -55,13 +55,12 @@ Microscaling Formats v1.0 and the gpt-oss checkpoint (``*_blocks`` /
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from math import prod
 
 from vramcore._identity import Same
 from vramcore._names import normalize_name
-from vramcore._record import Record
+from vramcore._record import Record, record
 from vramcore.model.hf.quantization import format_from_quantization_config, int_format_name
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.model.tensors import TensorInfo, list_tensors
@@ -79,7 +78,7 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class StoredTensor(Record):
     """How one model tensor is stored by a format.
 
@@ -131,7 +130,7 @@ def _hf_linears(spec: ModelSpec) -> tuple[TensorInfo, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class QuantFormat(DType):
     """A quantized storage format: a :class:`~vramcore.DType` with exact per-tensor storage.
 
@@ -296,7 +295,7 @@ def storage_by_part(stored: tuple[StoredTensor, ...]) -> dict[str, int]:
     return out
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class MeasuredStorage(DType):
     """Weight bytes measured from a real file (a GGUF or safetensors checkpoint), by part.
 

@@ -6,17 +6,17 @@ The one place that knows both kinds (:mod:`vramcore.storage.dtypes` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 from vramcore._names import lookup, normalize_name
+from vramcore._record import record
 from vramcore.model.spec import ModelSpec
 from vramcore.storage.dtypes import PLAIN_DTYPES, DType, plain_table
 
 __all__ = ["AUTO", "AutoDType", "format_family", "get_dtype", "list_dtypes", "resolve_auto"]
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class AutoDType(DType):
     """The ``"auto"`` dtype: each model's own format (``spec.quantization``), else bf16."""
 

@@ -25,12 +25,11 @@ import json
 import os
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
 from os import PathLike, fspath
 from pathlib import Path
 
-from vramcore._record import Record
+from vramcore._record import Record, field, record
 from vramcore.model.spec import PARTS, ModelSpec
 from vramcore.storage._tensorfile import TensorFile
 from vramcore.storage.quant import MeasuredStorage
@@ -65,7 +64,7 @@ _META_SUFFIXES = (".qzeros", ".scales", ".g_idx", ".weight_scale", ".weight_scal
 _BNB4_SIBLINGS = (".absmax", ".quant_map", ".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4")
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@record(frozen=True, slots=True, repr=False, eq=False)
 class SafetensorsTensor(Record):
     """One tensor of a safetensors file.
 
@@ -96,7 +95,7 @@ class SafetensorsTensor(Record):
     part: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SafetensorsCheckpoint(TensorFile):
     """The tensors of one or several safetensors files, read from their headers.
 

@@ -7,8 +7,7 @@ spell the same way.
 
 from __future__ import annotations
 
-import dataclasses
-
+from vramcore._record import replace
 from vramcore.model.hf._reader import Fields, Reader, common_fields
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms at start-up)
@@ -116,7 +115,7 @@ def mamba2_mixer(r: Reader, hidden: int) -> StateSpec:
     state = mamba2(hidden=hidden, heads=heads, head_dim=head_dim, state_size=r.int("mamba_d_state", minimum=1),
                    groups=r.int("mamba_n_groups", minimum=1), conv_kernel=r.int("mamba_d_conv", minimum=1),
                    conv_bias=r.bool("mamba_conv_bias", True), proj_bias=r.bool("mamba_proj_bias", False))
-    return dataclasses.replace(state, ssm_fp32=True) if ssm_fp32_requested(r) else state
+    return replace(state, ssm_fp32=True) if ssm_fp32_requested(r) else state
 
 
 def read_bamba(r: Reader) -> Fields:

@@ -76,8 +76,7 @@ def read_falcon_h1(r: Reader) -> Fields:
         not tile the inner width (transformers' ``validate_architecture``), or
         the config lists layers of another kind (:func:`_check_layout`).
     """
-    import dataclasses
-
+    from vramcore._record import replace
     from vramcore.model.hf.bamba import ssm_fp32_requested
     from vramcore.model.recurrent import mamba2  # loaded with the first model that has one
 
@@ -95,7 +94,7 @@ def read_falcon_h1(r: Reader) -> Fields:
     # FalconH1DecoderLayer / FalconH1Mixer: in_proj takes hidden_states * ssm_in_multiplier and q/k/v
     # hidden_states * attention_in_multiplier (two copies of the normed input), and in_proj's output is
     # multiplied by the mup_vector buffer (transformers modeling_falcon_h1.py)
-    mixer = dataclasses.replace(mixer, ssm_fp32=ssm_fp32_requested(r), input_copies=2, proj_scaled=True)
+    mixer = replace(mixer, ssm_fp32=ssm_fp32_requested(r), input_copies=2, proj_scaled=True)
     bias = r.bool("attention_bias", False)
     return {
         "num_layers": n,

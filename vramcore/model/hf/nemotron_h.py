@@ -50,8 +50,7 @@ def read_nemotron_h(r: Reader) -> Fields:
     and MoE blocks of ``n_routed_experts`` x ``moe_intermediate_size`` plus
     ``n_shared_experts`` x ``moe_shared_expert_intermediate_size``; one norm a block.
     """
-    import dataclasses
-
+    from vramcore._record import replace
     from vramcore.model.recurrent import mamba2  # loaded with the first model that has one
 
     blocks = _blocks(r)
@@ -68,7 +67,7 @@ def read_nemotron_h(r: Reader) -> Fields:
     if ssm_dtype is not None and not isinstance(ssm_dtype, str):
         raise ValueError(f"config field 'mamba_ssm_cache_dtype' must be a dtype name, got {ssm_dtype!r}")
     if ssm_dtype in ("float32", "fp32"):
-        state = dataclasses.replace(state, ssm_fp32=True)
+        state = replace(state, ssm_fp32=True)
     mixers = tuple(m for m, _ in blocks)
     out: Fields = {
         "num_layers": len(blocks), "hidden_size": hidden, "num_heads": heads,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+from vramcore._record import replace
 from vramcore.model.hf._reader import Fields, Reader, common_fields, rotary_dim
 from vramcore.model.hf.qwen3_next import deltanet_layer_types, deltanet_mixer
 from vramcore.model.hf.vision_towers import _sub
@@ -32,7 +31,7 @@ def _text_fields(r: Reader, out: Fields) -> Fields:
     if ssm_dtype is not None and not isinstance(ssm_dtype, str):
         raise ValueError(f"config field 'mamba_ssm_dtype' must be a dtype name, got {ssm_dtype!r}")
     if ssm_dtype in ("float32", "fp32"):
-        state = dataclasses.replace(state, ssm_fp32=True)
+        state = replace(state, ssm_fp32=True)
     # rope_per_row: the decoder's position ids are (3, batch, seq) (multimodal rotary), so its cos / sin are per row
     out.update(layer_types=types, qkv_bias=bias, o_bias=bias, qk_norm=True, attn_output_gate=True, recurrent=state,
                norm_plus_one=True, rope_per_row=True)
