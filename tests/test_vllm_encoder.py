@@ -193,9 +193,13 @@ def test_estimate_with_images_under_vllm() -> None:
     spec = vramcore.get_model("Gemma-3-27B").spec
     engine = _gemma_engine(2048)
     base = vramcore.estimate(spec, context=1000, engine=engine, gpu="H200")
+    previous = base
     for images in (1, 3):
         e = vramcore.estimate(spec, context=1000, images=images, engine=engine, gpu="H200")
         assert e.context == 1000 + images * 258
         assert e.activation_bytes == base.activation_bytes
+        # the same pool, longer requests: fewer of them fit
+        assert e.kv_capacity_tokens == base.kv_capacity_tokens and e.max_concurrency < previous.max_concurrency
+        previous = e
     generic = 8 * (4096 * 2 * (2 * 1152 + 2 * 4304) + 3 * 896 * 896 * 2) + engine.profile_workspace_bytes
     assert base.activation_bytes - generic == 8 * 4096 * 2 * (2 * 1152)
