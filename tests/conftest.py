@@ -153,7 +153,7 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
             fields["mlp_layer_types"] = tuple(draw(st.lists(
                 st.sampled_from(["dense", "moe"]), min_size=num_layers, max_size=num_layers)))
     fields["mlp_gated"] = draw(st.booleans()) if draw(st.booleans()) else True  # Nemotron-H: up and down only
-    tower = draw(st.sampled_from([None, "qwen2_5_vl", "pixtral", "mllama"]))
+    tower = draw(st.sampled_from([None, "qwen2_5_vl", "pixtral", "mllama", "siglip", "llama4", "qwen3_vl"]))
     if tower == "qwen2_5_vl":  # a Qwen2.5-VL-like tower and a request's images (the transformers encoder phase)
         from vramcore.model.vision import qwen2_5_vl
 
@@ -192,6 +192,37 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         fields["image_patches"] = images * vision.image_patches()
         fields["image_features"] = images * vision.image_features()
         fields["image_count"] = images
+    elif tower == "siglip":  # Gemma-3's tower: vLLM's SigLIP phases (VisionSpec.vllm_encoder_phases)
+        from vramcore.model.vision import siglip_gemma3
+
+        patch = draw(st.integers(1, 16))
+        heads = draw(st.integers(1, 16))
+        fields["vision"] = siglip_gemma3({
+            "hidden_size": heads * draw(st.integers(1, 128)), "intermediate_size": draw(st.integers(1, 8192)),
+            "num_attention_heads": heads, "num_hidden_layers": draw(st.integers(1, 4)), "patch_size": patch,
+            "image_size": patch * draw(st.integers(1, 64)), "num_channels": 3},
+            fields["hidden_size"], draw(st.integers(1, 1024)))
+    elif tower == "llama4":  # per-row phases with fp32 rotary products split over TP
+        from vramcore.model.vision import llama4
+
+        heads = draw(st.integers(1, 16))
+        fields["vision"] = llama4({
+            "hidden_size": heads * draw(st.integers(1, 128)), "intermediate_size": draw(st.integers(1, 8192)),
+            "num_attention_heads": heads, "num_hidden_layers": draw(st.integers(1, 4)), "patch_size": 14,
+            "image_size": 14 * draw(st.sampled_from([2, 4, 24])), "num_channels": 3,
+            "projector_input_dim": draw(st.integers(1, 4096)), "projector_output_dim": draw(st.integers(1, 4096)),
+            "vision_output_dim": draw(st.integers(1, 4096)), "multi_modal_projector_bias": draw(st.booleans()),
+            "pixel_shuffle_ratio": 0.5}, fields["hidden_size"])
+    elif tower == "qwen3_vl":  # deepstack features: a fractional width per patch (out_hidden_size / merge**2)
+        from vramcore.model.vision import qwen3_vl
+
+        heads, merge = draw(st.integers(1, 16)), draw(st.integers(1, 3))
+        fields["vision"] = qwen3_vl({
+            "hidden_size": heads * 2 * draw(st.integers(1, 64)), "intermediate_size": draw(st.integers(1, 8192)),
+            "num_heads": heads, "depth": draw(st.integers(1, 4)), "patch_size": draw(st.integers(1, 16)),
+            "spatial_merge_size": merge, "temporal_patch_size": draw(st.integers(1, 2)), "in_channels": 3,
+            "num_position_embeddings": draw(st.integers(1, 2304)), "out_hidden_size": draw(st.integers(1, 8192))},
+            deepstack=draw(st.integers(0, 3)))
     if draw(st.booleans()):  # partial rotary (Bamba, Phi-4-mini): the rotated part of each head
         whole = fields.get("qk_rope_head_dim") or fields.get("head_dim") or fields["hidden_size"] // num_heads
         fields["rotary_dim"] = draw(st.integers(1, whole))

@@ -70,6 +70,9 @@ enum {
     VC_WHY_APPROXIMATE = 128                  /* advisory: a byte count above 2^53, rounded to a double */
 };
 
+/* phases of a vision encoder's block vLLM's profile may peak in (vc_model.mm_phase) */
+#define VC_MM_PHASES 4
+
 /* One model's geometry, reduced to what the formulas need. */
 typedef struct {
     double n_full_layers;        /* decoder layers with full (global) attention */
@@ -116,13 +119,13 @@ typedef struct {
     /* multimodal models: the largest image, as vLLM's profiling run feeds the vision encoder */
     double mm_item_features;     /* embeddings of the largest image (0: a text-only model) */
     double mm_item_patches;      /* patches the encoder runs over for it */
-    /* what the encoder holds per patch at its MLP's and its attention's peaks (VisionSpec.vllm_encoder_phases):
-     * elements in the activation dtype and in fp32, whole on every TP rank and split over the ranks */
-    double mm_mlp_act, mm_mlp_act_tp, mm_mlp_f32, mm_mlp_f32_tp;
-    double mm_attn_act, mm_attn_act_tp, mm_attn_f32, mm_attn_f32_tp;
+    /* what vLLM's encoder holds per patch at each of up to 4 phases of a block (VisionSpec.vllm_encoder_phases,
+     * one rule per tower family): per phase {act, act_tp, f32, f32_tp}, elements in the activation dtype and in
+     * fp32, whole on every TP rank and split over the ranks; unused phases are zeros */
+    double mm_phase[VC_MM_PHASES][4];
     double n_mixerless_layers;   /* layers with no token mixer (Nemotron-H's MLP-only blocks) */
     double mlp_rows;             /* intermediate-wide rows of an MLP at its peak: 3 gated (gate, up, product), 2 not */
-    double mm_item_pixels;       /* elements of the largest dummy image (channels x height x width) */
+    double mm_item_pixels;       /* elements of the largest dummy image (its patches x pixels a patch) */
     double mm_rope_table;        /* bytes of the rotary table the encoder builds on first use (Pixtral in vLLM) */
     /* Llama-3.2-Vision: cross-attention layers cache the images' vision tokens, a fixed count per sequence */
     double n_cross_layers;       /* decoder layers with cross-attention (no per-token cache) */

@@ -83,7 +83,7 @@ typedef struct {
     double sampler_hidden;       /* budgeted: bytes of one hidden state held beside the sampler (0: none) */
     double profile_workspace;    /* budgeted: bytes the profile's peak holds besides its tensors */
     double mm_pad;               /* vLLM 0.11.0 / 0.11.1 multimodal profile: 1 = encoder outputs padded */
-    double mm_image;             /* ... bytes of one dummy image in the compute dtype */
+    double mm_image;             /* bytes of one dummy image in the compute dtype (vLLM's profile) */
     double mm_rope;              /* ... bytes of the encoder's rotary table */
     double cross_seq;            /* cross-attention layers on this GPU: K and V of one sequence's vision tokens */
     double enc_seq;              /* transformers with images: the vision tower's peak for one sequence's images,

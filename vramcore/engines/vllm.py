@@ -210,14 +210,15 @@ ALIASES: tuple[str, ...] = ()
 
 
 def mm_dummy_image_elems(vision: VisionSpec) -> int:
-    """Return the elements of the largest dummy image as vLLM's profiling run holds it (channels x height x width).
+    """Return the elements of the largest dummy image as vLLM's profiling run holds it: its patches' pixels.
 
-    The processor's pixels (3 channels of ``patch_size``-square patches) are
-    cast to the model dtype (vllm/multimodal/processing.py,
-    ``_postprocess_output``) and stay referenced through the profiling run
-    (``profile_run``'s ``batched_dummy_mm_inputs``).  Counted under
-    ``EngineSpec.mm_profile_padding`` only; Qwen-VL's temporal copies are not
-    counted.
+    The processor's pixels are cast to the model dtype (vllm/multimodal/processing.py,
+    ``_postprocess_output``) and moved to the GPU as one batch (``profile_run``'s
+    ``batched_dummy_mm_inputs``), bound while the encoder runs over it: counted once per image
+    beside the encoder's peak (``include/vramcore/engines/vllm.h``, ``vc_vllm_cut``), and through the
+    whole profile under ``EngineSpec.mm_profile_padding`` (vLLM 0.11.0 / 0.11.1).  One patch holds
+    :attr:`VisionSpec.patch_elems` pixels (Qwen-VL: both temporal frames, ``3 x 2 x 14 x 14``), over
+    :attr:`VisionSpec.max_item_patches` patches; Llama-3.2-Vision's tiles hold no class-token pixels.
 
     Examples
     --------
@@ -227,7 +228,10 @@ def mm_dummy_image_elems(vision: VisionSpec) -> int:
     >>> mm_dummy_image_elems(v) == 3 * 1540 * 1540
     True
     """
-    return 3 * vision.max_item_patches * vision.patch_size * vision.patch_size
+    patches = vision.max_item_patches
+    if vision.token_rule == "mllama":   # max_tiles tiles of (image_size / patch)**2 patches, no class tokens
+        patches = vision.max_tiles * (vision.image_size // vision.patch_size) ** 2
+    return vision.patch_elems * patches
 
 
 def mm_rope_table_bytes(vision: VisionSpec) -> int:

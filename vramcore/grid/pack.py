@@ -81,14 +81,8 @@ MODEL_FIELDS: tuple[str, ...] = (
     "index_kv_elems",
     "mm_item_features",
     "mm_item_patches",
-    "mm_mlp_act",
-    "mm_mlp_act_tp",
-    "mm_mlp_f32",
-    "mm_mlp_f32_tp",
-    "mm_attn_act",
-    "mm_attn_act_tp",
-    "mm_attn_f32",
-    "mm_attn_f32_tp",
+    # vc_model.mm_phase[4][4]: per phase of the tower's block, {act, act_tp, f32, f32_tp} (_MM_PHASE_FIELDS)
+    *(f"mm_phase{k}_{part}" for k in range(4) for part in ("act", "act_tp", "f32", "f32_tp")),
     "n_mixerless_layers",
     "mlp_rows",
     "mm_item_pixels",
@@ -203,8 +197,11 @@ def _mixer_fields(spec: ModelSpec) -> dict[str, float]:
             "mixer_proj_scale": float(rec.proj_scaled)}
 
 
-_MM_PHASE_FIELDS = ("mm_mlp_act", "mm_mlp_act_tp", "mm_mlp_f32", "mm_mlp_f32_tp",
-                    "mm_attn_act", "mm_attn_act_tp", "mm_attn_f32", "mm_attn_f32_tp")
+#: Phases of a vision tower's block the ``vc_model`` row holds (``VC_MM_PHASES`` in include/vramcore/common.h).
+MM_PHASES = 4
+
+#: The ``vc_model`` fields of those phases, phase by phase: ``mm_phase{k}_act``, ``_act_tp``, ``_f32``, ``_f32_tp``.
+_MM_PHASE_FIELDS = tuple(f"mm_phase{k}_{part}" for k in range(MM_PHASES) for part in ("act", "act_tp", "f32", "f32_tp"))
 
 
 def _vision_fields(spec: ModelSpec) -> dict[str, float]:
@@ -215,9 +212,13 @@ def _vision_fields(spec: ModelSpec) -> dict[str, float]:
                 **dict.fromkeys(_MM_PHASE_FIELDS, 0.0)}
     from vramcore.engines.vllm import mm_dummy_image_elems, mm_rope_table_bytes
 
-    mlp, attn = v.vllm_encoder_phases
+    phases = v.vllm_encoder_phases
+    if not 1 <= len(phases) <= MM_PHASES:
+        raise ValueError(f"VisionSpec.vllm_encoder_phases: {len(phases)} phases for tower {v.kind!r}, the kernel "
+                         f"holds 1 to {MM_PHASES}")
+    flat = [float(x) for phase in phases for x in phase] + [0.0] * (4 * (MM_PHASES - len(phases)))
     return {"mm_item_features": float(v.max_item_features), "mm_item_patches": float(v.max_item_patches),
-            **{f: float(x) for f, x in zip(_MM_PHASE_FIELDS, (*mlp, *attn), strict=True)},
+            **dict(zip(_MM_PHASE_FIELDS, flat, strict=True)),
             "mm_item_pixels": float(mm_dummy_image_elems(v)), "mm_rope_table": float(mm_rope_table_bytes(v))}
 
 

@@ -1012,31 +1012,37 @@ def _mm_held_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: in
     return held
 
 
+def _mm_pixel_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: int, seqs: int) -> Fraction:
+    """Bytes of the profiled dummy images in the compute dtype, once per image (``mm_dummy_image_elems``)."""
+    assert spec.vision is not None
+    items = _mm_profile_items(spec, engine, tokens, seqs)
+    return items * mm_dummy_image_elems(spec.vision) * _compute_bytes(dtype)
+
+
 def _mm_image_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: int, seqs: int) -> Fraction:
     """Bytes of the dummy images and the encoder's rotary table vLLM 0.11.0 / 0.11.1 hold through the profile."""
     if not engine.mm_profile_padding:
         return Fraction(0)
     assert spec.vision is not None
-    items = _mm_profile_items(spec, engine, tokens, seqs)
-    return (items * mm_dummy_image_elems(spec.vision) * _compute_bytes(dtype)
-            + Fraction(mm_rope_table_bytes(spec.vision)))
+    return _mm_pixel_bytes(spec, dtype, engine, tokens, seqs) + Fraction(mm_rope_table_bytes(spec.vision))
 
 
 def _mm_encoder_bytes(spec: ModelSpec, dtype: DType, engine: EngineSpec, tokens: int, seqs: int,
                       tp: int) -> Fraction:
     """Return the vision encoder's peak bytes over the profiled images on one TP rank.
 
-    Per patch, the larger of the MLP's and the attention's phases, each its
-    activation-dtype elements (whole, and split over TP ranks) at the compute
-    width plus its fp32 elements at 4 B (:attr:`vramcore.VisionSpec.vllm_encoder_phases`).
+    Per patch, the largest of the tower's phases (one to four, :attr:`vramcore.VisionSpec.vllm_encoder_phases`,
+    a rule per family), each its activation-dtype elements (whole, and split over TP ranks) at the compute
+    width plus its fp32 elements at 4 B; beside it, outside the padded profile, the dummy pixels once per image.
     """
     v = spec.vision
     assert v is not None
     items = _mm_profile_items(spec, engine, tokens, seqs)
     act = _compute_bytes(dtype)
-    per_patch = max((a + Fraction(a_tp, tp)) * act + (f + Fraction(f_tp, tp)) * 4
+    per_patch = max((Fraction(a) + Fraction(a_tp) / tp) * act + (Fraction(f) + Fraction(f_tp) / tp) * 4
                     for a, a_tp, f, f_tp in v.vllm_encoder_phases)
-    return items * v.max_item_patches * per_patch
+    beside = Fraction(0) if engine.mm_profile_padding else _mm_pixel_bytes(spec, dtype, engine, tokens, seqs)
+    return items * v.max_item_patches * per_patch + beside
 
 
 def _paged_cell(spec: ModelSpec, dtype: DType, kv_dtype: DType | None, engine: EngineSpec, tp: int, pp: int,

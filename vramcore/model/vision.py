@@ -432,56 +432,55 @@ class VisionSpec(Record):
         return 3 * self.patch_size * self.patch_size
 
     @property
-    def vllm_encoder_phases(self) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
-        """Return what vLLM's encoder holds per patch at the peaks of its MLP and of its attention.
+    def vllm_encoder_rule(self) -> str:
+        """Name the rule :attr:`vllm_encoder_phases` follows for this tower: a family read from vLLM, or ``"generic"``.
 
-        Each phase is ``(act, act_split, fp32, fp32_split)``: elements per patch in the
-        model's activation dtype and in fp32, whole on every TP rank and split over the
-        ranks; the encoder's peak is the larger phase, times the patches of the images it
-        runs over (``include/vramcore/engines/vllm.h``, ``vc_vllm_plan``).
-
-        ``"qwen2_5_vl"``, read from vLLM 0.9.0.1 (``vllm/model_executor/models/qwen2_5_vl.py``,
-        eager: the tower is not compiled and its ``RMSNorm`` runs ``forward_native``, custom
-        ops being off under compilation level 3), with H the width, I the MLP width, d the
-        head width and x the elements of one patch's pixels:
-
-        * through the tower: the dummy pixels twice, ``2x`` -- the batch ``profile_run``
-          moves to the GPU in the model dtype (``MultiModalKwargs.as_kwargs``) and the copy
-          ``_validate_and_reshape_mm_tensor`` concatenates from it -- and the rotary angles,
-          ``d / 2`` fp32 (``Qwen2_5_VisionTransformer.forward``, ``rotary_pos_emb``);
-        * attention (``Qwen2_5_VisionAttention.forward``), at the rotary step: the residual
-          and ``norm1``'s output (2H), the fused qkv output (3H, still bound to ``x``), the
-          contiguous q, k, v copies (3H) and the rotated result (H); in fp32 the query's
-          copy ``t.float()`` and the rotary kernel's output (2H, ``apply_rotary_pos_emb_vision``;
-          ``vllm_flash_attn`` ``apply_rotary`` allocates ``empty_like``) and the cos / sin
-          tables (``2 x d / 2``).  Split over TP: the head-sharded 7H and 2H (the
-          ``all_gather_interleave`` of the qkv output under TP > 1 is not modelled);
-        * MLP (``Qwen2_5_VisionMLP.forward``, gate and up unfused): the residual,
-          ``norm2``'s output and ``down_proj``'s output (3H) beside the activated gate, the
-          up projection and their product (3I, split).
-
-        The attention phase is the peak (26H + 2x + 1.5d bytes in bf16 against 6H + 6I +
-        2x + 2d): 38,464 B a patch for Qwen2.5-VL-7B.  transformers' tower peaks in the
-        same step, at the fp32 rotary products (``tools/measure_encoder_peak.py``).
-        Every other family keeps the generic rule: :attr:`peak_elems_split` as its MLP
-        phase, no attention phase (their vLLM towers are not read yet).
+        ``"siglip"`` (Gemma-3), ``"pixtral_hf"`` (Pixtral in HF format, ``Mistral3ForConditionalGeneration``),
+        ``"llama4"``, ``"qwen3_vl"`` (with deepstack mergers), ``"qwen2_5_vl"``; every other tower
+        (Llama-3.2-Vision's ``"mllama"``, Qwen3.5's tower: Qwen3-VL's without deepstack, Gemma-3n's
+        MobileNet, a hand-built :meth:`vit`) is ``"generic"``: their vLLM code is not read to the tensor.
 
         Examples
         --------
-        >>> v = qwen2_5_vl({"hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "depth": 32,
-        ...                 "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
-        ...                 "out_hidden_size": 3584})             # Qwen2.5-VL-7B-Instruct's vision_config
-        >>> mlp, attn = v.vllm_encoder_phases
-        >>> 2 * (attn[0] + attn[1]) + 4 * (attn[2] + attn[3])
-        38464
+        >>> import vramcore
+        >>> vramcore.get_model("Gemma-3-27B").spec.vision.vllm_encoder_rule
+        'siglip'
         """
-        if self.kind == "qwen2_5_vl":
-            h, i, d = self.hidden_size, self.intermediate_size, self.hidden_size // self.num_heads
-            pixels = 2 * self.patch_elems
-            table = d // 2
-            return (3 * h + pixels, 3 * i, table, 0), (2 * h + pixels, 7 * h, table + d, 2 * h)
-        wide, split = self.peak_elems_split
-        return (wide, split, 0, 0), (0, 0, 0, 0)
+        if self.kind == "siglip" and self.token_rule == "fixed":
+            return "siglip"
+        if self.kind == "pixtral":
+            return "pixtral_hf"
+        if self.kind == "qwen3_vl":
+            return "qwen3_vl" if self.deepstack_mergers else "generic"
+        if self.kind in ("llama4", "qwen2_5_vl"):
+            return self.kind
+        return "generic"
+
+    @property
+    def vllm_encoder_phases(self) -> tuple[tuple[float, float, float, float], ...]:
+        """Return what vLLM's encoder holds per patch at each phase of a block: one to four phases.
+
+        Each phase is ``(act, act_split, fp32, fp32_split)``: elements per patch (Llama-4: per row, the
+        class token's included) in the model's activation dtype and in fp32, whole on every TP rank and
+        split over the ranks.  The encoder's peak on one rank is the largest phase, ``(act + act_split /
+        tp) x act_bytes + (fp32 + fp32_split / tp) x 4``, times the patches of the images the profiling run
+        feeds it (``include/vramcore/engines/vllm.h``, ``vc_vllm_plan``).  The dummy pixels themselves are
+        not in the phases: the engine counts them once per image beside the encoder
+        (:func:`vramcore.engines.vllm.mm_dummy_image_elems`).  The rule per family
+        (:attr:`vllm_encoder_rule`, table ``_VLLM_ENCODER_PHASES``) names each tensor and the vLLM
+        function it comes from.  vLLM runs the tower eagerly; with ``-O3`` compilation its custom ops are
+        off, so RMSNorm and SiluAndMul run ``forward_native``.  Below, H is the encoder width, I its MLP
+        width, d its head width, and ``p`` 1 from the second block on (a block's input is the previous
+        block's output, still bound by the encoder's loop), 0 for a one-block tower.
+
+        Examples
+        --------
+        >>> import vramcore
+        >>> v = vramcore.get_model("Gemma-3-27B").spec.vision     # SigLIP: H 1152, I 4304
+        >>> int(max(2 * (a + a_tp) + 4 * (f + f_tp) for a, a_tp, f, f_tp in v.vllm_encoder_phases))
+        26432
+        """
+        return _VLLM_ENCODER_PHASES.get(self.vllm_encoder_rule, _generic_vllm_phases)(self)
 
     @property
     def out_hidden_size(self) -> int:
@@ -750,6 +749,150 @@ class VisionSpec(Record):
                 "hidden_size": self.hidden_size, "num_layers": self.num_layers, "num_heads": self.num_heads,
                 "intermediate_size": self.intermediate_size, "patch_size": self.patch_size,
                 "image_size": self.image_size, "token_rule": self.token_rule, "merge_size": self.merge_size}
+
+
+# ---------------------------------------------------------------------- vLLM's vision encoders, per family
+# What vLLM's tower holds per patch at each phase of a block (VisionSpec.vllm_encoder_phases): (act, act_split,
+# fp32, fp32_split) elements.  Read from vLLM's model code of the 0.11 series (vllm/model_executor/models/...);
+# every term names the tensor and the function holding it.  "Whole" tensors are on every TP rank in full
+# (inputs, norms, the all-reduced outputs of row-parallel layers); "split" ones are head- or column-sharded.
+
+_Phase = tuple[float, float, float, float]
+
+
+def _previous(v: VisionSpec) -> int:
+    """Return 1 when a block's input (the previous block's output) is a tensor of its own: from the second block on."""
+    return 1 if v.num_layers > 1 else 0
+
+
+def _generic_vllm_phases(v: VisionSpec) -> tuple[_Phase, ...]:
+    """Return the generic rule's one phase (a named assumption, not read from vLLM).
+
+    :attr:`VisionSpec.peak_elems_split` as the MLP's phase: the residual and its normed copy whole, the MLP's
+    intermediate rows split (gate, up and their product for a gated MLP; fc1 and its activation otherwise);
+    fused attention holds no patch x patch scores.
+    """
+    wide, split = v.peak_elems_split
+    return ((float(wide), float(split), 0.0, 0.0),)
+
+
+def _siglip_vllm_phases(v: VisionSpec) -> tuple[_Phase, ...]:
+    """Gemma-3's SigLIP tower (vllm/model_executor/models/siglip.py; gemma3_mm.py feeds it the pixels).
+
+    ``SiglipVisionTransformer.forward`` keeps the embeddings (``SiglipVisionEmbeddings.forward``: the patch
+    convolution's output, positions added in place) bound while ``SiglipEncoder.forward`` loops, and the
+    loop binds the previous layer's output: ``(1 + p) H`` through every block.
+    """
+    h, i, p = v.hidden_size, v.intermediate_size, _previous(v)
+    tower = 1 + p
+    mlp = (float((tower + 2) * h),   # SiglipEncoderLayer.forward: the residual sum after attention, layer_norm2's out
+           float(2 * i),             # SiglipMLP.forward: fc1's output and its gelu_pytorch_tanh (column-parallel)
+           0.0, 0.0)
+    attn = (float((tower + 1) * h + h),   # layer_norm1's output; out_proj's output (row-parallel, all-reduced)
+            float(3 * h + h),             # SiglipAttention.forward: qkv_proj's output, the attention's output
+            0.0, 0.0)
+    return mlp, attn
+
+
+def _pixtral_hf_vllm_phases(v: VisionSpec) -> tuple[_Phase, ...]:
+    """Pixtral's tower in HF format (vllm/model_executor/models/pixtral.py, ``PixtralHFVisionModel``).
+
+    ``Mistral3ForConditionalGeneration`` (mistral3.py) runs it over the dummy images as one sequence.
+    Through every block (``PixtralHFVisionModel.forward``): ``patch_conv``'s outputs (H, the list
+    ``patch_embeds_list`` stays bound), ``ln_pre``'s output (H, the first entry of
+    ``PixtralHFTransformer.forward``'s ``hidden_states_pool``), the previous block's output (p H), the
+    rotary cos and sin (transformers' ``PixtralRotaryEmbedding``: 2d in the activation dtype) and the
+    int64 ``position_ids`` (``position_ids_in_meshgrid``: 8 B a patch, counted as 2 fp32 elements).
+    xFormers' block-diagonal mask holds no per-pair tensor (the SDPA fallback's mask is not modelled).
+    """
+    h, i, p, d = v.hidden_size, v.intermediate_size, _previous(v), v.hidden_size // v.num_heads
+    tower_act, positions = (2 + p) * h + 2 * d, 2.0
+    mlp = (float(tower_act + 3 * h),   # PixtralHFTransformerBlock.forward: r (o_proj's all-reduced output, bound
+           #                             until the MLP returns), h = hidden_states + r, ffn_norm's output
+           float(4 * i),               # PixtralHFMLP.forward: gate_up (2I); SiluAndMul.forward_native's silu(gate)
+           #                             and its product with up (2I)
+           positions, 0.0)
+    attn = (float(tower_act + h),      # attention_norm's output
+            float(7 * h),              # PixtralHFAttention.forward: qkv (3H); at k's rotation (transformers'
+            #                            apply_rotary_pos_emb): q_embed, k * cos, rotate_half(k) * sin, k_embed (4H)
+            positions, 0.0)
+    return mlp, attn
+
+
+def _llama4_vllm_phases(v: VisionSpec) -> tuple[_Phase, ...]:
+    """Llama-4's tower (vllm/model_executor/models/mllama4.py, ``Llama4VisionModel``), per row of a tile.
+
+    A row is a patch or the class token (``(image_size / patch)**2 + 1`` a tile).  Through every layer:
+    ``layernorm_pre``'s output (H, ``Llama4VisionModel.forward``'s ``hidden_state`` while
+    ``Llama4VisionEncoder`` runs) and the previous layer's output (p H, the encoder's loop variable).
+    """
+    h, i, p = v.hidden_size, v.intermediate_size, _previous(v)
+    tower = 1 + p
+    mlp = (float((tower + 2) * h),   # Llama4VisionEncoderLayer.forward: the residual sum, post_attention_layernorm's
+           #                          output
+           float(2 * i),             # Llama4VisionMLP.forward: fc1's output and its GELU (column-parallel)
+           0.0, 0.0)
+    attn = (float((tower + 1) * h),  # input_layernorm's output
+            float(3 * h + 2 * h),    # Llama4VisionAttention.forward: qkv_proj's output (3H, q and k viewed from it);
+            #                          the rotated q and k cast back (Llama4VisionRotaryEmbedding.forward_native,
+            #                          type_as: 2H)
+            0.0,
+            float(4 * h))            # in fp32 there: query.float(), key.float() and their complex products (4H)
+    return mlp, attn
+
+
+def _qwen3_vl_vllm_phases(v: VisionSpec) -> tuple[_Phase, ...]:
+    """Qwen3-VL's tower with deepstack mergers (vllm/model_executor/models/qwen3_vl.py, ``Qwen3_VisionTransformer``).
+
+    Through every block (``Qwen3_VisionTransformer.forward``): ``pos_embeds`` (H: ``fast_pos_embed_interpolate``'s
+    bilinear blend, bound to the end), the block's input (H: the previous block's output, or the patch
+    embeddings plus positions), the rotary angles (``rot_pos_emb``: d / 2 fp32) and the deepstack features
+    made so far (``deepstack_feature_lists``: each merger's output, the decoder width per ``merge**2``
+    patches; all of them from the last deepstack layer on, where the peak is taken).
+    """
+    h, i, d, m = v.hidden_size, v.intermediate_size, v.hidden_size // v.num_heads, v.merge_size
+    deep = v.deepstack_mergers * v.out_hidden_size / (m * m)
+    tower_act, tower_f32 = 2 * h + deep, d / 2
+    mlp = (float(tower_act + 2 * h),   # Qwen3_VisionBlock.forward: x + attn(...) (the new x), norm2's output
+           float(2 * i),               # Qwen3_VisionMLP.forward: linear_fc1's output and its activation
+           tower_f32, 0.0)
+    attn = (float(tower_act + h),      # norm1's output
+            float(3 * h + 3 * h + 2 * h + 2 * h),
+            # qwen2_5_vl.py Qwen2_5_VisionAttention.forward: qkv's output (3H, bound as x), the contiguous q, k, v
+            # (3H), qk_concat = torch.cat([q, k]) (2H) and apply_rotary_pos_emb_vision's result cast back (2H)
+            float(tower_f32 + d),      # apply_rotary_pos_emb_vision: freqs.cos() and freqs.sin() (d / 2 each)
+            float(4 * h))              # ... t.float() of qk_concat (2H) and the rotary kernel's fp32 output (2H)
+    return mlp, attn
+
+
+def _qwen2_5_vl_vllm_phases(v: VisionSpec) -> tuple[_Phase, ...]:
+    """Qwen2.5-VL's tower, read from vLLM 0.9.0.1 (vllm/model_executor/models/qwen2_5_vl.py), and log-checked.
+
+    Through the tower: the dummy pixels' concatenated copy (x, the elements of one patch's pixels:
+    ``_validate_and_reshape_mm_tensor``'s ``torch.concat``; the batch itself is the dummy pixel tensor,
+    counted beside the encoder) and the rotary angles (d / 2 fp32, ``Qwen2_5_VisionTransformer.forward``).
+    """
+    h, i, d, x = v.hidden_size, v.intermediate_size, v.hidden_size // v.num_heads, v.patch_elems
+    table = d / 2
+    mlp = (float(3 * h + x),   # Qwen2_5_VisionMLP.forward: the residual, norm2's and down_proj's outputs
+           float(3 * i),       # the activated gate, the up projection and their product (gate and up unfused)
+           table, 0.0)
+    attn = (float(2 * h + x),  # Qwen2_5_VisionAttention.forward at the rotary step: the residual, norm1's output
+            float(7 * h),      # the fused qkv output (3H), the contiguous q, k, v (3H) and the rotated result (H)
+            table + d,         # the cos / sin tables (apply_rotary_pos_emb_vision)
+            float(2 * h))      # the query's t.float() and the rotary kernel's output (vllm_flash_attn apply_rotary)
+    return mlp, attn
+
+
+#: The per-family rules of :attr:`VisionSpec.vllm_encoder_phases`, by :attr:`VisionSpec.vllm_encoder_rule`.
+_VLLM_ENCODER_PHASES = {
+    "siglip": _siglip_vllm_phases,
+    "pixtral_hf": _pixtral_hf_vllm_phases,
+    "llama4": _llama4_vllm_phases,
+    "qwen3_vl": _qwen3_vl_vllm_phases,
+    "qwen2_5_vl": _qwen2_5_vl_vllm_phases,
+    "generic": _generic_vllm_phases,
+}
 
 
 def _best_canvas(height: int, width: int, tile: int, max_tiles: int) -> tuple[int, int]:

@@ -50,17 +50,20 @@ static inline void vc_vllm_plan(const vc_model *m, const vc_engine *e, const vc_
 {
     if (m->mm_item_features > 0.0 && e->mm_limit > 0.0 && l->first_stage != 0.0) {  /* the encoder's stage */
         p->mm_features = m->mm_item_features;
-        /* the larger of the MLP's and the attention's peaks, per patch (VisionSpec.vllm_encoder_phases) */
-        double mlp = (m->mm_mlp_act + m->mm_mlp_act_tp / e->tp) * d->act_bytes
-                     + (m->mm_mlp_f32 + m->mm_mlp_f32_tp / e->tp) * 4.0;
-        double attn = (m->mm_attn_act + m->mm_attn_act_tp / e->tp) * d->act_bytes
-                      + (m->mm_attn_f32 + m->mm_attn_f32_tp / e->tp) * 4.0;
-        p->mm_enc_item = m->mm_item_patches * vc_max(mlp, attn);
+        /* the largest of the block's phases, per patch (VisionSpec.vllm_encoder_phases, per tower family) */
+        double peak = 0.0;
+        for (int k = 0; k < VC_MM_PHASES; k++) {
+            const double *ph = m->mm_phase[k];
+            peak = vc_max(peak, (ph[0] + ph[1] / e->tp) * d->act_bytes + (ph[2] + ph[3] / e->tp) * 4.0);
+        }
+        p->mm_enc_item = m->mm_item_patches * peak;
         p->mm_held_token = m->hidden * d->act_bytes;
         p->mm_limit = e->mm_limit;
+        /* the dummy pixels in the compute dtype (engines.vllm.mm_dummy_image_elems): beside the encoder's peak,
+         * or, under vLLM 0.11.0 / 0.11.1's padded profile, held through the whole profiling run */
+        p->mm_image = m->mm_item_pixels * d->act_bytes;
         if (e->mm_padding != 0.0) {
             p->mm_pad = 1.0;
-            p->mm_image = m->mm_item_pixels * d->act_bytes;
             p->mm_rope = m->mm_rope_table;
         }
     }
@@ -88,15 +91,16 @@ VC_INLINE void vc_vllm_cut(const vc_plan *p, double gpu_bytes, double large_gpu,
         double budget_rows = vc_max(a.ubatch, toks);   /* the encoder budget */
         double items = vc_max(1.0, vc_min(vc_floor(budget_rows / toks), a.seqs * vc_max(1.0, per_prompt)));
         double held = items * toks * p->mm_held_token;
-        double images = 0.0;
+        double images = 0.0, beside = items * p->mm_image;   /* the dummy pixels, once per image */
         if (p->mm_pad != 0.0) {
             /* vLLM 0.11.0 / 0.11.1: each output copied into zeros of the budget's rows while the unpadded
              * outputs stay referenced; the dummy images and the encoder's rotary table stay too */
             if (toks < budget_rows)
                 held += items * budget_rows * p->mm_held_token;
-            images = items * p->mm_image + p->mm_rope;
+            images = beside + p->mm_rope;
+            beside = 0.0;
         }
-        s->act = vc_whole(vc_max(s->act + held, items * p->mm_enc_item + p->profile_workspace) + images);
+        s->act = vc_whole(vc_max(s->act + held, items * p->mm_enc_item + beside + p->profile_workspace) + images);
     }
     c->a = a;
     c->act = s->act;

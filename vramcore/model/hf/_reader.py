@@ -156,7 +156,7 @@ def rotary_dim(r: Reader, out: Fields, default: float = 1.0) -> int | None:
     Raises
     ------
     ValueError
-        The factor is not a number in (0, 1].
+        The factor is not a number in (0, 1], or no head width is given and ``num_attention_heads`` is 0.
     """
     params = r.cfg.get("rope_parameters")
     factor = params.get("partial_rotary_factor") if isinstance(params, dict) else None
@@ -167,6 +167,9 @@ def rotary_dim(r: Reader, out: Fields, default: float = 1.0) -> int | None:
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0.0 < factor <= 1.0:
         raise ValueError(f"config field 'partial_rotary_factor' of model_type {r.model_type!r} must be a number "
                          f"in (0, 1], got {_show(factor)}")
+    if not out.get("head_dim") and out["num_heads"] < 1:   # the head width comes from the heads
+        raise ValueError(f"config field 'num_attention_heads' of model_type {r.model_type!r} must be >= 1, got "
+                         f"{_show(out['num_heads'])}")
     head_dim = out.get("head_dim") or out["hidden_size"] // out["num_heads"]
     width = int(head_dim * factor)
     if width < 1:
