@@ -29,7 +29,8 @@ Usage
 
     /tmp/tfenv/bin/python tools/measure_prefill_peak.py     # torch 2.13.0, transformers 5.24.0
 
-Options: ``--output`` (default ``tests/data/prefill_peak_measured.json``).  No network.
+Options: ``--output`` (default ``tests/data/prefill_peak_measured.json``); ``--only CARD`` re-runs one
+card's geometries and keeps the other runs of the file.  No network.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ GEOMETRIES: list[tuple[str, dict[str, object], tuple[str | None, ...], str, tupl
     ("llama-3.2-1b", {}, ("eager", None), "bfloat16", (1024, 1536, 2048), (1, 2)),
     ("llama-3.2-1b", {}, ("eager",), "float32", (512, 768, 1024), (1,)),
     ("gemma-3-1b", {"layer_types": ["sliding_attention", "full_attention"]},
-     (None,), "bfloat16", (256, 511, 512, 1024, 1536, 2048), (1, 2)),
+     (None,), "bfloat16", (256, 511, 512, 1024, 1536, 2048, 2560), (1, 2)),
 ]
 
 
@@ -107,10 +108,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"
                                                 / "prefill_peak_measured.json"))
+    parser.add_argument("--only", choices=sorted({g[0] for g in GEOMETRIES}),
+                        help="re-run this card's geometries only; the file's other runs are kept")
     args = parser.parse_args()
     torch.manual_seed(0)
     runs = []
+    if args.only:
+        runs = [r for r in json.loads(Path(args.output).read_text())["runs"] if r["card"] != args.only]
     for card, changes, impls, dtype_name, ladder, batches in GEOMETRIES:
+        if args.only and card != args.only:
+            continue
         for impl in impls:
             for batch in batches:
                 for context in ladder if batch == 1 else ladder[-2:]:

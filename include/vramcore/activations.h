@@ -12,7 +12,9 @@
  * Residual stream and its normed copy (2 x hidden), plus the larger of
  *   attention: q, k, v, their rotary copies and the attention output
  *              (3 x q width + 3 x kv width; fused SDPA / flash attention keeps
- *              no context x context score matrix);
+ *              no context x context score matrix; transformers' eager
+ *              attention also repeats k and v to every query head, repeat_kv
+ *              in eager_attention_forward: 2 x (q width - kv width) more);
  *   dense MLP: gate, up and act(gate) * up (3 x intermediate; an ungated MLP:
  *              up and act(up), 2 x);
  *   MoE MLP:   fp32 router logits (2 x n_experts in 16-bit units), the output
@@ -21,11 +23,11 @@
  *              experts (3 x shared width);
  * plus what the model keeps through every layer (resident_elems: Gemma-3n's AltUp stacks and per-layer
  * inputs, vramcore.grid.pack.resident_elems). */
-static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp, const vc_place *l)
+static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp, const vc_place *l, int eager)
 {
     double q_width = m->num_heads * m->head_dim_k / tp;
     double kv_width = vc_max(1.0, m->kv_heads / tp) * m->head_dim_k;
-    double attn = 3.0 * q_width + 3.0 * kv_width;
+    double attn = 3.0 * q_width + 3.0 * kv_width + (eager ? 2.0 * (q_width - kv_width) : 0.0);
     double mlp = 0.0;
     if (l->gpu_dense > 0.0)
         mlp = m->mlp_rows * m->dense_intermediate / tp;

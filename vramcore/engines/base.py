@@ -651,18 +651,19 @@ def resolve_attention(spec: Any, engine: Any) -> str:
     Raises
     ------
     ValueError
-        ``"sdpa"`` asked of a model whose class has no sdpa path (transformers raises too:
-        ``get_correct_attn_implementation``).
+        ``"sdpa"`` or ``"flash"`` asked of a model whose class has no such path (transformers raises too:
+        ``get_correct_attn_implementation``, ``_flash_attn_2_can_dispatch``).
     """
     impl = engine.attention
-    supported = getattr(spec, "sdpa_supported", True)
+    sdpa = getattr(spec, "sdpa_supported", True)
     if impl == "auto":
-        return "sdpa" if supported else "eager"
-    if impl == "sdpa" and not supported:
-        raise ValueError(f"EngineSpec.attention 'sdpa' is refused for model {spec.name!r} (model_type "
-                         f"{getattr(spec, 'model_type', None)!r}): its transformers class does not support sdpa "
-                         f"(ModelSpec.sdpa_supported False; transformers raises the same); use 'auto' or 'eager' "
-                         f"(or 'flash')")
+        return "sdpa" if sdpa else "eager"
+    for name, supported in (("sdpa", sdpa), ("flash", getattr(spec, "flash_supported", True))):
+        if impl == name and not supported:
+            raise ValueError(f"EngineSpec.attention {name!r} is refused for model {spec.name!r} (model_type "
+                             f"{getattr(spec, 'model_type', None)!r}): its transformers class does not support "
+                             f"{name} (ModelSpec.{name}_supported False; transformers raises the same); use 'auto' "
+                             f"or 'eager'")
     return str(impl)
 
 

@@ -26,6 +26,7 @@ import vramcore.grid.pack as _pack
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec, loads_format, needs_fp8_hardware
+from vramcore.engines.base import resolve_attention
 from vramcore.grid.record import GPU_REASONS, REASONS, Estimate, reason_names
 from vramcore.grid.resolve import gpu_memory_bytes, prepare_engines, resolve_gpu, resolve_model
 from vramcore.grid.validation import MAX_COUNT, positive_int
@@ -100,6 +101,13 @@ def result_weights_by_part(spec: ModelSpec, dtype: DType, engine: EngineSpec) ->
     return _pack.engine_part_bytes(spec, dtype, engine)
 
 
+def result_attention(spec: ModelSpec, engine: EngineSpec) -> str | None:
+    """Return the attention implementation an Estimate names (None under the serving engines)."""
+    if engine.kind not in ("transformers", "train"):
+        return None
+    return resolve_attention(spec, engine)
+
+
 class Estimator:
     """A model, weight dtype and engine resolved and planned once, called per (context, batch, gpu).
 
@@ -134,8 +142,8 @@ class Estimator:
     True
     """
 
-    __slots__ = ("_blocked", "_constant", "_fp8", "_gpus", "_gpu_memory", "_kv_name", "_plan", "_said",
-                 "_weights_by_part", "engine", "spec")
+    __slots__ = ("_attention", "_blocked", "_constant", "_fp8", "_gpus", "_gpu_memory", "_kv_name", "_plan",
+                 "_said", "_weights_by_part", "engine", "spec")
 
     def __init__(self, model: Any, *, dtype: str | DType = "auto", kv_dtype: str | None = None,
                  engine: str | EngineSpec = "transformers", n_gpus: int = 1, tp: int | None = None,
@@ -164,6 +172,7 @@ class Estimator:
         self._blocked = format_blocked_cell(spec, dt, eng)
         self._fp8 = fp8_blocked_cell(spec, dt, kv, eng)
         self._weights_by_part = result_weights_by_part(spec, dt, eng)
+        self._attention = result_attention(spec, eng)
         # model, dtype, kv_dtype, n_gpus, engine, tp, pp, param_count
         self._constant = (spec.name, result_dtype_name(spec, dt, eng), self._kv_name, tp_ * pp_, eng.name, tp_, pp_,
                           spec.param_count)
@@ -242,6 +251,7 @@ class Estimator:
             "max_concurrency": concurrency, "host_bytes": r[9], "gradients_bytes": r[10], "optimizer_bytes": r[11],
             "master_weights_bytes": r[12], "trainable_params": r[13], "state_bytes": r[14], "tp": c[5], "pp": c[6],
             "weights_by_part": dict(self._weights_by_part), "param_count": c[7], "reasons": reasons,
+            "attention": self._attention,
         }
         out = object.__new__(Estimate)            # every field set here: no __init__ round trip per call
         object.__setattr__(out, "__dict__", values)

@@ -139,6 +139,11 @@ class Estimate(Record):
         ``("kv_below_max_model_len",)``; empty when it fits without remark.
         Without a GPU only the advisory ``context_beyond_trained_length``
         can appear.
+    attention : str or None
+        The attention implementation the transformers and training engines
+        run this model with (``"sdpa"``, ``"flash"`` or ``"eager"``:
+        :attr:`vramcore.EngineSpec.attention` resolved, ``"auto"`` being eager
+        for a model without sdpa); None under the serving engines.
     """
 
     model: str
@@ -171,6 +176,7 @@ class Estimate(Record):
     weights_by_part: dict[str, float] = field(default_factory=dict)
     param_count: int = 0
     reasons: tuple[str, ...] = ()
+    attention: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -224,12 +230,14 @@ class Estimate(Record):
 
         kv = self.kv_dtype or "compute dtype"
         par = f", tp={self.tp} pp={self.pp}" if self.n_gpus > 1 else ""
+        # an attention other than sdpa is named: its scores (eager) or their absence (flash) show in the figures
+        att = f", {self.attention} attention" if self.attention not in (None, "sdpa") else ""
         head = (f"{self.model}: {self.dtype} weights, KV in {kv}, context {self.context:,} x batch "
-                f"{self.batch:,}, engine {self.engine}{par}")
+                f"{self.batch:,}, engine {self.engine}{att}{par}")
         training = self.gradients_bytes or self.optimizer_bytes or self.trainable_params
         if training:
             head = (f"{self.model}: {self.dtype} weights, sequence {self.context:,} x micro-batch {self.batch:,}, "
-                    f"engine {self.engine}{par}")
+                    f"engine {self.engine}{att}{par}")
             rows = [("weights", self.weights_bytes), ("gradients", self.gradients_bytes),
                     ("optimizer", self.optimizer_bytes), ("master", self.master_weights_bytes),
                     ("activations", self.activation_bytes), ("overhead", self.overhead_bytes),

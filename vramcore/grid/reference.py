@@ -512,8 +512,12 @@ def _kv_cache_bytes(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine
     return batch * per_seq
 
 
-def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int) -> Fraction:
-    """Elements per prompt token alive at the peak inside one layer (one TP rank) whose MLP is `mlp_kind`."""
+def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int, eager: bool = False) -> Fraction:
+    """Elements per prompt token alive at the peak inside one layer (one TP rank) whose MLP is `mlp_kind`.
+
+    Under transformers' eager attention (`eager`) k and v are repeated to every query head
+    (``repeat_kv`` in ``eager_attention_forward``): two q-wide copies beside the kv-wide ones.
+    """
     if spec.is_mla:
         assert spec.qk_nope_head_dim is not None and spec.qk_rope_head_dim is not None
         key_dim, kv_heads = spec.qk_nope_head_dim + spec.qk_rope_head_dim, spec.num_heads
@@ -529,6 +533,8 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int) -> Frac
         residual += 2 * spec.altup_inputs * spec.hidden_size
     residual += spec.num_layers * spec.per_layer_input_size
     attention = 3 * q_width + 3 * kv_width  # q, k, v, rotary copies of q and k, attention output
+    if eager:
+        attention += 2 * (q_width - kv_width)
     rows = 3 if spec.mlp_gated else 2  # gate, up, act(gate) * up; or up, act(up)
     if mlp_kind == "none":
         mlp = Fraction(0)
@@ -545,21 +551,23 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int) -> Frac
     return residual + max(attention, mlp)
 
 
-def _peak_elems_per_token(spec: ModelSpec, tp: int, layers: Sequence[int] | None = None) -> Fraction:
+def _peak_elems_per_token(spec: ModelSpec, tp: int, layers: Sequence[int] | None = None,
+                          eager: bool = False) -> Fraction:
     """Return the largest per-layer peak over `layers` (default: all; each MLP kind evaluated once)."""
     by_kind: dict[str, Fraction] = {}
     peak = Fraction(0)
     mlps = spec.mlp_layer_types or ()
     for kind in (mlps if layers is None else [mlps[i] for i in layers]):
         if kind not in by_kind:
-            by_kind[kind] = _layer_peak_elems_per_token(spec, kind, tp)
+            by_kind[kind] = _layer_peak_elems_per_token(spec, kind, tp, eager)
         peak = max(peak, by_kind[kind])
     return peak
 
 
 def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int, context: int,
                       batch: int, stage: _Stage) -> Fraction:
-    per_token = _peak_elems_per_token(spec, tp, stage.layers)
+    eager = engine.kind == "transformers" and resolve_attention(spec, engine) == "eager"
+    per_token = _peak_elems_per_token(spec, tp, stage.layers, eager)
     if not stage.last:  # the logits are the last stage's
         return batch * context * per_token * act_bytes
     if engine.full_logits:
@@ -1834,7 +1842,7 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     sliding_elems = per_model([_layers_by_kind(s)[1] * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                                for s in specs])
     cap = per_model([_sliding_cap(s, engine) if s.n_sliding_layers else 0 for s in specs])
-    peak = [_peak_elems_per_token(s, tp_) for s in specs]
+    peak = [_peak_elems_per_token(s, tp_, eager=resolve_attention(s, engine) == "eager") for s in specs]
     if engine.full_logits:
         peak = [max(p, s.hidden_size + Fraction(s.vocab_size, tp_)) for p, s in zip(peak, specs, strict=True)]
     peak_elems = per_model(peak)

@@ -165,6 +165,11 @@ class ModelSpec(Record):
         transformers 5.24: soft-capping, sinks): transformers' default
         attention is then eager, whose prefill scores grow with the square
         of the prompt (:attr:`EngineSpec.attention`).
+    flash_supported : bool
+        The model's transformers class takes ``flash_attention_2`` (default
+        True).  False for Llama-4, Llama-3.2-Vision, DeepSeek-V3.2 and
+        Gemma-3's multimodal class (``_supports_flash_attn = False`` in
+        transformers 5.24): ``EngineSpec.attention="flash"`` is refused.
     norms_per_layer : int
         Norm weight vectors of width ``hidden_size`` per layer (2 for Llama,
         4 for Gemma-2/3).  A final norm is always added.
@@ -387,6 +392,7 @@ class ModelSpec(Record):
     qk_norm_full_width: bool = False
     attention_sinks: bool = False
     sdpa_supported: bool = True
+    flash_supported: bool = True
     norms_per_layer: int = 2
     layer_types: tuple[str, ...] | None = None
     sliding_window: int | None = None
@@ -456,9 +462,9 @@ class ModelSpec(Record):
             if value is not None and type(value) is not int:
                 object.__setattr__(self, name, int(value))
         for name in ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "qk_norm_full_width",
-                     "attention_sinks", "sdpa_supported", "router_bias", "expert_bias", "router_fp32", "norm_plus_one",
-                     "norm_weight_fp32", "norm_weight_upcast", "embed_scale", "attn_softcap", "final_softcap",
-                     "rope", "rope_per_row", "layer_positions"):
+                     "attention_sinks", "sdpa_supported", "flash_supported", "router_bias", "expert_bias",
+                     "router_fp32", "norm_plus_one", "norm_weight_fp32", "norm_weight_upcast", "embed_scale",
+                     "attn_softcap", "final_softcap", "rope", "rope_per_row", "layer_positions"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.name, str):
             raise TypeError(f"ModelSpec.name must be a str, got {self.name!r}")

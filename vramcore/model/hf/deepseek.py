@@ -86,6 +86,8 @@ def read_deepseek_v32(r: Reader) -> Fields:
                              "'indexed_attention'")
     out.update(index_n_heads=r.int("index_n_heads", 64), index_head_dim=r.int("index_head_dim", 128),
                index_topk=r.int("index_topk", 2048))
+    # DeepseekV32ForCausalLM._supports_flash_attn = False (transformers 5.24): flash_attention_2 is refused
+    out["flash_supported"] = False
     return out
 
 

@@ -61,6 +61,8 @@ def read_llama4_text(r: Reader) -> Fields:
         moe_intermediate_size=experts_width, shared_expert_intermediate_size=experts_width if experts else 0,
         mlp_layer_types=tuple("moe" if experts and i in moe else "dense" for i in range(n)),
     )
+    # Llama4ForCausalLM._supports_flash_attn = False (transformers 5.24): flash_attention_2 is refused
+    out["flash_supported"] = False
     return out
 
 

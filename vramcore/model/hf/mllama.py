@@ -52,6 +52,8 @@ def read_mllama_text(r: Reader) -> Fields:
                          "and its lm_head vocab_size, so they cannot be tied")
     out.update(layer_types=tuple("cross_attention" if i in cross else "full_attention" for i in range(n)),
                embedding_rows=out["vocab_size"] + 8)
+    # MllamaForCausalLM._supports_flash_attn = False (transformers 5.24): flash_attention_2 is refused
+    out["flash_supported"] = False
     return out
 
 

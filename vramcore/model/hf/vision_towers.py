@@ -70,7 +70,9 @@ def towers_gemma3(r: Reader, text: Fields) -> Fields:
         raise ValueError("config field 'vision_config.vision_use_head' is true: Gemma-3 builds its SigLIP "
                          "tower without the pooling head, and no published config sets it")
     tokens = r.int("mm_tokens_per_image", 256, minimum=1)
-    return {"vision": siglip_gemma3(vc, text["hidden_size"], tokens), "tie_embeddings": _tie(r, text)}
+    # Gemma3ForConditionalGeneration._supports_flash_attn = False (transformers 5.24; Gemma3ForCausalLM has it)
+    return {"vision": siglip_gemma3(vc, text["hidden_size"], tokens), "tie_embeddings": _tie(r, text),
+            "flash_supported": False}
 
 
 # PixtralVisionConfig defaults (transformers models/pixtral/configuration_pixtral.py); head_dim = hidden / heads
