@@ -146,6 +146,30 @@ def test_towers_not_read_from_vllm_keep_the_generic_rule(name: str) -> None:
     assert hand.vllm_encoder_rule == "generic"
 
 
+@pytest.mark.parametrize("name", ["Qwen3.5-defaults", "Qwen3.5-MoE-defaults"])
+def test_qwen3_5_profiles_qwen3_vl_dummy_images_under_the_generic_rule(name: str) -> None:
+    # vllm/model_executor/models/qwen3_5.py: Qwen3_5ForConditionalGeneration (and its MoE subclass) builds
+    # qwen3_vl.py's Qwen3_VisionTransformer over a vision_config without deepstack_visual_indexes (the tower falls
+    # back to none) and registers Qwen3VLMultiModalProcessor / Qwen3VLDummyInputsBuilder with Qwen3_5ProcessingInfo
+    # (a Qwen3VLProcessingInfo): the profile's dummy image is Qwen3-VL's.  Largest image: 16,777,216 px
+    # (longest_edge) as a 4096 x 4096 square, 16 px patches (256 x 256 = 65,536), merged 2 x 2 into 16,384
+    # embeddings; each patch's pixels 3 channels x 2 temporal frames x 16 x 16 = 1,536 elements
+    spec = vramcore.ModelSpec.from_hf_config(CONFIGS[name])
+    v = spec.vision
+    assert v is not None and v.kind == "qwen3_vl" and v.deepstack_mergers == 0
+    patches, features, pixels = (4096 // 16) ** 2, (4096 // 16) ** 2 // (2 * 2), 3 * 2 * 16 * 16
+    assert (v.max_item_patches, v.max_item_features, v.patch_elems) == (patches, features, pixels)
+    assert (patches, features, pixels) == (65536, 16384, 1536)
+    fields = pack._vision_fields(spec)
+    assert fields["mm_item_pixels"] == patches * pixels == 100663296
+    qwen3 = pack._vision_fields(vramcore.ModelSpec.from_hf_config(CONFIGS["Qwen3-VL-defaults"]))
+    for key in ("mm_item_features", "mm_item_patches", "mm_item_pixels", "mm_rope_table"):
+        assert fields[key] == qwen3[key]
+    # the tower vLLM runs for Qwen3.5 is newer than the 0.11-series code the "qwen3_vl" rule reads: generic, 2H + 2I
+    # a patch (H 1152, I 4304), 21,824 B in bf16
+    assert v.vllm_encoder_rule == "generic" and _per_patch(v) == 2 * (2 * 1152 + 2 * 4304) == 21824
+
+
 def test_the_kernel_row_holds_four_phases_padded_with_zeros() -> None:
     spec = vramcore.get_model("Gemma-3-27B").spec
     fields = pack._vision_fields(spec)

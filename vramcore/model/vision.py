@@ -437,8 +437,18 @@ class VisionSpec(Record):
 
         ``"siglip"`` (Gemma-3), ``"pixtral_hf"`` (Pixtral in HF format, ``Mistral3ForConditionalGeneration``),
         ``"llama4"``, ``"qwen3_vl"`` (with deepstack mergers), ``"qwen2_5_vl"``; every other tower
-        (Llama-3.2-Vision's ``"mllama"``, Qwen3.5's tower: Qwen3-VL's without deepstack, Gemma-3n's
-        MobileNet, a hand-built :meth:`vit`) is ``"generic"``: their vLLM code is not read to the tensor.
+        (Llama-3.2-Vision's ``"mllama"``, Qwen3.5's tower, Gemma-3n's MobileNet, a hand-built :meth:`vit`)
+        is ``"generic"``: their vLLM code is not read to the tensor.
+
+        Qwen3.5 (vllm/model_executor/models/qwen3_5.py, ``Qwen3_5ForConditionalGeneration`` and its MoE
+        subclass) builds qwen3_vl.py's ``Qwen3_VisionTransformer`` over its ``vision_config`` (no
+        ``deepstack_visual_indexes``: the tower falls back to none) and profiles through Qwen3-VL's
+        processing info and dummy-input builder, so its dummy images and encoder budget are Qwen3-VL's
+        (:attr:`max_item_patches`, :attr:`max_item_features`, :attr:`patch_elems`).  But vLLM has that class
+        only in releases whose tower is newer than the 0.11-series code ``"qwen3_vl"`` was read from (the
+        rotary cos / sin gathered from ``get_rope``'s cache into an ``encoder_metadata`` dict, q and k
+        rotated by ``ApplyRotaryEmb``, attention through ``MMEncoderAttention``, the position blend by a
+        Triton kernel), so ``"qwen3_vl"`` less its deepstack term would not be what that vLLM holds.
 
         Examples
         --------
@@ -451,6 +461,7 @@ class VisionSpec(Record):
         if self.kind == "pixtral":
             return "pixtral_hf"
         if self.kind == "qwen3_vl":
+            # no deepstack mergers: Qwen3.5's tower, in vLLM only past the 0.11 code "qwen3_vl" reads (above)
             return "qwen3_vl" if self.deepstack_mergers else "generic"
         if self.kind in ("llama4", "qwen2_5_vl"):
             return self.kind
