@@ -29,6 +29,12 @@ Usage
 
     /tmp/tfenv/bin/python tools/measure_prefill_peak.py     # torch 2.13.0, transformers 5.24.0
 
+``--breakdown`` lists, for the runs of :data:`BREAKDOWNS`, every tensor live at the peak (the operator that
+made it, its shape, dtype and bytes) and keeps the file's other entries: what the per-token rule of
+``include/vramcore/activations.h`` counts under transformers (the embedding output held to the end of the
+forward, the rotary cos / sin, the layer input and its normed copy, q with its three rotary temporaries, k,
+v, the int64 position ids).
+
 Options: ``--output`` (default ``tests/data/prefill_peak_measured.json``); ``--only CARD`` re-runs one
 card's geometries and keeps the other runs of the file.  No network.
 """
@@ -61,6 +67,58 @@ GEOMETRIES: list[tuple[str, dict[str, object], tuple[str | None, ...], str, tupl
     ("gemma-3-1b", {"layer_types": ["sliding_attention", "full_attention"]},
      (None,), "bfloat16", (256, 511, 512, 1024, 1536, 2048, 2560), (1, 2)),
 ]
+
+
+#: (card, changes, implementation, prompt length) of the per-tensor listings (``--breakdown``), bf16, batch 1.
+BREAKDOWNS: list[tuple[str, dict[str, object], str | None, int]] = [
+    ("llama-3.2-1b", {}, None, 512),
+    ("gemma-3-1b", {"layer_types": ["sliding_attention", "full_attention"]}, None, 256),
+]
+
+
+class LiveTensors(LiveBytes):
+    """:class:`LiveBytes` keeping, at each new peak, every live storage's (operator, shape, dtype, bytes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: dict[int, tuple[str, list[int], str]] = {}
+        self.at_peak: list[tuple[str, list[int], str, int]] = []
+
+    def _record(self, out: object, op: str) -> None:
+        import torch
+
+        tensors = [out] if isinstance(out, torch.Tensor) else [t for t in (out if isinstance(out, (tuple, list))
+                                                                           else ()) if isinstance(t, torch.Tensor)]
+        for t in tensors:
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in self.sizes and ptr not in self.external:
+                self.made[ptr] = (op, list(t.shape), str(t.dtype).replace("torch.", ""))
+        peak = self.peak
+        super()._record(out, op)
+        if self.peak > peak:
+            self.at_peak = [(*self.made[p], n) for p, n in self.sizes.items()]
+
+
+def breakdown(card: str, changes: dict[str, object], impl: str | None, context: int) -> dict[str, object]:
+    """Every tensor live at the peak of one bf16 prefill of `context` tokens, largest first."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.for_model(**card_config(card, changes))
+    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16, attn_implementation=impl).eval()
+    ids = torch.randint(3, VOCAB, (1, context))
+    mask = torch.ones(1, context, dtype=torch.long)
+    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
+    external |= {ids.untyped_storage().data_ptr(), mask.untyped_storage().data_ptr()}
+    tracker = LiveTensors()
+    with torch.inference_mode():
+        tracker.run(lambda: model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=1).logits,
+                    external)
+    tensors = sorted(tracker.at_peak, key=lambda t: -t[3])
+    return {"card": card, "changes": changes, "attn_implementation": impl, "context": context,
+            "peak_bytes": tracker.peak, "peak_op": tracker.peak_op,
+            "tensors": [{"op": op, "shape": shape, "dtype": dtype, "bytes": n} for op, shape, dtype, n in tensors]}
 
 
 def card_config(card: str, changes: dict[str, object]) -> dict[str, object]:
@@ -110,8 +168,15 @@ def main() -> None:
                                                 / "prefill_peak_measured.json"))
     parser.add_argument("--only", choices=sorted({g[0] for g in GEOMETRIES}),
                         help="re-run this card's geometries only; the file's other runs are kept")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="list the tensors live at the peak of the BREAKDOWNS runs; the file's runs are kept")
     args = parser.parse_args()
     torch.manual_seed(0)
+    if args.breakdown:
+        data = json.loads(Path(args.output).read_text())
+        data["breakdowns"] = [breakdown(*b) for b in BREAKDOWNS]
+        Path(args.output).write_text(json.dumps(data, indent=1) + "\n")
+        return
     runs = []
     if args.only:
         runs = [r for r in json.loads(Path(args.output).read_text())["runs"] if r["card"] != args.only]

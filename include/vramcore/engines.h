@@ -25,8 +25,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
 {
     int kind = (int)e->kind;
     double ptl = vc_kv_bytes_per_token_layer(m, d, e);
-    /* transformers under eager attention: k and v repeated to every head (activations.h) */
-    double peak = vc_layer_peak_elems_per_token(m, e->tp, l, kind == VC_ENGINE_TRANSFORMERS && l->attn_impl == 2.0);
+    double peak = vc_layer_peak_elems_per_token(m, e->tp, l, kind == VC_ENGINE_TRANSFORMERS);
     int last = l->last_stage != 0.0;   /* logits, the sampler and the loss are the last stage's */
     p->kind = e->kind;
     if (kind == VC_ENGINE_VLLM && e->mm_limit == 0.0) {
@@ -47,8 +46,10 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->cross_seq = l->gpu_cross * m->cross_tokens * ptl;
     p->window = m->sliding_window;
     p->sliding_cap = m->sliding_window + e->sliding_cap_offset;
-    p->act_token = peak * d->act_bytes;
-    p->act_token_full = (last ? vc_max(peak, m->hidden + m->vocab / e->tp) : peak) * d->act_bytes;
+    /* transformers: the int64 position_ids generate() passes, 8 bytes a token (measured per tensor) */
+    p->act_token = peak * d->act_bytes + (kind == VC_ENGINE_TRANSFORMERS ? 8.0 : 0.0);
+    p->act_token_full = (last ? vc_max(peak, m->hidden + m->vocab / e->tp) : peak) * d->act_bytes
+                        + (kind == VC_ENGINE_TRANSFORMERS ? 8.0 : 0.0);
     p->full_logits = e->full_logits;
     p->logit_row = last ? m->vocab * (d->act_bytes + 4.0) : 0.0;
     p->cuda_context = e->cuda_context_bytes;

@@ -512,11 +512,12 @@ def _kv_cache_bytes(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine
     return batch * per_seq
 
 
-def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int, eager: bool = False) -> Fraction:
+def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int, transformers: bool = False) -> Fraction:
     """Elements per prompt token alive at the peak inside one layer (one TP rank) whose MLP is `mlp_kind`.
 
-    Under transformers' eager attention (`eager`) k and v are repeated to every query head
-    (``repeat_kv`` in ``eager_attention_forward``): two q-wide copies beside the kv-wide ones.
+    Under transformers (`transformers`) the attention's peak is at q's rotary step
+    (``apply_rotary_pos_emb``: q, ``q * cos``, ``rotate_half(q)`` and its product with sin, beside k and
+    v); eager's k and v repeated to every head come after it, at less.
     """
     if spec.is_mla:
         assert spec.qk_nope_head_dim is not None and spec.qk_rope_head_dim is not None
@@ -533,8 +534,8 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int, eager: 
         residual += 2 * spec.altup_inputs * spec.hidden_size
     residual += spec.num_layers * spec.per_layer_input_size
     attention = 3 * q_width + 3 * kv_width  # q, k, v, rotary copies of q and k, attention output
-    if eager:
-        attention += 2 * (q_width - kv_width)
+    if transformers:
+        attention = 4 * q_width + 2 * kv_width
     rows = 3 if spec.mlp_gated else 2  # gate, up, act(gate) * up; or up, act(up)
     if mlp_kind == "none":
         mlp = Fraction(0)
@@ -552,31 +553,35 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int, eager: 
 
 
 def _peak_elems_per_token(spec: ModelSpec, tp: int, layers: Sequence[int] | None = None,
-                          eager: bool = False) -> Fraction:
+                          transformers: bool = False) -> Fraction:
     """Return the largest per-layer peak over `layers` (default: all; each MLP kind evaluated once)."""
     by_kind: dict[str, Fraction] = {}
     peak = Fraction(0)
     mlps = spec.mlp_layer_types or ()
     for kind in (mlps if layers is None else [mlps[i] for i in layers]):
         if kind not in by_kind:
-            by_kind[kind] = _layer_peak_elems_per_token(spec, kind, tp, eager)
+            by_kind[kind] = _layer_peak_elems_per_token(spec, kind, tp, transformers)
         peak = max(peak, by_kind[kind])
     return peak
 
 
 def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int, context: int,
                       batch: int, stage: _Stage) -> Fraction:
-    eager = engine.kind == "transformers" and resolve_attention(spec, engine) == "eager"
-    per_token = _peak_elems_per_token(spec, tp, stage.layers, eager)
+    per_token = _peak_elems_per_token(spec, tp, stage.layers, engine.kind == "transformers")
+    if engine.kind == "transformers":
+        # what the forward holds beside the layers: the embedding output (inputs_embeds, to the end of the
+        # forward, on the first stage) and every token's rotary cos / sin (tools/measure_prefill_peak.py)
+        per_token += (spec.hidden_size if stage.first else 0) + 2 * spec.rotary_width * spec.rope
+    positions = 8 if engine.kind == "transformers" else 0    # generate()'s int64 position_ids, a token each
     if not stage.last:  # the logits are the last stage's
-        return batch * context * per_token * act_bytes
+        return batch * context * (per_token * act_bytes + positions)
     if engine.full_logits:
         # final hidden states + this rank's logits of every position, in the compute dtype
         per_token = max(per_token, spec.hidden_size + Fraction(spec.vocab_size, tp))
-        return batch * context * per_token * act_bytes
+        return batch * context * (per_token * act_bytes + positions)
     # last-position logits in the compute dtype plus the fp32 copy generate() samples from
     last_logits = batch * spec.vocab_size * (act_bytes + 4)
-    return batch * context * per_token * act_bytes + last_logits
+    return batch * context * (per_token * act_bytes + positions) + last_logits
 
 
 def _numpy_encoder_parts(spec: ModelSpec) -> tuple[float, float, float, float, float]:
@@ -1842,7 +1847,8 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     sliding_elems = per_model([_layers_by_kind(s)[1] * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                                for s in specs])
     cap = per_model([_sliding_cap(s, engine) if s.n_sliding_layers else 0 for s in specs])
-    peak = [_peak_elems_per_token(s, tp_, eager=resolve_attention(s, engine) == "eager") for s in specs]
+    peak = [_peak_elems_per_token(s, tp_, transformers=True) + s.hidden_size + 2 * s.rotary_width * s.rope
+            for s in specs]
     if engine.full_logits:
         peak = [max(p, s.hidden_size + Fraction(s.vocab_size, tp_)) for p, s in zip(peak, specs, strict=True)]
     peak_elems = per_model(peak)
@@ -1858,7 +1864,7 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     cross_elems = per_model([s.n_cross_layers * s.cross_attention_tokens * _kv_elems_per_token(s, engine, tp_)
                              for s in specs])
     kv_seq = (full_elems * ctx + sliding_elems * np.minimum(ctx, cap) + cross_elems) * kv_bytes
-    act_seq = ctx * (peak_elems * act_bytes)
+    act_seq = ctx * (peak_elems * act_bytes + 8.0)     # + generate()'s int64 position_ids
     # the prefill attention's pairs (_prefill_pair_bytes): eager scores and masks, or sdpa's sliding mask from
     # the window on, each a rate per (model, dtype) of one sequence's context x context pairs
     rates = [[_prefill_pair_rates(s, _compute_bytes(d), engine, tp_, st) for d in dtypes]
