@@ -106,19 +106,26 @@ def breakdown(card: str, changes: dict[str, object], impl: str | None, context: 
 
     cfg = AutoConfig.for_model(**card_config(card, changes))
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16, attn_implementation=impl).eval()
-    ids = torch.randint(3, VOCAB, (1, context))
-    mask = torch.ones(1, context, dtype=torch.long)
-    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
-    external |= {ids.untyped_storage().data_ptr(), mask.untyped_storage().data_ptr()}
-    tracker = LiveTensors()
-    with torch.inference_mode():
-        tracker.run(lambda: model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=1).logits,
-                    external)
+    tracker = prefill(model, LiveTensors(), 1, context)
     tensors = sorted(tracker.at_peak, key=lambda t: -t[3])
     return {"card": card, "changes": changes, "attn_implementation": impl, "context": context,
             "peak_bytes": tracker.peak, "peak_op": tracker.peak_op,
             "tensors": [{"op": op, "shape": shape, "dtype": dtype, "bytes": n} for op, shape, dtype, n in tensors]}
+
+
+def prefill(model, tracker: LiveBytes, batch: int, context: int) -> LiveBytes:  # type: ignore[no-untyped-def]
+    """Run one prefill of random tokens under `tracker`, as generate() calls the model; return the tracker."""
+    import torch
+
+    ids = torch.randint(3, VOCAB, (batch, context))
+    mask = torch.ones(batch, context, dtype=torch.long)
+    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
+    external |= {ids.untyped_storage().data_ptr(), mask.untyped_storage().data_ptr()}
+    with torch.inference_mode():
+        tracker.run(lambda: model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=1).logits,
+                    external)
+    return tracker
 
 
 def card_config(card: str, changes: dict[str, object]) -> dict[str, object]:
@@ -144,16 +151,7 @@ def measure(card: str, changes: dict[str, object], impl: str | None, dtype_name:
         model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation=impl)
     except (ValueError, ImportError) as error:
         return {"error": f"{type(error).__name__}: {error}"}
-    model.eval()
-    ids = torch.randint(3, VOCAB, (batch, context))
-    mask = torch.ones(batch, context, dtype=torch.long)
-    external = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    external |= {b.untyped_storage().data_ptr() for b in model.buffers()}
-    external |= {ids.untyped_storage().data_ptr(), mask.untyped_storage().data_ptr()}
-    tracker = LiveBytes()
-    with torch.inference_mode():
-        tracker.run(lambda: model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=1).logits,
-                    external)
+    tracker = prefill(model.eval(), LiveBytes(), batch, context)
     return {"peak_bytes": tracker.peak, "peak_op": tracker.peak_op,
             "attn_implementation_used": model.config._attn_implementation}
 
