@@ -99,9 +99,9 @@ def test_pair_bytes_match_the_measured_quadratic(key: tuple[str, str, str | None
             assert estimated == measured, (ladder, measured, estimated)
 
 
-#: Gemma-3-1B's narrowed copy peaks in an RMSNorm (its fp32 input and product, "mul" / "mean": the
-#: breakdown), a per-token phase the rule does not carry yet: with the card's own MLP (13 x wider) the MLP
-#: phase is above it.  Every other group peaks in its attention.
+#: Gemma-3-1B's narrowed copy peaks in an RMSNorm whose fp32 (1 + weight), 4.6 kB once per forward, is not
+#: counted (its breakdown: test_per_token_rule_is_every_breakdown_to_the_byte), above what its 256-entry
+#: logits row leaves; every other group is covered whole.
 COVERED = sorted((k for k in MEASURED if k[0] != "gemma-3-1b"), key=str)
 EAGER = [k for k in COVERED if all(r["peak_op"] in ("to", "sub") for b in MEASURED[k].values() for r in b.values())]
 
@@ -121,38 +121,32 @@ def test_breakdowns_sum_to_their_peaks() -> None:
         assert sum(t["bytes"] for t in b["tensors"]) == b["peak_bytes"]
 
 
-def test_per_token_rule_is_what_llama_holds_at_its_rotary_step() -> None:
-    # Llama-3.2-1B (narrowed MLP), sdpa, 512 tokens: the peak is q's rotary step; per token, in bf16: the
-    # embedding output (held by the model's forward to its end), the layer input, its normed copy (h each),
-    # q, q * cos, rotate_half(q) and its product with sin (4 q), k and v (2 kv), cos and sin (2 d), and the
-    # int64 position ids (8 bytes)
-    b = _breakdown("llama-3.2-1b")
-    spec = _spec(b["card"], b["changes"])
-    h, q, kv, d = spec.hidden_size, spec.num_heads * spec.head_dim, spec.num_kv_heads * spec.head_dim, spec.head_dim
-    s = b["context"]
-    widths = sorted(t["bytes"] // s for t in b["tensors"])
-    assert widths == sorted([2 * h] * 3 + [2 * q] * 4 + [2 * kv] * 2 + [2 * d] * 2 + [8])
-    assert b["peak_op"] == "mul" and b["peak_bytes"] == s * (2 * (3 * h + 4 * q + 2 * kv + 2 * d) + 8)
-    # the estimate is that, to the byte, plus the last position's logits (16-bit and fp32)
-    logits = spec.vocab_size * (2 + 4)
-    assert _activations(spec, b["attn_implementation"], "bfloat16", s, 1) == b["peak_bytes"] + logits
+def _split(b: dict[str, Any]) -> tuple[int, int, int]:
+    """A breakdown's bytes: per token (one axis of the prompt's length), per pair (two), and constant."""
+    s, parts = b["context"], [0, 0, 0]
+    for t in b["tensors"]:
+        axes = t["shape"].count(s)
+        parts[{1: 0, 2: 1, 0: 2}[axes]] += t["bytes"]
+    return parts[0], parts[1], parts[2]
 
 
-def test_gemma3_peaks_in_an_rmsnorm_the_rule_does_not_carry() -> None:
-    # the named gap: Gemma-3-1B's narrowed copy peaks in a norm's two fp32 (s, h) tensors, beside three 16-bit
-    # hidden-wide ones and its two rotary tables (local and global: 4 d); the rule counts one table and the
-    # attention's phase, so it is below this peak (with the card's MLP, the MLP phase is above it)
-    b = _breakdown("gemma-3-1b")
+@pytest.mark.parametrize("b", DATA["breakdowns"], ids=lambda b: f"{b['card']}-{b['dtype']}-{b['peak_op']}")
+def test_per_token_rule_is_every_breakdown_to_the_byte(b: dict[str, Any]) -> None:
+    # the per-token tensors live at each peak -- Llama's rotary step; with fewer heads an RMSNorm (bf16) or
+    # the down projection (fp32); Gemma-2's and Gemma-3's RMSNorm in a four-norm layer -- are exactly the
+    # estimate's per-token rate (the embedding output, rotary tables, position ids, layer input and normed
+    # copy, and the largest phase); the estimate adds the logits row, and eager's pairs apart
     spec = _spec(b["card"], b["changes"])
-    s, h = b["context"], spec.hidden_size
-    fp32 = [t for t in b["tensors"] if t["dtype"] == "float32" and t["shape"] == [1, s, h]]
-    assert len(fp32) == 2 and b["peak_op"] == "mul"
-    assert _activations(spec, None, "bfloat16", s, 1) < b["peak_bytes"]
-    # none of those tensors depends on the MLP's width: the card (same hidden size and heads) holds the same
-    # norm phase, which its estimate (the MLP's phase) covers
-    card = vramcore.get_model("Gemma-3-1B").spec
-    assert (card.hidden_size, card.head_dim, card.num_heads) == (h, spec.head_dim, spec.num_heads)
-    assert vramcore.estimate(card, context=s).activation_bytes > b["peak_bytes"]
+    s, a = b["context"], {"bfloat16": 2, "float32": 4}[b["dtype"]]
+    per_token, pairs, constant = _split(b)
+    flash = get_engine("transformers", attention="flash")        # the linear part alone
+    est = vramcore.estimate(spec, dtype=DTYPES[b["dtype"]], context=s, engine=flash).activation_bytes
+    assert est - spec.vocab_size * (a + 4) == per_token, (est, per_token)
+    # what is left is eager's probabilities and masks (Gemma-2), the pairs the estimate counts at their
+    # attention phase, and Gemma's fp32 (1 + weight), hidden x 4 bytes once (not counted)
+    assert pairs <= s * s * _second_difference(
+        {c: _activations(spec, None, b["dtype"], c, 1) for c in (s, 2 * s, 3 * s)}, [s, 2 * s, 3 * s])
+    assert constant in (0, 4 * spec.hidden_size) and (constant > 0) == spec.norm_plus_one
 
 
 @pytest.mark.parametrize("key", COVERED, ids=lambda k: f"{k[0]}-{k[2]}-{k[3]}")

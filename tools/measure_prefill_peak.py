@@ -32,8 +32,9 @@ Usage
 ``--breakdown`` lists, for the runs of :data:`BREAKDOWNS`, every tensor live at the peak (the operator that
 made it, its shape, dtype and bytes) and keeps the file's other entries: what the per-token rule of
 ``include/vramcore/activations.h`` counts under transformers (the embedding output held to the end of the
-forward, the rotary cos / sin, the layer input and its normed copy, q with its three rotary temporaries, k,
-v, the int64 position ids).
+forward, the rotary cos / sin, the int64 position ids, the layer input and its normed copy, q with its three
+rotary temporaries, k, v; with fewer heads an RMSNorm's fp32 upcast and product, or the MLP's down
+projection beside the layer input the model's loop holds).
 
 Options: ``--output`` (default ``tests/data/prefill_peak_measured.json``); ``--only CARD`` re-runs one
 card's geometries and keeps the other runs of the file.  No network.
@@ -69,10 +70,15 @@ GEOMETRIES: list[tuple[str, dict[str, object], tuple[str | None, ...], str, tupl
 ]
 
 
-#: (card, changes, implementation, prompt length) of the per-tensor listings (``--breakdown``), bf16, batch 1.
-BREAKDOWNS: list[tuple[str, dict[str, object], str | None, int]] = [
-    ("llama-3.2-1b", {}, None, 512),
-    ("gemma-3-1b", {"layer_types": ["sliding_attention", "full_attention"]}, None, 256),
+#: (card, changes, implementation, prompt length, dtype) of the per-tensor listings (``--breakdown``), batch
+#: 1: Llama's attention peak; with 8 of its 32 heads an RMSNorm's (bf16) and the down projection's (fp32);
+#: Gemma-2's and Gemma-3's RMSNorm in a four-norm layer.
+BREAKDOWNS: list[tuple[str, dict[str, object], str | None, int, str]] = [
+    ("llama-3.2-1b", {}, None, 384, "bfloat16"),
+    ("llama-3.2-1b", {"num_attention_heads": 8, "num_key_value_heads": 2}, None, 384, "bfloat16"),
+    ("llama-3.2-1b", {"num_attention_heads": 8, "num_key_value_heads": 2}, None, 384, "float32"),
+    ("gemma-2-2b", {"num_attention_heads": 2, "num_key_value_heads": 1}, None, 384, "bfloat16"),
+    ("gemma-3-1b", {"layer_types": ["sliding_attention", "full_attention"]}, None, 384, "bfloat16"),
 ]
 
 
@@ -99,17 +105,19 @@ class LiveTensors(LiveBytes):
             self.at_peak = [(*self.made[p], n) for p, n in self.sizes.items()]
 
 
-def breakdown(card: str, changes: dict[str, object], impl: str | None, context: int) -> dict[str, object]:
-    """Every tensor live at the peak of one bf16 prefill of `context` tokens, largest first."""
+def breakdown(card: str, changes: dict[str, object], impl: str | None, context: int,
+              dtype_name: str) -> dict[str, object]:
+    """Every tensor live at the peak of one prefill of `context` tokens, largest first."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg = AutoConfig.for_model(**card_config(card, changes))
-    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16, attn_implementation=impl).eval()
+    model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, dtype_name), attn_implementation=impl)
+    model.eval()
     tracker = prefill(model, LiveTensors(), 1, context)
     tensors = sorted(tracker.at_peak, key=lambda t: -t[3])
     return {"card": card, "changes": changes, "attn_implementation": impl, "context": context,
-            "peak_bytes": tracker.peak, "peak_op": tracker.peak_op,
+            "dtype": dtype_name, "peak_bytes": tracker.peak, "peak_op": tracker.peak_op,
             "tensors": [{"op": op, "shape": shape, "dtype": dtype, "bytes": n} for op, shape, dtype, n in tensors]}
 
 

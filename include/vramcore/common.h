@@ -177,6 +177,7 @@ typedef struct {
     double m1_state;             /* the state size per channel */
     double m1_dt_rank;           /* the time-step rank */
     double attention_sinks;      /* 1: one learned sink logit per head joins each query's softmax (gpt-oss) */
+    double rotary_tables;        /* rotary (cos, sin) pairs the forward builds per token (Gemma-3: 2) */
 } vc_model;
 
 /* What a weight dtype (or quantization format) implies beyond the weights' own

@@ -25,7 +25,7 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
 {
     int kind = (int)e->kind;
     double ptl = vc_kv_bytes_per_token_layer(m, d, e);
-    double peak = vc_layer_peak_elems_per_token(m, e->tp, l, kind == VC_ENGINE_TRANSFORMERS);
+    double peak = vc_layer_peak_elems_per_token(m, e->tp, l, kind == VC_ENGINE_TRANSFORMERS, d->act_bytes);
     int last = l->last_stage != 0.0;   /* logits, the sampler and the loss are the last stage's */
     p->kind = e->kind;
     if (kind == VC_ENGINE_VLLM && e->mm_limit == 0.0) {

@@ -123,6 +123,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "m1_state",
     "m1_dt_rank",
     "attention_sinks",
+    "rotary_tables",
 )
 DTYPE_FIELDS: tuple[str, ...] = ("act_bytes", "kv_bits")
 ENGINE_FIELDS: tuple[str, ...] = (
@@ -357,6 +358,7 @@ def model_row(spec: ModelSpec) -> list[float]:
         "rope_per_row": float(spec.rope_per_row),
         **_mamba1_fields(spec),
         "attention_sinks": float(spec.attention_sinks),
+        "rotary_tables": float(spec.rotary_tables),
     }
     return [row[f] for f in MODEL_FIELDS]
 

@@ -512,12 +512,17 @@ def _kv_cache_bytes(spec: ModelSpec, kv_bytes: tuple[Fraction, Fraction], engine
     return batch * per_seq
 
 
-def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int, transformers: bool = False) -> Fraction:
+def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int,
+                                transformers: Fraction | None = None) -> Fraction:
     """Elements per prompt token alive at the peak inside one layer (one TP rank) whose MLP is `mlp_kind`.
 
-    Under transformers (`transformers`) the attention's peak is at q's rotary step
+    Under transformers (`transformers`: the activation bytes; None for the other engines), measured per
+    tensor (``tools/measure_prefill_peak.py --breakdown``): the attention's peak is at q's rotary step
     (``apply_rotary_pos_emb``: q, ``q * cos``, ``rotate_half(q)`` and its product with sin, beside k and
-    v); eager's k and v repeated to every head come after it, at less.
+    v; eager's k and v repeated to every head come after it, at less); the MLP runs while the model's loop
+    still holds the layer's input, at the larger of its product step and its down projection (input and
+    output); an RMSNorm of the residual stream holds its fp32 upcast and product and fp32 mean and rsqrt,
+    beside the attention's output in Gemma's four-norm layers.
     """
     if spec.is_mla:
         assert spec.qk_nope_head_dim is not None and spec.qk_rope_head_dim is not None
@@ -534,7 +539,7 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int, transfo
         residual += 2 * spec.altup_inputs * spec.hidden_size
     residual += spec.num_layers * spec.per_layer_input_size
     attention = 3 * q_width + 3 * kv_width  # q, k, v, rotary copies of q and k, attention output
-    if transformers:
+    if transformers is not None:
         attention = 4 * q_width + 2 * kv_width
     rows = 3 if spec.mlp_gated else 2  # gate, up, act(gate) * up; or up, act(up)
     if mlp_kind == "none":
@@ -549,11 +554,20 @@ def _layer_peak_elems_per_token(spec: ModelSpec, mlp_kind: str, tp: int, transfo
                # one expert at a time over its even share of the tokens
                + Fraction(rows * spec.moe_intermediate_size * spec.experts_per_token, tp * experts)
                + Fraction(rows * spec.shared_expert_intermediate_size, tp))
-    return residual + max(attention, mlp)
+    norm = Fraction(0)
+    if transformers is not None:
+        h, a = spec.hidden_size, transformers
+        if mlp_kind == "dense":
+            mlp = max(mlp, h + Fraction(spec.intermediate_size, tp))    # the down projection's input and output
+        if mlp_kind != "none":
+            mlp += h                                                     # the layer's input, held by the loop
+        stats = 0 if spec.norm_plus_one or spec.norm_weight_upcast else 8      # fp32 mean and rsqrt, a token each
+        norm = (h if spec.norms_per_layer >= 4 else 0) + ((8 if a != 4 else 4) * h + stats) / a
+    return residual + max(attention, mlp, norm)
 
 
 def _peak_elems_per_token(spec: ModelSpec, tp: int, layers: Sequence[int] | None = None,
-                          transformers: bool = False) -> Fraction:
+                          transformers: Fraction | None = None) -> Fraction:
     """Return the largest per-layer peak over `layers` (default: all; each MLP kind evaluated once)."""
     by_kind: dict[str, Fraction] = {}
     peak = Fraction(0)
@@ -567,11 +581,11 @@ def _peak_elems_per_token(spec: ModelSpec, tp: int, layers: Sequence[int] | None
 
 def _activation_bytes(spec: ModelSpec, act_bytes: Fraction, engine: EngineSpec, tp: int, context: int,
                       batch: int, stage: _Stage) -> Fraction:
-    per_token = _peak_elems_per_token(spec, tp, stage.layers, engine.kind == "transformers")
+    per_token = _peak_elems_per_token(spec, tp, stage.layers, act_bytes if engine.kind == "transformers" else None)
     if engine.kind == "transformers":
         # what the forward holds beside the layers: the embedding output (inputs_embeds, to the end of the
         # forward, on the first stage) and every token's rotary cos / sin (tools/measure_prefill_peak.py)
-        per_token += (spec.hidden_size if stage.first else 0) + 2 * spec.rotary_width * spec.rope
+        per_token += (spec.hidden_size if stage.first else 0) + 2 * spec.rotary_width * spec.rope * spec.rotary_tables
     positions = 8 if engine.kind == "transformers" else 0    # generate()'s int64 position_ids, a token each
     if not stage.last:  # the logits are the last stage's
         return batch * context * (per_token * act_bytes + positions)
@@ -1847,11 +1861,13 @@ def reference_grid_numpy(specs: Sequence[ModelSpec], dtypes: Sequence[DType], kv
     sliding_elems = per_model([_layers_by_kind(s)[1] * (_kv_elems_per_token(s, engine, tp_) + (s.index_head_dim or 0))
                                for s in specs])
     cap = per_model([_sliding_cap(s, engine) if s.n_sliding_layers else 0 for s in specs])
-    peak = [_peak_elems_per_token(s, tp_, transformers=True) + s.hidden_size + 2 * s.rotary_width * s.rope
-            for s in specs]
+    peak = [[_peak_elems_per_token(s, tp_, transformers=_compute_bytes(d)) + s.hidden_size
+             + 2 * s.rotary_width * s.rope * s.rotary_tables for d in dtypes] for s in specs]
     if engine.full_logits:
-        peak = [max(p, s.hidden_size + Fraction(s.vocab_size, tp_)) for p, s in zip(peak, specs, strict=True)]
-    peak_elems = per_model(peak)
+        peak = [[max(p, s.hidden_size + Fraction(s.vocab_size, tp_)) for p in row]
+                for row, s in zip(peak, specs, strict=True)]
+    peak_elems = np.array([[float(p) for p in row] for row in peak],
+                          dtype=np.float64).reshape(len(specs), len(dtypes), 1, 1, 1)
     vocab = per_model([s.vocab_size for s in specs])
     weights = np.array([[float(_whole(_weights_bytes(s, d, tp_, st, engine) + _rope_cache_bytes(s, d, engine)))
                          for d in dtypes]

@@ -131,7 +131,7 @@ def sweep_to(path: str | os.PathLike[str], models: ModelLike | Sequence[ModelLik
     >>> with open(path) as f:
     ...     print(f.readline() + f.readline(), end="")
     model,dtype,context,batch,gpu,total_bytes,gpu_bytes,fits
-    Qwen3-8B,bf16,4096,1,H100,17978499853,85017755648,true
+    Qwen3-8B,bf16,4096,1,H100,18013732007,85017755648,true
     """
     import vramcore.io.export as _export
 

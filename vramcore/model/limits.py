@@ -18,6 +18,7 @@ MAX_INT = 2**53
 #: ModelSpec field -> largest accepted value.
 LIMITS: dict[str, int] = {
     "num_layers": 2**12,
+    "rotary_tables": 2**4,
     "hidden_size": 2**18,
     "num_heads": 2**14,
     "num_kv_heads": 2**14,

@@ -101,8 +101,8 @@ _INT_FIELDS = ("num_layers", "hidden_size", "num_heads", "intermediate_size", "v
                "qk_nope_head_dim", "v_head_dim", "moe_intermediate_size", "num_experts", "experts_per_token",
                "shared_expert_intermediate_size", "first_dense_layers", "norms_per_layer", "index_n_heads",
                "index_head_dim", "index_topk", "embedding_rows", "cross_attention_tokens",
-               "image_patches", "image_features", "image_count", "kv_shared_layers", "altup_inputs", "laurel_rank",
-               "per_layer_input_size", "per_layer_vocab_size", "rotary_dim")
+               "image_patches", "image_features", "image_count", "kv_shared_layers", "altup_inputs", "rotary_tables",
+               "laurel_rank", "per_layer_input_size", "per_layer_vocab_size", "rotary_dim")
 #: ModelSpec.moe_router values, as the C field router_kind numbers them (include/vramcore/training.h)
 MOE_ROUTERS: dict[str, int] = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_group": 2, "softmax_topk_norm": 3}
 
@@ -165,6 +165,10 @@ class ModelSpec(Record):
         transformers 5.24: soft-capping, sinks): transformers' default
         attention is then eager, whose prefill scores grow with the square
         of the prompt (:attr:`EngineSpec.attention`).
+    rotary_tables : int
+        Rotary (cos, sin) pairs the model's forward builds for every token
+        (default 1; Gemma-3: 2, a local and a global one), held beside the
+        layers through a transformers prefill.
     flash_supported : bool
         The model's transformers class takes ``flash_attention_2`` (default
         True).  False for Llama-4, Llama-3.2-Vision, DeepSeek-V3.2 and
@@ -393,6 +397,7 @@ class ModelSpec(Record):
     attention_sinks: bool = False
     sdpa_supported: bool = True
     flash_supported: bool = True
+    rotary_tables: int = 1
     norms_per_layer: int = 2
     layer_types: tuple[str, ...] | None = None
     sliding_window: int | None = None
@@ -457,6 +462,7 @@ class ModelSpec(Record):
                      "per_layer_vocab_size"):
             _check_int(name, getattr(self, name), minimum=0)
         _check_int("altup_inputs", self.altup_inputs)
+        _check_int("rotary_tables", self.rotary_tables)
         for name in _INT_FIELDS:  # numpy integers in, plain ints stored
             value = getattr(self, name)
             if value is not None and type(value) is not int:

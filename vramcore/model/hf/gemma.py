@@ -35,6 +35,9 @@ def read_gemma3(r: Reader) -> Fields:
     """Fields of a ``gemma3_text`` config: q/k norms; every ``sliding_window_pattern``-th layer is global."""
     out = _gemma_common(r, capped=False)
     out["qk_norm"] = True
+    # Gemma3TextModel builds a global and a local rotary embedding (rope_local_base_freq) and keeps both
+    # (cos, sin) pairs through the layers (measured: tools/measure_prefill_peak.py --breakdown)
+    out["rotary_tables"] = 2
     pattern = r.int("sliding_window_pattern", 6, minimum=1) if r.cfg.get("layer_types") is None else 1
     set_layer_types(r, out, lambda i: (i + 1) % pattern != 0)
     return out
