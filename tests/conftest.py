@@ -55,6 +55,7 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
         "qk_norm": draw(st.booleans()),
         "attention_sinks": draw(st.booleans()),
         "sdpa_supported": draw(st.booleans()),
+        "rotary_tables": draw(st.integers(1, 3)),     # Gemma-3: a local and a global rotary table
         "norms_per_layer": draw(st.integers(0, 4)),
         "max_context": draw(st.none() | st.integers(1, 2**20)),
     }
