@@ -39,7 +39,8 @@ static inline double vc_layer_peak_elems_per_token(const vc_model *m, double tp,
     double q_width = m->num_heads * m->head_dim_k / tp;
     double kv_width = vc_max(1.0, m->kv_heads / tp) * m->head_dim_k;
     double attn = transformers ? 4.0 * q_width + 2.0 * kv_width : 3.0 * q_width + 3.0 * kv_width;
-    double held = transformers ? (l->first_stage != 0.0 ? m->hidden : 0.0) + 2.0 * m->rotary_dim * m->rope * m->rotary_tables : 0.0;
+    double held = !transformers ? 0.0 : (l->first_stage != 0.0 ? m->hidden : 0.0)
+                                        + 2.0 * m->rotary_dim * m->rope * m->rotary_tables;
     double mlp = 0.0;
     if (l->gpu_dense > 0.0)
         mlp = m->mlp_rows * m->dense_intermediate / tp;

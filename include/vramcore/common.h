@@ -361,7 +361,6 @@ static inline double vc_pad(double x, double to) { return to > 1.0 ? vc_ceil(x /
  * not a byte: it is dropped, so exact integers stay exact. */
 static inline double vc_whole(double x) { return vc_ceil(x - vc_min(fabs(x) * 0x1p-44, 0.25)); }
 
-/* 1.0 when x has a fractional part, else 0.0. */
 /* The largest real x >= 0 with a x^2 + b x <= free (INFINITY when neither grows). */
 VC_INLINE double vc_quadratic_root(double a, double b, double free_)
 {
@@ -370,6 +369,7 @@ VC_INLINE double vc_quadratic_root(double a, double b, double free_)
     return b > 0.0 ? free_ / b : INFINITY;
 }
 
+/* 1.0 when x has a fractional part, else 0.0. */
 static inline double vc_is_frac(double x) { return vc_floor(x) != x ? 1.0 : 0.0; }
 
 static inline double vc_n_layers(const vc_model *m)

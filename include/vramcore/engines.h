@@ -47,9 +47,9 @@ static inline void vc_make_plan(const vc_model *m, const vc_dtype *d, const doub
     p->window = m->sliding_window;
     p->sliding_cap = m->sliding_window + e->sliding_cap_offset;
     /* transformers: the int64 position_ids generate() passes, 8 bytes a token (measured per tensor) */
-    p->act_token = peak * d->act_bytes + (kind == VC_ENGINE_TRANSFORMERS ? 8.0 : 0.0);
-    p->act_token_full = (last ? vc_max(peak, m->hidden + m->vocab / e->tp) : peak) * d->act_bytes
-                        + (kind == VC_ENGINE_TRANSFORMERS ? 8.0 : 0.0);
+    double positions = kind == VC_ENGINE_TRANSFORMERS ? 8.0 : 0.0;
+    p->act_token = peak * d->act_bytes + positions;
+    p->act_token_full = (last ? vc_max(peak, m->hidden + m->vocab / e->tp) : peak) * d->act_bytes + positions;
     p->full_logits = e->full_logits;
     p->logit_row = last ? m->vocab * (d->act_bytes + 4.0) : 0.0;
     p->cuda_context = e->cuda_context_bytes;

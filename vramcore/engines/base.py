@@ -655,23 +655,26 @@ def resolve_attention(spec: Any, engine: Any) -> str:
         ``get_correct_attn_implementation``, ``_flash_attn_2_can_dispatch``).
     """
     impl = engine.attention
-    sdpa = getattr(spec, "sdpa_supported", True)
     if impl == "auto":
-        return "sdpa" if sdpa else "eager"
-    for name, supported in (("sdpa", sdpa), ("flash", getattr(spec, "flash_supported", True))):
+        return "sdpa" if spec.sdpa_supported else "eager"
+    for name, supported in (("sdpa", spec.sdpa_supported), ("flash", spec.flash_supported)):
         if impl == name and not supported:
             raise ValueError(f"EngineSpec.attention {name!r} is refused for model {spec.name!r} (model_type "
-                             f"{getattr(spec, 'model_type', None)!r}): its transformers class does not support "
-                             f"{name} (ModelSpec.{name}_supported False; transformers raises the same); use 'auto' "
-                             f"or 'eager'")
+                             f"{spec.model_type!r}): its transformers class does not support {name} "
+                             f"(ModelSpec.{name}_supported False; transformers raises the same); use 'auto' or "
+                             f"'eager'")
     return str(impl)
 
 
+def engine_attention(spec: Any, engine: Any) -> str | None:
+    """Return :func:`resolve_attention` under the transformers and training engines, None under the others."""
+    return resolve_attention(spec, engine) if engine.kind in ("transformers", "train") else None
+
+
 def attention_code(spec: Any, engine: Any) -> int:
-    """Return :func:`resolve_attention` as the kernel codes it (:data:`ATTENTION_CODES`); 0 for serving engines."""
-    if engine.kind not in ("transformers", "train"):
-        return 0
-    return ATTENTION_CODES[resolve_attention(spec, engine)]
+    """Return :func:`engine_attention` as the kernel codes it (:data:`ATTENTION_CODES`); 0 for serving engines."""
+    impl = engine_attention(spec, engine)
+    return 0 if impl is None else ATTENTION_CODES[impl]
 
 
 def check_cross_attention(spec: Any, engine: Any) -> None:

@@ -26,7 +26,7 @@ import vramcore.grid.pack as _pack
 from vramcore._errors import VramcoreWarning
 from vramcore._identity import key, unkey
 from vramcore.engines import EngineSpec, loads_format, needs_fp8_hardware
-from vramcore.engines.base import resolve_attention
+from vramcore.engines.base import engine_attention
 from vramcore.grid.record import GPU_REASONS, REASONS, Estimate, reason_names
 from vramcore.grid.resolve import gpu_memory_bytes, prepare_engines, resolve_gpu, resolve_model
 from vramcore.grid.validation import MAX_COUNT, positive_int
@@ -101,13 +101,6 @@ def result_weights_by_part(spec: ModelSpec, dtype: DType, engine: EngineSpec) ->
     return _pack.engine_part_bytes(spec, dtype, engine)
 
 
-def result_attention(spec: ModelSpec, engine: EngineSpec) -> str | None:
-    """Return the attention implementation an Estimate names (None under the serving engines)."""
-    if engine.kind not in ("transformers", "train"):
-        return None
-    return resolve_attention(spec, engine)
-
-
 class Estimator:
     """A model, weight dtype and engine resolved and planned once, called per (context, batch, gpu).
 
@@ -172,7 +165,7 @@ class Estimator:
         self._blocked = format_blocked_cell(spec, dt, eng)
         self._fp8 = fp8_blocked_cell(spec, dt, kv, eng)
         self._weights_by_part = result_weights_by_part(spec, dt, eng)
-        self._attention = result_attention(spec, eng)
+        self._attention = engine_attention(spec, eng)
         # model, dtype, kv_dtype, n_gpus, engine, tp, pp, param_count
         self._constant = (spec.name, result_dtype_name(spec, dt, eng), self._kv_name, tp_ * pp_, eng.name, tp_, pp_,
                           spec.param_count)

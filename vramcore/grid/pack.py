@@ -41,6 +41,12 @@ def _train() -> Any:
     return rules
 
 
+#: Phases of a vision tower's block the ``vc_model`` row holds (``VC_MM_PHASES`` in include/vramcore/common.h).
+MM_PHASES = 4
+
+#: The ``vc_model`` fields of those phases, phase by phase: ``mm_phase{k}_act``, ``_act_tp``, ``_f32``, ``_f32_tp``.
+_MM_PHASE_FIELDS = tuple(f"mm_phase{k}_{part}" for k in range(MM_PHASES) for part in ("act", "act_tp", "f32", "f32_tp"))
+
 MODEL_FIELDS: tuple[str, ...] = (
     "n_full_layers",
     "n_sliding_layers",
@@ -82,7 +88,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "mm_item_features",
     "mm_item_patches",
     # vc_model.mm_phase[4][4]: per phase of the tower's block, {act, act_tp, f32, f32_tp} (_MM_PHASE_FIELDS)
-    *(f"mm_phase{k}_{part}" for k in range(4) for part in ("act", "act_tp", "f32", "f32_tp")),
+    *_MM_PHASE_FIELDS,
     "n_mixerless_layers",
     "mlp_rows",
     "mm_item_pixels",
@@ -196,13 +202,6 @@ def _mixer_fields(spec: ModelSpec) -> dict[str, float]:
     return {"mixer_proj": float(proj), "mixer_inner": float(inner), "mixer_heads": float(rec.state_heads),
             "mixer_norm_groups": float(groups) if gated_norm else 0.0, "mixer_input_copies": float(rec.input_copies),
             "mixer_proj_scale": float(rec.proj_scaled)}
-
-
-#: Phases of a vision tower's block the ``vc_model`` row holds (``VC_MM_PHASES`` in include/vramcore/common.h).
-MM_PHASES = 4
-
-#: The ``vc_model`` fields of those phases, phase by phase: ``mm_phase{k}_act``, ``_act_tp``, ``_f32``, ``_f32_tp``.
-_MM_PHASE_FIELDS = tuple(f"mm_phase{k}_{part}" for k in range(MM_PHASES) for part in ("act", "act_tp", "f32", "f32_tp"))
 
 
 def _vision_fields(spec: ModelSpec) -> dict[str, float]:

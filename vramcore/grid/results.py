@@ -15,7 +15,8 @@ import numpy as np
 
 from vramcore._record import record
 from vramcore.engines import EngineSpec
-from vramcore.grid.cell import result_attention, result_dtype_name, result_weights_by_part
+from vramcore.engines.base import engine_attention
+from vramcore.grid.cell import result_dtype_name, result_weights_by_part
 from vramcore.grid.record import (  # noqa: F401 -- re-exported: the names of vramcore.grid.results
     BLOCKING_REASONS,
     FIELDS,
@@ -204,7 +205,7 @@ class Sweep:
             values["weights_by_part"] = result_weights_by_part(self.specs[i], given, spec_engine)
             values["param_count"] = self.specs[i].param_count
         return Estimate(
-            attention=result_attention(self.specs[i], spec_engine),
+            attention=engine_attention(self.specs[i], spec_engine),
             model=self.models[i], dtype=dtype, kv_dtype=self.kv_dtype,
             context=int(self.contexts[k]), batch=int(self.batches[l]),
             gpu=self.gpu_names[m] if self.gpu_names else self.gpus[m],

@@ -47,10 +47,8 @@ static inline void vc_transformers_attention_plan(const vc_model *m, const vc_dt
                                                   const vc_place *l, vc_plan *p)
 {
     double a = d->act_bytes, heads = m->num_heads / e->tp;
-    p->act_pair = p->mask_pair = 0.0;
-    p->mask_from = INFINITY;
-    if (l->gpu_full + l->gpu_sliding <= 0.0)
-        return;                                 /* a stage with no attention layer */
+    if (l->gpu_full + l->gpu_sliding <= 0.0)    /* a stage with no attention layer: no pairs (vc_make_plan's) */
+        return;
     if (l->attn_impl == 2.0) {
         double scores = m->attention_sinks != 0.0 ? 3.0 * a : vc_max(2.0 * a, a + 4.0 + (a != 4.0 ? a : 0.0));
         p->act_pair = heads * scores + m->attn_kinds * a;
